@@ -1,0 +1,291 @@
+"""The `bench` command line.
+
+Every user mistake ends in one line on stderr and exit status 2 (click's own usage
+errors included); an interrupted run says how to resume and exits 130. Only a bug
+in the harness shows a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from benchmark.errors import BenchError
+
+EPILOG = "Protocol: DreamBench (dreambench-v1). Docs: README.md. Errors exit 2; failed cells exit 1."
+
+
+def _fail(message: str, code: int = 2):
+    click.echo(f"bench: error: {message}", err=True)
+    sys.exit(code)
+
+
+def user_errors(func):
+    """Turn BenchError, a full disk and Ctrl-C into one line and an exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except BenchError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; finished work is kept, re-run the same command to resume", 130)
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                _fail(f"disk full ({exc.filename or 'output'}); free space and re-run: finished work is kept")
+            raise
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
+@click.version_option(package_name="dreambench-harness")
+def main():
+    """Benchmark subject-driven text-to-image methods on DreamBench (DreamBooth's protocol)."""
+
+
+# ------------------------------------------------------------------------- ls
+@main.group("ls")
+def ls():
+    """List subjects, methods, profiles or metrics."""
+
+
+@ls.command("subjects")
+@user_errors
+def ls_subjects():
+    """The 30 DreamBench subjects with class noun, kind and image count."""
+    from dataset.protocol import load_protocol
+
+    protocol = load_protocol()
+    click.echo(f"{'subject':<20} {'class':<16} {'kind':<7} images")
+    for s in protocol.subjects.values():
+        click.echo(f"{s.name:<20} {s.class_noun:<16} {s.kind:<7} {len(s.images)}")
+    live = sum(s.live for s in protocol.subjects.values())
+    click.echo(
+        f"{len(protocol.subjects)} subjects ({live} live, {len(protocol.subjects) - live} objects); 25 prompts each"
+    )
+
+
+@ls.command("methods")
+@click.option("--include", "includes", multiple=True, type=click.Path(), help="Also load methods from this file.")
+@user_errors
+def ls_methods(includes):
+    """Registered methods with a one-line description each."""
+    from methods.registry import available_methods
+
+    for name, cls in available_methods(list(includes)).items():
+        click.echo(f"{name:<28} {cls.description}")
+
+
+@ls.command("profiles")
+@user_errors
+def ls_profiles():
+    """Model profiles and the weights each uses."""
+    from benchmark.profiles import PROFILES
+
+    for profile in PROFILES.values():
+        flag = "" if profile.meaningful else "  [random weights: numbers NOT meaningful]"
+        click.echo(f"{profile.name:<6} {profile.description}{flag}")
+        for spec in profile.models.values():
+            click.echo(f"       {spec.role:<6} {spec.source}  ({spec.purpose})")
+
+
+@ls.command("metrics")
+@user_errors
+def ls_metrics():
+    """Registered metrics (scoring is not built yet: see the issue tracker)."""
+    click.echo("no metrics are registered yet: `bench run` generates images and records; scoring is not implemented")
+
+
+# -------------------------------------------------------------------- dataset
+@main.group("dataset")
+def dataset_group():
+    """Get or check the DreamBench images."""
+
+
+@dataset_group.command("verify")
+@click.option("--dataset-dir", type=click.Path(), help="Copy to check (default: $DREAMBENCH_DIR, then the cache).")
+@user_errors
+def dataset_verify(dataset_dir):
+    """Check every image of a copy against the manifest's SHA-256; list each problem."""
+    from dataset.locate import resolve_dataset_dir
+    from dataset.protocol import load_protocol
+    from dataset.validate import find_problems
+
+    root = resolve_dataset_dir(dataset_dir)
+    protocol = load_protocol()
+    problems = find_problems(root, protocol)
+    for problem in problems:
+        click.echo(f"bench: {problem}", err=True)
+    if problems:
+        raise BenchError(f"{len(problems)} problem(s) in {root}")
+    total = sum(len(s.images) for s in protocol.subjects.values())
+    click.echo(f"ok: {root} holds all {len(protocol.subjects)} subjects and {total} images, every hash matches")
+
+
+@dataset_group.command("download")
+@click.option("--dest", type=click.Path(), help="Where to put it (default: the user cache).")
+@click.option(
+    "--url", help="Archive to fetch (default: $DREAMBENCH_URL, then the public google/dreambooth repository)."
+)
+@click.option("--force", is_flag=True, help="Replace an existing copy.")
+@user_errors
+def dataset_download(dest, url, force):
+    """Fetch the public DreamBench images, verify every hash, install atomically."""
+    from dataset.download import download_dataset, has_valid_copy
+
+    target = Path(dest) if dest else None
+    if not force and has_valid_copy(target):
+        path = download_dataset(target, url)
+        click.echo(f"ok: a verified copy is already at {path}")
+        return
+    path = download_dataset(target, url, force=force)
+    click.echo(f"ok: downloaded and verified DreamBench into {path}")
+
+
+# --------------------------------------------------------------------- models
+@main.group("models")
+def models_group():
+    """Fetch or inspect model weights."""
+
+
+@models_group.command("download")
+@click.option("--profile", default="sd15", show_default=True, help="Profile whose models to fetch.")
+@click.option("--set", "assignments", multiple=True, metavar="models.ROLE=ID", help="Override a model id.")
+@user_errors
+def models_download(profile, assignments):
+    """Prefetch a profile's weights into the Hugging Face cache (on a connected machine)."""
+    from benchmark.config import build_config
+    from benchmark.models.loading import download_models
+    from benchmark.profiles import get_profile
+
+    config = build_config(assignments=list(assignments), overrides={"profile": profile})
+    for status in download_models(get_profile(profile), config.model_sources()):
+        click.echo(f"ok: {status.role:<6} {status.source} -> {status.where}")
+
+
+# --------------------------------------------------------------------- doctor
+@main.command("doctor")
+@click.option("--profile", default=None, help="Only check this profile's weights.")
+@click.option("--dataset-dir", type=click.Path(), help="Dataset copy to check.")
+@user_errors
+def doctor(profile, dataset_dir):
+    """Report Python, torch, devices, the dataset and which weights are present."""
+    from benchmark.environment import device_description, environment_record
+    from benchmark.models.loading import model_statuses
+    from benchmark.profiles import PROFILES, get_profile
+    from dataset.locate import resolve_dataset_dir
+    from dataset.protocol import load_protocol
+    from dataset.validate import find_problems
+
+    env = environment_record()
+    click.echo(f"python       {env['python']} ({env['platform']})")
+    for name, version in env["packages"].items():
+        click.echo(f"{name:<12} {version or 'NOT INSTALLED'}")
+    click.echo(f"git          {env['git_revision'] or 'not a git checkout'}")
+    device = device_description()
+    gpus = ", ".join(device.get("cuda_devices", [])) or "none (CPU only)"
+    click.echo(f"device       CUDA: {gpus}")
+    free = shutil.disk_usage(".").free / 2**30
+    click.echo(f"disk         {free:.1f} GiB free in {Path.cwd()}")
+    try:
+        root = resolve_dataset_dir(dataset_dir)
+        problems = find_problems(root, load_protocol())
+        state = "ok, every hash matches" if not problems else f"{len(problems)} problem(s), first: {problems[0]}"
+        click.echo(f"dataset      {root}: {state}")
+    except BenchError as exc:
+        click.echo(f"dataset      {exc}")
+    profiles = [get_profile(profile)] if profile else list(PROFILES.values())
+    for prof in profiles:
+        sources = {role: spec.source for role, spec in prof.models.items()}
+        for status in model_statuses(prof, sources):
+            mark = "present" if status.present else "MISSING"
+            click.echo(f"weights      {prof.name}/{status.role:<5} {mark:<8} {status.source}  {status.where}")
+
+
+# ------------------------------------------------------------------------ run
+@main.command("run")
+@click.option("--method", "methods", help="Method(s), comma-separated (see `bench ls methods`).")
+@click.option("--subjects", help="all, live, object, or a comma-separated list of subjects.")
+@click.option("--profile", help="Model profile: tiny (default, random weights) or sd15.")
+@click.option("--output-dir", type=click.Path(), help="Run directory (default: runs/<profile>-<config hash>).")
+@click.option("--dataset-dir", type=click.Path(), help="DreamBench images (default: $DREAMBENCH_DIR, then the cache).")
+@click.option("--images-per-prompt", type=int, help="Images per prompt (protocol: 4).")
+@click.option("--limit-prompts", type=int, help="Only the first K prompts of each subject (quick runs).")
+@click.option("--seed", type=int, help="Base seed from which every image's seed is derived.")
+@click.option("--device", help="auto, cpu, cuda or cuda:N.")
+@click.option("--executor", type=click.Choice(["local", "process"]), help="Run cells here, or in worker processes.")
+@click.option("--workers", type=int, help="Worker processes for --executor process.")
+@click.option("--shard", help="Run only shard i/n of the cells (e.g. a SLURM array task).")
+@click.option("--include", "includes", multiple=True, type=click.Path(), help="Load methods from a Python file.")
+@click.option("--config", "config_file", type=click.Path(), help="YAML file of config keys.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Override any config key.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@user_errors
+def run(
+    methods,
+    subjects,
+    profile,
+    output_dir,
+    dataset_dir,
+    images_per_prompt,
+    limit_prompts,
+    seed,
+    device,
+    executor,
+    workers,
+    shard,
+    includes,
+    config_file,
+    assignments,
+    quiet,
+):
+    """Personalize each subject with each method and generate the protocol's images.
+
+    Re-running the same command resumes: finished images are kept and only
+    missing ones are generated.
+    """
+    from benchmark.config import build_config
+    from benchmark.runner import execute_run
+    from reports.banner import not_meaningful_banner
+
+    overrides = {
+        "methods": methods.split(",") if methods else None,
+        "subjects": subjects.split(",") if subjects else None,
+        "profile": profile,
+        "output_dir": output_dir,
+        "dataset_dir": dataset_dir,
+        "images_per_prompt": images_per_prompt,
+        "limit_prompts": limit_prompts,
+        "seed": seed,
+        "device": device,
+        "executor": executor,
+        "workers": workers,
+        "shard": shard,
+        "include": list(includes) or None,
+    }
+    config = build_config(config_file, list(assignments), overrides)
+    summary = execute_run(config, progress=not quiet and sys.stderr.isatty())
+    for name, count in summary.records.items():
+        click.echo(f"{name}: {count} image records in {summary.run_dir / name / 'generations.jsonl'}")
+    click.echo(
+        f"done in {summary.seconds:.1f}s: {summary.generated} images generated, "
+        f"{summary.reused} reused -> {summary.run_dir}"
+    )
+    from benchmark.profiles import get_profile
+
+    if not get_profile(config.profile).meaningful:
+        click.echo(not_meaningful_banner(config.profile), err=True)
+    if summary.failures:
+        for failure in summary.failures:
+            click.echo(f"bench: FAILED {failure.cell.method}/{failure.cell.subject}: {failure.error}", err=True)
+        _fail(f"{len(summary.failures)} cell(s) failed (recorded under */failures/); re-run to retry them", 1)
+
+
+if __name__ == "__main__":
+    main()

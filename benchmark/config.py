@@ -1,0 +1,252 @@
+"""Run configuration: defaults, then a YAML file, then `--set key=value`, then CLI flags.
+
+A config is data (like an lm-eval task), validated strictly: an unknown key or a
+value of the wrong type is a one-line error, because a typo that silently falls
+back to a default produces numbers that look valid and are not.
+
+`identity()` is the part of the config that changes what is generated. Runs whose
+identities differ never share an output directory; the subset of subjects or
+methods, the executor and the number of workers are not part of it, since they
+change how much is done, not what.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmark.errors import BenchError
+from benchmark.profiles import get_profile
+
+SCHEDULERS = ("ddim", "pndm", "euler_ancestral", "dpm")
+EXECUTORS = ("local", "process")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+@dataclass
+class GenerationConfig:
+    """Sampling settings; None means the profile's default."""
+
+    resolution: int | None = None
+    steps: int | None = None
+    guidance_scale: float | None = None
+    scheduler: str | None = None
+    # Images of one (subject, prompt) are generated in fixed chunks of this size
+    # (None: all in one batch). It is part of the run's identity because batching
+    # changes results by float rounding.
+    batch_size: int | None = None
+    dtype: str = "auto"
+    # Intra-op threads for CPU generation. CPU kernels round differently with
+    # different thread counts, so the count is fixed and part of the identity;
+    # CPU parallelism comes from worker processes instead.
+    cpu_threads: int = 1
+
+
+@dataclass
+class RunConfig:
+    profile: str = "tiny"
+    methods: list[str] = field(default_factory=lambda: ["base"])
+    subjects: list[str] = field(default_factory=lambda: ["all"])
+    seed: int = 0
+    images_per_prompt: int = 4
+    limit_prompts: int | None = None
+    output_dir: str | None = None
+    dataset_dir: str | None = None
+    device: str = "auto"
+    executor: str = "local"
+    workers: int = 1
+    shard: str | None = None
+    include: list[str] = field(default_factory=list)
+    models: dict[str, str] = field(default_factory=dict)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ derived
+    def resolved_generation(self) -> GenerationConfig:
+        defaults = get_profile(self.profile).generation
+        values = dataclasses.asdict(self.generation)
+        for key, value in values.items():
+            if value is None and key in defaults:
+                values[key] = defaults[key]
+        if values["batch_size"] is None:
+            values["batch_size"] = self.images_per_prompt
+        return GenerationConfig(**values)
+
+    def model_sources(self) -> dict[str, str]:
+        profile = get_profile(self.profile)
+        unknown = set(self.models) - set(profile.models)
+        if unknown:
+            raise BenchError(
+                f"models.{sorted(unknown)[0]}: profile '{self.profile}' has no such model "
+                f"(it has: {', '.join(profile.models)})"
+            )
+        return {role: self.models.get(role, spec.source) for role, spec in profile.models.items()}
+
+    def shard_spec(self) -> tuple[int, int]:
+        if self.shard is None:
+            return 0, 1
+        return parse_shard(self.shard)
+
+    def identity(self) -> dict:
+        """What determines the bytes of every generated image (see module docstring)."""
+        return {
+            "profile": self.profile,
+            "seed": self.seed,
+            "images_per_prompt": self.images_per_prompt,
+            "models": self.model_sources(),
+            "generation": dataclasses.asdict(self.resolved_generation()),
+        }
+
+    def identity_hash(self) -> str:
+        return stable_hash(self.identity())
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def stable_hash(payload: object) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
+        raise BenchError(f"shard '{text}' must look like i/n with 0 <= i < n, e.g. 0/4")
+    return int(match[1]), int(match[2])
+
+
+# ---------------------------------------------------------------------- parsing
+def _check(path: str, value: Any, annotation: Any) -> Any:
+    """Validate (and lightly coerce) one value against its field's type annotation."""
+    text = str(annotation)
+    optional = "None" in text
+    if value is None:
+        if optional:
+            return None
+        raise BenchError(f"config key '{path}' may not be empty")
+    if text.startswith("list"):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise BenchError(f"config key '{path}' must be a list of strings, got {value!r}")
+        return value
+    if text.startswith("dict"):
+        if not isinstance(value, dict):
+            raise BenchError(f"config key '{path}' must be a mapping, got {value!r}")
+        return value
+    for kind in (bool, int, float, str):
+        if kind.__name__ in text.replace("dict", ""):
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
+            if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+                return value
+            if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)
+    raise BenchError(f"config key '{path}' has the wrong type: {value!r} ({type(value).__name__})")
+
+
+def _build(cls, data: dict, prefix: str = ""):
+    if not isinstance(data, dict):
+        raise BenchError(f"config section '{prefix.rstrip('.') or 'top level'}' must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise BenchError(f"unknown config key '{prefix}{unknown[0]}' (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, value in data.items():
+        f = fields[name]
+        if dataclasses.is_dataclass(f.default_factory if f.default_factory is not dataclasses.MISSING else None):
+            kwargs[name] = _build(f.default_factory, value or {}, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _check(prefix + name, value, f.type)
+    return cls(**kwargs)
+
+
+def _validate(config: RunConfig) -> RunConfig:
+    get_profile(config.profile)
+    gen = config.generation
+    if config.images_per_prompt < 1:
+        raise BenchError("images_per_prompt must be at least 1")
+    if config.limit_prompts is not None and config.limit_prompts < 1:
+        raise BenchError("limit_prompts must be at least 1")
+    if config.workers < 1:
+        raise BenchError("workers must be at least 1")
+    if config.executor not in EXECUTORS:
+        raise BenchError(f"executor '{config.executor}' is not one of: {', '.join(EXECUTORS)}")
+    if config.device not in DEVICES and not config.device.startswith("cuda:"):
+        raise BenchError(f"device '{config.device}' is not one of: {', '.join(DEVICES)} or cuda:N")
+    if gen.scheduler is not None and gen.scheduler not in SCHEDULERS:
+        raise BenchError(f"generation.scheduler '{gen.scheduler}' is not one of: {', '.join(SCHEDULERS)}")
+    if gen.dtype not in DTYPES:
+        raise BenchError(f"generation.dtype '{gen.dtype}' is not one of: {', '.join(DTYPES)}")
+    for key in ("resolution", "steps", "batch_size", "cpu_threads"):
+        value = getattr(gen, key)
+        if value is not None and value < 1:
+            raise BenchError(f"generation.{key} must be at least 1")
+    if gen.resolution is not None and gen.resolution % 8:
+        raise BenchError("generation.resolution must be a multiple of 8")
+    if not config.methods:
+        raise BenchError("no method given; `bench ls methods` lists them")
+    config.shard_spec()
+    config.model_sources()
+    return config
+
+
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise BenchError(f"--set expects key=value, got '{text}'")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise BenchError(f"--set expects key=value, got '{text}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def load_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise BenchError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise BenchError(f"config file {path}{where} is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise BenchError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+def build_config(
+    file: str | Path | None = None, assignments: list[str] = (), overrides: dict | None = None
+) -> RunConfig:
+    """Merge the layers in order of precedence and validate the result."""
+    data: dict = load_config_file(file) if file else {}
+    for text in assignments:
+        parts, value = parse_assignment(text)
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise BenchError(f"--set {text}: '{part}' is not a section")
+        node[parts[-1]] = value
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    return _validate(_build(RunConfig, data))
+
+
+def config_from_dict(data: dict) -> RunConfig:
+    return _validate(_build(RunConfig, data))

@@ -1,0 +1,128 @@
+"""Finding and loading a profile's weights: local path, Hugging Face cache, or builtin toy.
+
+Runs never download implicitly: a sweep that silently pulls 4 GB on a cluster node
+with no internet hangs or dies deep inside a library. Instead every run checks up
+front that each model it needs is present and, if not, names each missing one and
+the command that fetches it (`bench models download`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.errors import BenchError
+from benchmark.profiles import Profile
+
+BUILTIN_TINY = "builtin:tiny"
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    role: str
+    source: str
+    present: bool
+    where: str  # resolved folder/file, or why it is missing
+
+
+def hub_cache_dir() -> str:
+    """The Hugging Face cache, read from the environment at call time (the library reads it at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def _looks_local(source: str) -> bool:
+    return source.startswith(("/", "./", "../", "~")) or os.path.exists(os.path.expanduser(source))
+
+
+def locate(role: str, source: str, allow_patterns: tuple[str, ...] = ()) -> ModelStatus:
+    """Where the weights for `source` are on this machine, without any network access."""
+    if source == BUILTIN_TINY:
+        return ModelStatus(role, source, True, "built in (random weights)")
+    if _looks_local(source):
+        path = Path(source).expanduser()
+        if path.exists():
+            return ModelStatus(role, source, True, str(path))
+        return ModelStatus(role, source, False, f"local path {path} does not exist")
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(
+            source, local_files_only=True, allow_patterns=list(allow_patterns) or None, cache_dir=hub_cache_dir()
+        )
+    except Exception:
+        return ModelStatus(role, source, False, "not in the Hugging Face cache")
+    if not any(Path(folder).rglob("*")):
+        return ModelStatus(role, source, False, "Hugging Face cache entry is empty")
+    return ModelStatus(role, source, True, folder)
+
+
+def model_statuses(profile: Profile, sources: dict[str, str], roles: list[str] | None = None) -> list[ModelStatus]:
+    wanted = roles if roles is not None else list(sources)
+    return [locate(role, sources[role], profile.models[role].hub_files) for role in wanted]
+
+
+def require_models(profile: Profile, sources: dict[str, str], roles: list[str]) -> dict[str, str]:
+    """Return role -> local location, or fail naming every missing model and how to get it."""
+    statuses = model_statuses(profile, sources, roles)
+    missing = [s for s in statuses if not s.present]
+    if missing:
+        named = "; ".join(f"{s.role}={s.source} ({s.where})" for s in missing)
+        raise BenchError(
+            f"missing weights: {named}. Fetch them with `bench models download --profile {profile.name}` "
+            f"on a connected machine, or point --set models.ROLE=/local/path at a copy"
+        )
+    return {s.role: s.where for s in statuses}
+
+
+def download_models(profile: Profile, sources: dict[str, str]) -> list[ModelStatus]:
+    """Prefetch every hub model of the profile into the Hugging Face cache."""
+    from huggingface_hub import snapshot_download
+
+    results = []
+    for role, source in sources.items():
+        status = locate(role, source, profile.models[role].hub_files)
+        if status.present or source == BUILTIN_TINY or _looks_local(source):
+            results.append(status)
+            continue
+        try:
+            folder = snapshot_download(
+                source, allow_patterns=list(profile.models[role].hub_files) or None, cache_dir=hub_cache_dir()
+            )
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BenchError(f"could not download {role}={source}: {reason}") from None
+        results.append(ModelStatus(role, source, True, folder))
+    return results
+
+
+def load_base_components(source: str, location: str) -> dict:
+    """The base diffusion model's parts (unet, vae, text_encoder, tokenizer) and its scheduler config."""
+    if source == BUILTIN_TINY:
+        from benchmark.models.tiny import tiny_components, tiny_noise_scheduler_config
+
+        return {**tiny_components(), "scheduler_config": tiny_noise_scheduler_config()}
+    from diffusers import StableDiffusionPipeline
+
+    try:
+        if location.endswith((".safetensors", ".ckpt")):
+            pipe = StableDiffusionPipeline.from_single_file(location, local_files_only=True, safety_checker=None)
+        else:
+            pipe = StableDiffusionPipeline.from_pretrained(
+                location, local_files_only=True, safety_checker=None, requires_safety_checker=False
+            )
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"could not load base model {source} from {location}: {str(exc).splitlines()[0]}") from None
+    return {
+        "unet": pipe.unet,
+        "vae": pipe.vae,
+        "text_encoder": pipe.text_encoder,
+        "tokenizer": pipe.tokenizer,
+        "scheduler_config": dict(pipe.scheduler.config),
+    }

@@ -1,0 +1,52 @@
+"""What a run has to do, as a list of independent cells, and how to split it.
+
+A cell is one (method, subject): personalize once, then generate every prompt's
+group of images. Cells are the unit of sharding and of distribution because
+training must not be repeated, and a cell's output depends only on the cell
+(seeds come from `benchmark.seeds`), so any split gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchmark.seeds import image_seed
+from dataset.protocol import Prompt, Protocol, Subject
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """The images of one (subject, prompt): generated together, in a fixed batch layout."""
+
+    prompt: Prompt
+    seeds: tuple[int, ...]
+
+
+def plan_cells(methods: list[str], subjects: list[Subject]) -> list[Cell]:
+    return [Cell(method, subject.name) for method in methods for subject in subjects]
+
+
+def shard_cells(cells: list[Cell], index: int, count: int) -> list[Cell]:
+    """Round-robin over the planned order: shard i of n takes cells i, i+n, i+2n, ..."""
+    return cells[index::count]
+
+
+def plan_groups(
+    protocol: Protocol, subject: Subject, base_seed: int, images_per_prompt: int, limit_prompts: int | None
+):
+    prompts = protocol.prompts_for(subject)[: limit_prompts or None]
+    return [
+        Group(prompt, tuple(image_seed(base_seed, subject.name, prompt.index, i) for i in range(images_per_prompt)))
+        for prompt in prompts
+    ]
+
+
+def batches(seeds: tuple[int, ...], batch_size: int) -> list[tuple[int, ...]]:
+    """The fixed chunking of a group: the same for every executor, so images are byte-identical."""
+    return [seeds[i : i + batch_size] for i in range(0, len(seeds), batch_size)]

@@ -1,0 +1,165 @@
+"""`bench run`: check everything up front, then execute the planned cells.
+
+All checks that can fail on user input (subjects, methods and their options, the
+dataset, the weights, the output directory) run before any work starts, so a
+mistake costs seconds, not a half-finished sweep. Work that fails inside a cell is
+recorded and the rest of the run goes on; the run then exits non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark.config import RunConfig
+from benchmark.environment import environment_record
+from benchmark.errors import BenchError
+from benchmark.executors import run_local, run_processes
+from benchmark.generation import CellResult, CellSpec, resolve_device
+from benchmark.models.loading import require_models
+from benchmark.planning import plan_cells, plan_groups, shard_cells
+from benchmark.profiles import get_profile
+from benchmark.seeds import SEED_SCHEME
+from benchmark.store.atomic import atomic_write_text
+from benchmark.store.lock import run_lock
+from benchmark.store.run_dir import RunStore
+from dataset.locate import cache_root, resolve_dataset_dir
+from dataset.protocol import ATTRIBUTION, load_protocol
+from dataset.validate import require_valid
+from methods.registry import get_method_class, resolve_options
+from reports.banner import BANNER_FILE, not_meaningful_banner
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    results: list[CellResult] = field(default_factory=list)
+    seconds: float = 0.0
+    records: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def generated(self) -> int:
+        return sum(r.generated for r in self.results)
+
+    @property
+    def reused(self) -> int:
+        return sum(r.reused for r in self.results)
+
+    @property
+    def failures(self) -> list[CellResult]:
+        return [r for r in self.results if r.error]
+
+
+def default_output_dir(config: RunConfig) -> Path:
+    return Path("runs") / f"{config.profile}-{config.identity_hash()[:10]}"
+
+
+def run_manifest(config: RunConfig, protocol, model_locations: dict[str, str]) -> dict:
+    profile = get_profile(config.profile)
+    return {
+        "layout_version": 1,
+        "protocol": protocol.version,
+        "dataset_sha256": protocol.fingerprint,
+        "profile": profile.name,
+        "meaningful": profile.meaningful,
+        "identity": config.identity(),
+        "identity_sha256": config.identity_hash(),
+        "models": {
+            role: {"source": source, "purpose": profile.models[role].purpose}
+            for role, source in config.model_sources().items()
+        },
+        "seeds": {"base_seed": config.seed, "scheme": SEED_SCHEME},
+        "attribution": ATTRIBUTION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "environment": environment_record(),
+    }
+
+
+def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSummary:
+    log = log or (lambda message: print(message, file=sys.stderr))
+    started = time.monotonic()
+    protocol = load_protocol()
+    subjects = protocol.select(config.subjects)
+    profile = get_profile(config.profile)
+    method_options = {
+        name: resolve_options(get_method_class(name, config.include), config.options.get(name))
+        for name in config.methods
+    }
+    unknown = sorted(set(config.options) - set(config.methods))
+    if unknown:
+        raise BenchError(f"options.{unknown[0]}: '{unknown[0]}' is not among the methods of this run")
+    dataset_dir = resolve_dataset_dir(config.dataset_dir)
+    require_valid(dataset_dir, protocol, subjects)
+    locations = require_models(profile, config.model_sources(), ["base"])
+    device = resolve_device(config.device)
+
+    run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
+    store = RunStore(run_dir)
+    if not profile.meaningful:
+        log(f"bench: {not_meaningful_banner(profile.name)}")
+    store.refuse_foreign_directory()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(f"cannot create output directory {run_dir}: {exc.strerror}") from None
+    with run_lock(run_dir, config.shard_spec()):
+        store.open(config, run_manifest(config, protocol, locations))
+        if not profile.meaningful:
+            atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
+        method_keys = {}
+        for name in config.methods:
+            cls = get_method_class(name, config.include)
+            method_keys[name] = store.open_method(
+                name,
+                {
+                    "name": name,
+                    "version": cls.version,
+                    "options": method_options[name],
+                    "run_identity": config.identity_hash(),
+                },
+            )
+        store.log_invocation(
+            {
+                "argv": sys.argv,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "methods": config.methods,
+                "subjects": [s.name for s in subjects],
+                "shard": config.shard,
+                "executor": config.executor,
+                "workers": config.workers,
+                "device": str(device),
+            }
+        )
+        index, count = config.shard_spec()
+        cells = shard_cells(plan_cells(config.methods, subjects), index, count)
+        spec = CellSpec(
+            run_dir=str(run_dir),
+            config=config.to_dict(),
+            dataset_dir=str(dataset_dir),
+            model_locations=locations,
+            method_keys=method_keys,
+            method_options=method_options,
+            device=str(device),
+            cache_dir=str(cache_root()),
+            meaningful=profile.meaningful,
+        )
+        total_groups = sum(
+            len(plan_groups(protocol, protocol.subject(c.subject), config.seed, 1, config.limit_prompts)) for c in cells
+        )
+        if config.executor == "process" and config.workers > 1:
+            results = run_processes(spec, cells, config.workers, progress)
+        else:
+            results = run_local(spec, cells, total_groups, progress)
+        for result in results:
+            if result.error:
+                store.record_failure(result.cell.method, result.cell.subject, result.error, result.detail)
+            else:
+                store.clear_failure(result.cell.method, result.cell.subject)
+        order = [s.name for s in protocol.subjects.values()]
+        records = {name: store.write_generations_jsonl(name, order) for name in config.methods}
+    return RunSummary(run_dir, results, time.monotonic() - started, records)

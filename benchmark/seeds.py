@@ -1,0 +1,19 @@
+"""Per-image seeds that depend only on what the image *is*.
+
+An image's seed is a hash of (base seed, subject, prompt key, image index), never a
+counter over the work order, so an image is the same whichever shard, worker,
+executor or GPU count produced it, and deleting it regenerates the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+SEED_SCHEME = "sha256(base/subject/prompt/image)[:8] & (2**63-1)"
+
+
+def image_seed(base_seed: int, subject: str, prompt_key: int | str, image_index: int) -> int:
+    """A 63-bit seed; `prompt_key` is the prompt's index, or a name such as "class" for extra prompts."""
+    token = f"dreambench-v1/{int(base_seed)}/{subject}/{prompt_key}/{int(image_index)}"
+    digest = hashlib.sha256(token.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)

@@ -1,0 +1,209 @@
+"""The on-disk layout of a run, and the rules that keep it trustworthy.
+
+    RUN/
+      run.json              identity, protocol, dataset hash, models, seeds, versions
+      config.yaml           the resolved config that created the run
+      invocations.jsonl     one line per `bench run` on this directory
+      <method>/
+        method.json         the method's name, version, options and key
+        artifacts/<subject>/artifact.json (+ the trained files)
+        images/<subject>/p<prompt>_i<image>.png
+        records/<subject>/p<prompt>.json     the records of one (subject, prompt) group
+        generations.jsonl   every record of the method, rebuilt after each run
+
+A directory belongs to one run identity forever: a different configuration is
+refused instead of mixing or overwriting results. Every file is written atomically
+and a group counts as done only when its records file exists and every image it
+lists is on disk with the recorded hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+from benchmark.config import RunConfig, stable_hash
+from benchmark.errors import BenchError
+from benchmark.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+RUN_FILE = "run.json"
+LAYOUT_VERSION = 1
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return diffs
+
+
+class RunStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # ---------------------------------------------------------------- run level
+    def refuse_foreign_directory(self) -> None:
+        """Never write (not even a lock file) into a non-empty folder that is not a run."""
+        if (self.root / RUN_FILE).exists() or not self.root.exists():
+            return
+        if not self.root.is_dir():
+            raise BenchError(f"{self.root} exists and is not a directory; choose another --output-dir")
+        if any(p for p in self.root.iterdir() if not p.name.startswith(".lock")):
+            raise BenchError(f"{self.root} is not empty and is not a bench run directory; choose another --output-dir")
+
+    def open(self, config: RunConfig, manifest: dict) -> None:
+        """Create the run, or check that an existing one has the same identity."""
+        run_file = self.root / RUN_FILE
+        if run_file.exists():
+            try:
+                existing = json.loads(run_file.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                raise BenchError(f"{run_file} is unreadable; this directory cannot be resumed safely") from None
+            diffs = _differences(existing.get("identity", {}), config.identity())
+            if existing.get("protocol") != manifest["protocol"]:
+                diffs.append(f"protocol: {existing.get('protocol')} -> {manifest['protocol']}")
+            if existing.get("dataset_sha256") != manifest["dataset_sha256"]:
+                diffs.append("dataset manifest changed")
+            if diffs:
+                raise BenchError(
+                    f"{self.root} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
+                    "use another --output-dir (results are never overwritten)"
+                )
+            return
+        self.refuse_foreign_directory()
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        atomic_write_json(run_file, manifest)
+
+    def manifest(self) -> dict:
+        return json.loads((self.root / RUN_FILE).read_text(encoding="utf-8"))
+
+    def log_invocation(self, entry: dict) -> None:
+        with open(self.root / "invocations.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry}) + "\n")
+
+    # ------------------------------------------------------------- method level
+    def method_dir(self, method: str) -> Path:
+        return self.root / method
+
+    def open_method(self, method: str, info: dict) -> str:
+        """Record the method's options; refuse to mix outputs of different options. Returns its key."""
+        key = stable_hash(info)
+        path = self.method_dir(method) / "method.json"
+        if path.exists():
+            old = json.loads(path.read_text(encoding="utf-8"))
+            if old.get("key") != key:
+                diffs = _differences(old.get("info", {}), info)
+                raise BenchError(
+                    f"{path.parent} was produced with other settings ({'; '.join(diffs[:3])}); use another --output-dir"
+                )
+        else:
+            atomic_write_json(path, {"key": key, "info": info})
+        return key
+
+    # ------------------------------------------------------------ artifacts
+    def artifact_dir(self, method: str, subject: str) -> Path:
+        return self.method_dir(method) / "artifacts" / subject
+
+    def artifact_info(self, method: str, subject: str) -> dict | None:
+        path = self.artifact_dir(method, subject) / "artifact.json"
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def staging_dir(self, method: str, subject: str) -> Path:
+        path = self.method_dir(method) / "artifacts" / f".staging-{subject}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        path.mkdir(parents=True)
+        return path
+
+    def publish_artifact(self, method: str, subject: str, staging: Path, info: dict) -> dict:
+        """Move a finished artifact into place; artifact.json, written last, marks it complete."""
+        info = {**info, "artifact_id": uuid.uuid4().hex}
+        atomic_write_json(staging / "artifact.json", info)
+        final = self.artifact_dir(method, subject)
+        if final.exists():  # an incomplete leftover (no artifact.json): replace it
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        return info
+
+    # ---------------------------------------------------------------- groups
+    def image_path(self, method: str, subject: str, prompt_key: int | str, image_index: int) -> Path:
+        tag = f"p{prompt_key:02d}" if isinstance(prompt_key, int) else str(prompt_key)
+        return self.method_dir(method) / "images" / subject / f"{tag}_i{image_index}.png"
+
+    def group_path(self, method: str, subject: str, prompt_key: int | str) -> Path:
+        tag = f"p{prompt_key:02d}" if isinstance(prompt_key, int) else str(prompt_key)
+        return self.method_dir(method) / "records" / subject / f"{tag}.json"
+
+    def finished_group(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> list[dict] | None:
+        """The group's records if it is complete and current, else None (so it is regenerated)."""
+        path = self.group_path(method, subject, prompt_key)
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        if payload.get("group_key") != group_key:
+            return None
+        for record in payload["records"]:
+            image = self.root / record["file"]
+            if not image.exists() or sha256_file(image) != record["sha256"]:
+                return None
+        return payload["records"]
+
+    def write_image(self, path: Path, png: bytes) -> tuple[str, bool]:
+        """Write an image unless an identical one is there; return its SHA-256 and whether it was written."""
+        digest = hashlib.sha256(png).hexdigest()
+        if path.exists() and sha256_file(path) == digest:
+            return digest, False
+        atomic_write_bytes(path, png)
+        return digest, True
+
+    def write_group(self, method: str, subject: str, prompt_key: int | str, group_key: str, records: list[dict]):
+        atomic_write_json(self.group_path(method, subject, prompt_key), {"group_key": group_key, "records": records})
+
+    def all_records(self, method: str) -> list[dict]:
+        records = []
+        for path in sorted((self.method_dir(method) / "records").glob("*/*.json")):
+            try:
+                records.extend(json.loads(path.read_text(encoding="utf-8"))["records"])
+            except (OSError, json.JSONDecodeError, KeyError):
+                continue  # an unreadable group is simply not finished; the next run redoes it
+        return records
+
+    def write_generations_jsonl(self, method: str, order: list[str]) -> int:
+        rank = {name: i for i, name in enumerate(order)}
+        records = sorted(
+            self.all_records(method),
+            key=lambda r: (rank.get(r["subject"], len(rank)), r["subject"], str(r["prompt_index"]), r["image_index"]),
+        )
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+        atomic_write_text(self.method_dir(method) / "generations.jsonl", text)
+        return len(records)
+
+    # --------------------------------------------------------------- failures
+    def failure_path(self, method: str, subject: str) -> Path:
+        return self.method_dir(method) / "failures" / f"{subject}.json"
+
+    def record_failure(self, method: str, subject: str, error: str, detail: str | None = None) -> None:
+        atomic_write_json(
+            self.failure_path(method, subject),
+            {"method": method, "subject": subject, "error": error, "detail": detail},
+        )
+
+    def clear_failure(self, method: str, subject: str) -> None:
+        self.failure_path(method, subject).unlink(missing_ok=True)

@@ -1,0 +1,110 @@
+"""DreamBench ("dreambench-v1") as typed data: subjects, images and prompts.
+
+Everything here is read from `dreambench_v1.json`, which `dataset.build_manifest`
+derived from the upstream `prompts_and_classes.txt`; the tests check the two agree.
+Prompts are templates around a *subject phrase* because the phrase is what a
+method chooses ("sks backpack", "backpack", "sks can", ...), never the harness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from benchmark.errors import BenchError
+
+MANIFEST_PATH = Path(__file__).with_name("dreambench_v1.json")
+ATTRIBUTION = (
+    "DreamBench images: Ruiz et al., DreamBooth (CVPR 2023), google/dreambooth dataset, "
+    "licensed CC-BY-4.0; per-image credits in references_and_licenses.txt."
+)
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    file: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    index: int
+    template: str
+    category: str  # recontextualization | accessorization | property
+
+    def render(self, subject_phrase: str) -> str:
+        return self.template.format(subject_phrase)
+
+
+@dataclass(frozen=True)
+class Subject:
+    name: str
+    class_noun: str
+    live: bool
+    images: tuple[ImageEntry, ...]
+
+    @property
+    def kind(self) -> str:
+        return "live" if self.live else "object"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    version: str
+    subjects: dict[str, Subject]
+    object_prompts: tuple[Prompt, ...]
+    live_prompts: tuple[Prompt, ...]
+    fingerprint: str  # SHA-256 of the manifest: the "dataset hash" recorded with every run
+
+    def prompts_for(self, subject: Subject) -> tuple[Prompt, ...]:
+        return self.live_prompts if subject.live else self.object_prompts
+
+    def subject(self, name: str) -> Subject:
+        try:
+            return self.subjects[name]
+        except KeyError:
+            raise BenchError(
+                f"unknown subject '{name}'; `bench ls subjects` lists the {len(self.subjects)} subjects"
+            ) from None
+
+    def select(self, spec: str | list[str]) -> list[Subject]:
+        """Resolve 'all', 'live', 'object' or a comma-separated list, keeping the manifest's order."""
+        names = spec.split(",") if isinstance(spec, str) else list(spec)
+        names = [n.strip() for n in names if n.strip()]
+        if not names:
+            raise BenchError("no subjects given; use --subjects all or a comma-separated list")
+        if names == ["all"]:
+            return list(self.subjects.values())
+        if names in (["live"], ["object"]):
+            return [s for s in self.subjects.values() if s.kind == names[0]]
+        chosen = {self.subject(n).name for n in names}
+        return [s for s in self.subjects.values() if s.name in chosen]
+
+    @property
+    def class_nouns(self) -> list[str]:
+        return sorted({s.class_noun for s in self.subjects.values()})
+
+
+@lru_cache(maxsize=1)
+def load_protocol() -> Protocol:
+    raw = MANIFEST_PATH.read_bytes()
+    data = json.loads(raw)
+
+    def prompts(items):
+        return tuple(Prompt(i, p["template"], p["category"]) for i, p in enumerate(items))
+
+    subjects = {
+        s["name"]: Subject(s["name"], s["class_noun"], s["live"], tuple(ImageEntry(**i) for i in s["images"]))
+        for s in data["subjects"]
+    }
+    return Protocol(
+        version=data["protocol"],
+        subjects=subjects,
+        object_prompts=prompts(data["prompts"]["object"]),
+        live_prompts=prompts(data["prompts"]["live"]),
+        fingerprint=hashlib.sha256(raw).hexdigest(),
+    )

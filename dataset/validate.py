@@ -1,0 +1,87 @@
+"""Check a copy of DreamBench image by image against the manifest.
+
+A benchmark number is only comparable if it came from the same 158 images, so a
+missing, extra, unreadable or altered file is an error that names the file, not a
+warning. Hashing all 17 MB takes well under a second, so every run does it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.errors import BenchError
+from dataset.protocol import Protocol, Subject
+
+IGNORED_NAMES = {".DS_Store", "Thumbs.db"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+def _decodes(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except Exception:
+        return False
+
+
+def subject_problems(root: Path, subject: Subject) -> list[Problem]:
+    folder = root / subject.name
+    if not folder.is_dir():
+        return [Problem(folder, f"missing subject folder ({len(subject.images)} images expected)")]
+    problems = []
+    expected = {entry.file: entry for entry in subject.images}
+    for entry in subject.images:
+        path = folder / entry.file
+        if not path.exists():
+            problems.append(Problem(path, "missing image"))
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            problems.append(Problem(path, f"unreadable ({exc.strerror or exc})"))
+            continue
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            what = (
+                "SHA-256 mismatch (file differs from DreamBench)"
+                if _decodes(path)
+                else "corrupt image (cannot be decoded)"
+            )
+            problems.append(Problem(path, what))
+    for path in sorted(folder.iterdir()):
+        if path.name not in expected and path.name not in IGNORED_NAMES:
+            problems.append(Problem(path, "unexpected extra file in a subject folder"))
+    return problems
+
+
+def find_problems(root: Path, protocol: Protocol, subjects: list[Subject] | None = None) -> list[Problem]:
+    problems: list[Problem] = []
+    for subject in subjects if subjects is not None else protocol.subjects.values():
+        problems.extend(subject_problems(root, subject))
+    return problems
+
+
+def require_valid(root: Path, protocol: Protocol, subjects: list[Subject] | None = None) -> None:
+    """Raise a one-line BenchError for the first problem (and say how many more there are)."""
+    problems = find_problems(root, protocol, subjects)
+    if problems:
+        more = (
+            f" (and {len(problems) - 1} more problems; `bench dataset verify` lists them)" if len(problems) > 1 else ""
+        )
+        raise BenchError(f"dataset: {problems[0]}{more}")
+
+
+def instance_images(root: Path, subject: Subject) -> list[Path]:
+    return [root / subject.name / entry.file for entry in subject.images]

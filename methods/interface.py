@@ -1,0 +1,94 @@
+"""The narrow interface every personalization method implements.
+
+Like lm-eval's model API: a method only personalizes one subject and turns
+(prompt, seed) pairs into images. The harness owns everything around it: which
+subjects and prompts, seeds, batching, caching of artifacts and images, records,
+resumption, executors. A method that follows this contract gets all of that, and
+is byte-reproducible whatever the sharding, as long as it seeds each image from
+its own seed (use `image_generators`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from benchmark.config import GenerationConfig, RunConfig
+from benchmark.profiles import Profile
+
+
+@dataclass(frozen=True)
+class SubjectInput:
+    """What a method may know about a subject: its name, class noun, kind and real images."""
+
+    name: str
+    class_noun: str
+    live: bool
+    images: tuple[Path, ...]
+
+
+@dataclass
+class MethodContext:
+    """Shared resources a method draws on; models load lazily, once per process."""
+
+    config: RunConfig
+    profile: Profile
+    generation: GenerationConfig
+    device: torch.device
+    model_locations: dict[str, str]
+    cache_dir: Path
+
+    @cached_property
+    def base_components(self) -> dict:
+        from benchmark.models.loading import load_base_components
+
+        return load_base_components(self.config.model_sources()["base"], self.model_locations["base"])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        if self.generation.dtype == "auto":
+            return torch.float16 if self.device.type == "cuda" else torch.float32
+        return getattr(torch, self.generation.dtype)
+
+
+def image_generators(seeds: list[int]) -> list[torch.Generator]:
+    """One CPU generator per image, so initial noise is identical on any device or batch layout."""
+    return [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
+
+
+class Method(ABC):
+    """Subclass, set `name` and `description`, and decorate with `@register_method`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    # Bump when a change alters what the method produces: it invalidates cached artifacts and images.
+    version: ClassVar[str] = "1"
+    # Defaults of the options a user may change with `--set options.<name>.<key>=value`.
+    default_options: ClassVar[dict[str, Any]] = {}
+    # False for methods with nothing to train (the harness still records their artifact metadata).
+    trains: ClassVar[bool] = True
+
+    def __init__(self, context: MethodContext, options: dict[str, Any]):
+        self.context = context
+        self.options = options
+
+    @abstractmethod
+    def subject_phrase(self, subject: SubjectInput) -> str:
+        """The words that stand for the subject in every prompt ("sks backpack", "backpack", ...)."""
+
+    @abstractmethod
+    def personalize(self, subject: SubjectInput, workdir: Path) -> dict[str, Any]:
+        """Train on the subject's images, writing the artifact into `workdir`; return metadata to record.
+
+        The harness publishes `workdir` atomically only after this returns, so a
+        crash never leaves an artifact that looks finished.
+        """
+
+    @abstractmethod
+    def generate(self, subject: SubjectInput, artifact_dir: Path, prompts: list[str], seeds: list[int]) -> list[Any]:
+        """Return one PIL image per (prompt, seed), image i drawn from seed i alone."""

@@ -1,0 +1,90 @@
+"""Methods by name: built-ins, installed plug-ins (entry points) and `--include file.py`.
+
+Third-party packages advertise methods under the entry-point group
+`dreambench.methods`; a single file works too, which is the quickest way to try an
+idea: `bench run --include my_method.py --method my-method`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from benchmark.errors import BenchError
+from methods.interface import Method
+
+ENTRY_POINT_GROUP = "dreambench.methods"
+BUILTIN_MODULES = ("methods.base_model",)
+
+_REGISTRY: dict[str, type[Method]] = {}
+_loaded_plugins = False
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    name = getattr(cls, "name", None)
+    if not name or not getattr(cls, "description", None):
+        raise TypeError(f"{cls.__qualname__} needs class attributes `name` and `description`")
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing.__qualname__ != cls.__qualname__:
+        raise BenchError(f"two methods are named '{name}': {existing.__module__} and {cls.__module__}")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def _load_plugins() -> None:
+    global _loaded_plugins
+    if _loaded_plugins:
+        return
+    _loaded_plugins = True
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as exc:
+            raise BenchError(f"plug-in '{entry.name}' ({entry.value}) failed to load: {exc}") from None
+
+
+def include_file(path: str | Path) -> None:
+    """Import a Python file so its `@register_method` classes join the registry."""
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise BenchError(f"--include {path}: no such file")
+    module_name = f"bench_include_{path.stem}_{abs(hash(str(path))) % 10**8}"
+    if module_name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise BenchError(f"--include {path} failed to import: {type(exc).__name__}: {exc}") from None
+
+
+def available_methods(includes: list[str] = ()) -> dict[str, type[Method]]:
+    _load_plugins()
+    for path in includes:
+        include_file(path)
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_method_class(name: str, includes: list[str] = ()) -> type[Method]:
+    methods = available_methods(includes)
+    if name not in methods:
+        raise BenchError(f"unknown method '{name}'; available: {', '.join(methods)} (or load one with --include FILE)")
+    return methods[name]
+
+
+def resolve_options(cls: type[Method], given: dict | None) -> dict:
+    """The method's defaults updated with the user's options; an unknown option is an error."""
+    given = given or {}
+    unknown = sorted(set(given) - set(cls.default_options))
+    if unknown:
+        known = ", ".join(cls.default_options) or "none"
+        raise BenchError(f"options.{cls.name}.{unknown[0]}: method '{cls.name}' has no such option (it has: {known})")
+    return {**cls.default_options, **given}

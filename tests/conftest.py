@@ -1,0 +1,74 @@
+"""Shared fixtures: the DreamBench copy in ../shared, tiny runs, and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmark.cli import main as bench_main
+from benchmark.config import build_config
+from benchmark.runner import execute_run
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASET = REPO.parent / "shared" / "dreambench" / "dataset"
+FAKE_METHOD = Path(__file__).with_name("plugins") / "fake_method.py"
+
+
+@pytest.fixture(scope="session")
+def dreambench_dir() -> Path:
+    if not SHARED_DATASET.is_dir():
+        pytest.fail(f"the DreamBench copy is expected at {SHARED_DATASET} (see README: Dataset)")
+    return SHARED_DATASET
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's real cache or hub, whatever a test does."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path_factory.mktemp("bench-cache")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("DREAMBENCH_DIR", raising=False)
+
+
+@pytest.fixture
+def dataset_copy(tmp_path, dreambench_dir) -> Path:
+    """A writable copy of a few subjects, for tests that damage the dataset."""
+    root = tmp_path / "dataset"
+    for name in ("backpack", "dog", "cat"):
+        shutil.copytree(dreambench_dir / name, root / name)
+    return root
+
+
+def tiny_run(output_dir: Path, dataset_dir: Path, **overrides):
+    """A small in-process `bench run`: 2 prompts x 2 images per subject unless overridden."""
+    values = {
+        "methods": ["base"],
+        "subjects": ["backpack", "dog"],
+        "limit_prompts": 2,
+        "images_per_prompt": 2,
+        "output_dir": str(output_dir),
+        "dataset_dir": str(dataset_dir),
+    }
+    values.update(overrides)
+    assignments = values.pop("assignments", [])
+    return execute_run(build_config(assignments=assignments, overrides=values), progress=False, log=lambda m: None)
+
+
+def image_hashes(run_dir: Path) -> dict[str, str]:
+    return {
+        p.relative_to(run_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(run_dir).glob("*/images/*/*.png"))
+    }
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(bench_main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke

@@ -1,0 +1,38 @@
+"""A plug-in method for tests: instant, deterministic images, and a switch to fail one subject.
+
+It exercises the harness (records, caching, failures, plug-in loading) without a
+diffusion model, so those tests take milliseconds per image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from methods import Method, SubjectInput, register_method
+
+
+@register_method
+class FakeMethod(Method):
+    name = "fake"
+    description = "test plug-in: noise images drawn from each seed"
+    default_options = {"fail_on": "", "size": 16}
+
+    def subject_phrase(self, subject: SubjectInput) -> str:
+        return f"zwx {subject.class_noun}"
+
+    def personalize(self, subject: SubjectInput, workdir: Path) -> dict:
+        (workdir / "weights.txt").write_text(f"trained on {len(subject.images)} images\n")
+        return {"identifier": "zwx"}
+
+    def generate(self, subject, artifact_dir, prompts, seeds):
+        if subject.name == self.options["fail_on"]:
+            raise RuntimeError(f"deliberate failure for {subject.name}")
+        assert (artifact_dir / "weights.txt").exists()
+        size = self.options["size"]
+        return [
+            Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8))
+            for seed in seeds
+        ]

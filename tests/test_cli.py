@@ -1,0 +1,174 @@
+"""The CLI as a user meets it: every mistake is one line and exit 2, nothing computed is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FAKE_METHOD, image_hashes
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("bench: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+@pytest.fixture
+def run_args(tmp_path, dreambench_dir):
+    return [
+        "run",
+        "--subjects",
+        "backpack",
+        "--limit-prompts",
+        "1",
+        "--images-per-prompt",
+        "1",
+        "--output-dir",
+        str(tmp_path / "run"),
+        "--dataset-dir",
+        str(dreambench_dir),
+        "--quiet",
+    ]
+
+
+def test_run_writes_images_and_says_where(cli, run_args, tmp_path):
+    result = cli(*run_args)
+    assert result.exit_code == 0, result.output
+    assert "1 images generated" in result.stdout
+    assert "NOT MEANINGFUL" in result.stderr
+    assert len(image_hashes(tmp_path / "run")) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragments"),
+    [
+        (["--method", "dreambooht"], ["unknown method 'dreambooht'", "available: base"]),
+        (["--subjects", "backpak"], ["unknown subject 'backpak'"]),
+        (["--set", "generation.stepz=3"], ["unknown config key 'generation.stepz'"]),
+        (["--profile", "sd3"], ["unknown profile 'sd3'"]),
+        (["--shard", "1/1"], ["shard '1/1'"]),
+        (["--set", "options.base.lr=1"], ["method 'base' has no such option"]),
+        (["--include", "/nonexistent/method.py"], ["--include", "no such file"]),
+        (["--config", "/nonexistent/run.yaml"], ["config file /nonexistent/run.yaml does not exist"]),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(cli, run_args, extra, fragments):
+    assert_one_line_error(cli(*run_args, *extra), *fragments)
+
+
+def test_click_usage_errors_exit_2(cli):
+    assert cli("run", "--images-per-prompt", "many").exit_code == 2
+    assert cli("frobnicate").exit_code == 2
+
+
+def test_missing_dataset_says_how_to_get_it(cli, tmp_path):
+    result = cli("run", "--output-dir", tmp_path / "run", "--quiet")
+    assert_one_line_error(result, "bench dataset download")
+
+
+def test_missing_weights_name_each_model_and_the_fix(cli, run_args, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    result = cli(*run_args, "--profile", "sd15")
+    assert_one_line_error(
+        result,
+        "missing weights: base=stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "bench models download --profile sd15",
+    )
+    result = cli(*run_args, "--profile", "sd15", "--set", "models.base=/models/nowhere")
+    assert_one_line_error(result, "local path /models/nowhere does not exist")
+    assert not (tmp_path / "run").exists()  # nothing is created before the checks pass
+
+
+def test_damaged_dataset_stops_a_resumed_run_without_losing_images(cli, run_args, tmp_path, dataset_copy):
+    args = [a if a != run_args[run_args.index("--dataset-dir") + 1] else str(dataset_copy) for a in run_args]
+    assert cli(*args).exit_code == 0
+    before = image_hashes(tmp_path / "run")
+    (dataset_copy / "backpack" / "03.jpg").write_bytes(b"not a jpeg")
+    assert_one_line_error(cli(*args), "backpack/03.jpg: corrupt image")
+    assert image_hashes(tmp_path / "run") == before
+
+
+def test_failed_cell_exits_1_and_names_it(cli, run_args, tmp_path, dreambench_dir):
+    result = cli(
+        *run_args,
+        "--subjects",
+        "backpack,dog",
+        "--include",
+        FAKE_METHOD,
+        "--method",
+        "fake",
+        "--set",
+        "options.fake.fail_on=dog",
+    )
+    assert result.exit_code == 1
+    assert "FAILED fake/dog: RuntimeError: deliberate failure for dog" in result.stderr
+    assert len(list((tmp_path / "run" / "fake" / "images" / "backpack").glob("*.png"))) == 1
+
+
+def test_ls_commands(cli):
+    subjects = cli("ls", "subjects")
+    assert subjects.exit_code == 0 and "30 subjects (9 live, 21 objects)" in subjects.stdout
+    assert "grey_sloth_plushie   stuffed animal" in subjects.stdout
+    methods = cli("ls", "methods", "--include", FAKE_METHOD)
+    assert "base" in methods.stdout and "fake" in methods.stdout
+    profiles = cli("ls", "profiles")
+    assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in profiles.stdout and "NOT meaningful" in profiles.stdout
+    assert cli("ls", "metrics").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["run"],
+        ["ls"],
+        ["ls", "subjects"],
+        ["dataset"],
+        ["dataset", "download"],
+        ["dataset", "verify"],
+        ["models", "download"],
+        ["doctor"],
+    ],
+)
+def test_every_command_has_help(cli, command):
+    result = cli(*command, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.stdout
+
+
+def test_dataset_verify(cli, dreambench_dir, dataset_copy):
+    ok = cli("dataset", "verify", "--dataset-dir", dreambench_dir)
+    assert ok.exit_code == 0 and "158 images" in ok.stdout
+    broken = cli("dataset", "verify", "--dataset-dir", dataset_copy)  # only 3 of 30 subjects
+    assert broken.exit_code == 2
+    assert "bench: " + str(dataset_copy / "can") + ": missing subject folder" in broken.stderr
+
+
+def test_doctor_reports_weights_and_dataset(cli, dreambench_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    result = cli("doctor", "--dataset-dir", dreambench_dir)
+    assert result.exit_code == 0
+    assert "ok, every hash matches" in result.stdout
+    assert "sd15/base  MISSING" in result.stdout
+    assert "tiny/base  present" in result.stdout
+
+
+def test_dataset_download_cli_from_a_local_archive(cli, tmp_path, dreambench_dir):
+    import zipfile
+
+    archive = tmp_path / "dreambooth-main.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(dreambench_dir.rglob("*")):
+            if path.is_file():
+                bundle.write(path, f"dreambooth-main/dataset/{path.relative_to(dreambench_dir).as_posix()}")
+    dest = tmp_path / "cache" / "dataset"
+    first = cli("dataset", "download", "--url", archive.as_uri(), "--dest", dest)
+    assert first.exit_code == 0 and "downloaded and verified" in first.stdout
+    again = cli("dataset", "download", "--url", archive.as_uri(), "--dest", dest)
+    assert again.exit_code == 0 and "already at" in again.stdout
+    assert cli("dataset", "verify", "--dataset-dir", dest).exit_code == 0
+    missing = cli("dataset", "download", "--url", (tmp_path / "nope.zip").as_uri(), "--dest", tmp_path / "other")
+    assert_one_line_error(missing, "nope.zip")

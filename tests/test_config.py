@@ -1,0 +1,66 @@
+"""Config layering and strict validation: a typo must never fall back to a default silently."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.config import build_config
+from benchmark.errors import BenchError
+
+
+def test_precedence_is_file_then_set_then_flags(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("seed: 1\nimages_per_prompt: 3\ngeneration:\n  steps: 7\n")
+    config = build_config(path, ["seed=2", "generation.guidance_scale=5"], {"seed": 3})
+    assert (config.seed, config.images_per_prompt) == (3, 3)
+    resolved = config.resolved_generation()
+    assert (resolved.steps, resolved.guidance_scale) == (7, 5.0)
+    assert resolved.resolution == 32  # the tiny profile's default fills what nobody set
+    assert resolved.batch_size == 3  # one batch per (subject, prompt) unless told otherwise
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("sed=1", "unknown config key 'sed'"),
+        ("generation.stpes=3", "unknown config key 'generation.stpes'"),
+        ("seed=one", "config key 'seed' has the wrong type"),
+        ("images_per_prompt=0", "images_per_prompt must be at least 1"),
+        ("generation.scheduler=magic", "generation.scheduler 'magic' is not one of"),
+        ("generation.resolution=30", "multiple of 8"),
+        ("profile=sdxl", "unknown profile 'sdxl'"),
+        ("models.vae=foo", "profile 'tiny' has no such model"),
+        ("shard=2/2", "shard '2/2' must look like i/n"),
+        ("executor=slurm", "executor 'slurm' is not one of"),
+        ("seed", "--set expects key=value"),
+    ],
+)
+def test_bad_values_are_one_line_errors(assignment, message):
+    with pytest.raises(BenchError, match=message.replace("(", r"\(").replace("/", "/")):
+        build_config(assignments=[assignment])
+
+
+def test_bad_yaml_names_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("seed: [1,\n")
+    with pytest.raises(BenchError, match="bad.yaml .*not valid YAML"):
+        build_config(path)
+    with pytest.raises(BenchError, match="does not exist"):
+        build_config(tmp_path / "missing.yaml")
+
+
+def test_identity_covers_what_changes_pixels_and_nothing_else():
+    base = build_config()
+    assert build_config(overrides={"subjects": ["dog"], "workers": 4, "executor": "process"}).identity_hash() == (
+        base.identity_hash()
+    )
+    assert build_config(overrides={"limit_prompts": 3}).identity_hash() == base.identity_hash()
+    for changed in (["seed=1"], ["generation.batch_size=1"], ["generation.cpu_threads=2"], ["images_per_prompt=2"]):
+        assert build_config(assignments=changed).identity_hash() != base.identity_hash(), changed
+
+
+def test_profile_models_can_be_overridden():
+    config = build_config(assignments=["models.base=/models/my-sd"], overrides={"profile": "sd15"})
+    assert config.model_sources()["base"] == "/models/my-sd"
+    assert config.model_sources()["dino"] == "timm/vit_small_patch16_224.dino"
+    assert config.resolved_generation().resolution == 512

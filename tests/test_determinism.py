@@ -1,0 +1,74 @@
+"""An image is the same bytes whoever produces it: any shard, executor or worker count.
+
+Batch size is the one knob that is allowed to change results, and only by float
+rounding; it is therefore part of the run's identity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import image_hashes, tiny_run
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, dreambench_dir):
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    summary = tiny_run(run_dir, dreambench_dir)
+    hashes = image_hashes(run_dir)
+    assert summary.generated == len(hashes) == 2 * 2 * 2
+    return run_dir, hashes
+
+
+def test_two_shards_reproduce_a_single_run(reference, tmp_path, dreambench_dir):
+    _, expected = reference
+    run_dir = tmp_path / "sharded"
+    first = tiny_run(run_dir, dreambench_dir, shard="0/2")
+    second = tiny_run(run_dir, dreambench_dir, shard="1/2")
+    assert first.generated == second.generated == 4  # each shard did its own half, nothing twice
+    assert image_hashes(run_dir) == expected
+
+
+def test_process_pool_reproduces_a_single_run(reference, tmp_path, dreambench_dir):
+    _, expected = reference
+    run_dir = tmp_path / "pool"
+    summary = tiny_run(run_dir, dreambench_dir, executor="process", workers=2)
+    assert not summary.failures
+    assert image_hashes(run_dir) == expected
+
+
+def test_records_match_the_files_and_the_protocol(reference):
+    import json
+
+    run_dir, expected = reference
+    lines = (run_dir / "base" / "generations.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == len(expected)
+    for record in records:
+        assert expected[record["file"]] == record["sha256"]
+        assert record["prompt"] == record["template"].format(record["subject_phrase"])
+        assert record["subject_phrase"] == record["class_noun"]  # `base` prompts with the class noun
+        assert record["profile"] == "tiny" and record["meaningful"] is False
+    assert {r["prompt"] for r in records if r["subject"] == "dog"} == {"a dog in the jungle", "a dog in the snow"}
+    assert len({r["seed"] for r in records}) == len(records)
+
+
+def test_batch_size_changes_pixels_by_rounding_at_most(reference, tmp_path, dreambench_dir):
+    reference_dir, _ = reference
+    run_dir = tmp_path / "batch1"
+    tiny_run(run_dir, dreambench_dir, assignments=["generation.batch_size=1"])
+    for path in sorted(run_dir.glob("base/images/*/*.png")):
+        a = np.asarray(Image.open(path), dtype=int)
+        b = np.asarray(Image.open(reference_dir / path.relative_to(run_dir)), dtype=int)
+        assert a.shape == b.shape
+        assert np.abs(a - b).max() <= 2, path.name  # float rounding, never a different image
+        assert (a != b).mean() < 0.01
+
+
+def test_different_seeds_give_different_images(reference, tmp_path, dreambench_dir):
+    _, expected = reference
+    run_dir = tmp_path / "seed1"
+    tiny_run(run_dir, dreambench_dir, seed=1)
+    assert not set(image_hashes(run_dir).values()) & set(expected.values())

@@ -1,0 +1,125 @@
+"""Resuming, refusing to mix configurations, locking, and atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from benchmark.errors import BenchError
+from benchmark.store.atomic import atomic_write_bytes
+from benchmark.store.lock import run_lock
+from tests.conftest import FAKE_METHOD, image_hashes, tiny_run
+
+
+@pytest.fixture
+def finished_run(tmp_path, dreambench_dir):
+    run_dir = tmp_path / "run"
+    tiny_run(run_dir, dreambench_dir)
+    return run_dir
+
+
+def test_rerun_generates_nothing(finished_run, dreambench_dir):
+    before = image_hashes(finished_run)
+    mtimes = {p: p.stat().st_mtime_ns for p in finished_run.glob("base/images/*/*.png")}
+    summary = tiny_run(finished_run, dreambench_dir)
+    assert summary.generated == 0 and summary.reused == len(before)
+    assert {p: p.stat().st_mtime_ns for p in finished_run.glob("base/images/*/*.png")} == mtimes
+
+
+def test_deleted_image_comes_back_byte_identical(finished_run, dreambench_dir):
+    before = image_hashes(finished_run)
+    victim = finished_run / "base/images/dog/p01_i1.png"
+    victim.unlink()
+    summary = tiny_run(finished_run, dreambench_dir)
+    assert summary.generated == 1
+    assert image_hashes(finished_run) == before
+
+
+def test_a_truncated_image_is_detected_and_rewritten(finished_run, dreambench_dir):
+    before = image_hashes(finished_run)
+    victim = finished_run / "base/images/backpack/p00_i0.png"
+    victim.write_bytes(victim.read_bytes()[:50])
+    assert tiny_run(finished_run, dreambench_dir).generated == 1
+    assert image_hashes(finished_run) == before
+
+
+def test_a_different_configuration_is_refused(finished_run, dreambench_dir):
+    before = image_hashes(finished_run)
+    with pytest.raises(BenchError, match=r"different configuration \(seed: 0 -> 5\)"):
+        tiny_run(finished_run, dreambench_dir, seed=5)
+    with pytest.raises(BenchError, match="generation.steps"):
+        tiny_run(finished_run, dreambench_dir, assignments=["generation.steps=2"])
+    assert image_hashes(finished_run) == before
+
+
+def test_more_subjects_and_prompts_extend_the_same_run(finished_run, dreambench_dir):
+    summary = tiny_run(finished_run, dreambench_dir, subjects=["backpack", "dog", "cat"], limit_prompts=3)
+    assert summary.reused == 8 and summary.generated == 3 * 3 * 2 - 8
+    lines = (finished_run / "base" / "generations.jsonl").read_text().splitlines()
+    assert len(lines) == 18
+
+
+def test_a_foreign_directory_is_not_written_into(tmp_path, dreambench_dir):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(BenchError, match="not a bench run directory"):
+        tiny_run(tmp_path / "mine", dreambench_dir)
+    assert os.listdir(tmp_path / "mine") == ["thesis.tex"]
+
+
+def test_a_locked_run_directory_is_refused(finished_run, dreambench_dir):
+    with run_lock(finished_run, (0, 1)):
+        with pytest.raises(BenchError, match="another `bench run` is writing"):
+            tiny_run(finished_run, dreambench_dir)
+    tiny_run(finished_run, dreambench_dir)  # free again once the holder is done
+
+
+def test_failed_write_leaves_neither_file_nor_temp(tmp_path, monkeypatch):
+    target = tmp_path / "out" / "image.png"
+
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(BenchError, match="disk full while writing .*image.png"):
+        atomic_write_bytes(target, b"x" * 100)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_changed_method_options_are_refused(tmp_path, dreambench_dir):
+    run_dir = tmp_path / "run"
+    tiny_run(run_dir, dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)])
+    with pytest.raises(BenchError, match="produced with other settings"):
+        tiny_run(
+            run_dir, dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], assignments=["options.fake.size=8"]
+        )
+
+
+def test_one_failing_cell_does_not_stop_the_others(tmp_path, dreambench_dir):
+    run_dir = tmp_path / "run"
+    summary = tiny_run(
+        run_dir,
+        dreambench_dir,
+        methods=["fake"],
+        include=[str(FAKE_METHOD)],
+        assignments=["options.fake.fail_on=dog"],
+    )
+    assert [(f.cell.subject, "deliberate failure" in f.error) for f in summary.failures] == [("dog", True)]
+    assert len(list(run_dir.glob("fake/images/backpack/*.png"))) == 4
+    failure = json.loads((run_dir / "fake/failures/dog.json").read_text())
+    assert "deliberate failure for dog" in failure["error"]
+    assert "Traceback" in failure["detail"]
+
+
+def test_manifest_records_what_a_reader_needs(finished_run):
+    manifest = json.loads((finished_run / "run.json").read_text())
+    assert manifest["protocol"] == "dreambench-v1"
+    assert manifest["meaningful"] is False
+    assert manifest["models"]["base"]["source"] == "builtin:tiny"
+    assert manifest["seeds"]["base_seed"] == 0
+    assert manifest["environment"]["packages"]["torch"]
+    assert len(manifest["dataset_sha256"]) == 64
+    assert "CC-BY-4.0" in manifest["attribution"]
+    assert "RANDOM" in (finished_run / "WARNING-RANDOM-WEIGHTS.txt").read_text()

@@ -1,0 +1,45 @@
+"""Each image's seed depends on what the image is, never on the order work was done in."""
+
+import hashlib
+
+from benchmark.planning import batches, plan_cells, plan_groups, shard_cells
+from benchmark.seeds import image_seed
+from dataset.protocol import load_protocol
+
+
+def test_seed_is_the_documented_hash():
+    expected = int.from_bytes(hashlib.sha256(b"dreambench-v1/7/dog/3/2").digest()[:8], "big") & (2**63 - 1)
+    assert image_seed(7, "dog", 3, 2) == expected
+
+
+def test_every_image_of_a_full_run_has_its_own_seed():
+    protocol = load_protocol()
+    seeds = [
+        seed
+        for subject in protocol.subjects.values()
+        for group in plan_groups(protocol, subject, 0, 4, None)
+        for seed in group.seeds
+    ]
+    assert len(seeds) == 3000 == len(set(seeds))
+
+
+def test_seeds_do_not_depend_on_limits_or_order():
+    protocol = load_protocol()
+    dog = protocol.subject("dog")
+    full = plan_groups(protocol, dog, 0, 4, None)
+    limited = plan_groups(protocol, dog, 0, 2, 3)
+    assert [g.seeds[:2] for g in limited] == [g.seeds[:2] for g in full[:3]]
+    assert plan_groups(protocol, dog, 1, 4, None)[0].seeds != full[0].seeds
+
+
+def test_shards_partition_the_cells():
+    protocol = load_protocol()
+    cells = plan_cells(["a", "b"], list(protocol.subjects.values()))
+    shards = [shard_cells(cells, i, 4) for i in range(4)]
+    assert sorted((c.method, c.subject) for s in shards for c in s) == sorted((c.method, c.subject) for c in cells)
+    assert sum(len(s) for s in shards) == len(cells) == 60
+
+
+def test_batch_layout_is_fixed_chunks():
+    assert batches((1, 2, 3, 4, 5), 2) == [(1, 2), (3, 4), (5,)]
+    assert batches((1, 2, 3, 4), 4) == [(1, 2, 3, 4)]
