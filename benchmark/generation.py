@@ -8,6 +8,7 @@ thing in its worker and produces the same bytes.
 from __future__ import annotations
 
 import io
+import shutil
 import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -44,8 +45,9 @@ class CellSpec:
     config: dict
     dataset_dir: str
     model_locations: dict[str, str]
-    method_keys: dict[str, str]
-    method_options: dict[str, dict]
+    method_keys: dict[str, str]  # by label: the folder name of a method (plus changed options)
+    method_options: dict[str, dict]  # by label
+    method_names: dict[str, str]  # label -> registered method name
     device: str
     cache_dir: str
     meaningful: bool = True
@@ -60,6 +62,15 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError(f"device '{name}' requested but CUDA is not available (torch {torch.__version__})")
     return torch.device(name)
+
+
+def quiet_library_progress_bars() -> None:
+    """Per-load bars of diffusers/transformers would drown the harness's own progress bar."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def png_bytes(image) -> bytes:
@@ -80,6 +91,7 @@ class CellRunner:
     def context(self) -> MethodContext:
         device = torch.device(self.spec.device)
         generation = self.config.resolved_generation()
+        quiet_library_progress_bars()
         if device.type == "cpu":
             # CPU kernels round differently with different thread counts, so the
             # count is pinned (part of the run identity) for byte-identical images.
@@ -93,11 +105,11 @@ class CellRunner:
             cache_dir=Path(self.spec.cache_dir),
         )
 
-    def method(self, name: str):
-        if name not in self._methods:
-            cls = get_method_class(name, self.config.include)
-            self._methods[name] = cls(self.context, self.spec.method_options[name])
-        return self._methods[name]
+    def method(self, label: str):
+        if label not in self._methods:
+            cls = get_method_class(self.spec.method_names[label], self.config.include)
+            self._methods[label] = cls(self.context, self.spec.method_options[label])
+        return self._methods[label]
 
     def subject_input(self, name: str) -> SubjectInput:
         subject = self.protocol.subject(name)
@@ -123,8 +135,9 @@ class CellRunner:
         if info is not None:
             return info
         staging = self.store.staging_dir(cell.method, cell.subject)
+        scratch = self.store.scratch_dir(cell.method, cell.subject)
         try:
-            metadata = method.personalize(subject, staging)
+            metadata = method.personalize(subject, staging, scratch)
             info = {
                 "method": cell.method,
                 "subject": cell.subject,
@@ -133,11 +146,11 @@ class CellRunner:
                 **(metadata or {}),
             }
             result.trained = method.trains
-            return self.store.publish_artifact(cell.method, cell.subject, staging, info)
+            published = self.store.publish_artifact(cell.method, cell.subject, staging, info)
+            shutil.rmtree(scratch, ignore_errors=True)
+            return published
         finally:
             if staging.exists():
-                import shutil
-
                 shutil.rmtree(staging, ignore_errors=True)
 
     def _run_cell(self, cell: Cell, result: CellResult, on_group) -> None:
@@ -184,6 +197,7 @@ class CellRunner:
                 records.append(
                     {
                         "method": cell.method,
+                        "method_name": self.spec.method_names[cell.method],
                         "subject": cell.subject,
                         "class_noun": protocol_subject.class_noun,
                         "kind": protocol_subject.kind,

@@ -69,6 +69,17 @@ PROFILES: dict[str, Profile] = {
         },
         generation={"resolution": 32, "steps": 4, "guidance_scale": 7.5, "scheduler": "ddim"},
     ),
+    "sd15-random": Profile(
+        name="sd15-random",
+        description="SD-1.5's real architecture with RANDOM weights: speed and memory benchmarks only",
+        meaningful=False,
+        models={
+            "base": ModelSpec(
+                "base", "builtin:sd15-sized-random", "random-weight SD-1.5-sized UNet, VAE, text encoder"
+            ),
+        },
+        generation={"resolution": 512, "steps": 50, "guidance_scale": 7.5, "scheduler": "ddim"},
+    ),
 }
 
 

@@ -30,7 +30,7 @@ from benchmark.store.run_dir import RunStore
 from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
 from dataset.validate import require_valid
-from methods.registry import get_method_class, resolve_options
+from methods.registry import get_method_class, method_label, resolve_options
 from reports.banner import BANNER_FILE, not_meaningful_banner
 
 
@@ -79,19 +79,28 @@ def run_manifest(config: RunConfig, protocol, model_locations: dict[str, str]) -
     }
 
 
+def plan_methods(config: RunConfig) -> tuple[list[str], dict[str, str], dict[str, dict]]:
+    """Each method's label (its folder and name in results), registered name and resolved options."""
+    unknown = sorted(set(config.options) - set(config.methods))
+    if unknown:
+        raise BenchError(f"options.{unknown[0]}: '{unknown[0]}' is not among the methods of this run")
+    labels, names, options = [], {}, {}
+    for name in dict.fromkeys(config.methods):
+        cls = get_method_class(name, config.include)
+        label = method_label(name, config.options.get(name))
+        labels.append(label)
+        names[label] = name
+        options[label] = resolve_options(cls, config.options.get(name), config.profile)
+    return labels, names, options
+
+
 def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSummary:
     log = log or (lambda message: print(message, file=sys.stderr))
     started = time.monotonic()
     protocol = load_protocol()
     subjects = protocol.select(config.subjects)
     profile = get_profile(config.profile)
-    method_options = {
-        name: resolve_options(get_method_class(name, config.include), config.options.get(name))
-        for name in config.methods
-    }
-    unknown = sorted(set(config.options) - set(config.methods))
-    if unknown:
-        raise BenchError(f"options.{unknown[0]}: '{unknown[0]}' is not among the methods of this run")
+    labels, method_names, method_options = plan_methods(config)
     dataset_dir = resolve_dataset_dir(config.dataset_dir)
     require_valid(dataset_dir, protocol, subjects)
     locations = require_models(profile, config.model_sources(), ["base"])
@@ -111,14 +120,16 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
         if not profile.meaningful:
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
         method_keys = {}
-        for name in config.methods:
-            cls = get_method_class(name, config.include)
-            method_keys[name] = store.open_method(
-                name,
+        for label in labels:
+            cls = get_method_class(method_names[label], config.include)
+            method_keys[label] = store.open_method(
+                label,
                 {
-                    "name": name,
+                    "name": cls.name,
+                    "preset_of": getattr(cls, "preset_of", None),
                     "version": cls.version,
-                    "options": method_options[name],
+                    "description": cls.description,
+                    "options": method_options[label],
                     "run_identity": config.identity_hash(),
                 },
             )
@@ -136,7 +147,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
             }
         )
         index, count = config.shard_spec()
-        cells = shard_cells(plan_cells(config.methods, subjects), index, count)
+        cells = shard_cells(plan_cells(labels, subjects), index, count)
         spec = CellSpec(
             run_dir=str(run_dir),
             config=config.to_dict(),
@@ -144,6 +155,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
             model_locations=locations,
             method_keys=method_keys,
             method_options=method_options,
+            method_names=method_names,
             device=str(device),
             cache_dir=str(cache_root()),
             meaningful=profile.meaningful,
@@ -161,5 +173,5 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
             else:
                 store.clear_failure(result.cell.method, result.cell.subject)
         order = [s.name for s in protocol.subjects.values()]
-        records = {name: store.write_generations_jsonl(name, order) for name in config.methods}
+        records = {label: store.write_generations_jsonl(label, order) for label in labels}
     return RunSummary(run_dir, results, time.monotonic() - started, records)

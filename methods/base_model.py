@@ -25,7 +25,7 @@ class BaseModel(Method):
     def subject_phrase(self, subject: SubjectInput) -> str:
         return subject.class_noun
 
-    def personalize(self, subject: SubjectInput, workdir: Path) -> dict:
+    def personalize(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:
         return {"trained": False}
 
     def generate(self, subject: SubjectInput, artifact_dir: Path, prompts: list[str], seeds: list[int]) -> list:

@@ -7,6 +7,8 @@ them, which is what makes their numbers comparable.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 from benchmark.config import GenerationConfig
@@ -18,6 +20,22 @@ _SCHEDULERS = {
     "euler_ancestral": "EulerAncestralDiscreteScheduler",
     "dpm": "DPMSolverMultistepScheduler",
 }
+
+
+@contextmanager
+def quiet_libraries():
+    """Silence diffusers' and transformers' info/warning logs around a call known to be noisy but fine."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(levels[0])
+        transformers_logging.set_verbosity(levels[1])
 
 
 def make_scheduler(name: str, scheduler_config: dict):

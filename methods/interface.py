@@ -70,6 +70,8 @@ class Method(ABC):
     version: ClassVar[str] = "1"
     # Defaults of the options a user may change with `--set options.<name>.<key>=value`.
     default_options: ClassVar[dict[str, Any]] = {}
+    # Per-profile changes to those defaults (e.g. a few training steps on `tiny`).
+    profile_options: ClassVar[dict[str, dict[str, Any]]] = {}
     # False for methods with nothing to train (the harness still records their artifact metadata).
     trains: ClassVar[bool] = True
 
@@ -82,11 +84,13 @@ class Method(ABC):
         """The words that stand for the subject in every prompt ("sks backpack", "backpack", ...)."""
 
     @abstractmethod
-    def personalize(self, subject: SubjectInput, workdir: Path) -> dict[str, Any]:
+    def personalize(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict[str, Any]:
         """Train on the subject's images, writing the artifact into `workdir`; return metadata to record.
 
         The harness publishes `workdir` atomically only after this returns, so a
-        crash never leaves an artifact that looks finished.
+        crash never leaves an artifact that looks finished. `scratch` survives an
+        interrupted run (put checkpoints there to resume long trainings) and is
+        deleted once the artifact is published.
         """
 
     @abstractmethod

@@ -17,7 +17,7 @@ from benchmark.errors import BenchError
 from methods.interface import Method
 
 ENTRY_POINT_GROUP = "dreambench.methods"
-BUILTIN_MODULES = ("methods.base_model",)
+BUILTIN_MODULES = ("methods.base_model", "methods.dreambooth", "methods.dreambooth_lora", "methods.textual_inversion")
 
 _REGISTRY: dict[str, type[Method]] = {}
 _loaded_plugins = False
@@ -80,11 +80,43 @@ def get_method_class(name: str, includes: list[str] = ()) -> type[Method]:
     return methods[name]
 
 
-def resolve_options(cls: type[Method], given: dict | None) -> dict:
-    """The method's defaults updated with the user's options; an unknown option is an error."""
+def resolve_options(cls: type[Method], given: dict | None, profile: str | None = None) -> dict:
+    """Defaults, then the profile's changes, then the user's; an unknown option is an error."""
     given = given or {}
     unknown = sorted(set(given) - set(cls.default_options))
     if unknown:
         known = ", ".join(cls.default_options) or "none"
         raise BenchError(f"options.{cls.name}.{unknown[0]}: method '{cls.name}' has no such option (it has: {known})")
-    return {**cls.default_options, **given}
+    return {**cls.default_options, **cls.profile_options.get(profile or "", {}), **given}
+
+
+def register_preset(base: type[Method], name: str, description: str, **options) -> type[Method]:
+    """An ablation as a named preset of a method's options: same code, different defaults.
+
+    The preset is a subclass whose only change is its defaults, so a preset can
+    never drift from the method it ablates.
+    """
+    unknown = sorted(set(options) - set(base.default_options))
+    if unknown:
+        raise TypeError(f"preset {name}: {base.name} has no option {unknown[0]}")
+    attributes = {
+        "name": name,
+        "description": description,
+        "default_options": {**base.default_options, **options},
+        "preset_of": base.name,
+        "__module__": base.__module__,
+        "__qualname__": f"{base.__qualname__}[{name}]",
+    }
+    return register_method(type(base)(f"{base.__name__}_{name.replace('-', '_')}", (base,), attributes))
+
+
+def method_label(name: str, given: dict | None) -> str:
+    """The name results are filed under: the method, plus any option the user changed.
+
+    `dreambooth` with `--set options.dreambooth.lr=1e-5` becomes `dreambooth[lr=1e-05]`,
+    so a changed setting is visible in every table and never mixes with the defaults.
+    """
+    if not given:
+        return name
+    parts = ",".join(f"{key}={given[key]}" for key in sorted(given))
+    return f"{name}[{parts}]"

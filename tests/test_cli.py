@@ -105,8 +105,8 @@ def test_failed_cell_exits_1_and_names_it(cli, run_args, tmp_path, dreambench_di
         "options.fake.fail_on=dog",
     )
     assert result.exit_code == 1
-    assert "FAILED fake/dog: RuntimeError: deliberate failure for dog" in result.stderr
-    assert len(list((tmp_path / "run" / "fake" / "images" / "backpack").glob("*.png"))) == 1
+    assert "FAILED fake[fail_on=dog]/dog: RuntimeError: deliberate failure for dog" in result.stderr
+    assert len(list((tmp_path / "run" / "fake[fail_on=dog]" / "images" / "backpack").glob("*.png"))) == 1
 
 
 def test_ls_commands(cli):

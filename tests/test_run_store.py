@@ -88,13 +88,29 @@ def test_failed_write_leaves_neither_file_nor_temp(tmp_path, monkeypatch):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_changed_method_options_are_refused(tmp_path, dreambench_dir):
+def test_changed_options_are_filed_under_their_own_label(tmp_path, dreambench_dir):
     run_dir = tmp_path / "run"
-    tiny_run(run_dir, dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)])
-    with pytest.raises(BenchError, match="produced with other settings"):
-        tiny_run(
-            run_dir, dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], assignments=["options.fake.size=8"]
-        )
+    plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)]}
+    tiny_run(run_dir, dreambench_dir, **plugin)
+    before = image_hashes(run_dir)
+    changed = tiny_run(run_dir, dreambench_dir, **plugin, assignments=["options.fake.size=8"])
+    assert list(changed.records) == ["fake[size=8]"] and changed.generated == 8
+    assert {k: v for k, v in image_hashes(run_dir).items() if k.startswith("fake/")} == before
+    records = (run_dir / "fake[size=8]" / "generations.jsonl").read_text().splitlines()
+    assert all(json.loads(r)["method"] == "fake[size=8]" and json.loads(r)["method_name"] == "fake" for r in records)
+
+
+def test_a_method_folder_made_with_other_defaults_is_refused(tmp_path, dreambench_dir):
+    run_dir = tmp_path / "run"
+    plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)]}
+    tiny_run(run_dir, dreambench_dir, **plugin)
+    method_file = run_dir / "fake" / "method.json"
+    stored = json.loads(method_file.read_text())
+    stored["info"]["options"]["size"] = 99  # as if the method's defaults had changed since
+    stored["key"] = "stale"
+    method_file.write_text(json.dumps(stored))
+    with pytest.raises(BenchError, match=r"produced with other settings \(options.size: 99 -> 16\)"):
+        tiny_run(run_dir, dreambench_dir, **plugin)
 
 
 def test_one_failing_cell_does_not_stop_the_others(tmp_path, dreambench_dir):
@@ -107,8 +123,8 @@ def test_one_failing_cell_does_not_stop_the_others(tmp_path, dreambench_dir):
         assignments=["options.fake.fail_on=dog"],
     )
     assert [(f.cell.subject, "deliberate failure" in f.error) for f in summary.failures] == [("dog", True)]
-    assert len(list(run_dir.glob("fake/images/backpack/*.png"))) == 4
-    failure = json.loads((run_dir / "fake/failures/dog.json").read_text())
+    assert len(list(run_dir.glob("fake[[]fail_on=dog]/images/backpack/*.png"))) == 4
+    failure = json.loads((run_dir / "fake[fail_on=dog]" / "failures" / "dog.json").read_text())
     assert "deliberate failure for dog" in failure["error"]
     assert "Traceback" in failure["detail"]
 

@@ -16,6 +16,8 @@ from benchmark.errors import BenchError
 from benchmark.profiles import Profile
 
 BUILTIN_TINY = "builtin:tiny"
+BUILTIN_SD15_SIZED = "builtin:sd15-sized-random"
+BUILTINS = (BUILTIN_TINY, BUILTIN_SD15_SIZED)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def _looks_local(source: str) -> bool:
 
 def locate(role: str, source: str, allow_patterns: tuple[str, ...] = ()) -> ModelStatus:
     """Where the weights for `source` are on this machine, without any network access."""
-    if source == BUILTIN_TINY:
+    if source in BUILTINS:
         return ModelStatus(role, source, True, "built in (random weights)")
     if _looks_local(source):
         path = Path(source).expanduser()
@@ -88,7 +90,7 @@ def download_models(profile: Profile, sources: dict[str, str]) -> list[ModelStat
     results = []
     for role, source in sources.items():
         status = locate(role, source, profile.models[role].hub_files)
-        if status.present or source == BUILTIN_TINY or _looks_local(source):
+        if status.present or source in BUILTINS or _looks_local(source):
             results.append(status)
             continue
         try:
@@ -104,10 +106,11 @@ def download_models(profile: Profile, sources: dict[str, str]) -> list[ModelStat
 
 def load_base_components(source: str, location: str) -> dict:
     """The base diffusion model's parts (unet, vae, text_encoder, tokenizer) and its scheduler config."""
-    if source == BUILTIN_TINY:
-        from benchmark.models.tiny import tiny_components, tiny_noise_scheduler_config
+    if source in BUILTINS:
+        from benchmark.models.tiny import sd15_sized_components, tiny_components, tiny_noise_scheduler_config
 
-        return {**tiny_components(), "scheduler_config": tiny_noise_scheduler_config()}
+        build = tiny_components if source == BUILTIN_TINY else sd15_sized_components
+        return {**build(), "scheduler_config": tiny_noise_scheduler_config()}
     from diffusers import StableDiffusionPipeline
 
     try:

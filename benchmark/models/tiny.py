@@ -94,6 +94,37 @@ def tiny_noise_scheduler_config() -> dict:
     }
 
 
+def sd15_sized_components() -> dict:
+    """SD-1.5's real architecture (860M-parameter UNet, ViT-L/14 text encoder) with random weights.
+
+    For throughput and memory benchmarks only: the cost of a step does not depend
+    on what the weights are, so this measures real-size speed with no download.
+    """
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    text_config = CLIPTextConfig(
+        vocab_size=CLIP_VOCAB_SIZE, hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+        num_hidden_layers=12, max_position_embeddings=MODEL_MAX_LENGTH, projection_dim=768, hidden_act="quick_gelu",
+        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
+    )  # fmt: skip
+    return {
+        "unet": _seeded(lambda: UNet2DConditionModel(sample_size=64, cross_attention_dim=768)),
+        "vae": _seeded(
+            lambda: AutoencoderKL(
+                block_out_channels=(128, 256, 512, 512),
+                down_block_types=("DownEncoderBlock2D",) * 4,
+                up_block_types=("UpDecoderBlock2D",) * 4,
+                layers_per_block=2,
+                latent_channels=4,
+                sample_size=512,
+            )
+        ),
+        "text_encoder": _seeded(lambda: CLIPTextModel(text_config)),
+        "tokenizer": clip_tokenizer(),
+    }
+
+
 def tiny_components() -> dict:
     """Everything a StableDiffusionPipeline needs, minus the scheduler choice."""
     return {

@@ -131,6 +131,12 @@ class RunStore:
         path.mkdir(parents=True)
         return path
 
+    def scratch_dir(self, method: str, subject: str) -> Path:
+        """Per-cell working space that survives a killed run (training checkpoints live here)."""
+        path = self.method_dir(method) / "scratch" / subject
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def publish_artifact(self, method: str, subject: str, staging: Path, info: dict) -> dict:
         """Move a finished artifact into place; artifact.json, written last, marks it complete."""
         info = {**info, "artifact_id": uuid.uuid4().hex}

@@ -23,7 +23,7 @@ class FakeMethod(Method):
     def subject_phrase(self, subject: SubjectInput) -> str:
         return f"zwx {subject.class_noun}"
 
-    def personalize(self, subject: SubjectInput, workdir: Path) -> dict:
+    def personalize(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:
         (workdir / "weights.txt").write_text(f"trained on {len(subject.images)} images\n")
         return {"identifier": "zwx"}
 

@@ -1,0 +1,71 @@
+"""Class (prior) images for prior preservation, generated once and shared.
+
+The frozen base model draws "a {class}" with an ancestral sampler (as in the
+paper). DreamBench's 30 subjects use only 15 class nouns, and every method with
+prior preservation needs the same images, so they are cached under the user cache
+by everything that determines them: base model, prompt, sampler, steps, guidance,
+resolution and seed. Image i always comes from its own seed, so asking for 200
+after 100 reuses the first 100 and a killed generation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from filelock import FileLock
+
+from benchmark.config import GenerationConfig, stable_hash
+from benchmark.seeds import image_seed
+from benchmark.store.atomic import atomic_write_bytes, atomic_write_json
+
+# How many images have been generated in this process: tests use it to prove sharing.
+GENERATED = {"count": 0}
+
+
+def class_image_key(base_model: str, prompt: str, sampler: str, generation: GenerationConfig, seed: int) -> dict:
+    return {
+        "base_model": base_model,
+        "prompt": prompt,
+        "sampler": sampler,
+        "steps": generation.steps,
+        "guidance_scale": generation.guidance_scale,
+        "resolution": generation.resolution,
+        "dtype": generation.dtype,
+        "cpu_threads": generation.cpu_threads,
+        "seed": seed,
+    }
+
+
+def ensure_class_images(
+    context, prompt: str, count: int, *, sampler: str, seed: int, batch_size: int = 4
+) -> list[Path]:
+    """Return `count` class images for `prompt`, generating only those not cached yet."""
+    from methods.diffusion import build_pipeline, sample
+
+    generation = copy.copy(context.generation)
+    generation.scheduler = sampler
+    key = class_image_key(context.config.model_sources()["base"], prompt, sampler, generation, seed)
+    folder = Path(context.cache_dir) / "class-images" / stable_hash(key)[:20]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{i:04d}.png" for i in range(count)]
+    with FileLock(str(folder / ".lock")):  # workers training two subjects of one class wait, then reuse
+        atomic_write_json(folder / "key.json", key)
+        missing = [i for i, path in enumerate(paths) if not path.exists()]
+        if missing:
+            pipe = build_pipeline(context.base_components, generation, context.device, context.dtype)
+            for start in range(0, len(missing), batch_size):
+                chunk = missing[start : start + batch_size]
+                seeds = [image_seed(seed, "class-images", prompt, i) for i in chunk]
+                for i, image in zip(chunk, sample(pipe, [prompt] * len(chunk), seeds, generation), strict=True):
+                    atomic_write_bytes(paths[i], _png(image))
+                    GENERATED["count"] += 1
+    return paths
+
+
+def _png(image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

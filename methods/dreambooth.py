@@ -1,0 +1,323 @@
+"""DreamBooth (Ruiz et al., CVPR 2023) and its ablations, on any diffusers Stable Diffusion model.
+
+Fine-tunes the UNet (and, as in the paper, the text encoder; `train_text_encoder`)
+so that "a {identifier} {class}" denotes the subject, while the class-specific
+prior-preservation loss keeps "a {class}" producing the class as the frozen model
+did. Defaults are the diffusers recipe for SD (lr 5e-6, constant, 1 instance + 1
+prior image per step, prior weight 1.0, 800 steps, AdamW (0.9, 0.999, 1e-2, 1e-8),
+gradient clipping 1.0, 200 class images).
+
+The ablations of the paper are presets of the same class (see the bottom of this
+file): they differ in options only, so they cannot drift from the method.
+Subclasses (LoRA, Textual Inversion) change what is trained and how it is saved
+through the small hooks `trainable_modules`, `save_artifact` and `pipeline_for`.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from benchmark.errors import BenchError
+from benchmark.seeds import image_seed
+from methods import training as T
+from methods.class_images import ensure_class_images
+from methods.diffusion import build_pipeline, sample
+from methods.identifiers import resolve_identifier
+from methods.interface import Method, SubjectInput
+from methods.registry import register_method, register_preset
+
+CLASS_NOUN_MODES = ("correct", "none", "wrong")
+
+
+def fp32_copy(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """A trainable copy in fp32 on the device; the shared base module (maybe fp16) is left as it is."""
+    module = copy.deepcopy(module).to(device)
+    return module if module.dtype == torch.float32 else module.float()
+
+
+def wrong_class_noun(subject: SubjectInput, class_nouns: list[str]) -> str:
+    """A deterministic wrong class for a subject (the paper's "can" for a backpack): seeded by its name."""
+    others = sorted(noun for noun in class_nouns if noun != subject.class_noun)
+    return random.Random(f"dreambench-v1/wrong-class/{subject.name}").choice(others)
+
+
+@register_method
+class DreamBooth(Method):
+    name = "dreambooth"
+    description = "DreamBooth: full fine-tune with a rare-token identifier and class-prior preservation (paper)"
+    version = "1"
+    default_options = {
+        "identifier": "rare",  # "rare" (the paper's procedure), "sks", or any single-token word
+        "identifier_seed": 0,
+        "class_noun": "correct",  # correct | none | wrong
+        "prior_preservation": True,
+        "prior_loss_weight": 1.0,
+        "num_class_images": 200,
+        "class_prompt": "a {}",
+        "instance_prompt": "a {}",
+        "class_sampler": "euler_ancestral",
+        "steps": 800,
+        "learning_rate": 5e-6,
+        "scale_lr": False,  # multiply the lr by batch size x accumulation steps
+        "train_batch_size": 1,  # instance images per step (and as many prior images)
+        "gradient_accumulation_steps": 1,
+        "train_text_encoder": True,  # the paper fine-tunes all layers; false = the diffusers default
+        "max_grad_norm": 1.0,
+        "adam_beta1": 0.9,
+        "adam_beta2": 0.999,
+        "adam_weight_decay": 1e-2,
+        "adam_epsilon": 1e-8,
+        "use_8bit_adam": False,
+        "mixed_precision": "auto",  # auto (bf16 where supported, else fp16) | fp16 | bf16 | no; CUDA only
+        "gradient_checkpointing": False,
+        "min_snr_gamma": None,  # e.g. 5.0: min-SNR weighting of the instance half
+        "checkpoint_every": 200,  # steps between resumable checkpoints (0 = never)
+        "resolution": None,  # None: the profile's generation resolution
+        "seed": 0,
+    }
+    profile_options = {
+        "tiny": {"steps": 6, "num_class_images": 3, "learning_rate": 1e-4, "checkpoint_every": 3},
+    }
+
+    def __init__(self, context, options):
+        super().__init__(context, options)
+        if options["class_noun"] not in CLASS_NOUN_MODES:
+            raise BenchError(f"class_noun must be one of {', '.join(CLASS_NOUN_MODES)}, not {options['class_noun']!r}")
+        self._identifier = None
+        self._pipe_key = None
+        self._pipe = None
+
+    # ------------------------------------------------------------ what is said
+    @property
+    def tokenizer(self):
+        return self.context.base_components["tokenizer"]
+
+    def identifier(self):
+        if self._identifier is None:
+            self._identifier = resolve_identifier(
+                self.options["identifier"], self.tokenizer, self.options["identifier_seed"]
+            )
+        return self._identifier
+
+    def class_noun_for(self, subject: SubjectInput) -> str | None:
+        mode = self.options["class_noun"]
+        if mode == "none":
+            return None
+        if mode == "wrong":
+            from dataset.protocol import load_protocol
+
+            return wrong_class_noun(subject, load_protocol().class_nouns)
+        return subject.class_noun
+
+    def subject_phrase(self, subject: SubjectInput) -> str:
+        noun = self.class_noun_for(subject)
+        return f"{self.identifier().text} {noun}" if noun else self.identifier().text
+
+    def instance_prompts(self, subject: SubjectInput, count: int, generator: torch.Generator) -> list[str]:
+        return [self.options["instance_prompt"].format(self.subject_phrase(subject))] * count
+
+    # -------------------------------------------------------------------- hooks
+    def trainable_modules(self, base: dict) -> tuple[torch.nn.Module, torch.nn.Module, list]:
+        """Fresh fp32 copies of what trains (the shared base stays untouched); returns unet, text encoder, params."""
+        device = self.context.device
+        unet = fp32_copy(base["unet"], device).train().requires_grad_(True)
+        params = list(unet.parameters())
+        if self.options["train_text_encoder"]:
+            text_encoder = fp32_copy(base["text_encoder"], device).train().requires_grad_(True)
+            params += list(text_encoder.parameters())
+        else:
+            text_encoder = base["text_encoder"].to(device).eval().requires_grad_(False)
+        return unet, text_encoder, params
+
+    def after_optimizer_step(self, text_encoder) -> None:
+        """Called after each optimizer step (Textual Inversion restores the frozen rows here)."""
+
+    def save_artifact(self, workdir: Path, unet, text_encoder) -> dict:
+        """Only what changed, in folders diffusers loads (`UNet2DConditionModel.from_pretrained`)."""
+        unet.save_pretrained(workdir / "unet", safe_serialization=True)
+        saved = {"unet": "unet/"}
+        if self.options["train_text_encoder"]:
+            text_encoder.save_pretrained(workdir / "text_encoder", safe_serialization=True)
+            saved["text_encoder"] = "text_encoder/"
+        return saved
+
+    def pipeline_for(self, artifact_dir: Path):
+        from diffusers import UNet2DConditionModel
+
+        base = self.context.base_components
+        components = dict(base)
+        components["unet"] = UNet2DConditionModel.from_pretrained(artifact_dir / "unet")
+        if (artifact_dir / "text_encoder").exists():
+            components["text_encoder"] = type(base["text_encoder"]).from_pretrained(artifact_dir / "text_encoder")
+        return build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
+
+    # ----------------------------------------------------------------- training
+    def personalize(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:
+        opts, ctx = self.options, self.context
+        device = ctx.device
+        started = time.monotonic()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        noun = self.class_noun_for(subject)
+        prior = bool(opts["prior_preservation"])
+        if prior and noun is None:
+            raise BenchError("prior preservation needs a class noun; set prior_preservation=false with class_noun=none")
+        resolution = opts["resolution"] or ctx.generation.resolution
+        base = ctx.base_components
+        class_prompt = opts["class_prompt"].format(noun) if prior else None
+        class_paths = (
+            ensure_class_images(ctx, class_prompt, opts["num_class_images"], sampler=opts["class_sampler"],
+                                seed=opts["seed"])
+            if prior
+            else []
+        )  # fmt: skip
+
+        from diffusers import DDPMScheduler
+
+        scheduler = DDPMScheduler.from_config(base["scheduler_config"])
+        vae = base["vae"].to(device)
+        scaling = vae.config.scaling_factor
+        inst_mean, inst_std = T.latent_distribution(vae, T.load_pixels(list(subject.images), resolution))
+        if prior:
+            prior_mean, prior_std = T.latent_distribution(vae, T.load_pixels(class_paths, resolution))
+        unet, text_encoder, params = self.trainable_modules(base)
+        if opts["gradient_checkpointing"]:
+            unet.enable_gradient_checkpointing()
+            if text_encoder.training:
+                text_encoder.gradient_checkpointing_enable()
+        batch, accumulation = opts["train_batch_size"], opts["gradient_accumulation_steps"]
+        lr = opts["learning_rate"] * (batch * accumulation if opts["scale_lr"] else 1)
+        optimizer = T.make_optimizer(params, lr, opts, device)
+        amp = T.autocast_dtype(opts["mixed_precision"], device)
+        scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+        generator = torch.Generator("cpu").manual_seed(image_seed(opts["seed"], subject.name, "train", 0))
+
+        start = 0
+        checkpoint = T.load_checkpoint(scratch)
+        trained = {"unet": unet, "text_encoder": text_encoder}
+        if checkpoint is not None:
+            for name, state in checkpoint["modules"].items():
+                trained[name].load_state_dict(state, strict=False)
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            generator.set_state(checkpoint["generator"])
+            start = checkpoint["step"]
+            T.truncate_log(scratch, start)
+        else:
+            (scratch / T.LOG_FILE).unlink(missing_ok=True)
+
+        def encode(prompts: list[str]) -> torch.Tensor:
+            ids = T.tokenize(self.tokenizer, prompts).to(device)
+            with torch.set_grad_enabled(text_encoder.training):
+                return text_encoder(ids)[0]
+
+        frozen_class_states = None
+        if prior and not text_encoder.training:
+            frozen_class_states = encode([class_prompt]).detach()
+
+        loss = None
+        for step in range(start, opts["steps"]):
+            for _ in range(accumulation):
+                index = torch.randint(0, len(inst_mean), (batch,), generator=generator)
+                latents = T.sample_latents(inst_mean[index], inst_std[index], scaling, generator)
+                states = encode(self.instance_prompts(subject, batch, generator))
+                if prior:
+                    p_index = torch.randint(0, len(prior_mean), (batch,), generator=generator)
+                    latents = torch.cat([latents, T.sample_latents(prior_mean[p_index], prior_std[p_index], scaling,
+                                                                   generator)])  # fmt: skip
+                    class_states = frozen_class_states if frozen_class_states is not None else encode([class_prompt])
+                    states = torch.cat([states, class_states.expand(batch, -1, -1)])
+                prediction, target, timesteps = T.denoising_step(unet, scheduler, latents, states, generator, amp)
+                weights = None
+                if opts["min_snr_gamma"]:
+                    weights = T.min_snr_weights(scheduler, timesteps[:batch], opts["min_snr_gamma"])
+                loss = T.dreambooth_loss(prediction, target, batch, opts["prior_loss_weight"], weights)
+                T.check_finite(loss.total, step + 1, subject.name)
+                scaled = loss.total / accumulation
+                (scaler.scale(scaled) if scaler else scaled).backward()
+            if scaler:
+                scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, opts["max_grad_norm"])
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            self.after_optimizer_step(text_encoder)
+            T.append_log(scratch, {
+                "step": step + 1,
+                "loss": loss.total.item(),
+                "instance_loss": loss.instance.item(),
+                "prior_loss": None if loss.prior is None else loss.prior.item(),
+                "lr": lr,
+            })  # fmt: skip
+            every = opts["checkpoint_every"]
+            if every and (step + 1) % every == 0 and step + 1 < opts["steps"]:
+                trainable = {
+                    name: {k: v for k, v in module.named_parameters() if v.requires_grad}
+                    for name, module in trained.items()
+                }
+                T.save_checkpoint(scratch, step + 1, trainable, optimizer, generator)
+
+        saved = self.save_artifact(workdir, unet, text_encoder)
+        if (scratch / T.LOG_FILE).exists():
+            shutil.copy(scratch / T.LOG_FILE, workdir / T.LOG_FILE)
+        identifier = self.identifier()
+        return {
+            "identifier": identifier.text,
+            "identifier_token_id": identifier.token_id,
+            "identifier_kind": identifier.kind,
+            "identifier_procedure": identifier.procedure,
+            "class_noun_used": noun,
+            "prior_preservation": prior,
+            "class_prompt": class_prompt,
+            "class_images": len(class_paths),
+            "steps": opts["steps"],
+            "resumed_from_step": start,
+            "final_loss": None if loss is None else loss.total.item(),
+            "train_seconds": round(time.monotonic() - started, 3),
+            "peak_memory_mb": T.peak_memory_mb(device),
+            "device": str(device),
+            "files": saved,
+        }
+
+    # --------------------------------------------------------------- generation
+    def generate(self, subject: SubjectInput, artifact_dir: Path, prompts: list[str], seeds: list[int]) -> list:
+        key = str(artifact_dir)
+        if self._pipe_key != key:
+            self._pipe = None  # one subject's weights in memory at a time
+            if self.context.device.type == "cuda":
+                torch.cuda.empty_cache()
+            self._pipe = self.pipeline_for(artifact_dir)
+            self._pipe_key = key
+        return sample(self._pipe, prompts, seeds, self.context.generation)
+
+
+# ------------------------------------------------------------------ the paper's ablations
+register_preset(
+    DreamBooth, "dreambooth-no-prior",
+    "ablation: DreamBooth without the prior-preservation loss (paper Table 3)",
+    prior_preservation=False,
+)  # fmt: skip
+register_preset(
+    DreamBooth, "dreambooth-wrong-class",
+    "ablation: identifier with a deterministic wrong class noun, e.g. 'sks can' for a backpack (Table 4)",
+    class_noun="wrong",
+)  # fmt: skip
+register_preset(
+    DreamBooth, "dreambooth-no-class",
+    "ablation: identifier alone, no class noun and hence no class prior to preserve (Table 4)",
+    class_noun="none", prior_preservation=False,
+)  # fmt: skip
+register_preset(
+    DreamBooth, "dreambooth-english-id",
+    "ablation: a common English word ('special') as identifier instead of a rare token",
+    # The paper's "unique" is two CLIP tokens (uni + que), so the one-token English word "special" stands in.
+    identifier="special",
+)  # fmt: skip

@@ -1,0 +1,74 @@
+"""DreamBooth with LoRA adapters on the UNet's attention projections (peft).
+
+The same objective, data, identifier and prior preservation as `dreambooth`; only
+low-rank adapters train, which is how most people fine-tune today, so its numbers
+belong beside the full fine-tune. The artifact is a single
+`pytorch_lora_weights.safetensors` that `pipe.load_lora_weights(folder)` loads.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from benchmark.errors import BenchError
+from methods.diffusion import build_pipeline, quiet_libraries
+from methods.dreambooth import DreamBooth
+from methods.registry import register_method
+
+LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
+
+
+@register_method
+class DreamBoothLoRA(DreamBooth):
+    name = "dreambooth-lora"
+    description = "DreamBooth with LoRA adapters on the UNet attention (peft), prior preservation on"
+    default_options = {
+        **DreamBooth.default_options,
+        "learning_rate": 1e-4,  # the diffusers LoRA recipe; adapters need a far larger step than full weights
+        "train_text_encoder": False,
+        "lora_rank": 4,
+        "lora_alpha": 4,
+    }
+    profile_options = {"tiny": {**DreamBooth.profile_options["tiny"], "learning_rate": 1e-3}}
+
+    def trainable_modules(self, base: dict):
+        from peft import LoraConfig
+
+        if self.options["train_text_encoder"]:
+            raise BenchError("dreambooth-lora adapts the UNet only; train_text_encoder must be false")
+        device = self.context.device
+        unet = copy.deepcopy(base["unet"]).to(device)
+        unet = unet if unet.dtype == torch.float32 else unet.float()
+        unet.requires_grad_(False)
+        unet.add_adapter(
+            LoraConfig(
+                r=self.options["lora_rank"],
+                lora_alpha=self.options["lora_alpha"],
+                init_lora_weights="gaussian",
+                target_modules=LORA_TARGETS,
+            )
+        )
+        unet.train()
+        text_encoder = base["text_encoder"].to(device).eval().requires_grad_(False)
+        return unet, text_encoder, [p for p in unet.parameters() if p.requires_grad]
+
+    def save_artifact(self, workdir: Path, unet, text_encoder) -> dict:
+        from diffusers import StableDiffusionPipeline
+        from diffusers.utils import convert_state_dict_to_diffusers
+        from peft.utils import get_peft_model_state_dict
+
+        layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+        StableDiffusionPipeline.save_lora_weights(workdir, unet_lora_layers=layers, safe_serialization=True)
+        return {"lora": "pytorch_lora_weights.safetensors"}
+
+    def pipeline_for(self, artifact_dir: Path):
+        base = self.context.base_components
+        components = dict(base)
+        components["unet"] = copy.deepcopy(base["unet"])  # adapters go into a copy, never the shared base
+        pipe = build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
+        with quiet_libraries():  # it warns that the (untrained) text encoder has no LoRA keys
+            pipe.load_lora_weights(artifact_dir)
+        return pipe

@@ -1,0 +1,134 @@
+"""Textual Inversion (Gal et al. 2023), the paper's baseline: learn one new word, nothing else.
+
+A placeholder token joins the vocabulary with its embedding initialised from the
+class noun's; only that row trains, and after every optimizer step every other
+row is restored, so weight decay and numerical noise cannot touch the rest of the
+model. Recipe of the diffusers README: lr 5e-4 scaled by batch x accumulation
+(1 x 4), 3000 steps, prompts drawn from "a photo of a {}"-style templates.
+The artifact, `learned_embeds.safetensors`, loads with `pipe.load_textual_inversion`.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from methods.diffusion import build_pipeline, quiet_libraries
+from methods.dreambooth import DreamBooth
+from methods.identifiers import Identifier
+from methods.interface import SubjectInput
+from methods.registry import register_method
+
+EMBEDDINGS_FILE = "learned_embeds.safetensors"
+# Neutral photo captions written for this harness; the subject is the only content word.
+TEMPLATES = (
+    "a photo of a {}",
+    "a photo of the {}",
+    "a close-up photo of a {}",
+    "a bright photo of the {}",
+    "a cropped photo of a {}",
+    "a good photo of the {}",
+    "a photo of one {}",
+    "a rendering of a {}",
+    "a dark photo of the {}",
+    "a photo of a small {}",
+    "a photo of a large {}",
+    "a blurry photo of the {}",
+)
+
+
+def placeholder_for(subject: SubjectInput) -> str:
+    return f"<{subject.name}>"
+
+
+@register_method
+class TextualInversion(DreamBooth):
+    name = "textual-inversion"
+    description = "Textual Inversion baseline: one new token initialised from the class noun, only its row trains"
+    default_options = {
+        **DreamBooth.default_options,
+        "identifier": "placeholder",
+        "class_noun": "none",
+        "prior_preservation": False,
+        "train_text_encoder": False,
+        "steps": 3000,
+        "learning_rate": 5e-4,
+        "scale_lr": True,
+        "gradient_accumulation_steps": 4,
+        "checkpoint_every": 500,
+    }
+    profile_options = {
+        "tiny": {"steps": 4, "gradient_accumulation_steps": 2, "learning_rate": 5e-2, "checkpoint_every": 2}
+    }
+
+    def __init__(self, context, options):
+        super().__init__(context, options)
+        self._subject: SubjectInput | None = None
+        self._frozen_rows = None
+        self._placeholder_id = None
+
+    # the placeholder token is the subject phrase
+    def subject_phrase(self, subject: SubjectInput) -> str:
+        return placeholder_for(subject)
+
+    def identifier(self) -> Identifier:
+        text = placeholder_for(self._subject) if self._subject else "<subject>"
+        return Identifier(text, self._placeholder_id or -1, "placeholder", "a new token added to the vocabulary")
+
+    def instance_prompts(self, subject: SubjectInput, count: int, generator: torch.Generator) -> list[str]:
+        picks = torch.randint(0, len(TEMPLATES), (count,), generator=generator).tolist()
+        return [TEMPLATES[i].format(placeholder_for(subject)) for i in picks]
+
+    @property
+    def tokenizer(self):
+        return self._tokenizer
+
+    def personalize(self, subject, workdir, scratch):
+        self._subject = subject
+        return super().personalize(subject, workdir, scratch)
+
+    def trainable_modules(self, base: dict):
+        device = self.context.device
+        subject = self._subject
+        self._tokenizer = copy.deepcopy(base["tokenizer"])
+        self._tokenizer.add_tokens([placeholder_for(subject)])
+        self._placeholder_id = self._tokenizer.convert_tokens_to_ids(placeholder_for(subject))
+        text_encoder = copy.deepcopy(base["text_encoder"]).to(device)
+        text_encoder = text_encoder if text_encoder.dtype == torch.float32 else text_encoder.float()
+        text_encoder.resize_token_embeddings(len(self._tokenizer), mean_resizing=False)
+        embeddings = text_encoder.get_input_embeddings().weight
+        noun_ids = self._tokenizer(subject.class_noun, add_special_tokens=False).input_ids
+        with torch.no_grad():
+            embeddings[self._placeholder_id] = embeddings[noun_ids].mean(dim=0)  # "stuffed animal": mean of both
+        self._frozen_rows = embeddings.detach().clone()
+        text_encoder.requires_grad_(False)
+        text_encoder.train()
+        embeddings.requires_grad_(True)
+        unet = base["unet"].to(device).eval().requires_grad_(False)
+        return unet, text_encoder, [embeddings]
+
+    def after_optimizer_step(self, text_encoder) -> None:
+        embeddings = text_encoder.get_input_embeddings().weight
+        keep = torch.ones(len(embeddings), dtype=torch.bool, device=embeddings.device)
+        keep[self._placeholder_id] = False
+        with torch.no_grad():
+            embeddings[keep] = self._frozen_rows[keep]
+
+    def save_artifact(self, workdir: Path, unet, text_encoder) -> dict:
+        from safetensors.torch import save_file
+
+        vector = text_encoder.get_input_embeddings().weight[self._placeholder_id].detach().cpu().clone()
+        save_file({placeholder_for(self._subject): vector}, str(workdir / EMBEDDINGS_FILE))
+        return {"embeddings": EMBEDDINGS_FILE}
+
+    def pipeline_for(self, artifact_dir: Path):
+        base = self.context.base_components
+        components = dict(base)
+        components["tokenizer"] = copy.deepcopy(base["tokenizer"])
+        components["text_encoder"] = copy.deepcopy(base["text_encoder"])
+        pipe = build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
+        with quiet_libraries():  # it announces how it initialises the new row, which the file then overwrites
+            pipe.load_textual_inversion(artifact_dir / EMBEDDINGS_FILE)
+        return pipe

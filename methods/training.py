@@ -1,0 +1,224 @@
+"""Pieces of diffusion fine-tuning shared by DreamBooth, its LoRA variant and Textual Inversion.
+
+The loss is the one DreamBooth defines: one forward pass over the concatenated
+[instance; prior] batch, the mean squared error of each half against its own
+target (the noise for epsilon models, the velocity for v-prediction models), and
+total = instance + weight x prior. Keeping it in small pure functions is what lets
+the tests check it against an independent computation.
+
+All randomness of a training run (data order, VAE samples, noise, timesteps) comes
+from one `torch.Generator` whose state is checkpointed, so a resumed training
+continues exactly where the interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.errors import BenchError
+from benchmark.store.atomic import atomic_write_bytes
+
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "train_log.jsonl"
+
+
+class TrainingDiverged(BenchError):
+    """The loss stopped being a number: that subject stops, with the step it happened at."""
+
+
+# ------------------------------------------------------------------ images and text
+def load_pixels(paths: list[Path], resolution: int) -> torch.Tensor:
+    """Images as a [N, 3, R, R] tensor in [-1, 1]: shorter side resized to R (bilinear), centre crop."""
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    tensors = []
+    for path in paths:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image = TF.resize(image, resolution, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+            image = TF.center_crop(image, [resolution, resolution])
+            tensors.append(TF.to_tensor(image) * 2.0 - 1.0)
+    return torch.stack(tensors)
+
+
+@torch.no_grad()
+def latent_distribution(vae, pixels: torch.Tensor, batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the VAE posterior per image: computed once, sampled every step (the VAE is frozen)."""
+    means, stds = [], []
+    for start in range(0, len(pixels), batch_size):
+        chunk = pixels[start : start + batch_size].to(vae.device, vae.dtype)
+        dist = vae.encode(chunk).latent_dist
+        means.append(dist.mean.float())
+        stds.append(dist.std.float())
+    return torch.cat(means), torch.cat(stds)
+
+
+def sample_latents(mean: torch.Tensor, std: torch.Tensor, scaling: float, generator: torch.Generator) -> torch.Tensor:
+    noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+    return (mean + std * noise.to(mean.device)) * scaling
+
+
+def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
+    return tokenizer(
+        prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids
+
+
+# ------------------------------------------------------------------------ the loss
+def prediction_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    raise BenchError(f"unsupported prediction type '{kind}' (epsilon and v_prediction are)")
+
+
+def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma loss weights (Hang et al. 2023) for the given timesteps."""
+    alphas_cumprod = scheduler.alphas_cumprod.to(timesteps.device)[timesteps].float()
+    snr = alphas_cumprod / (1.0 - alphas_cumprod)
+    clipped = torch.clamp(snr, max=gamma)
+    if scheduler.config.prediction_type == "v_prediction":
+        return clipped / (snr + 1.0)
+    return clipped / snr
+
+
+@dataclass
+class LossParts:
+    total: torch.Tensor
+    instance: torch.Tensor
+    prior: torch.Tensor | None
+
+
+def dreambooth_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    instance_count: int,
+    prior_weight: float,
+    instance_weights: torch.Tensor | None = None,
+) -> LossParts:
+    """MSE of the instance half and of the prior half, each against its own target; total = inst + w * prior.
+
+    `instance_weights` (per instance sample, e.g. min-SNR) apply to the instance
+    half only: the prior half keeps the plain objective that preserves the class.
+    """
+    prediction, target = prediction.float(), target.float()
+    inst_pred, inst_target = prediction[:instance_count], target[:instance_count]
+    if instance_weights is None:
+        instance = F.mse_loss(inst_pred, inst_target, reduction="mean")
+    else:
+        per_sample = F.mse_loss(inst_pred, inst_target, reduction="none").mean(dim=(1, 2, 3))
+        instance = (per_sample * instance_weights.float()).mean()
+    if instance_count == len(prediction):
+        return LossParts(instance, instance, None)
+    prior = F.mse_loss(prediction[instance_count:], target[instance_count:], reduction="mean")
+    return LossParts(instance + prior_weight * prior, instance, prior)
+
+
+def denoising_step(unet, scheduler, latents, encoder_states, generator, autocast_dtype=None):
+    """Noise the latents at random timesteps and predict: returns (prediction, target, timesteps)."""
+    noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype).to(latents.device)
+    steps = scheduler.config.num_train_timesteps
+    timesteps = torch.randint(0, steps, (latents.shape[0],), generator=generator).to(latents.device)
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    with torch.autocast(latents.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        prediction = unet(noisy, timesteps, encoder_states).sample
+    return prediction, prediction_target(scheduler, latents, noise, timesteps), timesteps
+
+
+def check_finite(loss: torch.Tensor, step: int, subject: str) -> None:
+    value = loss.detach().item()
+    if not math.isfinite(value):
+        raise TrainingDiverged(
+            f"training {subject} diverged: loss is {value} at step {step}; lower the learning rate "
+            "or check the inputs (the subject is recorded as failed, the others go on)"
+        )
+
+
+# --------------------------------------------------------------- optimizer & device
+def make_optimizer(params, lr: float, options: dict, device: torch.device):
+    """AdamW with the recipe's betas, weight decay and eps; 8-bit when asked and bitsandbytes exists."""
+    kwargs = {
+        "lr": lr,
+        "betas": (options["adam_beta1"], options["adam_beta2"]),
+        "weight_decay": options["adam_weight_decay"],
+        "eps": options["adam_epsilon"],
+    }
+    if options.get("use_8bit_adam") and device.type == "cuda":
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise BenchError("use_8bit_adam needs bitsandbytes: pip install bitsandbytes") from None
+        return bnb.optim.AdamW8bit(params, **kwargs)
+    if device.type == "cuda" and options.get("fused_adam", True):
+        kwargs["fused"] = True
+    return torch.optim.AdamW(params, **kwargs)
+
+
+def autocast_dtype(mixed_precision: str, device: torch.device) -> torch.dtype | None:
+    """Mixed precision runs the forward pass in half precision; trainable weights stay fp32."""
+    if device.type != "cuda" or mixed_precision == "no":
+        return None
+    if mixed_precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mixed_precision]
+
+
+def peak_memory_mb(device: torch.device) -> float | None:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    except (ImportError, OSError):
+        return None
+
+
+# ----------------------------------------------------------------------- checkpoints
+def save_checkpoint(scratch: Path, step: int, modules: dict, optimizer, generator: torch.Generator, extra=None):
+    """Everything needed to continue bit-for-bit: trainable weights, optimizer, RNG state, step."""
+    import io
+
+    state = {
+        "step": step,
+        "modules": {name: {k: v.detach().cpu() for k, v in sd.items()} for name, sd in modules.items()},
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "extra": extra or {},
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(scratch / CHECKPOINT_FILE, buffer.getvalue())
+
+
+def load_checkpoint(scratch: Path) -> dict | None:
+    path = scratch / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:
+        return None  # an unreadable checkpoint costs the progress since the start, never a crash
+
+
+def append_log(scratch: Path, entry: dict) -> None:
+    with open(scratch / LOG_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
+def truncate_log(scratch: Path, step: int) -> None:
+    """Drop log lines past a checkpoint's step, so a resumed run's log has each step once."""
+    path = scratch / LOG_FILE
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))

@@ -1,0 +1,215 @@
+"""DreamBooth's objective and training loop, checked against independent computations."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from benchmark.config import build_config
+from benchmark.models.tiny import tiny_noise_scheduler_config, tiny_text_encoder, tiny_unet
+from dataset.protocol import load_protocol
+from methods import class_images
+from methods import training as T
+from methods.dreambooth import DreamBooth, wrong_class_noun
+from methods.interface import MethodContext, SubjectInput
+from methods.registry import get_method_class, resolve_options
+from methods.textual_inversion import TextualInversion
+
+
+def scheduler(prediction_type: str) -> DDPMScheduler:
+    return DDPMScheduler.from_config({**tiny_noise_scheduler_config(), "prediction_type": prediction_type})
+
+
+def manual_loss(unet, sched, latents, states, noise, timesteps, instance_count, weight, snr_gamma=None):
+    """DreamBooth's loss written out from the paper's definition, sharing no code with methods.training."""
+    acp = sched.alphas_cumprod[timesteps].float().view(-1, 1, 1, 1)
+    noisy = acp.sqrt() * latents + (1 - acp).sqrt() * noise
+    prediction = unet(noisy, timesteps, states).sample
+    if sched.config.prediction_type == "epsilon":
+        target = noise
+    else:
+        target = acp.sqrt() * noise - (1 - acp).sqrt() * latents
+    squared = (prediction - target) ** 2
+    per_sample = squared.flatten(1).mean(1)
+    instance = per_sample[:instance_count]
+    if snr_gamma is not None:
+        snr = (acp / (1 - acp)).flatten()[:instance_count]
+        w = torch.minimum(snr, torch.tensor(snr_gamma)) / (
+            snr if sched.config.prediction_type == "epsilon" else snr + 1
+        )
+        instance = instance * w
+    total = instance.mean()
+    if instance_count < len(latents):
+        total = total + weight * per_sample[instance_count:].mean()
+    return total
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize(("instance_count", "snr_gamma"), [(1, None), (2, None), (1, 5.0), (2, 5.0)])
+def test_loss_matches_an_independent_computation(prediction_type, instance_count, snr_gamma):
+    torch.manual_seed(0)
+    unet, sched = tiny_unet(), scheduler(prediction_type)
+    latents = torch.randn(2, 4, 16, 16)
+    states = torch.randn(2, 77, 32)
+    generator = torch.Generator().manual_seed(5)
+    replay = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        prediction, target, timesteps = T.denoising_step(unet, sched, latents, states, generator)
+        weights = T.min_snr_weights(sched, timesteps[:instance_count], snr_gamma) if snr_gamma else None
+        ours = T.dreambooth_loss(prediction, target, instance_count, 0.5, weights).total
+        noise = torch.randn(latents.shape, generator=replay)
+        steps = torch.randint(0, 1000, (2,), generator=replay)
+        assert torch.equal(steps, timesteps)
+        expected = manual_loss(unet, sched, latents, states, noise, steps, instance_count, 0.5, snr_gamma)
+    assert torch.allclose(ours, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_prior_weight_and_halves_are_not_swapped():
+    prediction = torch.zeros(2, 1, 1, 1)
+    target = torch.tensor([1.0, 3.0]).view(2, 1, 1, 1)
+    parts = T.dreambooth_loss(prediction, target, 1, 0.25)
+    assert (parts.instance.item(), parts.prior.item(), parts.total.item()) == (1.0, 9.0, 1.0 + 0.25 * 9.0)
+    # min-SNR weights touch the instance half only
+    weighted = T.dreambooth_loss(prediction, target, 1, 0.25, torch.tensor([0.5]))
+    assert (weighted.instance.item(), weighted.prior.item()) == (0.5, 9.0)
+
+
+# --------------------------------------------------------------------- method level
+@pytest.fixture
+def context(tmp_path):
+    config = build_config()
+    return MethodContext(
+        config=config,
+        profile=__import__("benchmark.profiles", fromlist=["PROFILES"]).PROFILES["tiny"],
+        generation=config.resolved_generation(),
+        device=torch.device("cpu"),
+        model_locations={"base": "built in"},
+        cache_dir=tmp_path / "cache",
+    )
+
+
+def subject_input(name: str, dreambench_dir) -> SubjectInput:
+    subject = load_protocol().subject(name)
+    return SubjectInput(name, subject.class_noun, subject.live,
+                        tuple(dreambench_dir / name / e.file for e in subject.images))  # fmt: skip
+
+
+def make(cls, context, **options):
+    return cls(context, resolve_options(cls, options, "tiny"))
+
+
+def test_frozen_text_encoder_stays_bit_identical(context, dreambench_dir, tmp_path):
+    method = make(DreamBooth, context, train_text_encoder=False)
+    info = method.personalize(subject_input("can", dreambench_dir), tmp_path / "out", _mkdir(tmp_path / "s"))
+    reference = tiny_text_encoder().state_dict()
+    trained = context.base_components["text_encoder"].state_dict()
+    assert all(torch.equal(reference[k], trained[k]) for k in reference)
+    assert not (tmp_path / "out" / "text_encoder").exists() and info["files"] == {"unet": "unet/"}
+    from diffusers import UNet2DConditionModel
+
+    saved = UNet2DConditionModel.from_pretrained(tmp_path / "out" / "unet").state_dict()
+    base = tiny_unet().state_dict()
+    assert any(not torch.equal(saved[k], base[k]) for k in base)  # the UNet did train
+    assert all(torch.equal(base[k], context.base_components["unet"].state_dict()[k]) for k in base)
+
+
+def test_textual_inversion_changes_only_the_placeholder_row(context, dreambench_dir, tmp_path):
+    method = make(TextualInversion, context)
+    captured = {}
+    original_save = method.save_artifact
+
+    def capture(workdir, unet, text_encoder):
+        captured["text_encoder"] = copy.deepcopy(text_encoder)
+        return original_save(workdir, unet, text_encoder)
+
+    method.save_artifact = capture
+    info = method.personalize(
+        subject_input("grey_sloth_plushie", dreambench_dir), _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s")
+    )
+    trained = captured["text_encoder"].state_dict()
+    reference = tiny_text_encoder().state_dict()
+    row = info["identifier_token_id"]
+    for key, value in reference.items():
+        if key.endswith("token_embedding.weight"):
+            assert torch.equal(trained[key][:row], value) and trained[key].shape[0] == row + 1
+        else:
+            assert torch.equal(trained[key], value), key
+    tokenizer = context.base_components["tokenizer"]
+    noun_ids = tokenizer("stuffed animal", add_special_tokens=False).input_ids
+    key = next(k for k in reference if k.endswith("token_embedding.weight"))
+    initial = reference[key][noun_ids].mean(0)
+    learned = trained[key][row]
+    assert not torch.equal(learned, initial)  # the placeholder row did train
+    assert len(tokenizer) == 49408  # the shared tokenizer never saw the placeholder
+    from safetensors.torch import load_file
+
+    assert torch.equal(load_file(tmp_path / "o" / "learned_embeds.safetensors")["<grey_sloth_plushie>"], learned)
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(context, dreambench_dir, tmp_path, monkeypatch):
+    subject = subject_input("can", dreambench_dir)
+    full = make(DreamBooth, context, steps=6, checkpoint_every=2)
+    full.personalize(subject, _mkdir(tmp_path / "full"), _mkdir(tmp_path / "s1"))
+
+    real_append = T.append_log
+
+    def crash_at_step_5(scratch, entry):
+        if entry["step"] == 5:
+            raise KeyboardInterrupt
+        real_append(scratch, entry)
+
+    monkeypatch.setattr(T, "append_log", crash_at_step_5)
+    scratch = _mkdir(tmp_path / "s2")
+    with pytest.raises(KeyboardInterrupt):
+        make(DreamBooth, context, steps=6, checkpoint_every=2).personalize(subject, _mkdir(tmp_path / "a"), scratch)
+    assert torch.load(scratch / T.CHECKPOINT_FILE, weights_only=False)["step"] == 4
+    monkeypatch.setattr(T, "append_log", real_append)
+    info = make(DreamBooth, context, steps=6, checkpoint_every=2).personalize(subject, _mkdir(tmp_path / "b"), scratch)
+    assert info["resumed_from_step"] == 4
+    from safetensors.torch import load_file
+
+    resumed = load_file(tmp_path / "b" / "unet" / "diffusion_pytorch_model.safetensors")
+    uninterrupted = load_file(tmp_path / "full" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / T.LOG_FILE).read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_class_images_are_generated_once_per_class(context, dreambench_dir, tmp_path):
+    before = class_images.GENERATED["count"]
+    method = make(DreamBooth, context, steps=1)
+    for name in ("dog", "dog2"):
+        method.personalize(subject_input(name, dreambench_dir), _mkdir(tmp_path / name), _mkdir(tmp_path / f"s{name}"))
+    assert class_images.GENERATED["count"] - before == 3  # tiny: 3 class images for "a dog", shared
+    make(DreamBooth, context, steps=1, num_class_images=5).personalize(
+        subject_input("dog3", dreambench_dir), _mkdir(tmp_path / "d3"), _mkdir(tmp_path / "sd3")
+    )
+    assert class_images.GENERATED["count"] - before == 5  # asking for more adds only the missing two
+    no_prior = make(get_method_class("dreambooth-no-prior"), context, steps=1)
+    no_prior.personalize(subject_input("can", dreambench_dir), _mkdir(tmp_path / "c"), _mkdir(tmp_path / "sc"))
+    assert class_images.GENERATED["count"] - before == 5
+    assert len(list((tmp_path / "cache" / "class-images").iterdir())) == 1  # only "a dog" was ever drawn
+
+
+def test_nan_loss_stops_the_subject_with_the_step(context, dreambench_dir, tmp_path):
+    method = make(DreamBooth, context, prior_loss_weight=float("nan"))
+    with pytest.raises(T.TrainingDiverged, match="training can diverged: loss is nan at step 1"):
+        method.personalize(subject_input("can", dreambench_dir), _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s"))
+
+
+def test_wrong_class_is_deterministic_and_wrong():
+    protocol = load_protocol()
+    for subject in protocol.subjects.values():
+        si = SubjectInput(subject.name, subject.class_noun, subject.live, ())
+        noun = wrong_class_noun(si, protocol.class_nouns)
+        assert noun != subject.class_noun and noun in protocol.class_nouns
+        assert wrong_class_noun(si, list(reversed(protocol.class_nouns))) == noun
+
+
+def _mkdir(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return path
