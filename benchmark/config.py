@@ -58,6 +58,8 @@ class RunConfig:
     seed: int = 0
     images_per_prompt: int = 4
     limit_prompts: int | None = None
+    # Also generate images_per_prompt images of "a {class}" per subject (for the PRES metric).
+    generate_pres: bool = True
     output_dir: str | None = None
     dataset_dir: str | None = None
     device: str = "auto"

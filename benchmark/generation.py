@@ -163,9 +163,15 @@ class CellRunner:
         generation = self.context.generation
         config = self.config
         for group in plan_groups(
-            self.protocol, protocol_subject, config.seed, config.images_per_prompt, config.limit_prompts
+            self.protocol,
+            protocol_subject,
+            config.seed,
+            config.images_per_prompt,
+            config.limit_prompts,
+            pres=config.generate_pres,
         ):
-            prompt_text = group.prompt.render(phrase)
+            group_phrase = group.fixed_phrase or phrase
+            prompt_text = group.prompt.render(group_phrase)
             group_key = stable_hash(
                 {
                     "method_key": self.spec.method_keys[cell.method],
@@ -205,7 +211,7 @@ class CellRunner:
                         "category": group.prompt.category,
                         "template": group.prompt.template,
                         "prompt": prompt_text,
-                        "subject_phrase": phrase,
+                        "subject_phrase": group_phrase,
                         "image_index": image_index,
                         "seed": seed,
                         "file": path.relative_to(self.store.root).as_posix(),

@@ -26,6 +26,13 @@ class Group:
 
     prompt: Prompt
     seeds: tuple[int, ...]
+    # The phrase to render the prompt with when it is not the method's subject phrase.
+    fixed_phrase: str | None = None
+
+
+# PRES asks the personalized model for "a {class}" (no identifier): if the class prior survived,
+# these images show generic members of the class, not the subject.
+PRES_PROMPT = Prompt(index="class", template="a {}", category="prior-preservation")
 
 
 def plan_cells(methods: list[str], subjects: list[Subject]) -> list[Cell]:
@@ -38,13 +45,22 @@ def shard_cells(cells: list[Cell], index: int, count: int) -> list[Cell]:
 
 
 def plan_groups(
-    protocol: Protocol, subject: Subject, base_seed: int, images_per_prompt: int, limit_prompts: int | None
-):
-    prompts = protocol.prompts_for(subject)[: limit_prompts or None]
-    return [
-        Group(prompt, tuple(image_seed(base_seed, subject.name, prompt.index, i) for i in range(images_per_prompt)))
-        for prompt in prompts
-    ]
+    protocol: Protocol,
+    subject: Subject,
+    base_seed: int,
+    images_per_prompt: int,
+    limit_prompts: int | None,
+    pres: bool = False,
+) -> list[Group]:
+    """The protocol's prompts (the first `limit_prompts`), then the PRES prompt when asked for."""
+
+    def seeds(key):
+        return tuple(image_seed(base_seed, subject.name, key, i) for i in range(images_per_prompt))
+
+    groups = [Group(prompt, seeds(prompt.index)) for prompt in protocol.prompts_for(subject)[: limit_prompts or None]]
+    if pres:
+        groups.append(Group(PRES_PROMPT, seeds(PRES_PROMPT.index), fixed_phrase=subject.class_noun))
+    return groups
 
 
 def batches(seeds: tuple[int, ...], batch_size: int) -> list[tuple[int, ...]]:

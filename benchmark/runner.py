@@ -161,7 +161,17 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
             meaningful=profile.meaningful,
         )
         total_groups = sum(
-            len(plan_groups(protocol, protocol.subject(c.subject), config.seed, 1, config.limit_prompts)) for c in cells
+            len(
+                plan_groups(
+                    protocol,
+                    protocol.subject(c.subject),
+                    config.seed,
+                    1,
+                    config.limit_prompts,
+                    pres=config.generate_pres,
+                )
+            )
+            for c in cells
         )
         if config.executor == "process" and config.workers > 1:
             results = run_processes(spec, cells, config.workers, progress)

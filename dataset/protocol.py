@@ -32,9 +32,9 @@ class ImageEntry:
 
 @dataclass(frozen=True)
 class Prompt:
-    index: int
+    index: int | str  # position in the protocol's list; "class" for the PRES prompt
     template: str
-    category: str  # recontextualization | accessorization | property
+    category: str  # recontextualization | accessorization | property (| prior-preservation)
 
     def render(self, subject_phrase: str) -> str:
         return self.template.format(subject_phrase)

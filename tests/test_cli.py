@@ -38,9 +38,12 @@ def run_args(tmp_path, dreambench_dir):
 def test_run_writes_images_and_says_where(cli, run_args, tmp_path):
     result = cli(*run_args)
     assert result.exit_code == 0, result.output
-    assert "1 images generated" in result.stdout
+    assert "2 images generated" in result.stdout  # the prompt's image and the PRES image ("a backpack")
     assert "NOT MEANINGFUL" in result.stderr
-    assert len(image_hashes(tmp_path / "run")) == 1
+    assert sorted(image_hashes(tmp_path / "run")) == [
+        "base/images/backpack/class_i0.png",
+        "base/images/backpack/p00_i0.png",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -106,7 +109,7 @@ def test_failed_cell_exits_1_and_names_it(cli, run_args, tmp_path, dreambench_di
     )
     assert result.exit_code == 1
     assert "FAILED fake[fail_on=dog]/dog: RuntimeError: deliberate failure for dog" in result.stderr
-    assert len(list((tmp_path / "run" / "fake[fail_on=dog]" / "images" / "backpack").glob("*.png"))) == 1
+    assert len(list((tmp_path / "run" / "fake[fail_on=dog]" / "images" / "backpack").glob("*.png"))) == 2
 
 
 def test_ls_commands(cli):

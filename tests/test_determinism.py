@@ -67,6 +67,27 @@ def test_batch_size_changes_pixels_by_rounding_at_most(reference, tmp_path, drea
         assert (a != b).mean() < 0.01
 
 
+def test_pres_images_use_the_class_noun_and_their_own_seeds(tmp_path, dreambench_dir, reference):
+    import json
+
+    _, expected = reference
+    run_dir = tmp_path / "pres"
+    summary = tiny_run(run_dir, dreambench_dir, generate_pres=True)
+    hashes = image_hashes(run_dir)
+    assert summary.generated == len(hashes) == len(expected) + 2 * 2
+    assert {k: v for k, v in hashes.items() if "class_" not in k} == expected  # protocol images unchanged
+    records = [json.loads(x) for x in (run_dir / "base" / "generations.jsonl").read_text().splitlines()]
+    pres = [r for r in records if r["prompt_index"] == "class"]
+    assert [(r["subject"], r["prompt"], r["category"]) for r in pres] == [
+        ("backpack", "a backpack", "prior-preservation"),
+        ("backpack", "a backpack", "prior-preservation"),
+        ("dog", "a dog", "prior-preservation"),
+        ("dog", "a dog", "prior-preservation"),
+    ]
+    assert [r["prompt_index"] for r in records if r["subject"] == "dog"] == [0, 0, 1, 1, "class", "class"]
+    assert not {r["seed"] for r in pres} & {r["seed"] for r in records if r["prompt_index"] != "class"}
+
+
 def test_different_seeds_give_different_images(reference, tmp_path, dreambench_dir):
     _, expected = reference
     run_dir = tmp_path / "seed1"

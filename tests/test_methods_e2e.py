@@ -56,7 +56,10 @@ def test_method_generates_with_its_subject_phrase(run_dir, method):
     from methods.interface import SubjectInput
 
     records = [json.loads(line) for line in (run_dir / method / "generations.jsonl").read_text().splitlines()]
-    assert len(records) == 4 and {r["subject"] for r in records} == {"dog", "backpack"}
+    assert len(records) == 8 and {r["subject"] for r in records} == {"dog", "backpack"}
+    pres = [r for r in records if r["prompt_index"] == "class"]
+    assert {(r["subject"], r["prompt"]) for r in pres} == {("dog", "a dog"), ("backpack", "a backpack")}
+    records = [r for r in records if r["prompt_index"] != "class"]
     dog = load_protocol().subject("dog")
     expected = METHODS[method].format(
         rare=rare_identifier(clip_tokenizer(), 0).text,

@@ -42,7 +42,7 @@ def wait_for_images(run_dir, count: int, process: subprocess.Popen, timeout: flo
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, dreambench_dir):
     run_dir = tmp_path_factory.mktemp("full") / "run"
-    tiny_run(run_dir, dreambench_dir, limit_prompts=6)
+    tiny_run(run_dir, dreambench_dir, limit_prompts=6, generate_pres=True)
     return image_hashes(run_dir)
 
 

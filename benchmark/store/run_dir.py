@@ -193,10 +193,13 @@ class RunStore:
 
     def write_generations_jsonl(self, method: str, order: list[str]) -> int:
         rank = {name: i for i, name in enumerate(order)}
-        records = sorted(
-            self.all_records(method),
-            key=lambda r: (rank.get(r["subject"], len(rank)), r["subject"], str(r["prompt_index"]), r["image_index"]),
-        )
+
+        def order_key(r):
+            prompt = r["prompt_index"]  # protocol prompts by number, then the PRES prompt
+            prompt_rank = (0, prompt) if isinstance(prompt, int) else (1, 0)
+            return rank.get(r["subject"], len(rank)), r["subject"], prompt_rank, r["image_index"]
+
+        records = sorted(self.all_records(method), key=order_key)
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
         atomic_write_text(self.method_dir(method) / "generations.jsonl", text)
         return len(records)
