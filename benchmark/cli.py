@@ -8,6 +8,7 @@ in the harness shows a traceback.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -96,10 +97,17 @@ def ls_profiles():
 
 
 @ls.command("metrics")
+@click.option("--profile", default="sd15", show_default=True, help="Show the backbone ids of this profile.")
 @user_errors
-def ls_metrics():
-    """Registered metrics (scoring is not built yet: see the issue tracker)."""
-    click.echo("no metrics are registered yet: `bench run` generates images and records; scoring is not implemented")
+def ls_metrics(profile):
+    """Metrics with direction, pairing and the exact backbone id behind each."""
+    from benchmark.metrics import list_metrics
+
+    for row in list_metrics(profile):
+        arrow = "higher is better" if row["better"] == "higher" else "lower is better"
+        click.echo(f"{row['id']:<7} {row['name']:<7} {arrow:<17} {row['description']}")
+        click.echo(f"{'':<7} backbone: {row['backbone_id']}")
+        click.echo(f"{'':<7} pairing:  {row['pairing']}")
 
 
 # -------------------------------------------------------------------- dataset
@@ -225,6 +233,7 @@ def doctor(profile, dataset_dir):
 @click.option("--include", "includes", multiple=True, type=click.Path(), help="Load methods from a Python file.")
 @click.option("--config", "config_file", type=click.Path(), help="YAML file of config keys.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Override any config key.")
+@click.option("--score/--no-score", "score_after", default=None, help="Score after generating (default: yes).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @user_errors
 def run(
@@ -243,6 +252,7 @@ def run(
     includes,
     config_file,
     assignments,
+    score_after,
     quiet,
 ):
     """Personalize each subject with each method and generate the protocol's images.
@@ -268,9 +278,12 @@ def run(
         "workers": workers,
         "shard": shard,
         "include": list(includes) or None,
+        "score": score_after,
     }
     config = build_config(config_file, list(assignments), overrides)
     summary = execute_run(config, progress=not quiet and sys.stderr.isatty())
+    if summary.scores is not None:
+        click.echo(summary.scores.markdown())
     for name, count in summary.records.items():
         click.echo(f"{name}: {count} image records in {summary.run_dir / name / 'generations.jsonl'}")
     click.echo(
@@ -285,6 +298,82 @@ def run(
         for failure in summary.failures:
             click.echo(f"bench: FAILED {failure.cell.method}/{failure.cell.subject}: {failure.error}", err=True)
         _fail(f"{len(summary.failures)} cell(s) failed (recorded under */failures/); re-run to retry them", 1)
+
+
+# ---------------------------------------------------------------------- score
+@main.command("score")
+@click.argument("target", type=click.Path())
+@click.option("--method", "methods", help="Only these methods of the run (comma-separated).")
+@click.option("--folder", is_flag=True, help="TARGET is a folder of another tool's images, not a run.")
+@click.option(
+    "--manifest", type=click.Path(), help="With --folder: a JSONL listing subject, prompt_index, image_index, file."
+)
+@click.option("--name", default="external", show_default=True, help="With --folder: the method name to report.")
+@click.option("--output-dir", type=click.Path(), help="With --folder: where to write scores (default TARGET/_scores).")
+@click.option("--profile", help="Scoring models of this profile (default: the run's; sd15 for --folder).")
+@click.option("--dataset-dir", type=click.Path(), help="DreamBench images (default: $DREAMBENCH_DIR, then the cache).")
+@click.option("--metrics", help="Comma-separated subset (see `bench ls metrics`).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--keep-identifier", is_flag=True, help="CLIP-T against the prompt as generated (identifier kept).")
+@click.option("--set", "assignments", multiple=True, metavar="models.ROLE=ID", help="Override a scoring model.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@user_errors
+def score(
+    target,
+    methods,
+    folder,
+    manifest,
+    name,
+    output_dir,
+    profile,
+    dataset_dir,
+    metrics,
+    device,
+    keep_identifier,
+    assignments,
+    quiet,
+):
+    """Score a run directory (or, with --folder, images from any other tool) and print a Markdown table.
+
+    Writes <method>/scores.jsonl (one line per image, every metric) and
+    <method>/scores.json (definitions, per-subject table, means with 95% CIs, n).
+    """
+    from benchmark.config import build_config
+    from benchmark.metrics import score_folder, score_run
+
+    target = Path(target)
+    if not target.is_dir():
+        raise BenchError(f"{target} is not a directory")
+    if folder:
+        profile = profile or "sd15"
+    else:
+        run_file = target / "run.json"
+        if not run_file.exists():
+            raise BenchError(f"{target} is not a bench run directory (no run.json); use --folder for other images")
+        import json
+
+        manifest_data = json.loads(run_file.read_text(encoding="utf-8"))
+        profile = profile or manifest_data["profile"]
+        recorded = manifest_data.get("dataset_dir")
+        if not dataset_dir and not os.environ.get("DREAMBENCH_DIR") and recorded and Path(recorded).is_dir():
+            dataset_dir = recorded  # the copy the run was generated from
+    config = build_config(assignments=list(assignments), overrides={"profile": profile})
+    options = {
+        "profile": profile,
+        "model_sources": config.model_sources(),
+        "device": device,
+        "keep_identifier": keep_identifier,
+        "metrics": metrics.split(",") if metrics else None,
+        "progress": not quiet and sys.stderr.isatty(),
+    }
+    if folder:
+        report = score_folder(target, dataset_dir, output_dir=Path(output_dir) if output_dir else None,
+                              method=name, manifest=Path(manifest) if manifest else None, **options)  # fmt: skip
+    else:
+        report = score_run(target, dataset_dir, methods=methods.split(",") if methods else None, **options)
+    click.echo(report.markdown())
+    for warning in report.warnings:
+        click.echo(f"bench: warning: {warning}", err=True)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,11 @@ class RunConfig:
     limit_prompts: int | None = None
     # Also generate images_per_prompt images of "a {class}" per subject (for the PRES metric).
     generate_pres: bool = True
+    # Score after generating (`bench score` does it later otherwise); metrics: empty = all registered.
+    score: bool = True
+    metrics: list[str] = field(default_factory=list)
+    # CLIP-T text: the prompt without the identifier (default, class noun kept) or exactly as generated.
+    clip_t_keep_identifier: bool = False
     output_dir: str | None = None
     dataset_dir: str | None = None
     device: str = "auto"

@@ -55,7 +55,13 @@ PROFILES: dict[str, Profile] = {
             ),
             "dino": ModelSpec("dino", "timm/vit_small_patch16_224.dino", "DINO ViT-S/16 for the DINO metric"),
             "clip": ModelSpec(
-                "clip", "timm/vit_base_patch32_clip_224.openai", "OpenAI CLIP ViT-B/32 for CLIP-I and CLIP-T"
+                "clip",
+                "timm/vit_base_patch32_clip_224.openai",
+                "OpenAI CLIP ViT-B/32 for CLIP-I and CLIP-T",
+                ("open_clip_config.json", "open_clip_*"),  # the repo also holds timm-only copies
+            ),
+            "lpips": ModelSpec(
+                "lpips", "torchhub:alexnet-owt-7be5be79.pth", "torchvision AlexNet trunk of LPIPS (DIV)"
             ),
         },
         generation={"resolution": 512, "steps": 50, "guidance_scale": 7.5, "scheduler": "ddim"},

@@ -40,6 +40,7 @@ class RunSummary:
     results: list[CellResult] = field(default_factory=list)
     seconds: float = 0.0
     records: dict[str, int] = field(default_factory=dict)
+    scores: object | None = None  # benchmark.metrics.ScoreReport when the run was scored
 
     @property
     def generated(self) -> int:
@@ -58,12 +59,13 @@ def default_output_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.profile}-{config.identity_hash()[:10]}"
 
 
-def run_manifest(config: RunConfig, protocol, model_locations: dict[str, str]) -> dict:
+def run_manifest(config: RunConfig, protocol, model_locations: dict[str, str], dataset_dir: Path) -> dict:
     profile = get_profile(config.profile)
     return {
         "layout_version": 1,
         "protocol": protocol.version,
         "dataset_sha256": protocol.fingerprint,
+        "dataset_dir": str(Path(dataset_dir).resolve()),  # where `bench score` looks first for the real images
         "profile": profile.name,
         "meaningful": profile.meaningful,
         "identity": config.identity(),
@@ -77,6 +79,22 @@ def run_manifest(config: RunConfig, protocol, model_locations: dict[str, str]) -
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": environment_record(),
     }
+
+
+# Which model each metric needs, so a run checks them before generating anything.
+METRIC_ROLES = {"dino": "dino", "pres": "dino", "clip-i": "clip", "clip-t": "clip", "div": "lpips"}
+
+
+def scoring_roles(config: RunConfig) -> list[str]:
+    """Scoring models a real profile must have on disk (random profiles score with built-in toys)."""
+    profile = get_profile(config.profile)
+    if not config.score or not profile.meaningful:
+        return []
+    metrics = config.metrics or list(METRIC_ROLES)
+    unknown = [m for m in metrics if m not in METRIC_ROLES]
+    if unknown:
+        raise BenchError(f"unknown metric '{unknown[0]}'; `bench ls metrics` lists {', '.join(METRIC_ROLES)}")
+    return [role for role in dict.fromkeys(METRIC_ROLES[m] for m in metrics) if role in profile.models]
 
 
 def plan_methods(config: RunConfig) -> tuple[list[str], dict[str, str], dict[str, dict]]:
@@ -103,7 +121,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
     labels, method_names, method_options = plan_methods(config)
     dataset_dir = resolve_dataset_dir(config.dataset_dir)
     require_valid(dataset_dir, protocol, subjects)
-    locations = require_models(profile, config.model_sources(), ["base"])
+    locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
     device = resolve_device(config.device)
 
     run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
@@ -116,7 +134,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
     except OSError as exc:
         raise BenchError(f"cannot create output directory {run_dir}: {exc.strerror}") from None
     with run_lock(run_dir, config.shard_spec()):
-        store.open(config, run_manifest(config, protocol, locations))
+        store.open(config, run_manifest(config, protocol, locations, dataset_dir))
         if not profile.meaningful:
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
         method_keys = {}
@@ -184,4 +202,17 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
                 store.clear_failure(result.cell.method, result.cell.subject)
         order = [s.name for s in protocol.subjects.values()]
         records = {label: store.write_generations_jsonl(label, order) for label in labels}
-    return RunSummary(run_dir, results, time.monotonic() - started, records)
+        scores = None
+        if config.score and count == 1:  # a shard scores nothing: the run is complete only with all shards
+            from benchmark.metrics import score_run
+
+            scored = [label for label in labels if records[label]]
+            if scored:
+                log(f"bench: scoring {', '.join(scored)}")
+                scores = score_run(
+                    run_dir, dataset_dir, methods=scored, profile=config.profile,
+                    model_sources=config.model_sources(), device=str(device),
+                    keep_identifier=config.clip_t_keep_identifier, metrics=config.metrics or None,
+                    progress=progress, log=log,
+                )  # fmt: skip
+    return RunSummary(run_dir, results, time.monotonic() - started, records, scores)

@@ -45,9 +45,10 @@ def dataset_copy(tmp_path, dreambench_dir) -> Path:
 
 
 def tiny_run(output_dir: Path, dataset_dir: Path, **overrides):
-    """A small in-process `bench run`: 2 prompts x 2 images per subject, no PRES images, unless overridden."""
+    """A small in-process `bench run`: 2 prompts x 2 images per subject, no PRES images, no scoring."""
     values = {
         "generate_pres": False,
+        "score": False,
         "methods": ["base"],
         "subjects": ["backpack", "dog"],
         "limit_prompts": 2,

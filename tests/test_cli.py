@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import FAKE_METHOD, image_hashes
@@ -32,6 +34,7 @@ def run_args(tmp_path, dreambench_dir):
         "--dataset-dir",
         str(dreambench_dir),
         "--quiet",
+        "--no-score",
     ]
 
 
@@ -175,3 +178,36 @@ def test_dataset_download_cli_from_a_local_archive(cli, tmp_path, dreambench_dir
     assert cli("dataset", "verify", "--dataset-dir", dest).exit_code == 0
     missing = cli("dataset", "download", "--url", (tmp_path / "nope.zip").as_uri(), "--dest", tmp_path / "other")
     assert_one_line_error(missing, "nope.zip")
+
+
+def test_run_scores_by_default_and_prints_the_table(cli, run_args, tmp_path):
+    args = [a for a in run_args if a != "--no-score"]
+    result = cli(*args, "--subjects", "backpack,dog")
+    assert result.exit_code == 0, result.stderr
+    assert "| DINO ↑ |" in result.stdout and "| PRES ↓ |" in result.stdout
+    assert "NOT MEANINGFUL" in result.stdout  # the table itself carries the warning, not only the log
+    summary = json.loads((tmp_path / "run" / "base" / "scores.json").read_text())
+    assert summary["metrics"]["dino"]["id"] == "dino"
+    lines = (tmp_path / "run" / "base" / "scores.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # 2 subjects x (1 prompt image + 1 PRES image)
+    rescored = cli("score", tmp_path / "run", "--quiet")
+    assert rescored.exit_code == 0 and "| DINO ↑ |" in rescored.stdout
+
+
+def test_scoring_weights_are_checked_before_generating(cli, run_args, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch"))
+    args = [a for a in run_args if a != "--no-score"]
+    result = cli(*args, "--profile", "sd15")
+    assert_one_line_error(
+        result,
+        "base=stable-diffusion-v1-5",
+        "dino=timm/vit_small_patch16_224.dino",
+        "clip=timm/vit_base_patch32_clip_224.openai",
+        "lpips=torchhub:alexnet-owt-7be5be79.pth",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_score_rejects_a_folder_that_is_not_a_run(cli, tmp_path):
+    assert_one_line_error(cli("score", tmp_path), "not a bench run directory")

@@ -18,6 +18,14 @@ from benchmark.profiles import Profile
 BUILTIN_TINY = "builtin:tiny"
 BUILTIN_SD15_SIZED = "builtin:sd15-sized-random"
 BUILTINS = (BUILTIN_TINY, BUILTIN_SD15_SIZED)
+# Weights torchvision keeps in torch hub's cache (LPIPS's AlexNet trunk), named by file.
+TORCHHUB_PREFIX = "torchhub:"
+
+
+def torchhub_file(source: str) -> Path:
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / source[len(TORCHHUB_PREFIX) :]
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,11 @@ def locate(role: str, source: str, allow_patterns: tuple[str, ...] = ()) -> Mode
     """Where the weights for `source` are on this machine, without any network access."""
     if source in BUILTINS:
         return ModelStatus(role, source, True, "built in (random weights)")
+    if source.startswith(TORCHHUB_PREFIX):
+        path = torchhub_file(source)
+        if path.is_file():
+            return ModelStatus(role, source, True, str(path))
+        return ModelStatus(role, source, False, f"not in torch hub's cache ({path})")
     if _looks_local(source):
         path = Path(source).expanduser()
         if path.exists():
@@ -94,14 +107,28 @@ def download_models(profile: Profile, sources: dict[str, str]) -> list[ModelStat
             results.append(status)
             continue
         try:
-            folder = snapshot_download(
-                source, allow_patterns=list(profile.models[role].hub_files) or None, cache_dir=hub_cache_dir()
-            )
+            if source.startswith(TORCHHUB_PREFIX):
+                folder = _download_torchvision_alexnet(source)
+            else:
+                folder = snapshot_download(
+                    source, allow_patterns=list(profile.models[role].hub_files) or None, cache_dir=hub_cache_dir()
+                )
         except Exception as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise BenchError(f"could not download {role}={source}: {reason}") from None
         results.append(ModelStatus(role, source, True, folder))
     return results
+
+
+def _download_torchvision_alexnet(source: str) -> str:
+    """torchvision's ImageNet AlexNet (the LPIPS trunk) into torch hub's cache, where scoring reads it."""
+    from torchvision.models import AlexNet_Weights
+
+    weights = AlexNet_Weights.IMAGENET1K_V1
+    if not weights.url.endswith(source[len(TORCHHUB_PREFIX) :]):
+        raise BenchError(f"{source} is not torchvision's AlexNet ({weights.url.rsplit('/', 1)[-1]})")
+    weights.get_state_dict(progress=True)
+    return str(torchhub_file(source))
 
 
 def load_base_components(source: str, location: str) -> dict:

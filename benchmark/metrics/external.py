@@ -1,0 +1,162 @@
+"""Scoring images made by any other tool, on the same footing as the harness's own methods.
+
+A closed method (an API, another codebase) cannot run inside the harness, but its
+images can be scored exactly like ours once they are turned into the same records.
+Two input forms:
+
+1. Folder layout: ``<folder>/<subject>/<prompt_index>_<image_index>.<png|jpg|jpeg|webp>``,
+   e.g. ``backpack/0_3.png`` for the 4th image of backpack's prompt 0 (prompt indices
+   follow ``dataset/dreambench_v1.json``, as listed by the protocol), plus optional
+   ``<folder>/<subject>/class_<image_index>.png`` prior-preservation images for PRES.
+2. A JSONL manifest, one object per image with ``subject``, ``prompt_index`` (int or
+   "class"), ``image_index`` and ``file`` (relative to the manifest's folder or
+   absolute); optional ``seed``, ``prompt`` and ``subject_phrase`` are kept.
+
+`import_folder` writes ``<run_dir>/<method>/generations.jsonl`` pointing at the images
+where they are (nothing is copied), so `score_run` then works unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+from benchmark.errors import BenchError
+from benchmark.metrics.records import GENERATIONS, PRIOR_CATEGORY, PRIOR_PROMPT_INDEX
+from benchmark.store.atomic import atomic_write_json, atomic_write_text
+from dataset.protocol import Protocol, load_protocol
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+_NAME = re.compile(r"^(?P<prompt>\d+|class)_(?P<image>\d+)$")
+PRIOR_TEMPLATE = "a {}"
+
+
+def _record(protocol: Protocol, entry: dict, file: Path, run_dir: Path, method: str, where: str) -> dict:
+    subject = protocol.subject(str(entry["subject"]))
+    raw_prompt = entry["prompt_index"]
+    try:
+        image_index = int(entry["image_index"])
+    except (TypeError, ValueError):
+        raise BenchError(f"{where}: image_index must be an integer, got {entry['image_index']!r}") from None
+    if raw_prompt == PRIOR_PROMPT_INDEX:
+        prompt_index, category, template = PRIOR_PROMPT_INDEX, PRIOR_CATEGORY, PRIOR_TEMPLATE
+    else:
+        prompts = protocol.prompts_for(subject)
+        try:
+            prompt_index = int(raw_prompt)
+            prompt = prompts[prompt_index]
+        except (TypeError, ValueError, IndexError):
+            raise BenchError(
+                f"{where}: prompt_index {raw_prompt!r} is not one of 0..{len(prompts) - 1} or 'class' "
+                f"for {subject.kind} subject {subject.name}"
+            ) from None
+        category, template = prompt.category, prompt.template
+    try:
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    except OSError:
+        digest = None  # scored as a missing image, with its path, by score_run
+    try:
+        relative = Path(os.path.relpath(file, run_dir)).as_posix()
+    except ValueError:  # another drive on Windows
+        relative = str(file)
+    return {
+        "method": method,
+        "subject": subject.name,
+        "class_noun": subject.class_noun,
+        "kind": subject.kind,
+        "prompt_index": prompt_index,
+        "category": category,
+        "template": template,
+        "prompt": entry.get("prompt") or template.format(subject.class_noun),
+        "subject_phrase": entry.get("subject_phrase"),
+        "image_index": image_index,
+        "seed": entry.get("seed"),
+        "file": relative,
+        "sha256": digest,
+        "profile": "external",
+        "meaningful": True,
+    }
+
+
+def _layout_entries(folder: Path, protocol: Protocol) -> list[tuple[dict, Path, str]]:
+    entries = []
+    for subject_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if subject_dir.name not in protocol.subjects:
+            raise BenchError(f"{subject_dir}: not a DreamBench subject (`bench ls subjects`)")
+        for path in sorted(subject_dir.iterdir()):
+            if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            match = _NAME.match(path.stem)
+            if not match:
+                raise BenchError(f"{path}: expected <prompt_index>_<image_index>{path.suffix} or class_<image_index>")
+            entry = {"subject": subject_dir.name, "prompt_index": match["prompt"], "image_index": match["image"]}
+            if entry["prompt_index"] != PRIOR_PROMPT_INDEX:
+                entry["prompt_index"] = int(entry["prompt_index"])
+            entries.append((entry, path, str(path)))
+    return entries
+
+
+def _manifest_entries(manifest: Path) -> list[tuple[dict, Path, str]]:
+    entries = []
+    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{manifest}:{number}"
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            raise BenchError(f"{where}: not a JSON object") from None
+        missing = {"subject", "prompt_index", "image_index", "file"} - set(entry)
+        if missing:
+            raise BenchError(f"{where}: missing {', '.join(sorted(missing))}")
+        file = Path(entry["file"]).expanduser()
+        entries.append((entry, file if file.is_absolute() else manifest.parent / file, where))
+    return entries
+
+
+def import_folder(folder: Path, run_dir: Path, *, method: str = "external", manifest: Path | None = None) -> Path:
+    """Turn a folder (documented layout) or a JSONL manifest into `<run_dir>/<method>/generations.jsonl`."""
+    protocol = load_protocol()
+    folder, run_dir = Path(folder).resolve(), Path(run_dir).resolve()
+    if manifest is None and not folder.is_dir():
+        raise BenchError(f"image folder {folder} does not exist")
+    if manifest is not None and not Path(manifest).is_file():
+        raise BenchError(f"manifest {manifest} does not exist")
+    entries = _manifest_entries(Path(manifest).resolve()) if manifest else _layout_entries(folder, protocol)
+    if not entries:
+        raise BenchError(
+            f"no images found in {manifest or folder} (layout: <subject>/<prompt_index>_<image_index>.png)"
+        )
+    records, seen = [], {}
+    for entry, file, where in entries:
+        record = _record(protocol, entry, file, run_dir, method, where)
+        cell = (record["subject"], str(record["prompt_index"]), record["image_index"])
+        if cell in seen:
+            raise BenchError(f"{where}: duplicate image for {cell} (also {seen[cell]})")
+        seen[cell] = where
+        records.append(record)
+    target = run_dir / method / GENERATIONS
+    atomic_write_text(target, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    source = {"imported_from": str(manifest or folder), "images": len(records)}
+    atomic_write_json(run_dir / method / "source.json", source)
+    return target
+
+
+def score_folder(
+    folder: Path,
+    dataset_dir: Path | None,
+    *,
+    output_dir: Path | None = None,
+    method: str = "external",
+    manifest: Path | None = None,
+    **score_options,
+):
+    """Import `folder` (or `manifest`) into `output_dir` (default `<folder>/_scores`) and score it with `score_run`."""
+    from benchmark.metrics.scoring import score_run
+
+    output_dir = Path(output_dir) if output_dir is not None else Path(folder) / "_scores"
+    import_folder(folder, output_dir, method=method, manifest=manifest)
+    return score_run(output_dir, dataset_dir, methods=[method], **score_options)

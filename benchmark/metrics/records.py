@@ -1,0 +1,107 @@
+"""Reading a method's generation records and checking its images before scoring.
+
+A record is one generated image (see the README's run directory). Two kinds exist:
+protocol images (prompt_index 0..24), scored by DINO, CLIP-I, CLIP-T and DIV; and
+prior-preservation images (prompt_index "class", the personalized model's "a {class}"),
+used only by PRES. Mixing them would pull subject fidelity towards the class.
+A missing or altered image is a problem listed with its path, never a crash: the
+rest of the method still scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from benchmark.errors import BenchError
+from benchmark.metrics.embedding_cache import ImageProblem, ImageRef, decode_image
+
+PRIOR_CATEGORY = "prior-preservation"
+PRIOR_PROMPT_INDEX = "class"
+GENERATIONS = "generations.jsonl"
+
+
+def is_prior_preservation(record: dict) -> bool:
+    return record.get("prompt_index") == PRIOR_PROMPT_INDEX or record.get("category") == PRIOR_CATEGORY
+
+
+def clip_t_text(record: dict, keep_identifier: bool = False) -> str:
+    """The text CLIP-T compares an image with.
+
+    Default: the prompt template around the subject's class noun alone ("a backpack
+    in the jungle" for "a sks backpack in the jungle"), so the rare identifier, which
+    means nothing to CLIP, never enters the score, and methods with different phrases
+    (no class, wrong class, placeholder tokens) are judged against the same text.
+    `keep_identifier=True` uses the prompt exactly as generated.
+    """
+    if keep_identifier:
+        return record["prompt"]
+    return record["template"].format(record["class_noun"])
+
+
+def discover_methods(run_dir: Path) -> list[str]:
+    return sorted(p.parent.name for p in Path(run_dir).glob(f"*/{GENERATIONS}"))
+
+
+def read_generations(run_dir: Path, method: str) -> list[dict]:
+    path = Path(run_dir) / method / GENERATIONS
+    if not path.is_file():
+        found = discover_methods(run_dir)
+        raise BenchError(
+            f"no {GENERATIONS} for method '{method}' in {run_dir}; methods with images there: "
+            f"{', '.join(found) or 'none (run `bench run` first)'}"
+        )
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise BenchError(f"{path}:{number}: not a JSON record") from None
+    required = {"subject", "prompt_index", "image_index", "file", "template", "class_noun", "prompt"}
+    for number, record in enumerate(records, start=1):
+        missing = required - set(record)
+        if missing:
+            raise BenchError(f"{path}: record {number} lacks {', '.join(sorted(missing))}")
+    return records
+
+
+def image_location(run_dir: Path, record: dict) -> Path:
+    return Path(run_dir) / record["file"]  # an absolute `file` (external manifests) stays absolute
+
+
+def _mismatch_reason(path: Path) -> str:
+    try:
+        decode_image(path)
+    except Exception:
+        return "corrupt image (cannot be decoded; SHA-256 differs from its record)"
+    return "altered image (SHA-256 differs from its record)"
+
+
+def check_generated(run_dir: Path, records: list[dict]) -> tuple[dict[int, ImageRef], list[tuple[int, ImageProblem]]]:
+    """Hash every generated image: {record index: ImageRef} for usable ones, and (index, problem) for the rest.
+
+    The content hash (not the recorded one) is the cache key; an image whose bytes no
+    longer match its record was changed after generation and is not the method's output.
+    """
+    refs: dict[int, ImageRef] = {}
+    problems: list[tuple[int, ImageProblem]] = []
+    for index, record in enumerate(records):
+        path = image_location(run_dir, record)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            problems.append((index, ImageProblem(str(path), "missing image")))
+            continue
+        except OSError as exc:
+            problems.append((index, ImageProblem(str(path), f"unreadable ({exc.strerror or exc})")))
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        recorded = record.get("sha256")
+        if recorded and recorded != digest:
+            problems.append((index, ImageProblem(str(path), _mismatch_reason(path))))
+            continue
+        refs[index] = ImageRef(digest, path)
+    return refs, problems

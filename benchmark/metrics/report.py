@@ -1,0 +1,151 @@
+"""What scoring returns: per-method results, paired comparisons, and their Markdown form.
+
+The Markdown is what `bench score` prints: one table per method (metric, mean, 95%
+CI, n), the exact backbone id and pairing of every metric beneath it, the split
+table, copy flags, images that could not be scored, and a NOT MEANINGFUL banner
+whenever random weights produced or scored the images.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.metrics.embedding_cache import ImageProblem
+from benchmark.metrics.registry import METRICS
+from benchmark.metrics.statistics import Estimate, PairedComparison
+
+
+@dataclass
+class MethodScores:
+    method: str
+    meaningful: bool
+    banner: str | None
+    summary: dict[str, Estimate | None]
+    oracle: dict[str, Estimate | None]
+    per_subject: pd.DataFrame
+    splits: dict
+    flags: list[dict]
+    problems: list[ImageProblem]
+    rows: pd.DataFrame  # per image, as written to scores.jsonl
+    n_records: int
+    scores_jsonl: Path
+    scores_json: Path
+
+
+@dataclass
+class ScoreReport:
+    run_dir: Path
+    profile: str
+    metrics: dict[str, dict]  # metric id -> definition with backbone id and weights
+    clip_t_text: str
+    methods: dict[str, MethodScores]
+    comparisons: list[PairedComparison] = field(default_factory=list)
+    embeddings_computed: dict[str, int] = field(default_factory=dict)
+    embeddings_reused: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per image that could not be scored, with its path."""
+        return [f"{name}: {problem}" for name, scores in self.methods.items() for problem in scores.problems]
+
+    @property
+    def computed_total(self) -> int:
+        return sum(self.embeddings_computed.values())
+
+    def markdown(self) -> str:
+        parts = [_method_markdown(scores) for scores in self.methods.values()]
+        if self.comparisons:
+            parts.append(_comparisons_markdown(self.comparisons))
+        parts.append(_definitions_markdown(self))
+        return "\n\n".join(parts) + "\n"
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def _ci(estimate: Estimate | None) -> str:
+    if estimate is None or estimate.ci_low is None:
+        return "n/a"
+    return f"[{fmt(estimate.ci_low)}, {fmt(estimate.ci_high)}]"
+
+
+def _row(label: str, estimate: Estimate | None, missing: str) -> str:
+    if estimate is None:
+        return f"| {label} | {missing} | | | |"
+    return f"| {label} | {fmt(estimate.mean)} | {_ci(estimate)} | {estimate.n_subjects} | {estimate.n_images} |"
+
+
+def _method_markdown(scores: MethodScores) -> str:
+    lines = [f"## {scores.method}", ""]
+    if scores.banner:
+        lines += [f"> **NOT MEANINGFUL**: {scores.banner}", ""]
+    lines += ["| metric | mean | 95% CI | n subjects | n images |", "| --- | --- | --- | --- | --- |"]
+    for metric, estimate in scores.summary.items():
+        definition = METRICS[metric]
+        arrow = "↑" if definition.higher_is_better else "↓"
+        missing = "n/a (no prior-preservation images)" if metric == "pres" else "n/a (no scorable images)"
+        lines.append(_row(f"{definition.name} {arrow}", estimate, missing))
+    for metric, estimate in scores.oracle.items():
+        lines.append(_row(f"real images (oracle) {METRICS[metric].name}", estimate, "n/a"))
+    split_table = _splits_markdown(scores)
+    if split_table:
+        lines += ["", split_table]
+    if scores.flags:
+        lines += ["", "Above the real-image oracle (the method may be copying its input images):"]
+        for flag in scores.flags:
+            name = METRICS[flag["metric"]].name
+            lines.append(f"- {flag['subject']}: {name} {fmt(flag['value'])} > oracle {fmt(flag['oracle'])}")
+    if scores.problems:
+        lines += ["", f"{len(scores.problems)} image(s) could not be scored and are left out:"]
+        lines += [f"- {problem}" for problem in scores.problems]
+    return "\n".join(lines)
+
+
+def _definitions_markdown(report: ScoreReport) -> str:
+    lines = [
+        f"Definitions (scoring profile `{report.profile}`; raw cosines and LPIPS distances, never rescaled; "
+        "95% CI: percentile bootstrap over subjects, seeded):"
+    ]
+    for info in report.metrics.values():
+        lines.append(f"- {info['name']}: `{info['backbone_id']}` (weights {info['weights']}); {info['pairing']}")
+    lines.append(f"- CLIP-T text: {report.clip_t_text}")
+    return "\n".join(lines)
+
+
+def _splits_markdown(scores: MethodScores) -> str:
+    metrics = list(scores.summary)
+    rows = []
+    for axis in ("kind", "category"):
+        for name, estimates in scores.splits.get(axis, {}).items():
+            cells = []
+            for metric in metrics:
+                estimate = estimates.get(metric)
+                cells.append("" if estimate is None else f"{fmt(estimate.mean)} ({estimate.n_subjects})")
+            rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    header = "| split (n subjects) | " + " | ".join(METRICS[m].name for m in metrics) + " |"
+    return "\n".join([header, "| --- |" + " --- |" * len(metrics), *rows])
+
+
+def _comparisons_markdown(comparisons: list[PairedComparison]) -> str:
+    lines = [
+        "## Paired comparisons (per-subject means over shared (subject, prompt, image) cells; Wilcoxon signed-rank)",
+        "",
+        "| metric | A | B | mean A | mean B | B - A | 95% CI | p | n subjects | n cells |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in comparisons:
+        ci = "n/a" if c.ci_low is None else f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]"
+        lines.append(
+            f"| {METRICS[c.metric].name} | {c.method_a} | {c.method_b} | {fmt(c.mean_a)} | {fmt(c.mean_b)} | "
+            f"{c.mean_diff:+.3f} | {ci} | {c.p_value:.3g} | {c.n_subjects} | {c.n_cells} |"
+        )
+    return "\n".join(lines)

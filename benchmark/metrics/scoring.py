@@ -1,0 +1,447 @@
+"""Score a run directory: embed (through the cache), compute every metric, aggregate, write, report.
+
+`score_run` is the one entry point `bench score` and `bench run` call. It reads each
+method's `generations.jsonl`, checks every generated image (a missing, corrupt or
+altered one is listed with its path and left out; the rest still scores), embeds
+real and generated images once per backbone through the on-disk cache, and writes
+atomically, per method:
+
+- `<method>/scores.jsonl`: one line per image, its record plus every metric that applies;
+- `<method>/scores.json`: every metric's definition and backbone id, the per-subject
+  table, macro means with CIs and n, splits, the real-image oracle, copy flags, problems.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import BenchError
+from benchmark.metrics import aggregate, similarity, sources
+from benchmark.metrics.backbones import DEFAULT_BATCH_SIZE, load_clip, load_dino
+from benchmark.metrics.embedding_cache import EmbeddingCache, ImageProblem, ImageRef, pair_key
+from benchmark.metrics.records import (
+    check_generated,
+    clip_t_text,
+    discover_methods,
+    is_prior_preservation,
+    read_generations,
+)
+from benchmark.metrics.registry import METRICS, ORACLE_METRICS
+from benchmark.metrics.report import MethodScores, ScoreReport
+from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, paired_comparison
+from benchmark.profiles import Profile, get_profile
+from benchmark.store.atomic import atomic_write_json, atomic_write_text
+from dataset.protocol import Protocol, Subject, load_protocol
+
+CLIP_T_TEXT = {
+    False: "the prompt with the identifier removed and the class noun kept (template.format(class_noun))",
+    True: "the prompt exactly as generated (identifier included)",
+}
+SCORES_JSONL = "scores.jsonl"
+SCORES_JSON = "scores.json"
+
+
+@dataclass
+class Scorers:
+    """The backbones one scoring needs, loaded on first use (a cached re-score never builds real models)."""
+
+    profile: Profile
+    model_sources: dict[str, str] | None
+    device: str
+    batch_size: int
+
+    def source(self, role: str) -> str:
+        return sources.resolve_source(role, self.profile, self.model_sources)
+
+    @cached_property
+    def dino(self):
+        return load_dino(self.source("dino"), self.profile.name, self.device, self.batch_size)
+
+    @cached_property
+    def clip(self):
+        return load_clip(self.source("clip"), self.profile.name, self.device, self.batch_size)
+
+    @cached_property
+    def lpips(self):
+        from benchmark.metrics.perceptual import load_lpips
+
+        return load_lpips(self.source("lpips"), self.profile.name, self.device, self.batch_size)
+
+    def image_backbones(self, metrics: list[str]) -> list:
+        wanted = []
+        if {"dino", "pres"} & set(metrics):
+            wanted.append(self.dino)
+        if {"clip-i", "clip-t"} & set(metrics):
+            wanted.append(self.clip)
+        return wanted
+
+
+def _metric_definitions(scorers: Scorers, metrics: list[str]) -> dict[str, dict]:
+    """Each metric's definition with the exact backbone id and weights fingerprint (loads/locates the models)."""
+    backbones = {
+        "dino": lambda: scorers.dino,
+        "clip-image": lambda: scorers.clip,
+        "clip-text": lambda: scorers.clip,
+        "lpips": lambda: scorers.lpips,
+    }
+    out = {}
+    for metric in metrics:
+        definition = METRICS[metric]
+        backbone = backbones[definition.backbone]()
+        is_text = definition.backbone == "clip-text"
+        out[metric] = {
+            "id": definition.id,
+            "name": definition.name,
+            "description": definition.description,
+            "better": "higher" if definition.higher_is_better else "lower",
+            "pairing": definition.pairing,
+            "images": definition.images,
+            "backbone_id": f"{backbone.id} + {backbone.text_id}" if is_text else backbone.id,
+            "weights": backbone.weights,
+        }
+    return out
+
+
+def _select_metrics(metrics: list[str] | None) -> list[str]:
+    chosen = list(metrics) if metrics else list(METRICS)
+    unknown = [m for m in chosen if m not in METRICS]
+    if unknown:
+        raise BenchError(f"unknown metric(s) {', '.join(unknown)}; `bench ls metrics` lists {', '.join(METRICS)}")
+    return [m for m in METRICS if m in chosen]  # registry order
+
+
+def _subjects_of(protocol: Protocol, records_by_method: dict[str, list[dict]]) -> list[Subject]:
+    names = {record["subject"] for records in records_by_method.values() for record in records}
+    for name in names:
+        protocol.subject(name)  # a one-line error for an unknown subject
+    return [s for s in protocol.subjects.values() if s.name in names]
+
+
+# ------------------------------------------------------------------ real images
+@dataclass
+class RealSet:
+    embeddings: dict[str, dict[str, np.ndarray]]  # backbone cache key -> subject -> (n_real, dim)
+    oracle: pd.DataFrame  # subject -> oracle per metric, n_real
+
+
+def _embed_real(
+    cache: EmbeddingCache, scorers: Scorers, subjects: list[Subject], dataset_dir: Path, metrics: list[str], progress
+) -> RealSet:
+    backbones = scorers.image_backbones([m for m in metrics if m in ("dino", "pres", "clip-i")])  # CLIP-T: no reals
+    refs = {s.name: [ImageRef(e.sha256, dataset_dir / s.name / e.file) for e in s.images] for s in subjects}
+    found, problems = cache.image_embeddings(backbones, [r for rs in refs.values() for r in rs], "real", progress)
+    if problems:
+        raise BenchError(f"dataset: {problems[0]}")  # validated beforehand; only a race could get here
+    embeddings = {
+        b.cache_key: {name: np.stack([found[b.cache_key][r.sha256] for r in rs]) for name, rs in refs.items()}
+        for b in backbones
+    }
+    oracle = pd.DataFrame(index=pd.Index([s.name for s in subjects], name="subject"))
+    oracle["n_real"] = [len(s.images) for s in subjects]
+    keys = {"dino": scorers.dino.cache_key if "dino" in metrics else None}
+    keys["clip-i"] = scorers.clip.cache_key if "clip-i" in metrics else None
+    for metric in ORACLE_METRICS:
+        if keys[metric] is not None:
+            oracle[metric] = [similarity.oracle_mean(embeddings[keys[metric]][s.name]) for s in subjects]
+    return RealSet(embeddings, oracle)
+
+
+# ------------------------------------------------------------------ one method
+def _image_rows(records: list[dict], keep_identifier: bool) -> pd.DataFrame:
+    """Records as a frame with object columns (64-bit seeds must not pass through float)."""
+    keys = list(dict.fromkeys(key for record in records for key in record))
+    for key in ("category", "kind", "seed"):
+        if key not in keys:
+            keys.append(key)
+    rows = pd.DataFrame({key: pd.Series([r.get(key) for r in records], dtype=object) for key in keys})
+    rows["prior"] = [is_prior_preservation(r) for r in records]
+    rows["clip_t_text"] = [None if is_prior_preservation(r) else clip_t_text(r, keep_identifier) for r in records]
+    rows["error"] = None
+    return rows
+
+
+def _fill_fidelity(rows, usable, embeddings, real: RealSet, backbone_key: str, column: str, prior: bool) -> None:
+    """Per image: mean cosine over its subject's real images (DINO, CLIP-I; PRES for prior images)."""
+    mask = usable & (rows["prior"] == prior)
+    for subject, group in rows[mask].groupby("subject", sort=False):
+        generated = np.stack([embeddings[backbone_key][sha] for sha in group["_sha"]])
+        rows.loc[group.index, column] = similarity.per_generated_fidelity(
+            generated, real.embeddings[backbone_key][subject]
+        )
+
+
+def _fill_clip_t(rows, usable, embeddings, cache: EmbeddingCache, clip) -> None:
+    mask = usable & ~rows["prior"]
+    if not mask.any():
+        return
+    texts = cache.text_embeddings(clip, list(rows.loc[mask, "clip_t_text"]))
+    images = np.stack([embeddings[clip.cache_key][sha] for sha in rows.loc[mask, "_sha"]])
+    text_rows = np.stack([texts[t] for t in rows.loc[mask, "clip_t_text"]])
+    rows.loc[mask, "clip-t"] = similarity.rowwise_cosine(images, text_rows)
+
+
+def _fill_div(rows, usable, refs: dict[int, ImageRef], cache: EmbeddingCache, lpips) -> list[tuple[int, ImageProblem]]:
+    """Per image: mean LPIPS to the other images of its (subject, prompt)."""
+    mask = usable & ~rows["prior"]
+    groups = [g.index.tolist() for _, g in rows[mask].groupby(["subject", "prompt_index"], sort=False) if len(g) > 1]
+    pairs = [(refs[a], refs[b]) for members in groups for i, a in enumerate(members) for b in members[i + 1 :]]
+    distances, problems = cache.pair_distances(lpips, pairs)
+    bad_paths = {p.path for p in problems}
+    for members in groups:
+        members = [m for m in members if str(refs[m].path) not in bad_paths]
+        if len(members) < 2:
+            continue
+        matrix = np.zeros((len(members), len(members)))
+        for i, a in enumerate(members):
+            for j, b in enumerate(members[i + 1 :], start=i + 1):
+                matrix[i, j] = matrix[j, i] = distances[pair_key(refs[a].sha256, refs[b].sha256)]
+        per_image, _ = similarity.pairwise_distance_means(matrix)
+        rows.loc[members, "div"] = per_image
+    by_path = {str(ref.path): index for index, ref in refs.items()}
+    return [(by_path[p.path], p) for p in problems if p.path in by_path]
+
+
+def _method_meaning(records: list[dict], profile: Profile) -> tuple[bool, str | None]:
+    reasons = []
+    if any(r.get("meaningful") is False for r in records):
+        reasons.append("the images come from random-weight models (records say meaningful=false)")
+    if not profile.meaningful:
+        reasons.append(f"scored with random-weight backbones (profile '{profile.name}')")
+    return (not reasons), ("; ".join(reasons) + ": these numbers mean nothing") if reasons else None
+
+
+def _score_method(
+    run_dir: Path,
+    method: str,
+    records: list[dict],
+    real: RealSet,
+    cache: EmbeddingCache,
+    scorers: Scorers,
+    metrics: list[str],
+    keep_identifier: bool,
+    progress: bool,
+    stats: dict,
+) -> MethodScores:
+    rows = _image_rows(records, keep_identifier)
+    refs, problems = check_generated(run_dir, records)
+    found, decode_problems = cache.image_embeddings(
+        scorers.image_backbones(metrics), list(refs.values()), "generated", progress
+    )
+    bad = {p.path for p in decode_problems}
+    problems += [(i, p) for i, ref in refs.items() for p in decode_problems if p.path == str(ref.path)]
+    refs = {i: ref for i, ref in refs.items() if str(ref.path) not in bad}
+    rows["_sha"] = [refs[i].sha256 if i in refs else None for i in range(len(records))]
+    usable = rows["_sha"].notna()
+
+    for metric in metrics:
+        rows[metric] = np.nan
+    if "dino" in metrics:
+        _fill_fidelity(rows, usable, found, real, scorers.dino.cache_key, "dino", prior=False)
+    if "pres" in metrics:
+        _fill_fidelity(rows, usable, found, real, scorers.dino.cache_key, "pres", prior=True)
+    if "clip-i" in metrics:
+        _fill_fidelity(rows, usable, found, real, scorers.clip.cache_key, "clip-i", prior=False)
+    if "clip-t" in metrics:
+        _fill_clip_t(rows, usable, found, cache, scorers.clip)
+    if "div" in metrics:
+        problems += _fill_div(rows, usable, refs, cache, scorers.lpips)
+    for index, problem in problems:
+        rows.loc[index, "error"] = f"{problem.what}"
+        rows.loc[index, metrics] = np.nan
+
+    table = aggregate.per_subject_table(rows, real.oracle.loc[pd.unique(rows["subject"])], metrics)
+    meaningful, banner = _method_meaning(records, scorers.profile)
+    method_dir = Path(run_dir) / method
+    scores = MethodScores(
+        method=method,
+        meaningful=meaningful,
+        banner=banner,
+        summary=aggregate.summarize(rows, table, metrics, **stats),
+        oracle=aggregate.oracle_summary(table, metrics, **stats),
+        per_subject=table,
+        splits=aggregate.splits(rows, metrics, **stats),
+        flags=aggregate.copy_flags(table),
+        problems=[p for _, p in sorted(problems, key=lambda item: item[0])],
+        rows=rows.drop(columns=["_sha"]),
+        n_records=len(records),
+        scores_jsonl=method_dir / SCORES_JSONL,
+        scores_json=method_dir / SCORES_JSON,
+    )
+    return scores
+
+
+# ------------------------------------------------------------------ writing
+def _plain(value):
+    """JSON-safe: NaN -> None, numpy scalars -> Python."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "to_dict") and not isinstance(value, pd.DataFrame):
+        return _plain(value.to_dict())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _jsonl_line(record: dict, scored: dict, metrics: list[str]) -> str:
+    """The generation record plus every metric that applies to this image (or the reason it has none)."""
+    line = dict(record)
+    if is_prior_preservation(record):
+        applies = [m for m in metrics if m in aggregate.PRIOR_METRICS]
+    else:
+        applies = [m for m in metrics if m not in aggregate.PRIOR_METRICS]
+        line["clip_t_text"] = scored["clip_t_text"]
+    if scored.get("error"):
+        line["error"] = scored["error"]
+    else:
+        line.update({m: scored[m] for m in applies})
+    return json.dumps(_plain(line), sort_keys=True)
+
+
+def _write_method(
+    scores: MethodScores, records: list[dict], report: ScoreReport, metrics: list[str], stats: dict
+) -> None:
+    scored = scores.rows[[*metrics, "clip_t_text", "error"]].to_dict(orient="records")
+    lines = [_jsonl_line(record, values, metrics) for record, values in zip(records, scored, strict=True)]
+    atomic_write_text(scores.scores_jsonl, "\n".join(lines) + ("\n" if lines else ""))
+    per_subject = scores.per_subject.reset_index().to_dict(orient="records")
+    payload = {
+        "method": scores.method,
+        "protocol": load_protocol().version,
+        "dataset_sha256": load_protocol().fingerprint,
+        "scoring_profile": report.profile,
+        "meaningful": scores.meaningful,
+        "banner": scores.banner,
+        "metrics": {m: report.metrics[m] for m in metrics},
+        "clip_t_text": report.clip_t_text,
+        "statistics": {
+            "aggregation": "per-subject means, then the macro mean over subjects",
+            "ci": f"{CONFIDENCE:.0%} percentile bootstrap over subjects",
+            "bootstrap_resamples": stats.get("n_resamples", BOOTSTRAP_RESAMPLES),
+            "bootstrap_seed": stats.get("seed", BOOTSTRAP_SEED),
+        },
+        "n_records": scores.n_records,
+        "summary": scores.summary,
+        "oracle": scores.oracle,
+        "per_subject": per_subject,
+        "splits": scores.splits,
+        "flags": scores.flags,
+        "problems": [{"path": p.path, "what": p.what} for p in scores.problems],
+        "versions": _versions(),
+    }
+    atomic_write_json(scores.scores_json, _plain(payload))
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for package in ("torch", "timm", "open_clip_torch", "lpips", "scipy", "numpy", "pillow", "dreambench-harness"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+# ------------------------------------------------------------------ entry point
+def score_run(
+    run_dir: Path,
+    dataset_dir: Path | None,
+    *,
+    methods: list[str] | None = None,
+    profile: str,
+    model_sources: dict[str, str] | None = None,
+    device: str = "cpu",
+    keep_identifier: bool = False,
+    progress: bool = False,
+    metrics: list[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    cache: EmbeddingCache | None = None,
+    bootstrap_resamples: int = BOOTSTRAP_RESAMPLES,
+    bootstrap_seed: int = BOOTSTRAP_SEED,
+    log: Callable[[str], None] | None = None,
+) -> ScoreReport:
+    """Score every (or the named) method of a run directory; see the module docstring for what is written.
+
+    `profile` picks the scoring backbones (`tiny`: random toys; `sd15`: DINO ViT-S/16 and
+    CLIP ViT-B/32 from the Hugging Face cache); `model_sources` overrides them by role
+    ('dino', 'clip', 'lpips') with a hub id or local path. `metrics` limits what is
+    computed (default: all of `list_metrics()`). A user-fixable problem raises BenchError.
+    """
+    from dataset.locate import resolve_dataset_dir
+    from dataset.validate import require_valid
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BenchError(f"run directory {run_dir} does not exist")
+    say = log or (lambda message: None)
+    protocol = load_protocol()
+    methods = list(methods) if methods else discover_methods(run_dir)
+    if not methods:
+        raise BenchError(f"no method in {run_dir} has a generations.jsonl; run `bench run` first")
+    metrics = _select_metrics(metrics)
+    records = {method: read_generations(run_dir, method) for method in methods}
+    empty = [method for method, rows in records.items() if not rows]
+    if empty:
+        raise BenchError(f"no generated images recorded for {', '.join(empty)} in {run_dir}")
+    subjects = _subjects_of(protocol, records)
+    dataset_dir = resolve_dataset_dir(dataset_dir)
+    require_valid(dataset_dir, protocol, subjects)
+
+    scoring_profile = get_profile(profile)
+    scorers = Scorers(scoring_profile, model_sources, device, batch_size)
+    definitions = _metric_definitions(scorers, metrics)  # locates every model now: a missing one fails up front
+    cache = cache if cache is not None else EmbeddingCache()
+    stats = {"n_resamples": bootstrap_resamples, "seed": bootstrap_seed}
+
+    say(f"embedding {sum(len(s.images) for s in subjects)} real images of {len(subjects)} subjects")
+    real = _embed_real(cache, scorers, subjects, dataset_dir, metrics, progress)
+    report = ScoreReport(
+        run_dir=run_dir,
+        profile=scoring_profile.name,
+        metrics=definitions,
+        clip_t_text=CLIP_T_TEXT[keep_identifier],
+        methods={},
+    )
+    for method in methods:
+        say(f"scoring {method}: {len(records[method])} images")
+        scores = _score_method(
+            run_dir, method, records[method], real, cache, scorers, metrics, keep_identifier, progress, stats
+        )
+        _write_method(scores, records[method], report, metrics, stats)
+        report.methods[method] = scores
+    report.comparisons = compare_methods(report, **stats)
+    report.embeddings_computed = dict(cache.computed)
+    report.embeddings_reused = dict(cache.reused)
+    return report
+
+
+def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
+    """Each method against the first one named, on every metric both have (paired over shared cells)."""
+    names = list(report.methods)
+    out = []
+    for other in names[1:]:
+        for metric in report.metrics:
+            comparison = paired_comparison(
+                report.methods[names[0]].rows,
+                report.methods[other].rows,
+                metric,
+                method_a=names[0],
+                method_b=other,
+                **bootstrap_options,
+            )
+            if comparison is not None:
+                out.append(comparison)
+    return out

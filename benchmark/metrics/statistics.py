@@ -1,0 +1,155 @@
+"""Confidence intervals and paired tests over subjects.
+
+The unit of evidence is the subject. The 100 images of a subject share one
+personalized model and one set of real images, so they are not independent
+samples; treating 3000 images as 3000 observations would give intervals and
+p-values that are far too confident. Hence:
+
+- **CI**: percentile bootstrap over subjects of the macro mean (scipy.stats.bootstrap,
+  10,000 resamples, seeded: the same data always gives the same interval). The
+  percentile method is used rather than BCa because BCa is undefined for the
+  degenerate samples that small or tiny runs produce.
+- **Paired test**: two methods are compared on the (subject, prompt index, image
+  index) cells both have; each method's values are averaged per subject over those
+  shared cells, and the per-subject differences go to a two-sided Wilcoxon
+  signed-rank test (exact for small n). The mean difference gets the same
+  bootstrap CI. With identical inputs every difference is 0 and p is 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+BOOTSTRAP_RESAMPLES = 10_000
+CONFIDENCE = 0.95
+BOOTSTRAP_SEED = 0
+CELL_KEY = ("subject", "prompt_index", "image_index")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A macro mean over subjects, its bootstrap CI, and how much data is behind it."""
+
+    mean: float
+    ci_low: float | None
+    ci_high: float | None
+    n_subjects: int
+    n_images: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bootstrap_ci(
+    values,
+    *,
+    confidence: float = CONFIDENCE,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean; None with fewer than two values (no spread to resample)."""
+    from scipy.stats import bootstrap
+
+    data = np.asarray(values, dtype=np.float64)
+    data = data[np.isfinite(data)]
+    if len(data) < 2:
+        return None
+    if np.all(data == data[0]):
+        return float(data[0]), float(data[0])
+    result = bootstrap(
+        (data,),
+        np.mean,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def macro_estimate(per_subject, n_images: int, **bootstrap_options) -> Estimate | None:
+    """Macro mean of per-subject values (NaN subjects skipped) with its CI; None when no subject has a value."""
+    data = np.asarray(per_subject, dtype=np.float64)
+    data = data[np.isfinite(data)]
+    if len(data) == 0:
+        return None
+    ci = bootstrap_ci(data, **bootstrap_options)
+    return Estimate(
+        mean=float(data.mean()),
+        ci_low=None if ci is None else ci[0],
+        ci_high=None if ci is None else ci[1],
+        n_subjects=int(len(data)),
+        n_images=int(n_images),
+    )
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    metric: str
+    method_a: str
+    method_b: str
+    n_subjects: int
+    n_cells: int  # shared (subject, prompt, image) cells
+    seed_mismatches: int  # shared cells whose recorded seeds differ (not the same noise)
+    mean_a: float
+    mean_b: float
+    mean_diff: float  # b - a, macro over subjects
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float
+    test: str = "two-sided Wilcoxon signed-rank on per-subject means over shared cells"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _cell_frame(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
+    frame = cells[[*CELL_KEY, "seed", metric]].copy() if "seed" in cells else cells[[*CELL_KEY, metric]].copy()
+    frame["prompt_index"] = frame["prompt_index"].astype(str)  # ints and "class" in one key
+    return frame[np.isfinite(frame[metric].astype(float))]
+
+
+def paired_comparison(
+    cells_a: pd.DataFrame,
+    cells_b: pd.DataFrame,
+    metric: str,
+    *,
+    method_a: str = "a",
+    method_b: str = "b",
+    **bootstrap_options,
+) -> PairedComparison | None:
+    """Compare `metric` of method b against method a on their shared cells; None if they share none."""
+    from scipy.stats import wilcoxon
+
+    a, b = _cell_frame(cells_a, metric), _cell_frame(cells_b, metric)
+    joined = a.merge(b, on=list(CELL_KEY), suffixes=("_a", "_b"))
+    if joined.empty:
+        return None
+    seed_mismatches = (
+        int((joined["seed_a"] != joined["seed_b"]).sum()) if {"seed_a", "seed_b"} <= set(joined.columns) else 0
+    )
+    per_subject = joined.groupby("subject")[[f"{metric}_a", f"{metric}_b"]].mean()
+    diffs = (per_subject[f"{metric}_b"] - per_subject[f"{metric}_a"]).to_numpy(dtype=np.float64)
+    if np.all(diffs == 0):
+        p_value = 1.0
+    else:
+        p_value = float(wilcoxon(diffs, zero_method="wilcox", alternative="two-sided").pvalue)
+    ci = bootstrap_ci(diffs, **bootstrap_options)
+    return PairedComparison(
+        metric=metric,
+        method_a=method_a,
+        method_b=method_b,
+        n_subjects=int(len(diffs)),
+        n_cells=int(len(joined)),
+        seed_mismatches=seed_mismatches,
+        mean_a=float(per_subject[f"{metric}_a"].mean()),
+        mean_b=float(per_subject[f"{metric}_b"].mean()),
+        mean_diff=float(diffs.mean()),
+        ci_low=None if ci is None else ci[0],
+        ci_high=None if ci is None else ci[1],
+        p_value=p_value,
+    )

@@ -1,0 +1,144 @@
+"""Scoring backbones: tiny toys are reproducible, real weights load offline or fail with one clear line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from benchmark.errors import BenchError
+from benchmark.metrics.backbones import load_backbone
+from benchmark.metrics.sources import backbone_ids
+from benchmark.metrics.weights import fingerprint
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small CPU forwards are faster on one thread (and the harness pins one for CPU work anyway)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8)) for _ in range(3)]
+
+
+@pytest.fixture
+def empty_hub(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    torch_hub = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "torch-hub"))
+    yield
+    torch.hub.set_dir(torch_hub)
+
+
+def test_tiny_backbones_are_identical_in_every_build(images):
+    first, second = load_backbone("dino", "tiny"), load_backbone("dino", "tiny")
+    assert first.cache_key == second.cache_key and first.weights.startswith("params-")
+    np.testing.assert_array_equal(first.embed_images(images), second.embed_images(images))
+    clip = load_backbone("clip", "tiny", batch_size=2)  # batching must not change what comes out
+    vectors = clip.embed_images(images)
+    np.testing.assert_allclose(vectors, load_backbone("clip", "tiny").embed_images(images), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    texts = clip.embed_texts(["a backpack in the jungle", "a dog"])
+    assert texts.shape == (2, 32) and not np.allclose(texts[0], texts[1])
+
+
+def test_tiny_clip_uses_the_real_clip_vocabulary():
+    clip = load_backbone("clip", "tiny")
+    assert clip.model.vocab_size == 49408 and clip.model.context_length == 77
+    tokens = clip.tokenizer(["sks"])[0]
+    assert tokens[1].item() == 48136  # "sks" is one token with SD-1.5's id, between start and end
+
+
+def test_backbone_ids_spell_out_weights_preprocessing_and_pooling():
+    ids = backbone_ids("sd15")
+    assert ids["dino"] == "dino:timm/vit_small_patch16_224.dino|resize256-bicubic|crop224|imagenet-norm|cls"
+    assert ids["clip-image"].startswith("clip-image:timm/vit_base_patch32_clip_224.openai|resize224-bicubic|crop224")
+    assert "builtin:tiny" in backbone_ids("tiny")["dino"]
+    assert backbone_ids("sd15", {"dino": "/models/dino"})["dino"].startswith("dino:/models/dino|")
+
+
+def test_missing_real_weights_are_one_line_naming_the_model_and_the_download_command(empty_hub):
+    for kind, name in (("dino", "timm/vit_small_patch16_224.dino"), ("clip", "timm/vit_base_patch32_clip_224.openai")):
+        with pytest.raises(BenchError) as error:
+            load_backbone(kind, "sd15")
+        assert name in str(error.value) and "bench models download --profile sd15" in str(error.value)
+    with pytest.raises(BenchError, match="lpips=.*alexnet.*bench models download"):
+        load_backbone("lpips", "sd15")
+
+
+def test_dino_loads_from_the_hugging_face_cache_or_a_local_folder(tmp_path, images, monkeypatch):
+    import timm
+    from safetensors.torch import save_file
+
+    # ViT-Ti/16 stands in for ViT-S/16 (same code path, a quarter of the size); config.json names it
+    reference = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0).eval()
+    revision = "c0ffee" + "0" * 34
+    snapshot = tmp_path / "hub" / "models--timm--vit_small_patch16_224.dino" / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    save_file(reference.state_dict(), str(snapshot / "model.safetensors"))
+    (snapshot / "config.json").write_text(json.dumps({"architecture": "vit_tiny_patch16_224"}))
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text(revision)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    pixels = torch.stack([load_backbone("dino", "tiny").preprocess.transform()(image) for image in images])
+    with torch.no_grad():
+        cls = reference.forward_features(pixels)[:, 0].numpy()  # the CLS token, not a pooled mean
+    from_hub = load_backbone("dino", "sd15")  # the profile's hub id, found offline in the cache
+    assert from_hub.id == "dino:timm/vit_small_patch16_224.dino|resize256-bicubic|crop224|imagenet-norm|cls"
+    assert from_hub.weights == "rev-c0ffee000000"
+    np.testing.assert_allclose(from_hub.embed_images(images), cls, atol=1e-5)
+    local = load_backbone("dino", "sd15", source=str(snapshot))  # a local folder (or file) works the same
+    assert local.weights == from_hub.weights and local.id != from_hub.id
+    np.testing.assert_allclose(local.embed_images(images), cls, atol=1e-5)
+
+
+def test_clip_loads_an_open_clip_folder(tmp_path, images):
+    from safetensors.torch import save_file
+
+    from benchmark.metrics.tiny_backbones import TINY_CLIP_CONFIG
+
+    tiny = load_backbone("clip", "tiny")
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP_CONFIG}))
+    save_file(
+        {k: v.contiguous() for k, v in tiny.model.state_dict().items()}, str(folder / "open_clip_model.safetensors")
+    )
+    local = load_backbone("clip", "sd15", source=str(folder))
+    np.testing.assert_allclose(local.embed_images(images), tiny.embed_images(images), atol=1e-6)
+    np.testing.assert_allclose(local.embed_texts(["a dog"]), tiny.embed_texts(["a dog"]), atol=1e-6)
+
+
+def test_lpips_puts_alexnet_weights_into_the_right_slices(tmp_path):
+    import torchvision
+
+    alexnet = torchvision.models.alexnet()
+    path = tmp_path / "alexnet.pth"
+    torch.save({k: v for k, v in alexnet.state_dict().items() if k.startswith("features.")}, path)
+    scorer = load_backbone("lpips", "sd15", source=str(path))
+    net = scorer.model.net
+    for block, index in ((1, 0), (2, 3), (3, 6), (4, 8), (5, 10)):
+        assert torch.equal(net.get_submodule(f"slice{block}.{index}").weight, alexnet.features[index].weight)
+    grey, noise = Image.new("RGB", (64, 64), (128, 128, 128)), Image.effect_noise((64, 64), 60).convert("RGB")
+    distances = scorer.distances([(grey, grey), (grey, noise)])
+    assert distances[0] == pytest.approx(0.0, abs=1e-6) and distances[1] > 0
+
+
+def test_hub_weights_are_fingerprinted_by_revision(tmp_path):
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = tmp_path / "models--timm--x" / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").write_bytes(b"weights")
+    assert fingerprint(snapshot / "model.safetensors") == "rev-0123456789ab"
+    (tmp_path / "loose.bin").write_bytes(b"weights")
+    assert fingerprint(tmp_path / "loose.bin").startswith("sha256-")

@@ -1,0 +1,196 @@
+"""End to end on a real tiny run (2 subjects x 2 prompts x 2 images): files, cache, problems, PRES, CLIP-T text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.errors import BenchError
+from benchmark.metrics import import_folder, score_folder, score_run
+from benchmark.metrics.backbones import load_backbone
+from benchmark.metrics.embedding_cache import decode_image
+from benchmark.metrics.similarity import cosine_matrix
+from dataset.protocol import load_protocol
+from tests.conftest import tiny_run
+
+NO_DIV = ["dino", "clip-i", "clip-t", "pres"]  # DIV is exercised in its own test, the rest stay quick
+
+
+@pytest.fixture(scope="session")
+def source_run(tmp_path_factory, dreambench_dir) -> Path:
+    root = tmp_path_factory.mktemp("metrics-source-run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_CACHE_DIR", str(root / "cache"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        tiny_run(root / "run", dreambench_dir)
+    return root / "run"
+
+
+@pytest.fixture
+def run(tmp_path, source_run) -> Path:
+    """A private copy: tests damage images and rewrite records."""
+    return Path(shutil.copytree(source_run, tmp_path / "run"))
+
+
+def records(run_dir: Path, method: str = "base", name: str = "generations.jsonl") -> list[dict]:
+    return [json.loads(line) for line in (run_dir / method / name).read_text().splitlines()]
+
+
+def write_records(run_dir: Path, rows: list[dict], method: str = "base") -> None:
+    (run_dir / method / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def real_paths(dataset_dir: Path, subject: str) -> list[Path]:
+    return [dataset_dir / subject / entry.file for entry in load_protocol().subject(subject).images]
+
+
+def test_scoring_writes_jsonl_json_and_a_markdown_table(run, dreambench_dir):
+    report = score_run(run, dreambench_dir, profile="tiny")
+    lines = records(run, name="scores.jsonl")
+    assert len(lines) == 8 and all({"dino", "clip-i", "clip-t", "div"} <= set(line) for line in lines)
+    assert all(-1 <= line["dino"] <= 1 and line["div"] >= 0 for line in lines)
+    summary = json.loads((run / "base" / "scores.json").read_text())
+    assert summary["metrics"]["dino"]["backbone_id"].startswith("dino:builtin:tiny")
+    assert {row["subject"] for row in summary["per_subject"]} == {"backpack", "dog"}
+    assert summary["summary"]["dino"]["n_images"] == 8 and summary["summary"]["dino"]["n_subjects"] == 2
+    assert summary["oracle"]["dino"]["n_images"] == 6 + 5  # backpack and dog real images
+    # the macro mean is the mean of the two per-subject means, which are means over their images
+    per_subject = {s: np.mean([line["dino"] for line in lines if line["subject"] == s]) for s in ("backpack", "dog")}
+    assert summary["summary"]["dino"]["mean"] == pytest.approx(np.mean(list(per_subject.values())))
+    text = report.markdown()
+    assert "| metric | mean | 95% CI | n subjects | n images |" in text
+    assert "NOT MEANINGFUL" in text and "| DINO ↑ |" in text and "real images (oracle) DINO" in text
+    assert summary["meaningful"] is False
+
+
+def test_dino_per_image_is_the_mean_cosine_to_every_real_image_of_its_subject(run, dreambench_dir):
+    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])
+    line = records(run, name="scores.jsonl")[5]  # a dog image
+    dino = load_backbone("dino", "tiny")
+    generated = dino.embed_images([decode_image(run / line["file"])])
+    real = dino.embed_images([decode_image(p) for p in real_paths(dreambench_dir, line["subject"])])
+    assert line["subject"] == "dog" and real.shape[0] == 5
+    assert line["dino"] == pytest.approx(float(cosine_matrix(generated, real).mean()), abs=1e-5)
+
+
+def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, dreambench_dir, tmp_path):
+    first = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    assert first.embeddings_computed["real"] == 2 * 11 and first.embeddings_computed["generated"] == 2 * 8
+    again = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    assert again.computed_total == 0
+    # a second method (another tool's images: the same cells, mirrored) scored against the same real images
+    folder = tmp_path / "other-tool"
+    for line in records(run):
+        target = folder / line["subject"] / f"{line['prompt_index']}_{line['image_index']}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(run / line["file"]).transpose(Image.FLIP_LEFT_RIGHT).save(target)
+    import_folder(folder, run, method="other")
+    second = score_run(run, dreambench_dir, profile="tiny", methods=["other"], metrics=NO_DIV)
+    assert second.embeddings_computed.get("real", 0) == 0
+    assert second.embeddings_computed["generated"] == 2 * 8
+    both = score_run(run, dreambench_dir, profile="tiny", methods=["base", "other"], metrics=NO_DIV)
+    assert both.computed_total == 0
+    dino = next(c for c in both.comparisons if c.metric == "dino")
+    assert (dino.method_a, dino.method_b, dino.n_cells, dino.n_subjects) == ("base", "other", 8, 2)
+    assert "Paired comparisons" in both.markdown()
+
+
+def test_corrupt_and_missing_images_are_reported_and_the_rest_scores(run, dreambench_dir):
+    lines = records(run)
+    corrupt, missing = run / lines[0]["file"], run / lines[5]["file"]
+    corrupt.write_bytes(corrupt.read_bytes()[:100])  # truncated PNG
+    missing.unlink()
+    report = score_run(run, dreambench_dir, profile="tiny")
+    assert any(str(corrupt) in w and "corrupt" in w for w in report.warnings)
+    assert any(str(missing) in w and "missing" in w for w in report.warnings)
+    assert str(corrupt) in report.markdown() and str(missing) in report.markdown()
+    scored = records(run, name="scores.jsonl")
+    assert "error" in scored[0] and "dino" not in scored[0] and "error" in scored[5]
+    assert all("dino" in line and line["dino"] is not None for i, line in enumerate(scored) if i not in (0, 5))
+    summary = json.loads((run / "base" / "scores.json").read_text())
+    assert summary["summary"]["dino"]["n_images"] == 6
+    assert {p["path"] for p in summary["problems"]} == {str(corrupt), str(missing)}
+    # the corrupt image's partner in (backpack, prompt 0) has no pair left: no DIV, but its other metrics stand
+    assert scored[1]["div"] is None and scored[1]["dino"] is not None
+
+
+def test_prior_preservation_images_feed_pres_only(run, dreambench_dir):
+    baseline = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV).methods["base"]
+    lines = records(run)
+    reals = real_paths(dreambench_dir, "backpack")
+    prior = []
+    for image_index in range(2):  # the personalized model "generates" real photos 0 and 1 for "a backpack"
+        target = run / "base" / "class" / f"{image_index}.jpg"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(reals[image_index], target)
+        prior.append(
+            {**lines[0], "prompt_index": "class", "category": "prior-preservation", "template": "a {}"}
+            | {"prompt": "a backpack", "image_index": image_index, "file": f"base/class/{image_index}.jpg"}
+            | {"sha256": None}
+        )
+    write_records(run, lines + prior)
+    scores = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV).methods["base"]
+    for metric in ("dino", "clip-i", "clip-t"):
+        assert scores.summary[metric].mean == pytest.approx(baseline.summary[metric].mean)
+        assert scores.summary[metric].n_images == 8
+    # PRES of a copy of real photo k is its mean DINO cosine to all 6 real photos (itself included: 1.0)
+    real = load_backbone("dino", "tiny").embed_images([decode_image(p) for p in reals])
+    expected = cosine_matrix(real[:2], real).mean()
+    assert scores.summary["pres"].mean == pytest.approx(expected, abs=1e-5)
+    assert scores.summary["pres"].n_images == 2 and scores.summary["pres"].n_subjects == 1
+    scored = records(run, name="scores.jsonl")
+    assert all(set(line) & {"dino", "clip-i", "clip-t"} == set() and "pres" in line for line in scored[8:])
+    assert all("pres" not in line for line in scored[:8])
+
+
+def test_clip_t_text_drops_the_identifier_by_default(run, dreambench_dir):
+    lines = records(run)
+    for line in lines:  # as DreamBooth would record them
+        line["subject_phrase"] = f"sks {line['class_noun']}"
+        line["prompt"] = line["template"].format(line["subject_phrase"])
+    write_records(run, lines)
+    default = score_run(run, dreambench_dir, profile="tiny", metrics=["clip-t"])
+    scored = records(run, name="scores.jsonl")
+    assert all("sks" not in line["clip_t_text"] for line in scored)
+    assert [line["clip_t_text"] for line in scored] == [ln["template"].format(ln["class_noun"]) for ln in lines]
+    assert "identifier removed" in default.markdown()
+    clip = load_backbone("clip", "tiny")
+    image = clip.embed_images([decode_image(run / scored[0]["file"])])
+    text = clip.embed_texts([scored[0]["clip_t_text"]])
+    assert scored[0]["clip-t"] == pytest.approx(float(cosine_matrix(image, text)[0, 0]), abs=1e-5)
+
+    score_run(run, dreambench_dir, profile="tiny", metrics=["clip-t"], keep_identifier=True)
+    kept = records(run, name="scores.jsonl")
+    assert all(line["clip_t_text"] == line["prompt"] and "sks" in line["clip_t_text"] for line in kept)
+    assert kept[0]["clip-t"] != pytest.approx(scored[0]["clip-t"])
+
+
+def test_a_folder_from_another_tool_scores_like_a_run(run, dreambench_dir, tmp_path):
+    folder = tmp_path / "closed-method"
+    (folder / "dog").mkdir(parents=True)
+    for name, line in (("3_0.png", records(run)[4]), ("3_1.png", records(run)[5])):
+        shutil.copy(run / line["file"], folder / "dog" / name)
+    (folder / "dog" / "class_0.png").write_bytes(b"not an image")
+    report = score_folder(folder, dreambench_dir, method="closed", profile="tiny", metrics=NO_DIV)
+    scored = records(folder / "_scores", "closed", "scores.jsonl")
+    protocol = load_protocol()
+    prompt = protocol.prompts_for(protocol.subject("dog"))[3]
+    assert scored[0]["template"] == prompt.template and scored[0]["category"] == prompt.category
+    assert scored[0]["clip_t_text"] == prompt.template.format("dog")
+    assert report.methods["closed"].summary["dino"].n_images == 2
+    assert any("class_0.png" in w for w in report.warnings)  # the undecodable prior image, by path
+    with pytest.raises(BenchError, match="not a DreamBench subject"):
+        (folder / "dragon").mkdir()
+        import_folder(folder, tmp_path / "out")
+
+
+def test_unknown_method_or_metric_is_a_one_line_error(run, dreambench_dir):
+    with pytest.raises(BenchError, match="no generations.jsonl for method 'nope'.*base"):
+        score_run(run, dreambench_dir, profile="tiny", methods=["nope"])
+    with pytest.raises(BenchError, match="unknown metric"):
+        score_run(run, dreambench_dir, profile="tiny", metrics=["fid"])

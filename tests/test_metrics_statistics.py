@@ -1,0 +1,64 @@
+"""Bootstrap CIs over subjects and the paired Wilcoxon test between two methods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.metrics.statistics import bootstrap_ci, macro_estimate, paired_comparison
+
+
+def test_bootstrap_ci_is_deterministic_and_contains_the_mean():
+    values = np.random.default_rng(1).normal(0.7, 0.05, size=30)
+    first, second = bootstrap_ci(values), bootstrap_ci(values)
+    assert first == second
+    low, high = first
+    assert low < values.mean() < high
+    # a 95% interval of a mean of 30 values with sd 0.05 is about +-2 * 0.05 / sqrt(30) = +-0.018 wide
+    assert 0.01 < high - low < 0.06
+
+
+def test_bootstrap_needs_two_subjects():
+    assert bootstrap_ci([0.5]) is None
+    assert bootstrap_ci([0.4, 0.4, 0.4]) == (0.4, 0.4)
+    estimate = macro_estimate([0.5], n_images=100)
+    assert (estimate.mean, estimate.ci_low, estimate.n_images) == (0.5, None, 100)
+
+
+def _cells(values_by_subject: dict[str, list[float]], metric: str = "dino") -> pd.DataFrame:
+    rows = []
+    for subject, values in values_by_subject.items():
+        for image_index, value in enumerate(values):
+            rows.append(
+                {"subject": subject, "prompt_index": 0, "image_index": image_index, "seed": image_index, metric: value}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_paired_test_detects_a_consistent_improvement():
+    rng = np.random.default_rng(0)
+    base = {f"s{i}": list(rng.uniform(0.5, 0.8, size=4)) for i in range(10)}
+    better = {s: [v + 0.05 + rng.uniform(-0.01, 0.01) for v in vs] for s, vs in base.items()}
+    result = paired_comparison(_cells(base), _cells(better), "dino", method_a="a", method_b="b")
+    assert result.n_subjects == 10 and result.n_cells == 40
+    assert result.mean_diff == pytest.approx(0.05, abs=0.01)
+    assert result.ci_low > 0  # the CI of the difference excludes 0
+    # all 10 per-subject differences positive: exact two-sided Wilcoxon p = 2 / 2**10
+    assert result.p_value == pytest.approx(2 / 2**10)
+
+
+def test_paired_test_on_identical_inputs_gives_p_one():
+    cells = _cells({f"s{i}": [0.1 * i, 0.2] for i in range(6)})
+    result = paired_comparison(cells, cells.copy(), "dino")
+    assert result.p_value == 1.0 and result.mean_diff == 0.0
+
+
+def test_paired_test_uses_shared_cells_only():
+    a = _cells({"s1": [0.5, 0.5], "s2": [0.5, 0.5]})
+    b = _cells({"s1": [0.6, 0.6, 99.0], "s2": [0.7]})  # image 2 of s1 and image 1 of s2 have no partner
+    b.loc[0, "seed"] = 1234
+    result = paired_comparison(a, b, "dino")
+    assert result.n_cells == 3
+    assert result.mean_diff == pytest.approx(((0.6 - 0.5) + (0.7 - 0.5)) / 2)
+    assert result.seed_mismatches == 1
