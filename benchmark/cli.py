@@ -227,8 +227,11 @@ def doctor(profile, dataset_dir):
 @click.option("--limit-prompts", type=int, help="Only the first K prompts of each subject (quick runs).")
 @click.option("--seed", type=int, help="Base seed from which every image's seed is derived.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N.")
-@click.option("--executor", type=click.Choice(["local", "process"]), help="Run cells here, or in worker processes.")
-@click.option("--workers", type=int, help="Worker processes for --executor process.")
+@click.option(
+    "--executor", type=click.Choice(["local", "process", "ray"]), help="Run cells here, in worker processes, or on Ray."
+)
+@click.option("--workers", type=int, help="Worker processes (process) or concurrent cells on a local Ray instance.")
+@click.option("--ray-address", help="Join this Ray cluster instead of starting one (e.g. auto).")
 @click.option("--shard", help="Run only shard i/n of the cells (e.g. a SLURM array task).")
 @click.option("--include", "includes", multiple=True, type=click.Path(), help="Load methods from a Python file.")
 @click.option("--config", "config_file", type=click.Path(), help="YAML file of config keys.")
@@ -248,6 +251,7 @@ def run(
     device,
     executor,
     workers,
+    ray_address,
     shard,
     includes,
     config_file,
@@ -276,6 +280,7 @@ def run(
         "device": device,
         "executor": executor,
         "workers": workers,
+        "ray_address": ray_address,
         "shard": shard,
         "include": list(includes) or None,
         "score": score_after,

@@ -26,7 +26,7 @@ from benchmark.errors import BenchError
 from benchmark.profiles import get_profile
 
 SCHEDULERS = ("ddim", "pndm", "euler_ancestral", "dpm")
-EXECUTORS = ("local", "process")
+EXECUTORS = ("local", "process", "ray")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -71,6 +71,7 @@ class RunConfig:
     executor: str = "local"
     workers: int = 1
     shard: str | None = None
+    ray_address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); none: start one here
     include: list[str] = field(default_factory=list)
     models: dict[str, str] = field(default_factory=dict)
     generation: GenerationConfig = field(default_factory=GenerationConfig)

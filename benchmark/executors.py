@@ -1,8 +1,9 @@
-"""How cells get executed: in this process, or over a pool of worker processes.
+"""How cells get executed: in this process, over a pool of worker processes, or on Ray.
 
-Both build the same `CellRunner` from the same `CellSpec`, so they produce the same
+All build the same `CellRunner` from the same `CellSpec`, so they produce the same
 bytes; the pool is how a CPU run uses several cores (each worker pins its thread
-count) and how one machine drives several GPUs.
+count) and how one machine drives several GPUs; Ray spreads cells over a cluster,
+one GPU each, and reruns a cell whose worker died.
 """
 
 from __future__ import annotations
@@ -60,5 +61,55 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
                 except concurrent.futures.process.BrokenProcessPool as exc:
                     results.append(CellResult(cell, error=f"worker process died: {exc}"))
                 bar.update(1)
+    order = {cell: i for i, cell in enumerate(cells)}
+    return sorted(results, key=lambda r: order[r.cell])
+
+
+RAY_RETRIES = 2  # a cell whose worker process dies (OOM kill, preemption) is rerun this many times
+
+
+def _run_cell_on_ray(spec: CellSpec, cell: Cell) -> CellResult:
+    """One Ray task per cell: a fresh worker state each time, so a retry starts clean."""
+    import torch
+
+    if spec.device.startswith("cuda"):
+        spec.device = "cuda" if torch.cuda.is_available() else spec.device  # Ray assigned this task its GPU
+    return CellRunner(spec).run_cell(cell)
+
+
+def run_ray(spec: CellSpec, cells: list[Cell], workers: int, address: str | None, progress: bool) -> list[CellResult]:
+    """Cells as Ray tasks: one GPU each on a GPU cluster, `workers` at a time on a local CPU instance."""
+    try:
+        import ray
+    except ImportError:
+        from benchmark.errors import BenchError
+
+        raise BenchError("--executor ray needs Ray: pip install 'dreambench-harness[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    gpus = 1 if spec.device.startswith("cuda") else 0
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES)(_run_cell_on_ray)
+    spec_ref = ray.put(spec)
+    pending = {task.remote(spec_ref, cell): cell for cell in cells}
+    results: list[CellResult] = []
+    try:
+        with tqdm(
+            total=len(cells), unit="cell", desc=f"generate (ray, {workers} workers)", disable=not progress
+        ) as bar:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                cell = pending.pop(done[0])
+                try:
+                    results.append(ray.get(done[0]))
+                except Exception as exc:  # retries exhausted: record the cell as failed, keep the others
+                    results.append(CellResult(cell, error=f"Ray worker failed: {type(exc).__name__}: {exc}"))
+                bar.update(1)
+    finally:
+        if started_here:
+            ray.shutdown()
     order = {cell: i for i, cell in enumerate(cells)}
     return sorted(results, key=lambda r: order[r.cell])

@@ -18,7 +18,7 @@ from pathlib import Path
 from benchmark.config import RunConfig
 from benchmark.environment import environment_record
 from benchmark.errors import BenchError
-from benchmark.executors import run_local, run_processes
+from benchmark.executors import run_local, run_processes, run_ray
 from benchmark.generation import CellResult, CellSpec, resolve_device
 from benchmark.models.loading import require_models
 from benchmark.planning import plan_cells, plan_groups, shard_cells
@@ -191,7 +191,9 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
             )
             for c in cells
         )
-        if config.executor == "process" and config.workers > 1:
+        if config.executor == "ray":
+            results = run_ray(spec, cells, config.workers, config.ray_address, progress)
+        elif config.executor == "process" and config.workers > 1:
             results = run_processes(spec, cells, config.workers, progress)
         else:
             results = run_local(spec, cells, total_groups, progress)

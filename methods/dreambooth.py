@@ -159,6 +159,18 @@ class DreamBooth(Method):
 
     # ----------------------------------------------------------------- training
     def personalize(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:
+        """Train under a private global RNG seeded for this subject.
+
+        Libraries draw from torch's global generator (peft's LoRA init, dropout):
+        seeding it per subject makes training independent of whatever the process
+        did before, which is what makes a cell's result the same on any executor.
+        """
+        device = self.context.device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(image_seed(self.options["seed"], subject.name, "global-rng", 0))
+            return self._train(subject, workdir, scratch)
+
+    def _train(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:
         opts, ctx = self.options, self.context
         device = ctx.device
         started = time.monotonic()

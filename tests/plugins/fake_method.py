@@ -6,6 +6,7 @@ diffusion model, so those tests take milliseconds per image.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from methods import Method, SubjectInput, register_method
 class FakeMethod(Method):
     name = "fake"
     description = "test plug-in: noise images drawn from each seed"
-    default_options = {"fail_on": "", "size": 16}
+    # die_once: a file path; the first call to generate creates it and kills its process (a dying worker).
+    default_options = {"fail_on": "", "size": 16, "die_once": ""}
 
     def subject_phrase(self, subject: SubjectInput) -> str:
         return f"zwx {subject.class_noun}"
@@ -28,6 +30,10 @@ class FakeMethod(Method):
         return {"identifier": "zwx"}
 
     def generate(self, subject, artifact_dir, prompts, seeds):
+        marker = self.options["die_once"]
+        if marker and not Path(marker).exists():
+            Path(marker).write_text("died here once\n")
+            os._exit(17)
         if subject.name == self.options["fail_on"]:
             raise RuntimeError(f"deliberate failure for {subject.name}")
         assert (artifact_dir / "weights.txt").exists()

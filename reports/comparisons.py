@@ -1,0 +1,173 @@
+"""Paired comparisons between methods, within one run or across runs.
+
+Two methods are compared only on the (subject, prompt, image) cells both have, with
+per-subject means and a Wilcoxon signed-rank test over subjects
+(`benchmark.metrics.statistics.paired_comparison`). This is what the leaderboard's
+significance marks and `bench compare RUN_A RUN_B` print. Cells are matched by
+position, not by seed: when the runs used different base seeds the pairs are not the
+same noise, and `seed_mismatches` says so.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.errors import BenchError
+from benchmark.metrics.registry import METRICS
+from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_comparison
+from reports.formatting import fmt, fmt_ci, fmt_p
+from reports.loading import MethodRun, ReportData, load_runs
+
+ALPHA = 0.05
+DEFAULT_BASELINE = "base"
+COMPARISON_COLUMNS = [
+    "method_a",
+    "method_b",
+    "metric",
+    "mean_a",
+    "mean_b",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "n_subjects",
+    "n_cells",
+    "seed_mismatches",
+    "significant",
+    "verdict",
+]
+
+
+def verdict(metric: str, diff: float, p_value: float, alpha: float = ALPHA) -> str:
+    """'better', 'worse' (b against a, with the metric's direction) when p < alpha, else 'n.s.'."""
+    if p_value is None or math.isnan(p_value) or p_value >= alpha or diff == 0:
+        return "n.s."
+    improves = diff > 0 if METRICS[metric].higher_is_better else diff < 0
+    return "better" if improves else "worse"
+
+
+def compare_methods(
+    a: MethodRun,
+    b: MethodRun,
+    metrics: list[str] | None = None,
+    *,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> pd.DataFrame:
+    """b against a on every metric both measured: one row per metric (diff = b - a)."""
+    rows = []
+    if a.cells.empty or b.cells.empty:
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
+    for metric in metrics or list(METRICS):
+        if metric not in a.cells or metric not in b.cells:
+            continue
+        result = paired_comparison(
+            a.cells, b.cells, metric, method_a=a.key, method_b=b.key, n_resamples=n_resamples, seed=seed
+        )
+        if result is None:
+            continue
+        rows.append(
+            {
+                "method_a": a.key,
+                "method_b": b.key,
+                "metric": metric,
+                "mean_a": result.mean_a,
+                "mean_b": result.mean_b,
+                "diff": result.mean_diff,
+                "ci_low": math.nan if result.ci_low is None else result.ci_low,
+                "ci_high": math.nan if result.ci_high is None else result.ci_high,
+                "p_value": result.p_value,
+                "n_subjects": result.n_subjects,
+                "n_cells": result.n_cells,
+                "seed_mismatches": result.seed_mismatches,
+                "significant": result.p_value < ALPHA,
+                "verdict": verdict(metric, result.mean_diff, result.p_value),
+            }
+        )
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def resolve_baseline(data: ReportData, baseline: str | None) -> MethodRun | None:
+    """The named baseline (an error if absent), else `base` when present, else None (no marks)."""
+    if baseline:
+        return data.require(baseline)
+    return data.find(DEFAULT_BASELINE)
+
+
+def baseline_comparisons(data: ReportData, baseline: MethodRun | None) -> pd.DataFrame:
+    """Every other scored method against the baseline, metric by metric."""
+    if baseline is None:
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
+    frames = [
+        compare_methods(baseline, method, data.metrics)
+        for method in data.methods.values()
+        if method.key != baseline.key and method.scores
+    ]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COMPARISON_COLUMNS)
+
+
+def comparisons_markdown(table: pd.DataFrame) -> str:
+    lines = [
+        "| metric | A | B | mean A | mean B | B - A | 95% CI | p | n subjects | n cells |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in table.itertuples(index=False):
+        arrow = "↑" if METRICS[row.metric].higher_is_better else "↓"
+        lines.append(
+            f"| {METRICS[row.metric].name} {arrow} | {row.method_a} | {row.method_b} | {fmt(row.mean_a)} | "
+            f"{fmt(row.mean_b)} | {row.diff:+.3f} | {fmt_ci(row.ci_low, row.ci_high)} | {fmt_p(row.p_value)} | "
+            f"{row.n_subjects} | {row.n_cells} |"
+        )
+    return "\n".join(lines)
+
+
+def _pairs(data: ReportData, run_a: str, run_b: str) -> list[tuple[MethodRun, MethodRun]]:
+    first, second = data.runs
+    in_a = {data.methods[k].label: data.methods[k] for k in first.method_keys if data.methods[k].scores}
+    in_b = {data.methods[k].label: data.methods[k] for k in second.method_keys if data.methods[k].scores}
+    shared = [label for label in in_a if label in in_b]
+    if shared:
+        return [(in_a[label], in_b[label]) for label in shared]
+    if len(in_a) == 1 and len(in_b) == 1:
+        return [(next(iter(in_a.values())), next(iter(in_b.values())))]
+    raise BenchError(
+        f"nothing to pair: {run_a} has {', '.join(in_a) or 'no scored method'} and {run_b} has "
+        f"{', '.join(in_b) or 'no scored method'}; compare runs that share a method, or hold one scored method each"
+    )
+
+
+def compare_runs(run_a: Path, run_b: Path) -> str:
+    """Markdown: paired differences (B - A) per metric for the methods both runs hold (or their single methods)."""
+    data = load_runs([Path(run_a), Path(run_b)])
+    pairs = _pairs(data, str(run_a), str(run_b))
+    tables = [compare_methods(a, b, data.metrics) for a, b in pairs]
+    table = pd.concat([t for t in tables if not t.empty], ignore_index=True) if any(not t.empty for t in tables) else None
+    lines = [f"# Paired comparison: B = {run_b} against A = {run_a}", ""]
+    if not data.meaningful:
+        from reports.banner import not_meaningful_banner
+
+        profiles = sorted({run.profile for run in data.runs if not run.meaningful} or {"unknown"})
+        lines += [f"> **{not_meaningful_banner(p)}**" for p in profiles] + [""]
+    if table is None:
+        lines.append("No shared (subject, prompt, image) cells: nothing can be paired.")
+        return "\n".join(lines) + "\n"
+    lines.append(comparisons_markdown(table))
+    lines += [
+        "",
+        "Per-subject means over the (subject, prompt, image) cells both runs have; two-sided Wilcoxon signed-rank "
+        "test over subjects; 95% CI: percentile bootstrap over subjects.",
+    ]
+    mismatched = table.loc[table["seed_mismatches"] > 0]
+    if not mismatched.empty:
+        lines.append(
+            f"Warning: {int(mismatched['seed_mismatches'].max())} paired cell(s) have different seeds in the two "
+            "runs (different base seed): the pairs are not the same noise."
+        )
+    incomplete = [m.key for pair in pairs for m in pair if not m.complete]
+    if incomplete:
+        lines.append(f"Incomplete (failed or missing subjects): {', '.join(incomplete)}.")
+    return "\n".join(lines) + "\n"

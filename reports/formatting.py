@@ -1,0 +1,60 @@
+"""How numbers look in every output: three decimals, CIs in brackets, n.a. for what was not measured.
+
+One place, so the HTML, Markdown, CSV-adjacent text and LaTeX never disagree on rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+from benchmark.metrics.registry import METRICS
+
+NA = "n.a."
+
+
+def missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt(value, digits: int = 3) -> str:
+    return NA if missing(value) else f"{float(value):.{digits}f}"
+
+
+def fmt_signed(value, digits: int = 3) -> str:
+    return NA if missing(value) else f"{float(value):+.{digits}f}"
+
+
+def fmt_ci(low, high, digits: int = 3) -> str:
+    if missing(low) or missing(high):
+        return NA
+    return f"[{float(low):.{digits}f}, {float(high):.{digits}f}]"
+
+
+def fmt_p(value) -> str:
+    return NA if missing(value) else f"{float(value):.3g}"
+
+
+def arrow(metric: str) -> str:
+    return "↑" if METRICS[metric].higher_is_better else "↓"
+
+
+def metric_header(metric: str) -> str:
+    """'DINO ↑': the name and which direction is better."""
+    return f"{METRICS[metric].name} {arrow(metric)}"
+
+
+def fmt_hours(seconds) -> str:
+    """Training time in hours with enough digits to be non-zero for tiny runs (0.0012 h), or n.a."""
+    if missing(seconds):
+        return NA
+    hours = float(seconds) / 3600
+    return f"{hours:.2f}" if hours >= 0.1 else f"{hours:.2g}"
+
+
+def fmt_memory(mb) -> str:
+    if missing(mb):
+        return NA
+    return f"{float(mb) / 1024:.1f} GiB" if float(mb) >= 1024 else f"{float(mb):.0f} MiB"
+
+
+SIGNIFICANCE_MARKS = {"better": "▲", "worse": "▼", "n.s.": ""}
