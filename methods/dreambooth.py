@@ -79,6 +79,9 @@ class DreamBooth(Method):
         "min_snr_gamma": None,  # e.g. 5.0: min-SNR weighting of the instance half
         "checkpoint_every": 200,  # steps between resumable checkpoints (0 = never)
         "resolution": None,  # None: the profile's generation resolution
+        # Speed-ups that leave the result unchanged (each can be switched off to check exactly that):
+        "cache_latents": True,  # encode each image with the frozen VAE once, sample its posterior every step
+        "cache_text_embeddings": True,  # encode fixed prompts once when the text encoder is frozen
         "seed": 0,
     }
     profile_options = {
@@ -118,6 +121,9 @@ class DreamBooth(Method):
     def subject_phrase(self, subject: SubjectInput) -> str:
         noun = self.class_noun_for(subject)
         return f"{self.identifier().text} {noun}" if noun else self.identifier().text
+
+    # True when instance prompts change from step to step (Textual Inversion's templates).
+    prompts_vary = False
 
     def instance_prompts(self, subject: SubjectInput, count: int, generator: torch.Generator) -> list[str]:
         return [self.options["instance_prompt"].format(self.subject_phrase(subject))] * count
@@ -195,9 +201,9 @@ class DreamBooth(Method):
         scheduler = DDPMScheduler.from_config(base["scheduler_config"])
         vae = base["vae"].to(device)
         scaling = vae.config.scaling_factor
-        inst_mean, inst_std = T.latent_distribution(vae, T.load_pixels(list(subject.images), resolution))
+        instance_latents = T.LatentSource(vae, T.load_pixels(list(subject.images), resolution), opts["cache_latents"])
         if prior:
-            prior_mean, prior_std = T.latent_distribution(vae, T.load_pixels(class_paths, resolution))
+            prior_latents = T.LatentSource(vae, T.load_pixels(class_paths, resolution), opts["cache_latents"])
         unet, text_encoder, params = self.trainable_modules(base)
         if opts["gradient_checkpointing"]:
             unet.enable_gradient_checkpointing()
@@ -226,22 +232,25 @@ class DreamBooth(Method):
         def encode(prompts: list[str]) -> torch.Tensor:
             ids = T.tokenize(self.tokenizer, prompts).to(device)
             with torch.set_grad_enabled(text_encoder.training):
-                return text_encoder(ids)[0]
+                return text_encoder(ids)[0].float()
 
-        frozen_class_states = None
-        if prior and not text_encoder.training:
-            frozen_class_states = encode([class_prompt]).detach()
+        # A frozen text encoder gives the same states for the same prompt: encode once, not every step.
+        cache_text = opts["cache_text_embeddings"] and not text_encoder.training
+        frozen_class_states = encode([class_prompt]).detach() if prior and cache_text else None
+        frozen_instance_states = None
+        if cache_text and not self.prompts_vary:
+            frozen_instance_states = encode(self.instance_prompts(subject, 1, generator)).detach()
 
         loss = None
         for step in range(start, opts["steps"]):
             for _ in range(accumulation):
-                index = torch.randint(0, len(inst_mean), (batch,), generator=generator)
-                latents = T.sample_latents(inst_mean[index], inst_std[index], scaling, generator)
-                states = encode(self.instance_prompts(subject, batch, generator))
+                latents = instance_latents.sample(batch, scaling, generator)
+                if frozen_instance_states is not None:
+                    states = frozen_instance_states.expand(batch, -1, -1)
+                else:
+                    states = encode(self.instance_prompts(subject, batch, generator))
                 if prior:
-                    p_index = torch.randint(0, len(prior_mean), (batch,), generator=generator)
-                    latents = torch.cat([latents, T.sample_latents(prior_mean[p_index], prior_std[p_index], scaling,
-                                                                   generator)])  # fmt: skip
+                    latents = torch.cat([latents, prior_latents.sample(batch, scaling, generator)])
                     class_states = frozen_class_states if frozen_class_states is not None else encode([class_prompt])
                     states = torch.cat([states, class_states.expand(batch, -1, -1)])
                 prediction, target, timesteps = T.denoising_step(unet, scheduler, latents, states, generator, amp)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from methods.diffusion import build_pipeline, quiet_libraries
-from methods.dreambooth import DreamBooth
+from methods.dreambooth import DreamBooth, fp32_copy
 from methods.identifiers import Identifier
 from methods.interface import SubjectInput
 from methods.registry import register_method
@@ -77,6 +77,8 @@ class TextualInversion(DreamBooth):
         text = placeholder_for(self._subject) if self._subject else "<subject>"
         return Identifier(text, self._placeholder_id or -1, "placeholder", "a new token added to the vocabulary")
 
+    prompts_vary = True
+
     def instance_prompts(self, subject: SubjectInput, count: int, generator: torch.Generator) -> list[str]:
         picks = torch.randint(0, len(TEMPLATES), (count,), generator=generator).tolist()
         return [TEMPLATES[i].format(placeholder_for(subject)) for i in picks]
@@ -106,7 +108,8 @@ class TextualInversion(DreamBooth):
         text_encoder.requires_grad_(False)
         text_encoder.train()
         embeddings.requires_grad_(True)
-        unet = base["unet"].to(device).eval().requires_grad_(False)
+        unet = base["unet"].to(device)  # frozen; only copied when generation left it in half precision
+        unet = (unet if unet.dtype == torch.float32 else fp32_copy(unet, device)).eval().requires_grad_(False)
         return unet, text_encoder, [embeddings]
 
     def after_optimizer_step(self, text_encoder) -> None:

@@ -49,20 +49,39 @@ def load_pixels(paths: list[Path], resolution: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def latent_distribution(vae, pixels: torch.Tensor, batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std of the VAE posterior per image: computed once, sampled every step (the VAE is frozen)."""
-    means, stds = [], []
-    for start in range(0, len(pixels), batch_size):
-        chunk = pixels[start : start + batch_size].to(vae.device, vae.dtype)
-        dist = vae.encode(chunk).latent_dist
-        means.append(dist.mean.float())
-        stds.append(dist.std.float())
-    return torch.cat(means), torch.cat(stds)
+def latent_distribution(vae, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the VAE posterior per image."""
+    dist = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist
+    return dist.mean.float(), dist.std.float()
 
 
-def sample_latents(mean: torch.Tensor, std: torch.Tensor, scaling: float, generator: torch.Generator) -> torch.Tensor:
-    noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
-    return (mean + std * noise.to(mean.device)) * scaling
+class LatentSource:
+    """Latents of a fixed set of images, one posterior sample per draw.
+
+    The VAE is frozen, so its posterior (mean, std) per image never changes: with
+    `cache` it is computed once, otherwise the images are re-encoded at every draw.
+    Both draw the same indices and noise from the generator, so they give the
+    same latents up to float rounding; caching only saves the encoder passes.
+    """
+
+    def __init__(self, vae, pixels: torch.Tensor, cache: bool = True):
+        self.vae, self.pixels, self.count = vae, pixels, len(pixels)
+        self.cached = self._posterior(range(self.count)) if cache else None
+
+    def _posterior(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        means, stds = [], []
+        indices = list(indices)
+        for start in range(0, len(indices), 8):
+            mean, std = latent_distribution(self.vae, self.pixels[indices[start : start + 8]])
+            means.append(mean)
+            stds.append(std)
+        return torch.cat(means), torch.cat(stds)
+
+    def sample(self, batch: int, scaling: float, generator: torch.Generator) -> torch.Tensor:
+        index = torch.randint(0, self.count, (batch,), generator=generator)
+        mean, std = (self.cached[0][index], self.cached[1][index]) if self.cached else self._posterior(index.tolist())
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        return (mean + std * noise.to(mean.device)) * scaling
 
 
 def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
