@@ -31,7 +31,10 @@ def run_local(spec: CellSpec, cells: list[Cell], total_groups: int, progress: bo
 
 def _init_worker(spec: CellSpec, device_index: list) -> None:
     global _worker_runner
-    if spec.device.startswith("cuda"):
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
+    if spec.device == "cuda":  # one GPU per worker; an explicit cuda:N is kept as the user asked
         with device_index.get_lock():
             slot = device_index.value
             device_index.value += 1
@@ -49,9 +52,10 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
     context = multiprocessing.get_context("spawn")
     counter = context.Value("i", 0)
     results: list[CellResult] = []
-    with concurrent.futures.ProcessPoolExecutor(
+    pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(spec, counter)
-    ) as pool:
+    )
+    try:
         futures = {pool.submit(_run_in_worker, cell): cell for cell in cells}
         with tqdm(total=len(cells), unit="cell", desc=f"generate ({workers} workers)", disable=not progress) as bar:
             for future in concurrent.futures.as_completed(futures):
@@ -61,6 +65,13 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
                 except concurrent.futures.process.BrokenProcessPool as exc:
                     results.append(CellResult(cell, error=f"worker process died: {exc}"))
                 bar.update(1)
+    except BaseException:
+        # Ctrl-C or an error: stop now instead of waiting for every queued cell (hours of training).
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     order = {cell: i for i, cell in enumerate(cells)}
     return sorted(results, key=lambda r: order[r.cell])
 

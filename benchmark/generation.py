@@ -7,7 +7,6 @@ thing in its worker and produces the same bytes.
 
 from __future__ import annotations
 
-import io
 import shutil
 import traceback
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ from pathlib import Path
 import torch
 
 from benchmark.config import config_from_dict, stable_hash
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, DiskFull, raise_if_disk_full
+from benchmark.images import png_bytes
 from benchmark.planning import Cell, batches, plan_groups
 from benchmark.profiles import get_profile
 from benchmark.store.run_dir import RunStore
@@ -73,12 +73,6 @@ def quiet_library_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def png_bytes(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 class CellRunner:
     def __init__(self, spec: CellSpec):
         self.spec = spec
@@ -121,19 +115,26 @@ class CellRunner:
         result = CellResult(cell)
         try:
             self._run_cell(cell, result, on_group)
+        except DiskFull:
+            raise
         except BenchError as exc:
-            if "disk full" in str(exc):
-                raise
             result.error = str(exc)
         except Exception as exc:
+            raise_if_disk_full(exc, f"{cell.method}/{cell.subject}")
             result.error = f"{type(exc).__name__}: {exc}"
             result.detail = traceback.format_exc()
         return result
 
     def _artifact(self, cell: Cell, method, subject: SubjectInput, result: CellResult) -> dict:
-        info = self.store.artifact_info(cell.method, cell.subject)
-        if info is not None:
-            return info
+        with self.store.cell_lock(cell.method, cell.subject):  # overlapping runs never train one cell twice
+            info = self.store.artifact_info(cell.method, cell.subject)
+            if info is not None:
+                self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=False)
+                return info
+            self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=True)
+            return self._personalize(cell, method, subject, result)
+
+    def _personalize(self, cell: Cell, method, subject: SubjectInput, result: CellResult) -> dict:
         staging = self.store.staging_dir(cell.method, cell.subject)
         scratch = self.store.scratch_dir(cell.method, cell.subject)
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from benchmark.config import GenerationConfig, stable_hash
+from benchmark.images import png_bytes
 from benchmark.seeds import image_seed
 from benchmark.store.atomic import atomic_write_bytes, atomic_write_json
 
@@ -23,9 +24,13 @@ from benchmark.store.atomic import atomic_write_bytes, atomic_write_json
 GENERATED = {"count": 0}
 
 
+BLOCK = 4  # images are drawn in aligned blocks of this size, so their bytes never depend on what was cached
+
+
 def class_image_key(base_model: str, prompt: str, sampler: str, generation: GenerationConfig, seed: int) -> dict:
     return {
         "base_model": base_model,
+        "block": BLOCK,
         "prompt": prompt,
         "sampler": sampler,
         "steps": generation.steps,
@@ -37,35 +42,28 @@ def class_image_key(base_model: str, prompt: str, sampler: str, generation: Gene
     }
 
 
-def ensure_class_images(
-    context, prompt: str, count: int, *, sampler: str, seed: int, batch_size: int = 4
-) -> list[Path]:
-    """Return `count` class images for `prompt`, generating only those not cached yet."""
+def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed: int) -> list[Path]:
+    """Return `count` class images for `prompt`, generating only the blocks not cached yet."""
     from methods.diffusion import build_pipeline, sample
 
     generation = copy.copy(context.generation)
     generation.scheduler = sampler
-    key = class_image_key(context.config.model_sources()["base"], prompt, sampler, generation, seed)
+    generation.dtype = str(context.dtype).removeprefix("torch.")  # "auto" would hide fp16 vs fp32
+    # The resolved location names the exact weights (a hub snapshot folder carries its revision).
+    base_model = f"{context.config.model_sources()['base']}@{context.model_locations['base']}"
+    key = {**class_image_key(base_model, prompt, sampler, generation, seed), "device": context.device.type}
     folder = Path(context.cache_dir) / "class-images" / stable_hash(key)[:20]
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{i:04d}.png" for i in range(count)]
     with FileLock(str(folder / ".lock")):  # workers training two subjects of one class wait, then reuse
         atomic_write_json(folder / "key.json", key)
-        missing = [i for i, path in enumerate(paths) if not path.exists()]
-        if missing:
-            pipe = build_pipeline(context.base_components, generation, context.device, context.dtype)
-            for start in range(0, len(missing), batch_size):
-                chunk = missing[start : start + batch_size]
+        blocks = sorted({i // BLOCK for i, path in enumerate(paths) if not path.exists()})
+        if blocks:
+            pipe = build_pipeline(context.generation_components, generation, context.device, context.dtype)
+            for block in blocks:
+                chunk = list(range(block * BLOCK, (block + 1) * BLOCK))  # may run past `count`: kept for later
                 seeds = [image_seed(seed, "class-images", prompt, i) for i in chunk]
                 for i, image in zip(chunk, sample(pipe, [prompt] * len(chunk), seeds, generation), strict=True):
-                    atomic_write_bytes(paths[i], _png(image))
+                    atomic_write_bytes(folder / f"{i:04d}.png", png_bytes(image))
                     GENERATED["count"] += 1
     return paths
-
-
-def _png(image) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()

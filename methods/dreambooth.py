@@ -41,9 +41,15 @@ def fp32_copy(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     return module if module.dtype == torch.float32 else module.float()
 
 
+# Classes that overlap: a plushie *is* a toy, a boot is close to a sneaker. A "wrong" class must be
+# clearly wrong, so it is never drawn from the subject's own group.
+RELATED_CLASSES = ({"toy", "stuffed animal", "cartoon"}, {"boot", "sneaker"})
+
+
 def wrong_class_noun(subject: SubjectInput, class_nouns: list[str]) -> str:
     """A deterministic wrong class for a subject (the paper's "can" for a backpack): seeded by its name."""
-    others = sorted(noun for noun in class_nouns if noun != subject.class_noun)
+    related = set().union(*(group for group in RELATED_CLASSES if subject.class_noun in group), {subject.class_noun})
+    others = sorted(noun for noun in class_nouns if noun not in related)
     return random.Random(f"dreambench-v1/wrong-class/{subject.name}").choice(others)
 
 
@@ -157,13 +163,17 @@ class DreamBooth(Method):
         from diffusers import UNet2DConditionModel
 
         base = self.context.base_components
-        components = dict(base)
+        components = dict(self.context.generation_components)
         components["unet"] = UNet2DConditionModel.from_pretrained(artifact_dir / "unet")
         if (artifact_dir / "text_encoder").exists():
             components["text_encoder"] = type(base["text_encoder"]).from_pretrained(artifact_dir / "text_encoder")
         return build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
 
     # ----------------------------------------------------------------- training
+    def training_seed(self, subject: SubjectInput, purpose: str) -> int:
+        """From the run's seed and the method's: a multi-seed study retrains, one seed reproduces."""
+        return image_seed(self.context.config.seed, subject.name, f"{purpose}/{self.options['seed']}", 0)
+
     def personalize(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:
         """Train under a private global RNG seeded for this subject.
 
@@ -173,7 +183,7 @@ class DreamBooth(Method):
         """
         device = self.context.device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(image_seed(self.options["seed"], subject.name, "global-rng", 0))
+            torch.manual_seed(self.training_seed(subject, "global-rng"))
             return self._train(subject, workdir, scratch)
 
     def _train(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:
@@ -214,7 +224,7 @@ class DreamBooth(Method):
         optimizer = T.make_optimizer(params, lr, opts, device)
         amp = T.autocast_dtype(opts["mixed_precision"], device)
         scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-        generator = torch.Generator("cpu").manual_seed(image_seed(opts["seed"], subject.name, "train", 0))
+        generator = torch.Generator("cpu").manual_seed(self.training_seed(subject, "train"))
 
         start = 0
         checkpoint = T.load_checkpoint(scratch)
@@ -224,6 +234,8 @@ class DreamBooth(Method):
                 trained[name].load_state_dict(state, strict=False)
             optimizer.load_state_dict(checkpoint["optimizer"])
             generator.set_state(checkpoint["generator"])
+            if scaler is not None and checkpoint.get("scaler"):
+                scaler.load_state_dict(checkpoint["scaler"])
             start = checkpoint["step"]
             T.truncate_log(scratch, start)
         else:
@@ -263,7 +275,8 @@ class DreamBooth(Method):
                 (scaler.scale(scaled) if scaler else scaled).backward()
             if scaler:
                 scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, opts["max_grad_norm"])
+            if opts["max_grad_norm"]:
+                torch.nn.utils.clip_grad_norm_(params, opts["max_grad_norm"])
             if scaler:
                 scaler.step(optimizer)
                 scaler.update()
@@ -284,7 +297,7 @@ class DreamBooth(Method):
                     name: {k: v for k, v in module.named_parameters() if v.requires_grad}
                     for name, module in trained.items()
                 }
-                T.save_checkpoint(scratch, step + 1, trainable, optimizer, generator)
+                T.save_checkpoint(scratch, step + 1, trainable, optimizer, generator, scaler)
 
         saved = self.save_artifact(workdir, unet, text_encoder)
         if (scratch / T.LOG_FILE).exists():

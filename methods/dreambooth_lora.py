@@ -11,11 +11,9 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import torch
-
 from benchmark.errors import BenchError
 from methods.diffusion import build_pipeline, quiet_libraries
-from methods.dreambooth import DreamBooth
+from methods.dreambooth import DreamBooth, fp32_copy
 from methods.registry import register_method
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
@@ -40,9 +38,7 @@ class DreamBoothLoRA(DreamBooth):
         if self.options["train_text_encoder"]:
             raise BenchError("dreambooth-lora adapts the UNet only; train_text_encoder must be false")
         device = self.context.device
-        unet = copy.deepcopy(base["unet"]).to(device)
-        unet = unet if unet.dtype == torch.float32 else unet.float()
-        unet.requires_grad_(False)
+        unet = fp32_copy(base["unet"], device).requires_grad_(False)
         unet.add_adapter(
             LoraConfig(
                 r=self.options["lora_rank"],
@@ -61,13 +57,21 @@ class DreamBoothLoRA(DreamBooth):
         from peft.utils import get_peft_model_state_dict
 
         layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-        StableDiffusionPipeline.save_lora_weights(workdir, unet_lora_layers=layers, safe_serialization=True)
+        extra = {}
+        if self.options["lora_alpha"] != self.options["lora_rank"]:
+            # Without this metadata diffusers reloads the adapter with alpha = rank, i.e. at the wrong scale.
+            extra["unet_lora_adapter_metadata"] = unet.peft_config["default"].to_dict()
+        try:
+            StableDiffusionPipeline.save_lora_weights(
+                workdir, unet_lora_layers=layers, safe_serialization=True, **extra
+            )
+        except TypeError:
+            raise BenchError("lora_alpha != lora_rank needs diffusers >= 0.35 to save the alpha; upgrade it") from None
         return {"lora": "pytorch_lora_weights.safetensors"}
 
     def pipeline_for(self, artifact_dir: Path):
-        base = self.context.base_components
-        components = dict(base)
-        components["unet"] = copy.deepcopy(base["unet"])  # adapters go into a copy, never the shared base
+        components = dict(self.context.generation_components)
+        components["unet"] = copy.deepcopy(components["unet"])  # adapters go into a copy, never the shared base
         pipe = build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
         with quiet_libraries():  # it warns that the (untrained) text encoder has no LoRA keys
             pipe.load_lora_weights(artifact_dir)

@@ -49,6 +49,25 @@ class MethodContext:
 
         return load_base_components(self.config.model_sources()["base"], self.model_locations["base"])
 
+    @cached_property
+    def generation_components(self) -> dict:
+        """The base model in the generation dtype, for pipelines.
+
+        The fp32 masters in `base_components` are never converted: trainers copy
+        them, and a copy of weights already rounded to fp16 would make a trained
+        model depend on whether something was generated before it in the process.
+        In fp32 this is the masters themselves; otherwise a converted copy, made once.
+        """
+        base = self.base_components
+        if self.dtype == torch.float32:
+            return base
+        import copy
+
+        converted = dict(base)
+        for key in ("unet", "vae", "text_encoder"):
+            converted[key] = copy.deepcopy(base[key]).to(self.device, self.dtype)
+        return converted
+
     @property
     def dtype(self) -> torch.dtype:
         if self.generation.dtype == "auto":

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from methods.diffusion import build_pipeline, quiet_libraries
-from methods.dreambooth import DreamBooth, fp32_copy
+from methods.dreambooth import DreamBooth
 from methods.identifiers import Identifier
 from methods.interface import SubjectInput
 from methods.registry import register_method
@@ -58,6 +58,9 @@ class TextualInversion(DreamBooth):
         "scale_lr": True,
         "gradient_accumulation_steps": 4,
         "checkpoint_every": 500,
+        # No clipping, as in the diffusers recipe: the norm of the whole embedding matrix's gradient
+        # would be set by rows that are restored after every step anyway.
+        "max_grad_norm": None,
     }
     profile_options = {
         "tiny": {"steps": 4, "gradient_accumulation_steps": 2, "learning_rate": 5e-2, "checkpoint_every": 2}
@@ -108,8 +111,7 @@ class TextualInversion(DreamBooth):
         text_encoder.requires_grad_(False)
         text_encoder.train()
         embeddings.requires_grad_(True)
-        unet = base["unet"].to(device)  # frozen; only copied when generation left it in half precision
-        unet = (unet if unet.dtype == torch.float32 else fp32_copy(unet, device)).eval().requires_grad_(False)
+        unet = base["unet"].to(device).eval().requires_grad_(False)  # the frozen fp32 master
         return unet, text_encoder, [embeddings]
 
     def after_optimizer_step(self, text_encoder) -> None:
@@ -127,10 +129,9 @@ class TextualInversion(DreamBooth):
         return {"embeddings": EMBEDDINGS_FILE}
 
     def pipeline_for(self, artifact_dir: Path):
-        base = self.context.base_components
-        components = dict(base)
-        components["tokenizer"] = copy.deepcopy(base["tokenizer"])
-        components["text_encoder"] = copy.deepcopy(base["text_encoder"])
+        components = dict(self.context.generation_components)
+        components["tokenizer"] = copy.deepcopy(components["tokenizer"])
+        components["text_encoder"] = copy.deepcopy(components["text_encoder"])
         pipe = build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
         with quiet_libraries():  # it announces how it initialises the new row, which the file then overwrites
             pipe.load_textual_inversion(artifact_dir / EMBEDDINGS_FILE)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.errors import BenchError
-from benchmark.store.atomic import atomic_write_bytes
+from benchmark.store.atomic import atomic_write_text, atomic_write_with
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
@@ -203,20 +203,20 @@ def peak_memory_mb(device: torch.device) -> float | None:
 
 
 # ----------------------------------------------------------------------- checkpoints
-def save_checkpoint(scratch: Path, step: int, modules: dict, optimizer, generator: torch.Generator, extra=None):
-    """Everything needed to continue bit-for-bit: trainable weights, optimizer, RNG state, step."""
-    import io
+def save_checkpoint(scratch: Path, step: int, modules: dict, optimizer, generator: torch.Generator, scaler=None):
+    """Everything needed to continue bit-for-bit: trainable weights, optimizer, RNG and loss-scaler state, step.
 
+    Streamed to a temporary file and renamed, so a checkpoint of SD's full weights
+    never needs a second copy in memory and a kill never leaves a torn one.
+    """
     state = {
         "step": step,
         "modules": {name: {k: v.detach().cpu() for k, v in sd.items()} for name, sd in modules.items()},
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),
-        "extra": extra or {},
+        "scaler": scaler.state_dict() if scaler is not None else None,
     }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(scratch / CHECKPOINT_FILE, buffer.getvalue())
+    atomic_write_with(scratch / CHECKPOINT_FILE, lambda handle: torch.save(state, handle))
 
 
 def load_checkpoint(scratch: Path) -> dict | None:
@@ -224,7 +224,7 @@ def load_checkpoint(scratch: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
         return None  # an unreadable checkpoint costs the progress since the start, never a crash
 
@@ -239,5 +239,11 @@ def truncate_log(scratch: Path, step: int) -> None:
     path = scratch / LOG_FILE
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line torn by a kill mid-write
+    atomic_write_text(path, "".join(line + "\n" for line in kept))

@@ -7,13 +7,12 @@ and renamed into place (rename is atomic within one filesystem).
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 
-from benchmark.errors import BenchError
+from benchmark.errors import raise_if_disk_full
 
 
 def _current_umask() -> int:
@@ -27,12 +26,17 @@ _FILE_MODE = 0o666 & ~_current_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write_with(path, lambda handle: handle.write(data))
+
+
+def atomic_write_with(path: Path, write) -> None:
+    """Call `write(handle)` on a temporary sibling, then flush, fsync and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, _FILE_MODE)
@@ -42,8 +46,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise BenchError(f"disk full while writing {path}; free space and re-run (finished work is kept)") from exc
+        raise_if_disk_full(exc, path)
         raise
 
 

@@ -63,7 +63,7 @@ class RunStore:
             return
         if not self.root.is_dir():
             raise BenchError(f"{self.root} exists and is not a directory; choose another --output-dir")
-        if any(p for p in self.root.iterdir() if not p.name.startswith(".lock")):
+        if any(p for p in self.root.iterdir() if not p.name.startswith(".lock") and p.name != "config.yaml"):
             raise BenchError(f"{self.root} is not empty and is not a bench run directory; choose another --output-dir")
 
     def open(self, config: RunConfig, manifest: dict) -> None:
@@ -87,8 +87,9 @@ class RunStore:
             return
         self.refuse_foreign_directory()
         self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        # run.json first: it is what makes the folder a run; a crash right after it leaves a resumable run.
         atomic_write_json(run_file, manifest)
+        atomic_write_text(self.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     def manifest(self) -> dict:
         return json.loads((self.root / RUN_FILE).read_text(encoding="utf-8"))
@@ -137,11 +138,27 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def cell_lock(self, method: str, subject: str):
+        from filelock import FileLock
+
+        folder = self.method_dir(method) / "artifacts"
+        folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(folder / f".{subject}.lock"))
+
+    def remove_leftovers(self, method: str, subject: str, keep_scratch: bool) -> None:
+        """Staging folders of killed trainings (several GB for SD), and checkpoints once an artifact exists."""
+        for staging in (self.method_dir(method) / "artifacts").glob(f".staging-{subject}-*"):
+            shutil.rmtree(staging, ignore_errors=True)
+        if not keep_scratch:
+            shutil.rmtree(self.method_dir(method) / "scratch" / subject, ignore_errors=True)
+
     def publish_artifact(self, method: str, subject: str, staging: Path, info: dict) -> dict:
         """Move a finished artifact into place; artifact.json, written last, marks it complete."""
         info = {**info, "artifact_id": uuid.uuid4().hex}
         atomic_write_json(staging / "artifact.json", info)
         final = self.artifact_dir(method, subject)
+        if (final / "artifact.json").exists():  # finished meanwhile by an overlapping run: keep that one
+            return json.loads((final / "artifact.json").read_text(encoding="utf-8"))
         if final.exists():  # an incomplete leftover (no artifact.json): replace it
             shutil.rmtree(final)
         os.replace(staging, final)
