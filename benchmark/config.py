@@ -203,6 +203,12 @@ def _validate(config: RunConfig) -> RunConfig:
         raise BenchError("generation.resolution must be a multiple of 8")
     if not config.methods:
         raise BenchError("no method given; `bench ls methods` lists them")
+    for role, source in config.models.items():
+        if not isinstance(source, str) or not source:
+            raise BenchError(f"models.{role} must be a hub id or a path, got {source!r}")
+    for method, options in config.options.items():
+        if not isinstance(options, dict):
+            raise BenchError(f"options.{method} must map option names to values, e.g. options.{method}.steps=400")
     config.shard_spec()
     config.model_sources()
     return config
@@ -228,6 +234,10 @@ def load_config_file(path: str | Path) -> dict:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise BenchError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise BenchError(f"config file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise BenchError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

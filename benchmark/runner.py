@@ -88,12 +88,12 @@ METRIC_ROLES = {"dino": "dino", "pres": "dino", "clip-i": "clip", "clip-t": "cli
 def scoring_roles(config: RunConfig) -> list[str]:
     """Scoring models a real profile must have on disk (random profiles score with built-in toys)."""
     profile = get_profile(config.profile)
-    if not config.score or not profile.meaningful:
-        return []
     metrics = config.metrics or list(METRIC_ROLES)
     unknown = [m for m in metrics if m not in METRIC_ROLES]
     if unknown:
         raise BenchError(f"unknown metric '{unknown[0]}'; `bench ls metrics` lists {', '.join(METRIC_ROLES)}")
+    if not config.score or not profile.meaningful:
+        return []
     return [role for role in dict.fromkeys(METRIC_ROLES[m] for m in metrics) if role in profile.models]
 
 

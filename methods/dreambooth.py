@@ -94,10 +94,30 @@ class DreamBooth(Method):
         "tiny": {"steps": 6, "num_class_images": 3, "learning_rate": 1e-4, "checkpoint_every": 3},
     }
 
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        def fail(message: str):
+            raise BenchError(f"options.{cls.name}: {message}")
+
+        if options["class_noun"] not in CLASS_NOUN_MODES:
+            fail(f"class_noun must be one of {', '.join(CLASS_NOUN_MODES)}, not {options['class_noun']!r}")
+        if options["prior_preservation"] and options["class_noun"] == "none":
+            fail("prior preservation needs a class noun; set prior_preservation=false with class_noun=none")
+        for key in ("steps", "train_batch_size", "gradient_accumulation_steps"):
+            if options[key] < 1:
+                fail(f"{key} must be at least 1")
+        if options["prior_preservation"] and options["num_class_images"] < 1:
+            fail("num_class_images must be at least 1 with prior preservation")
+        if options["mixed_precision"] not in ("auto", "no", "fp16", "bf16"):
+            fail(f"mixed_precision must be auto, no, fp16 or bf16, not {options['mixed_precision']!r}")
+        if options["identifier"] not in ("rare", "placeholder"):
+            from benchmark.models.tokenizer import clip_tokenizer
+
+            # SD-1.x's tokenizer: a literal identifier that is several tokens is refused before any training.
+            resolve_identifier(options["identifier"], clip_tokenizer(), options["identifier_seed"])
+
     def __init__(self, context, options):
         super().__init__(context, options)
-        if options["class_noun"] not in CLASS_NOUN_MODES:
-            raise BenchError(f"class_noun must be one of {', '.join(CLASS_NOUN_MODES)}, not {options['class_noun']!r}")
         self._identifier = None
         self._pipe_key = None
         self._pipe = None

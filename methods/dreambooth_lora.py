@@ -32,11 +32,17 @@ class DreamBoothLoRA(DreamBooth):
     }
     profile_options = {"tiny": {**DreamBooth.profile_options["tiny"], "learning_rate": 1e-3}}
 
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        if options["train_text_encoder"]:
+            raise BenchError(f"options.{cls.name}: LoRA adapts the UNet only; train_text_encoder must be false")
+        if options["lora_rank"] < 1:
+            raise BenchError(f"options.{cls.name}: lora_rank must be at least 1")
+        super().check_options(options)
+
     def trainable_modules(self, base: dict):
         from peft import LoraConfig
 
-        if self.options["train_text_encoder"]:
-            raise BenchError("dreambooth-lora adapts the UNet only; train_text_encoder must be false")
         device = self.context.device
         unet = fp32_copy(base["unet"], device).requires_grad_(False)
         unet.add_adapter(

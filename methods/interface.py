@@ -94,6 +94,11 @@ class Method(ABC):
     # False for methods with nothing to train (the harness still records their artifact metadata).
     trains: ClassVar[bool] = True
 
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Reject impossible option values before any work starts (raise BenchError); override to add rules."""
+        return None
+
     def __init__(self, context: MethodContext, options: dict[str, Any]):
         self.context = context
         self.options = options

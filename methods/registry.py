@@ -87,7 +87,26 @@ def resolve_options(cls: type[Method], given: dict | None, profile: str | None =
     if unknown:
         known = ", ".join(cls.default_options) or "none"
         raise BenchError(f"options.{cls.name}.{unknown[0]}: method '{cls.name}' has no such option (it has: {known})")
-    return {**cls.default_options, **cls.profile_options.get(profile or "", {}), **given}
+    for key, value in given.items():
+        _check_option_type(cls, key, value)
+    options = {**cls.default_options, **cls.profile_options.get(profile or "", {}), **given}
+    cls.check_options(options)
+    return options
+
+
+def _check_option_type(cls: type[Method], key: str, value) -> None:
+    """An option takes the type of its default (ints pass for floats; a None default takes any scalar)."""
+    default = cls.default_options[key]
+    if default is None or value is None:
+        return
+    expected = type(default)
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise BenchError(
+            f"options.{cls.name}.{key} must be {expected.__name__} like its default {default!r}, got {value!r}"
+        )
 
 
 def register_preset(base: type[Method], name: str, description: str, **options) -> type[Method]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from benchmark.errors import BenchError
 from methods.diffusion import build_pipeline, quiet_libraries
 from methods.dreambooth import DreamBooth
 from methods.identifiers import Identifier
@@ -65,6 +66,15 @@ class TextualInversion(DreamBooth):
     profile_options = {
         "tiny": {"steps": 4, "gradient_accumulation_steps": 2, "learning_rate": 5e-2, "checkpoint_every": 2}
     }
+
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        if options["prior_preservation"] or options["class_noun"] != "none" or options["identifier"] != "placeholder":
+            raise BenchError(
+                f"options.{cls.name}: Textual Inversion learns one placeholder token; prior_preservation, "
+                "class_noun and identifier cannot be changed"
+            )
+        super().check_options(options)
 
     def __init__(self, context, options):
         super().__init__(context, options)
