@@ -100,6 +100,9 @@ class CellRunner:
         )
 
     def method(self, label: str):
+        for other, instance in self._methods.items():
+            if other != label:
+                instance.release()  # one method's models in memory at a time
         if label not in self._methods:
             cls = get_method_class(self.spec.method_names[label], self.config.include)
             self._methods[label] = cls(self.context, self.spec.method_options[label])

@@ -59,7 +59,9 @@ def default_output_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.profile}-{config.identity_hash()[:10]}"
 
 
-def run_manifest(config: RunConfig, protocol, model_locations: dict[str, str], dataset_dir: Path) -> dict:
+def run_manifest(
+    config: RunConfig, protocol, model_locations: dict[str, str], dataset_dir: Path, device_type: str
+) -> dict:
     profile = get_profile(config.profile)
     return {
         "layout_version": 1,
@@ -70,6 +72,8 @@ def run_manifest(config: RunConfig, protocol, model_locations: dict[str, str], d
         "meaningful": profile.meaningful,
         "identity": config.identity(),
         "identity_sha256": config.identity_hash(),
+        # CPU and GPU kernels round differently: images of one run all come from one kind of device.
+        "device_type": device_type,
         "models": {
             role: {"source": source, "purpose": profile.models[role].purpose}
             for role, source in config.model_sources().items()
@@ -134,7 +138,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
     except OSError as exc:
         raise BenchError(f"cannot create output directory {run_dir}: {exc.strerror}") from None
     with run_lock(run_dir, config.shard_spec()):
-        store.open(config, run_manifest(config, protocol, locations, dataset_dir))
+        store.open(config, run_manifest(config, protocol, locations, dataset_dir, device.type))
         if not profile.meaningful:
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
         method_keys = {}
@@ -146,7 +150,6 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
                     "name": cls.name,
                     "preset_of": getattr(cls, "preset_of", None),
                     "version": cls.version,
-                    "description": cls.description,
                     "options": method_options[label],
                     "run_identity": config.identity_hash(),
                 },

@@ -22,6 +22,9 @@ class BaseModel(Method):
 
     _pipe = None
 
+    def release(self) -> None:
+        self._pipe = None
+
     def subject_phrase(self, subject: SubjectInput) -> str:
         return subject.class_noun
 

@@ -189,6 +189,11 @@ class DreamBooth(Method):
             components["text_encoder"] = type(base["text_encoder"]).from_pretrained(artifact_dir / "text_encoder")
         return build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
 
+    def release(self) -> None:
+        self._pipe = self._pipe_key = None
+        if self.context.device.type == "cuda":
+            torch.cuda.empty_cache()
+
     # ----------------------------------------------------------------- training
     def training_seed(self, subject: SubjectInput, purpose: str) -> int:
         """From the run's seed and the method's: a multi-seed study retrains, one seed reproduces."""
@@ -202,6 +207,7 @@ class DreamBooth(Method):
         did before, which is what makes a cell's result the same on any executor.
         """
         device = self.context.device
+        self.release()  # the previous subject's pipeline has no business in memory while this one trains
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(self.training_seed(subject, "global-rng"))
             return self._train(subject, workdir, scratch)

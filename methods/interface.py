@@ -103,6 +103,10 @@ class Method(ABC):
         self.context = context
         self.options = options
 
+    def release(self) -> None:
+        """Drop models held for generation; called when the harness moves on to another method."""
+        return None
+
     @abstractmethod
     def subject_phrase(self, subject: SubjectInput) -> str:
         """The words that stand for the subject in every prompt ("sks backpack", "backpack", ...)."""

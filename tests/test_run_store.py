@@ -139,3 +139,12 @@ def test_manifest_records_what_a_reader_needs(finished_run):
     assert len(manifest["dataset_sha256"]) == 64
     assert "CC-BY-4.0" in manifest["attribution"]
     assert "RANDOM" in (finished_run / "WARNING-RANDOM-WEIGHTS.txt").read_text()
+
+
+def test_a_run_started_on_another_kind_of_device_is_refused(finished_run, dreambench_dir):
+    run_file = finished_run / "run.json"
+    manifest = json.loads(run_file.read_text())
+    manifest["device_type"] = "cuda"  # as if the run had started on a GPU
+    run_file.write_text(json.dumps(manifest))
+    with pytest.raises(BenchError, match=r"device: cuda -> cpu"):
+        tiny_run(finished_run, dreambench_dir)

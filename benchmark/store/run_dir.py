@@ -79,6 +79,8 @@ class RunStore:
                 diffs.append(f"protocol: {existing.get('protocol')} -> {manifest['protocol']}")
             if existing.get("dataset_sha256") != manifest["dataset_sha256"]:
                 diffs.append("dataset manifest changed")
+            if existing.get("device_type", manifest["device_type"]) != manifest["device_type"]:
+                diffs.append(f"device: {existing['device_type']} -> {manifest['device_type']} (use --device)")
             if diffs:
                 raise BenchError(
                     f"{self.root} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
