@@ -381,5 +381,37 @@ def score(
         click.echo(f"bench: warning: {warning}", err=True)
 
 
+# --------------------------------------------------------------------- report
+@main.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(), help="Where to write index.html.")
+@click.option("--baseline", help="Method the significance marks compare against (default: base, else the first).")
+@user_errors
+def report(run_dirs, out_dir, baseline):
+    """Write a self-contained HTML report of one or more runs; print the leaderboard as Markdown.
+
+    CSV, LaTeX and Markdown tables are written beside index.html; the report opens
+    from disk with no server and no network.
+    """
+    from reports.exports import markdown_leaderboard
+    from reports.html import write_report
+
+    paths = [Path(p) for p in run_dirs]
+    index = write_report(paths, Path(out_dir), baseline=baseline)
+    click.echo(markdown_leaderboard(paths, baseline=baseline))
+    click.echo(f"report: {index} (open it in a browser; CSV, LaTeX and Markdown beside it)")
+
+
+@main.command("compare")
+@click.argument("run_a", type=click.Path())
+@click.argument("run_b", type=click.Path())
+@user_errors
+def compare(run_a, run_b):
+    """Paired differences (B - A) per metric for the methods both runs hold (or their single methods)."""
+    from reports.comparisons import compare_runs
+
+    click.echo(compare_runs(Path(run_a), Path(run_b)))
+
+
 if __name__ == "__main__":
     main()

@@ -91,10 +91,15 @@ def compare_methods(
 
 
 def resolve_baseline(data: ReportData, baseline: str | None) -> MethodRun | None:
-    """The named baseline (an error if absent), else `base` when present, else None (no marks)."""
+    """The named baseline (an error if absent), else `base`, else the first scored method when there are
+    several (two runs of different methods still get their paired comparison), else None (no marks)."""
     if baseline:
         return data.require(baseline)
-    return data.find(DEFAULT_BASELINE)
+    found = data.find(DEFAULT_BASELINE)
+    if found is not None and found.scores:
+        return found
+    scored = [m for m in data.methods.values() if m.scores]
+    return scored[0] if len(scored) > 1 else None
 
 
 def baseline_comparisons(data: ReportData, baseline: MethodRun | None) -> pd.DataFrame:
@@ -145,7 +150,9 @@ def compare_runs(run_a: Path, run_b: Path) -> str:
     data = load_runs([Path(run_a), Path(run_b)])
     pairs = _pairs(data, str(run_a), str(run_b))
     tables = [compare_methods(a, b, data.metrics) for a, b in pairs]
-    table = pd.concat([t for t in tables if not t.empty], ignore_index=True) if any(not t.empty for t in tables) else None
+    table = (
+        pd.concat([t for t in tables if not t.empty], ignore_index=True) if any(not t.empty for t in tables) else None
+    )
     lines = [f"# Paired comparison: B = {run_b} against A = {run_a}", ""]
     if not data.meaningful:
         from reports.banner import not_meaningful_banner

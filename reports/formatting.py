@@ -30,6 +30,13 @@ def fmt_ci(low, high, digits: int = 3) -> str:
     return f"[{float(low):.{digits}f}, {float(high):.{digits}f}]"
 
 
+def ci_text(low, high, n_subjects) -> str:
+    """'[0.61, 0.88] n=3', or 'n=1, no CI' when there is no spread to resample."""
+    if missing(low) or missing(high):
+        return f"n={n_subjects}, no CI"
+    return f"{fmt_ci(low, high)} n={n_subjects}"
+
+
 def fmt_p(value) -> str:
     return NA if missing(value) else f"{float(value):.3g}"
 

@@ -115,13 +115,26 @@ def build_leaderboard(data: ReportData, baseline: str | None = None) -> Leaderbo
             )
         )
     rows.sort(key=lambda row: not row.is_baseline)  # stable: the baseline first, the rest in load order
-    oracle = []
+    oracle: list[OracleRow] = []
     table = oracle_table(data)
     for run_name, group in table.groupby("run", sort=False):
         cells = {r["metric"]: Cell(**{c: r[c] for c in ESTIMATE_COLUMNS}) for _, r in group.iterrows()}
-        oracle.append(OracleRow(str(run_name), str(group["subjects"].iloc[0]).split(","), cells))
+        subjects = str(group["subjects"].iloc[0]).split(",")
+        same = [o for o in oracle if o.subjects == subjects and _same_cells(o.cells, cells)]
+        if same:  # runs on the same subjects and dataset share one oracle row
+            same[0].run = f"{same[0].run}, {run_name}"
+            continue
+        oracle.append(OracleRow(str(run_name), subjects, cells))
     published = [row for row in PUBLISHED if row.table == LEADERBOARD_TABLE]
     return Leaderboard(metrics, rows, oracle, published, None if base is None else base.key, comparisons)
+
+
+def _same_cells(a: dict[str, Cell], b: dict[str, Cell]) -> bool:
+    return a.keys() == b.keys() and all(
+        math.isclose(a[k].mean, b[k].mean, rel_tol=0, abs_tol=1e-12)
+        or (math.isnan(a[k].mean) and math.isnan(b[k].mean))
+        for k in a
+    )
 
 
 def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
@@ -175,7 +188,10 @@ def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
                     }
                 )
         lines.append(line)
-    return pd.DataFrame(lines)
+    frame = pd.DataFrame(lines)
+    counts = [c for c in frame.columns if c.endswith(("_n_subjects", "_n_images"))]
+    frame[counts] = frame[counts].astype("Int64")  # counts stay integers beside the oracle's empty cells
+    return frame
 
 
 def published_frame(board: Leaderboard) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
+from dataset.protocol import load_protocol
 
 SCORES_JSON = "scores.json"
 SCORES_JSONL = "scores.jsonl"
@@ -81,10 +82,10 @@ class MethodRun:
         """One human line: why this row cannot be compared at face value, or 'complete'."""
         problems = []
         if self.scores is None:
-            problems.append(f"not scored (run `bench score {self.run.path}`)")
+            problems.append(f"not scored; run: bench score {self.run.path}")
         if self.failures:
             problems.append(f"failed: {', '.join(self.failed_subjects)}")
-        if self.missing_subjects:
+        if self.missing_subjects and self.scores is not None:
             problems.append(f"missing: {', '.join(self.missing_subjects)}")
         if not problems:
             return "complete"
@@ -134,8 +135,7 @@ class ReportData:
         return [metric for metric in METRICS if metric in seen]
 
     def find(self, name: str) -> MethodRun | None:
-        """A method by key, else the first one filed under that label, else the first of that registered name
-        with default options (label == name)."""
+        """A method by its key, else the first one filed under that label (a label shared by two runs)."""
         if name in self.methods:
             return self.methods[name]
         for method in self.methods.values():
@@ -198,12 +198,7 @@ def _expected_subjects(path: Path, seen: set[str]) -> list[str]:
     """Every subject a `bench run` on this directory asked for, plus every subject any method touched."""
     for line in _read_jsonl(path / "invocations.jsonl"):
         seen.update(line.get("subjects") or [])
-    try:
-        from dataset.protocol import load_protocol
-
-        order = list(load_protocol().subjects)
-    except Exception:  # a report must still render without the manifest
-        order = []
+    order = list(load_protocol().subjects)  # protocol order, so every table lists subjects alike
     rank = {name: i for i, name in enumerate(order)}
     return sorted(seen, key=lambda s: (rank.get(s, len(rank)), s))
 

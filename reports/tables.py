@@ -17,6 +17,7 @@ import pandas as pd
 from benchmark.metrics.registry import METRICS, ORACLE_METRICS
 from reports.loading import MethodRun, ReportData
 
+DEVICE_KINDS = {"cpu": "cpu", "cuda": "gpu", "mps": "gpu", "xpu": "gpu"}  # what an hour of training was spent on
 ESTIMATE_COLUMNS = ["mean", "ci_low", "ci_high", "n_subjects", "n_images"]
 
 
@@ -62,7 +63,7 @@ def training_cost(method: MethodRun) -> dict:
     trained = [a for a in method.artifacts.values() if a.get("train_seconds") is not None]
     seconds = float(sum(float(a["train_seconds"]) for a in trained)) if trained else math.nan
     memory = [float(a["peak_memory_mb"]) for a in trained if a.get("peak_memory_mb") is not None]
-    devices = sorted({str(a.get("device", "unknown")).split(":")[0] for a in trained})
+    devices = sorted({DEVICE_KINDS.get(str(a.get("device", "")).split(":")[0], "unknown") for a in trained})
     return {
         "method": method.key,
         "run": method.run.name,

@@ -1,0 +1,227 @@
+"""The paper's ablation tables, in the paper's layout, with our numbers beside the published ones.
+
+Each ablation is data: the paper table it mirrors, its arms (first = the reference arm,
+always plain `dreambooth`), the harness method behind each arm and the metrics the paper
+printed. For every arm we show our macro mean with its 95% CI and the published number;
+for every non-reference arm the *effect* of the ablation, Δ = arm − reference: ours as a
+paired difference over shared (subject, prompt, image) cells with its bootstrap CI and
+Wilcoxon p, the paper's as the difference of its two printed numbers. Effects, not
+levels, are what can be compared across backbones (the paper's are mostly Imagen).
+
+A table appears only when every arm's method is in the loaded runs; otherwise the
+report names the missing methods and how to run them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci
+from reports.comparisons import compare_methods
+from reports.loading import MethodRun, ReportData
+from reports.published import ORACLE, published_value
+from reports.tables import estimate_fields
+
+
+@dataclass(frozen=True)
+class Arm:
+    label: str  # the paper's row name
+    method: str  # harness method (ORACLE: the real-image oracle of the reference method's subjects)
+
+
+@dataclass(frozen=True)
+class Ablation:
+    id: str
+    title: str
+    question: str
+    table: str | None  # the paper's table, None when the paper printed no numbers
+    backbone: str | None  # the backbone of the published numbers
+    metrics: tuple[str, ...]
+    arms: tuple[Arm, ...]
+
+    @property
+    def methods(self) -> list[str]:
+        return [arm.method for arm in self.arms if arm.method != ORACLE]
+
+
+ABLATIONS: tuple[Ablation, ...] = (
+    Ablation(
+        "methods",
+        "Methods: DreamBooth vs Textual Inversion vs real images",
+        "How close does each method get to the subject, and to the prompt?",
+        "Table 1",
+        "SD",
+        ("dino", "clip-i", "clip-t"),
+        (Arm("DreamBooth", "dreambooth"), Arm("Textual Inversion", "textual-inversion"), Arm("Real images", ORACLE)),
+    ),
+    Ablation(
+        "prior",
+        "Prior preservation: with vs without the prior-preservation loss",
+        "Does the prior loss keep the class from collapsing onto the subject (PRES down) and keep diversity (DIV)?",
+        "Table 3",
+        "Imagen",
+        ("pres", "div", "dino", "clip-i", "clip-t"),
+        (
+            Arm("With prior preservation loss", "dreambooth"),
+            Arm("Without prior preservation loss", "dreambooth-no-prior"),
+        ),
+    ),
+    Ablation(
+        "class-noun",
+        "Class noun: correct, none, wrong",
+        "Does the class noun in the subject phrase help the identifier bind to the subject?",
+        "Table 4",
+        "Imagen",
+        ("dino", "clip-i"),
+        (
+            Arm("Correct class", "dreambooth"),
+            Arm("No class noun", "dreambooth-no-class"),
+            Arm("Wrong class", "dreambooth-wrong-class"),
+        ),
+    ),
+    Ablation(
+        "identifier",
+        "Identifier: rare token vs English word",
+        "Does a rare-token identifier beat a common English word that carries its own prior?",
+        None,
+        None,
+        ("dino", "clip-i", "clip-t"),
+        (Arm("Rare token (e.g. lv)", "dreambooth"), Arm("English word (special)", "dreambooth-english-id")),
+    ),
+)
+
+
+@dataclass
+class ArmResult:
+    label: str
+    method: str  # our method key, or ORACLE
+    is_reference: bool
+    complete: bool
+    ours: dict[str, dict] = field(default_factory=dict)  # metric -> mean, ci_low, ci_high, n_subjects, n_images
+    published: dict[str, float | None] = field(default_factory=dict)
+    delta: dict[str, dict] = field(default_factory=dict)  # metric -> diff, ci_low, ci_high, p_value, n_subjects
+    published_delta: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class AblationResult:
+    ablation: Ablation
+    missing: list[str]
+    arms: list[ArmResult] = field(default_factory=list)
+
+    @property
+    def available(self) -> bool:
+        return not self.missing
+
+    @property
+    def source(self) -> str | None:
+        if self.ablation.table is None:
+            return None
+        return f"DreamBooth paper, {self.ablation.table} ({self.ablation.backbone})"
+
+
+def _oracle_delta(reference: MethodRun, metric: str, **bootstrap) -> dict:
+    """Real images − reference method, per subject (oracle and method over the same subjects)."""
+    from scipy.stats import wilcoxon
+
+    rows = [r for r in reference.scores.get("per_subject", []) if r.get(metric) is not None]
+    rows = [r for r in rows if r.get(f"oracle-{metric}") is not None]
+    diffs = np.array([r[f"oracle-{metric}"] - r[metric] for r in rows], dtype=np.float64)
+    if len(diffs) == 0:
+        return {}
+    ci = bootstrap_ci(diffs, **bootstrap)
+    p = 1.0 if np.all(diffs == 0) else float(wilcoxon(diffs).pvalue)
+    return {
+        "diff": float(diffs.mean()),
+        "ci_low": math.nan if ci is None else ci[0],
+        "ci_high": math.nan if ci is None else ci[1],
+        "p_value": p,
+        "n_subjects": len(diffs),
+    }
+
+
+def _published(ablation: Ablation, method: str, metric: str) -> float | None:
+    if ablation.table is None:
+        return None
+    return published_value(ablation.table, method, metric, ablation.backbone)
+
+
+def build_ablation(
+    data: ReportData, ablation: Ablation, *, n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> AblationResult:
+    found = {name: data.find(name) for name in ablation.methods}
+    missing = [name for name, method in found.items() if method is None or not method.scores]
+    result = AblationResult(ablation, missing)
+    if missing:
+        return result
+    reference = found[ablation.arms[0].method]
+    bootstrap = {"n_resamples": n_resamples, "seed": seed}
+    for index, arm in enumerate(ablation.arms):
+        method = reference if arm.method == ORACLE else found[arm.method]
+        out = ArmResult(arm.label, ORACLE if arm.method == ORACLE else method.key, index == 0, method.complete)
+        if arm.method != ORACLE and index > 0:
+            comparison = compare_methods(reference, method, list(ablation.metrics), **bootstrap)
+            for row in comparison.itertuples(index=False):
+                out.delta[row.metric] = {
+                    "diff": row.diff,
+                    "ci_low": row.ci_low,
+                    "ci_high": row.ci_high,
+                    "p_value": row.p_value,
+                    "n_subjects": row.n_subjects,
+                }
+        for metric in ablation.metrics:
+            if arm.method == ORACLE:
+                estimate = method.scores.get("oracle", {}).get(metric)
+                if index > 0 and estimate is not None:
+                    out.delta[metric] = _oracle_delta(reference, metric, **bootstrap)
+            else:
+                estimate = method.estimate(metric)
+            out.ours[metric] = estimate_fields(estimate)
+            out.published[metric] = _published(ablation, arm.method, metric)
+            ref_published = _published(ablation, ablation.arms[0].method, metric)
+            if index > 0 and out.published[metric] is not None and ref_published is not None:
+                out.published_delta[metric] = out.published[metric] - ref_published
+        result.arms.append(out)
+    return result
+
+
+def build_ablations(data: ReportData, **bootstrap) -> list[AblationResult]:
+    return [build_ablation(data, ablation, **bootstrap) for ablation in ABLATIONS]
+
+
+def ablation_frame(result: AblationResult) -> pd.DataFrame:
+    """Tidy: one line per (arm, metric) with ours, published, Δ (ours, with CI and p) and the published Δ."""
+    lines = []
+    for arm in result.arms:
+        for metric in result.ablation.metrics:
+            ours = arm.ours.get(metric, {})
+            delta = arm.delta.get(metric, {})
+            lines.append(
+                {
+                    "ablation": result.ablation.id,
+                    "arm": arm.label,
+                    "method": arm.method,
+                    "reference": arm.is_reference,
+                    "metric": metric,
+                    "ours_mean": ours.get("mean", math.nan),
+                    "ours_ci_low": ours.get("ci_low", math.nan),
+                    "ours_ci_high": ours.get("ci_high", math.nan),
+                    "ours_n_subjects": ours.get("n_subjects", 0),
+                    "published": _nan(arm.published.get(metric)),
+                    "published_source": result.source or "",
+                    "delta": delta.get("diff", math.nan),
+                    "delta_ci_low": delta.get("ci_low", math.nan),
+                    "delta_ci_high": delta.get("ci_high", math.nan),
+                    "delta_p": delta.get("p_value", math.nan),
+                    "published_delta": _nan(arm.published_delta.get(metric)),
+                }
+            )
+    return pd.DataFrame(lines)
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)

@@ -1,0 +1,319 @@
+"""Text exports of the leaderboard and ablations: Markdown (for stdout and READMEs), CSV, LaTeX.
+
+Every export shows the same three blocks, in this order and never merged: measured
+methods (mean and 95% CI, marks against the baseline, status), our real-image oracle,
+and the published rows under a heading that names their source. A random-weight run
+leads with its NOT MEANINGFUL banner in every format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.metrics.registry import METRICS
+from reports.ablations import AblationResult, ablation_frame, build_ablations
+from reports.banner import not_meaningful_banner
+from reports.formatting import (
+    NA,
+    SIGNIFICANCE_MARKS,
+    arrow,
+    fmt,
+    fmt_ci,
+    fmt_hours,
+    fmt_memory,
+    fmt_p,
+    fmt_signed,
+    metric_header,
+    missing,
+)
+from reports.leaderboard import (
+    LEADERBOARD_METRICS,
+    Cell,
+    Leaderboard,
+    build_leaderboard,
+    leaderboard_frame,
+    published_frame,
+)
+from reports.loading import ReportData, load_runs
+from reports.tables import per_category_table, per_subject_table
+
+PUBLISHED_CAVEAT = "Published numbers come from other code and mostly other backbones: compare trends, not values."
+
+
+def banners(data: ReportData) -> list[str]:
+    """One NOT MEANINGFUL line per random-weight profile among the runs."""
+    profiles = {run.profile for run in data.runs if not run.meaningful}
+    profiles |= {  # a real run scored with random-weight backbones is just as meaningless
+        str(m.scores.get("scoring_profile", "unknown")) for m in data.methods.values() if m.scores and not m.meaningful
+    }
+    return [not_meaningful_banner(profile) for profile in sorted(profiles)]
+
+
+def _as_data(source: ReportData | Sequence[Path]) -> ReportData:
+    return source if isinstance(source, ReportData) else load_runs([Path(p) for p in source])
+
+
+def _cell_text(cell: Cell | None) -> str:
+    if cell is None or missing(cell.mean):
+        return NA
+    mark = SIGNIFICANCE_MARKS.get(cell.verdict or "", "")
+    ci = f"(n={cell.n_subjects}, no CI)" if missing(cell.ci_low) else fmt_ci(cell.ci_low, cell.ci_high)
+    return f"{fmt(cell.mean)} {ci}{(' ' + mark) if mark else ''}"
+
+
+def _training_text(training: dict) -> str:
+    if missing(training["train_seconds"]):
+        return "no training"
+    hours = fmt_hours(training["train_seconds"])
+    return f"{hours} {training['device'].upper()} h, {fmt_memory(training['peak_memory_mb'])}"
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + [
+        "| " + " | ".join(r) + " |" for r in rows
+    ]
+
+
+def board_markdown(board: Leaderboard, data: ReportData) -> str:
+    """The leaderboard as Markdown (see the module docstring for its blocks)."""
+    lines = [f"> **{line}**" for line in banners(data)]
+    if lines:
+        lines.append("")
+    heads = [metric_header(m) for m in board.metrics]
+    rows = []
+    for row in board.rows:
+        name = f"{row.key} (baseline)" if row.is_baseline else row.key
+        status = row.status if row.complete else f"**{row.status}**"
+        cells = [_cell_text(row.cells.get(m)) for m in board.metrics]
+        rows.append([name, *cells, _training_text(row.training), status])
+    for oracle in board.oracle:
+        label = "real images (oracle)" + (f", {oracle.run}" if len(board.oracle) > 1 else "")
+        rows.append([label, *[_cell_text(oracle.cells.get(m)) for m in board.metrics], "", "reference"])
+    lines += _markdown_table(["method", *heads, "training (time, peak memory)", "status"], rows)
+    lines.append("")
+    if board.baseline:
+        marks = (
+            f"▲/▼: significantly better/worse than the baseline `{board.baseline}` "
+            "(paired Wilcoxon over subjects, p < 0.05)."
+        )
+    else:
+        marks = "No baseline: no significance marks (name one with --baseline)."
+    lines.append(f"Mean over subjects [95% CI, bootstrap over subjects]. {marks}")
+    if board.incomplete:
+        lines.append("INCOMPLETE rows average over fewer subjects than the run: do not rank them against the others.")
+    lines += ["", "Published (DreamBooth paper; not measured here). " + PUBLISHED_CAVEAT, ""]
+    metrics = board.metrics or list(LEADERBOARD_METRICS[:3])
+    published = [
+        [row.setting, row.source, row.backbone, *[fmt(row.values.get(m)) for m in metrics]] for row in board.published
+    ]
+    lines += _markdown_table(["published row", "source", "backbone", *map(metric_header, metrics)], published)
+    return "\n".join(lines) + "\n"
+
+
+def markdown_leaderboard(source: ReportData | Sequence[Path], *, baseline: str | None = None) -> str:
+    """The leaderboard of one or more runs as Markdown (what `bench report` prints on stdout)."""
+    data = _as_data(source)
+    return board_markdown(build_leaderboard(data, baseline), data)
+
+
+def ablation_markdown(result: AblationResult) -> str:
+    ablation = result.ablation
+    lines = [f"### {ablation.title}", ""]
+    if not result.available:
+        lines.append(
+            f"Not in these runs: needs {', '.join(result.missing)} (`bench run --method {','.join(ablation.methods)}`)."
+        )
+        return "\n".join(lines) + "\n"
+    lines += [
+        "| arm | method | metric | ours [95% CI] | published | Δ ours vs first row [95% CI] | p | Δ published |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for line in ablation_frame(result).itertuples(index=False):
+        delta = p_value = published_delta = ""
+        if not line.reference:
+            delta = f"{fmt_signed(line.delta)} {fmt_ci(line.delta_ci_low, line.delta_ci_high)}"
+            p_value, published_delta = fmt_p(line.delta_p), fmt_signed(line.published_delta)
+        lines.append(
+            f"| {line.arm} | {line.method} | {METRICS[line.metric].name} {arrow(line.metric)} | "
+            f"{fmt(line.ours_mean)} {fmt_ci(line.ours_ci_low, line.ours_ci_high)} | {fmt(line.published)} | "
+            f"{delta} | {p_value} | {published_delta} |"
+        )
+    lines.append("")
+    lines.append(f"Published: {result.source or 'none (the paper prints no numbers for this ablation)'}.")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------- CSV
+def write_csv(data: ReportData, board: Leaderboard, ablations: list[AblationResult], out_dir: Path) -> list[Path]:
+    """leaderboard.csv (measured + oracle), published.csv, per_subject.csv, per_category.csv, ablations.csv."""
+    out_dir = Path(out_dir)
+    frames = {
+        "leaderboard.csv": leaderboard_frame(board),
+        "published.csv": published_frame(board),
+        "per_subject.csv": per_subject_table(data),
+        "per_category.csv": per_category_table(data),
+        "comparisons.csv": board.comparisons,
+    }
+    available = [ablation_frame(a) for a in ablations if a.available]
+    frames["ablations.csv"] = pd.concat(available, ignore_index=True) if available else pd.DataFrame()
+    written = []
+    for name, frame in frames.items():
+        path = out_dir / name
+        frame.to_csv(path, index=False, float_format="%.6f")
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------- LaTeX
+LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+}
+
+
+def tex(text: str) -> str:
+    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def _tex_number(value, low=None, high=None, *, signed: bool = False) -> str:
+    """'0.766 {\\scriptsize [0.607, 0.882]}' (the CI only where there is one)."""
+    text = fmt_signed(value) if signed else fmt(value)
+    if not missing(value) and not missing(low) and not missing(high):
+        text += rf" {{\scriptsize {fmt_ci(low, high)}}}"
+    return text
+
+
+def _tex_cell(cell: Cell | None) -> str:
+    if cell is None or missing(cell.mean):
+        return "n.a."
+    mark = {"better": r"$^\blacktriangle$", "worse": r"$^\blacktriangledown$"}.get(cell.verdict or "", "")
+    return _tex_number(cell.mean, cell.ci_low, cell.ci_high) + mark
+
+
+def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
+    """Two booktabs tables: our measured rows and oracle, then the published rows (needs amssymb, booktabs)."""
+    heads = " & ".join(
+        tex(metric_header(m)).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$") for m in board.metrics
+    )
+    cols = "l" + "c" * len(board.metrics)
+    out = [f"% {line}" for line in banners(data)]
+    out += [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\begin{{tabular}}{{{cols}}}",
+        r"\toprule",
+        f"Method & {heads} \\\\",
+        r"\midrule",
+    ]
+    for row in board.rows:
+        name = tex(row.key) + ("" if row.complete else r"$^\dagger$")
+        out.append(name + " & " + " & ".join(_tex_cell(row.cells.get(m)) for m in board.metrics) + r" \\")
+    if board.oracle:
+        out.append(r"\midrule")
+    for oracle in board.oracle:
+        out.append(
+            "Real images (oracle) & " + " & ".join(_tex_cell(oracle.cells.get(m)) for m in board.metrics) + r" \\"
+        )
+    caption = "Measured on DreamBench: mean over subjects with 95\\% bootstrap CI."
+    if board.baseline:
+        caption += rf" $\blacktriangle$/$\blacktriangledown$: significantly better/worse than {tex(board.baseline)}."
+    if board.incomplete:
+        caption += r" $^\dagger$incomplete: failed or missing subjects."
+    if not data.meaningful:
+        caption += r" \textbf{NOT MEANINGFUL: random-weight models.}"
+    out += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""]
+    out += [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\begin{{tabular}}{{ll{'c' * len(board.metrics)}}}",
+        r"\toprule",
+        f"Published (DreamBooth paper) & Backbone & {heads} \\\\",
+        r"\midrule",
+    ]
+    for row in board.published:
+        values = " & ".join(fmt(row.values.get(m)) if m in row.values else "n.a." for m in board.metrics)
+        out.append(f"{tex(row.setting)} & {tex(row.backbone)} & {values} \\\\")
+    out += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        rf"\caption{{Published in the DreamBooth paper, {tex(board.published[0].table if board.published else '')}; "
+        rf"not measured here. {tex(PUBLISHED_CAVEAT)}}}",
+        r"\end{table}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def latex_ablation(result: AblationResult) -> str:
+    ablation = result.ablation
+    metrics = list(ablation.metrics)
+    heads = " & ".join(
+        tex(METRICS[m].name) + (r" $\uparrow$" if METRICS[m].higher_is_better else r" $\downarrow$") for m in metrics
+    )
+    out = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\begin{{tabular}}{{l{'c' * len(metrics)}}}",
+        r"\toprule",
+        f"{tex(ablation.title.split(':')[0])} & {heads} \\\\",
+        r"\midrule",
+    ]
+    for arm in result.arms:
+        ours = " & ".join(
+            _tex_number(arm.ours[m]["mean"], arm.ours[m]["ci_low"], arm.ours[m]["ci_high"]) for m in metrics
+        )
+        out.append(f"{tex(arm.label)} (ours) & {ours} \\\\")
+        if result.source:
+            published = " & ".join(fmt(arm.published.get(m)) for m in metrics)
+            out.append(rf"\quad published & {published} \\")
+        if not arm.is_reference:
+            deltas = [arm.delta.get(m, {}) for m in metrics]
+            delta = " & ".join(
+                _tex_number(d.get("diff"), d.get("ci_low"), d.get("ci_high"), signed=True) for d in deltas
+            )
+            out.append(rf"\quad $\Delta$ ours & {delta} \\")
+            if result.source:
+                pdelta = " & ".join(fmt_signed(arm.published_delta.get(m)) for m in metrics)
+                out.append(rf"\quad $\Delta$ published & {pdelta} \\")
+    source = f"Published: {tex(result.source)}." if result.source else "The paper prints no numbers for this ablation."
+    out += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        rf"\caption{{{tex(ablation.title)}. Ours: mean over subjects [95\% CI]; $\Delta$: row minus "
+        rf"{tex(result.arms[0].label)}, paired over shared cells [95\% CI]. {source}}}",
+        r"\end{table}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def write_latex(data: ReportData, board: Leaderboard, ablations: list[AblationResult], out_dir: Path) -> list[Path]:
+    """leaderboard.tex and ablations.tex (booktabs, amssymb)."""
+    out_dir = Path(out_dir)
+    paths = [out_dir / "leaderboard.tex", out_dir / "ablations.tex"]
+    paths[0].write_text(latex_leaderboard(board, data), encoding="utf-8")
+    parts = [latex_ablation(a) for a in ablations if a.available]
+    missing_note = [f"% {a.ablation.title}: needs {', '.join(a.missing)}" for a in ablations if not a.available]
+    paths[1].write_text("\n".join(missing_note + parts) + "\n", encoding="utf-8")
+    return paths
+
+
+def write_exports(data: ReportData, board: Leaderboard, out_dir: Path, ablations: list[AblationResult] | None = None):
+    """CSV, LaTeX and leaderboard.md beside the HTML; returns the written paths."""
+    ablations = ablations if ablations is not None else build_ablations(data)
+    paths = write_csv(data, board, ablations, out_dir) + write_latex(data, board, ablations, out_dir)
+    markdown = out_dir / "leaderboard.md"
+    markdown.write_text(
+        board_markdown(board, data) + "\n## Ablations\n\n" + "\n".join(ablation_markdown(a) for a in ablations),
+        encoding="utf-8",
+    )
+    return [*paths, markdown]

@@ -1,0 +1,286 @@
+"""`write_report`: one or more runs -> a self-contained HTML report directory.
+
+The report must be something a reviewer can open from an e-mail attachment or a
+laptop with no network: `index.html` carries its CSS and JavaScript inline, loads
+no font, script or stylesheet from anywhere, and links only to files written beside
+it (thumbnails under images/, plots under plots/, CSV/LaTeX/Markdown exports).
+Everything it shows comes from the tidy tables and the leaderboard object, so it
+cannot disagree with the exports written in the same call.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import shutil
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from benchmark.errors import BenchError
+from benchmark.metrics.registry import METRICS
+from dataset.protocol import ATTRIBUTION
+from reports import formatting
+from reports.ablations import build_ablations
+from reports.exports import PUBLISHED_CAVEAT, banners, write_exports
+from reports.gallery import IMAGES_DIR, THUMBNAIL_PX, build_grids
+from reports.leaderboard import LEADERBOARD_METRICS, build_leaderboard
+from reports.loading import ReportData, load_runs
+from reports.plots import fidelity_scatter, subject_bars
+from reports.tables import failures_table, per_category_table, per_subject_table
+
+PLOTS_DIR = "plots"
+INDEX = "index.html"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        fmt=formatting.fmt,
+        fmt_ci=formatting.fmt_ci,
+        fmt_signed=formatting.fmt_signed,
+        fmt_p=formatting.fmt_p,
+        fmt_hours=formatting.fmt_hours,
+        fmt_memory=formatting.fmt_memory,
+        sortvalue=_sort_value,
+        tojson_pretty=lambda value: json.dumps(value, indent=2, sort_keys=True, default=str),
+    )
+    env.globals.update(
+        METRICS=METRICS,
+        arrow=formatting.arrow,
+        metric_header=formatting.metric_header,
+        missing=formatting.missing,
+        ci_text=formatting.ci_text,
+        marks=formatting.SIGNIFICANCE_MARKS,
+    )
+    return env
+
+
+def _sort_value(value) -> str:
+    """The data-value a sortable cell carries: full precision, empty for 'not measured' (sorted last)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(float(value))
+
+
+def _run_metadata(data: ReportData) -> list[dict]:
+    """What each run was: profile, models, protocol, seeds, versions, git revision, metric definitions."""
+    out = []
+    for run in data.runs:
+        manifest = run.manifest
+        scored = [data.methods[k].scores for k in run.method_keys if data.methods[k].scores]
+        first = scored[0] if scored else {}
+        env = manifest.get("environment", {})
+        out.append(
+            {
+                "name": run.name,
+                "path": str(run.path),
+                "profile": run.profile,
+                "meaningful": run.meaningful,
+                "protocol": manifest.get("protocol"),
+                "dataset_sha256": manifest.get("dataset_sha256"),
+                "dataset_dir": manifest.get("dataset_dir"),
+                "created": manifest.get("created"),
+                "models": manifest.get("models", {}),
+                "seeds": manifest.get("seeds", {}),
+                "identity": manifest.get("identity", {}),
+                "packages": {**env.get("packages", {}), **{k: v for k, v in first.get("versions", {}).items()}},
+                "git_revision": env.get("git_revision") or "not a git checkout",
+                "python": env.get("python"),
+                "platform": env.get("platform"),
+                "subjects": run.subjects,
+                "methods": [
+                    {
+                        "key": key,
+                        "description": data.methods[key].info.get("description", ""),
+                        "options": data.methods[key].info.get("options", {}),
+                        "version": data.methods[key].info.get("version", ""),
+                    }
+                    for key in run.method_keys
+                ],
+                "metric_definitions": {m: first["metrics"][m] for m in METRICS if m in first.get("metrics", {})},
+                "scoring_profile": first.get("scoring_profile"),
+                "clip_t_text": first.get("clip_t_text"),
+                "statistics": first.get("statistics", {}),
+                "attribution": manifest.get("attribution"),
+            }
+        )
+    return out
+
+
+def _differences(data: ReportData) -> list[str]:
+    """Settings that differ between runs and make their numbers less comparable."""
+    notes = []
+    for key, label in (("protocol", "protocol"), ("dataset_sha256", "dataset"), ("profile", "model profile")):
+        values = {str(run.manifest.get(key)) for run in data.runs}
+        if len(values) > 1:
+            notes.append(f"The runs differ in {label} ({', '.join(sorted(values))}): their numbers are not comparable.")
+    subjects = {tuple(run.subjects) for run in data.runs}
+    if len(subjects) > 1:
+        notes.append("The runs cover different subjects: paired comparisons use the subjects both have.")
+    seeds = {json.dumps(run.manifest.get("seeds", {}).get("base_seed")) for run in data.runs}
+    if len(seeds) > 1:
+        notes.append("The runs use different base seeds: paired cells are not the same noise.")
+    return notes
+
+
+def _pivot_per_subject(data: ReportData) -> list[dict]:
+    """For each metric, subjects x methods (value, n) plus the oracle column, for the per-subject tables."""
+    table = per_subject_table(data)
+    out = []
+    for metric in data.metrics:
+        part = table[table["metric"] == metric]
+        subjects = list(dict.fromkeys(s for run in data.runs for s in run.subjects))
+        rows = []
+        for subject in subjects:
+            cells, oracle = {}, math.nan
+            for key, method in data.methods.items():
+                hit = part[(part["method"] == key) & (part["subject"] == subject)]
+                if not hit.empty:
+                    cells[key] = {"value": float(hit["value"].iloc[0]), "n": int(hit["n"].iloc[0])}
+                    if math.isnan(oracle):
+                        oracle = float(hit["oracle"].iloc[0])
+                elif subject in method.failures:
+                    cells[key] = {"failed": str(method.failures[subject].get("error", ""))}
+            kind = part.loc[part["subject"] == subject, "kind"]
+            rows.append(
+                {"subject": subject, "kind": kind.iloc[0] if not kind.empty else "", "cells": cells, "oracle": oracle}
+            )
+        out.append({"metric": metric, "rows": rows})
+    return out
+
+
+def _per_category(data: ReportData) -> list[dict]:
+    table = per_category_table(data)
+    out = []
+    for axis, title in (("kind", "Live subjects vs objects"), ("category", "Prompt category")):
+        part = table[table["axis"] == axis]
+        groups = list(dict.fromkeys(part["group"]))
+        rows = []
+        for group in groups:
+            for key in data.methods:
+                hit = part[(part["group"] == group) & (part["method"] == key)]
+                if hit.empty:
+                    continue
+                rows.append({"group": group, "method": key, "cells": {r.metric: r for r in hit.itertuples()}})
+        out.append({"axis": axis, "title": title, "rows": rows})
+    return out
+
+
+def write_report(
+    run_dirs: list[Path],
+    out_dir: Path,
+    *,
+    baseline: str | None = None,
+    thumbnail_px: int = THUMBNAIL_PX,
+) -> Path:
+    """Write out_dir/index.html (plus images/, plots/, CSV, LaTeX, Markdown) for the runs; return index.html.
+
+    `baseline` names the method the significance marks compare against (default: `base`
+    when a run has it). Raises BenchError for a missing run or an unknown baseline.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / INDEX).is_file():
+        raise BenchError(f"{out_dir} is not empty and holds no earlier report: choose an empty or new directory")
+    data = load_runs([Path(p) for p in run_dirs])
+    board = build_leaderboard(data, baseline)
+    ablations = build_ablations(data)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (IMAGES_DIR, PLOTS_DIR):
+        if (out_dir / stale).is_dir():
+            shutil.rmtree(out_dir / stale)
+    (out_dir / PLOTS_DIR).mkdir()
+    grids = build_grids(data, out_dir, thumbnail_px)
+    plots = []
+    scatter = fidelity_scatter(board, data, out_dir / PLOTS_DIR / "dino_vs_clip_t.png")
+    if scatter is not None:
+        plots.append(
+            {
+                "src": f"{PLOTS_DIR}/{scatter.name}",
+                "caption": "Subject fidelity (DINO) against prompt "
+                "fidelity (CLIP-T): up and to the right is better. Bars: 95% CI over subjects. Dashed line: "
+                "real-image oracle. Hollow diamonds: the paper's published numbers (other code and backbones; "
+                "orientation only).",
+            }
+        )
+    bars = subject_bars(data, out_dir / PLOTS_DIR / "per_subject.png")
+    if bars is not None:
+        plots.append(
+            {
+                "src": f"{PLOTS_DIR}/{bars.name}",
+                "caption": "Each subject's mean per method with a 95% CI "
+                "(bootstrap over the subject's prompts). A subject a method failed on has no bar.",
+            }
+        )
+    exports = write_exports(data, board, out_dir, ablations)
+    failures = failures_table(data).to_dict(orient="records")
+    context = {
+        "title": "DreamBench report: " + ", ".join(run.name for run in data.runs),
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "data": data,
+        "runs": _run_metadata(data),
+        "banners": banners(data),
+        "banners_cover_all": not any(m.meaningful for m in data.methods.values()),
+        "differences": _differences(data),
+        "failures": failures,
+        "board": board,
+        "best": _best(board),
+        "published_metrics": board.metrics or list(LEADERBOARD_METRICS[:3]),
+        "comparisons": _comparison_rows(data, board),
+        "ablations": ablations,
+        "plots": plots,
+        "per_subject": _pivot_per_subject(data),
+        "per_category": _per_category(data),
+        "grids": grids,
+        "exports": [p.name for p in exports],
+        "published_caveat": PUBLISHED_CAVEAT,
+        "attribution": _attribution(data),
+        "thumbnail_px": thumbnail_px,
+    }
+    html = _environment().get_template("report.html.j2").render(**context)
+    index = out_dir / INDEX
+    index.write_text(html, encoding="utf-8")
+    return index
+
+
+def _comparison_rows(data: ReportData, board) -> list[dict]:
+    """The baseline comparisons pivoted to one row per method, one cell per metric."""
+    rows = []
+    for key, group in board.comparisons.groupby("method_b", sort=False):
+        rows.append(
+            {
+                "method": key,
+                "run": data.methods[key].run.name,
+                "cells": {r["metric"]: r for r in group.to_dict(orient="records")},
+                "n_subjects": int(group["n_subjects"].max()),
+                "n_cells": int(group["n_cells"].max()),
+            }
+        )
+    return rows
+
+
+def _best(board) -> dict[str, str]:
+    """Per metric, the complete measured row with the best mean (direction-aware), for bold type."""
+    best = {}
+    for metric in board.metrics:
+        candidates = [r for r in board.rows if r.complete and not math.isnan(r.cells[metric].mean)]
+        if not candidates:
+            continue
+        sign = 1 if METRICS[metric].higher_is_better else -1
+        best[metric] = max(candidates, key=lambda r: sign * r.cells[metric].mean).key
+    return best
+
+
+def _attribution(data: ReportData) -> str:
+    """The DreamBench credit line recorded in run.json (the harness's own line for older runs)."""
+    for run in data.runs:
+        if run.manifest.get("attribution"):
+            return str(run.manifest["attribution"])
+    return ATTRIBUTION

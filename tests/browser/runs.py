@@ -1,0 +1,80 @@
+"""The scored tiny runs every reports test reads, made once per test session.
+
+Scoring and training even the tiny models take seconds, so the reports tests share
+two runs (and one report built from them) instead of each making its own:
+
+- `main`: base, dreambooth, dreambooth-no-prior (PRES images, so the prior-preservation
+  ablation has its numbers) and the test plug-in `fake` told to fail on `dog`, on
+  backpack and dog, 2 prompts x 2 images;
+- `other`: a second run holding only `fake[size=64]`, to merge two runs of different
+  methods into one leaderboard.
+
+Both are made in a private temporary folder with a private cache and no hub access,
+and removed when the Python process exits. Tests that modify a run must copy it first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import FAKE_METHOD, SHARED_DATASET, tiny_run
+
+SUBJECTS = ["backpack", "dog"]
+MAIN_METHODS = ["base", "dreambooth", "dreambooth-no-prior", "fake"]
+FAILING = "fake[fail_on=dog,size=64]"  # LPIPS needs images larger than the fake's default 16 px
+OTHER = "fake[size=64]"
+
+
+@dataclass(frozen=True)
+class ReportRuns:
+    main: Path
+    other: Path
+    report: Path  # write_report([main, other], report, baseline="base")
+    root: Path
+
+
+def _env(root: Path):
+    saved = {key: os.environ.get(key) for key in ("BENCH_CACHE_DIR", "HF_HUB_OFFLINE")}
+    os.environ["BENCH_CACHE_DIR"] = str(root / "cache")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return saved
+
+
+def _restore(saved: dict) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@functools.cache
+def report_runs() -> ReportRuns:
+    """Make (once) the two runs and the merged report; see the module docstring."""
+    from reports.html import write_report
+
+    if not SHARED_DATASET.is_dir():
+        raise RuntimeError(f"the DreamBench copy is expected at {SHARED_DATASET} (see README: Dataset)")
+    root = Path(tempfile.mkdtemp(prefix="reports-tests-"))
+    atexit.register(shutil.rmtree, root, True)
+    saved = _env(root)
+    try:
+        common = {"subjects": SUBJECTS, "score": True, "generate_pres": True, "include": [str(FAKE_METHOD)]}
+        tiny_run(
+            root / "main",
+            SHARED_DATASET,
+            methods=MAIN_METHODS,
+            assignments=["options.fake.fail_on=dog", "options.fake.size=64"],
+            **common,
+        )
+        tiny_run(root / "other", SHARED_DATASET, methods=["fake"], assignments=["options.fake.size=64"], **common)
+        write_report([root / "main", root / "other"], root / "report", baseline="base")
+    finally:
+        _restore(saved)
+    return ReportRuns(main=root / "main", other=root / "other", report=root / "report", root=root)

@@ -1,0 +1,398 @@
+"""Reports tell the truth about the files they came from.
+
+All tests read two real scored tiny runs and one report built from both
+(tests/browser/runs.py): `main` (base, dreambooth, dreambooth-no-prior, and a `fake`
+method that fails on dog) and `other` (fake[size=64]). Numbers are checked against
+scores.json / scores.jsonl, never against the report code's own helpers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.errors import BenchError
+from reports.ablations import ABLATIONS, ablation_frame, build_ablation
+from reports.banner import not_meaningful_banner
+from reports.comparisons import compare_runs, verdict
+from reports.exports import markdown_leaderboard
+from reports.html import write_report
+from reports.leaderboard import build_leaderboard, leaderboard_frame
+from reports.loading import load_runs
+from reports.published import PUBLISHED, published_table
+from reports.tables import metric_table, training_table
+from tests.browser.runs import FAILING, OTHER, report_runs
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return report_runs()
+
+
+@pytest.fixture(scope="module")
+def data(runs):
+    return load_runs([runs.main, runs.other])
+
+
+@pytest.fixture(scope="module")
+def html(runs) -> str:
+    return (runs.report / "index.html").read_text(encoding="utf-8")
+
+
+def scores(run_dir: Path, method: str) -> dict:
+    return json.loads((run_dir / method / "scores.json").read_text())
+
+
+def cells(run_dir: Path, method: str) -> pd.DataFrame:
+    lines = [json.loads(line) for line in (run_dir / method / "scores.jsonl").read_text().splitlines()]
+    return pd.DataFrame(lines)
+
+
+def same(value: float, recorded: float | None) -> bool:
+    """A report number equals its scores.json number (None there, NaN here: no CI with one subject)."""
+    return np.isnan(value) if recorded is None else value == recorded
+
+
+class Cells(HTMLParser):
+    """Collects (row data-method, column index, data-value) from the leaderboard table's sorted body."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_table = self.in_body = False
+        self.header: list[str] = []
+        self.values: dict[str, list[str | None]] = {}
+        self.row = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table" and attrs.get("id") == "leaderboard-table":
+            self.in_table = True
+        elif self.in_table and tag == "th":
+            self.header.append(attrs.get("data-metric") or "")
+        elif self.in_table and tag == "tbody":
+            self.in_body = "class" not in attrs
+        elif self.in_body and tag == "tr":
+            self.row = attrs["data-method"]
+            self.values[self.row] = []
+        elif self.in_body and tag == "td":
+            self.values[self.row].append(attrs.get("data-value"))
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self.in_table:
+            self.in_table = self.in_body = False
+
+
+# --------------------------------------------------------------- the numbers
+def test_leaderboard_numbers_are_the_scores_json_numbers(runs, data, html):
+    board = build_leaderboard(data, "base")
+    for row in board.rows:
+        run_dir = runs.other if row.key == OTHER else runs.main
+        summary = scores(run_dir, row.key)["summary"]
+        for metric in ("dino", "clip-i", "clip-t", "pres", "div"):
+            cell, expected = row.cells[metric], summary[metric]
+            assert cell.mean == expected["mean"] and cell.n_subjects == expected["n_subjects"]
+            assert same(cell.ci_low, expected["ci_low"]) and same(cell.ci_high, expected["ci_high"])
+    # the HTML cells carry the same numbers at full precision (they are what the browser sorts by)
+    parser = Cells()
+    parser.feed(html)
+    columns = {metric: i for i, metric in enumerate(parser.header) if metric}
+    assert set(columns) == {"dino", "clip-i", "clip-t", "pres", "div"}
+    for key, values in parser.values.items():
+        run_dir = runs.other if key == OTHER else runs.main
+        summary = scores(run_dir, key)["summary"]
+        for metric, column in columns.items():
+            assert float(values[column]) == summary[metric]["mean"]
+    # and the displayed text, rounded
+    dino = scores(runs.main, "dreambooth")["summary"]["dino"]
+    assert f"{dino['mean']:.3f}" in html and f"[{dino['ci_low']:.3f}, {dino['ci_high']:.3f}]" in html
+
+
+def test_tidy_tables_keep_n_and_training_cost_from_the_artifacts(runs, data):
+    table = metric_table(data)
+    row = table[(table["method"] == "dreambooth-no-prior") & (table["metric"] == "pres")].iloc[0]
+    expected = scores(runs.main, "dreambooth-no-prior")["summary"]["pres"]
+    assert (row["mean"], row["n_subjects"], row["n_images"]) == (
+        expected["mean"],
+        expected["n_subjects"],
+        expected["n_images"],
+    )
+    cost = training_table(data).set_index("method")
+    artifacts = [json.loads(p.read_text()) for p in (runs.main / "dreambooth" / "artifacts").glob("*/artifact.json")]
+    assert cost.loc["dreambooth", "train_seconds"] == pytest.approx(sum(a["train_seconds"] for a in artifacts))
+    assert cost.loc["dreambooth", "peak_memory_mb"] == max(a["peak_memory_mb"] for a in artifacts)
+    assert cost.loc["dreambooth", "device"] == "cpu"
+    assert np.isnan(cost.loc["base", "train_seconds"])  # base trains nothing
+
+
+# --------------------------------------------------------------- published rows
+def test_published_rows_are_data_with_their_source_and_never_mixed_with_measured_rows(runs, data, html):
+    published = published_table()
+    assert set(published["source"]) == {
+        "DreamBooth paper, Table 1",
+        "DreamBooth paper, Table 3",
+        "DreamBooth paper, Table 4",
+    }
+    assert set(published["backbone"]) == {"Imagen", "SD", "real photos"}
+    assert published["published"].all()
+    sd = published[(published["setting"] == "DreamBooth (Stable Diffusion)") & (published["metric"] == "dino")]
+    assert sd["value"].item() == 0.668
+
+    assert not metric_table(data)["published"].any()
+    frame = leaderboard_frame(build_leaderboard(data))
+    settings = {row.setting for row in PUBLISHED}
+    assert not settings & set(frame["method"])
+    measured_csv = (runs.report / "leaderboard.csv").read_text()
+    assert "DreamBooth paper" not in measured_csv and not any(setting in measured_csv for setting in settings)
+    assert "DreamBooth (Stable Diffusion),SD" in (runs.report / "published.csv").read_text()
+
+    leaderboard = html[
+        html.index('id="leaderboard-table"') : html.index("</table>", html.index('id="leaderboard-table"'))
+    ]
+    assert "published" not in leaderboard.lower() and "DreamBooth paper" not in leaderboard
+    block = html[html.index('id="published"') :]
+    block = block[: block.index("</div>")]
+    for row in PUBLISHED:
+        if row.table == "Table 1":
+            assert f'data-published="{row.setting}"' in block and row.source in block
+    assert "not measured here" in block
+
+    markdown = markdown_leaderboard([runs.main, runs.other])
+    measured, published_part = markdown.split("Published (DreamBooth paper")
+    assert "DreamBooth paper, Table" not in measured
+    assert "| DreamBooth (Stable Diffusion) | DreamBooth paper, Table 1 | SD | 0.668 |" in published_part
+
+
+# --------------------------------------------------------------- banner, failure, merge
+def test_a_tiny_run_report_carries_the_not_meaningful_banner_everywhere(runs, html):
+    banner = not_meaningful_banner("tiny")
+    text = unescape(html)
+    assert f'<div class="banner" id="not-meaningful" role="alert">{banner}' in text
+    assert text.index(banner) < text.index('id="leaderboard"')  # before any number
+    assert banner in (runs.report / "leaderboard.md").read_text()
+    assert banner in (runs.report / "leaderboard.tex").read_text()
+    assert banner in compare_runs(runs.main, runs.main)
+
+
+def test_a_failed_cell_is_shown_and_its_method_marked_incomplete(runs, data, html):
+    failing = data.methods[FAILING]
+    assert not failing.complete and failing.failed_subjects == ["dog"]
+    assert failing.status.startswith("INCOMPLETE (1/2 subjects; failed: dog")
+    assert all(m.complete for key, m in data.methods.items() if key != FAILING)
+
+    error = json.loads((runs.main / FAILING / "failures" / "dog.json").read_text())["error"]
+    section = html[html.index('id="failures"') : html.index("</section>")]
+    assert FAILING in section and "dog" in section and error in section
+    assert html.index('id="failures"') < html.index('id="leaderboard"')
+    row = re.search(rf'<tr data-method="{re.escape(FAILING)}" class="([^"]*)">(.*?)</tr>', html, re.S)
+    assert "incomplete" in row.group(1) and "INCOMPLETE (1/2 subjects; failed: dog" in row.group(2)
+    assert f"{FAILING} FAILED on dog: {error}" in html  # in the image grid too
+
+    markdown = markdown_leaderboard([runs.main])
+    assert "**INCOMPLETE (1/2 subjects; failed: dog)**" in markdown
+    assert "fake[fail\\_on=dog,size=64]$^\\dagger$" in (runs.report / "leaderboard.tex").read_text()
+
+
+def test_two_runs_of_different_methods_share_one_leaderboard_with_paired_comparisons(runs, data, html):
+    board = build_leaderboard(data)  # default baseline: base
+    assert board.baseline == "base"
+    assert [row.key for row in board.rows] == ["base", "dreambooth", "dreambooth-no-prior", FAILING, OTHER]
+    assert {row.run for row in board.rows} == {"main", "other"}
+    comparison = board.comparisons[(board.comparisons["method_b"] == OTHER) & (board.comparisons["metric"] == "dino")]
+    base, other = cells(runs.main, "base"), cells(runs.other, OTHER)
+    base, other = base[base["prompt_index"] != "class"], other[other["prompt_index"] != "class"]
+    joined = base.merge(other, on=["subject", "prompt_index", "image_index"], suffixes=("_a", "_b"))
+    per_subject = joined.groupby("subject")[["dino_a", "dino_b"]].mean()
+    assert comparison["diff"].item() == pytest.approx((per_subject["dino_b"] - per_subject["dino_a"]).mean())
+    assert comparison["n_cells"].item() == len(joined) == 8
+    assert f'<tr data-method="{OTHER}"' in html and 'id="comparisons-table"' in html
+    assert html.count(f'data-method="{OTHER}"') == 2  # a leaderboard row and a comparison row
+
+
+def test_compare_runs_pairs_shared_methods_and_refuses_when_nothing_pairs(runs):
+    with pytest.raises(BenchError, match="nothing to pair"):
+        compare_runs(runs.main, runs.other)  # four methods against one, none shared
+    text = compare_runs(runs.main, runs.main)
+    assert "| DINO ↑ | base (run 1: main) | base (run 2: main) |" in text
+    assert "+0.000 | [0.000, 0.000] | 1 |" in text  # a run against itself: no difference
+
+
+def test_compare_runs_of_single_methods_prints_the_hand_computed_difference(runs, tmp_path):
+    single = tmp_path / "single"
+    shutil.copytree(runs.main, single, ignore=shutil.ignore_patterns("dreambooth*", "fake*", "artifacts", "images"))
+    text = compare_runs(single, runs.other)
+    base, other = cells(single, "base"), cells(runs.other, OTHER)
+    base, other = base[base["prompt_index"] != "class"], other[other["prompt_index"] != "class"]
+    joined = base.merge(other, on=["subject", "prompt_index", "image_index"], suffixes=("_a", "_b"))
+    per_subject = joined.groupby("subject")[["clip-t_a", "clip-t_b"]].mean()
+    diff = (per_subject["clip-t_b"] - per_subject["clip-t_a"]).mean()
+    line = next(line for line in text.splitlines() if line.startswith("| CLIP-T ↑ |"))
+    assert f"| base | {OTHER} |" in line and f"| {diff:+.3f} |" in line and line.endswith("| 2 | 8 |")
+
+
+# --------------------------------------------------------------- ablations
+def test_prior_preservation_ablation_deltas_equal_the_hand_computation(runs, data):
+    result = build_ablation(data, next(a for a in ABLATIONS if a.id == "prior"))
+    assert result.available and result.source == "DreamBooth paper, Table 3 (Imagen)"
+    frame = ablation_frame(result).set_index(["method", "metric"])
+    with_prior, without = cells(runs.main, "dreambooth"), cells(runs.main, "dreambooth-no-prior")
+    for metric in ("pres", "div", "dino", "clip-i", "clip-t"):
+        ours = frame.loc[("dreambooth-no-prior", metric)]
+        assert ours["ours_mean"] == scores(runs.main, "dreambooth-no-prior")["summary"][metric]["mean"]
+        joined = with_prior.merge(without, on=["subject", "prompt_index", "image_index"], suffixes=("_a", "_b"))
+        joined = joined.dropna(subset=[f"{metric}_a", f"{metric}_b"])
+        per_subject = joined.groupby("subject")[[f"{metric}_a", f"{metric}_b"]].mean()
+        assert ours["delta"] == pytest.approx(
+            (per_subject[f"{metric}_b"] - per_subject[f"{metric}_a"]).mean(), abs=1e-12
+        )
+        assert ours["delta_ci_low"] <= ours["delta"] <= ours["delta_ci_high"]
+    published = {
+        "pres": (0.493, 0.664),
+        "div": (0.391, 0.371),
+        "dino": (0.684, 0.712),
+        "clip-i": (0.815, 0.828),
+        "clip-t": (0.308, 0.306),
+    }
+    for metric, (first, second) in published.items():
+        assert frame.loc[("dreambooth", metric), "published"] == first
+        assert frame.loc[("dreambooth-no-prior", metric), "published"] == second
+        assert frame.loc[("dreambooth-no-prior", metric), "published_delta"] == pytest.approx(second - first)
+        assert np.isnan(frame.loc[("dreambooth", metric), "delta"])  # the reference row has no delta
+
+
+def test_an_ablation_appears_only_when_its_methods_ran_and_names_the_missing_ones(data, html):
+    by_id = {a.id: build_ablation(data, a) for a in ABLATIONS}
+    assert by_id["methods"].missing == ["textual-inversion"]
+    assert by_id["class-noun"].missing == ["dreambooth-no-class", "dreambooth-wrong-class"]
+    assert by_id["identifier"].missing == ["dreambooth-english-id"]
+    assert 'id="ablation-table-prior"' in html
+    for missing in ("methods", "class-noun", "identifier"):
+        assert f'id="ablation-table-{missing}"' not in html
+    assert "Not in these runs: needs <code>textual-inversion</code>" in html
+    assert "bench run --method dreambooth,dreambooth-no-class,dreambooth-wrong-class" in html
+
+
+def test_methods_ablation_compares_real_images_against_dreambooth_per_subject(runs):
+    data = load_runs([runs.main])
+    ablation = next(a for a in ABLATIONS if a.id == "methods")
+    fake_ti = type(ablation)(
+        ablation.id,
+        ablation.title,
+        ablation.question,
+        ablation.table,
+        ablation.backbone,
+        ablation.metrics,
+        (ablation.arms[0], ablation.arms[2]),
+    )
+    result = build_ablation(data, fake_ti)
+    real = result.arms[1]
+    per_subject = scores(runs.main, "dreambooth")["per_subject"]
+    expected = np.mean([row["oracle-dino"] - row["dino"] for row in per_subject])
+    assert real.delta["dino"]["diff"] == pytest.approx(expected)
+    assert real.ours["dino"]["mean"] == scores(runs.main, "dreambooth")["oracle"]["dino"]["mean"]
+    assert real.published["dino"] == 0.774 and real.published["clip-t"] is None
+    assert "clip-t" not in real.delta  # real images have no prompt
+
+
+# --------------------------------------------------------------- exports
+def test_markdown_csv_and_latex_exports_carry_the_scores_json_numbers(runs, data):
+    dino = scores(runs.main, "dreambooth")["summary"]["dino"]
+    pres = scores(runs.main, "base")["summary"]["pres"]
+    markdown = markdown_leaderboard([runs.main, runs.other], baseline="base")
+    assert "| method | DINO ↑ | CLIP-I ↑ | CLIP-T ↑ | PRES ↓ | DIV ↑ |" in markdown
+    line = next(line for line in markdown.splitlines() if line.startswith("| dreambooth |"))
+    assert f"{dino['mean']:.3f} [{dino['ci_low']:.3f}, {dino['ci_high']:.3f}]" in line
+    assert f"{pres['mean']:.3f} [{pres['ci_low']:.3f}, {pres['ci_high']:.3f}]" in markdown
+    assert "real images (oracle)" in markdown
+
+    with open(runs.report / "leaderboard.csv", newline="") as handle:
+        rows = {row["method"]: row for row in csv.DictReader(handle)}
+    assert float(rows["dreambooth"]["dino_mean"]) == pytest.approx(dino["mean"], abs=1e-6)
+    assert float(rows["dreambooth"]["dino_ci_low"]) == pytest.approx(dino["ci_low"], abs=1e-6)
+    assert rows["dreambooth"]["dino_n_subjects"] == "2"
+    assert rows[FAILING]["complete"] == "False" and rows["real images (oracle)"]["row"] == "real-image oracle"
+    oracle = scores(runs.main, "base")["oracle"]["dino"]
+    assert float(rows["real images (oracle)"]["dino_mean"]) == pytest.approx(oracle["mean"], abs=1e-6)
+
+    ablations = pd.read_csv(runs.report / "ablations.csv")
+    line = ablations[(ablations["method"] == "dreambooth-no-prior") & (ablations["metric"] == "pres")].iloc[0]
+    assert line["published_delta"] == pytest.approx(0.664 - 0.493)
+
+    latex = (runs.report / "leaderboard.tex").read_text()
+    assert f"dreambooth & {dino['mean']:.3f} {{\\scriptsize [{dino['ci_low']:.3f}, {dino['ci_high']:.3f}]}}" in latex
+    assert latex.count(r"\begin{table}") == 2 and "DreamBooth (Stable Diffusion) & SD & 0.668 & 0.803 & 0.305" in latex
+    assert latex.index("Real images (oracle)") < latex.index("Published (DreamBooth paper)")
+    ablations_tex = (runs.report / "ablations.tex").read_text()
+    assert r"\quad $\Delta$ published & +0.171 & -0.020 & +0.028 & +0.013 & -0.002 \\" in ablations_tex
+
+
+# --------------------------------------------------------------- self-contained
+def test_the_report_is_self_contained_and_small(runs, html):
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    external = [s for s in sources if re.match(r"[a-z]+:", s) and not s.startswith("data:")]
+    assert external == ["https://creativecommons.org/licenses/by/4.0/"]  # a link to the licence, never loaded
+    assert "<script src" not in html and 'rel="stylesheet"' not in html and "@import" not in html
+    local = [s for s in sources if not re.match(r"[a-z]+:", s) and not s.startswith("#")]
+    assert local and all((runs.report / s).is_file() for s in local)
+    assert (runs.report / "plots" / "dino_vs_clip_t.png").is_file() and (
+        runs.report / "plots" / "per_subject.png"
+    ).is_file()
+    assert "CC BY 4.0" in html and "Ruiz et al." in html
+    for field in ("git revision", "package versions", "dataset SHA-256", "backbone id", "base seed", "builtin:tiny"):
+        assert field in html
+    real = [s for s in local if s.startswith("images/real/")]
+    assert len(real) == 6 + 5  # backpack and dog's real photos, as thumbnails
+    from PIL import Image
+
+    with Image.open(runs.report / real[0]) as image:
+        assert max(image.size) <= 128
+
+
+def test_write_report_rejects_an_unknown_baseline_and_a_non_run(runs, tmp_path):
+    with pytest.raises(BenchError, match="method 'nope' is not in the report"):
+        write_report([runs.other], tmp_path / "r", baseline="nope")
+    with pytest.raises(BenchError, match="not a bench run directory"):
+        write_report([tmp_path], tmp_path / "r")
+
+
+def test_a_single_method_report_has_no_significance_marks(runs, tmp_path):
+    text = write_report([runs.other], tmp_path / "r").read_text()
+    assert "No baseline" in text and OTHER in text and 'id="comparisons-table"' not in text
+
+
+def test_two_runs_without_base_are_compared_against_the_first_runs_method(runs, tmp_path):
+    only_dreambooth = tmp_path / "dreambooth-only"
+    shutil.copytree(runs.main, only_dreambooth, ignore=shutil.ignore_patterns("base", "fake*", "dreambooth-no-prior"))
+    board = build_leaderboard(load_runs([only_dreambooth, runs.other]))
+    assert board.baseline == "dreambooth" and [row.key for row in board.rows] == ["dreambooth", OTHER]
+    assert set(board.comparisons["method_b"]) == {OTHER} and len(board.comparisons) == 5
+    assert board.rows[1].cells["dino"].verdict == "n.s."  # 2 subjects can never reach p < 0.05
+
+
+def test_write_report_refuses_a_directory_that_holds_something_else(runs, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(BenchError, match="not empty and holds no earlier report"):
+        write_report([runs.other], tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("metric", "diff", "p", "expected"),
+    [
+        ("dino", 0.1, 0.01, "better"),
+        ("dino", -0.1, 0.01, "worse"),
+        ("pres", -0.1, 0.01, "better"),
+        ("pres", 0.1, 0.01, "worse"),
+        ("dino", 0.1, 0.2, "n.s."),
+    ],
+)
+def test_significance_follows_the_metric_direction(metric, diff, p, expected):
+    assert verdict(metric, diff, p) == expected
