@@ -54,16 +54,6 @@ class CellSpec:
     extra: dict = field(default_factory=dict)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BenchError(f"device '{name}' requested but CUDA is not available (torch {torch.__version__})")
-    return torch.device(name)
-
-
 def quiet_library_progress_bars() -> None:
     """Per-load bars of diffusers/transformers would drown the harness's own progress bar."""
     import diffusers

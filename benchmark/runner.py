@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.config import RunConfig
+from benchmark.devices import resolve_device
 from benchmark.environment import environment_record
 from benchmark.errors import BenchError
 from benchmark.executors import run_local, run_processes, run_ray
-from benchmark.generation import CellResult, CellSpec, resolve_device
+from benchmark.generation import CellResult, CellSpec
 from benchmark.models.loading import require_models
 from benchmark.planning import plan_cells, plan_groups, shard_cells
 from benchmark.profiles import get_profile

@@ -35,8 +35,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from benchmark.config import build_config
+    from benchmark.devices import resolve_device
     from benchmark.errors import BenchError
-    from benchmark.generation import quiet_library_progress_bars, resolve_device
+    from benchmark.generation import quiet_library_progress_bars
     from benchmark.models.loading import require_models
     from benchmark.profiles import get_profile
     from dataset.locate import resolve_dataset_dir

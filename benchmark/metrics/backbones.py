@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.devices import resolve_device
 from benchmark.errors import BenchError
 from benchmark.metrics import sources
 from benchmark.metrics.preprocess import CLIP_PREPROCESS, DINO_PREPROCESS, PreprocessSpec
@@ -34,36 +35,28 @@ from benchmark.profiles import get_profile
 DEFAULT_BATCH_SIZE = 32
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError(f"device '{device}' requested but CUDA is not available (torch {torch.__version__})")
-    return device
-
-
 def _batches(items: Sequence, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-class ImageBackbone:
-    """Batched, no-grad image embedding with a fixed preprocessing spec."""
+class LazyModel:
+    """A scoring model named by its id and weights fingerprint, built on first use.
+
+    A fully cached re-score then never builds (or even locates) the real model.
+    """
 
     def __init__(
         self,
         id: str,
         weights: str | Callable[[], str],
         build: Callable[[], torch.nn.Module],
-        preprocess: PreprocessSpec,
         device: str | torch.device = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
     ):
         self.id = id
         self._weights = weights
         self._build = build
-        self.preprocess = preprocess
         self.device = resolve_device(device)
         self.batch_size = max(1, int(batch_size))
 
@@ -78,6 +71,22 @@ class ImageBackbone:
     @cached_property
     def model(self) -> torch.nn.Module:
         return self._build().to(self.device).eval()
+
+
+class ImageBackbone(LazyModel):
+    """Batched, no-grad image embedding with a fixed preprocessing spec."""
+
+    def __init__(
+        self,
+        id: str,
+        weights: str | Callable[[], str],
+        build: Callable[[], torch.nn.Module],
+        preprocess: PreprocessSpec,
+        device: str | torch.device = "cpu",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
+        super().__init__(id, weights, build, device, batch_size)
+        self.preprocess = preprocess
 
     @cached_property
     def _transform(self):

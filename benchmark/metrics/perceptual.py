@@ -10,8 +10,7 @@ fetch it silently through torchvision.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from functools import cached_property
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import torch
 
 from benchmark.errors import BenchError
 from benchmark.metrics import sources
-from benchmark.metrics.backbones import DEFAULT_BATCH_SIZE, resolve_device
+from benchmark.metrics.backbones import DEFAULT_BATCH_SIZE, LazyModel
 from benchmark.metrics.weights import fingerprint, parameter_fingerprint, read_state_dict
 from benchmark.models.loading import BUILTIN_TINY
 
@@ -28,34 +27,8 @@ TORCHHUB_PREFIX = "torchhub:"
 _ALEX_SLICES = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 
 
-class LpipsScorer:
+class LpipsScorer(LazyModel):
     """Batched LPIPS distance between image pairs."""
-
-    def __init__(
-        self,
-        id: str,
-        weights: str | Callable[[], str],
-        build: Callable[[], torch.nn.Module],
-        device="cpu",
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ):
-        self.id = id
-        self._weights = weights
-        self._build = build
-        self.device = resolve_device(device)
-        self.batch_size = max(1, int(batch_size))
-
-    @cached_property
-    def weights(self) -> str:
-        return self._weights() if callable(self._weights) else self._weights
-
-    @property
-    def cache_key(self) -> str:
-        return f"{self.id}#{self.weights}"
-
-    @cached_property
-    def model(self) -> torch.nn.Module:
-        return self._build().to(self.device).eval()
 
     @staticmethod
     def _pixels(image, size: tuple[int, int] | None = None) -> torch.Tensor:

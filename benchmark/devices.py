@@ -1,0 +1,17 @@
+"""Turning a device name from the config into a torch device, with a clear error when it is absent."""
+
+from __future__ import annotations
+
+import torch
+
+from benchmark.errors import BenchError
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """`auto` is the first GPU when there is one, else the CPU."""
+    if str(name) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError(f"device '{name}' requested but CUDA is not available (torch {torch.__version__})")
+    return device
