@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -51,7 +51,6 @@ class CellSpec:
     device: str
     cache_dir: str
     meaningful: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 def quiet_library_progress_bars() -> None:

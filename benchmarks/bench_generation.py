@@ -1,8 +1,9 @@
 """How long the full protocol's generation takes: `bench run --method base --subjects all`.
 
-Prints wall time and images per second for a cold run (3000 images on the tiny
-profile by default), then for the re-run that must find everything done, so the
-README's numbers come from a command anyone can repeat:
+Prints wall time and images per second for a cold run (3000 protocol images plus
+120 PRES images on the tiny profile by default; scoring is off, it has its own
+benchmark), then for the re-run that must find everything done, so the README's
+numbers come from a command anyone can repeat:
 
     python benchmarks/bench_generation.py --dataset-dir ../shared/dreambench/dataset
     python benchmarks/bench_generation.py --executor process --workers 2 ...
@@ -49,7 +50,7 @@ def main() -> None:
         run_args = [
             "--method", "base", "--subjects", args.subjects, "--profile", args.profile,
             "--images-per-prompt", str(args.images_per_prompt), "--output-dir", str(run_dir),
-            "--executor", args.executor, "--workers", str(args.workers), "--quiet",
+            "--executor", args.executor, "--workers", str(args.workers), "--quiet", "--no-score",
         ]  # fmt: skip
         if args.dataset_dir:
             run_args += ["--dataset-dir", args.dataset_dir]

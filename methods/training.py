@@ -171,14 +171,16 @@ def make_optimizer(params, lr: float, options: dict, device: torch.device):
         "weight_decay": options["adam_weight_decay"],
         "eps": options["adam_epsilon"],
     }
-    if options.get("use_8bit_adam") and device.type == "cuda":
+    if options.get("use_8bit_adam"):
+        if device.type != "cuda":
+            raise BenchError("use_8bit_adam needs a CUDA device (bitsandbytes' 8-bit AdamW)")
         try:
             import bitsandbytes as bnb
         except ImportError:
-            raise BenchError("use_8bit_adam needs bitsandbytes: pip install bitsandbytes") from None
+            raise BenchError("use_8bit_adam needs bitsandbytes: pip install 'dreambench-harness[bnb]'") from None
         return bnb.optim.AdamW8bit(params, **kwargs)
-    if device.type == "cuda" and options.get("fused_adam", True):
-        kwargs["fused"] = True
+    if device.type == "cuda":
+        kwargs["fused"] = True  # one kernel for the whole update; same arithmetic as the loop version
     return torch.optim.AdamW(params, **kwargs)
 
 
