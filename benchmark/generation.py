@@ -32,7 +32,6 @@ class CellResult:
     cell: Cell
     generated: int = 0  # images written by this run
     reused: int = 0  # images already on disk with the right bytes
-    trained: bool = False
     error: str | None = None
     detail: str | None = None  # traceback of an unexpected error, kept in the failure record
 
@@ -138,7 +137,6 @@ class CellRunner:
                 "method_key": self.spec.method_keys[cell.method],
                 **(metadata or {}),
             }
-            result.trained = method.trains
             published = self.store.publish_artifact(cell.method, cell.subject, staging, info)
             shutil.rmtree(scratch, ignore_errors=True)
             return published

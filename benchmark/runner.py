@@ -27,7 +27,7 @@ from benchmark.profiles import get_profile
 from benchmark.seeds import SEED_SCHEME
 from benchmark.store.atomic import atomic_write_text
 from benchmark.store.lock import run_lock
-from benchmark.store.run_dir import RunStore
+from benchmark.store.run_dir import LAYOUT_VERSION, RunStore
 from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
 from dataset.validate import require_valid
@@ -60,12 +60,10 @@ def default_output_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.profile}-{config.identity_hash()[:10]}"
 
 
-def run_manifest(
-    config: RunConfig, protocol, model_locations: dict[str, str], dataset_dir: Path, device_type: str
-) -> dict:
+def run_manifest(config: RunConfig, protocol, dataset_dir: Path, device_type: str) -> dict:
     profile = get_profile(config.profile)
     return {
-        "layout_version": 1,
+        "layout_version": LAYOUT_VERSION,
         "protocol": protocol.version,
         "dataset_sha256": protocol.fingerprint,
         "dataset_dir": str(Path(dataset_dir).resolve()),  # where `bench score` looks first for the real images
@@ -139,7 +137,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
     except OSError as exc:
         raise BenchError(f"cannot create output directory {run_dir}: {exc.strerror}") from None
     with run_lock(run_dir, config.shard_spec()):
-        store.open(config, run_manifest(config, protocol, locations, dataset_dir, device.type))
+        store.open(config, run_manifest(config, protocol, dataset_dir, device.type))
         if not profile.meaningful:
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
         method_keys = {}

@@ -19,7 +19,9 @@ IGNORED_NAMES = {".DS_Store", "Thumbs.db"}
 
 @dataclass(frozen=True)
 class Problem:
-    path: Path
+    """A file the harness cannot use: where it is and what is wrong with it (printed as one line)."""
+
+    path: Path | str
     what: str
 
     def __str__(self) -> str:

@@ -18,7 +18,6 @@ from methods.registry import register_method
 class BaseModel(Method):
     name = "base"
     description = "un-personalized base model prompted with the class noun (lower bound, no training)"
-    trains = False
 
     _pipe = None
 

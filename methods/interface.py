@@ -91,8 +91,6 @@ class Method(ABC):
     default_options: ClassVar[dict[str, Any]] = {}
     # Per-profile changes to those defaults (e.g. a few training steps on `tiny`).
     profile_options: ClassVar[dict[str, dict[str, Any]]] = {}
-    # False for methods with nothing to train (the harness still records their artifact metadata).
-    trains: ClassVar[bool] = True
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:

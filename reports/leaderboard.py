@@ -152,13 +152,9 @@ def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
         }
         for metric in board.metrics:
             cell = row.cells[metric]
+            line.update(_cell_columns(metric, cell))
             line.update(
                 {
-                    f"{metric}_mean": cell.mean,
-                    f"{metric}_ci_low": cell.ci_low,
-                    f"{metric}_ci_high": cell.ci_high,
-                    f"{metric}_n_subjects": cell.n_subjects,
-                    f"{metric}_n_images": cell.n_images,
                     f"{metric}_vs_baseline": cell.verdict or "",
                     f"{metric}_diff_vs_baseline": cell.diff,
                     f"{metric}_p_vs_baseline": cell.p_value,
@@ -178,15 +174,7 @@ def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
         for metric in board.metrics:
             cell = oracle.cells.get(metric) if metric in ORACLE_METRICS else None
             if cell is not None:
-                line.update(
-                    {
-                        f"{metric}_mean": cell.mean,
-                        f"{metric}_ci_low": cell.ci_low,
-                        f"{metric}_ci_high": cell.ci_high,
-                        f"{metric}_n_subjects": cell.n_subjects,
-                        f"{metric}_n_images": cell.n_images,
-                    }
-                )
+                line.update(_cell_columns(metric, cell))
         lines.append(line)
     frame = pd.DataFrame(lines)
     counts = [c for c in frame.columns if c.endswith(("_n_subjects", "_n_images"))]
@@ -204,3 +192,14 @@ def published_frame(board: Leaderboard) -> pd.DataFrame:
                 line[metric] = row.values[metric]
         lines.append(line)
     return pd.DataFrame(lines)
+
+
+def _cell_columns(metric: str, cell) -> dict:
+    """A leaderboard cell as flat CSV columns: mean, CI and the counts behind it."""
+    return {
+        f"{metric}_mean": cell.mean,
+        f"{metric}_ci_low": cell.ci_low,
+        f"{metric}_ci_high": cell.ci_high,
+        f"{metric}_n_subjects": cell.n_subjects,
+        f"{metric}_n_images": cell.n_images,
+    }

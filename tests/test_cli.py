@@ -123,7 +123,8 @@ def test_ls_commands(cli):
     assert "base" in methods.stdout and "fake" in methods.stdout
     profiles = cli("ls", "profiles")
     assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in profiles.stdout and "NOT meaningful" in profiles.stdout
-    assert cli("ls", "metrics").exit_code == 0
+    metrics = cli("ls", "metrics")
+    assert metrics.exit_code == 0 and "timm/vit_small_patch16_224.dino" in metrics.stdout and "PRES" in metrics.stdout
 
 
 @pytest.mark.parametrize(

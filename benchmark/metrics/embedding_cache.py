@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.store.atomic import atomic_write_bytes, atomic_write_text
+from dataset.validate import Problem as ImageProblem  # one "file: what is wrong" type for the whole harness
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,6 @@ class ImageRef:
 
     sha256: str
     path: Path
-
-
-@dataclass(frozen=True)
-class ImageProblem:
-    path: str
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.what}"
 
 
 def default_cache_dir() -> Path:

@@ -20,9 +20,8 @@ from benchmark.errors import BenchError
 from benchmark.metrics import sources
 from benchmark.metrics.backbones import DEFAULT_BATCH_SIZE, LazyModel
 from benchmark.metrics.weights import fingerprint, parameter_fingerprint, read_state_dict
-from benchmark.models.loading import BUILTIN_TINY
+from benchmark.models.loading import BUILTIN_TINY, TORCHHUB_PREFIX, torchhub_file
 
-TORCHHUB_PREFIX = "torchhub:"
 # lpips' AlexNet wrapper slices torchvision's `features` into 5 blocks: feature index -> slice.
 _ALEX_SLICES = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 
@@ -59,7 +58,7 @@ class LpipsScorer(LazyModel):
 
 def _alexnet_file(source: str, profile: str) -> Path:
     if source.startswith(TORCHHUB_PREFIX):
-        path = Path(torch.hub.get_dir()) / "checkpoints" / source[len(TORCHHUB_PREFIX) :]
+        path = torchhub_file(source)
     else:
         path = Path(source).expanduser()
     if not path.is_file():

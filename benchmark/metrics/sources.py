@@ -15,13 +15,6 @@ from benchmark.profiles import Profile, get_profile
 
 ROLES = ("dino", "clip", "lpips")
 
-# DESIGN.md's backbones, used when a real profile does not name one for a role.
-DEFAULT_SOURCES = {
-    "dino": "timm/vit_small_patch16_224.dino",
-    "clip": "timm/vit_base_patch32_clip_224.openai",
-    # torchvision's ImageNet AlexNet as torch.hub caches it; LPIPS's linear layers ship inside the lpips package.
-    "lpips": "torchhub:alexnet-owt-7be5be79.pth",
-}
 
 # Descriptions of the random-weight toys, so that tiny ids say what they are.
 TINY_LABELS = {
@@ -42,7 +35,7 @@ def resolve_source(role: str, profile: Profile | str, model_sources: dict[str, s
         return profile.models[role].source
     if not profile.meaningful:
         return BUILTIN_TINY
-    return DEFAULT_SOURCES[role]
+    return get_profile("sd15").models[role].source  # DESIGN.md's backbones, as the sd15 profile names them
 
 
 def _label(role: str, source: str) -> str:

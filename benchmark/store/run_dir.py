@@ -93,9 +93,6 @@ class RunStore:
         atomic_write_json(run_file, manifest)
         atomic_write_text(self.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    def manifest(self) -> dict:
-        return json.loads((self.root / RUN_FILE).read_text(encoding="utf-8"))
-
     def log_invocation(self, entry: dict) -> None:
         with open(self.root / "invocations.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry}) + "\n")
