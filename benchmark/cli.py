@@ -53,7 +53,7 @@ def main():
 # ------------------------------------------------------------------------- ls
 @main.group("ls")
 def ls():
-    """List subjects, methods, profiles or metrics."""
+    """List subjects, methods, a method's options, profiles or metrics."""
 
 
 @ls.command("subjects")
@@ -81,6 +81,27 @@ def ls_methods(includes):
 
     for name, cls in available_methods(list(includes)).items():
         click.echo(f"{name:<28} {cls.description}")
+
+
+@ls.command("options")
+@click.argument("method")
+@click.option("--profile", default=None, help="Show the defaults this profile gives (e.g. tiny's few steps).")
+@click.option("--include", "includes", multiple=True, type=click.Path(), help="Also load methods from this file.")
+@user_errors
+def ls_options(method, profile, includes):
+    """A method's options with their defaults; set one with --set options.METHOD.KEY=VALUE."""
+    import json
+
+    from benchmark.profiles import get_profile
+    from methods.registry import get_method_class, resolve_options
+
+    if profile:
+        get_profile(profile)
+    cls = get_method_class(method, list(includes))
+    changed = cls.profile_options.get(profile or "", {})
+    for key, value in resolve_options(cls, {}, profile).items():
+        note = f"  (profile {profile})" if key in changed else ""
+        click.echo(f"{key:<28} {json.dumps(value)}{note}")
 
 
 @ls.command("profiles")

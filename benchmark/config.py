@@ -48,6 +48,9 @@ class GenerationConfig:
     # different thread counts, so the count is fixed and part of the identity;
     # CPU parallelism comes from worker processes instead.
     cpu_threads: int = 1
+    # Speed-ups of the sampling UNet and VAE (each can be switched off; results equal up to rounding).
+    sdpa_attention: bool = True
+    channels_last: bool = True
 
 
 @dataclass

@@ -38,6 +38,8 @@ def class_image_key(base_model: str, prompt: str, sampler: str, generation: Gene
         "resolution": generation.resolution,
         "dtype": generation.dtype,
         "cpu_threads": generation.cpu_threads,
+        "sdpa_attention": generation.sdpa_attention,  # kernels and layout change bytes by rounding
+        "channels_last": generation.channels_last,
         "seed": seed,
     }
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import torch
 
 from benchmark.config import GenerationConfig
+from methods import speedups
 from methods.interface import image_generators
 
 _SCHEDULERS = {
@@ -62,6 +63,10 @@ def build_pipeline(components: dict, generation: GenerationConfig, device: torch
     pipe = pipe.to(device)
     if pipe.unet.dtype != dtype:
         pipe = pipe.to(dtype=dtype)
+    # Set explicitly every time: in fp32 these are the shared base modules, which a trainer may have changed.
+    for module in (pipe.unet, pipe.vae):
+        speedups.set_attention(module, generation.sdpa_attention)
+        speedups.set_layout(module, generation.channels_last)
     return pipe
 
 

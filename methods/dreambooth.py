@@ -25,6 +25,7 @@ import torch
 
 from benchmark.errors import BenchError
 from benchmark.seeds import image_seed
+from methods import speedups
 from methods import training as T
 from methods.class_images import ensure_class_images
 from methods.diffusion import build_pipeline, sample
@@ -38,7 +39,9 @@ CLASS_NOUN_MODES = ("correct", "none", "wrong")
 def fp32_copy(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """A trainable copy in fp32 on the device; the shared base module (maybe fp16) is left as it is."""
     module = copy.deepcopy(module).to(device)
-    return module if module.dtype == torch.float32 else module.float()
+    module = module if module.dtype == torch.float32 else module.float()
+    speedups.set_layout(module, channels_last=False)  # the base may be NHWC from a pipeline; each run sets its own
+    return module
 
 
 # Classes that overlap: a plushie *is* a toy, a boot is close to a sneaker. A "wrong" class must be
@@ -88,6 +91,12 @@ class DreamBooth(Method):
         # Speed-ups that leave the result unchanged (each can be switched off to check exactly that):
         "cache_latents": True,  # encode each image with the frozen VAE once, sample its posterior every step
         "cache_text_embeddings": True,  # encode fixed prompts once when the text encoder is frozen
+        "sdpa_attention": True,  # PyTorch's fused attention kernel; false = diffusers' classic softmax(QK^T)V
+        "channels_last": True,  # NHWC convolution layout (what GPU tensor cores want)
+        "fused_adam": True,  # AdamW's one-kernel update on CUDA (on CPU the loop version is used either way)
+        "compile": False,  # torch.compile the UNet: faster steps after minutes of compiling
+        "compile_backend": "inductor",
+        "compile_mode": "default",  # default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
         "seed": 0,
     }
     profile_options = {
@@ -110,6 +119,15 @@ class DreamBooth(Method):
             fail("num_class_images must be at least 1 with prior preservation")
         if options["mixed_precision"] not in ("auto", "no", "fp16", "bf16"):
             fail(f"mixed_precision must be auto, no, fp16 or bf16, not {options['mixed_precision']!r}")
+        if options["compile_mode"] not in speedups.COMPILE_MODES:
+            fail(f"compile_mode must be one of {', '.join(speedups.COMPILE_MODES)}, not {options['compile_mode']!r}")
+        if options["compile"]:
+            from torch._dynamo import list_backends
+
+            backends = list_backends(exclude_tags=())
+            if options["compile_backend"] not in backends:
+                fail(f"compile_backend {options['compile_backend']!r} is not a torch.compile backend "
+                     f"({', '.join(sorted(backends))})")  # fmt: skip
         if options["identifier"] not in ("rare", "placeholder"):
             from benchmark.models.tokenizer import clip_tokenizer
 
@@ -237,9 +255,6 @@ class DreamBooth(Method):
         scheduler = DDPMScheduler.from_config(base["scheduler_config"])
         vae = base["vae"].to(device)
         scaling = vae.config.scaling_factor
-        instance_latents = T.LatentSource(vae, T.load_pixels(list(subject.images), resolution), opts["cache_latents"])
-        if prior:
-            prior_latents = T.LatentSource(vae, T.load_pixels(class_paths, resolution), opts["cache_latents"])
         unet, text_encoder, params = self.trainable_modules(base)
         if opts["gradient_checkpointing"]:
             unet.enable_gradient_checkpointing()
@@ -252,78 +267,94 @@ class DreamBooth(Method):
         scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
         generator = torch.Generator("cpu").manual_seed(self.training_seed(subject, "train"))
 
-        start = 0
-        checkpoint = T.load_checkpoint(scratch)
-        trained = {"unet": unet, "text_encoder": text_encoder}
-        if checkpoint is not None:
-            for name, state in checkpoint["modules"].items():
-                trained[name].load_state_dict(state, strict=False)
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            generator.set_state(checkpoint["generator"])
-            if scaler is not None and checkpoint.get("scaler"):
-                scaler.load_state_dict(checkpoint["scaler"])
-            start = checkpoint["step"]
-            T.truncate_log(scratch, start)
-        else:
-            (scratch / T.LOG_FILE).unlink(missing_ok=True)
-
-        def encode(prompts: list[str]) -> torch.Tensor:
-            ids = T.tokenize(self.tokenizer, prompts).to(device)
-            with torch.set_grad_enabled(text_encoder.training):
-                return text_encoder(ids)[0].float()
-
-        # A frozen text encoder gives the same states for the same prompt: encode once, not every step.
-        cache_text = opts["cache_text_embeddings"] and not text_encoder.training
-        frozen_class_states = encode([class_prompt]).detach() if prior and cache_text else None
-        frozen_instance_states = None
-        if cache_text and not self.prompts_vary:
-            frozen_instance_states = encode(self.instance_prompts(subject, 1, generator)).detach()
-
-        loss = None
-        for step in range(start, opts["steps"]):
-            for _ in range(accumulation):
-                latents = instance_latents.sample(batch, scaling, generator)
-                if frozen_instance_states is not None:
-                    states = frozen_instance_states.expand(batch, -1, -1)
-                else:
-                    states = encode(self.instance_prompts(subject, batch, generator))
-                if prior:
-                    latents = torch.cat([latents, prior_latents.sample(batch, scaling, generator)])
-                    class_states = frozen_class_states if frozen_class_states is not None else encode([class_prompt])
-                    states = torch.cat([states, class_states.expand(batch, -1, -1)])
-                prediction, target, timesteps = T.denoising_step(unet, scheduler, latents, states, generator, amp)
-                weights = None
-                if opts["min_snr_gamma"]:
-                    weights = T.min_snr_weights(scheduler, timesteps[:batch], opts["min_snr_gamma"])
-                loss = T.dreambooth_loss(prediction, target, batch, opts["prior_loss_weight"], weights)
-                T.check_finite(loss.total, step + 1, subject.name)
-                scaled = loss.total / accumulation
-                (scaler.scale(scaled) if scaler else scaled).backward()
-            if scaler:
-                scaler.unscale_(optimizer)
-            if opts["max_grad_norm"]:
-                torch.nn.utils.clip_grad_norm_(params, opts["max_grad_norm"])
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
+        # Layout and attention kernel for this run only: the VAE (and Textual Inversion's UNet) are the shared
+        # base modules, which a pipeline may have left in its own settings; they round differently.
+        with speedups.applied(vae, unet, sdpa=opts["sdpa_attention"], channels_last=opts["channels_last"]):
+            pixels = T.load_pixels(list(subject.images), resolution)
+            instance_latents = T.LatentSource(vae, pixels, opts["cache_latents"])
+            if prior:
+                prior_latents = T.LatentSource(vae, T.load_pixels(class_paths, resolution), opts["cache_latents"])
+            start = 0
+            checkpoint = T.load_checkpoint(scratch)
+            trained = {"unet": unet, "text_encoder": text_encoder}
+            if checkpoint is not None:
+                for name, state in checkpoint["modules"].items():
+                    trained[name].load_state_dict(state, strict=False)
+                optimizer.load_state_dict(checkpoint["optimizer"])
+                generator.set_state(checkpoint["generator"])
+                if scaler is not None and checkpoint.get("scaler"):
+                    scaler.load_state_dict(checkpoint["scaler"])
+                start = checkpoint["step"]
+                T.truncate_log(scratch, start)
             else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            self.after_optimizer_step(text_encoder)
-            T.append_log(scratch, {
-                "step": step + 1,
-                "loss": loss.total.item(),
-                "instance_loss": loss.instance.item(),
-                "prior_loss": None if loss.prior is None else loss.prior.item(),
-                "lr": lr,
-            })  # fmt: skip
-            every = opts["checkpoint_every"]
-            if every and (step + 1) % every == 0 and step + 1 < opts["steps"]:
-                trainable = {
-                    name: {k: v for k, v in module.named_parameters() if v.requires_grad}
-                    for name, module in trained.items()
-                }
-                T.save_checkpoint(scratch, step + 1, trainable, optimizer, generator, scaler)
+                (scratch / T.LOG_FILE).unlink(missing_ok=True)
+
+            forward = unet  # what computes the prediction; `unet` itself is what trains and is saved
+            if opts["compile"]:
+                forward = speedups.compiled(unet, opts["compile_backend"], opts["compile_mode"])
+
+            def encode(prompts: list[str]) -> torch.Tensor:
+                ids = T.tokenize(self.tokenizer, prompts).to(device)
+                with torch.set_grad_enabled(text_encoder.training):
+                    return text_encoder(ids)[0].float()
+
+            # A frozen text encoder gives the same states for the same prompt: encode once, not every step.
+            cache_text = opts["cache_text_embeddings"] and not text_encoder.training
+            frozen_class_states = encode([class_prompt]).detach() if prior and cache_text else None
+            frozen_instance_states = None
+            if cache_text and not self.prompts_vary:
+                frozen_instance_states = encode(self.instance_prompts(subject, 1, generator)).detach()
+
+            loss = None
+            for step in range(start, opts["steps"]):
+                for _ in range(accumulation):
+                    latents = instance_latents.sample(batch, scaling, generator)
+                    if frozen_instance_states is not None:
+                        states = frozen_instance_states.expand(batch, -1, -1)
+                    else:
+                        states = encode(self.instance_prompts(subject, batch, generator))
+                    if prior:
+                        latents = torch.cat([latents, prior_latents.sample(batch, scaling, generator)])
+                        class_states = (
+                            frozen_class_states if frozen_class_states is not None else encode([class_prompt])
+                        )
+                        states = torch.cat([states, class_states.expand(batch, -1, -1)])
+                    prediction, target, timesteps = T.denoising_step(
+                        forward, scheduler, latents, states, generator, amp
+                    )
+                    weights = None
+                    if opts["min_snr_gamma"]:
+                        weights = T.min_snr_weights(scheduler, timesteps[:batch], opts["min_snr_gamma"])
+                    loss = T.dreambooth_loss(prediction, target, batch, opts["prior_loss_weight"], weights)
+                    T.check_finite(loss.total, step + 1, subject.name)
+                    scaled = loss.total / accumulation
+                    (scaler.scale(scaled) if scaler else scaled).backward()
+                if scaler:
+                    scaler.unscale_(optimizer)
+                if opts["max_grad_norm"]:
+                    torch.nn.utils.clip_grad_norm_(params, opts["max_grad_norm"])
+                if scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                self.after_optimizer_step(text_encoder)
+                T.append_log(scratch, {
+                    "step": step + 1,
+                    "loss": loss.total.item(),
+                    "instance_loss": loss.instance.item(),
+                    "prior_loss": None if loss.prior is None else loss.prior.item(),
+                    "lr": lr,
+                    "seconds": round(time.monotonic() - started, 4),  # wall time since this process began the subject
+                })  # fmt: skip
+                every = opts["checkpoint_every"]
+                if every and (step + 1) % every == 0 and step + 1 < opts["steps"]:
+                    trainable = {
+                        name: {k: v for k, v in module.named_parameters() if v.requires_grad}
+                        for name, module in trained.items()
+                    }
+                    T.save_checkpoint(scratch, step + 1, trainable, optimizer, generator, scaler)
 
         saved = self.save_artifact(workdir, unet, text_encoder)
         if (scratch / T.LOG_FILE).exists():

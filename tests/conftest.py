@@ -27,12 +27,28 @@ def dreambench_dir() -> Path:
     return SHARED_DATASET
 
 
+def _isolate(patch: pytest.MonkeyPatch, cache: Path) -> None:
+    patch.setenv("BENCH_CACHE_DIR", str(cache))
+    patch.setenv("HF_HUB_OFFLINE", "1")
+    patch.delenv("DREAMBENCH_DIR", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session_cache(tmp_path_factory):
+    """Module- and session-scoped fixtures are set up before function-scoped ones: isolate them too.
+
+    Without this, a module fixture's run would read and write the user's real
+    cache, and reuse class images some older version of the code left there.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        _isolate(patch, tmp_path_factory.mktemp("bench-cache-session"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
-    """Never touch the user's real cache or hub, whatever a test does."""
-    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path_factory.mktemp("bench-cache")))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("DREAMBENCH_DIR", raising=False)
+    """Never touch the user's real cache or hub, whatever a test does; each test starts with an empty cache."""
+    _isolate(monkeypatch, tmp_path_factory.mktemp("bench-cache"))
 
 
 @pytest.fixture

@@ -127,6 +127,16 @@ def test_ls_commands(cli):
     assert metrics.exit_code == 0 and "timm/vit_small_patch16_224.dino" in metrics.stdout and "PRES" in metrics.stdout
 
 
+def test_ls_options_shows_defaults_and_what_a_profile_changes(cli):
+    options = dict(line.split(maxsplit=1) for line in cli("ls", "options", "dreambooth").stdout.splitlines())
+    assert options["steps"] == "800" and options["channels_last"] == "true" and options["compile"] == "false"
+    assert options["prior_preservation"] == "true" and options["train_text_encoder"] == "true"
+    tiny = cli("ls", "options", "dreambooth-no-prior", "--profile", "tiny").stdout
+    assert "steps                        6  (profile tiny)" in tiny and "prior_preservation           false\n" in tiny
+    unknown = cli("ls", "options", "dreambooth-xl")
+    assert unknown.exit_code == 2 and "unknown method 'dreambooth-xl'" in unknown.stderr
+
+
 @pytest.mark.parametrize(
     "command",
     [

@@ -1,7 +1,8 @@
 """An image is the same bytes whoever produces it: any shard, executor or worker count.
 
-Batch size is the one knob that is allowed to change results, and only by float
-rounding; it is therefore part of the run's identity.
+Batch size and the sampling speed-ups (attention kernel, memory layout) are the
+knobs allowed to change results, and only by float rounding; they are therefore
+part of the run's identity.
 """
 
 from __future__ import annotations
@@ -55,10 +56,20 @@ def test_records_match_the_files_and_the_protocol(reference):
     assert len({r["seed"] for r in records}) == len(records)
 
 
-def test_batch_size_changes_pixels_by_rounding_at_most(reference, tmp_path, dreambench_dir):
+@pytest.mark.parametrize(
+    "switches",
+    [
+        ["generation.batch_size=1"],
+        ["generation.sdpa_attention=false"],
+        ["generation.channels_last=false"],
+        ["generation.batch_size=1", "generation.sdpa_attention=false", "generation.channels_last=false"],
+    ],
+    ids=["batch-1", "classic-attention", "nchw", "plain-path"],
+)
+def test_generation_speed_ups_change_pixels_by_rounding_at_most(reference, tmp_path, dreambench_dir, switches):
     reference_dir, _ = reference
-    run_dir = tmp_path / "batch1"
-    tiny_run(run_dir, dreambench_dir, assignments=["generation.batch_size=1"])
+    run_dir = tmp_path / "switched"
+    tiny_run(run_dir, dreambench_dir, assignments=switches)
     for path in sorted(run_dir.glob("base/images/*/*.png")):
         a = np.asarray(Image.open(path), dtype=int)
         b = np.asarray(Image.open(reference_dir / path.relative_to(run_dir)), dtype=int)

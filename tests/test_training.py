@@ -203,6 +203,14 @@ def test_class_images_are_generated_once_per_class(context, dreambench_dir, tmp_
         assert path.read_bytes() == (folders[0] / path.name).read_bytes(), path.name
 
 
+def test_class_images_of_another_sampling_layout_are_not_reused(context):
+    """Kernels and layout change bytes by rounding, so they are part of the cache key."""
+    first = class_images.ensure_class_images(context, "a can", 1, sampler="euler_ancestral", seed=0)
+    plain = dataclasses.replace(context, generation=dataclasses.replace(context.generation, channels_last=False))
+    second = class_images.ensure_class_images(plain, "a can", 1, sampler="euler_ancestral", seed=0)
+    assert first[0].parent != second[0].parent
+
+
 def test_nan_loss_stops_the_subject_with_the_step(context, dreambench_dir, tmp_path):
     method = make(DreamBooth, context, prior_loss_weight=float("nan"))
     with pytest.raises(T.TrainingDiverged, match="training can diverged: loss is nan at step 1"):
@@ -223,24 +231,93 @@ def _mkdir(path):
     return path
 
 
-def test_speed_ups_leave_the_trained_weights_unchanged(context, dreambench_dir, tmp_path):
+PLAIN_PATH = {
+    "cache_latents": False, "cache_text_embeddings": False, "sdpa_attention": False, "channels_last": False,
+    "fused_adam": False,
+}  # fmt: skip
+
+
+def _train_log_losses(folder) -> list[float]:
+    return [json.loads(line)["loss"] for line in (folder / T.LOG_FILE).read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [PLAIN_PATH, {"cache_latents": False}, {"sdpa_attention": False}, {"channels_last": False}],
+    ids=["plain-path", "no-latent-cache", "classic-attention", "nchw"],
+)
+def test_each_speed_up_leaves_the_training_unchanged(context, dreambench_dir, tmp_path, switches):
     from safetensors.torch import load_file
 
     subject = subject_input("can", dreambench_dir)
     weights = {}
-    for name, switches in {"fast": {}, "plain": {"cache_latents": False, "cache_text_embeddings": False}}.items():
-        method = make(DreamBooth, context, train_text_encoder=False, **switches)
+    for name, options in {"fast": {}, "switched": switches}.items():
+        method = make(DreamBooth, context, train_text_encoder=False, **options)
         method.personalize(subject, _mkdir(tmp_path / name), _mkdir(tmp_path / f"s-{name}"))
         weights[name] = load_file(tmp_path / name / "unet" / "diffusion_pytorch_model.safetensors")
     base = tiny_unet().state_dict()
     assert any(not torch.equal(weights["fast"][k], base[k]) for k in base)  # it trained
-    losses = {
-        name: [json.loads(line)["loss"] for line in (tmp_path / name / T.LOG_FILE).read_text().splitlines()]
-        for name in weights
-    }
     # The same objective step by step. (Weights are not compared: Adam moves near-zero gradients by about
     # +-lr whatever their size, so float rounding flips a few such steps and no tight bound exists.)
-    assert losses["fast"] == pytest.approx(losses["plain"], rel=1e-5)
+    losses = {name: _train_log_losses(tmp_path / name) for name in weights}
+    assert losses["fast"] == pytest.approx(losses["switched"], rel=1e-5)
+
+
+def test_compiled_unet_trains_the_same_and_saves_plain_weights(context, dreambench_dir, tmp_path):
+    # aot_eager traces forward and backward as inductor does, without minutes of C++ compilation.
+    subject = subject_input("can", dreambench_dir)
+    for name, options in {"eager": {}, "compiled": {"compile": True, "compile_backend": "aot_eager"}}.items():
+        method = make(DreamBooth, context, train_text_encoder=False, steps=3, **options)
+        method.personalize(subject, _mkdir(tmp_path / name), _mkdir(tmp_path / f"s-{name}"))
+    assert _train_log_losses(tmp_path / "compiled") == pytest.approx(_train_log_losses(tmp_path / "eager"), rel=1e-5)
+    from diffusers import UNet2DConditionModel
+
+    reloaded = UNet2DConditionModel.from_pretrained(tmp_path / "compiled" / "unet")  # no "_orig_mod." keys
+    assert set(reloaded.state_dict()) == set(tiny_unet().state_dict())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"compile_mode": "fastest"}, "compile_mode must be one of default"),
+        ({"compile": True, "compile_backend": "turbo"}, "compile_backend 'turbo' is not a torch.compile backend"),
+    ],
+)
+def test_bad_compile_options_fail_before_any_work(options, message):
+    from benchmark.errors import BenchError
+
+    with pytest.raises(BenchError, match=message):
+        resolve_options(DreamBooth, options, "tiny")
+
+
+def test_training_does_not_depend_on_what_the_process_ran_before(context, dreambench_dir, tmp_path):
+    """A pipeline switches the shared base modules to its layout; training must neither care nor leak.
+
+    No prior preservation: its class images would build a pipeline before the first training too.
+    """
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    from methods import speedups
+    from methods.diffusion import build_pipeline
+
+    subject = subject_input("can", dreambench_dir)
+    make(DreamBooth, context, train_text_encoder=False, prior_preservation=False).personalize(
+        subject, _mkdir(tmp_path / "fresh"), _mkdir(tmp_path / "s-fresh")
+    )
+    generation = dataclasses.replace(context.generation, channels_last=True, sdpa_attention=True)
+    build_pipeline(context.generation_components, generation, context.device, context.dtype)
+    shared_unet = context.base_components["unet"]
+    assert speedups.is_channels_last(shared_unet)  # fp32 pipelines use the masters themselves
+    make(DreamBooth, context, train_text_encoder=False, prior_preservation=False).personalize(
+        subject, _mkdir(tmp_path / "after"), _mkdir(tmp_path / "s-after")
+    )
+    assert _train_log_losses(tmp_path / "after") == _train_log_losses(tmp_path / "fresh")
+    # Textual Inversion trains against the shared UNet itself, with its own settings, then puts them back.
+    make(TextualInversion, context, steps=1, sdpa_attention=False, channels_last=False).personalize(
+        subject, _mkdir(tmp_path / "ti"), _mkdir(tmp_path / "s-ti")
+    )
+    assert speedups.is_channels_last(shared_unet)
+    assert all(isinstance(p, AttnProcessor2_0) for p in shared_unet.attn_processors.values())
 
 
 def test_lora_artifact_reloads_at_the_trained_scale(context, dreambench_dir, tmp_path):

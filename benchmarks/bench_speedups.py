@@ -1,0 +1,264 @@
+"""Each speed-up against the harness's plain path, and the projected hours of a 30-subject sweep.
+
+    python benchmarks/bench_speedups.py --dataset-dir ../shared/dreambench/dataset
+    python benchmarks/bench_speedups.py --profile sd15-random --device cuda          # on a GPU, 512 px
+    python benchmarks/bench_speedups.py ... --compile     # adds torch.compile rows (minutes of compiling)
+
+The plain path is the harness with every speed-up switched off: no latent or
+text-embedding cache, diffusers' classic attention, NCHW layout, the loop AdamW,
+fp32 throughout, one image per sampling batch, one image per scoring batch. The
+fast path is the harness's defaults. Both are measured in the same invocation on
+the same machine, so the ratios compare like with like; for DreamBooth each
+speed-up is also switched off alone ("fast without X") to show its share.
+
+Each training measurement runs in its own process, so its peak memory (CUDA max
+allocated on a GPU, max RSS on CPU) is its own. Rates leave out warm-up steps
+(and hence compilation). The sweep projection multiplies the measured rates by
+the protocol's counts (30 subjects, 25 prompts x 4 images + 4 PRES images each,
+class images per distinct class, the profile's training steps) and leaves out
+model loading: it is a lower bound on wall time for one device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
+
+from bench_training import TrainingBench, machine_line  # noqa: E402
+
+SWEEP_METHODS = "dreambooth,dreambooth-lora,textual-inversion"
+# What each training speed-up is when switched off; all of them off is the plain path.
+TRAINING_SPEEDUPS = {
+    "latent cache": {"cache_latents": False},
+    "text-embedding cache": {"cache_text_embeddings": False},
+    "SDPA attention": {"sdpa_attention": False},
+    "channels-last": {"channels_last": False},
+    "fused AdamW": {"fused_adam": False},
+    "mixed precision": {"mixed_precision": "no"},
+}
+CUDA_ONLY = ("fused AdamW", "mixed precision")  # on CPU both are off in every variant
+PLAIN_TRAINING = {key: value for switch in TRAINING_SPEEDUPS.values() for key, value in switch.items()}
+COMPILE = {"compile": True}
+IMAGES_PER_PROMPT, PRES_IMAGES = 4, 4
+
+
+# ------------------------------------------------------------------------ training
+def train_in_child(args, method: str, overrides: dict, cache_dir: Path) -> dict:
+    """One measurement in a fresh process: its own peak memory, no compiled code or allocator state shared."""
+    command = [
+        sys.executable, __file__, "--child", json.dumps({"method": method, "overrides": overrides}),
+        "--profile", args.profile, "--device", args.device, "--subject", args.subject,
+        "--warmup", str(args.warmup), "--cache-dir", str(cache_dir),
+    ]  # fmt: skip
+    if args.dataset_dir:
+        command += ["--dataset-dir", args.dataset_dir]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+        sys.exit(f"bench_speedups: {method} {overrides} failed: {lines[-1]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child(args) -> None:
+    request = json.loads(args.child)
+    bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(args.cache_dir))
+    with tempfile.TemporaryDirectory(prefix="bench-speedups-") as tmp:
+        result = bench.train(request["method"], request["overrides"], Path(tmp) / "work", args.warmup)
+    defaults = bench.options(request["method"], {})  # what a real run of this profile would do
+    result["profile_steps"], result["num_class_images"] = defaults["steps"], defaults.get("num_class_images", 0)
+    print(json.dumps(result))
+
+
+def training_rows(args, cache_dir: Path) -> tuple[list, dict]:
+    """Rows of the training table, and per method the (plain, fast) results for the projection."""
+    steps = {"steps": args.steps}
+    rows, per_method = [], {}
+    for method in args.methods.split(","):
+        plain = train_in_child(args, method, {**steps, **PLAIN_TRAINING}, cache_dir)
+        fast = train_in_child(args, method, dict(steps), cache_dir)
+        per_method[method] = (plain, fast)
+        rows.append((method, "plain path", plain, plain))
+        rows.append((method, "fast path (defaults)", fast, plain))
+        if method == "dreambooth" and not args.quick:
+            for label, switch in TRAINING_SPEEDUPS.items():
+                if label in CUDA_ONLY and args.device_type != "cuda":
+                    continue
+                rows.append((method, f"fast without {label}", train_in_child(args, method, {**steps, **switch},
+                                                                                 cache_dir), plain))  # fmt: skip
+            frozen = {**steps, "train_text_encoder": False}
+            rows.append((method, "plain, frozen text encoder", train_in_child(args, method,
+                                                                               {**frozen, **PLAIN_TRAINING},
+                                                                               cache_dir), None))  # fmt: skip
+            rows.append((method, "fast, frozen text encoder", train_in_child(args, method, frozen, cache_dir), None))
+        if args.compile:
+            rows.append((method, "fast + torch.compile", train_in_child(args, method, {**steps, **COMPILE},
+                                                                         cache_dir), plain))  # fmt: skip
+    return rows, per_method
+
+
+def print_training(rows: list) -> None:
+    print("\n| training | variant | steps/s | x plain | peak MB | x plain | warm-up s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    frozen_plain = None
+    for method, variant, result, plain in rows:
+        if variant.startswith("plain, frozen"):
+            frozen_plain = result
+        reference = plain or frozen_plain
+        speed = result["steps_per_s"] / reference["steps_per_s"]
+        peak, reference_peak = result["peak_memory_mb"], reference["peak_memory_mb"]
+        memory = f"{peak / reference_peak:.2f}" if peak and reference_peak else "n/a"
+        print(f"| {method} | {variant} | {result['steps_per_s']:.2f} | {speed:.2f} | "
+              f"{peak or float('nan'):.0f} | {memory} | {result['first_steps_s']:.1f} |")  # fmt: skip
+
+
+# ---------------------------------------------------------------------- generation
+def generation_rates(args, bench: TrainingBench) -> dict:
+    """Images per second of the base pipeline, plain and fast, on the same prompts and seeds."""
+    import dataclasses
+
+    from methods.diffusion import build_pipeline, sample
+
+    context = bench.context
+    prompts = [f"a {bench.subject.class_noun} photo number {i}" for i in range(args.images)]
+    seeds = list(range(args.images))
+    fast_dtype = context.dtype
+    variants = {
+        "plain path": dict(batch_size=1, sdpa_attention=False, channels_last=False, dtype=torch.float32),
+        "fast path (defaults)": dict(
+            batch_size=IMAGES_PER_PROMPT, sdpa_attention=True, channels_last=True, dtype=fast_dtype
+        ),  # fmt: skip
+    }
+    rates = {}
+    for label, variant in variants.items():
+        dtype = variant.pop("dtype")
+        generation = dataclasses.replace(context.generation, **variant)
+        components = context.base_components if dtype == torch.float32 else context.generation_components
+        pipe = build_pipeline(components, generation, context.device, dtype)
+        batch = generation.batch_size
+        sample(pipe, prompts[:batch], seeds[:batch], generation)  # warm-up
+        synchronize(context.device)
+        started = time.perf_counter()
+        for start in range(0, len(prompts), batch):
+            sample(pipe, prompts[start : start + batch], seeds[start : start + batch], generation)
+        synchronize(context.device)
+        rates[label] = (len(prompts) / (time.perf_counter() - started), f"batch {batch}, {str(dtype)[6:]}")
+        del pipe
+    return rates
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ------------------------------------------------------------------------- scoring
+def scoring_rates(args, device: torch.device) -> dict:
+    """DINO + CLIP embedding of 512 px images (one decode each), batch 1 vs the default batch, cold cache."""
+    from bench_scoring import backbones, synthetic_images
+
+    from benchmark.metrics.embedding_cache import EmbeddingCache
+
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="bench-speedups-scoring-") as tmp:
+        refs = synthetic_images(Path(tmp), args.score_images, 512)
+        for label, batch in (("plain path", 1), ("fast path (defaults)", 32)):
+            models = backbones(str(device), batch)[-1][1]
+            for model in models:
+                _ = model.model  # built before the clock starts
+            cache = EmbeddingCache(Path(tmp) / f"cache-{batch}")
+            started = time.perf_counter()
+            cache.image_embeddings(models, refs, "cold")
+            rates[label] = (len(refs) / (time.perf_counter() - started), f"batch {batch}, cold cache")
+            if batch > 1:
+                started = time.perf_counter()
+                cache.image_embeddings(models, refs, "warm")
+                rates["re-score (cached)"] = (len(refs) / (time.perf_counter() - started), "embedding cache hit")
+    return rates
+
+
+def print_rates(title: str, rates: dict) -> None:
+    plain = rates["plain path"][0]
+    print(f"\n| {title} | variant | images/s | x plain |")
+    print("| --- | --- | --- | --- |")
+    for label, (rate, note) in rates.items():
+        print(f"| {note} | {label} | {rate:.2f} | {rate / plain:.2f} |")
+
+
+# ---------------------------------------------------------------------- projection
+def print_projection(args, per_method: dict, generation: dict, scoring: dict, device: torch.device) -> None:
+    from dataset.protocol import load_protocol
+
+    protocol = load_protocol()
+    subjects = protocol.select("all")
+    generated = sum(len(protocol.prompts_for(s)) * IMAGES_PER_PROMPT + PRES_IMAGES for s in subjects)
+    classes = len({s.class_noun for s in subjects})
+    unit = "GPU-hours" if device.type == "cuda" else "CPU-hours"
+    print(f"\n| projected {unit}, {len(subjects)}-subject sweep | plain | fast | x plain | of which training (fast) |")
+    print("| --- | --- | --- | --- | --- |")
+    for method, (plain, fast) in per_method.items():
+        hours = []
+        for key, result in (("plain path", plain), ("fast path (defaults)", fast)):
+            gen_rate, score_rate = generation[key][0], scoring[key][0]
+            train = len(subjects) * result["profile_steps"] / result["steps_per_s"]
+            class_images = classes * result["num_class_images"] if result["prior"] else 0
+            sampling = (generated + class_images) / gen_rate
+            hours.append(((train + sampling + generated / score_rate) / 3600, train / 3600))
+        (plain_h, _), (fast_h, fast_train) = hours
+        print(f"| {method} | {plain_h:.3f} | {fast_h:.3f} | {plain_h / fast_h:.2f} | {fast_train:.3f} |")
+    print(
+        f"(profile {args.profile}: each subject trains for the profile's steps, {generated} images are generated "
+        f"and scored, {classes} classes get class images when prior preservation is on; model loading excluded)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--methods", default=SWEEP_METHODS)
+    parser.add_argument("--subject", default="dog")
+    parser.add_argument("--steps", type=int, default=40, help="Training steps measured per variant")
+    parser.add_argument("--warmup", type=int, default=3, help="First training steps left out of each rate")
+    parser.add_argument("--images", type=int, default=16, help="Images sampled per generation variant")
+    parser.add_argument("--score-images", type=int, default=32, help="Images embedded per scoring variant")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dataset-dir", default=os.environ.get("DREAMBENCH_DIR"))
+    parser.add_argument("--compile", action="store_true", help="Also measure torch.compile (slow to compile)")
+    parser.add_argument("--quick", action="store_true", help="Plain and fast only, no per-speed-up rows")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+
+    with tempfile.TemporaryDirectory(prefix="bench-speedups-") as tmp:
+        cache_dir = Path(tmp) / "cache"
+        bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, cache_dir)
+        device = bench.context.device
+        print(machine_line(device))
+        print(f"profile: {args.profile} (random weights: timings only), subject: {args.subject}, "
+              f"{args.steps} training steps per variant ({args.warmup} warm-up), "
+              f"resolution {bench.context.generation.resolution}")  # fmt: skip
+        args.device_type = device.type
+        if device.type != "cuda":
+            print(f"{' and '.join(CUDA_ONLY)} apply on CUDA only: no rows for them here")
+        rows, per_method = training_rows(args, cache_dir)
+        print_training(rows)
+        generation = generation_rates(args, bench)
+        print_rates(f"generation ({args.images} images, {bench.context.generation.steps} steps)", generation)
+    scoring = scoring_rates(args, device)
+    print_rates(f"scoring ({args.score_images} images, DINO + CLIP)", scoring)
+    print_projection(args, per_method, generation, scoring, device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Peak training memory of a method at SD-1.5 size, estimated without a GPU (or the memory to run it).
+
+    python benchmarks/estimate_training_memory.py                       # dreambooth, frozen text encoder, 512 px
+    python benchmarks/estimate_training_memory.py --set train_text_encoder=true --set gradient_checkpointing=true
+
+The method's own code builds what trains (`trainable_modules`), its optimizer
+(`make_optimizer`), encodes the instance images through `LatentSource` and runs
+full training steps (`denoising_step`, `dreambooth_loss`, backward, clipping,
+AdamW), all under PyTorch's FakeTensorMode: every tensor has its real shape and
+dtype but no storage, so an 860M-parameter UNet costs nothing here. PyTorch's
+MemTracker records the live tensor bytes at the peak, by kind.
+
+It is an estimate. It runs on the CPU device, with CPU bf16 autocast standing in
+for CUDA's (the same layers run in bf16); CUDA adds its context (about 0.5-1 GiB),
+cuBLAS/cuDNN workspaces and allocator fragmentation (typically 5-15%), and its
+flash attention keeps less than CPU attention. A GPU run of `bench_speedups.py
+--profile sd15-random --device cuda` measures the real peak. Tracing is slow
+(about a minute per step for SD-1.5's UNet on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import contextmanager
+from unittest import mock
+
+import torch
+
+CARD_GIB = 24
+
+
+def parse_value(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+@contextmanager
+def fake_friendly_modules():
+    """Let the method's code run on fake tensors, which can be neither deep-copied nor moved.
+
+    Everything is already fp32 on the CPU device here, so `Module.to` has nothing
+    to do, and the trainer's private copy of the base UNet can be the base itself
+    (a real run keeps the base on the CPU, outside the GPU's memory).
+    """
+    import methods.dreambooth
+    import methods.dreambooth_lora
+
+    def keep(module, *args, **kwargs):
+        return module
+
+    original_hooks = torch.Tensor.register_hook, torch.Tensor.register_post_accumulate_grad_hook
+
+    def gradient_hook(register):
+        # MemTracker hooks every parameter of every module it sees run, frozen ones included, which
+        # torch refuses; a frozen parameter never gets a gradient, so there is nothing to watch.
+        def maybe(tensor, hook):
+            return register(tensor, hook) if tensor.requires_grad else mock.Mock()
+
+        return maybe
+
+    with (
+        mock.patch.object(torch.Tensor, "register_hook", gradient_hook(original_hooks[0])),
+        mock.patch.object(torch.Tensor, "register_post_accumulate_grad_hook", gradient_hook(original_hooks[1])),
+        mock.patch.object(torch.nn.Module, "to", keep),
+        mock.patch.object(methods.dreambooth, "fp32_copy", keep),
+        mock.patch.object(methods.dreambooth_lora, "fp32_copy", keep),
+    ):
+        yield
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="sd15-random", help="a profile with built-in weights: sd15-random, tiny")
+    parser.add_argument("--method", default="dreambooth")
+    parser.add_argument("--resolution", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=2, help="Training steps traced (the peak is reached by step 2)")
+    parser.add_argument("--autocast", default="bf16", choices=["bf16", "no"], help="What the GPU path would use")
+    parser.add_argument("--set", dest="assignments", action="append", default=[],
+                        help="Method option key=value (default: train_text_encoder=false)")  # fmt: skip
+    args = parser.parse_args()
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    from benchmark.config import build_config
+    from benchmark.errors import BenchError
+    from benchmark.models.loading import BUILTINS, load_base_components
+    from benchmark.profiles import get_profile
+    from methods import training as T
+    from methods.interface import MethodContext
+    from methods.registry import get_method_class, resolve_options
+
+    given = {"train_text_encoder": False}
+    for text in args.assignments:
+        key, _, raw = text.partition("=")
+        given[key.strip()] = parse_value(raw)
+    try:
+        config = build_config(overrides={"profile": args.profile})
+        source = config.model_sources()["base"]
+        if source not in BUILTINS:
+            raise BenchError(f"profile {args.profile} loads weights from disk; use one with built-in weights")
+        cls = get_method_class(args.method)
+        options = resolve_options(cls, given, args.profile)
+    except BenchError as exc:
+        sys.exit(f"estimate_training_memory: error: {exc}")
+    if args.method not in ("dreambooth", "dreambooth-no-prior", "dreambooth-lora"):
+        sys.exit("estimate_training_memory: error: supported methods: dreambooth, dreambooth-no-prior, dreambooth-lora")
+
+    started = time.perf_counter()
+    device = torch.device("cpu")
+    amp = torch.bfloat16 if args.autocast == "bf16" else None
+    batch = options["train_batch_size"]
+    prior = bool(options["prior_preservation"])
+    instance_images = 4  # DreamBench subjects have 3-6 photos
+    with FakeTensorMode(), torch.device("cpu"), fake_friendly_modules():
+        base = load_base_components(source, "built in")
+        context = MethodContext(
+            config=config, profile=get_profile(args.profile), generation=config.resolved_generation(),
+            device=device, model_locations={"base": "built in"}, cache_dir=None,
+        )  # fmt: skip
+        method = cls(context, options)
+        unet, text_encoder, params = method.trainable_modules(base)
+        vae = base["vae"]
+        if options["gradient_checkpointing"]:
+            unet.enable_gradient_checkpointing()
+            if text_encoder.training:
+                text_encoder.gradient_checkpointing_enable()
+        optimizer = T.make_optimizer(params, options["learning_rate"], options, device)
+        from diffusers import DDPMScheduler
+
+        scheduler = DDPMScheduler.from_config(base["scheduler_config"])
+        tracker = MemTracker()
+        tracker.track_external(unet, text_encoder, vae, optimizer)
+        generator = torch.Generator("cpu").manual_seed(0)
+        with tracker:
+            pixels = torch.rand(instance_images, 3, args.resolution, args.resolution) * 2 - 1
+            latents_source = T.LatentSource(vae, pixels, cache=options["cache_latents"])
+            ids = T.tokenize(base["tokenizer"], ["a sks dog"] * (2 * batch if prior else batch))
+            for step in range(args.steps):
+                latents = latents_source.sample(2 * batch if prior else batch, vae.config.scaling_factor, generator)
+                with torch.set_grad_enabled(text_encoder.training):
+                    states = text_encoder(ids)[0].float()
+                prediction, target, _ = T.denoising_step(unet, scheduler, latents, states, generator, amp)
+                loss = T.dreambooth_loss(prediction, target, batch, options["prior_loss_weight"])
+                loss.total.backward()
+                if options["max_grad_norm"]:
+                    torch.nn.utils.clip_grad_norm_(params, options["max_grad_norm"])
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                tracker.reset_mod_stats()
+                print(f"traced step {step + 1}/{args.steps} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        peak = tracker.get_tracker_snapshot("peak")[device]
+
+    mib = {str(kind).split(".")[-1].split(":")[0].lower(): value / 2**20 for kind, value in peak.items()}
+    total = mib.pop("total")
+    trained = sum(p.numel() for p in params)
+    halves = f"{batch} instance + {batch} prior" if prior else f"{batch} instance"
+    print(f"estimated peak tensor memory: {args.method}, profile {args.profile}, {args.resolution} px, "
+          f"batch {halves}, autocast {args.autocast}")  # fmt: skip
+    print(f"options: text encoder {'trained' if options['train_text_encoder'] else 'frozen'}, gradient checkpointing "
+          f"{'on' if options['gradient_checkpointing'] else 'off'}, {'8-bit' if options['use_8bit_adam'] else 'fp32'} "
+          f"AdamW states, {trained / 1e6:.0f}M trained parameters")  # fmt: skip
+    names = {"param": "weights", "buffer": "buffers", "grad": "gradients", "act": "activations",
+             "temp": "temporaries", "opt": "optimizer state", "oth": "other"}  # fmt: skip
+    print("| kind | MiB at peak |")
+    print("| --- | --- |")
+    for kind, value in mib.items():
+        if value >= 0.5:
+            print(f"| {names.get(kind, kind)} | {value:.0f} |")
+    print(f"| total, training | {total:.0f} |")
+    # A run also keeps the half-precision sampling copy of the base model (class images, evaluation) on the GPU.
+    sampling = sum(p.numel() for key in ("unet", "vae", "text_encoder") for p in base[key].parameters()) * 2 / 2**20
+    print(f"| fp16 sampling copy of the base model, held by the run | {sampling:.0f} |")
+    projected = ((total + sampling) * 1.15 + 1024) / 1024
+    verdict = "fits" if projected <= CARD_GIB else "does not fit"
+    print(
+        f"with CUDA's context (+1 GiB) and 15% fragmentation: {projected:.1f} GiB, {verdict} a {CARD_GIB} GiB card "
+        f"(estimate; traced in {time.perf_counter() - started:.0f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

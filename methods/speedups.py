@@ -1,0 +1,79 @@
+"""The switchable speed-ups of a diffusers UNet: attention kernel, memory layout, compilation.
+
+Each one changes how fast a step runs, never what it computes beyond float
+rounding, so each is an option that can be switched off to check exactly that
+(`benchmarks/bench_speedups.py` measures each against the plain path).
+
+The modules they touch may be shared: Textual Inversion trains against the frozen
+base UNet, and fp32 generation pipelines use the base masters themselves. So the
+settings are applied explicitly by whoever runs a module, and a training run puts
+them back when it ends; otherwise a later cell in the same process would round
+differently depending on what ran before it, and executors would disagree.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def set_attention(module: torch.nn.Module, sdpa: bool) -> None:
+    """PyTorch's fused scaled-dot-product attention, or diffusers' classic softmax(QK^T)V (the plain path)."""
+    if not hasattr(module, "set_attn_processor"):
+        return
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    module.set_attn_processor(AttnProcessor2_0() if sdpa else AttnProcessor())
+
+
+def set_layout(module: torch.nn.Module, channels_last: bool) -> None:
+    """NHWC weights for the convolutions (what GPU tensor cores want), or the default NCHW.
+
+    Every 4-d weight gets exactly the strides of its layout. `Module.to(memory_format=)`
+    is not enough: a 1x1 kernel counts as contiguous in both layouts, so it keeps
+    whatever strides it had, and convolution kernels choose their algorithm from
+    the strides. Two processes with different histories would then round differently.
+    """
+    with torch.no_grad():
+        for tensor in (*module.parameters(), *module.buffers()):
+            if tensor.dim() == 4 and tensor.stride() != _strides(tensor.shape, channels_last):
+                fmt = torch.channels_last if channels_last else torch.contiguous_format
+                tensor.data = torch.empty_like(tensor, memory_format=fmt).copy_(tensor)
+
+
+def _strides(shape: torch.Size, channels_last: bool) -> tuple[int, ...]:
+    n, c, h, w = shape
+    return (c * h * w, 1, w * c, c) if channels_last else (c * h * w, h * w, w, 1)
+
+
+def is_channels_last(module: torch.nn.Module) -> bool:
+    weights = [p for p in module.parameters() if p.dim() == 4]
+    return bool(weights) and weights[0].stride() == _strides(weights[0].shape, True)
+
+
+@contextmanager
+def applied(*modules: torch.nn.Module, sdpa: bool, channels_last: bool):
+    """The settings on each module for the duration of the block, then each module's own again."""
+    saved = [(dict(m.attn_processors) if hasattr(m, "attn_processors") else None, is_channels_last(m)) for m in modules]
+    for module in modules:
+        set_attention(module, sdpa)
+        set_layout(module, channels_last)
+    try:
+        yield
+    finally:
+        for module, (processors, was_channels_last) in zip(modules, saved, strict=True):
+            if processors is not None:
+                module.set_attn_processor(processors)
+            set_layout(module, was_channels_last)
+
+
+def compiled(module: torch.nn.Module, backend: str, mode: str):
+    """`torch.compile` of a module's forward; the module itself (and what it saves) is unchanged.
+
+    The first steps pay the compilation (minutes for SD's UNet with inductor);
+    `mode` applies to inductor only.
+    """
+    return torch.compile(module, backend=backend, mode=mode if backend == "inductor" else None)
