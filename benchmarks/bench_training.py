@@ -77,13 +77,20 @@ class TrainingBench:
 
         return resolve_options(get_method_class(method), overrides, self.profile)
 
-    def train(self, method: str, overrides: dict, workdir: Path, warmup: int) -> dict:
-        """One subject's training; returns steps, steady steps/s, first-steps seconds and peak memory."""
+    def train(self, method: str, overrides: dict, workdir: Path, warmup: int, class_images: int = 4) -> dict:
+        """One subject's training; returns steps, steady steps/s, first-steps seconds and peak memory.
+
+        Only `class_images` prior images are drawn (a step's cost does not depend on
+        how many there are to pick from; SD's 200 would take minutes before the clock).
+        """
         from methods.class_images import ensure_class_images
         from methods.registry import get_method_class
         from methods.training import LOG_FILE
 
-        options = self.options(method, {**overrides, "checkpoint_every": 0})
+        extra = {"checkpoint_every": 0}
+        if "num_class_images" in get_method_class(method).default_options:
+            extra["num_class_images"] = class_images
+        options = self.options(method, {**overrides, **extra})
         instance = get_method_class(method)(self.context, options)
         if options.get("prior_preservation"):  # warm the class-image cache so it is not timed
             prompt = options["class_prompt"].format(instance.class_noun_for(self.subject))

@@ -30,18 +30,8 @@ def set_attention(module: torch.nn.Module, sdpa: bool) -> None:
 
 
 def set_layout(module: torch.nn.Module, channels_last: bool) -> None:
-    """NHWC weights for the convolutions (what GPU tensor cores want), or the default NCHW.
-
-    Every 4-d weight gets exactly the strides of its layout. `Module.to(memory_format=)`
-    is not enough: a 1x1 kernel counts as contiguous in both layouts, so it keeps
-    whatever strides it had, and convolution kernels choose their algorithm from
-    the strides. Two processes with different histories would then round differently.
-    """
-    with torch.no_grad():
-        for tensor in (*module.parameters(), *module.buffers()):
-            if tensor.dim() == 4 and tensor.stride() != _strides(tensor.shape, channels_last):
-                fmt = torch.channels_last if channels_last else torch.contiguous_format
-                tensor.data = torch.empty_like(tensor, memory_format=fmt).copy_(tensor)
+    """NHWC weights for the convolutions (what GPU tensor cores want), or the default NCHW."""
+    module.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 def _strides(shape: torch.Size, channels_last: bool) -> tuple[int, ...]:
@@ -50,6 +40,7 @@ def _strides(shape: torch.Size, channels_last: bool) -> tuple[int, ...]:
 
 
 def is_channels_last(module: torch.nn.Module) -> bool:
+    """By exact strides: a 1x1 kernel passes `is_contiguous` for both layouts."""
     weights = [p for p in module.parameters() if p.dim() == 4]
     return bool(weights) and weights[0].stride() == _strides(weights[0].shape, True)
 

@@ -203,6 +203,19 @@ def test_class_images_are_generated_once_per_class(context, dreambench_dir, tmp_
         assert path.read_bytes() == (folders[0] / path.name).read_bytes(), path.name
 
 
+def test_layout_switch_gives_every_kernel_the_strides_of_its_layout():
+    from methods import speedups
+
+    module = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 1), torch.nn.Conv2d(8, 8, 3))
+    before = [p.detach().clone() for p in module.parameters()]
+    speedups.set_layout(module, channels_last=True)
+    assert [p.stride() for p in module.parameters() if p.dim() == 4] == [(4, 1, 4, 4), (72, 1, 24, 8)]
+    speedups.set_layout(module, channels_last=False)
+    # and back, 1x1 kernels included (they pass `is_contiguous` with either layout's strides)
+    assert [p.stride() for p in module.parameters() if p.dim() == 4] == [(4, 1, 1, 1), (72, 9, 3, 1)]
+    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+
+
 def test_class_images_of_another_sampling_layout_are_not_reused(context):
     """Kernels and layout change bytes by rounding, so they are part of the cache key."""
     first = class_images.ensure_class_images(context, "a can", 1, sampler="euler_ancestral", seed=0)
