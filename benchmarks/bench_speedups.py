@@ -80,40 +80,33 @@ def child(args) -> None:
 
 
 def training_rows(args, cache_dir: Path) -> tuple[list, dict]:
-    """Rows of the training table, and per method the (plain, fast) results for the projection."""
-    steps = {"steps": args.steps}
+    """Rows (method, variant, result, reference) of the training table, and per method (plain, fast)."""
     rows, per_method = [], {}
     for method in args.methods.split(","):
-        plain = train_in_child(args, method, {**steps, **PLAIN_TRAINING}, cache_dir)
-        fast = train_in_child(args, method, dict(steps), cache_dir)
+
+        def measure(overrides: dict, method: str = method) -> dict:
+            return train_in_child(args, method, {"steps": args.steps, **overrides}, cache_dir)
+
+        plain, fast = measure(PLAIN_TRAINING), measure({})
         per_method[method] = (plain, fast)
-        rows.append((method, "plain path", plain, plain))
-        rows.append((method, "fast path (defaults)", fast, plain))
+        rows += [(method, "plain path", plain, plain), (method, "fast path (defaults)", fast, plain)]
         if method == "dreambooth" and not args.quick:
             for label, switch in TRAINING_SPEEDUPS.items():
-                if label in CUDA_ONLY and args.device_type != "cuda":
-                    continue
-                rows.append((method, f"fast without {label}", train_in_child(args, method, {**steps, **switch},
-                                                                                 cache_dir), plain))  # fmt: skip
-            frozen = {**steps, "train_text_encoder": False}
-            rows.append((method, "plain, frozen text encoder", train_in_child(args, method,
-                                                                               {**frozen, **PLAIN_TRAINING},
-                                                                               cache_dir), None))  # fmt: skip
-            rows.append((method, "fast, frozen text encoder", train_in_child(args, method, frozen, cache_dir), None))
+                if label not in CUDA_ONLY or args.device_type == "cuda":
+                    rows.append((method, f"fast without {label}", measure(switch), plain))
+            frozen = {"train_text_encoder": False}
+            frozen_plain = measure({**frozen, **PLAIN_TRAINING})
+            rows.append((method, "plain, frozen text encoder", frozen_plain, frozen_plain))
+            rows.append((method, "fast, frozen text encoder", measure(frozen), frozen_plain))
         if args.compile:
-            rows.append((method, "fast + torch.compile", train_in_child(args, method, {**steps, **COMPILE},
-                                                                         cache_dir), plain))  # fmt: skip
+            rows.append((method, "fast + torch.compile", measure(COMPILE), plain))
     return rows, per_method
 
 
 def print_training(rows: list) -> None:
     print("\n| training | variant | steps/s | x plain | peak MB | x plain | warm-up s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    frozen_plain = None
-    for method, variant, result, plain in rows:
-        if variant.startswith("plain, frozen"):
-            frozen_plain = result
-        reference = plain or frozen_plain
+    for method, variant, result, reference in rows:
         speed = result["steps_per_s"] / reference["steps_per_s"]
         peak, reference_peak = result["peak_memory_mb"], reference["peak_memory_mb"]
         memory = f"{peak / reference_peak:.2f}" if peak and reference_peak else "n/a"
