@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, DiskFull, raise_if_disk_full
 
 EPILOG = "Protocol: DreamBench (dreambench-v1). Docs: README.md. Errors exit 2; failed cells exit 1."
 
@@ -37,8 +37,10 @@ def user_errors(func):
         except KeyboardInterrupt:
             _fail("interrupted; finished work is kept, re-run the same command to resume", 130)
         except OSError as exc:
-            if exc.errno == 28:  # ENOSPC
-                _fail(f"disk full ({exc.filename or 'output'}); free space and re-run: finished work is kept")
+            try:
+                raise_if_disk_full(exc, exc.filename or "output")
+            except DiskFull as full:
+                _fail(str(full), full.exit_code)
             raise
 
     return wrapper

@@ -13,6 +13,7 @@ import multiprocessing
 
 from tqdm.auto import tqdm
 
+from benchmark.errors import DiskFull
 from benchmark.generation import CellResult, CellRunner, CellSpec
 from benchmark.planning import Cell
 
@@ -117,6 +118,8 @@ def run_ray(spec: CellSpec, cells: list[Cell], workers: int, address: str | None
                 try:
                     results.append(ray.get(done[0]))
                 except Exception as exc:  # retries exhausted: record the cell as failed, keep the others
+                    if isinstance(getattr(exc, "cause", None), DiskFull):
+                        raise exc.cause from None  # a full disk stops the run here as on any executor
                     results.append(CellResult(cell, error=f"Ray worker failed: {type(exc).__name__}: {exc}"))
                 bar.update(1)
     finally:

@@ -116,16 +116,16 @@ class CellRunner:
             result.detail = traceback.format_exc()
         return result
 
-    def _artifact(self, cell: Cell, method, subject: SubjectInput, result: CellResult) -> dict:
+    def _artifact(self, cell: Cell, method, subject: SubjectInput) -> dict:
         with self.store.cell_lock(cell.method, cell.subject):  # overlapping runs never train one cell twice
             info = self.store.artifact_info(cell.method, cell.subject)
             if info is not None:
                 self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=False)
                 return info
             self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=True)
-            return self._personalize(cell, method, subject, result)
+            return self._personalize(cell, method, subject)
 
-    def _personalize(self, cell: Cell, method, subject: SubjectInput, result: CellResult) -> dict:
+    def _personalize(self, cell: Cell, method, subject: SubjectInput) -> dict:
         staging = self.store.staging_dir(cell.method, cell.subject)
         scratch = self.store.scratch_dir(cell.method, cell.subject)
         try:
@@ -147,7 +147,7 @@ class CellRunner:
     def _run_cell(self, cell: Cell, result: CellResult, on_group) -> None:
         method = self.method(cell.method)
         subject = self.subject_input(cell.subject)
-        artifact = self._artifact(cell, method, subject, result)
+        artifact = self._artifact(cell, method, subject)
         phrase = artifact["subject_phrase"]
         artifact_dir = self.store.artifact_dir(cell.method, cell.subject)
         protocol_subject = self.protocol.subject(cell.subject)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
 
-from bench_training import TrainingBench, machine_line  # noqa: E402
+from bench_training import TrainingBench, add_bench_arguments, machine_line  # noqa: E402
 
 SWEEP_METHODS = "dreambooth,dreambooth-lora,textual-inversion"
 # What each training speed-up is when switched off; all of them off is the plain path.
@@ -216,15 +215,11 @@ def print_projection(args, per_method: dict, generation: dict, scoring: dict, de
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="tiny")
+    add_bench_arguments(parser, warmup=3)
     parser.add_argument("--methods", default=SWEEP_METHODS)
-    parser.add_argument("--subject", default="dog")
     parser.add_argument("--steps", type=int, default=40, help="Training steps measured per variant")
-    parser.add_argument("--warmup", type=int, default=3, help="First training steps left out of each rate")
     parser.add_argument("--images", type=int, default=16, help="Images sampled per generation variant")
     parser.add_argument("--score-images", type=int, default=32, help="Images embedded per scoring variant")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dataset-dir", default=os.environ.get("DREAMBENCH_DIR"))
     parser.add_argument("--compile", action="store_true", help="Also measure torch.compile (slow to compile)")
     parser.add_argument("--quick", action="store_true", help="Plain and fast only, no per-speed-up rows")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -123,15 +123,20 @@ def machine_line(device: torch.device) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_bench_arguments(parser: argparse.ArgumentParser, warmup: int) -> None:
+    """What every training measurement takes: profile, subject, warm-up steps, device, dataset."""
     parser.add_argument("--profile", default="tiny")
-    parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--subject", default="dog")
-    parser.add_argument("--steps", type=int, default=None, help="Training steps per method (default: the profile's)")
-    parser.add_argument("--warmup", type=int, default=2, help="First steps left out of the rate (at least 1)")
+    parser.add_argument("--warmup", type=int, default=warmup, help="First steps left out of each rate (at least 1)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dataset-dir", default=os.environ.get("DREAMBENCH_DIR"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_bench_arguments(parser, warmup=2)
+    parser.add_argument("--methods", default=DEFAULT_METHODS)
+    parser.add_argument("--steps", type=int, default=None, help="Training steps per method (default: the profile's)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], help="Extra config key=value")
     args = parser.parse_args()
 

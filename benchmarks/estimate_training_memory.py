@@ -31,12 +31,6 @@ import torch
 CARD_GIB = 24
 
 
-def parse_value(text: str):
-    import yaml
-
-    return yaml.safe_load(text)
-
-
 @contextmanager
 def fake_friendly_modules():
     """Let the method's code run on fake tensors, which can be neither deep-copied nor moved.
@@ -85,7 +79,7 @@ def main() -> None:
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
-    from benchmark.config import build_config
+    from benchmark.config import build_config, parse_assignment
     from benchmark.errors import BenchError
     from benchmark.models.loading import BUILTINS, load_base_components
     from benchmark.profiles import get_profile
@@ -94,10 +88,10 @@ def main() -> None:
     from methods.registry import get_method_class, resolve_options
 
     given = {"train_text_encoder": False}
-    for text in args.assignments:
-        key, _, raw = text.partition("=")
-        given[key.strip()] = parse_value(raw)
     try:
+        for text in args.assignments:
+            key, value = parse_assignment(text)
+            given[".".join(key)] = value
         config = build_config(overrides={"profile": args.profile})
         source = config.model_sources()["base"]
         if source not in BUILTINS:

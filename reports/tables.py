@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from benchmark.metrics.registry import METRICS, ORACLE_METRICS
+from benchmark.metrics.registry import ORACLE_METRICS
 from reports.loading import MethodRun, ReportData
 
 DEVICE_KINDS = {"cpu": "cpu", "cuda": "gpu", "mps": "gpu", "xpu": "gpu"}  # what an hour of training was spent on
@@ -78,29 +78,6 @@ def training_cost(method: MethodRun) -> dict:
 def training_table(data: ReportData) -> pd.DataFrame:
     """One row per method: trained_subjects, train_seconds, train_hours, peak_memory_mb, device."""
     return pd.DataFrame([training_cost(m) for m in data.methods.values()])
-
-
-def method_table(data: ReportData) -> pd.DataFrame:
-    """One row per method: its run, name, options, completeness, failures and meaningfulness."""
-    rows = []
-    for method in data.methods.values():
-        rows.append(
-            {
-                "method": method.key,
-                "label": method.label,
-                "name": method.name,
-                "run": method.run.name,
-                "scored": method.scores is not None,
-                "subjects_expected": len(method.run.subjects),
-                "subjects_scored": len(method.scored_subjects),
-                "failed_subjects": ",".join(method.failed_subjects),
-                "missing_subjects": ",".join(method.missing_subjects),
-                "complete": method.complete,
-                "status": method.status,
-                "meaningful": method.meaningful,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def failures_table(data: ReportData) -> pd.DataFrame:
@@ -213,7 +190,3 @@ def subject_intervals(method: MethodRun, metric: str, **bootstrap_options) -> pd
             }
         )
     return pd.DataFrame(rows, columns=["subject", "mean", "ci_low", "ci_high"])
-
-
-def metric_names(metrics: list[str]) -> dict[str, str]:
-    return {m: METRICS[m].name for m in metrics}
