@@ -22,6 +22,7 @@ model loading: it is a lower bound on wall time for one device.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
@@ -78,39 +79,64 @@ def child(args) -> None:
     print(json.dumps(result))
 
 
-def training_rows(args, cache_dir: Path) -> tuple[list, dict]:
-    """Rows (method, variant, result, reference) of the training table, and per method (plain, fast)."""
+def measure(args, cache_dir: Path, method: str, overrides: dict) -> dict:
+    return train_in_child(args, method, {"steps": args.steps, **overrides}, cache_dir)
+
+
+def core_training_rows(args, cache_dir: Path) -> tuple[list, dict]:
+    """Plain and fast path of each method, and DreamBooth's frozen-text-encoder pair (the 24 GB question).
+
+    Rows are (method, variant, result, reference); each is printed as soon as it is
+    measured, so a run cut short (a lent GPU's time limit) still shows what it got.
+    """
     rows, per_method = [], {}
+    print_training_header("training")
     for method in args.methods.split(","):
-
-        def measure(overrides: dict, method: str = method) -> dict:
-            return train_in_child(args, method, {"steps": args.steps, **overrides}, cache_dir)
-
-        plain, fast = measure(PLAIN_TRAINING), measure({})
+        plain = emit(rows, (method, "plain path", measure(args, cache_dir, method, PLAIN_TRAINING), None))
+        fast = emit(rows, (method, "fast path (defaults)", measure(args, cache_dir, method, {}), plain))
         per_method[method] = (plain, fast)
-        rows += [(method, "plain path", plain, plain), (method, "fast path (defaults)", fast, plain)]
         if method == "dreambooth" and not args.quick:
-            for label, switch in TRAINING_SPEEDUPS.items():
-                if label not in CUDA_ONLY or args.device_type == "cuda":
-                    rows.append((method, f"fast without {label}", measure(switch), plain))
             frozen = {"train_text_encoder": False}
-            frozen_plain = measure({**frozen, **PLAIN_TRAINING})
-            rows.append((method, "plain, frozen text encoder", frozen_plain, frozen_plain))
-            rows.append((method, "fast, frozen text encoder", measure(frozen), frozen_plain))
-        if args.compile:
-            rows.append((method, "fast + torch.compile", measure(COMPILE), plain))
+            frozen_plain = measure(args, cache_dir, method, {**frozen, **PLAIN_TRAINING})
+            emit(rows, (method, "plain, frozen text encoder", frozen_plain, None))
+            emit(rows, (method, "fast, frozen text encoder", measure(args, cache_dir, method, frozen), frozen_plain))
     return rows, per_method
 
 
-def print_training(rows: list) -> None:
-    print("\n| training | variant | steps/s | x plain | peak MB | x plain | warm-up s |")
+def speedup_rows(args, cache_dir: Path, per_method: dict) -> list:
+    """DreamBooth's fast path with each speed-up switched off alone (its share), and torch.compile if asked."""
+    rows = []
+    if "dreambooth" in per_method and not args.quick:
+        print_training_header("training, one speed-up off at a time")
+        plain = per_method["dreambooth"][0]
+        for label, switch in TRAINING_SPEEDUPS.items():
+            if label not in CUDA_ONLY or args.device_type == "cuda":
+                result = measure(args, cache_dir, "dreambooth", switch)
+                emit(rows, ("dreambooth", f"fast without {label}", result, plain))
+    if args.compile:
+        if not rows:
+            print_training_header("training, torch.compile")
+        for method, (plain, _) in per_method.items():
+            emit(rows, (method, "fast + torch.compile", measure(args, cache_dir, method, COMPILE), plain))
+    return rows
+
+
+def print_training_header(title: str) -> None:
+    print(f"\n| {title} | variant | steps/s | x plain | peak MB | x plain | warm-up s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for method, variant, result, reference in rows:
-        speed = result["steps_per_s"] / reference["steps_per_s"]
-        peak, reference_peak = result["peak_memory_mb"], reference["peak_memory_mb"]
-        memory = f"{peak / reference_peak:.2f}" if peak and reference_peak else "n/a"
-        print(f"| {method} | {variant} | {result['steps_per_s']:.2f} | {speed:.2f} | "
-              f"{peak or float('nan'):.0f} | {memory} | {result['first_steps_s']:.1f} |")  # fmt: skip
+
+
+def emit(rows: list, row: tuple) -> dict:
+    """Print one training row (reference None: the row is its own plain path) and keep it; returns its result."""
+    method, variant, result, reference = row
+    reference = reference or result
+    speed = result["steps_per_s"] / reference["steps_per_s"]
+    peak, reference_peak = result["peak_memory_mb"], reference["peak_memory_mb"]
+    memory = f"{peak / reference_peak:.2f}" if peak and reference_peak else "n/a"
+    print(f"| {method} | {variant} | {result['steps_per_s']:.2f} | {speed:.2f} | "
+          f"{peak or float('nan'):.0f} | {memory} | {result['first_steps_s']:.1f} |", flush=True)  # fmt: skip
+    rows.append((method, variant, result, reference))
+    return result
 
 
 # ---------------------------------------------------------------------- generation
@@ -239,13 +265,17 @@ def main() -> None:
         args.device_type = device.type
         if device.type != "cuda":
             print(f"{' and '.join(CUDA_ONLY)} apply on CUDA only: no rows for them here")
-        rows, per_method = training_rows(args, cache_dir)
-        print_training(rows)
+        _, per_method = core_training_rows(args, cache_dir)
         generation = generation_rates(args, bench)
         print_rates(f"generation ({args.images} images, {bench.context.generation.steps} steps)", generation)
-    scoring = scoring_rates(args, device)
-    print_rates(f"scoring ({args.score_images} images, DINO + CLIP)", scoring)
-    print_projection(args, per_method, generation, scoring, device)
+        scoring = scoring_rates(args, device)
+        print_rates(f"scoring ({args.score_images} images, DINO + CLIP)", scoring)
+        print_projection(args, per_method, generation, scoring, device)
+        del bench  # the parent's sampling models go before more children share the device
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        speedup_rows(args, cache_dir, per_method)
 
 
 if __name__ == "__main__":

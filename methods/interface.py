@@ -47,7 +47,7 @@ class MethodContext:
     def base_components(self) -> dict:
         from benchmark.models.loading import load_base_components
 
-        return load_base_components(self.config.model_sources()["base"], self.model_locations["base"])
+        return load_base_components(self.config.model_sources()["base"], self.model_locations["base"], self.device)
 
     @cached_property
     def generation_components(self) -> dict:

@@ -194,8 +194,19 @@ def autocast_dtype(mixed_precision: str, device: torch.device) -> torch.dtype | 
 
 
 def peak_memory_mb(device: torch.device) -> float | None:
+    """CUDA's max allocated; on CPU this process's own peak resident memory.
+
+    Linux's VmHWM first: getrusage's ru_maxrss carries the parent's peak across
+    fork and exec, so a worker started by a large parent would report the parent's.
+    """
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
 

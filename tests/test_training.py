@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -361,3 +362,19 @@ def test_generation_in_half_precision_never_touches_the_training_masters(context
     assert pipeline_parts["unet"].dtype == torch.bfloat16
     assert half.base_components["unet"].dtype == torch.float32  # what trainers copy stays fp32
     assert half.base_components["text_encoder"].dtype == torch.float32
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux's per-process peak (VmHWM)")
+def test_cpu_peak_memory_is_the_process_own_not_its_parents():
+    """A benchmark child or worker spawned by a big parent must not report the parent's peak."""
+    import subprocess
+    import sys
+
+    ballast = bytearray(700 * 2**20)  # touched: zero-filled pages count as resident
+    parent_peak = T.peak_memory_mb(torch.device("cpu"))
+    probe = "import torch; from methods.training import peak_memory_mb; print(peak_memory_mb(torch.device('cpu')))"
+    child_peak = float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                      check=True).stdout.split()[-1])  # fmt: skip
+    del ballast
+    assert parent_peak > 700
+    assert child_peak < parent_peak - 500

@@ -131,13 +131,18 @@ def _download_torchvision_alexnet(source: str) -> str:
     return str(torchhub_file(source))
 
 
-def load_base_components(source: str, location: str) -> dict:
-    """The base diffusion model's parts (unet, vae, text_encoder, tokenizer) and its scheduler config."""
+def load_base_components(source: str, location: str, device=None) -> dict:
+    """The base diffusion model's parts (unet, vae, text_encoder, tokenizer) and its scheduler config.
+
+    Parts come back on the CPU; `device` (the run's) only says where the SD-1.5-sized
+    random weights may be drawn, which is much faster on a GPU. The tiny weights are
+    always drawn on the CPU: they are part of a tiny run's protocol on every machine.
+    """
     if source in BUILTINS:
         from benchmark.models.tiny import sd15_sized_components, tiny_components, tiny_noise_scheduler_config
 
-        build = tiny_components if source == BUILTIN_TINY else sd15_sized_components
-        return {**build(), "scheduler_config": tiny_noise_scheduler_config()}
+        parts = tiny_components() if source == BUILTIN_TINY else sd15_sized_components(device)
+        return {**parts, "scheduler_config": tiny_noise_scheduler_config()}
     from diffusers import StableDiffusionPipeline
 
     try:
