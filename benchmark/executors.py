@@ -80,13 +80,25 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
 RAY_RETRIES = 2  # a cell whose worker process dies (OOM kill, preemption) is rerun this many times
 
 
+_ray_runner: CellRunner | None = None  # per Ray worker process
+
+
 def _run_cell_on_ray(spec: CellSpec, cell: Cell) -> CellResult:
-    """One Ray task per cell: a fresh worker state each time, so a retry starts clean."""
+    """One Ray task per cell, on a runner the worker process keeps between its tasks.
+
+    Ray reuses worker processes, and so does this: the base model a worker loaded
+    (and any torch.compile it paid for) serves its next cells, as in one local
+    process, instead of seconds to minutes per cell. A retry after a worker died
+    runs in a new process, so it still starts clean.
+    """
+    global _ray_runner
     import torch
 
     if spec.device.startswith("cuda"):
         spec.device = "cuda" if torch.cuda.is_available() else spec.device  # Ray assigned this task its GPU
-    return CellRunner(spec).run_cell(cell)
+    if _ray_runner is None or _ray_runner.spec != spec:
+        _ray_runner = CellRunner(spec)
+    return _ray_runner.run_cell(cell)
 
 
 def run_ray(spec: CellSpec, cells: list[Cell], workers: int, address: str | None, progress: bool) -> list[CellResult]:

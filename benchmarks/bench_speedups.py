@@ -2,6 +2,7 @@
 
     python benchmarks/bench_speedups.py --dataset-dir ../shared/dreambench/dataset
     python benchmarks/bench_speedups.py --profile sd15-random --device cuda          # on a GPU, 512 px
+    python benchmarks/bench_speedups.py ... --parts speedups   # only each speed-up off alone (and its plain row)
     python benchmarks/bench_speedups.py ... --compile     # adds torch.compile rows (minutes of compiling)
 
 The plain path is the harness with every speed-up switched off: no latent or
@@ -49,6 +50,7 @@ TRAINING_SPEEDUPS = {
 CUDA_ONLY = ("fused AdamW", "mixed precision")  # on CPU both are off in every variant
 PLAIN_TRAINING = {key: value for switch in TRAINING_SPEEDUPS.values() for key, value in switch.items()}
 COMPILE = {"compile": True}
+PARTS = ("core", "speedups", "compile")
 IMAGES_PER_PROMPT, PRES_IMAGES = 4, 4
 
 
@@ -103,22 +105,22 @@ def core_training_rows(args, cache_dir: Path) -> tuple[list, dict]:
     return rows, per_method
 
 
-def speedup_rows(args, cache_dir: Path, per_method: dict) -> list:
-    """DreamBooth's fast path with each speed-up switched off alone (its share), and torch.compile if asked."""
+def speedup_rows(args, cache_dir: Path, plain_for) -> None:
+    """DreamBooth's fast path with each speed-up switched off alone: each one's share of the fast path."""
+    print_training_header("training, one speed-up off at a time")
+    rows, plain = [], plain_for("dreambooth")
+    for label, switch in TRAINING_SPEEDUPS.items():
+        if label not in CUDA_ONLY or args.device_type == "cuda":
+            emit(rows, ("dreambooth", f"fast without {label}", measure(args, cache_dir, "dreambooth", switch), plain))
+
+
+def compile_rows(args, cache_dir: Path, plain_for) -> None:
+    """Each method's fast path with its UNet under torch.compile (compilation is in the warm-up steps)."""
+    print_training_header("training, torch.compile")
     rows = []
-    if "dreambooth" in per_method and not args.quick:
-        print_training_header("training, one speed-up off at a time")
-        plain = per_method["dreambooth"][0]
-        for label, switch in TRAINING_SPEEDUPS.items():
-            if label not in CUDA_ONLY or args.device_type == "cuda":
-                result = measure(args, cache_dir, "dreambooth", switch)
-                emit(rows, ("dreambooth", f"fast without {label}", result, plain))
-    if args.compile:
-        if not rows:
-            print_training_header("training, torch.compile")
-        for method, (plain, _) in per_method.items():
-            emit(rows, (method, "fast + torch.compile", measure(args, cache_dir, method, COMPILE), plain))
-    return rows
+    for method in args.methods.split(","):
+        plain = plain_for(method)
+        emit(rows, (method, "fast + torch.compile", measure(args, cache_dir, method, COMPILE), plain))
 
 
 def print_training_header(title: str) -> None:
@@ -246,36 +248,62 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="Training steps measured per variant")
     parser.add_argument("--images", type=int, default=16, help="Images sampled per generation variant")
     parser.add_argument("--score-images", type=int, default=32, help="Images embedded per scoring variant")
-    parser.add_argument("--compile", action="store_true", help="Also measure torch.compile (slow to compile)")
-    parser.add_argument("--quick", action="store_true", help="Plain and fast only, no per-speed-up rows")
+    parser.add_argument(
+        "--parts", default="core,speedups",
+        help="Comma-separated: core (plain vs fast per method, frozen text encoder, sampling, scoring, projection), "
+        "speedups (each training speed-up off alone), compile (torch.compile rows; minutes of compiling)",
+    )  # fmt: skip
+    parser.add_argument("--compile", action="store_true", help="Add the compile part")
+    parser.add_argument("--quick", action="store_true", help="The core part only, without the frozen-encoder rows")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
+    args.parts = {"core"} if args.quick else {part.strip() for part in args.parts.split(",") if part.strip()}
+    if args.compile:
+        args.parts.add("compile")
+    if not args.parts or args.parts - set(PARTS):
+        parser.error(f"--parts takes a comma-separated subset of {', '.join(PARTS)}")
 
     with tempfile.TemporaryDirectory(prefix="bench-speedups-") as tmp:
         cache_dir = Path(tmp) / "cache"
         bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, cache_dir)
         device = bench.context.device
         print(machine_line(device))
-        print(f"profile: {args.profile} (random weights: timings only), subject: {args.subject}, "
+        weights = "real weights" if bench.context.profile.meaningful else "random weights: timings only"
+        print(f"profile: {args.profile} ({weights}), subject: {args.subject}, "
               f"{args.steps} training steps per variant ({args.warmup} warm-up), "
               f"resolution {bench.context.generation.resolution}")  # fmt: skip
         args.device_type = device.type
         if device.type != "cuda":
             print(f"{' and '.join(CUDA_ONLY)} apply on CUDA only: no rows for them here")
-        _, per_method = core_training_rows(args, cache_dir)
-        generation = generation_rates(args, bench)
-        print_rates(f"generation ({args.images} images, {bench.context.generation.steps} steps)", generation)
-        scoring = scoring_rates(args, device)
-        print_rates(f"scoring ({args.score_images} images, DINO + CLIP)", scoring)
-        print_projection(args, per_method, generation, scoring, device)
+        per_method = {}
+        if "core" in args.parts:
+            _, per_method = core_training_rows(args, cache_dir)
+            generation = generation_rates(args, bench)
+            print_rates(f"generation ({args.images} images, {bench.context.generation.steps} steps)", generation)
+            scoring = scoring_rates(args, device)
+            print_rates(f"scoring ({args.score_images} images, DINO + CLIP)", scoring)
+            print_projection(args, per_method, generation, scoring, device)
         del bench  # the parent's sampling models go before more children share the device
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
-        speedup_rows(args, cache_dir, per_method)
+        plains = {method: plain for method, (plain, _) in per_method.items()}
+
+        def plain_for(method: str) -> dict:
+            """The method's plain path, measured here (and printed as its own row) unless `core` already did."""
+            if method not in plains:
+                plains[method] = emit(
+                    [], (method, "plain path", measure(args, cache_dir, method, PLAIN_TRAINING), None)
+                )
+            return plains[method]
+
+        if "speedups" in args.parts:
+            speedup_rows(args, cache_dir, plain_for)
+        if "compile" in args.parts:
+            compile_rows(args, cache_dir, plain_for)
 
 
 if __name__ == "__main__":

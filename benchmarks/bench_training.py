@@ -144,7 +144,8 @@ def main() -> None:
         bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache",
                                     args.assignments)  # fmt: skip
         print(machine_line(bench.context.device))
-        print(f"profile: {args.profile} (random weights: timings only), subject: {args.subject}")
+        weights = "real weights" if bench.context.profile.meaningful else "random weights: timings only"
+        print(f"profile: {args.profile} ({weights}), subject: {args.subject}")
         print(f"{'method':<24} {'steps':>6} {'steps/s':>9} {'peak MB':>9}  notes")
         for name in args.methods.split(","):
             overrides = {"steps": args.steps} if args.steps else {}

@@ -165,10 +165,9 @@ def main() -> None:
         if value >= 0.5:
             print(f"| {names.get(kind, kind)} | {value:.0f} |")
     print(f"| total, training | {total:.0f} |")
-    # A run also keeps the half-precision sampling copy of the base model (class images, evaluation) on the GPU.
-    sampling = sum(p.numel() for key in ("unet", "vae", "text_encoder") for p in base[key].parameters()) * 2 / 2**20
-    print(f"| fp16 sampling copy of the base model, held by the run | {sampling:.0f} |")
-    projected = ((total + sampling) * 1.15 + 1024) / 1024
+    # The half-precision sampling copies of the base model (class images, evaluation) are released before
+    # training starts (MethodContext.release_generation_copies), so they are not part of the training peak.
+    projected = (total * 1.15 + 1024) / 1024
     verdict = "fits" if projected <= CARD_GIB else "does not fit"
     print(
         f"with CUDA's context (+1 GiB) and 15% fragmentation: {projected:.1f} GiB, {verdict} a {CARD_GIB} GiB card "

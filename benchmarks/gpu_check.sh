@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# The GPU half of the README's performance section, in one call of about 6 minutes on an H100-class card:
-# every speed-up against the plain path at SD-1.5 size (random weights, 512 px), and the projected
-# GPU-hours of a 30-subject sweep, against the issue's targets (>= 1.5x training steps/s; a
-# frozen-text-encoder DreamBooth within 24 GB; a 30-subject sweep within one GPU-hour); then a
-# tiny-profile `bench run` + `bench report` on CUDA, so the CUDA-only paths (fp16 sampling, fused
-# AdamW, autocast, CUDA scoring) run end to end. Rows print as they are measured: a run cut short
-# by a time limit still returns what it measured.
+# The GPU half of the README's performance section, at SD-1.5 size (random weights, 512 px), against
+# issue #6's targets (>= 1.5x the plain path in training steps/s; a frozen-text-encoder DreamBooth
+# within 24 GB; a 30-subject sweep within one GPU-hour on an H100-class card). One part per call,
+# sized for a lent machine's 10-minute command limit (times measured on an H200, 2026-11-26):
+#
+#   bash benchmarks/gpu_check.sh core       # ~7 min: plain vs fast per method, frozen text encoder,
+#                                           #   sampling and scoring rates, projected sweep GPU-hours,
+#                                           #   then a tiny `bench run` + `bench report` on CUDA, so the
+#                                           #   CUDA-only paths (fp16 sampling, fused AdamW, autocast,
+#                                           #   CUDA scoring) run end to end
+#   bash benchmarks/gpu_check.sh speedups   # ~4 min: each training speed-up switched off alone
+#   bash benchmarks/gpu_check.sh compile    # torch.compile of the fast path: compiling alone took
+#                                           #   over 2 minutes there; give it a whole call
+#   bash benchmarks/gpu_check.sh profile    # ~1 min: where a fast-path step's time goes (launch-bound?)
+#
+# Rows print as they are measured, so a call cut short still returns what it measured. Warm-up is
+# 10 steps: with 4, the fast path's rate read 4.9 steps/s where 10 gave 6.8 on the same card.
 #
 # The lent GPU machines have torch, transformers, peft and timm but neither diffusers nor
 # open_clip, no internet, and only this repository (../shared does not travel). Once, here:
@@ -13,10 +23,20 @@
 #   mkdir -p .gpu-data && cp -r ../shared/dreambench/dataset .gpu-data/dreambench
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-#     -d .whl diffusers==0.42.1 open_clip_torch ftfy wcwidth platformdirs english-words importlib_metadata filelock
-# then run it with the device tool: command "bash benchmarks/gpu_check.sh", carry [".whl", ".gpu-data"].
-# Anywhere with the project installed, `bash benchmarks/gpu_check.sh` works as it is.
+#     --platform any -d .whl diffusers==0.42.1 open_clip_torch ftfy wcwidth platformdirs english-words \
+#     importlib_metadata filelock lpips
+# then run it with the device tool: command "bash benchmarks/gpu_check.sh core", carry [".whl", ".gpu-data"].
+# Anywhere with the project installed, `bash benchmarks/gpu_check.sh PART` works as it is.
 set -euo pipefail
+PART="${1:-core}"
+shift || true
+case "$PART" in
+core | speedups | compile | profile) ;;
+*)
+    echo "gpu_check.sh: unknown part '$PART' (core, speedups, compile or profile)" >&2
+    exit 2
+    ;;
+esac
 if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH="/tmp/site:$PWD"
@@ -26,13 +46,30 @@ fi
 export PYTHONUNBUFFERED=1
 DATASET="${DREAMBENCH_DIR:-$PWD/.gpu-data/dreambench}"
 [ -d "$DATASET" ] || DATASET="$PWD/../shared/dreambench/dataset"
-LOG="${OUT:-/tmp}/gpu_check.txt"
+LOG="${OUT:-/tmp}/gpu_check_$PART.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOG"
-python3 benchmarks/bench_speedups.py --profile sd15-random --device cuda --dataset-dir "$DATASET" \
-    --steps 16 --warmup 4 --images 8 --score-images 64 "$@" | tee -a "$LOG" || echo "bench_speedups failed" | tee -a "$LOG"
-echo "== tiny bench run + report on CUDA" | tee -a "$LOG"
-RUN_DIR="$(mktemp -d)/tiny-cuda"
-{ timeout 150 python3 -m benchmark.cli run --method dreambooth,dreambooth-lora,textual-inversion --subjects dog,cat \
-    --profile tiny --device cuda --limit-prompts 2 --images-per-prompt 2 --dataset-dir "$DATASET" \
-    --output-dir "$RUN_DIR" --quiet && timeout 60 python3 -m benchmark.cli report "$RUN_DIR" -o "$RUN_DIR/report"; } 2>&1 | tail -25 \
-    | tee -a "$LOG" || echo "tiny CUDA run failed" | tee -a "$LOG"
+COMMON=(--profile sd15-random --device cuda --dataset-dir "$DATASET" --warmup 10)
+
+case "$PART" in
+core)
+    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts core --steps 40 --images 8 --score-images 64 "$@" \
+        | tee -a "$LOG" || echo "bench_speedups failed" | tee -a "$LOG"
+    echo "== tiny bench run + report on CUDA" | tee -a "$LOG"
+    RUN_DIR="$(mktemp -d)/tiny-cuda"
+    { timeout 150 python3 -m benchmark.cli run --method dreambooth,dreambooth-lora,textual-inversion \
+        --subjects dog,cat --profile tiny --device cuda --limit-prompts 2 --images-per-prompt 2 \
+        --dataset-dir "$DATASET" --output-dir "$RUN_DIR" --quiet &&
+        timeout 60 python3 -m benchmark.cli report "$RUN_DIR" -o "$RUN_DIR/report"; } 2>&1 | tail -25 |
+        tee -a "$LOG" || echo "tiny CUDA run failed" | tee -a "$LOG"
+    ;;
+speedups)
+    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts speedups --steps 40 "$@" | tee -a "$LOG"
+    ;;
+compile)
+    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts compile --methods dreambooth --steps 60 "$@" |
+        tee -a "$LOG"
+    ;;
+profile)
+    python3 benchmarks/profile_training_step.py "${COMMON[@]}" --steps 20 "$@" | tee -a "$LOG"
+    ;;
+esac

@@ -62,7 +62,8 @@ def build_pipeline(components: dict, generation: GenerationConfig, device: torch
     pipe.set_progress_bar_config(disable=True)
     pipe = pipe.to(device)
     if pipe.unet.dtype != dtype:
-        pipe = pipe.to(dtype=dtype)
+        with quiet_libraries():  # diffusers warns of "modules to keep in float32" even when there are none
+            pipe = pipe.to(dtype=dtype)
     # Set explicitly every time: in fp32 these are the shared base modules, which a trainer may have changed.
     for module in (pipe.unet, pipe.vae):
         speedups.set_attention(module, generation.sdpa_attention)

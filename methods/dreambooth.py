@@ -200,11 +200,11 @@ class DreamBooth(Method):
     def pipeline_for(self, artifact_dir: Path):
         from diffusers import UNet2DConditionModel
 
-        base = self.context.base_components
-        components = dict(self.context.generation_components)
-        components["unet"] = UNet2DConditionModel.from_pretrained(artifact_dir / "unet")
+        trained = {"unet": UNet2DConditionModel.from_pretrained(artifact_dir / "unet")}
         if (artifact_dir / "text_encoder").exists():
-            components["text_encoder"] = type(base["text_encoder"]).from_pretrained(artifact_dir / "text_encoder")
+            text_encoder_class = type(self.context.base_components["text_encoder"])
+            trained["text_encoder"] = text_encoder_class.from_pretrained(artifact_dir / "text_encoder")
+        components = self.context.generation_parts(**trained)
         return build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
 
     def release(self) -> None:
@@ -250,6 +250,7 @@ class DreamBooth(Method):
             else []
         )  # fmt: skip
 
+        ctx.release_generation_copies()  # class-image sampling may have made them; training needs the memory
         from diffusers import DDPMScheduler
 
         scheduler = DDPMScheduler.from_config(base["scheduler_config"])
@@ -294,7 +295,7 @@ class DreamBooth(Method):
                 forward = speedups.compiled(unet, opts["compile_backend"], opts["compile_mode"])
 
             def encode(prompts: list[str]) -> torch.Tensor:
-                ids = T.tokenize(self.tokenizer, prompts).to(device)
+                ids = T.to_device(T.tokenize(self.tokenizer, prompts), device)
                 with torch.set_grad_enabled(text_encoder.training):
                     return text_encoder(ids)[0].float()
 
@@ -305,7 +306,7 @@ class DreamBooth(Method):
             if cache_text and not self.prompts_vary:
                 frozen_instance_states = encode(self.instance_prompts(subject, 1, generator)).detach()
 
-            loss = None
+            log = T.StepLog(scratch, subject.name, started)
             for step in range(start, opts["steps"]):
                 for _ in range(accumulation):
                     latents = instance_latents.sample(batch, scaling, generator)
@@ -326,7 +327,6 @@ class DreamBooth(Method):
                     if opts["min_snr_gamma"]:
                         weights = T.min_snr_weights(scheduler, timesteps[:batch], opts["min_snr_gamma"])
                     loss = T.dreambooth_loss(prediction, target, batch, opts["prior_loss_weight"], weights)
-                    T.check_finite(loss.total, step + 1, subject.name)
                     scaled = loss.total / accumulation
                     (scaler.scale(scaled) if scaler else scaled).backward()
                 if scaler:
@@ -340,21 +340,16 @@ class DreamBooth(Method):
                     optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 self.after_optimizer_step(text_encoder)
-                T.append_log(scratch, {
-                    "step": step + 1,
-                    "loss": loss.total.item(),
-                    "instance_loss": loss.instance.item(),
-                    "prior_loss": None if loss.prior is None else loss.prior.item(),
-                    "lr": lr,
-                    "seconds": round(time.monotonic() - started, 4),  # wall time since this process began the subject
-                })  # fmt: skip
+                log.record(step + 1, loss, lr)  # the last accumulation micro-batch's loss, as before
                 every = opts["checkpoint_every"]
                 if every and (step + 1) % every == 0 and step + 1 < opts["steps"]:
+                    log.flush()  # a diverged loss stops here, before it can be checkpointed
                     trainable = {
                         name: {k: v for k, v in module.named_parameters() if v.requires_grad}
                         for name, module in trained.items()
                     }
                     T.save_checkpoint(scratch, step + 1, trainable, optimizer, generator, scaler)
+            log.flush()
 
         saved = self.save_artifact(workdir, unet, text_encoder)
         if (scratch / T.LOG_FILE).exists():
@@ -371,7 +366,7 @@ class DreamBooth(Method):
             "class_images": len(class_paths),
             "steps": opts["steps"],
             "resumed_from_step": start,
-            "final_loss": None if loss is None else loss.total.item(),
+            "final_loss": log.last_loss,
             "train_seconds": round(time.monotonic() - started, 3),
             "peak_memory_mb": T.peak_memory_mb(device),
             "device": str(device),

@@ -32,6 +32,9 @@ class SubjectInput:
     images: tuple[Path, ...]
 
 
+CONVERTED_PARTS = ("unet", "vae", "text_encoder")
+
+
 @dataclass
 class MethodContext:
     """Shared resources a method draws on; models load lazily, once per process."""
@@ -49,24 +52,48 @@ class MethodContext:
 
         return load_base_components(self.config.model_sources()["base"], self.model_locations["base"], self.device)
 
-    @cached_property
+    @property
     def generation_components(self) -> dict:
-        """The base model in the generation dtype, for pipelines.
+        """The base model in the generation dtype, for pipelines (see `generation_parts`)."""
+        return self.generation_parts()
+
+    def generation_parts(self, **replaced) -> dict:
+        """The base model's parts for a pipeline in the generation dtype, with `replaced` parts swapped in.
 
         The fp32 masters in `base_components` are never converted: trainers copy
         them, and a copy of weights already rounded to fp16 would make a trained
         model depend on whether something was generated before it in the process.
-        In fp32 this is the masters themselves; otherwise a converted copy, made once.
+        In fp32 the parts are the masters themselves; otherwise each is converted
+        once, on first use, so a part a method replaces (DreamBooth's trained UNet)
+        never costs a converted copy of the base one.
         """
-        base = self.base_components
-        if self.dtype == torch.float32:
-            return base
-        import copy
+        parts = {**self.base_components, **replaced}
+        if self.dtype != torch.float32:
+            for key in CONVERTED_PARTS:
+                if key not in replaced:
+                    parts[key] = self._converted(key)
+        return parts
 
-        converted = dict(base)
-        for key in ("unet", "vae", "text_encoder"):
-            converted[key] = copy.deepcopy(base[key]).to(self.device, self.dtype)
-        return converted
+    def _converted(self, key: str) -> torch.nn.Module:
+        copies = self.__dict__.setdefault("_generation_copies", {})
+        if key not in copies:
+            import copy
+
+            from methods.diffusion import quiet_libraries
+
+            with quiet_libraries():  # diffusers warns of "modules to keep in float32" even when there are none
+                copies[key] = copy.deepcopy(self.base_components[key]).to(self.device, self.dtype)
+        return copies[key]
+
+    def release_generation_copies(self) -> None:
+        """Drop the converted sampling copies (remade on next use): a trainer needs that memory more.
+
+        At SD-1.5 size they are about 2 GiB of GPU memory, which class-image
+        sampling in the same process would otherwise leave held through training.
+        """
+        self.__dict__.pop("_generation_copies", None)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     @property
     def dtype(self) -> torch.dtype:

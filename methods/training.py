@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,9 +80,24 @@ class LatentSource:
 
     def sample(self, batch: int, scaling: float, generator: torch.Generator) -> torch.Tensor:
         index = torch.randint(0, self.count, (batch,), generator=generator)
-        mean, std = (self.cached[0][index], self.cached[1][index]) if self.cached else self._posterior(index.tolist())
+        if self.cached:
+            on_device = to_device(index, self.cached[0].device)
+            mean, std = self.cached[0][on_device], self.cached[1][on_device]
+        else:
+            mean, std = self._posterior(index.tolist())
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
-        return (mean + std * noise.to(mean.device)) * scaling
+        return (mean + std * to_device(noise, mean.device)) * scaling
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor drawn for this step, copied without waiting for the GPU to finish its queue.
+
+    A plain `.to(cuda)` from ordinary (pageable) memory synchronizes the stream;
+    `non_blocking` copies it to a staging buffer and returns, so the source may be
+    freed at once. The random draws stay on the CPU generator: the same numbers on
+    any device, which is what makes a run's images independent of its hardware.
+    """
+    return tensor.to(device, non_blocking=True)
 
 
 def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
@@ -144,22 +160,68 @@ def dreambooth_loss(
 
 def denoising_step(unet, scheduler, latents, encoder_states, generator, autocast_dtype=None):
     """Noise the latents at random timesteps and predict: returns (prediction, target, timesteps)."""
-    noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype).to(latents.device)
+    noise = to_device(torch.randn(latents.shape, generator=generator, dtype=latents.dtype), latents.device)
     steps = scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, steps, (latents.shape[0],), generator=generator).to(latents.device)
+    timesteps = to_device(torch.randint(0, steps, (latents.shape[0],), generator=generator), latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     with torch.autocast(latents.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         prediction = unet(noisy, timesteps, encoder_states).sample
     return prediction, prediction_target(scheduler, latents, noise, timesteps), timesteps
 
 
-def check_finite(loss: torch.Tensor, step: int, subject: str) -> None:
-    value = loss.detach().item()
-    if not math.isfinite(value):
-        raise TrainingDiverged(
-            f"training {subject} diverged: loss is {value} at step {step}; lower the learning rate "
-            "or check the inputs (the subject is recorded as failed, the others go on)"
-        )
+def diverged(subject: str, value: float, step: int) -> TrainingDiverged:
+    return TrainingDiverged(
+        f"training {subject} diverged: loss is {value} at step {step}; lower the learning rate "
+        "or check the inputs (the subject is recorded as failed, the others go on)"
+    )
+
+
+LOG_FLUSH_STEPS = 25
+
+
+class StepLog:
+    """The per-step training log, read from the device in batches so the loop never waits for the GPU.
+
+    Reading a loss (`.item()`) makes the CPU wait until the GPU has finished the
+    step; the next step's kernels then start into an idle GPU. At DreamBooth's
+    batch of 1 + 1 a large GPU finishes a step about as fast as the CPU can launch
+    it, so every such wait is lost time. Losses stay on the device and are read,
+    checked and written every `flush_every` steps, before every checkpoint and at
+    the end: a diverged loss still names the first step it happened at, and no
+    checkpoint is saved after it. A step's `seconds` is when the CPU finished
+    issuing it; the last step of each batch waits for the GPU, so its time is exact.
+    """
+
+    def __init__(self, scratch: Path, subject: str, started: float, flush_every: int = LOG_FLUSH_STEPS):
+        self.scratch, self.subject, self.started, self.flush_every = scratch, subject, started, flush_every
+        self.pending: list[tuple[int, torch.Tensor, float, float]] = []
+        self.last_loss: float | None = None
+
+    def record(self, step: int, loss: LossParts, lr: float) -> None:
+        parts = [loss.total, loss.instance] + ([] if loss.prior is None else [loss.prior])
+        values = torch.stack([part.detach().float() for part in parts])
+        self.pending.append((step, values, lr, time.monotonic() - self.started))
+        if len(self.pending) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        rows = torch.stack([values for _, values, _, _ in self.pending]).tolist()  # the one wait for the GPU
+        finished = time.monotonic() - self.started
+        pending, self.pending = self.pending, []
+        for index, ((step, _, lr, seconds), row) in enumerate(zip(pending, rows, strict=True)):
+            if not math.isfinite(row[0]):
+                raise diverged(self.subject, row[0], step)
+            append_log(self.scratch, {
+                "step": step,
+                "loss": row[0],
+                "instance_loss": row[1],
+                "prior_loss": row[2] if len(row) > 2 else None,
+                "lr": lr,
+                "seconds": round(finished if index == len(pending) - 1 else seconds, 4),
+            })  # fmt: skip
+            self.last_loss = row[0]
 
 
 # --------------------------------------------------------------- optimizer & device

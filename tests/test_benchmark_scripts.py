@@ -70,3 +70,23 @@ def test_memory_estimate_counts_weights_gradients_and_adam_state():
     trained = sum(p.numel() for m in (tiny_unet(), tiny_text_encoder()) for p in m.parameters())
     # fp32 weights + their gradients + Adam's two moments are alive together at the optimizer step.
     assert total >= 4 * trained * 4 / 2**20 * 0.99
+
+
+def test_training_step_profile_records_the_asked_steps_and_sees_the_variant(dreambench_dir):
+    common = ("--dataset-dir", str(dreambench_dir), "--warmup", "1", "--top", "1000")
+    fast = run_script("profile_training_step.py", *common, "--steps", "2")
+    assert fast.startswith("machine: ") and "random weights" in fast
+    assert "profiled steps: 2 " in fast  # the schedule records exactly the asked steps, each marked once
+    host = {row[0]: float(row[1]) for row in table_rows(fast, "host time per step")}
+    in_ops = host["PyTorch ops: aten ops, autograd nodes (self time)"]
+    in_python = host["Python inside record_function blocks (e.g. Optimizer.step)"]
+    assert 0 < in_ops + in_python < host["wall, profiled"]  # self times, each counted once: within the wall
+    assert float(dict(table_rows(fast, "counts per step"))["aten op calls (nested included)"]) > 0
+    plain = run_script("profile_training_step.py", *common, "--steps", "1", "--variant", "plain")
+    fast_calls, plain_calls = ({row[0]: float(row[2]) for row in table_rows(out, "top")} for out in (fast, plain))
+    assert fast_calls["Optimizer.step#AdamW.step"] == 1  # per step: totals divided by the steps recorded
+    assert not any(name.startswith("ProfilerStep") for name in fast_calls)  # the step span is not an op
+    # The plain path re-encodes the images with the VAE at every step (no latent cache) and runs
+    # diffusers' classic attention (baddbmm) in the UNet instead of SDPA.
+    assert plain_calls["aten::convolution"] > fast_calls["aten::convolution"] > 0
+    assert "aten::baddbmm" in plain_calls and "aten::baddbmm" not in fast_calls

@@ -231,6 +231,33 @@ def test_nan_loss_stops_the_subject_with_the_step(context, dreambench_dir, tmp_p
         method.personalize(subject_input("can", dreambench_dir), _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s"))
 
 
+def test_step_log_reads_losses_in_batches_and_stops_at_the_first_bad_step(tmp_path):
+    """The loop never waits for the GPU per step, yet a divergence still names its step and nothing after it is kept."""
+    log = T.StepLog(tmp_path, "can", started=0.0, flush_every=4)
+
+    def loss(value):
+        value = torch.tensor(value)
+        return T.LossParts(value + 1.0, value, torch.tensor(1.0))
+
+    log.record(1, loss(0.5), 1e-4)
+    log.record(2, loss(0.25), 1e-4)
+    assert not (tmp_path / T.LOG_FILE).exists()  # nothing read back yet
+    log.flush()
+    lines = [json.loads(line) for line in (tmp_path / T.LOG_FILE).read_text().splitlines()]
+    assert [(e["step"], e["loss"], e["instance_loss"], e["prior_loss"]) for e in lines] == [
+        (1, 1.5, 0.5, 1.0),
+        (2, 1.25, 0.25, 1.0),
+    ]
+    assert log.last_loss == 1.25
+    log.record(3, loss(0.125), 1e-4)
+    log.record(4, loss(float("inf")), 1e-4)
+    log.record(5, loss(float("nan")), 1e-4)
+    with pytest.raises(T.TrainingDiverged, match="loss is inf at step 4"):
+        log.record(6, loss(0.0), 1e-4)  # the fourth pending step triggers the read
+    steps = [json.loads(line)["step"] for line in (tmp_path / T.LOG_FILE).read_text().splitlines()]
+    assert steps == [1, 2, 3]
+
+
 def test_wrong_class_is_deterministic_and_wrong():
     protocol = load_protocol()
     for subject in protocol.subjects.values():
@@ -288,6 +315,21 @@ def test_compiled_unet_trains_the_same_and_saves_plain_weights(context, dreamben
 
     reloaded = UNet2DConditionModel.from_pretrained(tmp_path / "compiled" / "unet")  # no "_orig_mod." keys
     assert set(reloaded.state_dict()) == set(tiny_unet().state_dict())
+
+
+def test_compilation_is_paid_once_per_process_not_per_subject(context, dreambench_dir, tmp_path):
+    """Each subject trains a fresh copy of the UNet; recompiling it per subject would cost minutes each."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()  # an earlier test may have compiled the tiny UNet in this process already
+    method = make(DreamBooth, context, train_text_encoder=False, steps=2, compile=True, compile_backend="aot_eager")
+    graphs = [counters["stats"]["unique_graphs"]]
+    for name in ("can", "dog"):
+        method.personalize(subject_input(name, dreambench_dir), _mkdir(tmp_path / name), _mkdir(tmp_path / f"s-{name}"))
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[1] > graphs[0]  # the first subject compiled
+    assert graphs[2] == graphs[1]  # the second reused it
 
 
 @pytest.mark.parametrize(
@@ -356,12 +398,30 @@ def test_lora_artifact_reloads_at_the_trained_scale(context, dreambench_dir, tmp
     assert torch.allclose(trained_out, reloaded_out, atol=1e-5)
 
 
+def half_precision(context):
+    return dataclasses.replace(context, generation=dataclasses.replace(context.generation, dtype="bfloat16"))
+
+
 def test_generation_in_half_precision_never_touches_the_training_masters(context):
-    half = dataclasses.replace(context, generation=dataclasses.replace(context.generation, dtype="bfloat16"))
+    half = half_precision(context)
     pipeline_parts = half.generation_components
     assert pipeline_parts["unet"].dtype == torch.bfloat16
     assert half.base_components["unet"].dtype == torch.float32  # what trainers copy stays fp32
     assert half.base_components["text_encoder"].dtype == torch.float32
+    assert half.generation_components["unet"] is pipeline_parts["unet"]  # converted once, then reused
+
+
+def test_training_holds_no_sampling_copies_and_a_trained_unet_costs_no_base_copy(context, dreambench_dir, tmp_path):
+    """At SD-1.5 size each converted copy is GPU memory: ~2 GiB held through training, 1.7 GiB for a UNet unused."""
+    half = half_precision(context)
+    method = make(DreamBooth, half, train_text_encoder=False)  # prior on: class images are sampled in-process
+    half.generation_parts()  # as a previous subject's sampling would leave them
+    assert set(half._generation_copies) == {"unet", "vae", "text_encoder"}
+    method.personalize(subject_input("can", dreambench_dir), _mkdir(tmp_path / "out"), _mkdir(tmp_path / "s"))
+    assert not half.__dict__.get("_generation_copies")  # released before the first step, not remade
+    pipe = method.pipeline_for(tmp_path / "out")
+    assert set(half._generation_copies) == {"vae", "text_encoder"}  # the base UNet was never converted
+    assert pipe.unet.dtype == torch.bfloat16 and pipe.unet is not half.base_components["unet"]
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux's per-process peak (VmHWM)")
