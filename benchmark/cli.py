@@ -418,10 +418,11 @@ def report(run_dirs, out_dir, baseline):
     """
     from reports.exports import markdown_leaderboard
     from reports.html import write_report
+    from reports.loading import load_runs
 
-    paths = [Path(p) for p in run_dirs]
-    index = write_report(paths, Path(out_dir), baseline=baseline)
-    click.echo(markdown_leaderboard(paths, baseline=baseline))
+    data = load_runs([Path(p) for p in run_dirs])  # once, for the HTML and the Markdown alike
+    index = write_report(data, Path(out_dir), baseline=baseline)
+    click.echo(markdown_leaderboard(data, baseline=baseline))
     click.echo(f"report: {index} (open it in a browser; CSV, LaTeX and Markdown beside it)")
 
 

@@ -27,9 +27,13 @@ GENERATED = {"count": 0}
 BLOCK = 4  # images are drawn in aligned blocks of this size, so their bytes never depend on what was cached
 
 
-def class_image_key(base_model: str, prompt: str, sampler: str, generation: GenerationConfig, seed: int) -> dict:
+def class_image_key(
+    base_model: str, prompt: str, sampler: str, generation: GenerationConfig, seed: int, device_type: str
+) -> dict:
+    """Everything that decides the bytes of a class image, and so names its cache folder."""
     return {
         "base_model": base_model,
+        "device": device_type,  # CPU and GPU kernels round differently
         "block": BLOCK,
         "prompt": prompt,
         "sampler": sampler,
@@ -53,7 +57,7 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
     generation.dtype = str(context.dtype).removeprefix("torch.")  # "auto" would hide fp16 vs fp32
     # The resolved location names the exact weights (a hub snapshot folder carries its revision).
     base_model = f"{context.config.model_sources()['base']}@{context.model_locations['base']}"
-    key = {**class_image_key(base_model, prompt, sampler, generation, seed), "device": context.device.type}
+    key = class_image_key(base_model, prompt, sampler, generation, seed, context.device.type)
     folder = Path(context.cache_dir) / "class-images" / stable_hash(key)[:20]
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{i:04d}.png" for i in range(count)]

@@ -117,8 +117,8 @@ class DreamBooth(Method):
                 fail(f"{key} must be at least 1")
         if options["prior_preservation"] and options["num_class_images"] < 1:
             fail("num_class_images must be at least 1 with prior preservation")
-        if options["mixed_precision"] not in ("auto", "no", "fp16", "bf16"):
-            fail(f"mixed_precision must be auto, no, fp16 or bf16, not {options['mixed_precision']!r}")
+        if options["mixed_precision"] not in T.MIXED_PRECISIONS:
+            fail(f"mixed_precision must be one of {', '.join(T.MIXED_PRECISIONS)}, not {options['mixed_precision']!r}")
         if options["compile_mode"] not in speedups.COMPILE_MODES:
             fail(f"compile_mode must be one of {', '.join(speedups.COMPILE_MODES)}, not {options['compile_mode']!r}")
         if options["compile"]:

@@ -246,13 +246,17 @@ def make_optimizer(params, lr: float, options: dict, device: torch.device):
     return torch.optim.AdamW(params, **kwargs)
 
 
+HALF_PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
+MIXED_PRECISIONS = ("auto", "no", *HALF_PRECISIONS)  # what the `mixed_precision` option accepts
+
+
 def autocast_dtype(mixed_precision: str, device: torch.device) -> torch.dtype | None:
     """Mixed precision runs the forward pass in half precision; trainable weights stay fp32."""
     if device.type != "cuda" or mixed_precision == "no":
         return None
     if mixed_precision == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mixed_precision]
+    return HALF_PRECISIONS[mixed_precision]
 
 
 def peak_memory_mb(device: torch.device) -> float | None:

@@ -1,6 +1,7 @@
 """Reports: what users read and share (tables, HTML, plots), and the warnings they must see.
 
-- `banner`: the NOT MEANINGFUL warning of random-weight profiles (imported by the runner; keep it light).
+- `banner`: the NOT MEANINGFUL warning of random-weight profiles and which of them a report needs
+  (imported by the runner; keep it light).
 - `loading`: run directories -> `ReportData` (scores, records, artifacts, failures, completeness).
 - `tables`: tidy pandas tables (methods x metrics, per subject, per category, oracle, training cost, failures).
 - `published`: the DreamBooth paper's numbers as data, never mixed with measured rows.

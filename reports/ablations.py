@@ -17,10 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci
+from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_differences
 from reports.comparisons import compare_methods
 from reports.loading import MethodRun, ReportData
 from reports.published import ORACLE, published_value
@@ -125,22 +124,22 @@ class AblationResult:
 
 
 def _oracle_delta(reference: MethodRun, metric: str, **bootstrap) -> dict:
-    """Real images − reference method, per subject (oracle and method over the same subjects)."""
-    from scipy.stats import wilcoxon
+    """Real images − reference method, per subject (oracle and method over the same subjects).
 
+    The oracle has no (prompt, image) cells to pair, so the pairs are scores.json's per-subject
+    values; the test and CI over those differences are the paired comparison's own.
+    """
     rows = [r for r in reference.scores.get("per_subject", []) if r.get(metric) is not None]
     rows = [r for r in rows if r.get(f"oracle-{metric}") is not None]
-    diffs = np.array([r[f"oracle-{metric}"] - r[metric] for r in rows], dtype=np.float64)
-    if len(diffs) == 0:
+    if not rows:
         return {}
-    ci = bootstrap_ci(diffs, **bootstrap)
-    p = 1.0 if np.all(diffs == 0) else float(wilcoxon(diffs).pvalue)
+    tested = paired_differences([r[f"oracle-{metric}"] - r[metric] for r in rows], **bootstrap)
     return {
-        "diff": float(diffs.mean()),
-        "ci_low": math.nan if ci is None else ci[0],
-        "ci_high": math.nan if ci is None else ci[1],
-        "p_value": p,
-        "n_subjects": len(diffs),
+        "diff": tested.mean_diff,
+        "ci_low": math.nan if tested.ci_low is None else tested.ci_low,
+        "ci_high": math.nan if tested.ci_high is None else tested.ci_high,
+        "p_value": tested.p_value,
+        "n_subjects": tested.n_subjects,
     }
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_comparison
+from reports.banner import report_banners
 from reports.formatting import fmt, fmt_ci, fmt_p
 from reports.loading import MethodRun, ReportData, load_runs
 
@@ -154,11 +155,9 @@ def compare_runs(run_a: Path, run_b: Path) -> str:
         pd.concat([t for t in tables if not t.empty], ignore_index=True) if any(not t.empty for t in tables) else None
     )
     lines = [f"# Paired comparison: B = {run_b} against A = {run_a}", ""]
-    if not data.meaningful:
-        from reports.banner import not_meaningful_banner
-
-        profiles = sorted({run.profile for run in data.runs if not run.meaningful} or {"unknown"})
-        lines += [f"> **{not_meaningful_banner(p)}**" for p in profiles] + [""]
+    banners = report_banners(data)
+    if banners:
+        lines += [f"> **{line}**" for line in banners] + [""]
     if table is None:
         lines.append("No shared (subject, prompt, image) cells: nothing can be paired.")
         return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ import pandas as pd
 
 from benchmark.metrics.registry import METRICS
 from reports.ablations import AblationResult, ablation_frame, build_ablations
-from reports.banner import not_meaningful_banner
+from reports.banner import report_banners
 from reports.formatting import (
     NA,
     SIGNIFICANCE_MARKS,
@@ -41,15 +41,6 @@ from reports.loading import ReportData, load_runs
 from reports.tables import per_category_table, per_subject_table
 
 PUBLISHED_CAVEAT = "Published numbers come from other code and mostly other backbones: compare trends, not values."
-
-
-def banners(data: ReportData) -> list[str]:
-    """One NOT MEANINGFUL line per random-weight profile among the runs."""
-    profiles = {run.profile for run in data.runs if not run.meaningful}
-    profiles |= {  # a real run scored with random-weight backbones is just as meaningless
-        str(m.scores.get("scoring_profile", "unknown")) for m in data.methods.values() if m.scores and not m.meaningful
-    }
-    return [not_meaningful_banner(profile) for profile in sorted(profiles)]
 
 
 def _as_data(source: ReportData | Sequence[Path]) -> ReportData:
@@ -79,7 +70,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def board_markdown(board: Leaderboard, data: ReportData) -> str:
     """The leaderboard as Markdown (see the module docstring for its blocks)."""
-    lines = [f"> **{line}**" for line in banners(data)]
+    lines = [f"> **{line}**" for line in report_banners(data)]
     if lines:
         lines.append("")
     heads = [metric_header(m) for m in board.metrics]
@@ -196,7 +187,7 @@ def _tex_number(value, low=None, high=None, *, signed: bool = False) -> str:
 
 def _tex_cell(cell: Cell | None) -> str:
     if cell is None or missing(cell.mean):
-        return "n.a."
+        return NA
     mark = {"better": r"$^\blacktriangle$", "worse": r"$^\blacktriangledown$"}.get(cell.verdict or "", "")
     return _tex_number(cell.mean, cell.ci_low, cell.ci_high) + mark
 
@@ -207,7 +198,7 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
         tex(metric_header(m)).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$") for m in board.metrics
     )
     cols = "l" + "c" * len(board.metrics)
-    out = [f"% {line}" for line in banners(data)]
+    out = [f"% {line}" for line in report_banners(data)]
     out += [
         r"\begin{table}[t]",
         r"\centering",
@@ -242,7 +233,7 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
         r"\midrule",
     ]
     for row in board.published:
-        values = " & ".join(fmt(row.values.get(m)) if m in row.values else "n.a." for m in board.metrics)
+        values = " & ".join(fmt(row.values.get(m)) if m in row.values else NA for m in board.metrics)
         out.append(f"{tex(row.setting)} & {tex(row.backbone)} & {values} \\\\")
     out += [
         r"\bottomrule",

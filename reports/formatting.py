@@ -1,6 +1,7 @@
 """How numbers look in every output: three decimals, CIs in brackets, n.a. for what was not measured.
 
-One place, so the HTML, Markdown, CSV-adjacent text and LaTeX never disagree on rounding.
+One place, so the HTML, Markdown, CSV-adjacent text, LaTeX and `bench score`'s tables
+(benchmark.metrics.report) never disagree on rounding or on how a missing value is spelled.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -23,7 +24,8 @@ from benchmark.metrics.registry import METRICS
 from dataset.protocol import ATTRIBUTION
 from reports import formatting
 from reports.ablations import build_ablations
-from reports.exports import PUBLISHED_CAVEAT, banners, write_exports
+from reports.banner import report_banners
+from reports.exports import PUBLISHED_CAVEAT, write_exports
 from reports.gallery import IMAGES_DIR, THUMBNAIL_PX, build_grids
 from reports.leaderboard import LEADERBOARD_METRICS, build_leaderboard
 from reports.loading import ReportData, load_runs
@@ -54,6 +56,7 @@ def _environment() -> Environment:
     )
     env.globals.update(
         METRICS=METRICS,
+        NA=formatting.NA,
         arrow=formatting.arrow,
         metric_header=formatting.metric_header,
         missing=formatting.missing,
@@ -65,9 +68,7 @@ def _environment() -> Environment:
 
 def _sort_value(value) -> str:
     """The data-value a sortable cell carries: full precision, empty for 'not measured' (sorted last)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return repr(float(value))
+    return "" if formatting.missing(value) else repr(float(value))
 
 
 def _run_metadata(data: ReportData) -> list[dict]:
@@ -133,49 +134,51 @@ def _differences(data: ReportData) -> list[str]:
 
 def _pivot_per_subject(data: ReportData) -> list[dict]:
     """For each metric, subjects x methods (value, n) plus the oracle column, for the per-subject tables."""
-    table = per_subject_table(data)
+    entries, kinds = {}, {}
+    for r in per_subject_table(data).itertuples(index=False):  # methods in load order
+        entries[r.metric, r.subject, r.method] = r
+        kinds.setdefault((r.metric, r.subject), r.kind)
+    subjects = list(dict.fromkeys(s for run in data.runs for s in run.subjects))
     out = []
     for metric in data.metrics:
-        part = table[table["metric"] == metric]
-        subjects = list(dict.fromkeys(s for run in data.runs for s in run.subjects))
         rows = []
         for subject in subjects:
             cells, oracle = {}, math.nan
             for key, method in data.methods.items():
-                hit = part[(part["method"] == key) & (part["subject"] == subject)]
-                if not hit.empty:
-                    cells[key] = {"value": float(hit["value"].iloc[0]), "n": int(hit["n"].iloc[0])}
+                hit = entries.get((metric, subject, key))
+                if hit is not None:
+                    cells[key] = {"value": float(hit.value), "n": int(hit.n)}
                     if math.isnan(oracle):
-                        oracle = float(hit["oracle"].iloc[0])
+                        oracle = float(hit.oracle)
                 elif subject in method.failures:
                     cells[key] = {"failed": str(method.failures[subject].get("error", ""))}
-            kind = part.loc[part["subject"] == subject, "kind"]
-            rows.append(
-                {"subject": subject, "kind": kind.iloc[0] if not kind.empty else "", "cells": cells, "oracle": oracle}
-            )
+            kind = kinds.get((metric, subject), "")
+            rows.append({"subject": subject, "kind": kind, "cells": cells, "oracle": oracle})
         out.append({"metric": metric, "rows": rows})
     return out
 
 
 def _per_category(data: ReportData) -> list[dict]:
+    """Per axis (kind, category), one row per (group, method) with its metrics, groups in table order."""
     table = per_category_table(data)
     out = []
     for axis, title in (("kind", "Live subjects vs objects"), ("category", "Prompt category")):
-        part = table[table["axis"] == axis]
-        groups = list(dict.fromkeys(part["group"]))
-        rows = []
-        for group in groups:
-            for key in data.methods:
-                hit = part[(part["group"] == group) & (part["method"] == key)]
-                if hit.empty:
-                    continue
-                rows.append({"group": group, "method": key, "cells": {r.metric: r for r in hit.itertuples()}})
+        cells: dict[tuple, dict] = {}
+        for r in table[table["axis"] == axis].itertuples():
+            cells.setdefault((r.group, r.method), {})[r.metric] = r
+        groups = list(dict.fromkeys(group for group, _ in cells))
+        rows = [
+            {"group": group, "method": key, "cells": cells[group, key]}
+            for group in groups
+            for key in data.methods
+            if (group, key) in cells
+        ]
         out.append({"axis": axis, "title": title, "rows": rows})
     return out
 
 
 def write_report(
-    run_dirs: list[Path],
+    runs: ReportData | Sequence[Path],
     out_dir: Path,
     *,
     baseline: str | None = None,
@@ -183,13 +186,15 @@ def write_report(
 ) -> Path:
     """Write out_dir/index.html (plus images/, plots/, CSV, LaTeX, Markdown) for the runs; return index.html.
 
-    `baseline` names the method the significance marks compare against (default: `base`
-    when a run has it). Raises BenchError for a missing run or an unknown baseline.
+    `runs` are run directories, or runs already loaded (`bench report` loads them once for
+    this and its Markdown). `baseline` names the method the significance marks compare
+    against (default: `base` when a run has it). Raises BenchError for a missing run or an
+    unknown baseline.
     """
     out_dir = Path(out_dir)
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / INDEX).is_file():
         raise BenchError(f"{out_dir} is not empty and holds no earlier report: choose an empty or new directory")
-    data = load_runs([Path(p) for p in run_dirs])
+    data = runs if isinstance(runs, ReportData) else load_runs([Path(p) for p in runs])
     board = build_leaderboard(data, baseline)
     ablations = build_ablations(data)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -226,7 +231,7 @@ def write_report(
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "data": data,
         "runs": _run_metadata(data),
-        "banners": banners(data),
+        "banners": report_banners(data),
         "banners_cover_all": not any(m.meaningful for m in data.methods.values()),
         "differences": _differences(data),
         "failures": failures,

@@ -48,6 +48,7 @@ class Row:
     status: str
     meaningful: bool
     scored: bool
+    n_subjects_scored: int  # subjects with any metric value (MethodRun.measured_subjects)
     n_subjects_expected: int
     cells: dict[str, Cell]
     training: dict
@@ -82,18 +83,18 @@ def build_leaderboard(data: ReportData, baseline: str | None = None) -> Leaderbo
     metrics = [m for m in LEADERBOARD_METRICS if m in data.metrics]
     base = resolve_baseline(data, baseline)
     comparisons = baseline_comparisons(data, base)
+    # one row per (method, metric) against the baseline; the baseline itself is never in it
+    against_base = {(hit["method_b"], hit["metric"]): hit for hit in comparisons.to_dict(orient="records")}
     rows = []
     for method in data.methods.values():
         cells = {}
         for metric in metrics:
             cell = Cell(**estimate_fields(method.estimate(metric)))
-            if base is not None and method.key != base.key:
-                match = comparisons[(comparisons["method_b"] == method.key) & (comparisons["metric"] == metric)]
-                if not match.empty:
-                    hit = match.iloc[0]
-                    cell.verdict = str(hit["verdict"])
-                    cell.diff, cell.p_value = float(hit["diff"]), float(hit["p_value"])
-                    cell.diff_ci_low, cell.diff_ci_high = float(hit["ci_low"]), float(hit["ci_high"])
+            hit = against_base.get((method.key, metric))
+            if hit is not None:
+                cell.verdict = str(hit["verdict"])
+                cell.diff, cell.p_value = float(hit["diff"]), float(hit["p_value"])
+                cell.diff_ci_low, cell.diff_ci_high = float(hit["ci_low"]), float(hit["ci_high"])
             cells[metric] = cell
         scores = method.scores or {}
         rows.append(
@@ -106,6 +107,7 @@ def build_leaderboard(data: ReportData, baseline: str | None = None) -> Leaderbo
                 status=method.status,
                 meaningful=method.meaningful,
                 scored=method.scores is not None,
+                n_subjects_scored=len(method.measured_subjects),
                 n_subjects_expected=len(method.run.subjects),
                 cells=cells,
                 training=training_cost(method),

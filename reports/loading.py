@@ -21,13 +21,15 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.errors import BenchError
+from benchmark.metrics.records import GENERATIONS, SCORES_JSON, SCORES_JSONL, read_jsonl
 from benchmark.metrics.registry import METRICS
+from benchmark.store.run_dir import RUN_FILE
 from dataset.protocol import load_protocol
 
-SCORES_JSON = "scores.json"
-SCORES_JSONL = "scores.jsonl"
-GENERATIONS = "generations.jsonl"
+# RunStore writes these under literal names (it has no constants for them); the glob patterns
+# below mirror its layout: <method>/method.json, artifacts/<subject>/artifact.json, failures/<subject>.json.
 METHOD_JSON = "method.json"
+INVOCATIONS = "invocations.jsonl"
 
 
 @dataclass
@@ -50,6 +52,22 @@ class MethodRun:
         if not self.scores:
             return []
         return [row["subject"] for row in self.scores.get("per_subject", [])]
+
+    @property
+    def measured_subjects(self) -> list[str]:
+        """Subjects with a value for at least one metric (the leaderboard's "subjects scored").
+
+        `scored_subjects` also holds a subject whose every image was unscorable; a metric's own
+        n_subjects can be lower than this (PRES where a subject has no class images, a metric a
+        method was not scored on), which is why no single metric's n stands for the method.
+        """
+        if not self.scores:
+            return []
+        return [
+            row["subject"]
+            for row in self.scores.get("per_subject", [])
+            if any(row.get(metric) is not None for metric in METRICS)
+        ]
 
     @property
     def failed_subjects(self) -> list[str]:
@@ -160,16 +178,7 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                raise BenchError(f"{path}:{number}: not a JSON record") from None
-    return out
+    return read_jsonl(path) if path.is_file() else []  # not written yet: nothing recorded
 
 
 def cells_frame(lines: list[dict]) -> pd.DataFrame:
@@ -196,7 +205,7 @@ def _per_dir(root: Path, pattern: str) -> dict[str, dict]:
 
 def _expected_subjects(path: Path, seen: set[str]) -> list[str]:
     """Every subject a `bench run` on this directory asked for, plus every subject any method touched."""
-    for line in _read_jsonl(path / "invocations.jsonl"):
+    for line in _read_jsonl(path / INVOCATIONS):
         seen.update(line.get("subjects") or [])
     order = list(load_protocol().subjects)  # protocol order, so every table lists subjects alike
     rank = {name: i for i, name in enumerate(order)}
@@ -209,9 +218,9 @@ def _method_dirs(path: Path) -> list[Path]:
 
 def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     path = Path(path)
-    manifest = _read_json(path / "run.json")
+    manifest = _read_json(path / RUN_FILE)
     if manifest is None:
-        raise BenchError(f"{path} is not a bench run directory (no run.json)")
+        raise BenchError(f"{path} is not a bench run directory (no {RUN_FILE})")
     run = RunInfo(path=path, name=path.resolve().name, manifest=manifest)
     methods = []
     for method_dir in _method_dirs(path):

@@ -167,14 +167,17 @@ def per_category_table(data: ReportData) -> pd.DataFrame:
 def subject_intervals(method: MethodRun, metric: str, **bootstrap_options) -> pd.DataFrame:
     """Per subject: the mean of `metric` and a 95% CI by bootstrap over the subject's prompts.
 
-    Images of one prompt share a text and are not independent, so the prompt (its mean over
-    images) is the unit resampled; a subject with one prompt gets no interval.
+    The mean is scores.json's per-subject value, so a bar shows the number the per-subject
+    table prints. Images of one prompt share a text and are not independent, so the prompt
+    (its mean over images, from scores.jsonl) is the unit resampled; a subject with one
+    prompt gets no interval.
     """
     from benchmark.metrics.statistics import bootstrap_ci
 
     cells = method.cells
     if cells.empty or metric not in cells:
         return pd.DataFrame(columns=["subject", "mean", "ci_low", "ci_high"])
+    means = {entry["subject"]: _num(entry.get(metric)) for entry in (method.scores or {}).get("per_subject", [])}
     values = cells[["subject", "prompt_index", metric]].dropna(subset=[metric])
     values = values.assign(prompt_index=values["prompt_index"].astype(str))
     rows = []
@@ -184,7 +187,7 @@ def subject_intervals(method: MethodRun, metric: str, **bootstrap_options) -> pd
         rows.append(
             {
                 "subject": subject,
-                "mean": float(group[metric].mean()) if metric != "div" else float(per_prompt.mean()),
+                "mean": means.get(subject, math.nan),
                 "ci_low": math.nan if ci is None else ci[0],
                 "ci_high": math.nan if ci is None else ci[1],
             }

@@ -65,6 +65,7 @@ def test_scoring_writes_jsonl_json_and_a_markdown_table(run, dreambench_dir):
     text = report.markdown()
     assert "| metric | mean | 95% CI | n subjects | n images |" in text
     assert "NOT MEANINGFUL" in text and "| DINO ↑ |" in text and "real images (oracle) DINO" in text
+    assert "| PRES ↓ | n.a. (no prior-preservation images) |" in text and "n/a" not in text  # the reports' spelling
     assert summary["meaningful"] is False
 
 

@@ -21,8 +21,9 @@ import pandas as pd
 import pytest
 
 from benchmark.errors import BenchError
+from benchmark.metrics import score_run
 from reports.ablations import ABLATIONS, ablation_frame, build_ablation
-from reports.banner import not_meaningful_banner
+from reports.banner import not_meaningful_banner, report_banners
 from reports.comparisons import compare_runs, verdict
 from reports.exports import markdown_leaderboard
 from reports.html import write_report
@@ -181,6 +182,22 @@ def test_a_tiny_run_report_carries_the_not_meaningful_banner_everywhere(runs, ht
     assert banner in compare_runs(runs.main, runs.main)
 
 
+def _edit_json(path: Path, **changes) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def test_banners_name_the_random_weight_profiles_and_only_those(runs, tmp_path):
+    # random-weight images scored with real backbones: the run's profile is the random one, not the scoring's
+    tiny_images = Path(shutil.copytree(runs.other, tmp_path / "tiny-images", ignore=shutil.ignore_patterns("images")))
+    _edit_json(tiny_images / OTHER / "scores.json", scoring_profile="sd15")
+    assert report_banners(load_runs([tiny_images])) == [not_meaningful_banner("tiny")]
+    # real images scored with random-weight backbones: the scoring profile is named, in `bench compare` too
+    real_images = Path(shutil.copytree(runs.other, tmp_path / "real-images", ignore=shutil.ignore_patterns("images")))
+    _edit_json(real_images / "run.json", profile="sd15", meaningful=True)
+    assert report_banners(load_runs([real_images])) == [not_meaningful_banner("tiny")]
+    assert f"> **{not_meaningful_banner('tiny')}**" in compare_runs(real_images, real_images)
+
+
 def test_a_failed_cell_is_shown_and_its_method_marked_incomplete(runs, data, html):
     failing = data.methods[FAILING]
     assert not failing.complete and failing.failed_subjects == ["dog"]
@@ -198,6 +215,20 @@ def test_a_failed_cell_is_shown_and_its_method_marked_incomplete(runs, data, htm
     markdown = markdown_leaderboard([runs.main])
     assert "**INCOMPLETE (1/2 subjects; failed: dog)**" in markdown
     assert "fake[fail\\_on=dog,size=64]$^\\dagger$" in (runs.report / "leaderboard.tex").read_text()
+
+
+def test_subjects_scored_counts_subjects_with_any_metric_not_the_first_metric(runs, tmp_path, dreambench_dir):
+    clip_t_only = Path(shutil.copytree(runs.other, tmp_path / "clip-t-only"))
+    score_run(clip_t_only, dreambench_dir, profile="tiny", metrics=["clip-t"])  # scored, but has no DINO
+    html = write_report([runs.main, clip_t_only], tmp_path / "report", baseline="base").read_text()
+
+    def subjects_cell(method: str) -> str:
+        row = re.search(rf'<tr data-method="{re.escape(method)}"[^>]*>(.*?)</tr>', html, re.S).group(1)
+        return re.findall(r'<td class="num" data-value="[^"]*">([^<]*)</td>', row)[0]
+
+    assert subjects_cell(OTHER) == "2 / 2"  # DINO, the first column, has n = 0 for it
+    assert subjects_cell(FAILING) == "1 / 2"  # failed on dog
+    assert subjects_cell("base") == "2 / 2"
 
 
 def test_two_runs_of_different_methods_share_one_leaderboard_with_paired_comparisons(runs, data, html):

@@ -337,9 +337,10 @@ def test_compilation_is_paid_once_per_process_not_per_subject(context, dreambenc
     [
         ({"compile_mode": "fastest"}, "compile_mode must be one of default"),
         ({"compile": True, "compile_backend": "turbo"}, "compile_backend 'turbo' is not a torch.compile backend"),
+        ({"mixed_precision": "fp8"}, "mixed_precision must be one of auto, no, bf16, fp16, not 'fp8'"),
     ],
 )
-def test_bad_compile_options_fail_before_any_work(options, message):
+def test_bad_speed_up_options_fail_before_any_work(options, message):
     from benchmark.errors import BenchError
 
     with pytest.raises(BenchError, match=message):

@@ -20,6 +20,9 @@ from benchmark.metrics.embedding_cache import ImageProblem, ImageRef, decode_ima
 PRIOR_CATEGORY = "prior-preservation"
 PRIOR_PROMPT_INDEX = "class"
 GENERATIONS = "generations.jsonl"
+# What scoring writes beside it. Named here, not in `scoring`, so readers (the reports) need not import torch.
+SCORES_JSONL = "scores.jsonl"
+SCORES_JSON = "scores.json"
 
 
 def is_prior_preservation(record: dict) -> bool:
@@ -40,6 +43,19 @@ def clip_t_text(record: dict, keep_identifier: bool = False) -> str:
     return record["template"].format(record["class_noun"])
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    """Every non-blank line of a JSONL file as a dict; a line that is not JSON is an error naming its line."""
+    records = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise BenchError(f"{path}:{number}: not a JSON record") from None
+    return records
+
+
 def discover_methods(run_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in Path(run_dir).glob(f"*/{GENERATIONS}"))
 
@@ -52,14 +68,7 @@ def read_generations(run_dir: Path, method: str) -> list[dict]:
             f"no {GENERATIONS} for method '{method}' in {run_dir}; methods with images there: "
             f"{', '.join(found) or 'none (run `bench run` first)'}"
         )
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            raise BenchError(f"{path}:{number}: not a JSON record") from None
+    records = read_jsonl(path)
     required = {"subject", "prompt_index", "image_index", "file", "template", "class_noun", "prompt"}
     for number, record in enumerate(records, start=1):
         missing = required - set(record)

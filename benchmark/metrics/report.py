@@ -8,7 +8,6 @@ whenever random weights produced or scored the images.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pandas as pd
 from benchmark.metrics.embedding_cache import ImageProblem
 from benchmark.metrics.registry import METRICS
 from benchmark.metrics.statistics import Estimate, PairedComparison
+from reports.formatting import NA, fmt, fmt_ci, fmt_p, fmt_signed  # one spelling of numbers for every output
 
 
 @dataclass
@@ -64,16 +64,8 @@ class ScoreReport:
         return "\n\n".join(parts) + "\n"
 
 
-def fmt(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
 def _ci(estimate: Estimate | None) -> str:
-    if estimate is None or estimate.ci_low is None:
-        return "n/a"
-    return f"[{fmt(estimate.ci_low)}, {fmt(estimate.ci_high)}]"
+    return NA if estimate is None else fmt_ci(estimate.ci_low, estimate.ci_high)
 
 
 def _row(label: str, estimate: Estimate | None, missing: str) -> str:
@@ -90,10 +82,10 @@ def _method_markdown(scores: MethodScores) -> str:
     for metric, estimate in scores.summary.items():
         definition = METRICS[metric]
         arrow = "↑" if definition.higher_is_better else "↓"
-        missing = "n/a (no prior-preservation images)" if metric == "pres" else "n/a (no scorable images)"
+        missing = f"{NA} (no prior-preservation images)" if metric == "pres" else f"{NA} (no scorable images)"
         lines.append(_row(f"{definition.name} {arrow}", estimate, missing))
     for metric, estimate in scores.oracle.items():
-        lines.append(_row(f"real images (oracle) {METRICS[metric].name}", estimate, "n/a"))
+        lines.append(_row(f"real images (oracle) {METRICS[metric].name}", estimate, NA))
     split_table = _splits_markdown(scores)
     if split_table:
         lines += ["", split_table]
@@ -143,9 +135,9 @@ def _comparisons_markdown(comparisons: list[PairedComparison]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in comparisons:
-        ci = "n/a" if c.ci_low is None else f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]"
         lines.append(
             f"| {METRICS[c.metric].name} | {c.method_a} | {c.method_b} | {fmt(c.mean_a)} | {fmt(c.mean_b)} | "
-            f"{c.mean_diff:+.3f} | {ci} | {c.p_value:.3g} | {c.n_subjects} | {c.n_cells} |"
+            f"{fmt_signed(c.mean_diff)} | {fmt_ci(c.ci_low, c.ci_high)} | {fmt_p(c.p_value)} | {c.n_subjects} | "
+            f"{c.n_cells} |"
         )
     return "\n".join(lines)

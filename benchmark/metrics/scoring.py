@@ -28,6 +28,8 @@ from benchmark.metrics import aggregate, similarity, sources
 from benchmark.metrics.backbones import DEFAULT_BATCH_SIZE, load_clip, load_dino
 from benchmark.metrics.embedding_cache import EmbeddingCache, ImageProblem, ImageRef, pair_key
 from benchmark.metrics.records import (
+    SCORES_JSON,
+    SCORES_JSONL,
     check_generated,
     clip_t_text,
     discover_methods,
@@ -45,8 +47,6 @@ CLIP_T_TEXT = {
     False: "the prompt with the identifier removed and the class noun kept (template.format(class_noun))",
     True: "the prompt exactly as generated (identifier included)",
 }
-SCORES_JSONL = "scores.jsonl"
-SCORES_JSON = "scores.json"
 
 
 @dataclass

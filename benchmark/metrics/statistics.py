@@ -14,6 +14,8 @@ p-values that are far too confident. Hence:
   shared cells, and the per-subject differences go to a two-sided Wilcoxon
   signed-rank test (exact for small n). The mean difference gets the same
   bootstrap CI. With identical inputs every difference is 0 and p is 1.
+  `paired_differences` is that last step alone, for callers that already hold one
+  difference per subject (the reports' real-image oracle against a method).
 """
 
 from __future__ import annotations
@@ -88,6 +90,37 @@ def macro_estimate(per_subject, n_images: int, **bootstrap_options) -> Estimate 
 
 
 @dataclass(frozen=True)
+class PairedDifferences:
+    """The mean of per-subject differences, its bootstrap CI and the Wilcoxon p-value over subjects."""
+
+    mean_diff: float
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float
+    n_subjects: int
+
+
+def paired_differences(diffs, **bootstrap_options) -> PairedDifferences:
+    """Test per-subject differences (one per subject, already paired): two-sided Wilcoxon signed-rank, p = 1
+    when every difference is 0 (the test is undefined there), and the percentile bootstrap CI of their mean."""
+    from scipy.stats import wilcoxon
+
+    diffs = np.asarray(diffs, dtype=np.float64)
+    if np.all(diffs == 0):
+        p_value = 1.0
+    else:
+        p_value = float(wilcoxon(diffs, zero_method="wilcox", alternative="two-sided").pvalue)
+    ci = bootstrap_ci(diffs, **bootstrap_options)
+    return PairedDifferences(
+        mean_diff=float(diffs.mean()),
+        ci_low=None if ci is None else ci[0],
+        ci_high=None if ci is None else ci[1],
+        p_value=p_value,
+        n_subjects=int(len(diffs)),
+    )
+
+
+@dataclass(frozen=True)
 class PairedComparison:
     metric: str
     method_a: str
@@ -123,8 +156,6 @@ def paired_comparison(
     **bootstrap_options,
 ) -> PairedComparison | None:
     """Compare `metric` of method b against method a on their shared cells; None if they share none."""
-    from scipy.stats import wilcoxon
-
     a, b = _cell_frame(cells_a, metric), _cell_frame(cells_b, metric)
     joined = a.merge(b, on=list(CELL_KEY), suffixes=("_a", "_b"))
     if joined.empty:
@@ -133,23 +164,18 @@ def paired_comparison(
         int((joined["seed_a"] != joined["seed_b"]).sum()) if {"seed_a", "seed_b"} <= set(joined.columns) else 0
     )
     per_subject = joined.groupby("subject")[[f"{metric}_a", f"{metric}_b"]].mean()
-    diffs = (per_subject[f"{metric}_b"] - per_subject[f"{metric}_a"]).to_numpy(dtype=np.float64)
-    if np.all(diffs == 0):
-        p_value = 1.0
-    else:
-        p_value = float(wilcoxon(diffs, zero_method="wilcox", alternative="two-sided").pvalue)
-    ci = bootstrap_ci(diffs, **bootstrap_options)
+    tested = paired_differences(per_subject[f"{metric}_b"] - per_subject[f"{metric}_a"], **bootstrap_options)
     return PairedComparison(
         metric=metric,
         method_a=method_a,
         method_b=method_b,
-        n_subjects=int(len(diffs)),
+        n_subjects=tested.n_subjects,
         n_cells=int(len(joined)),
         seed_mismatches=seed_mismatches,
         mean_a=float(per_subject[f"{metric}_a"].mean()),
         mean_b=float(per_subject[f"{metric}_b"].mean()),
-        mean_diff=float(diffs.mean()),
-        ci_low=None if ci is None else ci[0],
-        ci_high=None if ci is None else ci[1],
-        p_value=p_value,
+        mean_diff=tested.mean_diff,
+        ci_low=tested.ci_low,
+        ci_high=tested.ci_high,
+        p_value=tested.p_value,
     )
