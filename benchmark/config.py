@@ -39,9 +39,10 @@ class GenerationConfig:
     steps: int | None = None
     guidance_scale: float | None = None
     scheduler: str | None = None
-    # Images of one (subject, prompt) are generated in fixed chunks of this size
-    # (None: all in one batch). It is part of the run's identity because batching
-    # changes results by float rounding.
+    # Images per sampling batch (None: one prompt's images). Up to a prompt's
+    # images, batches stay inside one (subject, prompt); larger ones run through
+    # consecutive prompts of the cell (full batches for a big GPU). It is part of
+    # the run's identity because batching changes results by float rounding.
     batch_size: int | None = None
     dtype: str = "auto"
     # Intra-op threads for CPU generation. CPU kernels round differently with

@@ -18,7 +18,7 @@ import torch
 from benchmark.config import config_from_dict, stable_hash
 from benchmark.errors import BenchError, DiskFull, raise_if_disk_full
 from benchmark.images import png_bytes
-from benchmark.planning import Cell, batches, plan_groups
+from benchmark.planning import Cell, plan_groups, sampling_batches
 from benchmark.profiles import get_profile
 from benchmark.store.run_dir import RunStore
 from dataset.protocol import load_protocol
@@ -148,69 +148,102 @@ class CellRunner:
         method = self.method(cell.method)
         subject = self.subject_input(cell.subject)
         artifact = self._artifact(cell, method, subject)
-        phrase = artifact["subject_phrase"]
         artifact_dir = self.store.artifact_dir(cell.method, cell.subject)
-        protocol_subject = self.protocol.subject(cell.subject)
-        generation = self.context.generation
         config = self.config
-        for group in plan_groups(
+        groups = plan_groups(
             self.protocol,
-            protocol_subject,
+            self.protocol.subject(cell.subject),
             config.seed,
             config.images_per_prompt,
             config.limit_prompts,
             pres=config.generate_pres,
-        ):
-            group_phrase = group.fixed_phrase or phrase
-            prompt_text = group.prompt.render(group_phrase)
-            group_key = stable_hash(
-                {
-                    "method_key": self.spec.method_keys[cell.method],
-                    "artifact_id": artifact["artifact_id"],
-                    "subject": cell.subject,
-                    "prompt": prompt_text,
-                    "seeds": group.seeds,
-                    "batch_size": generation.batch_size,
-                }
-            )
-            index = group.prompt.index
-            if self.store.finished_group(cell.method, cell.subject, index, group_key) is not None:
+        )
+        texts = [group.prompt.render(group.fixed_phrase or artifact["subject_phrase"]) for group in groups]
+        plan = sampling_batches([len(group.seeds) for group in groups], self.context.generation.batch_size)
+        keys = self._group_keys(cell, artifact, groups, texts, plan)
+        done = [
+            self.store.finished_group(cell.method, cell.subject, group.prompt.index, key) is not None
+            for group, key in zip(groups, keys, strict=True)
+        ]
+        for number, group in enumerate(groups):
+            if done[number]:
                 result.reused += len(group.seeds)
                 if on_group:
                     on_group()
-                continue
-            images = []
-            for chunk in batches(group.seeds, generation.batch_size):
-                produced = method.generate(subject, artifact_dir, [prompt_text] * len(chunk), list(chunk))
-                if len(produced) != len(chunk):
-                    raise RuntimeError(f"method returned {len(produced)} images for {len(chunk)} seeds")
-                images.extend(produced)
-            records = []
-            for image_index, (seed, image) in enumerate(zip(group.seeds, images, strict=True)):
-                path = self.store.image_path(cell.method, cell.subject, index, image_index)
-                digest, written = self.store.write_image(path, png_bytes(image))
-                result.generated += written
-                result.reused += not written
-                records.append(
-                    {
-                        "method": cell.method,
-                        "method_name": self.spec.method_names[cell.method],
-                        "subject": cell.subject,
-                        "class_noun": protocol_subject.class_noun,
-                        "kind": protocol_subject.kind,
-                        "prompt_index": index,
-                        "category": group.prompt.category,
-                        "template": group.prompt.template,
-                        "prompt": prompt_text,
-                        "subject_phrase": group_phrase,
-                        "image_index": image_index,
-                        "seed": seed,
-                        "file": path.relative_to(self.store.root).as_posix(),
-                        "sha256": digest,
-                        "profile": config.profile,
-                        "meaningful": self.spec.meaningful,
-                    }
-                )
-            self.store.write_group(cell.method, cell.subject, index, group_key, records)
-            if on_group:
-                on_group()
+        images: dict[int, dict[int, object]] = {}  # group -> image index -> image, until the group is complete
+        for batch in plan:
+            if all(done[number] for number, _ in batch):
+                continue  # a batch is sampled whole or not at all: its companions decide every image's rounding
+            prompts = [texts[number] for number, _ in batch]
+            seeds = [groups[number].seeds[image] for number, image in batch]
+            produced = method.generate(subject, artifact_dir, prompts, seeds)
+            if len(produced) != len(batch):
+                raise RuntimeError(f"method returned {len(produced)} images for {len(batch)} seeds")
+            for (number, image_index), image in zip(batch, produced, strict=True):
+                if not done[number]:
+                    images.setdefault(number, {})[image_index] = image
+            for number in dict.fromkeys(number for number, _ in batch):
+                if not done[number] and len(images.get(number, {})) == len(groups[number].seeds):
+                    phrase = groups[number].fixed_phrase or artifact["subject_phrase"]
+                    self._write_group(cell, groups[number], texts[number], phrase, keys[number], images.pop(number),
+                                      result)  # fmt: skip
+                    done[number] = True
+                    if on_group:
+                        on_group()
+
+    def _group_keys(self, cell: Cell, artifact: dict, groups: list, texts: list[str], plan: list) -> list[str]:
+        """What decides each group's bytes; a finished group whose key still matches is kept on a re-run.
+
+        A batch that spans groups makes an image's rounding depend on its companions,
+        so those groups' keys also name every (prompt, seed) they were sampled with.
+        """
+        batches_of: dict[int, list[int]] = {}
+        for number, batch in enumerate(plan):
+            for group in dict.fromkeys(group for group, _ in batch):
+                batches_of.setdefault(group, []).append(number)
+        keys = []
+        for number, (group, text) in enumerate(zip(groups, texts, strict=True)):
+            key = {
+                "method_key": self.spec.method_keys[cell.method],
+                "artifact_id": artifact["artifact_id"],
+                "subject": cell.subject,
+                "prompt": text,
+                "seeds": group.seeds,
+                "batch_size": self.context.generation.batch_size,
+            }
+            if {g for b in batches_of[number] for g, _ in plan[b]} != {number}:
+                key["sampled_with"] = [[(texts[g], groups[g].seeds[i]) for g, i in plan[b]] for b in batches_of[number]]
+            keys.append(stable_hash(key))
+        return keys
+
+    def _write_group(
+        self, cell: Cell, group, text: str, phrase: str, key: str, images: dict, result: CellResult
+    ) -> None:
+        protocol_subject = self.protocol.subject(cell.subject)
+        records = []
+        for image_index, seed in enumerate(group.seeds):
+            path = self.store.image_path(cell.method, cell.subject, group.prompt.index, image_index)
+            digest, written = self.store.write_image(path, png_bytes(images[image_index]))
+            result.generated += written
+            result.reused += not written
+            records.append(
+                {
+                    "method": cell.method,
+                    "method_name": self.spec.method_names[cell.method],
+                    "subject": cell.subject,
+                    "class_noun": protocol_subject.class_noun,
+                    "kind": protocol_subject.kind,
+                    "prompt_index": group.prompt.index,
+                    "category": group.prompt.category,
+                    "template": group.prompt.template,
+                    "prompt": text,
+                    "subject_phrase": phrase,
+                    "image_index": image_index,
+                    "seed": seed,
+                    "file": path.relative_to(self.store.root).as_posix(),
+                    "sha256": digest,
+                    "profile": self.config.profile,
+                    "meaningful": self.spec.meaningful,
+                }
+            )
+        self.store.write_group(cell.method, cell.subject, group.prompt.index, key, records)

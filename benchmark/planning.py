@@ -63,6 +63,26 @@ def plan_groups(
     return groups
 
 
-def batches(seeds: tuple[int, ...], batch_size: int) -> list[tuple[int, ...]]:
-    """The fixed chunking of a group: the same for every executor, so images are byte-identical."""
-    return [seeds[i : i + batch_size] for i in range(0, len(seeds), batch_size)]
+Slot = tuple[int, int]  # (group index in the cell's plan, image index in the group)
+
+
+def sampling_batches(group_sizes: list[int], batch_size: int) -> list[list[Slot]]:
+    """The fixed batches in which a cell's images are sampled.
+
+    Up to a group's size, batches stay inside one (subject, prompt) group. Larger
+    batches run on through consecutive groups, which keeps a big GPU busy (one
+    group is only 4 images) at the price of each image's rounding depending on
+    its batch companions. Either way the plan depends only on the cell's groups
+    and the batch size, never on what is already on disk or which executor runs
+    it, so a resumed or sharded run samples the very same batches.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, not {batch_size}")
+    if batch_size <= min(group_sizes, default=0):
+        return [
+            [(group, image) for image in range(start, min(start + batch_size, size))]
+            for group, size in enumerate(group_sizes)
+            for start in range(0, size, batch_size)
+        ]
+    slots = [(group, image) for group, size in enumerate(group_sizes) for image in range(size)]
+    return [slots[start : start + batch_size] for start in range(0, len(slots), batch_size)]

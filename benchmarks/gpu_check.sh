@@ -52,7 +52,7 @@ COMMON=(--profile sd15-random --device cuda --dataset-dir "$DATASET" --warmup 10
 
 case "$PART" in
 core)
-    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts core --steps 40 --images 8 --score-images 64 "$@" \
+    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts core --steps 40 --images 16 --score-images 64 "$@" \
         | tee -a "$LOG" || echo "bench_speedups failed" | tee -a "$LOG"
     echo "== tiny bench run + report on CUDA" | tee -a "$LOG"
     RUN_DIR="$(mktemp -d)/tiny-cuda"

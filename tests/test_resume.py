@@ -69,3 +69,47 @@ def test_killed_run_resumes_to_identical_bytes(sig, tmp_path, dreambench_dir, un
     assert image_hashes(run_dir) == uninterrupted
     records = [json.loads(x) for x in (run_dir / "base" / "generations.jsonl").read_text().splitlines()]
     assert {r["file"]: r["sha256"] for r in records} == uninterrupted
+
+
+BATCHED = {"subjects": ["dog"], "limit_prompts": 3, "generate_pres": True, "assignments": ["generation.batch_size=3"]}
+
+
+def test_batches_across_prompts_resume_to_identical_bytes_and_follow_their_companions(
+    tmp_path, dreambench_dir, monkeypatch
+):
+    """Batches larger than a group span prompts (full GPU batches); a resume or a changed plan must not mix layouts."""
+    from methods.base_model import BaseModel
+
+    tiny_run(tmp_path / "full", dreambench_dir, **BATCHED)
+    expected = image_hashes(tmp_path / "full")
+    assert len(expected) == 4 * 2  # 3 prompts + PRES, 2 images each: batches (g0 g0 g1) (g1 g2 g2) (P P)
+
+    real, calls = BaseModel.generate, []
+
+    def generate(self, subject, artifact_dir, prompts, seeds, stop_at=None):
+        calls.append(list(prompts))
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt
+        return real(self, subject, artifact_dir, prompts, seeds)
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(BaseModel, "generate", lambda *a: generate(*a, stop_at=2))
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(run, dreambench_dir, **BATCHED)
+    assert len(set(calls[0])) == 2  # the first batch held two prompts
+    assert len(image_hashes(run)) == 2  # and completed only the first group, which was kept
+
+    calls.clear()
+    monkeypatch.setattr(BaseModel, "generate", lambda *a: generate(*a))
+    tiny_run(run, dreambench_dir, **BATCHED)
+    assert len(calls) == 3  # every batch with an unfinished image, the first one again whole
+    assert image_hashes(run) == expected
+
+    calls.clear()
+    tiny_run(run, dreambench_dir, **BATCHED)
+    assert calls == []  # all done
+
+    # Two prompts instead of three: batches become (g0 g0 g1) (g1 P P). Prompt 1 and PRES have new
+    # companions, so they are sampled again; prompt 0's batch is the same but holds prompt 1, so it is too.
+    tiny_run(run, dreambench_dir, **{**BATCHED, "limit_prompts": 2})
+    assert len(calls) == 2

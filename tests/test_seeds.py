@@ -2,7 +2,9 @@
 
 import hashlib
 
-from benchmark.planning import batches, plan_cells, plan_groups, shard_cells
+import pytest
+
+from benchmark.planning import plan_cells, plan_groups, sampling_batches, shard_cells
 from benchmark.seeds import image_seed
 from dataset.protocol import load_protocol
 
@@ -40,6 +42,15 @@ def test_shards_partition_the_cells():
     assert sum(len(s) for s in shards) == len(cells) == 60
 
 
-def test_batch_layout_is_fixed_chunks():
-    assert batches((1, 2, 3, 4, 5), 2) == [(1, 2), (3, 4), (5,)]
-    assert batches((1, 2, 3, 4), 4) == [(1, 2, 3, 4)]
+def test_batches_up_to_a_group_stay_inside_it_and_larger_ones_run_through_groups():
+    # Within a group: the historical layout (each group alone; 4 then 1 when 5 do not divide by 2).
+    assert sampling_batches([5, 5], 2) == [[(0, 0), (0, 1)], [(0, 2), (0, 3)], [(0, 4)], [(1, 0), (1, 1)],
+                                           [(1, 2), (1, 3)], [(1, 4)]]  # fmt: skip
+    assert sampling_batches([4, 4], 4) == [[(0, 0), (0, 1), (0, 2), (0, 3)], [(1, 0), (1, 1), (1, 2), (1, 3)]]
+    # Larger: consecutive slots of the whole cell, so a big GPU gets full batches; a group may straddle two.
+    assert sampling_batches([2, 2, 2], 3) == [[(0, 0), (0, 1), (1, 0)], [(1, 1), (2, 0), (2, 1)]]
+    assert sampling_batches([2, 2, 2], 8) == [[(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]]
+    every = [slot for batch in sampling_batches([4] * 26, 16) for slot in batch]
+    assert every == [(g, i) for g in range(26) for i in range(4)]  # each image exactly once, in plan order
+    with pytest.raises(ValueError):
+        sampling_batches([4], 0)
