@@ -2,8 +2,8 @@
 
 All build the same `CellRunner` from the same `CellSpec`, so they produce the same
 bytes; the pool is how a CPU run uses several cores (each worker pins its thread
-count) and how one machine drives several GPUs; Ray spreads cells over a cluster,
-one GPU each, and reruns a cell whose worker died.
+count) and how one machine drives several GPUs; Ray spreads cells over a cluster's
+GPUs, one long-lived worker per GPU, and reruns a cell whose worker died.
 """
 
 from __future__ import annotations
@@ -77,32 +77,38 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
     return sorted(results, key=lambda r: order[r.cell])
 
 
-RAY_RETRIES = 2  # a cell whose worker process dies (OOM kill, preemption) is rerun this many times
+RAY_RETRIES = 2  # a worker process that dies (OOM kill, preemption) is restarted and its cell rerun this many times
 
 
-_ray_runner: CellRunner | None = None  # per Ray worker process
+class RayCellWorker:
+    """A Ray actor holding one `CellRunner` for all the cells it is given.
 
-
-def _run_cell_on_ray(spec: CellSpec, cell: Cell) -> CellResult:
-    """One Ray task per cell, on a runner the worker process keeps between its tasks.
-
-    Ray reuses worker processes, and so does this: the base model a worker loaded
-    (and any torch.compile it paid for) serves its next cells, as in one local
-    process, instead of seconds to minutes per cell. A retry after a worker died
-    runs in a new process, so it still starts clean.
+    Not a task per cell: Ray starts a fresh process for every GPU task, so each
+    cell would load the base model (and pay any torch.compile) again. An actor
+    keeps its GPU and its runner, as a local process does; when its process dies,
+    Ray restarts it (a clean runner) and reruns the cell it was running.
     """
-    global _ray_runner
-    import torch
 
-    if spec.device.startswith("cuda"):
-        spec.device = "cuda" if torch.cuda.is_available() else spec.device  # Ray assigned this task its GPU
-    if _ray_runner is None or _ray_runner.spec != spec:
-        _ray_runner = CellRunner(spec)
-    return _ray_runner.run_cell(cell)
+    def __init__(self, spec: CellSpec):
+        import torch
+
+        if spec.device.startswith("cuda"):
+            spec.device = "cuda" if torch.cuda.is_available() else spec.device  # Ray assigned this actor its GPU
+        self.runner = CellRunner(spec)
+
+    def run(self, cell: Cell) -> CellResult:
+        return self.runner.run_cell(cell)
+
+
+def ray_worker_count(ray, workers: int, gpus_each: int, address: str | None) -> int:
+    """`workers` on a local instance; on a cluster, one actor per GPU it has (or `workers` on CPU)."""
+    if address and gpus_each:
+        return max(1, int(ray.cluster_resources().get("GPU", 0)))
+    return workers
 
 
 def run_ray(spec: CellSpec, cells: list[Cell], workers: int, address: str | None, progress: bool) -> list[CellResult]:
-    """Cells as Ray tasks: one GPU each on a GPU cluster, `workers` at a time on a local CPU instance."""
+    """Cells over Ray actors: one per GPU on a GPU cluster, `workers` of them on a local CPU instance."""
     try:
         import ray
     except ImportError:
@@ -116,24 +122,38 @@ def run_ray(spec: CellSpec, cells: list[Cell], workers: int, address: str | None
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     gpus = 1 if spec.device.startswith("cuda") else 0
-    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES)(_run_cell_on_ray)
+    actor_class = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=RAY_RETRIES, max_task_retries=RAY_RETRIES)(
+        RayCellWorker
+    )
     spec_ref = ray.put(spec)
-    pending = {task.remote(spec_ref, cell): cell for cell in cells}
+    queue = list(cells)
+    pending: dict = {}  # object ref -> (actor, cell)
+
+    def give(actor) -> None:
+        cell = queue.pop(0)
+        pending[actor.run.remote(cell)] = (actor, cell)
+
     results: list[CellResult] = []
     try:
+        for _ in range(min(len(queue), ray_worker_count(ray, workers, gpus, address))):
+            give(actor_class.remote(spec_ref))
         with tqdm(
             total=len(cells), unit="cell", desc=f"generate (ray, {workers} workers)", disable=not progress
         ) as bar:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
-                cell = pending.pop(done[0])
+                actor, cell = pending.pop(done[0])
                 try:
                     results.append(ray.get(done[0]))
                 except Exception as exc:  # retries exhausted: record the cell as failed, keep the others
                     if isinstance(getattr(exc, "cause", None), DiskFull):
                         raise exc.cause from None  # a full disk stops the run here as on any executor
                     results.append(CellResult(cell, error=f"Ray worker failed: {type(exc).__name__}: {exc}"))
+                    if isinstance(exc, ray.exceptions.RayActorError):
+                        actor = actor_class.remote(spec_ref)  # out of restarts: a new one for the other cells
                 bar.update(1)
+                if queue:
+                    give(actor)
     finally:
         if started_here:
             ray.shutdown()

@@ -18,7 +18,7 @@ import torch
 from benchmark.config import config_from_dict, stable_hash
 from benchmark.errors import BenchError, DiskFull, raise_if_disk_full
 from benchmark.images import png_bytes
-from benchmark.planning import Cell, plan_groups, sampling_batches
+from benchmark.planning import PRES_PROMPT, Cell, plan_groups, sampling_batches
 from benchmark.profiles import get_profile
 from benchmark.store.run_dir import RunStore
 from dataset.protocol import load_protocol
@@ -159,7 +159,8 @@ class CellRunner:
             pres=config.generate_pres,
         )
         texts = [group.prompt.render(group.fixed_phrase or artifact["subject_phrase"]) for group in groups]
-        plan = sampling_batches([len(group.seeds) for group in groups], self.context.generation.batch_size)
+        pres = tuple(number for number, group in enumerate(groups) if group.prompt == PRES_PROMPT)
+        plan = sampling_batches([len(group.seeds) for group in groups], self.context.generation.batch_size, pres)
         keys = self._group_keys(cell, artifact, groups, texts, plan)
         done = [
             self.store.finished_group(cell.method, cell.subject, group.prompt.index, key) is not None

@@ -66,18 +66,27 @@ def plan_groups(
 Slot = tuple[int, int]  # (group index in the cell's plan, image index in the group)
 
 
-def sampling_batches(group_sizes: list[int], batch_size: int) -> list[list[Slot]]:
+def sampling_batches(group_sizes: list[int], batch_size: int, starts: tuple[int, ...] = ()) -> list[list[Slot]]:
     """The fixed batches in which a cell's images are sampled.
 
     Up to a group's size, batches stay inside one (subject, prompt) group. Larger
     batches run on through consecutive groups, which keeps a big GPU busy (one
     group is only 4 images) at the price of each image's rounding depending on
-    its batch companions. Either way the plan depends only on the cell's groups
-    and the batch size, never on what is already on disk or which executor runs
-    it, so a resumed or sharded run samples the very same batches.
+    its batch companions; a group in `starts` always opens a new batch (PRES, so
+    that switching PRES on or off leaves the protocol prompts' bytes alone).
+    Either way the plan depends only on the cell's groups and the batch size,
+    never on what is already on disk or which executor runs it, so a resumed or
+    sharded run samples the very same batches.
     """
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, not {batch_size}")
+    cuts = sorted({0, len(group_sizes), *(start for start in starts if 0 < start < len(group_sizes))})
+    if len(cuts) > 2:
+        return [
+            [(first + group, image) for group, image in batch]
+            for first, end in zip(cuts, cuts[1:], strict=False)
+            for batch in sampling_batches(group_sizes[first:end], batch_size)
+        ]
     if batch_size <= min(group_sizes, default=0):
         return [
             [(group, image) for image in range(start, min(start + batch_size, size))]

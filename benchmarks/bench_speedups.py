@@ -135,7 +135,7 @@ def emit(rows: list, row: tuple) -> dict:
     reference = reference or result
     speed = result["steps_per_s"] / reference["steps_per_s"]
     peak, reference_peak = result["peak_memory_mb"], reference["peak_memory_mb"]
-    memory = f"{peak / reference_peak:.2f}" if peak and reference_peak else "n/a"
+    memory = f"{peak / reference_peak:.2f}" if peak and reference_peak else "n.a."
     print(f"| {method} | {variant} | {result['steps_per_s']:.2f} | {speed:.2f} | "
           f"{peak or float('nan'):.0f} | {memory} | {result['first_steps_s']:.1f} |", flush=True)  # fmt: skip
     rows.append((method, variant, result, reference))
@@ -255,9 +255,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=16, help="Images sampled per generation variant")
     parser.add_argument("--score-images", type=int, default=32, help="Images embedded per scoring variant")
     parser.add_argument(
-        "--parts", default="core,speedups",
-        help="Comma-separated: core (plain vs fast per method, frozen text encoder, sampling, scoring, projection), "
-        "speedups (each training speed-up off alone), compile (torch.compile rows; minutes of compiling)",
+        "--parts",
+        help="Comma-separated (default core,speedups): core (plain vs fast per method, frozen text encoder, "
+        "sampling, scoring, projection), speedups (each training speed-up off alone), compile (torch.compile "
+        "rows; minutes of compiling)",
     )  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="Add the compile part")
     parser.add_argument("--quick", action="store_true", help="The core part only, without the frozen-encoder rows")
@@ -266,7 +267,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    args.parts = {"core"} if args.quick else {part.strip() for part in args.parts.split(",") if part.strip()}
+    if args.quick and args.parts:
+        parser.error("--quick is the core part alone: give --quick or --parts, not both")
+    parts = "core" if args.quick else args.parts or "core,speedups"
+    args.parts = {part.strip() for part in parts.split(",") if part.strip()}
     if args.compile:
         args.parts.add("compile")
     if not args.parts or args.parts - set(PARTS):

@@ -86,7 +86,7 @@ def profiled_training(bench: TrainingBench, args, overrides: dict, workdir: Path
     Returns (unprofiled step seconds, profiled step seconds, the profiler, the
     `TrainingBench.train` result). Each step is timed from just after one mark to
     just before the next, so the profiler's own start and stop (seconds of trace
-    processing) count in no step. The loop itself never waits for the GPU, so a
+    processing) count in no step. The loop reads no loss back per step, so a
     mark is when the host finished issuing a step; at the four marks that open and
     close the two timed windows this waits for the GPU first, which makes each
     window's total (and so the mean step) exact.
@@ -104,8 +104,8 @@ def profiled_training(bench: TrainingBench, args, overrides: dict, workdir: Path
 
     with torch.profiler.profile(activities=activities, schedule=schedule) as prof:
 
-        def record_and_mark(log, step, loss, lr):
-            record(log, step, loss, lr)
+        def record_and_mark(log, step, *args):
+            record(log, step, *args)
             if cuda and len(marks) in window_edges:
                 torch.cuda.synchronize(bench.context.device)
             before = time.perf_counter()

@@ -308,6 +308,7 @@ class DreamBooth(Method):
 
             log = T.StepLog(scratch, subject.name, started)
             for step in range(start, opts["steps"]):
+                micro_batch_totals = []  # every accumulation micro-batch's loss, checked for NaN with the step
                 for _ in range(accumulation):
                     latents = instance_latents.sample(batch, scaling, generator)
                     if frozen_instance_states is not None:
@@ -327,6 +328,7 @@ class DreamBooth(Method):
                     if opts["min_snr_gamma"]:
                         weights = T.min_snr_weights(scheduler, timesteps[:batch], opts["min_snr_gamma"])
                     loss = T.dreambooth_loss(prediction, target, batch, opts["prior_loss_weight"], weights)
+                    micro_batch_totals.append(loss.total.detach())
                     scaled = loss.total / accumulation
                     (scaler.scale(scaled) if scaler else scaled).backward()
                 if scaler:
@@ -340,7 +342,7 @@ class DreamBooth(Method):
                     optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 self.after_optimizer_step(text_encoder)
-                log.record(step + 1, loss, lr)  # the last accumulation micro-batch's loss, as before
+                log.record(step + 1, loss, lr, micro_batch_totals)  # logs the last micro-batch's loss, as before
                 every = opts["checkpoint_every"]
                 if every and (step + 1) % every == 0 and step + 1 < opts["steps"]:
                     log.flush()  # a diverged loss stops here, before it can be checkpointed

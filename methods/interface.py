@@ -91,8 +91,10 @@ class MethodContext:
         At SD-1.5 size they are about 2 GiB of GPU memory, which class-image
         sampling in the same process would otherwise leave held through training.
         """
-        self.__dict__.pop("_generation_copies", None)
-        if self.device.type == "cuda":
+        if self.__dict__.pop("_generation_copies", None) and self.device.type == "cuda":
+            import gc
+
+            gc.collect()  # a frame kept alive by a caught exception may still hold them
             torch.cuda.empty_cache()
 
     @property

@@ -126,10 +126,10 @@ class TextualInversion(DreamBooth):
 
     def after_optimizer_step(self, text_encoder) -> None:
         embeddings = text_encoder.get_input_embeddings().weight
-        keep = torch.ones(len(embeddings), dtype=torch.bool, device=embeddings.device)
-        keep[self._placeholder_id] = False
-        with torch.no_grad():
-            embeddings[keep] = self._frozen_rows[keep]
+        with torch.no_grad():  # every row back but the placeholder's (a boolean mask would wait for the GPU)
+            learned = embeddings[self._placeholder_id].clone()
+            embeddings.copy_(self._frozen_rows)
+            embeddings[self._placeholder_id] = learned
 
     def save_artifact(self, workdir: Path, unet, text_encoder) -> dict:
         from safetensors.torch import save_file

@@ -93,11 +93,12 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A host tensor drawn for this step, copied without waiting for the GPU to finish its queue.
 
     A plain `.to(cuda)` from ordinary (pageable) memory synchronizes the stream;
-    `non_blocking` copies it to a staging buffer and returns, so the source may be
-    freed at once. The random draws stay on the CPU generator: the same numbers on
-    any device, which is what makes a run's images independent of its hardware.
+    on CUDA `non_blocking` copies it to a staging buffer and returns, so the source
+    may be freed at once (not so on MPS, which keeps the blocking copy). The random
+    draws stay on the CPU generator: the same numbers on any device, which is what
+    makes a training independent of its hardware.
     """
-    return tensor.to(device, non_blocking=True)
+    return tensor.to(device, non_blocking=device.type == "cuda")  # MPS may read a freed source (torch#139550)
 
 
 def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
@@ -169,7 +170,7 @@ def denoising_step(unet, scheduler, latents, encoder_states, generator, autocast
     return prediction, prediction_target(scheduler, latents, noise, timesteps), timesteps
 
 
-def diverged(subject: str, value: float, step: int) -> TrainingDiverged:
+def diverged(subject: str, value: float | str, step: int) -> TrainingDiverged:
     return TrainingDiverged(
         f"training {subject} diverged: loss is {value} at step {step}; lower the learning rate "
         "or check the inputs (the subject is recorded as failed, the others go on)"
@@ -180,7 +181,7 @@ LOG_FLUSH_STEPS = 25
 
 
 class StepLog:
-    """The per-step training log, read from the device in batches so the loop never waits for the GPU.
+    """The per-step training log, read from the device in batches: no step waits for the GPU to read a loss.
 
     Reading a loss (`.item()`) makes the CPU wait until the GPU has finished the
     step; the next step's kernels then start into an idle GPU. At DreamBooth's
@@ -194,34 +195,44 @@ class StepLog:
 
     def __init__(self, scratch: Path, subject: str, started: float, flush_every: int = LOG_FLUSH_STEPS):
         self.scratch, self.subject, self.started, self.flush_every = scratch, subject, started, flush_every
-        self.pending: list[tuple[int, torch.Tensor, float, float]] = []
+        self.pending: list[tuple[int, torch.Tensor, float, float, bool]] = []
         self.last_loss: float | None = None
 
-    def record(self, step: int, loss: LossParts, lr: float) -> None:
-        parts = [loss.total, loss.instance] + ([] if loss.prior is None else [loss.prior])
-        values = torch.stack([part.detach().float() for part in parts])
-        self.pending.append((step, values, lr, time.monotonic() - self.started))
+    def record(self, step: int, loss: LossParts, lr: float, micro_batch_totals: list[torch.Tensor] = ()) -> None:
+        """One optimizer step: `loss` of its last micro-batch (what is logged), and every micro-batch's total.
+
+        A NaN in an earlier accumulation micro-batch poisons the gradients as surely
+        as one in the last, so all of them are checked.
+        """
+        totals = torch.stack([total.detach().float() for total in (*micro_batch_totals, loss.total)])
+        prior = loss.prior if loss.prior is not None else torch.full_like(loss.total, math.nan)
+        values = torch.stack([loss.total.detach().float(), loss.instance.detach().float(), prior.detach().float(),
+                              totals.isfinite().all().float()])  # fmt: skip
+        self.pending.append((step, values, lr, time.monotonic() - self.started, loss.prior is not None))
         if len(self.pending) >= self.flush_every:
             self.flush()
 
     def flush(self) -> None:
         if not self.pending:
             return
-        rows = torch.stack([values for _, values, _, _ in self.pending]).tolist()  # the one wait for the GPU
+        rows = torch.stack([entry[1] for entry in self.pending]).tolist()  # the one wait for the GPU
         finished = time.monotonic() - self.started
         pending, self.pending = self.pending, []
-        for index, ((step, _, lr, seconds), row) in enumerate(zip(pending, rows, strict=True)):
-            if not math.isfinite(row[0]):
-                raise diverged(self.subject, row[0], step)
+        for index, ((step, _, lr, seconds, has_prior), row) in enumerate(zip(pending, rows, strict=True)):
+            total, instance, prior, all_finite = row
+            if not math.isfinite(total):
+                raise diverged(self.subject, total, step)
+            if not all_finite:
+                raise diverged(self.subject, "not finite in a gradient-accumulation micro-batch", step)
             append_log(self.scratch, {
                 "step": step,
-                "loss": row[0],
-                "instance_loss": row[1],
-                "prior_loss": row[2] if len(row) > 2 else None,
+                "loss": total,
+                "instance_loss": instance,
+                "prior_loss": prior if has_prior else None,
                 "lr": lr,
                 "seconds": round(finished if index == len(pending) - 1 else seconds, 4),
             })  # fmt: skip
-            self.last_loss = row[0]
+            self.last_loss = total
 
 
 # --------------------------------------------------------------- optimizer & device

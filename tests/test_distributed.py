@@ -49,37 +49,15 @@ def test_ray_and_shards_reproduce_a_local_run(local_run, tmp_path, dreambench_di
     assert scores(sharded) == expected_scores
 
 
-def test_a_dead_ray_worker_is_retried(tmp_path, dreambench_dir):
-    marker = tmp_path / "died-once"
+def test_a_dead_ray_worker_is_retried_and_a_worker_keeps_its_models(tmp_path, dreambench_dir):
+    """One worker, two cells: it dies in the first, is restarted, and the restarted one serves both cells."""
+    marker, instances = tmp_path / "died-once", tmp_path / "instances"
+    instances.mkdir()
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], executor="ray", workers=2,
-        assignments=[f"options.fake.die_once={marker}"],
+        tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], executor="ray", workers=1,
+        assignments=[f"options.fake.die_once={marker}", f"options.fake.count_in={instances}"],
     )  # fmt: skip
     assert marker.exists()  # a worker did die mid-cell
     assert not summary.failures and summary.generated == 8
-
-
-def test_a_ray_worker_keeps_its_runner_between_cells(monkeypatch):
-    """Loading SD-1.5 (and compiling it) per cell would cost a sweep minutes per cell; a changed spec gets a new one."""
-    import dataclasses
-
-    from benchmark import executors
-    from benchmark.generation import CellSpec
-
-    built = []
-
-    class Runner:
-        def __init__(self, spec):
-            self.spec = spec
-            built.append(spec)
-
-        def run_cell(self, cell):
-            return (len(built), cell)
-
-    monkeypatch.setattr(executors, "CellRunner", Runner)
-    monkeypatch.setattr(executors, "_ray_runner", None)
-    spec = CellSpec(run_dir="r", config={}, dataset_dir="d", model_locations={}, method_keys={}, method_options={},
-                    method_names={}, device="cpu", cache_dir="c")  # fmt: skip
-    assert executors._run_cell_on_ray(spec, "cell-1") == (1, "cell-1")
-    assert executors._run_cell_on_ray(dataclasses.replace(spec), "cell-2") == (1, "cell-2")  # an equal spec
-    assert executors._run_cell_on_ray(dataclasses.replace(spec, run_dir="other"), "cell-3") == (2, "cell-3")
+    # The first worker and its restart: not one method (and base model) per cell, as a task per cell would be.
+    assert len(list(instances.iterdir())) == 2

@@ -96,7 +96,8 @@ def test_batches_across_prompts_resume_to_identical_bytes_and_follow_their_compa
     monkeypatch.setattr(BaseModel, "generate", lambda *a: generate(*a, stop_at=2))
     with pytest.raises(KeyboardInterrupt):
         tiny_run(run, dreambench_dir, **BATCHED)
-    assert len(set(calls[0])) == 2  # the first batch held two prompts
+    first_batch = calls[0]
+    assert len(set(first_batch)) == 2  # the first batch held two prompts
     assert len(image_hashes(run)) == 2  # and completed only the first group, which was kept
 
     calls.clear()
@@ -109,7 +110,7 @@ def test_batches_across_prompts_resume_to_identical_bytes_and_follow_their_compa
     tiny_run(run, dreambench_dir, **BATCHED)
     assert calls == []  # all done
 
-    # Two prompts instead of three: batches become (g0 g0 g1) (g1 P P). Prompt 1 and PRES have new
-    # companions, so they are sampled again; prompt 0's batch is the same but holds prompt 1, so it is too.
+    # Two prompts instead of three: batches become (g0 g0 g1) (g1) (P P). Prompt 1 has new companions,
+    # so it is sampled again, and with it prompt 0's batch; PRES always opens its own batch: kept.
     tiny_run(run, dreambench_dir, **{**BATCHED, "limit_prompts": 2})
-    assert len(calls) == 2
+    assert calls == [first_batch, first_batch[2:]]

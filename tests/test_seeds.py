@@ -52,5 +52,8 @@ def test_batches_up_to_a_group_stay_inside_it_and_larger_ones_run_through_groups
     assert sampling_batches([2, 2, 2], 8) == [[(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]]
     every = [slot for batch in sampling_batches([4] * 26, 16) for slot in batch]
     assert every == [(g, i) for g in range(26) for i in range(4)]  # each image exactly once, in plan order
+    # PRES opens its own batch, so switching it on or off leaves the protocol prompts' batches alone.
+    assert sampling_batches([2, 2, 2], 3, starts=(2,)) == [[(0, 0), (0, 1), (1, 0)], [(1, 1)], [(2, 0), (2, 1)]]
+    assert sampling_batches([2, 2, 2], 2, starts=(2,)) == sampling_batches([2, 2, 2], 2)
     with pytest.raises(ValueError):
         sampling_batches([4], 0)

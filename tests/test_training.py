@@ -157,19 +157,21 @@ def test_interrupted_training_resumes_from_its_checkpoint(context, dreambench_di
     full = make(DreamBooth, context, steps=6, checkpoint_every=2)
     full.personalize(subject, _mkdir(tmp_path / "full"), _mkdir(tmp_path / "s1"))
 
-    real_append = T.append_log
+    real_record = T.StepLog.record
 
-    def crash_at_step_5(scratch, entry):
-        real_append(scratch, entry)
-        if entry["step"] == 5:  # killed after logging step 5, whose checkpoint never came
+    def crash_at_step_5(log, step, *args):
+        real_record(log, step, *args)
+        if step == 5:  # killed after training step 5, whose checkpoint never came
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(T, "append_log", crash_at_step_5)
+    monkeypatch.setattr(T.StepLog, "record", crash_at_step_5)
     scratch = _mkdir(tmp_path / "s2")
     with pytest.raises(KeyboardInterrupt):
         make(DreamBooth, context, steps=6, checkpoint_every=2).personalize(subject, _mkdir(tmp_path / "a"), scratch)
     assert torch.load(scratch / T.CHECKPOINT_FILE, weights_only=False)["step"] == 4
-    monkeypatch.setattr(T, "append_log", real_append)
+    logged = [json.loads(line)["step"] for line in (scratch / T.LOG_FILE).read_text().splitlines()]
+    assert logged == [1, 2, 3, 4]  # read back before the checkpoint; step 5's line was still pending
+    monkeypatch.setattr(T.StepLog, "record", real_record)
     info = make(DreamBooth, context, steps=6, checkpoint_every=2).personalize(subject, _mkdir(tmp_path / "b"), scratch)
     assert info["resumed_from_step"] == 4
     from safetensors.torch import load_file
@@ -256,6 +258,14 @@ def test_step_log_reads_losses_in_batches_and_stops_at_the_first_bad_step(tmp_pa
         log.record(6, loss(0.0), 1e-4)  # the fourth pending step triggers the read
     steps = [json.loads(line)["step"] for line in (tmp_path / T.LOG_FILE).read_text().splitlines()]
     assert steps == [1, 2, 3]
+
+    # With gradient accumulation only the last micro-batch's loss is logged, but a NaN in an earlier
+    # one has poisoned the same optimizer step: it must stop the subject there too.
+    accumulated = T.StepLog(tmp_path / "acc", "can", started=0.0)
+    (tmp_path / "acc").mkdir()
+    accumulated.record(1, loss(0.5), 1e-4, [torch.tensor(float("nan")), torch.tensor(1.5)])
+    with pytest.raises(T.TrainingDiverged, match="not finite in a gradient-accumulation micro-batch at step 1"):
+        accumulated.flush()
 
 
 def test_wrong_class_is_deterministic_and_wrong():

@@ -110,7 +110,8 @@ def sd15_sized_components(init_device: torch.device | None = None) -> dict:
     on what the weights are, so this measures real-size speed with no download.
     Drawing 1.07 billion random numbers takes about 30 s on a CPU (the generator is
     serial) and under a second on a GPU, so a CUDA run initializes there: every
-    process on the same kind of device still gets the same weights.
+    process on the same GPU model still gets the same weights (CUDA's random kernels
+    size their work by the GPU, so another model draws other, equally random ones).
     """
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel

@@ -20,7 +20,13 @@ class FakeMethod(Method):
     name = "fake"
     description = "test plug-in: noise images drawn from each seed"
     # die_once: a file path; the first call to generate creates it and kills its process (a dying worker).
-    default_options = {"fail_on": "", "size": 16, "die_once": ""}
+    # count_in: a folder that gets one file per instance, so tests can count them across worker processes.
+    default_options = {"fail_on": "", "size": 16, "die_once": "", "count_in": ""}
+
+    def __init__(self, context, options):
+        super().__init__(context, options)
+        if options["count_in"]:
+            Path(options["count_in"], f"{os.getpid()}-{id(self)}").touch()
 
     def subject_phrase(self, subject: SubjectInput) -> str:
         return f"zwx {subject.class_noun}"
