@@ -13,7 +13,7 @@ the same machine, so the ratios compare like with like; for DreamBooth each
 speed-up is also switched off alone ("fast without X") to show its share.
 
 Each training measurement runs in its own process, so its peak memory (CUDA max
-allocated on a GPU, max RSS on CPU) is its own. Rates leave out warm-up steps
+allocated on a GPU, peak resident memory on CPU) is its own. Rates leave out warm-up steps
 (and hence compilation). The sweep projection multiplies the measured rates by
 the protocol's counts (30 subjects, 25 prompts x 4 images + 4 PRES images each,
 class images per distinct class, the profile's training steps) and leaves out

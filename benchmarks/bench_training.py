@@ -7,8 +7,9 @@
 weights (same cost per step as the real model) and is meant for a GPU. Class images
 are generated before timing so only training is measured, and the first `--warmup`
 steps (allocator warm-up, compilation) are left out of the rate. Peak memory is
-CUDA's max allocated on a GPU and the process's max RSS on CPU. On CPU, torch uses
-the run's pinned thread count (`generation.cpu_threads`), as `bench run` does.
+CUDA's max allocated on a GPU and the process's peak resident memory during the
+training on CPU. On CPU, torch uses the run's pinned thread count
+(`generation.cpu_threads`), as `bench run` does.
 `bench_speedups.py` compares these defaults with the plain path.
 """
 

@@ -234,8 +234,7 @@ class DreamBooth(Method):
         opts, ctx = self.options, self.context
         device = ctx.device
         started = time.monotonic()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+        T.reset_peak_memory(device)
         noun = self.class_noun_for(subject)
         prior = bool(opts["prior_preservation"])
         if prior and noun is None:

@@ -270,8 +270,19 @@ def autocast_dtype(mixed_precision: str, device: torch.device) -> torch.dtype | 
     return HALF_PRECISIONS[mixed_precision]
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak, so each subject reports its own, on CUDA and (Linux) on CPU alike."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
+    except OSError:
+        pass  # not Linux, or not allowed: the process's peak is reported instead
+
+
 def peak_memory_mb(device: torch.device) -> float | None:
-    """CUDA's max allocated; on CPU this process's own peak resident memory.
+    """CUDA's max allocated; on CPU this process's own peak resident memory; both since `reset_peak_memory`.
 
     Linux's VmHWM first: getrusage's ru_maxrss carries the parent's peak across
     fork and exec, so a worker started by a large parent would report the parent's.

@@ -436,7 +436,7 @@ def test_training_holds_no_sampling_copies_and_a_trained_unet_costs_no_base_copy
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux's per-process peak (VmHWM)")
-def test_cpu_peak_memory_is_the_process_own_not_its_parents():
+def test_cpu_peak_memory_is_the_process_own_since_its_reset():
     """A benchmark child or worker spawned by a big parent must not report the parent's peak."""
     import subprocess
     import sys
@@ -449,3 +449,6 @@ def test_cpu_peak_memory_is_the_process_own_not_its_parents():
     del ballast
     assert parent_peak > 700
     assert child_peak < parent_peak - 500
+    # Each subject reports its own peak, as on CUDA: a reset forgets the freed ballast.
+    T.reset_peak_memory(torch.device("cpu"))
+    assert T.peak_memory_mb(torch.device("cpu")) < parent_peak - 500
