@@ -2,7 +2,8 @@
 # The GPU half of the README's performance section, at SD-1.5 size (random weights, 512 px), against
 # issue #6's targets (>= 1.5x the plain path in training steps/s; a frozen-text-encoder DreamBooth
 # within 24 GB; a 30-subject sweep within one GPU-hour on an H100-class card). One part per call,
-# sized for a lent machine's 10-minute command limit (times measured on an H200, 2026-11-26):
+# sized for a lent machine's 10-minute command limit (times estimated from the per-variant times
+# measured on an H200, 2026-11-26):
 #
 #   bash benchmarks/gpu_check.sh core       # ~7 min: plain vs fast per method, frozen text encoder,
 #                                           #   sampling and scoring rates, projected sweep GPU-hours,
@@ -70,6 +71,6 @@ compile)
         tee -a "$LOG"
     ;;
 profile)
-    python3 benchmarks/profile_training_step.py "${COMMON[@]}" --steps 20 "$@" | tee -a "$LOG"
+    python3 benchmarks/profile_training_step.py "${COMMON[@]}" --steps 10 "$@" | tee -a "$LOG"
     ;;
 esac
