@@ -158,7 +158,8 @@ class CellRunner:
             config.limit_prompts,
             pres=config.generate_pres,
         )
-        texts = [group.prompt.render(group.fixed_phrase or artifact["subject_phrase"]) for group in groups]
+        phrases = [group.fixed_phrase or artifact["subject_phrase"] for group in groups]
+        texts = [group.prompt.render(phrase) for group, phrase in zip(groups, phrases, strict=True)]
         pres = tuple(number for number, group in enumerate(groups) if group.prompt == PRES_PROMPT)
         plan = sampling_batches([len(group.seeds) for group in groups], self.context.generation.batch_size, pres)
         keys = self._group_keys(cell, artifact, groups, texts, plan)
@@ -185,9 +186,8 @@ class CellRunner:
                     images.setdefault(number, {})[image_index] = image
             for number in dict.fromkeys(number for number, _ in batch):
                 if not done[number] and len(images.get(number, {})) == len(groups[number].seeds):
-                    phrase = groups[number].fixed_phrase or artifact["subject_phrase"]
-                    self._write_group(cell, groups[number], texts[number], phrase, keys[number], images.pop(number),
-                                      result)  # fmt: skip
+                    self._write_group(cell, groups[number], texts[number], phrases[number], keys[number],
+                                      images.pop(number), result)  # fmt: skip
                     done[number] = True
                     if on_group:
                         on_group()

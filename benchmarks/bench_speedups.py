@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
 
-from bench_training import TrainingBench, add_bench_arguments, machine_line  # noqa: E402
+from bench_training import TrainingBench, add_bench_arguments, machine_line, weights_label  # noqa: E402
 
 SWEEP_METHODS = "dreambooth,dreambooth-lora,textual-inversion"
 # What each training speed-up is when switched off; all of them off is the plain path.
@@ -86,42 +86,41 @@ def measure(args, cache_dir: Path, method: str, overrides: dict) -> dict:
     return train_in_child(args, method, {"steps": args.steps, **overrides}, cache_dir)
 
 
-def core_training_rows(args, cache_dir: Path) -> tuple[list, dict]:
+def core_training_rows(args, cache_dir: Path) -> dict:
     """Plain and fast path of each method, and DreamBooth's frozen-text-encoder pair (the 24 GB question).
 
-    Rows are (method, variant, result, reference); each is printed as soon as it is
-    measured, so a run cut short (a lent GPU's time limit) still shows what it got.
+    Each row is printed as soon as it is measured, so a run cut short (a lent GPU's
+    time limit) still shows what it got. Returns (plain, fast) per method.
     """
-    rows, per_method = [], {}
+    per_method = {}
     print_training_header("training")
     for method in args.methods.split(","):
-        plain = emit(rows, (method, "plain path", measure(args, cache_dir, method, PLAIN_TRAINING), None))
-        fast = emit(rows, (method, "fast path (defaults)", measure(args, cache_dir, method, {}), plain))
+        plain = emit((method, "plain path", measure(args, cache_dir, method, PLAIN_TRAINING), None))
+        fast = emit((method, "fast path (defaults)", measure(args, cache_dir, method, {}), plain))
         per_method[method] = (plain, fast)
         if method == "dreambooth" and not args.quick:
             frozen = {"train_text_encoder": False}
             frozen_plain = measure(args, cache_dir, method, {**frozen, **PLAIN_TRAINING})
-            emit(rows, (method, "plain, frozen text encoder", frozen_plain, None))
-            emit(rows, (method, "fast, frozen text encoder", measure(args, cache_dir, method, frozen), frozen_plain))
-    return rows, per_method
+            emit((method, "plain, frozen text encoder", frozen_plain, None))
+            emit((method, "fast, frozen text encoder", measure(args, cache_dir, method, frozen), frozen_plain))
+    return per_method
 
 
 def speedup_rows(args, cache_dir: Path, plain_for) -> None:
     """DreamBooth's fast path with each speed-up switched off alone: each one's share of the fast path."""
     print_training_header("training, one speed-up off at a time")
-    rows, plain = [], plain_for("dreambooth")
+    plain = plain_for("dreambooth")
     for label, switch in TRAINING_SPEEDUPS.items():
         if label not in CUDA_ONLY or args.device_type == "cuda":
-            emit(rows, ("dreambooth", f"fast without {label}", measure(args, cache_dir, "dreambooth", switch), plain))
+            emit(("dreambooth", f"fast without {label}", measure(args, cache_dir, "dreambooth", switch), plain))
 
 
 def compile_rows(args, cache_dir: Path, plain_for) -> None:
     """Each method's fast path with its UNet under torch.compile (compilation is in the warm-up steps)."""
     print_training_header("training, torch.compile")
-    rows = []
     for method in args.methods.split(","):
         plain = plain_for(method)
-        emit(rows, (method, "fast + torch.compile", measure(args, cache_dir, method, COMPILE), plain))
+        emit((method, "fast + torch.compile", measure(args, cache_dir, method, COMPILE), plain))
 
 
 def print_training_header(title: str) -> None:
@@ -129,8 +128,8 @@ def print_training_header(title: str) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
 
 
-def emit(rows: list, row: tuple) -> dict:
-    """Print one training row (reference None: the row is its own plain path) and keep it; returns its result."""
+def emit(row: tuple) -> dict:
+    """Print one training row (reference None: the row is its own plain path); returns its result."""
     method, variant, result, reference = row
     reference = reference or result
     speed = result["steps_per_s"] / reference["steps_per_s"]
@@ -138,7 +137,6 @@ def emit(rows: list, row: tuple) -> dict:
     memory = f"{peak / reference_peak:.2f}" if peak and reference_peak else "n.a."
     print(f"| {method} | {variant} | {result['steps_per_s']:.2f} | {speed:.2f} | "
           f"{peak or float('nan'):.0f} | {memory} | {result['first_steps_s']:.1f} |", flush=True)  # fmt: skip
-    rows.append((method, variant, result, reference))
     return result
 
 
@@ -168,7 +166,7 @@ def generation_rates(args, bench: TrainingBench) -> dict:
     for label, variant in variants.items():
         dtype = variant.pop("dtype")
         generation = dataclasses.replace(context.generation, **variant)
-        components = context.base_components if dtype == torch.float32 else context.generation_components
+        components = context.base_components if dtype == torch.float32 else context.generation_parts()
         pipe = build_pipeline(components, generation, context.device, dtype)
         batch = generation.batch_size
         sample(pipe, prompts[:batch], seeds[:batch], generation)  # warm-up
@@ -281,8 +279,7 @@ def main() -> None:
         bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, cache_dir)
         device = bench.context.device
         print(machine_line(device))
-        weights = "real weights" if bench.context.profile.meaningful else "random weights: timings only"
-        print(f"profile: {args.profile} ({weights}), subject: {args.subject}, "
+        print(f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}, "
               f"{args.steps} training steps per variant ({args.warmup} warm-up), "
               f"resolution {bench.context.generation.resolution}")  # fmt: skip
         args.device_type = device.type
@@ -290,7 +287,7 @@ def main() -> None:
             print(f"{' and '.join(CUDA_ONLY)} apply on CUDA only: no rows for them here")
         per_method = {}
         if "core" in args.parts:
-            _, per_method = core_training_rows(args, cache_dir)
+            per_method = core_training_rows(args, cache_dir)
             generation = generation_rates(args, bench)
             print_rates(f"generation ({args.images} images, {bench.context.generation.steps} steps)", generation)
             scoring = scoring_rates(args, device)

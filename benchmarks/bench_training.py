@@ -124,6 +124,11 @@ def machine_line(device: torch.device) -> str:
     )
 
 
+def weights_label(bench: TrainingBench) -> str:
+    """What every benchmark header says of the weights: a random-weight timing must never pass for a result."""
+    return "real weights" if bench.context.profile.meaningful else "random weights: timings only"
+
+
 def add_bench_arguments(parser: argparse.ArgumentParser, warmup: int) -> None:
     """What every training measurement takes: profile, subject, warm-up steps, device, dataset."""
     parser.add_argument("--profile", default="tiny")
@@ -145,8 +150,7 @@ def main() -> None:
         bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache",
                                     args.assignments)  # fmt: skip
         print(machine_line(bench.context.device))
-        weights = "real weights" if bench.context.profile.meaningful else "random weights: timings only"
-        print(f"profile: {args.profile} ({weights}), subject: {args.subject}")
+        print(f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}")
         print(f"{'method':<24} {'steps':>6} {'steps/s':>9} {'peak MB':>9}  notes")
         for name in args.methods.split(","):
             overrides = {"steps": args.steps} if args.steps else {}

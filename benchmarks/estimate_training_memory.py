@@ -4,9 +4,10 @@
     python benchmarks/estimate_training_memory.py --set train_text_encoder=true --set gradient_checkpointing=true
 
 The method's own code builds what trains (`trainable_modules`), its optimizer
-(`make_optimizer`), encodes the instance images through `LatentSource` and runs
-full training steps (`denoising_step`, `dreambooth_loss`, backward, clipping,
-AdamW), all under PyTorch's FakeTensorMode: every tensor has its real shape and
+(`make_optimizer`), encodes the instance images through `LatentSource`; a copy of
+`DreamBooth._train`'s step loop (`denoising_step`, `dreambooth_loss`, backward,
+clipping, AdamW; no accumulation, loss scaling or min-SNR) runs full steps, all
+under PyTorch's FakeTensorMode: every tensor has its real shape and
 dtype but no storage, so an 860M-parameter UNet costs nothing here. PyTorch's
 MemTracker records the live tensor bytes at the peak, by kind.
 

@@ -40,7 +40,7 @@ from torch.profiler import ProfilerActivity
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
 
 from bench_speedups import PLAIN_TRAINING  # noqa: E402
-from bench_training import TrainingBench, add_bench_arguments, machine_line  # noqa: E402
+from bench_training import TrainingBench, add_bench_arguments, machine_line, weights_label  # noqa: E402
 
 STEP_MARKER = "ProfilerStep"  # the profiler's own annotation of each step: ProfilerStep#7, or ProfilerStep* once merged
 LAUNCH_PREFIXES = ("cudaLaunch", "cuLaunch", "cudaGraphLaunch")  # runtime and driver API names, as CUPTI reports them
@@ -251,9 +251,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="profile-training-step-") as tmp:
         bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache")
         device = bench.context.device
-        weights = "real weights" if bench.context.profile.meaningful else "random weights: timings only"
         print(machine_line(device))
-        print(f"profile: {args.profile} ({weights}), subject: {args.subject}, method: {args.method}, "
+        print(f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}, method: {args.method}, "
               f"variant: {args.variant}{''.join(f', {text}' for text in args.assignments)}")  # fmt: skip
         unprofiled, profiled, prof, result = profiled_training(bench, args, overrides, Path(tmp) / "work")
         encoder = "trained" if result["text_encoder_trained"] else "frozen"

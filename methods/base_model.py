@@ -33,5 +33,5 @@ class BaseModel(Method):
     def generate(self, subject: SubjectInput, artifact_dir: Path, prompts: list[str], seeds: list[int]) -> list:
         if self._pipe is None:
             ctx = self.context
-            self._pipe = build_pipeline(ctx.generation_components, ctx.generation, ctx.device, ctx.dtype)
+            self._pipe = build_pipeline(ctx.generation_parts(), ctx.generation, ctx.device, ctx.dtype)
         return sample(self._pipe, prompts, seeds, self.context.generation)

@@ -65,7 +65,7 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
         atomic_write_json(folder / "key.json", key)
         blocks = sorted({i // BLOCK for i, path in enumerate(paths) if not path.exists()})
         if blocks:
-            pipe = build_pipeline(context.generation_components, generation, context.device, context.dtype)
+            pipe = build_pipeline(context.generation_parts(), generation, context.device, context.dtype)
             for block in blocks:
                 chunk = list(range(block * BLOCK, (block + 1) * BLOCK))  # may run past `count`: kept for later
                 seeds = [image_seed(seed, "class-images", prompt, i) for i in chunk]

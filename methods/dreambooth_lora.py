@@ -76,7 +76,7 @@ class DreamBoothLoRA(DreamBooth):
         return {"lora": "pytorch_lora_weights.safetensors"}
 
     def pipeline_for(self, artifact_dir: Path):
-        components = dict(self.context.generation_components)
+        components = self.context.generation_parts()
         components["unet"] = copy.deepcopy(components["unet"])  # adapters go into a copy, never the shared base
         pipe = build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
         with quiet_libraries():  # it warns that the (untrained) text encoder has no LoRA keys

@@ -52,11 +52,6 @@ class MethodContext:
 
         return load_base_components(self.config.model_sources()["base"], self.model_locations["base"], self.device)
 
-    @property
-    def generation_components(self) -> dict:
-        """The base model in the generation dtype, for pipelines (see `generation_parts`)."""
-        return self.generation_parts()
-
     def generation_parts(self, **replaced) -> dict:
         """The base model's parts for a pipeline in the generation dtype, with `replaced` parts swapped in.
 

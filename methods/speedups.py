@@ -34,15 +34,13 @@ def set_layout(module: torch.nn.Module, channels_last: bool) -> None:
     module.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
-def _strides(shape: torch.Size, channels_last: bool) -> tuple[int, ...]:
-    n, c, h, w = shape
-    return (c * h * w, 1, w * c, c) if channels_last else (c * h * w, h * w, w, 1)
-
-
 def is_channels_last(module: torch.nn.Module) -> bool:
     """By exact strides: a 1x1 kernel passes `is_contiguous` for both layouts."""
     weights = [p for p in module.parameters() if p.dim() == 4]
-    return bool(weights) and weights[0].stride() == _strides(weights[0].shape, True)
+    if not weights:
+        return False
+    _, c, h, w = weights[0].shape
+    return weights[0].stride() == (c * h * w, 1, w * c, c)
 
 
 @contextmanager

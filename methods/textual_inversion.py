@@ -139,7 +139,7 @@ class TextualInversion(DreamBooth):
         return {"embeddings": EMBEDDINGS_FILE}
 
     def pipeline_for(self, artifact_dir: Path):
-        components = dict(self.context.generation_components)
+        components = self.context.generation_parts()
         components["tokenizer"] = copy.deepcopy(components["tokenizer"])
         components["text_encoder"] = copy.deepcopy(components["text_encoder"])
         pipe = build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)

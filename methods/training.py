@@ -252,7 +252,7 @@ def make_optimizer(params, lr: float, options: dict, device: torch.device):
         except ImportError:
             raise BenchError("use_8bit_adam needs bitsandbytes: pip install 'dreambench-harness[bnb]'") from None
         return bnb.optim.AdamW8bit(params, **kwargs)
-    if device.type == "cuda" and options.get("fused_adam", True):
+    if device.type == "cuda" and options["fused_adam"]:
         kwargs["fused"] = True  # one kernel for the whole update; same arithmetic as the loop version
     return torch.optim.AdamW(params, **kwargs)
 

@@ -372,7 +372,7 @@ def test_training_does_not_depend_on_what_the_process_ran_before(context, dreamb
         subject, _mkdir(tmp_path / "fresh"), _mkdir(tmp_path / "s-fresh")
     )
     generation = dataclasses.replace(context.generation, channels_last=True, sdpa_attention=True)
-    build_pipeline(context.generation_components, generation, context.device, context.dtype)
+    build_pipeline(context.generation_parts(), generation, context.device, context.dtype)
     shared_unet = context.base_components["unet"]
     assert speedups.is_channels_last(shared_unet)  # fp32 pipelines use the masters themselves
     make(DreamBooth, context, train_text_encoder=False, prior_preservation=False).personalize(
@@ -415,11 +415,11 @@ def half_precision(context):
 
 def test_generation_in_half_precision_never_touches_the_training_masters(context):
     half = half_precision(context)
-    pipeline_parts = half.generation_components
+    pipeline_parts = half.generation_parts()
     assert pipeline_parts["unet"].dtype == torch.bfloat16
     assert half.base_components["unet"].dtype == torch.float32  # what trainers copy stays fp32
     assert half.base_components["text_encoder"].dtype == torch.float32
-    assert half.generation_components["unet"] is pipeline_parts["unet"]  # converted once, then reused
+    assert half.generation_parts()["unet"] is pipeline_parts["unet"]  # converted once, then reused
 
 
 def test_training_holds_no_sampling_copies_and_a_trained_unet_costs_no_base_copy(context, dreambench_dir, tmp_path):
