@@ -416,14 +416,11 @@ def report(run_dirs, out_dir, baseline):
     CSV, LaTeX and Markdown tables are written beside index.html; the report opens
     from disk with no server and no network.
     """
-    from reports.exports import markdown_leaderboard
     from reports.html import write_report
-    from reports.loading import load_runs
 
-    data = load_runs([Path(p) for p in run_dirs])  # once, for the HTML and the Markdown alike
-    index = write_report(data, Path(out_dir), baseline=baseline)
-    click.echo(markdown_leaderboard(data, baseline=baseline))
-    click.echo(f"report: {index} (open it in a browser; CSV, LaTeX and Markdown beside it)")
+    written = write_report([Path(p) for p in run_dirs], Path(out_dir), baseline=baseline)
+    click.echo(written.markdown)  # the board the report built, not a second build of it
+    click.echo(f"report: {written.index} (open it in a browser; CSV, LaTeX and Markdown beside it)")
 
 
 @main.command("compare")

@@ -15,3 +15,10 @@ def resolve_device(name: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BenchError(f"device '{name}' requested but CUDA is not available (torch {torch.__version__})")
     return device
+
+
+def device_name(device: torch.device) -> str:
+    """The device type, and a GPU's model: what decides how a kernel rounds, and so an output's bytes."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type

@@ -10,11 +10,12 @@ from __future__ import annotations
 import shutil
 import traceback
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import torch
 
+from benchmark.background import BackgroundWriter
 from benchmark.config import config_from_dict, stable_hash
 from benchmark.errors import BenchError, DiskFull, raise_if_disk_full
 from benchmark.images import png_bytes
@@ -173,24 +174,24 @@ class CellRunner:
                 if on_group:
                     on_group()
         images: dict[int, dict[int, object]] = {}  # group -> image index -> image, until the group is complete
-        for batch in plan:
-            if all(done[number] for number, _ in batch):
-                continue  # a batch is sampled whole or not at all: its companions decide every image's rounding
-            prompts = [texts[number] for number, _ in batch]
-            seeds = [groups[number].seeds[image] for number, image in batch]
-            produced = method.generate(subject, artifact_dir, prompts, seeds)
-            if len(produced) != len(batch):
-                raise RuntimeError(f"method returned {len(produced)} images for {len(batch)} seeds")
-            for (number, image_index), image in zip(batch, produced, strict=True):
-                if not done[number]:
-                    images.setdefault(number, {})[image_index] = image
-            for number in dict.fromkeys(number for number, _ in batch):
-                if not done[number] and len(images.get(number, {})) == len(groups[number].seeds):
-                    self._write_group(cell, groups[number], texts[number], phrases[number], keys[number],
-                                      images.pop(number), result)  # fmt: skip
-                    done[number] = True
-                    if on_group:
-                        on_group()
+        with BackgroundWriter() as writer:  # a group is encoded and written while the next batch samples
+            for batch in plan:
+                if all(done[number] for number, _ in batch):
+                    continue  # a batch is sampled whole or not at all: its companions decide every image's rounding
+                prompts = [texts[number] for number, _ in batch]
+                seeds = [groups[number].seeds[image] for number, image in batch]
+                produced = method.generate(subject, artifact_dir, prompts, seeds)
+                if len(produced) != len(batch):
+                    raise RuntimeError(f"method returned {len(produced)} images for {len(batch)} seeds")
+                for (number, image_index), image in zip(batch, produced, strict=True):
+                    if not done[number]:
+                        images.setdefault(number, {})[image_index] = image
+                for number in dict.fromkeys(number for number, _ in batch):
+                    if not done[number] and len(images.get(number, {})) == len(groups[number].seeds):
+                        write = partial(self._write_group, cell, groups[number], texts[number], phrases[number],
+                                        keys[number], images.pop(number), result)  # fmt: skip
+                        writer.submit(write, done=on_group)
+                        done[number] = True
 
     def _group_keys(self, cell: Cell, artifact: dict, groups: list, texts: list[str], plan: list) -> list[str]:
         """What decides each group's bytes; a finished group whose key still matches is kept on a re-run.

@@ -6,7 +6,8 @@ the same synthetic 512x512 PNGs (DreamBench's size) through the scoring path:
 decode, preprocess, batched no-grad forward, atomic cache write. "cold" starts
 from an empty embedding cache; "warm" re-scores the same images from the cache,
 as re-scoring a run or a second method's real images does. Model build time is
-excluded and printed separately.
+excluded and printed separately. `bench_speedups.py` times its scoring rows with
+the same `time_scoring`, so both scripts measure, and check, the same thing.
 
     python benchmarks/bench_scoring.py [--images 64] [--batch-size 32] [--threads N] [--device cpu]
 """
@@ -40,7 +41,13 @@ def synthetic_images(folder: Path, count: int, size: int) -> list:
     return refs
 
 
-def backbones(device: str, batch_size: int) -> list:
+def backbones(device: str) -> list:
+    """(label, models) rows, built lazily; the last row is the first two rows' objects together.
+
+    No batch size here: `time_scoring` sets it per call, so one build serves every
+    batch size a script compares, and every variant times the same weights (two
+    builds of random weights would be two different networks).
+    """
     import logging
 
     import open_clip
@@ -57,7 +64,6 @@ def backbones(device: str, batch_size: int) -> list:
         lambda: timm.create_model("vit_small_patch16_224", pretrained=False, num_classes=0),
         DINO_PREPROCESS,
         device,
-        batch_size,
     )
     clip = ClipBackbone(
         f"clip-image:random:ViT-B-32-quickgelu|{CLIP_PREPROCESS.id}|proj-l2",
@@ -65,10 +71,41 @@ def backbones(device: str, batch_size: int) -> list:
         lambda: open_clip.create_model("ViT-B-32", pretrained=None, force_quick_gelu=True),
         CLIP_PREPROCESS,
         device,
-        batch_size,
         text_id="clip-text:random:ViT-B-32-quickgelu",
     )
     return [("DINO ViT-S/16", [dino]), ("CLIP ViT-B/32", [clip]), ("both (one decode)", [dino, clip])]
+
+
+def time_scoring(models: list, refs: list, root: Path, batch_size: int) -> dict[str, float]:
+    """Seconds of a cold then a warm pass of `refs` through a fresh embedding cache at `root`.
+
+    Each pass's counts are checked before its time is trusted: the cache reports an
+    image that fails to decode instead of raising, and that image would then cost
+    nothing; and the cache is keyed by backbone and image, not by batch size, so a
+    root reused across batch sizes would make the second "cold" pass a warm one. The
+    batch size is set here, not when the models are made, because embedding and the
+    cache's decode chunks read it at each call: one build serves every batch size.
+    Models are built before the clock starts.
+    """
+    from benchmark.metrics.embedding_cache import EmbeddingCache
+
+    for model in models:
+        model.batch_size = batch_size
+        _ = model.model
+    seconds = {}
+    for phase in ("cold", "warm"):
+        cache = EmbeddingCache(root)
+        started = time.perf_counter()
+        _, problems = cache.image_embeddings(models, refs, phase)
+        seconds[phase] = time.perf_counter() - started
+        expected = len(refs) * len(models) if phase == "cold" else 0
+        if problems or cache.computed[phase] != expected:
+            trouble = str(problems[0]) if problems else "a reused or partial cache"
+            raise RuntimeError(
+                f"{phase} pass embedded {cache.computed[phase]} image(s), expected {expected} ({trouble}); "
+                "its time would not be the cost of scoring"
+            )
+    return seconds
 
 
 def main() -> None:
@@ -82,27 +119,18 @@ def main() -> None:
 
     import torch
 
-    from benchmark.metrics.embedding_cache import EmbeddingCache
-
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-scoring-") as tmp:
         refs = synthetic_images(Path(tmp), args.images, args.size)
         rows = []
-        for label, models in backbones(args.device, args.batch_size):
+        for index, (label, models) in enumerate(backbones(args.device)):
             started = time.perf_counter()
             for model in models:
-                _ = model.model  # build now, so the timings below are embedding only
+                _ = model.model  # timed here, so the build column is the build alone
             build = time.perf_counter() - started
-            root = Path(tmp) / f"cache-{len(rows)}"
-            timings = []
-            for phase in ("cold", "warm"):
-                cache = EmbeddingCache(root)
-                started = time.perf_counter()
-                _, problems = cache.image_embeddings(models, refs, phase)
-                timings.append(time.perf_counter() - started)
-                assert not problems and cache.computed[phase] == (len(refs) * len(models) if phase == "cold" else 0)
-            rows.append((label, build, *timings))
+            seconds = time_scoring(models, refs, Path(tmp) / f"cache-{index}", args.batch_size)
+            rows.append((label, build, seconds["cold"], seconds["warm"]))
 
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or "cpu"
     print(

@@ -187,27 +187,26 @@ def synchronize(device: torch.device) -> None:
 
 # ------------------------------------------------------------------------- scoring
 def scoring_rates(args, device: torch.device) -> dict:
-    """DINO + CLIP embedding of 512 px images (one decode each), batch 1 vs the default batch, cold cache."""
-    from bench_scoring import backbones, synthetic_images
+    """DINO + CLIP embedding of 512 px images (one decode each), batch 1 vs the default batch, cold cache.
 
-    from benchmark.metrics.embedding_cache import EmbeddingCache
+    One build of the backbones serves both batch sizes, so the two rows time the
+    same weights and the models are built once per invocation.
+    """
+    from bench_scoring import backbones, synthetic_images, time_scoring
 
-    rates = {}
+    from benchmark.metrics.backbones import DEFAULT_BATCH_SIZE
+
+    models = backbones(str(device))[-1][1]
     with tempfile.TemporaryDirectory(prefix="bench-speedups-scoring-") as tmp:
         refs = synthetic_images(Path(tmp), args.score_images, 512)
-        for label, batch in (("plain path", 1), ("fast path (defaults)", 32)):
-            models = backbones(str(device), batch)[-1][1]
-            for model in models:
-                _ = model.model  # built before the clock starts
-            cache = EmbeddingCache(Path(tmp) / f"cache-{batch}")
-            started = time.perf_counter()
-            cache.image_embeddings(models, refs, "cold")
-            rates[label] = (len(refs) / (time.perf_counter() - started), f"batch {batch}, cold cache")
-            if batch > 1:
-                started = time.perf_counter()
-                cache.image_embeddings(models, refs, "warm")
-                rates["re-score (cached)"] = (len(refs) / (time.perf_counter() - started), "embedding cache hit")
-    return rates
+        plain = time_scoring(models, refs, Path(tmp) / "cache-plain", 1)
+        fast = time_scoring(models, refs, Path(tmp) / "cache-fast", DEFAULT_BATCH_SIZE)
+    count = len(refs)
+    return {
+        "plain path": (count / plain["cold"], "batch 1, cold cache"),
+        "fast path (defaults)": (count / fast["cold"], f"batch {DEFAULT_BATCH_SIZE}, cold cache"),
+        "re-score (cached)": (count / fast["warm"], "embedding cache hit"),
+    }
 
 
 def print_rates(title: str, rates: dict) -> None:
@@ -227,22 +226,36 @@ def print_projection(args, per_method: dict, generation: dict, scoring: dict, de
     generated = sum(len(protocol.prompts_for(s)) * IMAGES_PER_PROMPT + PRES_IMAGES for s in subjects)
     classes = len({s.class_noun for s in subjects})
     unit = "GPU-hours" if device.type == "cuda" else "CPU-hours"
+
+    def hours(result: dict, gen_rate: float, score_rate: float) -> tuple[float, float]:
+        """(whole sweep, its training) in hours: every subject trains, every image is sampled and scored."""
+        train = len(subjects) * result["profile_steps"] / result["steps_per_s"]
+        class_images = classes * result["num_class_images"] if result["prior"] else 0
+        sampling = (generated + class_images) / gen_rate
+        return (train + sampling + generated / score_rate) / 3600, train / 3600
+
+    fast_key = "fast path (defaults)"
     print(f"\n| projected {unit}, {len(subjects)}-subject sweep | plain | fast | x plain | of which training (fast) |")
     print("| --- | --- | --- | --- | --- |")
     for method, (plain, fast) in per_method.items():
-        hours = []
-        for key, result in (("plain path", plain), ("fast path (defaults)", fast)):
-            gen_rate, score_rate = generation[key][0], scoring[key][0]
-            train = len(subjects) * result["profile_steps"] / result["steps_per_s"]
-            class_images = classes * result["num_class_images"] if result["prior"] else 0
-            sampling = (generated + class_images) / gen_rate
-            hours.append(((train + sampling + generated / score_rate) / 3600, train / 3600))
-        (plain_h, _), (fast_h, fast_train) = hours
+        plain_h, _ = hours(plain, generation["plain path"][0], scoring["plain path"][0])
+        fast_h, fast_train = hours(fast, generation[fast_key][0], scoring[fast_key][0])
         print(f"| {method} | {plain_h:.3f} | {fast_h:.3f} | {plain_h / fast_h:.2f} | {fast_train:.3f} |")
     print(
         f"(profile {args.profile}: each subject trains for the profile's steps, {generated} images are generated "
         f"and scored, {classes} classes get class images when prior preservation is on; model loading excluded)"
     )
+    wide = next((rate for label, (rate, _) in generation.items() if f"batch {WIDE_BATCH}" in label), None)
+    if wide is None:
+        return
+    # Class images follow `generation.batch_size` too, so the wide rate applies to every sampled image.
+    print(f"\n| projected {unit} with generation.batch_size={WIDE_BATCH} | fast | x plain | sampling share |")
+    print("| --- | --- | --- | --- |")
+    for method, (plain, fast) in per_method.items():
+        plain_h, _ = hours(plain, generation["plain path"][0], scoring["plain path"][0])
+        wide_h, wide_train = hours(fast, wide, scoring[fast_key][0])
+        sampling = wide_h - wide_train - generated / scoring[fast_key][0] / 3600
+        print(f"| {method} | {wide_h:.3f} | {plain_h / wide_h:.2f} | {sampling / wide_h:.0%} |")
 
 
 def main() -> None:
@@ -302,9 +315,7 @@ def main() -> None:
         def plain_for(method: str) -> dict:
             """The method's plain path, measured here (and printed as its own row) unless `core` already did."""
             if method not in plains:
-                plains[method] = emit(
-                    [], (method, "plain path", measure(args, cache_dir, method, PLAIN_TRAINING), None)
-                )
+                plains[method] = emit((method, "plain path", measure(args, cache_dir, method, PLAIN_TRAINING), None))
             return plains[method]
 
         if "speedups" in args.parts:

@@ -3,10 +3,10 @@
     python benchmarks/estimate_training_memory.py                       # dreambooth, frozen text encoder, 512 px
     python benchmarks/estimate_training_memory.py --set train_text_encoder=true --set gradient_checkpointing=true
 
-The method's own code builds what trains (`trainable_modules`), its optimizer
-(`make_optimizer`), encodes the instance images through `LatentSource`; a copy of
-`DreamBooth._train`'s step loop (`denoising_step`, `dreambooth_loss`, backward,
-clipping, AdamW; no accumulation, loss scaling or min-SNR) runs full steps, all
+The method's own code builds what trains (`trainable_modules`) and its optimizer
+(`make_optimizer`), and runs full steps of its training (`TrainingStep`, the
+very step `DreamBooth._train` repeats: instance and prior latents, text encoding
+or its cache, the denoising forward, the loss, backward, clipping, AdamW), all
 under PyTorch's FakeTensorMode: every tensor has its real shape and
 dtype but no storage, so an 860M-parameter UNet costs nothing here. PyTorch's
 MemTracker records the live tensor bytes at the peak, by kind.
@@ -30,6 +30,27 @@ from unittest import mock
 import torch
 
 CARD_GIB = 24
+# Images behind each latent source: DreamBench subjects have 3-6 photos; the cached posterior of a real run's
+# 200 class images is 26 MiB at 512 px, too little to matter, so the prior half draws from as few.
+IMAGES_PER_SOURCE = 4
+
+
+class OneCall(torch.nn.Module):
+    """Runs a function as the forward of one parent module.
+
+    MemTracker takes a module run twice at top level for the next iteration and
+    refuses it; a real step runs the text encoder twice (instance and class
+    prompts) and the VAE once per latent source. Inside a parent they are
+    submodule calls, which it tracks. Only forward passes may run inside one: a
+    backward inside it loses the module tracking its place.
+    """
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def forward(self):
+        return self.function()
 
 
 @contextmanager
@@ -85,8 +106,9 @@ def main() -> None:
     from benchmark.models.loading import BUILTINS, load_base_components
     from benchmark.profiles import get_profile
     from methods import training as T
-    from methods.interface import MethodContext
+    from methods.interface import MethodContext, SubjectInput
     from methods.registry import get_method_class, resolve_options
+    from methods.training_step import TrainingStep
 
     given = {"train_text_encoder": False}
     try:
@@ -103,19 +125,22 @@ def main() -> None:
         sys.exit(f"estimate_training_memory: error: {exc}")
     if args.method not in ("dreambooth", "dreambooth-no-prior", "dreambooth-lora"):
         sys.exit("estimate_training_memory: error: supported methods: dreambooth, dreambooth-no-prior, dreambooth-lora")
+    if not options["cache_latents"]:
+        sys.exit("estimate_training_memory: error: cache_latents=false draws image indices as data, which fake "
+                 "tensors do not hold; the cache changes no training memory beyond a few MiB")  # fmt: skip
 
     started = time.perf_counter()
     device = torch.device("cpu")
     amp = torch.bfloat16 if args.autocast == "bf16" else None
     batch = options["train_batch_size"]
     prior = bool(options["prior_preservation"])
-    instance_images = 4  # DreamBench subjects have 3-6 photos
     with FakeTensorMode(), torch.device("cpu"), fake_friendly_modules():
         base = load_base_components(source, "built in")
         context = MethodContext(
             config=config, profile=get_profile(args.profile), generation=config.resolved_generation(),
             device=device, model_locations={"base": "built in"}, cache_dir=None,
         )  # fmt: skip
+        context.__dict__["base_components"] = base  # the method's tokenizer and identifier come from it
         method = cls(context, options)
         unet, text_encoder, params = method.trainable_modules(base)
         vae = base["vae"]
@@ -126,27 +151,38 @@ def main() -> None:
         optimizer = T.make_optimizer(params, options["learning_rate"], options, device)
         from diffusers import DDPMScheduler
 
-        scheduler = DDPMScheduler.from_config(base["scheduler_config"])
         tracker = MemTracker()
         tracker.track_external(unet, text_encoder, vae, optimizer)
-        generator = torch.Generator("cpu").manual_seed(0)
+        subject = SubjectInput("dog", "dog", True, ())
+
+        def latents() -> T.LatentSource:
+            pixels = torch.rand(IMAGES_PER_SOURCE, 3, args.resolution, args.resolution) * 2 - 1
+            return T.LatentSource(vae, pixels, cache=options["cache_latents"])
+
+        # Built before tracking: what it keeps (cached latents and prompt states) is a few MiB at 512 px, and its
+        # encoder passes happen before training, not at its peak.
+        step = TrainingStep(
+            method,
+            subject,
+            forward=unet,
+            text_encoder=text_encoder,
+            params=params,
+            optimizer=optimizer,
+            scheduler=DDPMScheduler.from_config(base["scheduler_config"]),
+            scaling=vae.config.scaling_factor,
+            instance_latents=latents(),
+            prior_latents=latents() if prior else None,
+            class_prompt=options["class_prompt"].format(subject.class_noun) if prior else None,
+            generator=torch.Generator("cpu").manual_seed(0),
+            autocast=amp,
+        )
         with tracker:
-            pixels = torch.rand(instance_images, 3, args.resolution, args.resolution) * 2 - 1
-            latents_source = T.LatentSource(vae, pixels, cache=options["cache_latents"])
-            ids = T.tokenize(base["tokenizer"], ["a sks dog"] * (2 * batch if prior else batch))
-            for step in range(args.steps):
-                latents = latents_source.sample(2 * batch if prior else batch, vae.config.scaling_factor, generator)
-                with torch.set_grad_enabled(text_encoder.training):
-                    states = text_encoder(ids)[0].float()
-                prediction, target, _ = T.denoising_step(unet, scheduler, latents, states, generator, amp)
-                loss = T.dreambooth_loss(prediction, target, batch, options["prior_loss_weight"])
-                loss.total.backward()
-                if options["max_grad_norm"]:
-                    torch.nn.utils.clip_grad_norm_(params, options["max_grad_norm"])
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+            for number in range(args.steps):
+                for _ in range(step.accumulation):  # TrainingStep.run's loop, with each forward in a parent module
+                    step.backward(OneCall(step.micro_batch)())
+                step.update()
                 tracker.reset_mod_stats()
-                print(f"traced step {step + 1}/{args.steps} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+                print(f"traced step {number + 1}/{args.steps} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         peak = tracker.get_tracker_snapshot("peak")[device]
 
     mib = {str(kind).split(".")[-1].split(":")[0].lower(): value / 2**20 for kind, value in peak.items()}

@@ -6,6 +6,11 @@ prior preservation needs the same images, so they are cached under the user cach
 by everything that determines them: base model, prompt, sampler, steps, guidance,
 resolution and seed. Image i always comes from its own seed, so asking for 200
 after 100 reuses the first 100 and a killed generation resumes where it stopped.
+
+They are sampled in aligned blocks of `generation.batch_size` images (4, the
+images per prompt, unless a run asks for wider batches to fill a big GPU): an
+image's rounding depends on its batch companions, so the block size is part of
+the cache key, and a block is always sampled whole, whatever was cached before.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from benchmark.config import GenerationConfig, stable_hash
+from benchmark.devices import device_name
 from benchmark.images import png_bytes
 from benchmark.seeds import image_seed
 from benchmark.store.atomic import atomic_write_bytes, atomic_write_json
@@ -24,17 +30,19 @@ from benchmark.store.atomic import atomic_write_bytes, atomic_write_json
 GENERATED = {"count": 0}
 
 
-BLOCK = 4  # images are drawn in aligned blocks of this size, so their bytes never depend on what was cached
-
-
 def class_image_key(
-    base_model: str, prompt: str, sampler: str, generation: GenerationConfig, seed: int, device_type: str
+    base_model: str, prompt: str, sampler: str, generation: GenerationConfig, seed: int, device: str
 ) -> dict:
-    """Everything that decides the bytes of a class image, and so names its cache folder."""
+    """Everything that decides the bytes of a class image, and so names its cache folder.
+
+    `device` is the device type, or for a GPU its model too: GPU models pick different
+    kernels and round differently, and a cache shared by a cluster's mixed GPUs must not
+    hand one model's images to a run on another.
+    """
     return {
         "base_model": base_model,
-        "device": device_type,  # CPU and GPU kernels round differently
-        "block": BLOCK,
+        "device": device,
+        "block": generation.batch_size,
         "prompt": prompt,
         "sampler": sampler,
         "steps": generation.steps,
@@ -57,17 +65,18 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
     generation.dtype = str(context.dtype).removeprefix("torch.")  # "auto" would hide fp16 vs fp32
     # The resolved location names the exact weights (a hub snapshot folder carries its revision).
     base_model = f"{context.config.model_sources()['base']}@{context.model_locations['base']}"
-    key = class_image_key(base_model, prompt, sampler, generation, seed, context.device.type)
+    key = class_image_key(base_model, prompt, sampler, generation, seed, device_name(context.device))
     folder = Path(context.cache_dir) / "class-images" / stable_hash(key)[:20]
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{i:04d}.png" for i in range(count)]
     with FileLock(str(folder / ".lock")):  # workers training two subjects of one class wait, then reuse
         atomic_write_json(folder / "key.json", key)
-        blocks = sorted({i // BLOCK for i, path in enumerate(paths) if not path.exists()})
+        block_size = generation.batch_size
+        blocks = sorted({i // block_size for i, path in enumerate(paths) if not path.exists()})
         if blocks:
             pipe = build_pipeline(context.generation_parts(), generation, context.device, context.dtype)
             for block in blocks:
-                chunk = list(range(block * BLOCK, (block + 1) * BLOCK))  # may run past `count`: kept for later
+                chunk = list(range(block * block_size, (block + 1) * block_size))  # past `count`: kept for later
                 seeds = [image_seed(seed, "class-images", prompt, i) for i in chunk]
                 for i, image in zip(chunk, sample(pipe, [prompt] * len(chunk), seeds, generation), strict=True):
                     atomic_write_bytes(folder / f"{i:04d}.png", png_bytes(image))

@@ -32,6 +32,7 @@ from methods.diffusion import build_pipeline, sample
 from methods.identifiers import resolve_identifier
 from methods.interface import Method, SubjectInput
 from methods.registry import register_method, register_preset
+from methods.training_step import TrainingStep
 
 CLASS_NOUN_MODES = ("correct", "none", "wrong")
 
@@ -252,9 +253,7 @@ class DreamBooth(Method):
         ctx.release_generation_copies()  # class-image sampling may have made them; training needs the memory
         from diffusers import DDPMScheduler
 
-        scheduler = DDPMScheduler.from_config(base["scheduler_config"])
         vae = base["vae"].to(device)
-        scaling = vae.config.scaling_factor
         unet, text_encoder, params = self.trainable_modules(base)
         if opts["gradient_checkpointing"]:
             unet.enable_gradient_checkpointing()
@@ -262,94 +261,46 @@ class DreamBooth(Method):
                 text_encoder.gradient_checkpointing_enable()
         batch, accumulation = opts["train_batch_size"], opts["gradient_accumulation_steps"]
         lr = opts["learning_rate"] * (batch * accumulation if opts["scale_lr"] else 1)
-        optimizer = T.make_optimizer(params, lr, opts, device)
-        amp = T.autocast_dtype(opts["mixed_precision"], device)
-        scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
         generator = torch.Generator("cpu").manual_seed(self.training_seed(subject, "train"))
+        forward = unet  # what computes the prediction; `unet` itself is what trains and is saved
+        if opts["compile"]:
+            forward = speedups.compiled(unet, opts["compile_backend"], opts["compile_mode"])
+
+        def latents(paths: list[Path]) -> T.LatentSource:
+            return T.LatentSource(vae, T.load_pixels(paths, resolution), opts["cache_latents"])
 
         # Layout and attention kernel for this run only: the VAE (and Textual Inversion's UNet) are the shared
         # base modules, which a pipeline may have left in its own settings; they round differently.
         with speedups.applied(vae, unet, sdpa=opts["sdpa_attention"], channels_last=opts["channels_last"]):
-            pixels = T.load_pixels(list(subject.images), resolution)
-            instance_latents = T.LatentSource(vae, pixels, opts["cache_latents"])
-            if prior:
-                prior_latents = T.LatentSource(vae, T.load_pixels(class_paths, resolution), opts["cache_latents"])
-            start = 0
-            checkpoint = T.load_checkpoint(scratch)
+            step = TrainingStep(
+                self,
+                subject,
+                forward=forward,
+                text_encoder=text_encoder,
+                params=params,
+                optimizer=T.make_optimizer(params, lr, opts, device),
+                scheduler=DDPMScheduler.from_config(base["scheduler_config"]),
+                scaling=vae.config.scaling_factor,
+                instance_latents=latents(list(subject.images)),
+                prior_latents=latents(class_paths) if prior else None,
+                class_prompt=class_prompt,
+                generator=generator,
+                autocast=T.autocast_dtype(opts["mixed_precision"], device),
+            )
             trained = {"unet": unet, "text_encoder": text_encoder}
-            if checkpoint is not None:
-                for name, state in checkpoint["modules"].items():
-                    trained[name].load_state_dict(state, strict=False)
-                optimizer.load_state_dict(checkpoint["optimizer"])
-                generator.set_state(checkpoint["generator"])
-                if scaler is not None and checkpoint.get("scaler"):
-                    scaler.load_state_dict(checkpoint["scaler"])
-                start = checkpoint["step"]
-                T.truncate_log(scratch, start)
-            else:
-                (scratch / T.LOG_FILE).unlink(missing_ok=True)
-
-            forward = unet  # what computes the prediction; `unet` itself is what trains and is saved
-            if opts["compile"]:
-                forward = speedups.compiled(unet, opts["compile_backend"], opts["compile_mode"])
-
-            def encode(prompts: list[str]) -> torch.Tensor:
-                ids = T.to_device(T.tokenize(self.tokenizer, prompts), device)
-                with torch.set_grad_enabled(text_encoder.training):
-                    return text_encoder(ids)[0].float()
-
-            # A frozen text encoder gives the same states for the same prompt: encode once, not every step.
-            cache_text = opts["cache_text_embeddings"] and not text_encoder.training
-            frozen_class_states = encode([class_prompt]).detach() if prior and cache_text else None
-            frozen_instance_states = None
-            if cache_text and not self.prompts_vary:
-                frozen_instance_states = encode(self.instance_prompts(subject, 1, generator)).detach()
-
+            start = self._resume(scratch, trained, step)
             log = T.StepLog(scratch, subject.name, started)
-            for step in range(start, opts["steps"]):
-                micro_batch_totals = []  # every accumulation micro-batch's loss, checked for NaN with the step
-                for _ in range(accumulation):
-                    latents = instance_latents.sample(batch, scaling, generator)
-                    if frozen_instance_states is not None:
-                        states = frozen_instance_states.expand(batch, -1, -1)
-                    else:
-                        states = encode(self.instance_prompts(subject, batch, generator))
-                    if prior:
-                        latents = torch.cat([latents, prior_latents.sample(batch, scaling, generator)])
-                        class_states = (
-                            frozen_class_states if frozen_class_states is not None else encode([class_prompt])
-                        )
-                        states = torch.cat([states, class_states.expand(batch, -1, -1)])
-                    prediction, target, timesteps = T.denoising_step(
-                        forward, scheduler, latents, states, generator, amp
-                    )
-                    weights = None
-                    if opts["min_snr_gamma"]:
-                        weights = T.min_snr_weights(scheduler, timesteps[:batch], opts["min_snr_gamma"])
-                    loss = T.dreambooth_loss(prediction, target, batch, opts["prior_loss_weight"], weights)
-                    micro_batch_totals.append(loss.total.detach())
-                    scaled = loss.total / accumulation
-                    (scaler.scale(scaled) if scaler else scaled).backward()
-                if scaler:
-                    scaler.unscale_(optimizer)
-                if opts["max_grad_norm"]:
-                    torch.nn.utils.clip_grad_norm_(params, opts["max_grad_norm"])
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                self.after_optimizer_step(text_encoder)
-                log.record(step + 1, loss, lr, micro_batch_totals)  # logs the last micro-batch's loss, as before
+            for number in range(start + 1, opts["steps"] + 1):
+                loss, micro_batch_totals = step.run()
+                log.record(number, loss, lr, micro_batch_totals)  # logs the last micro-batch's loss, as before
                 every = opts["checkpoint_every"]
-                if every and (step + 1) % every == 0 and step + 1 < opts["steps"]:
+                if every and number % every == 0 and number < opts["steps"]:
                     log.flush()  # a diverged loss stops here, before it can be checkpointed
                     trainable = {
                         name: {k: v for k, v in module.named_parameters() if v.requires_grad}
                         for name, module in trained.items()
                     }
-                    T.save_checkpoint(scratch, step + 1, trainable, optimizer, generator, scaler)
+                    T.save_checkpoint(scratch, number, trainable, step.optimizer, generator, step.scaler)
             log.flush()
 
         saved = self.save_artifact(workdir, unet, text_encoder)
@@ -373,6 +324,22 @@ class DreamBooth(Method):
             "device": str(device),
             "files": saved,
         }
+
+    @staticmethod
+    def _resume(scratch: Path, trained: dict, step: TrainingStep) -> int:
+        """Continue from the scratch checkpoint if there is one: the steps already done (0 for a fresh start)."""
+        checkpoint = T.load_checkpoint(scratch)
+        if checkpoint is None:
+            (scratch / T.LOG_FILE).unlink(missing_ok=True)
+            return 0
+        for name, state in checkpoint["modules"].items():
+            trained[name].load_state_dict(state, strict=False)
+        step.optimizer.load_state_dict(checkpoint["optimizer"])
+        step.generator.set_state(checkpoint["generator"])
+        if step.scaler is not None and checkpoint.get("scaler"):
+            step.scaler.load_state_dict(checkpoint["scaler"])
+        T.truncate_log(scratch, checkpoint["step"])
+        return checkpoint["step"]
 
     # --------------------------------------------------------------- generation
     def generate(self, subject: SubjectInput, artifact_dir: Path, prompts: list[str], seeds: list[int]) -> list:

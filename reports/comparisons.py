@@ -17,9 +17,9 @@ import pandas as pd
 
 from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
+from benchmark.metrics.report import comparisons_table
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_comparison
 from reports.banner import report_banners
-from reports.formatting import fmt, fmt_ci, fmt_p
 from reports.loading import MethodRun, ReportData, load_runs
 
 ALPHA = 0.05
@@ -117,18 +117,8 @@ def baseline_comparisons(data: ReportData, baseline: MethodRun | None) -> pd.Dat
 
 
 def comparisons_markdown(table: pd.DataFrame) -> str:
-    lines = [
-        "| metric | A | B | mean A | mean B | B - A | 95% CI | p | n subjects | n cells |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for row in table.itertuples(index=False):
-        arrow = "↑" if METRICS[row.metric].higher_is_better else "↓"
-        lines.append(
-            f"| {METRICS[row.metric].name} {arrow} | {row.method_a} | {row.method_b} | {fmt(row.mean_a)} | "
-            f"{fmt(row.mean_b)} | {row.diff:+.3f} | {fmt_ci(row.ci_low, row.ci_high)} | {fmt_p(row.p_value)} | "
-            f"{row.n_subjects} | {row.n_cells} |"
-        )
-    return "\n".join(lines)
+    """The comparison frame as the Markdown table `bench score` also prints (one implementation, in scoring)."""
+    return comparisons_table(table.rename(columns={"diff": "mean_diff"}).to_dict(orient="records"))
 
 
 def _pairs(data: ReportData, run_a: str, run_b: str) -> list[tuple[MethodRun, MethodRun]]:

@@ -41,6 +41,7 @@ from reports.loading import ReportData, load_runs
 from reports.tables import per_category_table, per_subject_table
 
 PUBLISHED_CAVEAT = "Published numbers come from other code and mostly other backbones: compare trends, not values."
+ABLATIONS_HEADING = "\n## Ablations\n\n"  # in leaderboard.md, what follows the leaderboard itself
 
 
 def _as_data(source: ReportData | Sequence[Path]) -> ReportData:
@@ -105,7 +106,7 @@ def board_markdown(board: Leaderboard, data: ReportData) -> str:
 
 
 def markdown_leaderboard(source: ReportData | Sequence[Path], *, baseline: str | None = None) -> str:
-    """The leaderboard of one or more runs as Markdown (what `bench report` prints on stdout)."""
+    """The leaderboard of one or more runs as Markdown: what `bench report` prints, without writing a report."""
     data = _as_data(source)
     return board_markdown(build_leaderboard(data, baseline), data)
 
@@ -298,13 +299,25 @@ def write_latex(data: ReportData, board: Leaderboard, ablations: list[AblationRe
     return paths
 
 
-def write_exports(data: ReportData, board: Leaderboard, out_dir: Path, ablations: list[AblationResult] | None = None):
-    """CSV, LaTeX and leaderboard.md beside the HTML; returns the written paths."""
+def write_exports(
+    data: ReportData,
+    board: Leaderboard,
+    out_dir: Path,
+    ablations: list[AblationResult] | None = None,
+    *,
+    markdown: str | None = None,
+):
+    """CSV, LaTeX and leaderboard.md beside the HTML; returns the written paths.
+
+    `markdown` is `board_markdown(board, data)` when the caller has already rendered it
+    (`write_report` does, for `bench report` to print): the file then holds that very text.
+    """
     ablations = ablations if ablations is not None else build_ablations(data)
+    markdown = markdown if markdown is not None else board_markdown(board, data)
     paths = write_csv(data, board, ablations, out_dir) + write_latex(data, board, ablations, out_dir)
-    markdown = out_dir / "leaderboard.md"
-    markdown.write_text(
-        board_markdown(board, data) + "\n## Ablations\n\n" + "\n".join(ablation_markdown(a) for a in ablations),
+    path = out_dir / "leaderboard.md"
+    path.write_text(
+        markdown + ABLATIONS_HEADING + "\n".join(ablation_markdown(a) for a in ablations),
         encoding="utf-8",
     )
-    return [*paths, markdown]
+    return [*paths, path]

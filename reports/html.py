@@ -15,6 +15,7 @@ import json
 import math
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -25,9 +26,9 @@ from dataset.protocol import ATTRIBUTION
 from reports import formatting
 from reports.ablations import build_ablations
 from reports.banner import report_banners
-from reports.exports import PUBLISHED_CAVEAT, write_exports
+from reports.exports import PUBLISHED_CAVEAT, board_markdown, write_exports
 from reports.gallery import IMAGES_DIR, THUMBNAIL_PX, build_grids
-from reports.leaderboard import LEADERBOARD_METRICS, build_leaderboard
+from reports.leaderboard import LEADERBOARD_METRICS, Leaderboard, build_leaderboard
 from reports.loading import ReportData, load_runs
 from reports.plots import fidelity_scatter, subject_bars
 from reports.tables import failures_table, per_category_table, per_subject_table
@@ -177,19 +178,32 @@ def _per_category(data: ReportData) -> list[dict]:
     return out
 
 
+@dataclass(frozen=True)
+class WrittenReport:
+    """What `write_report` wrote, with the leaderboard it built.
+
+    The leaderboard's bootstrap comparisons are the costly part of a report, so a caller
+    that also wants the board (`bench report` prints it) takes it from here instead of
+    building it a second time.
+    """
+
+    index: Path  # out_dir/index.html
+    board: Leaderboard
+    markdown: str  # the leaderboard as Markdown: leaderboard.md up to its ablations
+
+
 def write_report(
     runs: ReportData | Sequence[Path],
     out_dir: Path,
     *,
     baseline: str | None = None,
     thumbnail_px: int = THUMBNAIL_PX,
-) -> Path:
-    """Write out_dir/index.html (plus images/, plots/, CSV, LaTeX, Markdown) for the runs; return index.html.
+) -> WrittenReport:
+    """Write out_dir/index.html (plus images/, plots/, CSV, LaTeX, Markdown) for the runs.
 
-    `runs` are run directories, or runs already loaded (`bench report` loads them once for
-    this and its Markdown). `baseline` names the method the significance marks compare
-    against (default: `base` when a run has it). Raises BenchError for a missing run or an
-    unknown baseline.
+    `runs` are run directories, or runs already loaded. `baseline` names the method the
+    significance marks compare against (default: `base` when a run has it). Raises
+    BenchError for a missing run or an unknown baseline.
     """
     out_dir = Path(out_dir)
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / INDEX).is_file():
@@ -224,7 +238,8 @@ def write_report(
                 "(bootstrap over the subject's prompts). A subject a method failed on has no bar.",
             }
         )
-    exports = write_exports(data, board, out_dir, ablations)
+    markdown = board_markdown(board, data)
+    exports = write_exports(data, board, out_dir, ablations, markdown=markdown)
     failures = failures_table(data).to_dict(orient="records")
     context = {
         "title": "DreamBench report: " + ", ".join(run.name for run in data.runs),
@@ -252,7 +267,7 @@ def write_report(
     html = _environment().get_template("report.html.j2").render(**context)
     index = out_dir / INDEX
     index.write_text(html, encoding="utf-8")
-    return index
+    return WrittenReport(index=index, board=board, markdown=markdown)
 
 
 def _comparison_rows(data: ReportData, board) -> list[dict]:

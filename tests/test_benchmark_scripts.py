@@ -8,10 +8,14 @@ optimizer's state.
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +42,7 @@ def table_rows(output: str, title: str) -> list[list[str]]:
 def test_speedup_benchmark_compares_with_the_plain_path_and_projects_a_sweep(dreambench_dir):
     output = run_script(
         "bench_speedups.py", "--dataset-dir", str(dreambench_dir), "--methods", "dreambooth-lora", "--quick",
-        "--steps", "4", "--warmup", "1", "--images", "4", "--score-images", "2",
+        "--steps", "4", "--warmup", "1", "--images", "16", "--score-images", "2",
     )  # fmt: skip
     assert output.startswith("machine: ") and "random weights" in output
     training = table_rows(output, "training")
@@ -58,6 +62,69 @@ def test_speedup_benchmark_compares_with_the_plain_path_and_projects_a_sweep(dre
     plain_hours, fast_hours, ratio = (float(cell) for cell in projection[0][1:4])
     assert plain_hours > 0 and fast_hours > 0 and abs(ratio - plain_hours / fast_hours) < 0.05
     assert "3120 images are generated" in output  # 30 subjects x (25 prompts x 4 + 4 PRES)
+    wide = table_rows(output, "projected CPU-hours with generation.batch_size=16")
+    assert [row[0] for row in wide] == ["dreambooth-lora"]  # 16 images sampled: the wide batch was measured
+    wide_hours, wide_ratio = float(wide[0][1]), float(wide[0][2])
+    assert abs(wide_ratio - plain_hours / wide_hours) < 0.05 and 0 < int(wide[0][3].rstrip("%")) <= 100
+
+
+def benchmark_module(monkeypatch, name: str):
+    """A script imported as the scripts import each other, for the checks too fine for its printed tables."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    return importlib.import_module(name)
+
+
+def toy_scoring_backbones(device: str) -> list:
+    """`bench_scoring.backbones`' rows with the tiny profile's toy networks: the same interface, built in no time."""
+    from benchmark.metrics.backbones import load_clip, load_dino
+    from benchmark.models.loading import BUILTIN_TINY
+
+    dino, clip = load_dino(BUILTIN_TINY, "tiny", device), load_clip(BUILTIN_TINY, "tiny", device)
+    return [("DINO", [dino]), ("CLIP", [clip]), ("both", [dino, clip])]
+
+
+def test_speedup_parts_without_core_measure_their_own_plain_path(monkeypatch, capsys, dreambench_dir):
+    """`--parts speedups` alone (a GPU call of its own) prints the plain path it compares with, then ratios to it."""
+    bench_speedups = benchmark_module(monkeypatch, "bench_speedups")
+    measured = []
+
+    def measure(args, cache_dir, method, overrides):  # a child training per row, replaced by made-up rates
+        measured.append(overrides)
+        return {"steps_per_s": float(len(measured)), "peak_memory_mb": 100.0 * len(measured), "first_steps_s": 0.1}
+
+    monkeypatch.setattr(bench_speedups, "measure", measure)
+    monkeypatch.setattr(sys, "argv", ["bench_speedups.py", "--dataset-dir", str(dreambench_dir), "--parts", "speedups"])
+    bench_speedups.main()
+    rows = table_rows(capsys.readouterr().out, "training, one speed-up off at a time")
+    assert rows[0][:4] == ["dreambooth", "plain path", "1.00", "1.00"] and measured[0] == bench_speedups.PLAIN_TRAINING
+    assert len(rows) > 2 and all(row[1].startswith("fast without ") for row in rows[1:])
+    assert [float(row[3]) for row in rows[1:]] == [float(n) for n in range(2, len(rows) + 1)]  # rate / plain's 1.0
+
+
+def test_speedup_scoring_makes_its_backbones_once_for_both_batch_sizes(monkeypatch):
+    import torch
+
+    bench_scoring = benchmark_module(monkeypatch, "bench_scoring")
+    bench_speedups = benchmark_module(monkeypatch, "bench_speedups")
+    made = []
+    monkeypatch.setattr(bench_scoring, "backbones", lambda device: made.append(device) or toy_scoring_backbones(device))
+    rates = bench_speedups.scoring_rates(SimpleNamespace(score_images=2), torch.device("cpu"))
+    assert made == ["cpu"]
+    notes = [note for _, note in rates.values()]
+    assert notes == ["batch 1, cold cache", "batch 32, cold cache", "embedding cache hit"]
+
+
+def test_scoring_timing_refuses_a_pass_that_did_not_embed_every_image(monkeypatch, tmp_path):
+    bench_scoring = benchmark_module(monkeypatch, "bench_scoring")
+    refs = bench_scoring.synthetic_images(tmp_path, 2, 64)
+    models = toy_scoring_backbones("cpu")[-1][1]
+    assert set(bench_scoring.time_scoring(models, refs, tmp_path / "cache", 2)) == {"cold", "warm"}
+    # The cache is not keyed by batch size: timing a second batch size on the same root reads the first's entries.
+    with pytest.raises(RuntimeError, match="cold pass embedded 0 image"):
+        bench_scoring.time_scoring(models, refs, tmp_path / "cache", 1)
+    refs[0].path.write_bytes(b"not a png")  # the cache reports it and goes on: the pass would look faster
+    with pytest.raises(RuntimeError, match="corrupt image"):
+        bench_scoring.time_scoring(models, refs, tmp_path / "fresh", 1)
 
 
 def test_memory_estimate_counts_weights_gradients_and_adam_state():

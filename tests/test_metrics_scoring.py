@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -195,3 +196,21 @@ def test_unknown_method_or_metric_is_a_one_line_error(run, dreambench_dir):
         score_run(run, dreambench_dir, profile="tiny", methods=["nope"])
     with pytest.raises(BenchError, match="unknown metric"):
         score_run(run, dreambench_dir, profile="tiny", metrics=["fid"])
+
+
+def test_a_line_that_is_not_a_json_object_is_a_one_line_error_naming_file_and_line(run, dreambench_dir, tmp_path):
+    manifest = (tmp_path / "images.jsonl").resolve()
+    first = {"subject": "dog", "prompt_index": 0, "image_index": 0, "file": "0_0.png"}
+    manifest.write_text(json.dumps(first) + "\n\n[1, 2]\n")  # blank lines still count: line 3 is the array
+    with pytest.raises(BenchError, match=rf"^{re.escape(str(manifest))}:3: not a JSON object$"):
+        import_folder(tmp_path, tmp_path / "out", manifest=manifest)
+    generations = run / "base" / "generations.jsonl"
+    lines = generations.read_text().splitlines()
+    generations.write_text("\n".join(lines) + '\n{"subject": "dog", \n')  # a write cut short
+    with pytest.raises(BenchError, match=rf"^{re.escape(str(generations))}:{len(lines) + 1}: not a JSON object$"):
+        score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])
+    # A record missing a field names its line in the file, blank lines counted, not its record number.
+    incomplete = {key: value for key, value in json.loads(lines[0]).items() if key != "file"}
+    generations.write_text("\n".join(lines) + "\n\n" + json.dumps(incomplete) + "\n")
+    with pytest.raises(BenchError, match=rf"^{re.escape(str(generations))}:{len(lines) + 2}: lacks file$"):
+        score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])

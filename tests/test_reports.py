@@ -220,7 +220,7 @@ def test_a_failed_cell_is_shown_and_its_method_marked_incomplete(runs, data, htm
 def test_subjects_scored_counts_subjects_with_any_metric_not_the_first_metric(runs, tmp_path, dreambench_dir):
     clip_t_only = Path(shutil.copytree(runs.other, tmp_path / "clip-t-only"))
     score_run(clip_t_only, dreambench_dir, profile="tiny", metrics=["clip-t"])  # scored, but has no DINO
-    html = write_report([runs.main, clip_t_only], tmp_path / "report", baseline="base").read_text()
+    html = write_report([runs.main, clip_t_only], tmp_path / "report", baseline="base").index.read_text()
 
     def subjects_cell(method: str) -> str:
         row = re.search(rf'<tr data-method="{re.escape(method)}"[^>]*>(.*?)</tr>', html, re.S).group(1)
@@ -394,7 +394,7 @@ def test_write_report_rejects_an_unknown_baseline_and_a_non_run(runs, tmp_path):
 
 
 def test_a_single_method_report_has_no_significance_marks(runs, tmp_path):
-    text = write_report([runs.other], tmp_path / "r").read_text()
+    text = write_report([runs.other], tmp_path / "r").index.read_text()
     assert "No baseline" in text and OTHER in text and 'id="comparisons-table"' not in text
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+
 import pytest
 
+import reports.leaderboard
 from benchmark.cli import main as bench_main
 from reports.banner import not_meaningful_banner
 from tests.browser.runs import FAILING, OTHER, report_runs
@@ -22,6 +26,45 @@ def test_bench_report_writes_the_html_and_prints_the_markdown_leaderboard(cli, t
     assert not_meaningful_banner("tiny") in result.output
     assert "| method | DINO ↑ |" in result.output and OTHER in result.output and "INCOMPLETE" in result.output
     assert FAILING in result.output
+
+
+def test_bench_report_builds_the_leaderboard_once_and_prints_leaderboard_md(cli, tmp_path, monkeypatch):
+    runs = report_runs()
+    original, calls = reports.leaderboard.build_leaderboard, []
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    for module in list(sys.modules.values()):  # every module that imported it by name, however it is reached
+        if getattr(module, "build_leaderboard", None) is original:
+            monkeypatch.setattr(module, "build_leaderboard", counted)
+    result = cli("report", runs.main, runs.other, "-o", tmp_path / "report", "--baseline", "base")
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1  # its bootstrap comparisons are the slow part of a report
+    board_section = (tmp_path / "report" / "leaderboard.md").read_text(encoding="utf-8").split("\n## Ablations\n")[0]
+    printed, _, last = result.stdout.rpartition("\nreport: ")
+    assert printed == board_section and last.startswith(str(tmp_path / "report" / "index.html"))
+
+
+def test_bench_score_and_bench_compare_print_one_comparison_table(cli, tmp_path):
+    runs = report_runs()
+    scored = shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*"))
+    only_base = shutil.copytree(runs.main, tmp_path / "a", ignore=shutil.ignore_patterns("dreambooth*", "fake*"))
+    only_dreambooth = shutil.copytree(runs.main, tmp_path / "b", ignore=shutil.ignore_patterns("base", "fake*"))
+    shutil.rmtree(only_dreambooth / "dreambooth-no-prior")
+    score = cli("score", scored, "--method", "base,dreambooth", "--metrics", "dino,clip-t", "--quiet")
+    compare = cli("compare", only_base, only_dreambooth)  # one method each: base against dreambooth
+    assert score.exit_code == 0 and compare.exit_code == 0, score.output + compare.output
+
+    def table(text: str) -> list[str]:
+        start = text.index("| metric | A | B |")
+        return [line for line in text[start:].splitlines() if line.startswith("|")]
+
+    score_table, compare_table = table(score.stdout), table(compare.stdout)
+    assert score_table[:2] == compare_table[:2]  # header and rule
+    dino = [line for line in score_table if line.startswith("| DINO ↑ | base | dreambooth |")]
+    assert len(dino) == 1 and dino[0] in compare_table  # the same pairs, numbers and spelling
 
 
 def test_bench_report_names_an_unknown_baseline_in_one_line(cli, tmp_path):

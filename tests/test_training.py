@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -227,6 +229,28 @@ def test_class_images_of_another_sampling_layout_are_not_reused(context):
     assert first[0].parent != second[0].parent
 
 
+def test_class_images_are_sampled_in_batches_of_the_runs_batch_size(context, tmp_path, monkeypatch):
+    """A wide sampling batch fills a big GPU for the 3000 class images of a sweep too, in a cache of its own."""
+    from methods import diffusion
+
+    batches = []
+    real_sample = diffusion.sample
+
+    def sample(pipe, prompts, seeds, generation):
+        batches.append(len(prompts))
+        return real_sample(pipe, prompts, seeds, generation)
+
+    monkeypatch.setattr(diffusion, "sample", sample)
+    cached = dataclasses.replace(context, cache_dir=tmp_path / "cache")
+    wide = dataclasses.replace(cached, generation=dataclasses.replace(context.generation, batch_size=8))
+    wide_paths = class_images.ensure_class_images(wide, "a can", 3, sampler="euler_ancestral", seed=0)
+    narrow_paths = class_images.ensure_class_images(cached, "a can", 3, sampler="euler_ancestral", seed=0)
+    assert batches == [8, 4]  # one block of the run's batch each, the extra images kept for later
+    assert wide_paths[0].parent != narrow_paths[0].parent  # companions change rounding: never mixed
+    key = json.loads((wide_paths[0].parent / "key.json").read_text())
+    assert (key["block"], key["device"]) == (8, "cpu")
+
+
 def test_nan_loss_stops_the_subject_with_the_step(context, dreambench_dir, tmp_path):
     method = make(DreamBooth, context, prior_loss_weight=float("nan"))
     with pytest.raises(T.TrainingDiverged, match="training can diverged: loss is nan at step 1"):
@@ -340,6 +364,139 @@ def test_compilation_is_paid_once_per_process_not_per_subject(context, dreambenc
         graphs.append(counters["stats"]["unique_graphs"])
     assert graphs[1] > graphs[0]  # the first subject compiled
     assert graphs[2] == graphs[1]  # the second reused it
+
+
+class _CompiledForward:
+    """What the spied `speedups.compiled` returns: the module's own forward, recognisably wrapped."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def __call__(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.module, name)
+
+
+@dataclasses.dataclass
+class _Seen:
+    kind: str  # "step" (a denoising forward), "encode" (a VAE encoding) or "text" (a text-encoder pass)
+    module: object = None
+    attention: frozenset = frozenset()  # the module's attention processor classes at that moment
+    channels_last: bool = False
+    states_need_grad: bool = False
+
+
+@pytest.fixture
+def training_spy(context, monkeypatch):
+    """What a training runs, in order, seen at stable seams only (never inside DreamBooth's loop).
+
+    `training.denoising_step` is handed the module that predicts and the text states; the VAE class's `encode`
+    and any forward of the text encoder's class (the shared base or a trained copy) show when they run;
+    `speedups.compiled` becomes a spy that compiles nothing.
+    """
+    from methods import speedups
+
+    seen, compiled = [], []
+
+    def settings(module):
+        return frozenset(type(p) for p in module.attn_processors.values()), speedups.is_channels_last(module)
+
+    real_step, real_encode = T.denoising_step, type(context.base_components["vae"]).encode
+    signature = inspect.signature(real_step)
+
+    def step(*args, **kwargs):
+        arguments = signature.bind(*args, **kwargs).arguments
+        unet = arguments["unet"]
+        seen.append(_Seen("step", unet, *settings(unet), arguments["encoder_states"].requires_grad))
+        return real_step(*args, **kwargs)
+
+    def encode(vae, *args, **kwargs):
+        seen.append(_Seen("encode", vae, *settings(vae)))
+        return real_encode(vae, *args, **kwargs)
+
+    def spy_compiled(module, backend, mode):
+        compiled.append((module, backend, mode))
+        return _CompiledForward(module)
+
+    def text_pass(module, args, output):
+        if isinstance(module, text_class):
+            seen.append(_Seen("text", module))
+
+    monkeypatch.setattr(T, "denoising_step", step)
+    monkeypatch.setattr(type(context.base_components["vae"]), "encode", encode)
+    monkeypatch.setattr(speedups, "compiled", spy_compiled)
+    text_class = type(context.base_components["text_encoder"])
+    hook = torch.nn.modules.module.register_module_forward_hook(text_pass)
+    try:
+        yield SimpleNamespace(seen=seen, compiled=compiled)
+    finally:
+        hook.remove()
+
+
+def _ran_before_each_step(seen: list[_Seen], kind: str) -> list[bool]:
+    """Per denoising step: whether `kind` ran since the step before it (for the first: at all before it)."""
+    flags, ran = [], False
+    for event in seen:
+        if event.kind == "step":
+            flags.append(ran)
+            ran = False
+        elif event.kind == kind:
+            ran = True
+    return flags
+
+
+SPEED_UPS_ON = {"sdpa_attention": True, "channels_last": True, "cache_latents": True, "cache_text_embeddings": True,
+                "compile": False, "train_text_encoder": False}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {"channels_last": False, "cache_text_embeddings": False, "compile": True, "compile_mode": "reduce-overhead"},
+        {"sdpa_attention": False, "cache_latents": False},
+        {"train_text_encoder": True},
+    ],
+    ids=["nchw-uncached-text-compiled", "classic-attention-uncached-latents", "trained-text-encoder"],
+)
+def test_each_speed_up_switch_takes_effect(context, dreambench_dir, tmp_path, training_spy, switches):
+    """Equal losses alone would pass with a switch never read: each must change what the training runs.
+
+    The first two runs turn every switch the other way than the other run does, each away from its default
+    once; the third asks for the text cache with a trained encoder, which must still run every step (cached
+    states would cut its gradients off).
+    """
+    from diffusers import UNet2DConditionModel
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    options = {**SPEED_UPS_ON, **switches}
+    make(DreamBooth, context, steps=2, prior_preservation=False, **options).personalize(
+        subject_input("can", dreambench_dir), _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s")
+    )
+    seen = training_spy.seen
+    steps, encodes = [e for e in seen if e.kind == "step"], [e for e in seen if e.kind == "encode"]
+    assert len(steps) == 2 and encodes
+    # The attention kernel and layout of the UNet at every step and of the VAE at every encoding.
+    kernel = frozenset({AttnProcessor2_0 if options["sdpa_attention"] else AttnProcessor})
+    assert {(e.kind, e.attention, e.channels_last) for e in steps + encodes} == {
+        ("step", kernel, options["channels_last"]),
+        ("encode", kernel, options["channels_last"]),
+    }
+    # Cached latents: the images are encoded before the first step only; otherwise again for every step.
+    assert _ran_before_each_step(seen, "encode") == [True, not options["cache_latents"]]
+    # Cached text states: the frozen encoder runs before the first step only. A trained one runs every step.
+    text_every_step = options["train_text_encoder"] or not options["cache_text_embeddings"]
+    assert _ran_before_each_step(seen, "text") == [True, text_every_step]
+    assert [e.states_need_grad for e in steps] == [options["train_text_encoder"]] * 2
+    # Compilation: the training UNet is wrapped once per training, and the wrapper is what predicts.
+    calls = [(backend, mode) for _, backend, mode in training_spy.compiled]
+    assert calls == ([("inductor", "reduce-overhead")] if options["compile"] else [])
+    forward = _CompiledForward if options["compile"] else UNet2DConditionModel
+    assert [type(e.module) for e in steps] == [forward, forward]
+    if options["compile"]:
+        unet = training_spy.compiled[0][0]
+        assert isinstance(unet, UNet2DConditionModel) and all(e.module.module is unet for e in steps)
 
 
 @pytest.mark.parametrize(

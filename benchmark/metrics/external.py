@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 
 from benchmark.errors import BenchError
-from benchmark.metrics.records import GENERATIONS, PRIOR_CATEGORY, PRIOR_PROMPT_INDEX
+from benchmark.metrics.records import GENERATIONS, PRIOR_CATEGORY, PRIOR_PROMPT_INDEX, numbered_jsonl
 from benchmark.store.atomic import atomic_write_json, atomic_write_text
 from dataset.protocol import Protocol, load_protocol
 
@@ -101,14 +101,8 @@ def _layout_entries(folder: Path, protocol: Protocol) -> list[tuple[dict, Path, 
 
 def _manifest_entries(manifest: Path) -> list[tuple[dict, Path, str]]:
     entries = []
-    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, entry in numbered_jsonl(manifest):
         where = f"{manifest}:{number}"
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            raise BenchError(f"{where}: not a JSON object") from None
         missing = {"subject", "prompt_index", "image_index", "file"} - set(entry)
         if missing:
             raise BenchError(f"{where}: missing {', '.join(sorted(missing))}")

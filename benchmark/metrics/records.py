@@ -43,17 +43,30 @@ def clip_t_text(record: dict, keep_identifier: bool = False) -> str:
     return record["template"].format(record["class_noun"])
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Every non-blank line of a JSONL file as a dict; a line that is not JSON is an error naming its line."""
+def numbered_jsonl(path: Path) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSONL file.
+
+    The line numbers are for callers whose own checks (a missing key, a duplicate) must
+    point at the line a person would open. A line that is not a JSON object is a
+    one-line error naming the file and line, never a traceback or a later KeyError.
+    """
     records = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
-            raise BenchError(f"{path}:{number}: not a JSON record") from None
+            record = None
+        if not isinstance(record, dict):
+            raise BenchError(f"{path}:{number}: not a JSON object")
+        records.append((number, record))
     return records
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every non-blank line of a JSONL file as a dict (see `numbered_jsonl` for the errors)."""
+    return [record for _, record in numbered_jsonl(path)]
 
 
 def discover_methods(run_dir: Path) -> list[str]:
@@ -68,13 +81,13 @@ def read_generations(run_dir: Path, method: str) -> list[dict]:
             f"no {GENERATIONS} for method '{method}' in {run_dir}; methods with images there: "
             f"{', '.join(found) or 'none (run `bench run` first)'}"
         )
-    records = read_jsonl(path)
+    numbered = numbered_jsonl(path)
     required = {"subject", "prompt_index", "image_index", "file", "template", "class_noun", "prompt"}
-    for number, record in enumerate(records, start=1):
+    for number, record in numbered:
         missing = required - set(record)
         if missing:
-            raise BenchError(f"{path}: record {number} lacks {', '.join(sorted(missing))}")
-    return records
+            raise BenchError(f"{path}:{number}: lacks {', '.join(sorted(missing))}")
+    return [record for _, record in numbered]
 
 
 def image_location(run_dir: Path, record: dict) -> Path:

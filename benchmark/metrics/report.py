@@ -8,6 +8,7 @@ whenever random weights produced or scored the images.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 from benchmark.metrics.embedding_cache import ImageProblem
 from benchmark.metrics.registry import METRICS
 from benchmark.metrics.statistics import Estimate, PairedComparison
-from reports.formatting import NA, fmt, fmt_ci, fmt_p, fmt_signed  # one spelling of numbers for every output
+from reports.formatting import NA, fmt, fmt_ci, fmt_p, fmt_signed, metric_header  # one spelling of numbers
 
 
 @dataclass
@@ -131,13 +132,27 @@ def _comparisons_markdown(comparisons: list[PairedComparison]) -> str:
     lines = [
         "## Paired comparisons (per-subject means over shared (subject, prompt, image) cells; Wilcoxon signed-rank)",
         "",
+        comparisons_table(c.to_dict() for c in comparisons),
+    ]
+    return "\n".join(lines)
+
+
+def comparisons_table(comparisons: Iterable[Mapping]) -> str:
+    """Paired comparisons as one Markdown table, for `bench score` and `bench compare` alike.
+
+    It lives here rather than in `reports` because scoring sits below the reports: `reports.comparisons`
+    may import this module, never the other way round. Rows are mappings with `PairedComparison`'s
+    field names, so the reports' comparison frame (records, `diff` renamed) and scoring's dataclasses
+    both fit without either converting to the other's type.
+    """
+    lines = [
         "| metric | A | B | mean A | mean B | B - A | 95% CI | p | n subjects | n cells |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in comparisons:
         lines.append(
-            f"| {METRICS[c.metric].name} | {c.method_a} | {c.method_b} | {fmt(c.mean_a)} | {fmt(c.mean_b)} | "
-            f"{fmt_signed(c.mean_diff)} | {fmt_ci(c.ci_low, c.ci_high)} | {fmt_p(c.p_value)} | {c.n_subjects} | "
-            f"{c.n_cells} |"
+            f"| {metric_header(c['metric'])} | {c['method_a']} | {c['method_b']} | {fmt(c['mean_a'])} | "
+            f"{fmt(c['mean_b'])} | {fmt_signed(c['mean_diff'])} | {fmt_ci(c['ci_low'], c['ci_high'])} | "
+            f"{fmt_p(c['p_value'])} | {c['n_subjects']} | {c['n_cells']} |"
         )
     return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""One optimizer step of the DreamBooth objective, apart from the loop that repeats it.
+
+Why apart: two callers must run the very same step. `DreamBooth._train` wraps it
+in what a real training needs (resume, per-step log, checkpoints), and
+`benchmarks/estimate_training_memory.py` runs it on fake tensors to estimate the
+peak memory at SD-1.5 size without a GPU; a copy of the step in the estimate
+would drift from the method (it had: no accumulation, both halves encoded as
+one prompt). LoRA and Textual Inversion run it too, through the method's hooks
+(`instance_prompts`, `after_optimizer_step`, `tokenizer`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from methods import training as T
+
+
+class TrainingStep:
+    """Everything one step draws on, built once per training; `run()` performs a step.
+
+    A frozen text encoder gives the same states for the same prompt, so with
+    `cache_text_embeddings` those states are encoded here once, not every step.
+    All randomness comes from `generator` (checkpointed by the loop), in a fixed
+    order per micro-batch: instance latents, instance prompts (when they vary),
+    prior latents, then the noise and timesteps of the forward pass.
+    """
+
+    def __init__(
+        self,
+        method,
+        subject,
+        *,
+        forward: torch.nn.Module,
+        text_encoder: torch.nn.Module,
+        params: list[torch.nn.Parameter],
+        optimizer,
+        scheduler,
+        scaling: float,
+        instance_latents: T.LatentSource,
+        prior_latents: T.LatentSource | None,
+        class_prompt: str | None,
+        generator: torch.Generator,
+        autocast: torch.dtype | None,
+    ):
+        opts = method.options
+        self.method, self.subject, self.options = method, subject, opts
+        self.forward, self.text_encoder, self.params, self.optimizer = forward, text_encoder, params, optimizer
+        self.scheduler, self.scaling, self.generator, self.autocast = scheduler, scaling, generator, autocast
+        self.instance_latents, self.prior_latents, self.class_prompt = instance_latents, prior_latents, class_prompt
+        self.batch, self.accumulation = opts["train_batch_size"], opts["gradient_accumulation_steps"]
+        # Loss scaling keeps fp16 gradients from underflowing; bf16 has fp32's range and needs none.
+        self.scaler = torch.amp.GradScaler("cuda") if autocast == torch.float16 else None
+        cache = opts["cache_text_embeddings"] and not text_encoder.training
+        self.frozen_class_states = self.encode([class_prompt]).detach() if cache and class_prompt else None
+        self.frozen_instance_states = None
+        if cache and not method.prompts_vary:
+            self.frozen_instance_states = self.encode(method.instance_prompts(subject, 1, generator)).detach()
+
+    def encode(self, prompts: list[str]) -> torch.Tensor:
+        ids = T.to_device(T.tokenize(self.method.tokenizer, prompts), self.method.context.device)
+        with torch.set_grad_enabled(self.text_encoder.training):
+            return self.text_encoder(ids)[0].float()
+
+    def micro_batch(self) -> T.LossParts:
+        """The loss of one [instance; prior] batch: one forward pass, each half against its own target."""
+        batch = self.batch
+        latents = self.instance_latents.sample(batch, self.scaling, self.generator)
+        if self.frozen_instance_states is not None:
+            states = self.frozen_instance_states.expand(batch, -1, -1)
+        else:
+            states = self.encode(self.method.instance_prompts(self.subject, batch, self.generator))
+        if self.prior_latents is not None:
+            latents = torch.cat([latents, self.prior_latents.sample(batch, self.scaling, self.generator)])
+            class_states = self.frozen_class_states
+            if class_states is None:
+                class_states = self.encode([self.class_prompt])
+            states = torch.cat([states, class_states.expand(batch, -1, -1)])
+        prediction, target, timesteps = T.denoising_step(
+            self.forward, self.scheduler, latents, states, self.generator, self.autocast
+        )
+        weights = None
+        if self.options["min_snr_gamma"]:
+            weights = T.min_snr_weights(self.scheduler, timesteps[:batch], self.options["min_snr_gamma"])
+        return T.dreambooth_loss(prediction, target, batch, self.options["prior_loss_weight"], weights)
+
+    def run(self) -> tuple[T.LossParts, list[torch.Tensor]]:
+        """Accumulate gradients over the micro-batches, then update: the last micro-batch's loss and every total.
+
+        Every micro-batch's total is returned because a NaN in any of them poisons
+        the update; the caller checks them when it reads the losses back.
+        """
+        totals = []
+        for _ in range(self.accumulation):
+            loss = self.micro_batch()
+            totals.append(loss.total.detach())
+            self.backward(loss)
+        self.update()
+        return loss, totals
+
+    def backward(self, loss: T.LossParts) -> None:
+        """Add one micro-batch's share of the step's gradient."""
+        scaled = loss.total / self.accumulation
+        (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+
+    def update(self) -> None:
+        """Apply the accumulated gradient and clear it."""
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)  # clipping must see the true gradients
+        if self.options["max_grad_norm"]:
+            torch.nn.utils.clip_grad_norm_(self.params, self.options["max_grad_norm"])
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.method.after_optimizer_step(self.text_encoder)

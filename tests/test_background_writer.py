@@ -1,0 +1,59 @@
+"""The writer thread that overlaps image writing with sampling: order, errors and nothing lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from benchmark.background import BackgroundWriter
+
+
+def test_jobs_run_in_order_and_callbacks_run_in_the_callers_thread():
+    ran, callbacks = [], []
+    caller = threading.get_ident()
+    with BackgroundWriter(depth=2) as writer:
+        for number in range(6):
+            writer.submit(lambda n=number: ran.append((n, threading.get_ident())),
+                          done=lambda n=number: callbacks.append((n, threading.get_ident())))  # fmt: skip
+    assert [n for n, _ in ran] == list(range(6))
+    assert all(thread != caller for _, thread in ran)  # the work really left the sampling thread
+    assert callbacks == [(n, caller) for n in range(6)]  # progress is reported where the bar lives
+
+
+def test_at_most_depth_jobs_wait():
+    release = threading.Event()
+    started = []
+    with BackgroundWriter(depth=2) as writer:
+        writer.submit(lambda: (started.append(1), release.wait(5)))
+        writer.submit(lambda: started.append(2))
+        blocked = threading.Thread(target=writer.submit, args=(lambda: started.append(3),))
+        blocked.start()
+        time.sleep(0.2)
+        assert blocked.is_alive()  # a third job waits for the oldest: memory of queued images is bounded
+        release.set()
+        blocked.join(5)
+    assert started == [1, 2, 3]
+
+
+def test_an_error_reaches_the_caller_and_later_jobs_still_ran():
+    ran = []
+
+    def fail():
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        with BackgroundWriter(depth=4) as writer:
+            writer.submit(fail)
+            writer.submit(lambda: ran.append("after"))
+    assert ran == ["after"]
+
+
+def test_leaving_by_an_exception_still_finishes_queued_writes():
+    written = []
+    with pytest.raises(KeyboardInterrupt):
+        with BackgroundWriter(depth=4) as writer:
+            writer.submit(lambda: (time.sleep(0.2), written.append("sampled image")))
+            raise KeyboardInterrupt  # Ctrl-C while the next batch samples
+    assert written == ["sampled image"]  # already sampled: not lost
