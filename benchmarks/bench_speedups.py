@@ -49,7 +49,6 @@ TRAINING_SPEEDUPS = {
 }
 CUDA_ONLY = ("fused AdamW", "mixed precision")  # on CPU both are off in every variant
 PLAIN_TRAINING = {key: value for switch in TRAINING_SPEEDUPS.values() for key, value in switch.items()}
-COMPILE = {"compile": True}
 PARTS = ("core", "speedups", "compile")
 IMAGES_PER_PROMPT, PRES_IMAGES = 4, 4
 WIDE_BATCH = 16  # a sampling batch of four prompts' images, the `generation.batch_size` to try on a big GPU
@@ -120,7 +119,12 @@ def compile_rows(args, cache_dir: Path, plain_for) -> None:
     print_training_header("training, torch.compile")
     for method in args.methods.split(","):
         plain = plain_for(method)
-        emit((method, "fast + torch.compile", measure(args, cache_dir, method, COMPILE), plain))
+        emit((method, "fast + torch.compile", measure(args, cache_dir, method, compile_settings(args)), plain))
+
+
+def compile_settings(args) -> dict:
+    """The option values of a compiled variant, for training (method options) and sampling (`generation.`) alike."""
+    return {"compile": True, "compile_backend": args.compile_backend, "compile_mode": args.compile_mode}
 
 
 def print_training_header(title: str) -> None:
@@ -141,8 +145,26 @@ def emit(row: tuple) -> dict:
 
 
 # ---------------------------------------------------------------------- generation
-def generation_rates(args, bench: TrainingBench) -> dict:
-    """Images per second of the base pipeline, plain and fast, on the same prompts and seeds."""
+def generation_rates(args, bench: TrainingBench, compiled: bool = False) -> dict:
+    """Images per second of the base pipeline, plain and fast, on the same prompts and seeds.
+
+    With `compiled`, the fast path against itself with `generation.compile` (the
+    compile part): its warm-up batch pays the compilation, which is left out.
+    """
+    context = bench.context
+    fast = dict(batch_size=IMAGES_PER_PROMPT, sdpa_attention=True, channels_last=True, dtype=context.dtype)
+    if compiled:
+        variants = {"fast path (defaults)": fast, "fast + torch.compile": {**fast, **compile_settings(args)}}
+    else:
+        variants = {"plain path": dict(batch_size=1, sdpa_attention=False, channels_last=False, dtype=torch.float32),
+                    "fast path (defaults)": fast}  # fmt: skip
+        if args.images >= WIDE_BATCH:  # what `generation.batch_size=16` does: batches spanning four prompts
+            variants[f"fast, batch {WIDE_BATCH} across prompts"] = {**fast, "batch_size": WIDE_BATCH}
+    return {label: sampling_rate(args, bench, **variant) for label, variant in variants.items()}
+
+
+def sampling_rate(args, bench: TrainingBench, dtype: torch.dtype, **settings) -> tuple[float, str]:
+    """(images per second, what ran) of `args.images` images, after one warm-up batch."""
     import dataclasses
 
     from methods.diffusion import build_pipeline, sample
@@ -150,34 +172,18 @@ def generation_rates(args, bench: TrainingBench) -> dict:
     context = bench.context
     prompts = [f"a {bench.subject.class_noun} photo number {i}" for i in range(args.images)]
     seeds = list(range(args.images))
-    fast_dtype = context.dtype
-    variants = {
-        "plain path": dict(batch_size=1, sdpa_attention=False, channels_last=False, dtype=torch.float32),
-        "fast path (defaults)": dict(
-            batch_size=IMAGES_PER_PROMPT, sdpa_attention=True, channels_last=True, dtype=fast_dtype
-        ),  # fmt: skip
-    }
-    if args.images >= WIDE_BATCH:  # what `generation.batch_size=16` does: batches spanning four prompts
-        variants[f"fast, batch {WIDE_BATCH} across prompts"] = {
-            **variants["fast path (defaults)"],
-            "batch_size": WIDE_BATCH,
-        }
-    rates = {}
-    for label, variant in variants.items():
-        dtype = variant.pop("dtype")
-        generation = dataclasses.replace(context.generation, **variant)
-        components = context.base_components if dtype == torch.float32 else context.generation_parts()
-        pipe = build_pipeline(components, generation, context.device, dtype)
-        batch = generation.batch_size
-        sample(pipe, prompts[:batch], seeds[:batch], generation)  # warm-up
-        synchronize(context.device)
-        started = time.perf_counter()
-        for start in range(0, len(prompts), batch):
-            sample(pipe, prompts[start : start + batch], seeds[start : start + batch], generation)
-        synchronize(context.device)
-        rates[label] = (len(prompts) / (time.perf_counter() - started), f"batch {batch}, {str(dtype)[6:]}")
-        del pipe
-    return rates
+    generation = dataclasses.replace(context.generation, **settings)
+    components = context.base_components if dtype == torch.float32 else context.generation_parts()
+    pipe = build_pipeline(components, generation, context.device, dtype)
+    batch = generation.batch_size
+    sample(pipe, prompts[:batch], seeds[:batch], generation)  # warm-up
+    synchronize(context.device)
+    started = time.perf_counter()
+    for start in range(0, len(prompts), batch):
+        sample(pipe, prompts[start : start + batch], seeds[start : start + batch], generation)
+    synchronize(context.device)
+    rate = len(prompts) / (time.perf_counter() - started)
+    return rate, f"batch {batch}, {str(dtype)[6:]}" + (", compiled" if generation.compile else "")
 
 
 def synchronize(device: torch.device) -> None:
@@ -210,11 +216,12 @@ def scoring_rates(args, device: torch.device) -> dict:
 
 
 def print_rates(title: str, rates: dict) -> None:
-    plain = rates["plain path"][0]
-    print(f"\n| {title} | variant | images/s | x plain |")
+    """The first row is the reference of the ratios: the plain path, or the fast path for the compile rows."""
+    reference_label, (reference, _) = next(iter(rates.items()))
+    print(f"\n| {title} | variant | images/s | x {reference_label.split()[0]} |")
     print("| --- | --- | --- | --- |")
     for label, (rate, note) in rates.items():
-        print(f"| {note} | {label} | {rate:.2f} | {rate / plain:.2f} |")
+        print(f"| {note} | {label} | {rate:.2f} | {rate / reference:.2f} |")
 
 
 # ---------------------------------------------------------------------- projection
@@ -272,6 +279,8 @@ def main() -> None:
         "rows; minutes of compiling)",
     )  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="Add the compile part")
+    parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend of the compile part")
+    parser.add_argument("--compile-mode", default="default", help="torch.compile mode (inductor only)")
     parser.add_argument("--quick", action="store_true", help="The core part only, without the frozen-encoder rows")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
@@ -286,6 +295,14 @@ def main() -> None:
         args.parts.add("compile")
     if not args.parts or args.parts - set(PARTS):
         parser.error(f"--parts takes a comma-separated subset of {', '.join(PARTS)}")
+    if "compile" in args.parts:
+        from benchmark.errors import BenchError
+        from methods.speedups import check_compile_settings
+
+        try:
+            check_compile_settings(args.compile_backend, args.compile_mode, "--")
+        except BenchError as exc:
+            parser.error(str(exc).replace("_", "-"))
 
     with tempfile.TemporaryDirectory(prefix="bench-speedups-") as tmp:
         cache_dir = Path(tmp) / "cache"
@@ -306,7 +323,7 @@ def main() -> None:
             scoring = scoring_rates(args, device)
             print_rates(f"scoring ({args.score_images} images, DINO + CLIP)", scoring)
             print_projection(args, per_method, generation, scoring, device)
-        del bench  # the parent's sampling models go before more children share the device
+        bench.context.release_generation_copies()  # the parent's sampling models go before children train
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -321,7 +338,9 @@ def main() -> None:
         if "speedups" in args.parts:
             speedup_rows(args, cache_dir, plain_for)
         if "compile" in args.parts:
-            compile_rows(args, cache_dir, plain_for)
+            compile_rows(args, cache_dir, plain_for)  # training first: it is most of a sweep's hours
+            compiled = generation_rates(args, bench, compiled=True)
+            print_rates(f"generation, torch.compile ({args.images} images, warm-up batch compiles)", compiled)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@
 #                                           #   CUDA-only paths (fp16 sampling, fused AdamW, autocast,
 #                                           #   CUDA scoring) run end to end
 #   bash benchmarks/gpu_check.sh speedups   # ~4 min: each training speed-up switched off alone
-#   bash benchmarks/gpu_check.sh compile    # torch.compile of the fast path: compiling alone took
-#                                           #   over 2 minutes there; give it a whole call
+#   bash benchmarks/gpu_check.sh compile    # torch.compile of DreamBooth's training fast path, then of
+#                                           #   sampling (compiling training alone took over 2 minutes
+#                                           #   there; give it a whole call; add --compile-mode
+#                                           #   reduce-overhead for CUDA graphs)
 #   bash benchmarks/gpu_check.sh profile    # ~1 min: where a fast-path step's time goes (launch-bound?)
 #
 # Rows print as they are measured, so a call cut short still returns what it measured. Warm-up is
@@ -67,7 +69,7 @@ speedups)
     python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts speedups --steps 40 "$@" | tee -a "$LOG"
     ;;
 compile)
-    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts compile --methods dreambooth --steps 60 "$@" |
+    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts compile --methods dreambooth --steps 60 --images 8 "$@" |
         tee -a "$LOG"
     ;;
 profile)

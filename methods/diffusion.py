@@ -71,9 +71,26 @@ def build_pipeline(components: dict, generation: GenerationConfig, device: torch
     return pipe
 
 
+def compile_unet(pipe, generation: GenerationConfig) -> None:
+    """With `generation.compile`, the pipeline's UNet runs compiled from its first batch on.
+
+    Done at the first batch, not when the pipeline is built: methods load their
+    weights into a built pipeline (LoRA adapters, a Textual Inversion token), and
+    compiling must see the finished model. Only the pipeline's reference is
+    wrapped; the module itself, which may be the shared fp32 base, is untouched.
+    Compiled code is cached per process, so the next subject's UNet of the same
+    shape reuses it instead of compiling again.
+    """
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    if generation.compile and not isinstance(pipe.unet, OptimizedModule):
+        pipe.unet = speedups.compiled(pipe.unet, generation.compile_backend, generation.compile_mode)
+
+
 @torch.no_grad()
 def sample(pipe, prompts: list[str], seeds: list[int], generation: GenerationConfig) -> list:
     """Images for (prompt, seed) pairs in one batch; each image's noise comes from its own seed."""
+    compile_unet(pipe, generation)
     result = pipe(
         prompt=list(prompts),
         num_inference_steps=generation.steps,

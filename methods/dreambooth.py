@@ -120,15 +120,8 @@ class DreamBooth(Method):
             fail("num_class_images must be at least 1 with prior preservation")
         if options["mixed_precision"] not in T.MIXED_PRECISIONS:
             fail(f"mixed_precision must be one of {', '.join(T.MIXED_PRECISIONS)}, not {options['mixed_precision']!r}")
-        if options["compile_mode"] not in speedups.COMPILE_MODES:
-            fail(f"compile_mode must be one of {', '.join(speedups.COMPILE_MODES)}, not {options['compile_mode']!r}")
-        if options["compile"]:
-            from torch._dynamo import list_backends
-
-            backends = list_backends(exclude_tags=())
-            if options["compile_backend"] not in backends:
-                fail(f"compile_backend {options['compile_backend']!r} is not a torch.compile backend "
-                     f"({', '.join(sorted(backends))})")  # fmt: skip
+        if options["compile_mode"] not in speedups.COMPILE_MODES or options["compile"]:
+            speedups.check_compile_settings(options["compile_backend"], options["compile_mode"], f"options.{cls.name}.")
         if options["identifier"] not in ("rare", "placeholder"):
             from benchmark.models.tokenizer import clip_tokenizer
 

@@ -59,6 +59,20 @@ def applied(*modules: torch.nn.Module, sdpa: bool, channels_last: bool):
             set_layout(module, was_channels_last)
 
 
+def check_compile_settings(backend: str, mode: str, prefix: str) -> None:
+    """A mistyped backend or mode fails before any work, not minutes into the first compile."""
+    from benchmark.errors import BenchError
+
+    if mode not in COMPILE_MODES:
+        raise BenchError(f"{prefix}compile_mode must be one of {', '.join(COMPILE_MODES)}, not {mode!r}")
+    from torch._dynamo import list_backends
+
+    backends = list_backends(exclude_tags=())
+    if backend not in backends:
+        raise BenchError(f"{prefix}compile_backend {backend!r} is not a torch.compile backend "
+                         f"({', '.join(sorted(backends))})")  # fmt: skip
+
+
 def compiled(module: torch.nn.Module, backend: str, mode: str):
     """`torch.compile` of a module's forward; the module itself (and what it saves) is unchanged.
 

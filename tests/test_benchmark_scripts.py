@@ -101,6 +101,37 @@ def test_speedup_parts_without_core_measure_their_own_plain_path(monkeypatch, ca
     assert [float(row[3]) for row in rows[1:]] == [float(n) for n in range(2, len(rows) + 1)]  # rate / plain's 1.0
 
 
+def test_compile_part_compares_compiled_sampling_and_training_with_their_references(
+    monkeypatch, capsys, dreambench_dir
+):
+    """Compiled sampling against the fast path (same run), compiled training against the plain path."""
+    bench_speedups = benchmark_module(monkeypatch, "bench_speedups")
+    measured = []
+
+    def measure(args, cache_dir, method, overrides):  # training children replaced; sampling runs for real
+        measured.append(overrides)
+        return {"steps_per_s": float(len(measured)), "peak_memory_mb": 100.0, "first_steps_s": 0.1}
+
+    monkeypatch.setattr(bench_speedups, "measure", measure)
+    monkeypatch.setattr(sys, "argv", [
+        "bench_speedups.py", "--dataset-dir", str(dreambench_dir), "--parts", "compile", "--methods", "dreambooth",
+        "--compile-backend", "aot_eager", "--images", "4",
+    ])  # fmt: skip
+    bench_speedups.main()
+    output = capsys.readouterr().out
+    sampling = table_rows(output, "generation, torch.compile")
+    assert [row[1] for row in sampling] == ["fast path (defaults)", "fast + torch.compile"]
+    assert sampling[1][0].endswith(", compiled") and "| x fast |" in output
+    assert abs(float(sampling[1][3]) - float(sampling[1][2]) / float(sampling[0][2])) < 0.01
+    training = table_rows(output, "training, torch.compile")
+    assert [row[1] for row in training] == ["plain path", "fast + torch.compile"]
+    assert measured[1] == {"compile": True, "compile_backend": "aot_eager", "compile_mode": "default"}
+    with pytest.raises(SystemExit):
+        monkeypatch.setattr(sys, "argv", ["bench_speedups.py", "--parts", "compile", "--compile-backend", "turbo"])
+        bench_speedups.main()
+    assert "compile-backend 'turbo' is not a torch.compile backend" in capsys.readouterr().err
+
+
 def test_speedup_scoring_makes_its_backbones_once_for_both_batch_sizes(monkeypatch):
     import torch
 

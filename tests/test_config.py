@@ -28,6 +28,7 @@ def test_precedence_is_file_then_set_then_flags(tmp_path):
         ("images_per_prompt=0", "images_per_prompt must be at least 1"),
         ("generation.scheduler=magic", "generation.scheduler 'magic' is not one of"),
         ("generation.resolution=30", "multiple of 8"),
+        ("generation.compile_mode=fastest", "generation.compile_mode must be one of default"),
         ("profile=sdxl", "unknown profile 'sdxl'"),
         ("models.vae=foo", "profile 'tiny' has no such model"),
         ("shard=2/2", "shard '2/2' must look like i/n"),
@@ -57,6 +58,11 @@ def test_identity_covers_what_changes_pixels_and_nothing_else():
     assert build_config(overrides={"limit_prompts": 3}).identity_hash() == base.identity_hash()
     for changed in (["seed=1"], ["generation.batch_size=1"], ["generation.cpu_threads=2"], ["images_per_prompt=2"]):
         assert build_config(assignments=changed).identity_hash() != base.identity_hash(), changed
+
+
+def test_an_unknown_compile_backend_fails_before_any_work():
+    with pytest.raises(BenchError, match="generation.compile_backend 'turbo' is not a torch.compile backend"):
+        build_config(assignments=["generation.compile=true", "generation.compile_backend=turbo"])
 
 
 def test_profile_models_can_be_overridden():

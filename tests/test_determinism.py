@@ -63,8 +63,9 @@ def test_records_match_the_files_and_the_protocol(reference):
         ["generation.sdpa_attention=false"],
         ["generation.channels_last=false"],
         ["generation.batch_size=1", "generation.sdpa_attention=false", "generation.channels_last=false"],
+        ["generation.compile=true", "generation.compile_backend=aot_eager"],  # inductor: minutes on this CPU
     ],
-    ids=["batch-1", "classic-attention", "nchw", "plain-path"],
+    ids=["batch-1", "classic-attention", "nchw", "plain-path", "compiled"],
 )
 def test_generation_speed_ups_change_pixels_by_rounding_at_most(reference, tmp_path, dreambench_dir, switches):
     reference_dir, _ = reference
@@ -104,3 +105,29 @@ def test_different_seeds_give_different_images(reference, tmp_path, dreambench_d
     run_dir = tmp_path / "seed1"
     tiny_run(run_dir, dreambench_dir, seed=1)
     assert not set(image_hashes(run_dir).values()) & set(expected.values())
+
+
+def test_compiled_sampling_compiles_each_pipeline_once_and_counts_in_the_identity(
+    reference, tmp_path, dreambench_dir, monkeypatch
+):
+    """Equal pixels alone would pass with the option ignored: the UNet must really run compiled."""
+    import json
+
+    from methods import speedups
+
+    calls = []
+    real = speedups.compiled
+
+    def spy(module, backend, mode):
+        calls.append((type(module).__name__, backend, mode))
+        return real(module, backend, mode)
+
+    monkeypatch.setattr(speedups, "compiled", spy)
+    switches = ["generation.compile=true", "generation.compile_backend=aot_eager"]
+    tiny_run(tmp_path / "compiled", dreambench_dir, assignments=switches)
+    assert calls == [("UNet2DConditionModel", "aot_eager", "default")]  # one pipeline, many batches
+    reference_dir, _ = reference
+    identity = json.loads((reference_dir / "run.json").read_text())["identity"]["generation"]
+    assert "compile" not in identity  # off: absent, so every run made before the option keeps its directory
+    compiled = json.loads((tmp_path / "compiled" / "run.json").read_text())["identity"]["generation"]
+    assert (compiled["compile"], compiled["compile_backend"]) == (True, "aot_eager")

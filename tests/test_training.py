@@ -366,6 +366,25 @@ def test_compilation_is_paid_once_per_process_not_per_subject(context, dreambenc
     assert graphs[2] == graphs[1]  # the second reused it
 
 
+def test_compiled_sampling_reuses_the_compiled_code_for_the_next_subjects_unet(context):
+    """Each subject samples with its own trained UNet; compiling each anew would cost minutes per subject."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from methods.diffusion import build_pipeline, sample
+
+    torch._dynamo.reset()
+    generation = dataclasses.replace(context.generation, compile=True, compile_backend="aot_eager")
+    graphs = [counters["stats"]["unique_graphs"]]
+    for _ in range(2):
+        unet = copy.deepcopy(context.base_components["unet"])  # a trained UNet: same shapes, other weights
+        pipe = build_pipeline(context.generation_parts(unet=unet), generation, context.device, context.dtype)
+        sample(pipe, ["a dog"], [0], generation)
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[1] > graphs[0]  # the first pipeline compiled
+    assert graphs[2] == graphs[1]  # the second reused it
+
+
 class _CompiledForward:
     """What the spied `speedups.compiled` returns: the module's own forward, recognisably wrapped."""
 
