@@ -42,6 +42,20 @@ def test_shards_partition_the_cells():
     assert sum(len(s) for s in shards) == len(cells) == 60
 
 
+def test_cells_start_with_one_subject_per_class_so_parallel_workers_do_not_wait_on_one_classes_images():
+    protocol = load_protocol()
+    subjects = list(protocol.subjects.values())
+    cells = plan_cells(["a", "b"], subjects)
+    classes = len({s.class_noun for s in subjects})
+    for method in ("a", "b"):
+        order = [protocol.subject(c.subject) for c in cells if c.method == method]
+        assert sorted(s.name for s in order) == sorted(s.name for s in subjects)  # each subject once per method
+        assert len({s.class_noun for s in order[:classes]}) == classes  # 15 workers: 15 different classes
+    assert [c.method for c in cells] == ["a"] * 30 + ["b"] * 30
+    dogs = [c.subject for c in cells[:30] if protocol.subject(c.subject).class_noun == "dog"]
+    assert dogs == ["dog", "dog2", "dog3", "dog5", "dog6", "dog7", "dog8"]  # protocol order within a class
+
+
 def test_batches_up_to_a_group_stay_inside_it_and_larger_ones_run_through_groups():
     # Within a group: the historical layout (each group alone; 4 then 1 when 5 do not divide by 2).
     assert sampling_batches([5, 5], 2) == [[(0, 0), (0, 1)], [(0, 2), (0, 3)], [(0, 4)], [(1, 0), (1, 1)],
