@@ -1,11 +1,11 @@
 """Writing finished images on a second thread while the device samples the next batch.
 
-Why: encoding one 512 px PNG takes 25-95 ms of CPU (Pillow's zlib at its default
-level; measured on the development machine), so the four images of a batch cost
-a tenth to a fifth of an H200's sampling time when written in line, time in which
-the GPU waits for its next batch. zlib releases the GIL, so one writer thread
-overlaps that work with the next batch's sampling. The bytes are the same as
-written in line: only when they are written changes.
+Why: encoding a 512 px PNG costs tens of milliseconds of CPU (Pillow's zlib at
+its default level), against a few hundred milliseconds of GPU time per image, so
+written in line it leaves the GPU waiting for its next batch for a noticeable
+share of a sweep. zlib releases the GIL, so one writer thread overlaps that work
+with the next batch's sampling. The bytes are the same as written in line: only
+when they are written changes.
 """
 
 from __future__ import annotations
@@ -14,16 +14,19 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from benchmark.errors import DiskFull
+
 
 class BackgroundWriter:
     """One writer thread with a short queue; results and errors come back to the caller's thread.
 
     Jobs run in submission order. At most `depth` wait, which bounds the images held
-    in memory. A job's error (a full disk) is raised in the caller's thread at the
-    next `submit` or at the end of the block, and each job's `done` callback (the
-    progress bar) runs in the caller's thread after the job's files are in place.
-    Leaving the block by an exception (Ctrl-C, a failed batch) still finishes the
-    jobs already queued: those images are sampled, and a kill must not lose them.
+    in memory. Each `submit` first collects the jobs already finished, so a job's
+    error (a full disk) is raised in the caller's thread by the next `submit` after
+    it happened, or at the end of the block, and each job's `done` callback (the
+    progress bar) runs in the caller's thread soon after the job's files are in
+    place. Leaving the block by an exception (Ctrl-C, a failed batch) still finishes
+    the jobs already queued: those images are sampled, and a kill must not lose them.
     """
 
     def __init__(self, depth: int = 2):
@@ -32,7 +35,7 @@ class BackgroundWriter:
         self._pending: deque[tuple[Future, Callable[[], None] | None]] = deque()
 
     def submit(self, job: Callable[[], None], done: Callable[[], None] | None = None) -> None:
-        while len(self._pending) >= self.depth:
+        while self._pending and (self._pending[0][0].done() or len(self._pending) >= self.depth):
             self._collect_oldest()
         self._pending.append((self._pool.submit(job), done))
 
@@ -54,9 +57,13 @@ class BackgroundWriter:
         try:
             if exc_type is None:
                 self.drain()
-            else:
-                for future, _ in self._pending:  # finish what is queued; the exception in flight is what counts
-                    future.exception()
-                self._pending.clear()
+                return
+            # Finish what is queued. The exception in flight is what counts, except that a full disk
+            # must still stop the run (it would fail every later cell too) unless the user is stopping it.
+            errors = [future.exception() for future, _ in self._pending]
+            self._pending.clear()
+            full = next((error for error in errors if isinstance(error, DiskFull)), None)
+            if full is not None and issubclass(exc_type, Exception):
+                raise full from exc
         finally:
             self._pool.shutdown(wait=True)

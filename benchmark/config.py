@@ -227,7 +227,7 @@ def _validate(config: RunConfig) -> RunConfig:
             raise BenchError(f"generation.{key} must be at least 1")
     if gen.resolution is not None and gen.resolution % 8:
         raise BenchError("generation.resolution must be a multiple of 8")
-    if gen.compile or gen.compile_mode != GenerationConfig.compile_mode:  # a typo fails even while it is off
+    if gen.compile or gen.compile_mode != GenerationConfig.compile_mode:  # a mode typo fails even while it is off
         from methods.speedups import check_compile_settings
 
         check_compile_settings(gen.compile_backend, gen.compile_mode, "generation.")

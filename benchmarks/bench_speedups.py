@@ -302,7 +302,7 @@ def main() -> None:
         try:
             check_compile_settings(args.compile_backend, args.compile_mode, "--")
         except BenchError as exc:
-            parser.error(str(exc).replace("_", "-"))
+            parser.error(str(exc).replace("--compile_", "--compile-"))
 
     with tempfile.TemporaryDirectory(prefix="bench-speedups-") as tmp:
         cache_dir = Path(tmp) / "cache"
@@ -323,7 +323,9 @@ def main() -> None:
             scoring = scoring_rates(args, device)
             print_rates(f"scoring ({args.score_images} images, DINO + CLIP)", scoring)
             print_projection(args, per_method, generation, scoring, device)
-        bench.context.release_generation_copies()  # the parent's sampling models go before children train
+        # The parent's models go before children train (reloaded if the compile part samples again).
+        bench.context.release_generation_copies()
+        bench.context.__dict__.pop("base_components", None)
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -178,9 +178,7 @@ def main() -> None:
         )
         with tracker:
             for number in range(args.steps):
-                for _ in range(step.accumulation):  # TrainingStep.run's loop, with each forward in a parent module
-                    step.backward(OneCall(step.micro_batch)())
-                step.update()
+                step.run(forward_pass=lambda micro_batch: OneCall(micro_batch)())
                 tracker.reset_mod_stats()
                 print(f"traced step {number + 1}/{args.steps} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         peak = tracker.get_tracker_snapshot("peak")[device]

@@ -11,6 +11,8 @@ one prompt). LoRA and Textual Inversion run it too, through the method's hooks
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from methods import training as T
@@ -47,12 +49,14 @@ class TrainingStep:
         self.method, self.subject, self.options = method, subject, opts
         self.forward, self.text_encoder, self.params, self.optimizer = forward, text_encoder, params, optimizer
         self.scheduler, self.scaling, self.generator, self.autocast = scheduler, scaling, generator, autocast
+        if (prior_latents is None) != (class_prompt is None):
+            raise ValueError("prior preservation needs both the class images' latents and the class prompt")
         self.instance_latents, self.prior_latents, self.class_prompt = instance_latents, prior_latents, class_prompt
         self.batch, self.accumulation = opts["train_batch_size"], opts["gradient_accumulation_steps"]
         # Loss scaling keeps fp16 gradients from underflowing; bf16 has fp32's range and needs none.
         self.scaler = torch.amp.GradScaler("cuda") if autocast == torch.float16 else None
         cache = opts["cache_text_embeddings"] and not text_encoder.training
-        self.frozen_class_states = self.encode([class_prompt]).detach() if cache and class_prompt else None
+        self.frozen_class_states = self.encode([class_prompt]).detach() if cache and prior_latents else None
         self.frozen_instance_states = None
         if cache and not method.prompts_vary:
             self.frozen_instance_states = self.encode(method.instance_prompts(subject, 1, generator)).detach()
@@ -84,26 +88,28 @@ class TrainingStep:
             weights = T.min_snr_weights(self.scheduler, timesteps[:batch], self.options["min_snr_gamma"])
         return T.dreambooth_loss(prediction, target, batch, self.options["prior_loss_weight"], weights)
 
-    def run(self) -> tuple[T.LossParts, list[torch.Tensor]]:
+    def run(self, forward_pass: Callable[[Callable], T.LossParts] | None = None) -> tuple[T.LossParts, list]:
         """Accumulate gradients over the micro-batches, then update: the last micro-batch's loss and every total.
 
         Every micro-batch's total is returned because a NaN in any of them poisons
         the update; the caller checks them when it reads the losses back.
+        `forward_pass(micro_batch)` runs each forward pass, for a caller that must
+        wrap it (the memory estimate traces it inside a parent module).
         """
         totals = []
         for _ in range(self.accumulation):
-            loss = self.micro_batch()
+            loss = forward_pass(self.micro_batch) if forward_pass else self.micro_batch()
             totals.append(loss.total.detach())
-            self.backward(loss)
-        self.update()
+            self._backward(loss)
+        self._update()
         return loss, totals
 
-    def backward(self, loss: T.LossParts) -> None:
+    def _backward(self, loss: T.LossParts) -> None:
         """Add one micro-batch's share of the step's gradient."""
         scaled = loss.total / self.accumulation
         (self.scaler.scale(scaled) if self.scaler else scaled).backward()
 
-    def update(self) -> None:
+    def _update(self) -> None:
         """Apply the accumulated gradient and clear it."""
         if self.scaler:
             self.scaler.unscale_(self.optimizer)  # clipping must see the true gradients

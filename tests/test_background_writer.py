@@ -8,6 +8,7 @@ import time
 import pytest
 
 from benchmark.background import BackgroundWriter
+from benchmark.errors import DiskFull
 
 
 def test_jobs_run_in_order_and_callbacks_run_in_the_callers_thread():
@@ -37,17 +38,19 @@ def test_at_most_depth_jobs_wait():
     assert started == [1, 2, 3]
 
 
-def test_an_error_reaches_the_caller_and_later_jobs_still_ran():
-    ran = []
+def test_an_error_reaches_the_caller_and_jobs_queued_behind_it_still_ran():
+    ran, queued = [], threading.Event()
 
     def fail():
+        queued.wait(5)
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError, match="No space left"):
         with BackgroundWriter(depth=4) as writer:
             writer.submit(fail)
             writer.submit(lambda: ran.append("after"))
-    assert ran == ["after"]
+            queued.set()
+    assert ran == ["after"]  # its images were sampled: written, not dropped
 
 
 def test_leaving_by_an_exception_still_finishes_queued_writes():
@@ -57,3 +60,24 @@ def test_leaving_by_an_exception_still_finishes_queued_writes():
             writer.submit(lambda: (time.sleep(0.2), written.append("sampled image")))
             raise KeyboardInterrupt  # Ctrl-C while the next batch samples
     assert written == ["sampled image"]  # already sampled: not lost
+
+
+def test_a_failed_write_stops_the_next_submit_not_a_batch_later():
+    """With a full disk, sampling one more batch (minutes for a big one) before stopping is waste."""
+    with pytest.raises(DiskFull):
+        with BackgroundWriter(depth=2) as writer:
+            writer.submit(lambda: (_ for _ in ()).throw(DiskFull("disk full writing p00")))
+            time.sleep(0.2)  # the next batch samples meanwhile
+            writer.submit(lambda: pytest.fail("a submit after a failed write must raise, not queue more"))
+
+
+def test_a_full_disk_is_not_hidden_by_another_error_of_the_cell():
+    with pytest.raises(DiskFull) as raised:
+        with BackgroundWriter(depth=4) as writer:
+            writer.submit(lambda: (_ for _ in ()).throw(DiskFull("disk full writing p00")))
+            raise RuntimeError("CUDA out of memory")  # the next batch failed while the write was failing
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    with pytest.raises(KeyboardInterrupt):  # the user's Ctrl-C stays what stops the run
+        with BackgroundWriter(depth=4) as writer:
+            writer.submit(lambda: (_ for _ in ()).throw(DiskFull("disk full writing p00")))
+            raise KeyboardInterrupt

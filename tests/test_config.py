@@ -60,6 +60,16 @@ def test_identity_covers_what_changes_pixels_and_nothing_else():
         assert build_config(assignments=changed).identity_hash() != base.identity_hash(), changed
 
 
+def test_compile_settings_count_in_the_identity_only_while_compiling():
+    base = build_config().identity_hash()
+    assert build_config(assignments=["generation.compile_backend=aot_eager"]).identity_hash() == base
+    assert build_config(assignments=["generation.compile_mode=max-autotune"]).identity_hash() == base
+    compiled = build_config(assignments=["generation.compile=true"]).identity_hash()
+    assert compiled != base
+    assert build_config(assignments=["generation.compile=true", "generation.compile_mode=max-autotune"]
+                        ).identity_hash() not in (base, compiled)  # fmt: skip
+
+
 def test_an_unknown_compile_backend_fails_before_any_work():
     with pytest.raises(BenchError, match="generation.compile_backend 'turbo' is not a torch.compile backend"):
         build_config(assignments=["generation.compile=true", "generation.compile_backend=turbo"])

@@ -148,3 +148,27 @@ def test_a_run_started_on_another_kind_of_device_is_refused(finished_run, dreamb
     run_file.write_text(json.dumps(manifest))
     with pytest.raises(BenchError, match=r"device: cuda -> cpu"):
         tiny_run(finished_run, dreambench_dir)
+
+
+def test_a_full_disk_while_images_are_written_in_the_background_stops_the_run_and_keeps_what_was_written(
+    tmp_path, dreambench_dir, monkeypatch
+):
+    from benchmark.errors import DiskFull
+    from benchmark.store.run_dir import RunStore
+
+    real_write, writes = RunStore.write_image, []
+
+    def write_image(self, path, png):
+        writes.append(path)
+        if len(writes) == 3:  # the second prompt's first image of the first subject
+            raise DiskFull(f"disk full while writing {path}")
+        return real_write(self, path, png)
+
+    monkeypatch.setattr(RunStore, "write_image", write_image)
+    run_dir = tmp_path / "run"
+    with pytest.raises(DiskFull, match="disk full while writing"):
+        tiny_run(run_dir, dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)])
+    assert len(writes) == 3  # the run stopped: neither the other subject nor more prompts were attempted
+    kept = sorted(p.name for p in run_dir.glob("fake/images/*/*.png"))
+    assert kept == ["p00_i0.png", "p00_i1.png"]  # the finished prompt's images stay, nothing half-written
+    assert len(list(run_dir.glob("fake/records/*/*.json"))) == 1
