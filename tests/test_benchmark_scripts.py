@@ -189,3 +189,13 @@ def test_training_step_profile_records_the_asked_steps_and_sees_the_variant(drea
     # diffusers' classic attention (baddbmm) in the UNet instead of SDPA.
     assert plain_calls["aten::convolution"] > fast_calls["aten::convolution"] > 0
     assert "aten::baddbmm" in plain_calls and "aten::baddbmm" not in fast_calls
+
+
+def test_op_count_sees_the_backward_pass_and_the_text_encoder_cache(monkeypatch):
+    """Counting is what host-overhead work is judged by: a frozen, cached text encoder must cost fewer ops."""
+    count_step_ops = benchmark_module(monkeypatch, "count_step_ops").count_step_ops
+    trained = count_step_ops("tiny", "dreambooth", {"train_text_encoder": True}, 32)
+    frozen = count_step_ops("tiny", "dreambooth", {"train_text_encoder": False}, 32)
+    assert trained["aten.convolution_backward"] > 0 and trained["aten.mm"] > frozen["aten.mm"]
+    assert sum(frozen.values()) < sum(trained.values())
+    assert "aten._fused_adamw_" in frozen  # the optimizer as CUDA runs it: one fused update
