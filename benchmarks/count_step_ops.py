@@ -29,9 +29,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
 
-from estimate_training_memory import IMAGES_PER_SOURCE, fake_friendly_modules  # noqa: E402
-
-SUPPORTED_METHODS = ("dreambooth", "dreambooth-no-prior", "dreambooth-lora")  # TI's tokenizer copy needs real tensors
+from fake_training import SUPPORTED_METHODS, fake_training  # noqa: E402
 
 
 class OpCounter(TorchDispatchMode):
@@ -50,64 +48,15 @@ class OpCounter(TorchDispatchMode):
 
 def count_step_ops(profile: str, method_name: str, given: dict, resolution: int) -> Counter:
     """The ops of one steady training step (a first step runs before, so lazy state such as Adam's exists)."""
-    from diffusers import DDPMScheduler
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
-    from benchmark.config import build_config
-    from benchmark.errors import BenchError
-    from benchmark.models.loading import load_base_components
-    from benchmark.profiles import get_profile
-    from methods import training as T
-    from methods.interface import MethodContext, SubjectInput
-    from methods.registry import get_method_class, resolve_options
-    from methods.training_step import TrainingStep
-
-    config = build_config(overrides={"profile": profile})
-    cls = get_method_class(method_name)
-    options = resolve_options(cls, given, profile)
-    if not options["cache_latents"]:
-        raise BenchError("cache_latents=false draws image indices as data, which fake tensors do not hold")
-    prior = bool(options["prior_preservation"])
     clip_as_on_cuda = partial(torch.nn.utils.clip_grad_norm_, foreach=True)  # CUDA's default, explicit on CPU
     with (
-        FakeTensorMode(),
-        torch.device("cpu"),
-        fake_friendly_modules(),
+        fake_training(profile, method_name, given, resolution, torch.bfloat16, optimizer_device="cuda") as traced,
         mock.patch.object(torch.nn.utils, "clip_grad_norm_", clip_as_on_cuda),
     ):
-        base = load_base_components(config.model_sources()["base"], "built in")
-        context = MethodContext(
-            config=config, profile=get_profile(profile), generation=config.resolved_generation(),
-            device=torch.device("cpu"), model_locations={"base": "built in"}, cache_dir=None,
-        )  # fmt: skip
-        context.__dict__["base_components"] = base
-        method = cls(context, options)
-        unet, text_encoder, params = method.trainable_modules(base)
-        vae = base["vae"]
-        subject = SubjectInput("dog", "dog", True, ())
-
-        def latents() -> T.LatentSource:
-            return T.LatentSource(vae, torch.rand(IMAGES_PER_SOURCE, 3, resolution, resolution) * 2 - 1)
-
-        step = TrainingStep(
-            method,
-            subject,
-            forward=unet,
-            text_encoder=text_encoder,
-            params=params,
-            optimizer=T.make_optimizer(params, options["learning_rate"], options, torch.device("cuda")),  # fused
-            scheduler=DDPMScheduler.from_config(base["scheduler_config"]),
-            scaling=vae.config.scaling_factor,
-            instance_latents=latents(),
-            prior_latents=latents() if prior else None,
-            class_prompt=options["class_prompt"].format(subject.class_noun) if prior else None,
-            generator=torch.Generator("cpu").manual_seed(0),
-            autocast=torch.bfloat16,
-        )
-        step.run()
+        traced.step.run()
         counter = OpCounter()
         with counter:
-            step.run()
+            traced.step.run()
     return counter.counts
 
 
