@@ -20,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from benchmark.config import COMPILE_KEYS, GenerationConfig, stable_hash
+from benchmark.config import GenerationConfig, compile_identity, stable_hash
 from benchmark.devices import device_name
 from benchmark.images import png_bytes
 from benchmark.seeds import image_seed
@@ -53,8 +53,7 @@ def class_image_key(
         "sdpa_attention": generation.sdpa_attention,  # kernels and layout change bytes by rounding
         "channels_last": generation.channels_last,
         "seed": seed,
-        # only when on: the cache folders of every earlier version stay valid
-        **({key: getattr(generation, key) for key in COMPILE_KEYS} if generation.compile else {}),
+        **compile_identity(generation),
     }
 
 
