@@ -61,7 +61,9 @@ def wrong_class_noun(subject: SubjectInput, class_nouns: list[str]) -> str:
 class DreamBooth(Method):
     name = "dreambooth"
     description = "DreamBooth: full fine-tune with a rare-token identifier and class-prior preservation (paper)"
-    version = "1"
+    # 2: instance and class prompts encoded in one text-encoder call (training_step.py); a trained encoder's
+    # gradients, hence the weights, change at rounding level.
+    version = "2"
     default_options = {
         "identifier": "rare",  # "rare" (the paper's procedure), "sks", or any single-token word
         "identifier_seed": 0,
@@ -95,7 +97,7 @@ class DreamBooth(Method):
         "sdpa_attention": True,  # PyTorch's fused attention kernel; false = diffusers' classic softmax(QK^T)V
         "channels_last": True,  # NHWC convolution layout (what GPU tensor cores want)
         "fused_adam": True,  # AdamW's one-kernel update on CUDA (on CPU the loop version is used either way)
-        "compile": False,  # torch.compile the UNet: faster steps after minutes of compiling
+        "compile": False,  # torch.compile the UNet (and a trained text encoder): faster steps after minutes compiling
         "compile_backend": "inductor",
         "compile_mode": "default",  # default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
         "seed": 0,
@@ -256,8 +258,11 @@ class DreamBooth(Method):
         lr = opts["learning_rate"] * (batch * accumulation if opts["scale_lr"] else 1)
         generator = torch.Generator("cpu").manual_seed(self.training_seed(subject, "train"))
         forward = unet  # what computes the prediction; `unet` itself is what trains and is saved
+        text_forward = text_encoder
         if opts["compile"]:
             forward = speedups.compiled(unet, opts["compile_backend"], opts["compile_mode"])
+            if text_encoder.training:  # it runs every step, forward and backward (a frozen one is cached)
+                text_forward = speedups.compiled(text_encoder, opts["compile_backend"], opts["compile_mode"])
 
         def latents(paths: list[Path]) -> T.LatentSource:
             return T.LatentSource(vae, T.load_pixels(paths, resolution), opts["cache_latents"])
@@ -270,6 +275,7 @@ class DreamBooth(Method):
                 subject,
                 forward=forward,
                 text_encoder=text_encoder,
+                text_forward=text_forward,
                 params=params,
                 optimizer=T.make_optimizer(params, lr, opts, device),
                 scheduler=DDPMScheduler.from_config(base["scheduler_config"]),

@@ -48,6 +48,9 @@ def placeholder_for(subject: SubjectInput) -> str:
 class TextualInversion(DreamBooth):
     name = "textual-inversion"
     description = "Textual Inversion baseline: one new token initialised from the class noun, only its row trains"
+    # DreamBooth's version 2 changed how instance and class prompts are encoded together; with no class prompt
+    # Textual Inversion's step is unchanged, so its earlier runs stay valid.
+    version = "1"
     default_options = {
         **DreamBooth.default_options,
         "identifier": "placeholder",

@@ -35,6 +35,7 @@ class TrainingStep:
         *,
         forward: torch.nn.Module,
         text_encoder: torch.nn.Module,
+        text_forward: torch.nn.Module | None = None,
         params: list[torch.nn.Parameter],
         optimizer,
         scheduler,
@@ -49,6 +50,8 @@ class TrainingStep:
         self.method, self.subject, self.options = method, subject, opts
         self.forward, self.text_encoder, self.params, self.optimizer = forward, text_encoder, params, optimizer
         self.scheduler, self.scaling, self.generator, self.autocast = scheduler, scaling, generator, autocast
+        # What computes the text states: the encoder itself, or its compiled wrapper (like `forward` for the UNet).
+        self.text_forward = text_forward if text_forward is not None else text_encoder
         if (prior_latents is None) != (class_prompt is None):
             raise ValueError("prior preservation needs both the class images' latents and the class prompt")
         self.instance_latents, self.prior_latents, self.class_prompt = instance_latents, prior_latents, class_prompt
@@ -64,21 +67,34 @@ class TrainingStep:
     def encode(self, prompts: list[str]) -> torch.Tensor:
         ids = T.to_device(T.tokenize(self.method.tokenizer, prompts), self.method.context.device)
         with torch.set_grad_enabled(self.text_encoder.training):
-            return self.text_encoder(ids)[0].float()
+            return self.text_forward(ids)[0].float()
 
     def micro_batch(self) -> T.LossParts:
-        """The loss of one [instance; prior] batch: one forward pass, each half against its own target."""
+        """The loss of one [instance; prior] batch: one forward pass, each half against its own target.
+
+        Prompts not cached are encoded in one text-encoder call, instance and class
+        together: with a trained encoder two calls cost a second forward and
+        backward's worth of host-dispatched ops (about 1800 of a step's ~9900 at
+        SD-1.5 size, `benchmarks/count_step_ops.py`), and the step is bound by the
+        host on a large GPU. The gradients then sum in another order than with two
+        calls, so this changed DreamBooth's outputs at rounding level (version 2).
+        """
         batch = self.batch
         latents = self.instance_latents.sample(batch, self.scaling, self.generator)
+        to_encode = []
+        if self.frozen_instance_states is None:
+            to_encode = list(self.method.instance_prompts(self.subject, batch, self.generator))
+        if self.prior_latents is not None:
+            latents = torch.cat([latents, self.prior_latents.sample(batch, self.scaling, self.generator)])
+            if self.frozen_class_states is None:
+                to_encode.append(self.class_prompt)
+        encoded = self.encode(to_encode) if to_encode else None
         if self.frozen_instance_states is not None:
             states = self.frozen_instance_states.expand(batch, -1, -1)
         else:
-            states = self.encode(self.method.instance_prompts(self.subject, batch, self.generator))
+            states = encoded[:batch]
         if self.prior_latents is not None:
-            latents = torch.cat([latents, self.prior_latents.sample(batch, self.scaling, self.generator)])
-            class_states = self.frozen_class_states
-            if class_states is None:
-                class_states = self.encode([self.class_prompt])
+            class_states = self.frozen_class_states if self.frozen_class_states is not None else encoded[batch:]
             states = torch.cat([states, class_states.expand(batch, -1, -1)])
         prediction, target, timesteps = T.denoising_step(
             self.forward, self.scheduler, latents, states, self.generator, self.autocast

@@ -113,6 +113,20 @@ def test_a_method_folder_made_with_other_defaults_is_refused(tmp_path, dreambenc
         tiny_run(run_dir, dreambench_dir, **plugin)
 
 
+def test_a_method_folder_of_another_method_version_is_refused_by_name(tmp_path, dreambench_dir):
+    """Bumping a method's version (its outputs changed) must not mix old and new outputs in one folder."""
+    run_dir = tmp_path / "run"
+    plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)]}
+    tiny_run(run_dir, dreambench_dir, **plugin)
+    method_file = run_dir / "fake" / "method.json"
+    stored = json.loads(method_file.read_text())
+    current = stored["info"]["version"]
+    stored["info"]["version"], stored["key"] = "0", "stale"
+    method_file.write_text(json.dumps(stored))
+    with pytest.raises(BenchError, match=rf"holds outputs of fake version 0; this code is version {current}"):
+        tiny_run(run_dir, dreambench_dir, **plugin)
+
+
 def test_one_failing_cell_does_not_stop_the_others(tmp_path, dreambench_dir):
     run_dir = tmp_path / "run"
     summary = tiny_run(

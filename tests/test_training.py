@@ -338,17 +338,22 @@ def test_each_speed_up_leaves_the_training_unchanged(context, dreambench_dir, tm
     assert losses["fast"] == pytest.approx(losses["switched"], rel=1e-5)
 
 
-def test_compiled_unet_trains_the_same_and_saves_plain_weights(context, dreambench_dir, tmp_path):
+@pytest.mark.parametrize("train_text_encoder", [False, True], ids=["frozen-text-encoder", "trained-text-encoder"])
+def test_compiled_training_matches_eager_and_saves_plain_weights(context, dreambench_dir, tmp_path, train_text_encoder):
     # aot_eager traces forward and backward as inductor does, without minutes of C++ compilation.
     subject = subject_input("can", dreambench_dir)
     for name, options in {"eager": {}, "compiled": {"compile": True, "compile_backend": "aot_eager"}}.items():
-        method = make(DreamBooth, context, train_text_encoder=False, steps=3, **options)
+        method = make(DreamBooth, context, train_text_encoder=train_text_encoder, steps=3, **options)
         method.personalize(subject, _mkdir(tmp_path / name), _mkdir(tmp_path / f"s-{name}"))
     assert _train_log_losses(tmp_path / "compiled") == pytest.approx(_train_log_losses(tmp_path / "eager"), rel=1e-5)
     from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
 
     reloaded = UNet2DConditionModel.from_pretrained(tmp_path / "compiled" / "unet")  # no "_orig_mod." keys
     assert set(reloaded.state_dict()) == set(tiny_unet().state_dict())
+    if train_text_encoder:
+        text = CLIPTextModel.from_pretrained(tmp_path / "compiled" / "text_encoder").state_dict()
+        assert set(text) == set(tiny_text_encoder().state_dict())
 
 
 def test_compilation_is_paid_once_per_process_not_per_subject(context, dreambench_dir, tmp_path):
@@ -385,13 +390,55 @@ def test_compiled_sampling_reuses_the_compiled_code_for_the_next_subjects_unet(c
     assert graphs[2] == graphs[1]  # the second reused it
 
 
+@pytest.mark.parametrize("method_name", ["dreambooth", "dreambooth-lora"])
+def test_what_compile_wraps_traces_as_one_graph(context, method_name):
+    """A graph break splits the compiled step and runs Python in between: compile would silently win less.
+
+    Checked with the modules and calls the harness compiles: the training UNet (with LoRA's adapters) under
+    autocast, a trained text encoder, and the sampling UNet as the pipeline calls it.
+    """
+    import torch._dynamo
+
+    from methods import speedups
+    from methods.diffusion import build_pipeline, sample
+
+    def breaks(module, *args, **kwargs) -> list[str]:
+        torch._dynamo.reset()
+        explained = torch._dynamo.explain(module)(*args, **kwargs)
+        return [str(reason.reason) for reason in explained.break_reasons]
+
+    method = make(get_method_class(method_name), context)
+    unet, text_encoder, _ = method.trainable_modules(context.base_components)
+    speedups.set_attention(unet, True)
+    speedups.set_layout(unet, True)
+    ids = T.tokenize(method.tokenizer, ["a sks dog", "a dog"])
+    if text_encoder.training:
+        assert breaks(text_encoder, ids) == []
+    with torch.no_grad():
+        states = text_encoder(ids)[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert breaks(unet, torch.randn(2, 4, 4, 4), torch.tensor([3, 700]), states) == []
+
+    if method_name != "dreambooth":
+        return  # the sampling pipeline below is the same for both
+    calls = []
+    pipe = build_pipeline(context.generation_parts(), context.generation, context.device, context.dtype)
+    hook = pipe.unet.register_forward_pre_hook(lambda m, args, kwargs: calls.append((args, kwargs)), with_kwargs=True)
+    sample(pipe, ["a dog"], [0], dataclasses.replace(context.generation, steps=1))
+    hook.remove()
+    with torch.no_grad():
+        assert breaks(pipe.unet, *calls[0][0], **calls[0][1]) == []
+
+
 class _CompiledForward:
     """What the spied `speedups.compiled` returns: the module's own forward, recognisably wrapped."""
 
     def __init__(self, module):
         self.module = module
+        self.calls = 0
 
     def __call__(self, *args, **kwargs):
+        self.calls += 1
         return self.module(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -436,8 +483,9 @@ def training_spy(context, monkeypatch):
         return real_encode(vae, *args, **kwargs)
 
     def spy_compiled(module, backend, mode):
-        compiled.append((module, backend, mode))
-        return _CompiledForward(module)
+        wrapper = _CompiledForward(module)
+        compiled.append((module, backend, mode, wrapper))
+        return wrapper
 
     def text_pass(module, args, output):
         if isinstance(module, text_class):
@@ -475,16 +523,16 @@ SPEED_UPS_ON = {"sdpa_attention": True, "channels_last": True, "cache_latents": 
     [
         {"channels_last": False, "cache_text_embeddings": False, "compile": True, "compile_mode": "reduce-overhead"},
         {"sdpa_attention": False, "cache_latents": False},
-        {"train_text_encoder": True},
+        {"train_text_encoder": True, "compile": True},
     ],
-    ids=["nchw-uncached-text-compiled", "classic-attention-uncached-latents", "trained-text-encoder"],
+    ids=["nchw-uncached-text-compiled", "classic-attention-uncached-latents", "trained-text-encoder-compiled"],
 )
 def test_each_speed_up_switch_takes_effect(context, dreambench_dir, tmp_path, training_spy, switches):
     """Equal losses alone would pass with a switch never read: each must change what the training runs.
 
     The first two runs turn every switch the other way than the other run does, each away from its default
     once; the third asks for the text cache with a trained encoder, which must still run every step (cached
-    states would cut its gradients off).
+    states would cut its gradients off), and compiles: a trained encoder is compiled with the UNet.
     """
     from diffusers import UNet2DConditionModel
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
@@ -508,14 +556,53 @@ def test_each_speed_up_switch_takes_effect(context, dreambench_dir, tmp_path, tr
     text_every_step = options["train_text_encoder"] or not options["cache_text_embeddings"]
     assert _ran_before_each_step(seen, "text") == [True, text_every_step]
     assert [e.states_need_grad for e in steps] == [options["train_text_encoder"]] * 2
-    # Compilation: the training UNet is wrapped once per training, and the wrapper is what predicts.
-    calls = [(backend, mode) for _, backend, mode in training_spy.compiled]
-    assert calls == ([("inductor", "reduce-overhead")] if options["compile"] else [])
+    # Compilation: the training UNet (and a trained text encoder, which runs every step) is wrapped once per
+    # training, and the wrapper is what computes.
+    mode = options.get("compile_mode", "default")
+    wrapped = [UNet2DConditionModel] + [type(context.base_components["text_encoder"])] * options["train_text_encoder"]
+    assert [(type(module), backend, used) for module, backend, used, _ in training_spy.compiled] == (
+        [(kind, "inductor", mode) for kind in wrapped] if options["compile"] else []
+    )
     forward = _CompiledForward if options["compile"] else UNet2DConditionModel
     assert [type(e.module) for e in steps] == [forward, forward]
     if options["compile"]:
         unet = training_spy.compiled[0][0]
-        assert isinstance(unet, UNet2DConditionModel) and all(e.module.module is unet for e in steps)
+        assert all(e.module.module is unet for e in steps)
+    if options["compile"] and options["train_text_encoder"]:
+        assert training_spy.compiled[1][3].calls == 2  # the compiled encoder computes every step's states
+
+
+def test_a_trained_text_encoder_encodes_instance_and_class_prompts_in_one_call(context, dreambench_dir, tmp_path):
+    """Two calls per step would dispatch a second forward and backward of the encoder: host time on a GPU."""
+    text_class = type(context.base_components["text_encoder"])
+    calls = []
+
+    def record(module, args, output):
+        if isinstance(module, text_class) and module.training:  # the trained copy, not class-image sampling
+            calls.append(args[0].clone())
+
+    method = make(DreamBooth, context, steps=2, train_text_encoder=True, prior_preservation=True)
+    subject = subject_input("can", dreambench_dir)
+    hook = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        method.personalize(subject, _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s"))
+    finally:
+        hook.remove()
+    expected = T.tokenize(method.tokenizer, [*method.instance_prompts(subject, 1, None), "a can"])
+    assert len(calls) == 2 and all(torch.equal(ids, expected) for ids in calls)
+
+
+def test_prompts_encoded_together_get_the_states_each_gets_alone(context):
+    """Batching prompts is only free because every prompt is padded to the same fixed length."""
+    encoder = context.base_components["text_encoder"]
+    tokenizer = context.base_components["tokenizer"]
+    prompts = ["a sks can", "a photo of a can on top of a purple rug in a forest"]
+    with torch.no_grad():
+        together = encoder(T.tokenize(tokenizer, prompts))[0]
+        alone = [encoder(T.tokenize(tokenizer, [p]))[0] for p in prompts]
+    assert together.shape[1] == tokenizer.model_max_length
+    for index, states in enumerate(alone):
+        torch.testing.assert_close(together[index : index + 1], states, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize(

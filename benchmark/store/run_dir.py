@@ -108,7 +108,14 @@ class RunStore:
         if path.exists():
             old = json.loads(path.read_text(encoding="utf-8"))
             if old.get("key") != key:
-                diffs = _differences(old.get("info", {}), info)
+                before = old.get("info", {})
+                if before.get("version", info.get("version")) != info.get("version"):
+                    raise BenchError(
+                        f"{path.parent} holds outputs of {info.get('name', method)} version {before['version']}; "
+                        f"this code is version {info['version']}, whose outputs differ (the method's `version` "
+                        "comment says how): use another --output-dir, or install the version that made it"
+                    )
+                diffs = _differences(before, info)
                 raise BenchError(
                     f"{path.parent} was produced with other settings ({'; '.join(diffs[:3])}); use another --output-dir"
                 )
