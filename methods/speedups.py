@@ -77,6 +77,11 @@ def compiled(module: torch.nn.Module, backend: str, mode: str):
     """`torch.compile` of a module's forward; the module itself (and what it saves) is unchanged.
 
     The first steps pay the compilation (minutes for SD's UNet with inductor);
-    `mode` applies to inductor only.
+    `mode` applies to inductor only. Shapes stay static: by default a second
+    input shape (a cell's last, smaller sampling batch) makes torch.compile build
+    one graph with a symbolic batch size, which then serves every later call,
+    the common full batches included, with kernels not specialised to their
+    shape. Here each shape compiles once and keeps its own graph; a run has few
+    (the training batch, the sampling batches).
     """
-    return torch.compile(module, backend=backend, mode=mode if backend == "inductor" else None)
+    return torch.compile(module, backend=backend, mode=mode if backend == "inductor" else None, dynamic=False)

@@ -390,6 +390,33 @@ def test_compiled_sampling_reuses_the_compiled_code_for_the_next_subjects_unet(c
     assert graphs[2] == graphs[1]  # the second reused it
 
 
+def test_a_compiled_module_keeps_one_static_graph_per_input_shape():
+    """A smaller last batch must not turn the full batches that follow into a slower symbolic-shape graph."""
+    import torch._dynamo
+
+    from methods import speedups
+
+    torch._dynamo.reset()
+    graphs = []  # per compiled graph: [has a symbolic size, calls]
+
+    def recording_backend(graph, example_inputs):
+        symbolic = any(isinstance(size, torch.SymInt) for x in example_inputs if isinstance(x, torch.Tensor)
+                       for size in x.shape) or any(isinstance(x, torch.SymInt) for x in example_inputs)  # fmt: skip
+        entry = [symbolic, 0]
+        graphs.append(entry)
+
+        def run(*args):
+            entry[1] += 1
+            return graph.forward(*args)
+
+        return run
+
+    module = speedups.compiled(torch.nn.Linear(4, 4), recording_backend, "default")
+    for batch in (16, 4, 16, 16):
+        module(torch.randn(batch, 4))
+    assert graphs == [[False, 3], [False, 1]]
+
+
 @pytest.mark.parametrize("method_name", ["dreambooth", "dreambooth-lora"])
 def test_what_compile_wraps_traces_as_one_graph(context, method_name):
     """A graph break splits the compiled step and runs Python in between: compile would silently win less.
