@@ -17,7 +17,9 @@ allocated on a GPU, peak resident memory on CPU) is its own. Rates leave out war
 (and hence compilation). The sweep projection multiplies the measured rates by
 the protocol's counts (30 subjects, 25 prompts x 4 images + 4 PRES images each,
 class images per distinct class, the profile's training steps) and leaves out
-model loading: it is a lower bound on wall time for one device.
+model loading: it is a lower bound on wall time for one device. The compile
+part projects the same sweep with training and sampling both compiled (the
+one-GPU-hour question), against the fast path when the core part ran too.
 """
 
 from __future__ import annotations
@@ -114,12 +116,16 @@ def speedup_rows(args, cache_dir: Path, plain_for) -> None:
             emit(("dreambooth", f"fast without {label}", measure(args, cache_dir, "dreambooth", switch), plain))
 
 
-def compile_rows(args, cache_dir: Path, plain_for) -> None:
-    """Each method's fast path with its UNet under torch.compile (compilation is in the warm-up steps)."""
+def compile_rows(args, cache_dir: Path, plain_for) -> dict:
+    """Each method's fast path under torch.compile (compilation is in the warm-up steps); returns them per method."""
     print_training_header("training, torch.compile")
+    compiled = {}
     for method in args.methods.split(","):
         plain = plain_for(method)
-        emit((method, "fast + torch.compile", measure(args, cache_dir, method, compile_settings(args)), plain))
+        compiled[method] = emit(
+            (method, "fast + torch.compile", measure(args, cache_dir, method, compile_settings(args)), plain)
+        )
+    return compiled
 
 
 def compile_settings(args) -> dict:
@@ -225,33 +231,47 @@ def print_rates(title: str, rates: dict) -> None:
 
 
 # ---------------------------------------------------------------------- projection
-def print_projection(args, per_method: dict, generation: dict, scoring: dict, device: torch.device) -> None:
-    from dataset.protocol import load_protocol
+class Sweep:
+    """The protocol's counts of a full sweep, and the hours they take at measured rates."""
 
-    protocol = load_protocol()
-    subjects = protocol.select("all")
-    generated = sum(len(protocol.prompts_for(s)) * IMAGES_PER_PROMPT + PRES_IMAGES for s in subjects)
-    classes = len({s.class_noun for s in subjects})
-    unit = "GPU-hours" if device.type == "cuda" else "CPU-hours"
+    def __init__(self):
+        from dataset.protocol import load_protocol
 
-    def hours(result: dict, gen_rate: float, score_rate: float) -> tuple[float, float]:
+        protocol = load_protocol()
+        subjects = protocol.select("all")
+        self.subjects = len(subjects)
+        self.generated = sum(len(protocol.prompts_for(s)) * IMAGES_PER_PROMPT + PRES_IMAGES for s in subjects)
+        self.classes = len({s.class_noun for s in subjects})
+
+    def hours(self, result: dict, gen_rate: float, score_rate: float) -> tuple[float, float]:
         """(whole sweep, its training) in hours: every subject trains, every image is sampled and scored."""
-        train = len(subjects) * result["profile_steps"] / result["steps_per_s"]
-        class_images = classes * result["num_class_images"] if result["prior"] else 0
-        sampling = (generated + class_images) / gen_rate
-        return (train + sampling + generated / score_rate) / 3600, train / 3600
+        train = self.subjects * result["profile_steps"] / result["steps_per_s"]
+        class_images = self.classes * result["num_class_images"] if result["prior"] else 0
+        sampling = (self.generated + class_images) / gen_rate
+        return (train + sampling + self.generated / score_rate) / 3600, train / 3600
 
+    def footnote(self, profile: str) -> str:
+        return (
+            f"(profile {profile}: each subject trains for the profile's steps, {self.generated} images are generated "
+            f"and scored, {self.classes} classes get class images when prior preservation is on; model loading "
+            "excluded)"
+        )
+
+
+def hours_unit(device: torch.device) -> str:
+    return "GPU-hours" if device.type == "cuda" else "CPU-hours"
+
+
+def print_projection(args, per_method: dict, generation: dict, scoring: dict, device: torch.device) -> None:
+    sweep, unit = Sweep(), hours_unit(device)
     fast_key = "fast path (defaults)"
-    print(f"\n| projected {unit}, {len(subjects)}-subject sweep | plain | fast | x plain | of which training (fast) |")
+    print(f"\n| projected {unit}, {sweep.subjects}-subject sweep | plain | fast | x plain | of which training (fast) |")
     print("| --- | --- | --- | --- | --- |")
     for method, (plain, fast) in per_method.items():
-        plain_h, _ = hours(plain, generation["plain path"][0], scoring["plain path"][0])
-        fast_h, fast_train = hours(fast, generation[fast_key][0], scoring[fast_key][0])
+        plain_h, _ = sweep.hours(plain, generation["plain path"][0], scoring["plain path"][0])
+        fast_h, fast_train = sweep.hours(fast, generation[fast_key][0], scoring[fast_key][0])
         print(f"| {method} | {plain_h:.3f} | {fast_h:.3f} | {plain_h / fast_h:.2f} | {fast_train:.3f} |")
-    print(
-        f"(profile {args.profile}: each subject trains for the profile's steps, {generated} images are generated "
-        f"and scored, {classes} classes get class images when prior preservation is on; model loading excluded)"
-    )
+    print(sweep.footnote(args.profile))
     wide = next((rate for label, (rate, _) in generation.items() if f"batch {WIDE_BATCH}" in label), None)
     if wide is None:
         return
@@ -259,10 +279,31 @@ def print_projection(args, per_method: dict, generation: dict, scoring: dict, de
     print(f"\n| projected {unit} with generation.batch_size={WIDE_BATCH} | fast | x plain | sampling share |")
     print("| --- | --- | --- | --- |")
     for method, (plain, fast) in per_method.items():
-        plain_h, _ = hours(plain, generation["plain path"][0], scoring["plain path"][0])
-        wide_h, wide_train = hours(fast, wide, scoring[fast_key][0])
-        sampling = wide_h - wide_train - generated / scoring[fast_key][0] / 3600
+        plain_h, _ = sweep.hours(plain, generation["plain path"][0], scoring["plain path"][0])
+        wide_h, wide_train = sweep.hours(fast, wide, scoring[fast_key][0])
+        sampling = wide_h - wide_train - sweep.generated / scoring[fast_key][0] / 3600
         print(f"| {method} | {wide_h:.3f} | {plain_h / wide_h:.2f} | {sampling / wide_h:.0%} |")
+
+
+def print_compile_projection(args, compiled: dict, sampling: dict, scoring: dict, device: torch.device) -> None:
+    """The sweep with training and sampling both compiled, against the same sweep on the fast path.
+
+    The fast path's training rate comes from the core part when it ran in this
+    invocation; without it that column reads n.a. (sampling's fast rate is always
+    measured beside the compiled one).
+    """
+    sweep, unit = Sweep(), hours_unit(device)
+    fast_key, score_rate = "fast path (defaults)", scoring["fast path (defaults)"][0]
+    print(f"\n| projected {unit}, {sweep.subjects}-subject sweep, torch.compile | fast | fast + compile "
+          "| x fast | of which training (compiled) |\n| --- | --- | --- | --- | --- |")  # fmt: skip
+    for method, result in compiled.items():
+        compiled_h, compiled_train = sweep.hours(result, sampling["fast + torch.compile"][0], score_rate)
+        fast = args.fast_results.get(method)
+        fast_h = sweep.hours(fast, sampling[fast_key][0], score_rate)[0] if fast else None
+        ratio = f"{fast_h / compiled_h:.2f}" if fast_h else "n.a."
+        print(f"| {method} | {f'{fast_h:.3f}' if fast_h else 'n.a.'} | {compiled_h:.3f} | {ratio} | "
+              f"{compiled_train:.3f} |")  # fmt: skip
+    print(sweep.footnote(args.profile))
 
 
 def main() -> None:
@@ -315,7 +356,7 @@ def main() -> None:
         args.device_type = device.type
         if device.type != "cuda":
             print(f"{' and '.join(CUDA_ONLY)} apply on CUDA only: no rows for them here")
-        per_method = {}
+        per_method, scoring = {}, None
         if "core" in args.parts:
             per_method = core_training_rows(args, cache_dir)
             generation = generation_rates(args, bench)
@@ -323,6 +364,7 @@ def main() -> None:
             scoring = scoring_rates(args, device)
             print_rates(f"scoring ({args.score_images} images, DINO + CLIP)", scoring)
             print_projection(args, per_method, generation, scoring, device)
+        args.fast_results = {method: fast for method, (_, fast) in per_method.items()}
         # The parent's models go before children train (reloaded if the compile part samples again).
         bench.context.release_generation_copies()
         bench.context.__dict__.pop("base_components", None)
@@ -340,9 +382,11 @@ def main() -> None:
         if "speedups" in args.parts:
             speedup_rows(args, cache_dir, plain_for)
         if "compile" in args.parts:
-            compile_rows(args, cache_dir, plain_for)  # training first: it is most of a sweep's hours
-            compiled = generation_rates(args, bench, compiled=True)
-            print_rates(f"generation, torch.compile ({args.images} images, warm-up batch compiles)", compiled)
+            training = compile_rows(args, cache_dir, plain_for)  # training first: it is most of a sweep's hours
+            sampling = generation_rates(args, bench, compiled=True)
+            print_rates(f"generation, torch.compile ({args.images} images, warm-up batch compiles)", sampling)
+            scoring = scoring or scoring_rates(args, device)  # seconds; the projection needs it
+            print_compile_projection(args, training, sampling, scoring, device)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@
 #                                           #   CUDA scoring) run end to end
 #   bash benchmarks/gpu_check.sh speedups   # ~4 min: each training speed-up switched off alone
 #   bash benchmarks/gpu_check.sh compile    # torch.compile of DreamBooth's training fast path, then of
-#                                           #   sampling (compiling training alone took over 2 minutes
-#                                           #   there; give it a whole call; add --compile-mode
-#                                           #   reduce-overhead for CUDA graphs)
+#                                           #   sampling, then the sweep's GPU-hours with both compiled
+#                                           #   (compiling training alone took over 2 minutes there; give
+#                                           #   it a whole call; add --compile-mode reduce-overhead for
+#                                           #   CUDA graphs)
 #   bash benchmarks/gpu_check.sh profile    # ~1 min: where a fast-path step's time goes (launch-bound?)
 #
 # Rows print as they are measured, so a call cut short still returns what it measured. Warm-up is

@@ -110,9 +110,12 @@ def test_compile_part_compares_compiled_sampling_and_training_with_their_referen
 
     def measure(args, cache_dir, method, overrides):  # training children replaced; sampling runs for real
         measured.append(overrides)
-        return {"steps_per_s": float(len(measured)), "peak_memory_mb": 100.0, "first_steps_s": 0.1}
+        return {"steps_per_s": float(len(measured)), "peak_memory_mb": 100.0, "first_steps_s": 0.1,
+                "profile_steps": 800, "num_class_images": 200, "prior": True}  # fmt: skip
 
+    scoring = {"plain path": (10.0, "batch 1"), "fast path (defaults)": (50.0, "batch 32")}
     monkeypatch.setattr(bench_speedups, "measure", measure)
+    monkeypatch.setattr(bench_speedups, "scoring_rates", lambda args, device: scoring)
     monkeypatch.setattr(sys, "argv", [
         "bench_speedups.py", "--dataset-dir", str(dreambench_dir), "--parts", "compile", "--methods", "dreambooth",
         "--compile-backend", "aot_eager", "--images", "4",
@@ -126,6 +129,14 @@ def test_compile_part_compares_compiled_sampling_and_training_with_their_referen
     training = table_rows(output, "training, torch.compile")
     assert [row[1] for row in training] == ["plain path", "fast + torch.compile"]
     assert measured[1] == {"compile": True, "compile_backend": "aot_eager", "compile_mode": "default"}
+    # The sweep with compiled training (2 steps/s here) and compiled sampling; no core part: no fast column.
+    projection = table_rows(output, "projected CPU-hours, 30-subject sweep, torch.compile")
+    assert [row[0] for row in projection] == ["dreambooth"] and projection[0][1] == projection[0][3] == "n.a."
+    images = 3120 + 15 * 200  # the protocol's images, plus 200 class images for each of its 15 classes
+    expected_training = 30 * 800 / 2.0 / 3600
+    expected = expected_training + (images / float(sampling[1][2]) + 3120 / 50.0) / 3600
+    assert float(projection[0][4]) == pytest.approx(expected_training, abs=1e-3)
+    assert float(projection[0][2]) == pytest.approx(expected, rel=0.02)
     with pytest.raises(SystemExit):
         monkeypatch.setattr(sys, "argv", ["bench_speedups.py", "--parts", "compile", "--compile-backend", "turbo"])
         bench_speedups.main()
