@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from benchmark.errors import DiskFull
+from benchmark.errors import StorageFailure
 
 
 class BackgroundWriter:
@@ -62,7 +62,7 @@ class BackgroundWriter:
             # must still stop the run (it would fail every later cell too) unless the user is stopping it.
             errors = [future.exception() for future, _ in self._pending]
             self._pending.clear()
-            full = next((error for error in errors if isinstance(error, DiskFull)), None)
+            full = next((error for error in errors if isinstance(error, StorageFailure)), None)
             if full is not None and issubclass(exc_type, Exception):
                 raise full from exc
         finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from benchmark.errors import BenchError, DiskFull, raise_if_disk_full
+from benchmark.errors import BenchError, StorageFailure, raise_if_storage_failure
 
 EPILOG = "Protocol: DreamBench (dreambench-v1). Docs: README.md. Errors exit 2; failed cells exit 1."
 
@@ -26,7 +26,7 @@ def _fail(message: str, code: int = 2):
 
 
 def user_errors(func):
-    """Turn BenchError, a full disk and Ctrl-C into one line and an exit status."""
+    """Turn BenchError, a full disk or denied write, and Ctrl-C into one line and an exit status."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -38,9 +38,9 @@ def user_errors(func):
             _fail("interrupted; finished work is kept, re-run the same command to resume", 130)
         except OSError as exc:
             try:
-                raise_if_disk_full(exc, exc.filename or "output")
-            except DiskFull as full:
-                _fail(str(full), full.exit_code)
+                raise_if_storage_failure(exc, exc.filename or "output")
+            except StorageFailure as failure:
+                _fail(str(failure), failure.exit_code)
             raise
 
     return wrapper
@@ -255,7 +255,9 @@ def doctor(profile, dataset_dir):
 )
 @click.option("--workers", type=int, help="Worker processes (process) or concurrent cells on a local Ray instance.")
 @click.option("--ray-address", help="Join this Ray cluster instead of starting one (e.g. auto).")
-@click.option("--shard", help="Run only shard i/n of the cells (e.g. a SLURM array task).")
+@click.option(
+    "--shard", help="Run only shard i/n of the cells, i from 0 (e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)."
+)
 @click.option("--include", "includes", multiple=True, type=click.Path(), help="Load methods from a Python file.")
 @click.option("--config", "config_file", type=click.Path(), help="YAML file of config keys.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Override any config key.")
@@ -292,8 +294,9 @@ def run(
     from reports.banner import not_meaningful_banner
 
     overrides = {
-        "methods": methods.split(",") if methods else None,
-        "subjects": subjects.split(",") if subjects else None,
+        # An empty value is an error below, never the defaults: a script's unset variable must not start 30 subjects.
+        "methods": methods.split(",") if methods is not None else None,
+        "subjects": subjects.split(",") if subjects is not None else None,
         "profile": profile,
         "output_dir": output_dir,
         "dataset_dir": dataset_dir,
@@ -309,7 +312,8 @@ def run(
         "score": score_after,
     }
     config = build_config(config_file, list(assignments), overrides)
-    summary = execute_run(config, progress=not quiet and sys.stderr.isatty())
+    interactive = sys.stderr.isatty()
+    summary = execute_run(config, progress=not quiet and interactive, cell_lines=not quiet and not interactive)
     if summary.scores is not None:
         click.echo(summary.scores.markdown())
     for name, count in summary.records.items():
@@ -340,7 +344,11 @@ def run(
 @click.option("--output-dir", type=click.Path(), help="With --folder: where to write scores (default TARGET/_scores).")
 @click.option("--profile", help="Scoring models of this profile (default: the run's; sd15 for --folder).")
 @click.option("--dataset-dir", type=click.Path(), help="DreamBench images (default: $DREAMBENCH_DIR, then the cache).")
-@click.option("--metrics", help="Comma-separated subset (see `bench ls metrics`).")
+@click.option(
+    "--metrics",
+    help="Comma-separated subset (see `bench ls metrics`): only these are recomputed; the others already scored "
+    "under the same settings are kept, any scored otherwise are dropped with a warning.",
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--keep-identifier", is_flag=True, help="CLIP-T against the prompt as generated (identifier kept).")
 @click.option("--set", "assignments", multiple=True, metavar="models.ROLE=ID", help="Override a scoring model.")
@@ -434,5 +442,23 @@ def compare(run_a, run_b):
     click.echo(compare_runs(Path(run_a), Path(run_b)))
 
 
+def program() -> None:
+    """The `bench` executable: `main`, plus what only a real process may do on its way out.
+
+    After an interrupt, a second Ctrl-C (`timeout -s INT` and terminals send one to
+    the whole process group) would land in the worker pool's exit-time cleanup and
+    print a traceback under the one-line message; the exiting process ignores it.
+    Not in `main`, which tests call in-process.
+    """
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code == 130:
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    program()

@@ -155,7 +155,10 @@ def stable_hash(payload: object) -> str:
 def parse_shard(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
     if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
-        raise BenchError(f"shard '{text}' must look like i/n with 0 <= i < n, e.g. 0/4")
+        hint = ""
+        if match and int(match[1]) == int(match[2]) >= 1:  # counted from 1, as a SLURM array --array=1-N does
+            hint = f"; shards count from 0, so the last of {match[2]} is {int(match[2]) - 1}/{match[2]} (--array=0-N)"
+        raise BenchError(f"shard '{text}' must look like i/n with 0 <= i < n, e.g. 0/4{hint}")
     return int(match[1]), int(match[2])
 
 
@@ -186,7 +189,8 @@ def _check(path: str, value: Any, annotation: Any) -> Any:
                 return value
             if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
                 return str(value)
-    raise BenchError(f"config key '{path}' has the wrong type: {value!r} ({type(value).__name__})")
+    expected = " or ".join(kind.__name__ for kind in (bool, int, float, str) if kind.__name__ in text)
+    raise BenchError(f"config key '{path}' must be {expected or text}, got {value!r} ({type(value).__name__})")
 
 
 def _build(cls, data: dict, prefix: str = ""):
@@ -213,10 +217,15 @@ def _validate(config: RunConfig) -> RunConfig:
         raise BenchError("images_per_prompt must be at least 1")
     if config.limit_prompts is not None and config.limit_prompts < 1:
         raise BenchError("limit_prompts must be at least 1")
+    if not any(name.strip() for name in config.methods):
+        raise BenchError("no methods given; use --method NAME[,NAME...] (`bench ls methods` lists them)")
     if config.workers < 1:
         raise BenchError("workers must be at least 1")
     if config.executor not in EXECUTORS:
         raise BenchError(f"executor '{config.executor}' is not one of: {', '.join(EXECUTORS)}")
+    if config.workers > 1 and config.executor == "local":
+        raise BenchError(f"workers={config.workers} needs --executor process or ray (the local executor runs one cell "
+                         "at a time)")  # fmt: skip
     if config.device not in DEVICES and not config.device.startswith("cuda:"):
         raise BenchError(f"device '{config.device}' is not one of: {', '.join(DEVICES)} or cuda:N")
     if gen.scheduler is not None and gen.scheduler not in SCHEDULERS:

@@ -11,12 +11,32 @@ class BenchError(Exception):
     exit_code = 2
 
 
-class DiskFull(BenchError):
-    """No space left: stops the whole run (every further cell would fail the same way), keeping finished work."""
+class StorageFailure(BenchError):
+    """The output storage refuses writes: stops the whole run (every further cell would fail the same way).
+
+    Finished work stays: every file is written to a temporary name and renamed into place.
+    """
 
 
-def raise_if_disk_full(exc: BaseException, where: object = "output") -> None:
+class DiskFull(StorageFailure):
+    """No space left."""
+
+
+class PermissionDenied(StorageFailure):
+    """No permission, or a read-only file system."""
+
+
+def raise_if_storage_failure(exc: BaseException, where: object = "output") -> None:
+    """Raise the StorageFailure that `exc` is, if it is one; otherwise return (the caller re-raises)."""
     import errno
 
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+    if not isinstance(exc, OSError):
+        return
+    if exc.errno == errno.ENOSPC:
         raise DiskFull(f"disk full while writing {where}; free space and re-run (finished work is kept)") from exc
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        target = exc.filename or where
+        raise PermissionDenied(
+            f"{exc.strerror}: {target}; fix its permissions (or use another --output-dir) and re-run "
+            "(finished work is kept)"
+        ) from exc

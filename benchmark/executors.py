@@ -13,20 +13,28 @@ import multiprocessing
 
 from tqdm.auto import tqdm
 
-from benchmark.errors import DiskFull
+from benchmark.errors import StorageFailure
 from benchmark.generation import CellResult, CellRunner, CellSpec
 from benchmark.planning import Cell
 
 _worker_runner: CellRunner | None = None
 
 
-def run_local(spec: CellSpec, cells: list[Cell], total_groups: int, progress: bool) -> list[CellResult]:
+def _ignore(result: CellResult) -> None:
+    return None
+
+
+def run_local(
+    spec: CellSpec, cells: list[Cell], total_groups: int, progress: bool, on_cell=_ignore
+) -> list[CellResult]:
+    """Every executor calls `on_cell(result)` as each cell finishes, in finishing order."""
     runner = CellRunner(spec)
     results = []
     with tqdm(total=total_groups, unit="prompt", desc="generate", disable=not progress) as bar:
         for cell in cells:
             bar.set_postfix_str(f"{cell.method}/{cell.subject}")
             results.append(runner.run_cell(cell, on_group=lambda: bar.update(1)))
+            on_cell(results[-1])
     return results
 
 
@@ -49,7 +57,7 @@ def _run_in_worker(cell: Cell) -> CellResult:
     return _worker_runner.run_cell(cell)
 
 
-def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: bool) -> list[CellResult]:
+def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: bool, on_cell=_ignore) -> list[CellResult]:
     context = multiprocessing.get_context("spawn")
     counter = context.Value("i", 0)
     results: list[CellResult] = []
@@ -65,6 +73,7 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
                     results.append(future.result())
                 except concurrent.futures.process.BrokenProcessPool as exc:
                     results.append(CellResult(cell, error=f"worker process died: {exc}"))
+                on_cell(results[-1])
                 bar.update(1)
     except BaseException:
         # Ctrl-C or an error: stop now instead of waiting for every queued cell (hours of training).
@@ -107,7 +116,9 @@ def ray_worker_count(ray, workers: int, gpus_each: int, address: str | None) -> 
     return workers
 
 
-def run_ray(spec: CellSpec, cells: list[Cell], workers: int, address: str | None, progress: bool) -> list[CellResult]:
+def run_ray(
+    spec: CellSpec, cells: list[Cell], workers: int, address: str | None, progress: bool, on_cell=_ignore
+) -> list[CellResult]:
     """Cells over Ray actors: one per GPU on a GPU cluster, `workers` of them on a local CPU instance."""
     try:
         import ray
@@ -146,11 +157,12 @@ def run_ray(spec: CellSpec, cells: list[Cell], workers: int, address: str | None
                 try:
                     results.append(ray.get(done[0]))
                 except Exception as exc:  # retries exhausted: record the cell as failed, keep the others
-                    if isinstance(getattr(exc, "cause", None), DiskFull):
+                    if isinstance(getattr(exc, "cause", None), StorageFailure):
                         raise exc.cause from None  # a full disk stops the run here as on any executor
                     results.append(CellResult(cell, error=f"Ray worker failed: {type(exc).__name__}: {exc}"))
                     if isinstance(exc, ray.exceptions.RayActorError):
                         actor = actor_class.remote(spec_ref)  # out of restarts: a new one for the other cells
+                on_cell(results[-1])
                 bar.update(1)
                 if queue:
                     give(actor)

@@ -8,6 +8,7 @@ thing in its worker and produces the same bytes.
 from __future__ import annotations
 
 import shutil
+import time
 import traceback
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -17,7 +18,7 @@ import torch
 
 from benchmark.background import BackgroundWriter
 from benchmark.config import config_from_dict, stable_hash
-from benchmark.errors import BenchError, DiskFull, raise_if_disk_full
+from benchmark.errors import BenchError, StorageFailure, raise_if_storage_failure
 from benchmark.images import png_bytes
 from benchmark.planning import PRES_PROMPT, Cell, plan_groups, sampling_batches
 from benchmark.profiles import get_profile
@@ -35,6 +36,20 @@ class CellResult:
     reused: int = 0  # images already on disk with the right bytes
     error: str | None = None
     detail: str | None = None  # traceback of an unexpected error, kept in the failure record
+    seconds: float = 0.0  # wall time of the cell in its worker
+    trained: bool = False  # personalized in this run (not an artifact found on disk)
+    resumed_from_step: int = 0  # the training continued from this checkpoint of a killed run (0: from scratch)
+
+    def summary(self) -> str:
+        """One line for a log that is not a terminal (a SLURM job's, a CI's): what the cell did."""
+        what = f"{self.cell.method}/{self.cell.subject}"
+        if self.error:
+            return f"{what} FAILED after {self.seconds:.0f}s: {self.error}"
+        training = ""
+        if self.trained:
+            training = f"trained (resumed from step {self.resumed_from_step}), " if self.resumed_from_step else (
+                "trained, ")  # fmt: skip
+        return f"{what} done in {self.seconds:.0f}s: {training}{self.generated} images generated, {self.reused} reused"
 
 
 @dataclass
@@ -105,26 +120,31 @@ class CellRunner:
     def run_cell(self, cell: Cell, on_group=None) -> CellResult:
         """Run one cell; an error is returned in the result so that the other cells go on."""
         result = CellResult(cell)
+        started = time.monotonic()
         try:
             self._run_cell(cell, result, on_group)
-        except DiskFull:
+        except StorageFailure:
             raise
         except BenchError as exc:
             result.error = str(exc)
         except Exception as exc:
-            raise_if_disk_full(exc, f"{cell.method}/{cell.subject}")
+            raise_if_storage_failure(exc, f"{cell.method}/{cell.subject}")
             result.error = f"{type(exc).__name__}: {exc}"
             result.detail = traceback.format_exc()
+        result.seconds = time.monotonic() - started
         return result
 
-    def _artifact(self, cell: Cell, method, subject: SubjectInput) -> dict:
+    def _artifact(self, cell: Cell, method, subject: SubjectInput, result: CellResult) -> dict:
         with self.store.cell_lock(cell.method, cell.subject):  # overlapping runs never train one cell twice
             info = self.store.artifact_info(cell.method, cell.subject)
             if info is not None:
                 self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=False)
                 return info
             self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=True)
-            return self._personalize(cell, method, subject)
+            info = self._personalize(cell, method, subject)
+            result.trained = True
+            result.resumed_from_step = int(info.get("resumed_from_step") or 0)
+            return info
 
     def _personalize(self, cell: Cell, method, subject: SubjectInput) -> dict:
         staging = self.store.staging_dir(cell.method, cell.subject)
@@ -148,7 +168,7 @@ class CellRunner:
     def _run_cell(self, cell: Cell, result: CellResult, on_group) -> None:
         method = self.method(cell.method)
         subject = self.subject_input(cell.subject)
-        artifact = self._artifact(cell, method, subject)
+        artifact = self._artifact(cell, method, subject, result)
         artifact_dir = self.store.artifact_dir(cell.method, cell.subject)
         config = self.config
         groups = plan_groups(

@@ -31,7 +31,7 @@ from benchmark.store.run_dir import LAYOUT_VERSION, RunStore
 from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
 from dataset.validate import require_valid
-from methods.registry import get_method_class, method_label, resolve_options
+from methods.registry import get_method_class, identity_options, method_label, resolve_options
 from reports.banner import BANNER_FILE, not_meaningful_banner
 
 
@@ -100,6 +100,12 @@ def scoring_roles(config: RunConfig) -> list[str]:
     return [role for role in dict.fromkeys(METRIC_ROLES[m] for m in metrics) if role in profile.models]
 
 
+def _log_to_stderr(message: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)  # above a progress bar instead of through it
+
+
 def plan_methods(config: RunConfig) -> tuple[list[str], dict[str, str], dict[str, dict]]:
     """Each method's label (its folder and name in results), registered name and resolved options."""
     unknown = sorted(set(config.options) - set(config.methods))
@@ -108,15 +114,16 @@ def plan_methods(config: RunConfig) -> tuple[list[str], dict[str, str], dict[str
     labels, names, options = [], {}, {}
     for name in dict.fromkeys(config.methods):
         cls = get_method_class(name, config.include)
-        label = method_label(name, config.options.get(name))
+        label = method_label(cls, config.options.get(name))
         labels.append(label)
         names[label] = name
         options[label] = resolve_options(cls, config.options.get(name), config.profile)
     return labels, names, options
 
 
-def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSummary:
-    log = log or (lambda message: print(message, file=sys.stderr))
+def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_lines: bool = False) -> RunSummary:
+    """Run (or resume) every cell of the config. `progress` shows bars; `cell_lines` logs a line per cell."""
+    log = log or _log_to_stderr
     started = time.monotonic()
     protocol = load_protocol()
     subjects = protocol.select(config.subjects)
@@ -149,7 +156,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
                     "name": cls.name,
                     "preset_of": getattr(cls, "preset_of", None),
                     "version": cls.version,
-                    "options": method_options[label],
+                    "options": identity_options(cls, method_options[label]),
                     "run_identity": config.identity_hash(),
                 },
             )
@@ -193,12 +200,24 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None) -> RunSum
             )
             for c in cells
         )
+        finished = []
+
+        def on_cell(result) -> None:
+            """A line per finished cell where no progress bar shows (a batch job's log); a resumed training
+            is said either way, since it is what a user re-running a killed job wants to see."""
+            finished.append(result)
+            if cell_lines:
+                log(f"bench: [{len(finished)}/{len(cells)}] {result.summary()}")
+            elif result.resumed_from_step:
+                log(f"bench: {result.cell.method}/{result.cell.subject}: training resumed from its step "
+                    f"{result.resumed_from_step} checkpoint")  # fmt: skip
+
         if config.executor == "ray":
-            results = run_ray(spec, cells, config.workers, config.ray_address, progress)
+            results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
         elif config.executor == "process" and config.workers > 1:
-            results = run_processes(spec, cells, config.workers, progress)
+            results = run_processes(spec, cells, config.workers, progress, on_cell)
         else:
-            results = run_local(spec, cells, total_groups, progress)
+            results = run_local(spec, cells, total_groups, progress, on_cell)
         for result in results:
             if result.error:
                 store.record_failure(result.cell.method, result.cell.subject, result.error, result.detail)

@@ -102,6 +102,7 @@ class DreamBooth(Method):
         "compile_mode": "default",  # default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
         "seed": 0,
     }
+    run_options = frozenset({"checkpoint_every"})  # resuming from a checkpoint gives the same weights (tested)
     profile_options = {
         "tiny": {"steps": 6, "num_class_images": 3, "learning_rate": 1e-4, "checkpoint_every": 3},
     }
@@ -360,7 +361,7 @@ register_preset(
 )  # fmt: skip
 register_preset(
     DreamBooth, "dreambooth-wrong-class",
-    "ablation: identifier with a deterministic wrong class noun, e.g. 'sks can' for a backpack (Table 4)",
+    "ablation: identifier with a deterministic wrong class noun, e.g. '<id> boot' for the backpack (Table 4)",
     class_noun="wrong",
 )  # fmt: skip
 register_preset(

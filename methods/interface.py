@@ -115,6 +115,9 @@ class Method(ABC):
     default_options: ClassVar[dict[str, Any]] = {}
     # Per-profile changes to those defaults (e.g. a few training steps on `tiny`).
     profile_options: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Options that change how a run goes, never what it produces (how often to checkpoint): left out of the
+    # method's label and identity, so turning one on for a run already started extends that run.
+    run_options: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:

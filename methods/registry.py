@@ -129,12 +129,20 @@ def register_preset(base: type[Method], name: str, description: str, **options) 
     return register_method(type(base)(f"{base.__name__}_{name.replace('-', '_')}", (base,), attributes))
 
 
-def method_label(name: str, given: dict | None) -> str:
+def identity_options(cls: type[Method], options: dict) -> dict:
+    """The options that decide a method's outputs: all but its `run_options`."""
+    return {key: value for key, value in options.items() if key not in cls.run_options}
+
+
+def method_label(cls: type[Method], given: dict | None) -> str:
     """The name results are filed under: the method, plus any option the user changed.
 
     `dreambooth` with `--set options.dreambooth.lr=1e-5` becomes `dreambooth[lr=1e-05]`,
     so a changed setting is visible in every table and never mixes with the defaults.
+    Run options (checkpointing) change no output, so they never make another label.
     """
+    name = cls.name
+    given = identity_options(cls, given or {})
     if not given:
         return name
     parts = ",".join(f"{key}={given[key]}" for key in sorted(given))

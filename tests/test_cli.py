@@ -60,10 +60,34 @@ def test_run_writes_images_and_says_where(cli, run_args, tmp_path):
         (["--set", "options.base.lr=1"], ["method 'base' has no such option"]),
         (["--include", "/nonexistent/method.py"], ["--include", "no such file"]),
         (["--config", "/nonexistent/run.yaml"], ["config file /nonexistent/run.yaml does not exist"]),
+        # An unset shell variable must not fall back to the defaults (30 subjects, `base`).
+        (["--subjects", ""], ["no subjects given"]),
+        (["--method", ""], ["no methods given"]),
+        (["--workers", "2"], ["workers=2 needs --executor process or ray"]),
+        (["--set", "generation.steps=many"], ["generation.steps' must be int, got 'many'"]),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(cli, run_args, extra, fragments):
     assert_one_line_error(cli(*run_args, *extra), *fragments)
+
+
+def test_a_denied_write_is_one_line_and_keeps_the_images(cli, run_args, tmp_path, monkeypatch):
+    """A read-only or foreign-owned output folder is the user's to fix: no traceback, nothing lost."""
+    import errno
+
+    from benchmark.store import atomic
+
+    assert cli(*run_args).exit_code == 0
+    before = image_hashes(tmp_path / "run")
+
+    def denied(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", denied)
+    (tmp_path / "run" / "base" / "images" / "backpack" / "p00_i0.png").unlink()  # something left to write
+    assert_one_line_error(cli(*run_args), "Permission denied: ", "fix its permissions", "finished work is kept")
+    monkeypatch.undo()
+    assert image_hashes(tmp_path / "run") == {k: v for k, v in before.items() if not k.endswith("p00_i0.png")}
 
 
 def test_click_usage_errors_exit_2(cli):
@@ -85,7 +109,8 @@ def test_missing_weights_name_each_model_and_the_fix(cli, run_args, tmp_path, mo
         "bench models download --profile sd15",
     )
     result = cli(*run_args, "--profile", "sd15", "--set", "models.base=/models/nowhere")
-    assert_one_line_error(result, "local path /models/nowhere does not exist")
+    assert_one_line_error(result, "models.base=/models/nowhere: no such folder or file on this machine")
+    assert "download" not in result.stderr  # a mistyped path is not fixed by downloading
     assert not (tmp_path / "run").exists()  # nothing is created before the checks pass
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -214,3 +215,79 @@ def test_a_line_that_is_not_a_json_object_is_a_one_line_error_naming_file_and_li
     generations.write_text("\n".join(lines) + "\n\n" + json.dumps(incomplete) + "\n")
     with pytest.raises(BenchError, match=rf"^{re.escape(str(generations))}:{len(lines) + 2}: lacks file$"):
         score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])
+
+
+# ------------------------------------------------------------------ scoring a subset of the metrics
+def scores_json(run_dir: Path, method: str = "base") -> dict:
+    return json.loads((run_dir / method / "scores.json").read_text())
+
+
+def test_a_subset_merges_into_the_earlier_scores_as_if_everything_was_scored_at_once(run, dreambench_dir):
+    score_run(run, dreambench_dir, profile="tiny", metrics=["dino", "div"])  # the first scoring: a subset
+    assert set(scores_json(run)["metrics"]) == {"dino", "div"}
+    assert all(set(line) & {"clip-i", "clip-t", "pres"} == set() for line in records(run, name="scores.jsonl"))
+    report = score_run(run, dreambench_dir, profile="tiny", metrics=["clip-i", "clip-t", "pres"])
+    assert list(report.metrics) == ["dino", "clip-i", "clip-t", "pres", "div"]
+    assert "| DIV ↑ |" in report.markdown() and "real images (oracle) DINO" in report.markdown()
+    merged, merged_lines = scores_json(run), records(run, name="scores.jsonl")
+    score_run(run, dreambench_dir, profile="tiny")  # every metric afresh
+    assert merged_lines == records(run, name="scores.jsonl")
+    everything = scores_json(run)
+    for key in ("metrics", "summary", "oracle", "per_subject", "splits", "flags"):
+        assert merged[key] == everything[key], key
+
+
+def test_earlier_scores_under_other_settings_are_dropped_with_one_warning(run, dreambench_dir, capsys):
+    score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    path = run / "base" / "scores.json"
+    summary = scores_json(run)
+    summary["metrics"]["clip-i"]["weights"] = "params-0000000000000000"  # as if other CLIP weights scored them
+    path.write_text(json.dumps(summary))
+    capsys.readouterr()
+    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], keep_identifier=True)  # another CLIP-T text
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("bench: warning: base: dropped the earlier CLIP-I, CLIP-T ")
+    assert "clip-i weights" in warnings[0] and "CLIP-T text" in warnings[0]
+    assert warnings[0].endswith("--metrics clip-i,clip-t")
+    assert set(scores_json(run)["metrics"]) == {"dino", "pres"}  # PRES: same settings, kept (no prior images)
+    assert all(set(line) & {"clip-i", "clip-t"} == set() for line in records(run, name="scores.jsonl"))
+
+    summary = scores_json(run)
+    summary["versions"]["torch"] = "0.0"  # file-wide: no earlier value can be vouched for
+    path.write_text(json.dumps(summary))
+    messages = []
+    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    assert [m for m in messages if "warning" in m] == [
+        "bench: warning: base: dropped the earlier PRES scores, computed under other settings (versions of torch); "
+        "score them again with --metrics pres"
+    ]
+    assert set(scores_json(run)["metrics"]) == {"dino"}
+
+
+def test_earlier_scores_are_kept_only_for_images_unchanged_since(run, dreambench_dir):
+    score_run(run, dreambench_dir, profile="tiny")
+    before, lines = records(run, name="scores.jsonl"), records(run)
+    remade = run / lines[0]["file"]  # the method made (backpack, prompt 0, image 0) again: new bytes, new hash
+    Image.open(remade).transpose(Image.FLIP_LEFT_RIGHT).save(remade)
+    lines[0]["sha256"] = hashlib.sha256(remade.read_bytes()).hexdigest()
+    write_records(run, lines)
+    messages = []
+    report = score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    after = records(run, name="scores.jsonl")
+    assert after[0]["dino"] != pytest.approx(before[0]["dino"])
+    assert after[0]["clip-i"] is None and after[0]["clip-t"] is None and after[0]["div"] is None
+    assert after[1]["clip-i"] == before[1]["clip-i"] and after[1]["div"] is None  # its DIV compared the old image
+    assert after[2:] == before[2:]
+    summary = report.methods["base"].summary
+    assert (summary["clip-i"].n_images, summary["clip-t"].n_images, summary["div"].n_images) == (7, 7, 6)
+    (warning,) = [m for m in messages if "warning" in m]
+    assert "(CLIP-I for 7 of 8; CLIP-T for 7 of 8; DIV for 6 of 8)" in warning
+    assert warning.endswith("--metrics clip-i,clip-t,div to cover every image")
+
+
+def test_methods_are_compared_only_on_metrics_both_have(run, dreambench_dir):
+    score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    shutil.copytree(run / "base", run / "again", ignore=shutil.ignore_patterns("scores.*"))  # never scored
+    report = score_run(run, dreambench_dir, profile="tiny", methods=["again", "base"], metrics=["dino"])
+    assert set(report.methods["base"].summary) == set(NO_DIV) and set(report.methods["again"].summary) == {"dino"}
+    assert set(report.metrics) == set(NO_DIV) and [c.metric for c in report.comparisons] == ["dino"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,21 @@ def test_included_method_runs_through_the_harness(tmp_path, dreambench_dir):
     assert (artifact / "weights.txt").read_text() == "trained on 5 images\n"  # dog has 5 real images
     assert '"subject_phrase": "zwx dog"' in (artifact / "artifact.json").read_text()
     assert not list((tmp_path / "run" / "fake" / "artifacts").glob(".staging-*"))
+
+
+def test_the_readme_example_method_runs_as_written(tmp_path, dreambench_dir):
+    """The README's one-file method is what a newcomer copies first: it must run, not just read well."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    code = readme.split("```python\n# my_method.py\n", 1)[1].split("```", 1)[0]
+    plugin = tmp_path / "my_method.py"
+    plugin.write_text(code)
+    summary = tiny_run(
+        tmp_path / "run", dreambench_dir, methods=["my-method"], include=[str(plugin)], subjects=["dog"],
+        assignments=["options.my-method.steps=800"],
+    )  # fmt: skip
+    assert summary.generated == 4 and not summary.failures
+    records = (tmp_path / "run" / "my-method[steps=800]" / "generations.jsonl").read_text().splitlines()
+    assert {json.loads(line)["subject_phrase"] for line in records} == {"sks dog"}
 
 
 def test_entry_point_plugins_are_discovered(monkeypatch):

@@ -114,3 +114,35 @@ def test_batches_across_prompts_resume_to_identical_bytes_and_follow_their_compa
     # so it is sampled again, and with it prompt 0's batch; PRES always opens its own batch: kept.
     tiny_run(run, dreambench_dir, **{**BATCHED, "limit_prompts": 2})
     assert calls == [first_batch, first_batch[2:]]
+
+
+def test_a_batch_log_gets_a_line_per_cell_and_hears_that_a_training_resumed(tmp_path, dreambench_dir, monkeypatch):
+    """A SLURM log has no progress bar: it needs each cell's outcome, and the re-run of a killed job must say
+    that the training went on from its checkpoint rather than silently (or seemingly) starting over."""
+    from methods import training as T
+
+    run_dir, lines = tmp_path / "run", []
+    small = {"methods": ["dreambooth"], "subjects": ["dog"], "limit_prompts": 1, "images_per_prompt": 1}
+    real_record = T.StepLog.record
+
+    def killed_after_step_4(log, step, *args):
+        real_record(log, step, *args)
+        if step == 4:  # tiny checkpoints every 3 steps: step 3's checkpoint is on disk
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(T.StepLog, "record", killed_after_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(run_dir, dreambench_dir, **small)
+    monkeypatch.setattr(T.StepLog, "record", real_record)
+    from benchmark.config import build_config
+    from benchmark.runner import execute_run
+
+    config = build_config(overrides={**small, "generate_pres": False, "score": False, "output_dir": str(run_dir),
+                                     "dataset_dir": str(dreambench_dir)})  # fmt: skip
+    execute_run(config, progress=False, log=lines.append, cell_lines=True)
+    cell_lines = [line for line in lines if line.startswith("bench: [")]
+    assert len(cell_lines) == 1 and cell_lines[0].startswith("bench: [1/1] dreambooth/dog done in ")
+    assert cell_lines[0].endswith("trained (resumed from step 3), 1 images generated, 0 reused")
+    lines.clear()
+    execute_run(config, progress=False, log=lines.append, cell_lines=False)  # a terminal: the bar shows progress
+    assert not [line for line in lines if line.startswith("bench: [")]

@@ -127,6 +127,21 @@ def test_a_method_folder_of_another_method_version_is_refused_by_name(tmp_path, 
         tiny_run(run_dir, dreambench_dir, **plugin)
 
 
+def test_turning_checkpoints_on_extends_a_started_run_instead_of_retraining(tmp_path, dreambench_dir):
+    """A user whose job was preempted enables checkpoints: the run must go on, not start a new method row."""
+    run_dir = tmp_path / "run"
+    small = {"methods": ["dreambooth"], "subjects": ["dog"], "limit_prompts": 1, "images_per_prompt": 1}
+    tiny_run(run_dir, dreambench_dir, **small)
+    artifact = run_dir / "dreambooth" / "artifacts" / "dog" / "artifact.json"
+    trained = artifact.stat().st_mtime_ns
+    summary = tiny_run(run_dir, dreambench_dir, **small, assignments=["options.dreambooth.checkpoint_every=2"])
+    assert list(summary.records) == ["dreambooth"] and summary.generated == 0
+    assert artifact.stat().st_mtime_ns == trained
+    # An option that does change the outputs still makes its own row.
+    changed = tiny_run(run_dir, dreambench_dir, **small, assignments=["options.dreambooth.steps=2"])
+    assert list(changed.records) == ["dreambooth[steps=2]"]
+
+
 def test_one_failing_cell_does_not_stop_the_others(tmp_path, dreambench_dir):
     run_dir = tmp_path / "run"
     summary = tiny_run(

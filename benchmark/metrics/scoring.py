@@ -9,12 +9,18 @@ atomically, per method:
 - `<method>/scores.jsonl`: one line per image, its record plus every metric that applies;
 - `<method>/scores.json`: every metric's definition and backbone id, the per-subject
   table, macro means with CIs and n, splits, the real-image oracle, copy flags, problems.
+
+Scoring a subset of the metrics (`metrics=`) merges into what is already there: the
+other metrics' earlier per-image values are kept where they are still true of the
+same images under the same settings (the rule is in `score_run`'s docstring).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,6 +41,7 @@ from benchmark.metrics.records import (
     discover_methods,
     is_prior_preservation,
     read_generations,
+    read_jsonl,
 )
 from benchmark.metrics.registry import METRICS, ORACLE_METRICS
 from benchmark.metrics.report import MethodScores, ScoreReport
@@ -218,6 +225,182 @@ def _method_meaning(records: list[dict], profile: Profile) -> tuple[bool, str | 
     return (not reasons), ("; ".join(reasons) + ": these numbers mean nothing") if reasons else None
 
 
+# ------------------------------------------------------------------ earlier scores
+@dataclass
+class Earlier:
+    """What a method's scores.json and scores.jsonl from an earlier scoring may lend to a subset scoring."""
+
+    metrics: list[str]  # not requested now, and scored under the current settings
+    lines: dict[tuple, dict]  # image cell -> its earlier error-free line (cells seen twice are left out)
+    groups: dict[tuple, frozenset]  # (subject, prompt) -> its error-free (cell, sha256) then: what DIV compared
+
+
+NOTHING_EARLIER = Earlier([], {}, {})
+
+
+def _cell(record: dict) -> tuple[str, str, str]:
+    return str(record.get("subject")), str(record.get("prompt_index")), str(record.get("image_index"))
+
+
+def _settings(profile: str) -> dict:
+    """The file-wide provenance scores.json records: per-image values are only comparable when all of it matches."""
+    protocol = load_protocol()
+    return {
+        "protocol": protocol.version,
+        "dataset_sha256": protocol.fingerprint,
+        "scoring_profile": profile,
+        "versions": _versions(),
+    }
+
+
+def _setting_differences(summary: dict, metric: str, settings: dict, definition: dict, clip_t: str) -> list[str]:
+    """What differs between the settings an earlier value of `metric` was scored under and the current ones."""
+    out = []
+    for key, value in settings.items():
+        then = summary.get(key)
+        if then == value:
+            continue
+        if key == "versions" and isinstance(then, dict):
+            changed = sorted(p for p in set(then) | set(value) if then.get(p) != value.get(p))
+            out.append("versions of " + ", ".join(changed))
+        else:
+            out.append(key)
+    recorded = summary.get("metrics", {}).get(metric)
+    recorded = recorded if isinstance(recorded, dict) else {}
+    out += [
+        f"{metric} {key}" for key in sorted(set(definition) | set(recorded)) if definition.get(key) != recorded.get(key)
+    ]
+    if metric == "clip-t" and summary.get("clip_t_text") != clip_t:
+        out.append("CLIP-T text (--keep-identifier)")
+    return out
+
+
+def _names(metrics) -> str:
+    return ", ".join(METRICS[m].name for m in metrics)
+
+
+def _earlier_scores(
+    method: str, method_dir: Path, requested: list[str], settings: dict, clip_t: str, definition_of, warn
+) -> Earlier:
+    """The earlier metrics whose settings still match, with their lines; a one-line warning for any dropped."""
+    summary_path = method_dir / SCORES_JSON
+    if not summary_path.is_file():
+        return NOTHING_EARLIER
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        recorded = summary.get("metrics", {})
+        if not isinstance(recorded, dict):
+            raise ValueError("its metrics are not a mapping")
+        candidates = [m for m in METRICS if m in recorded and m not in requested]
+        lines = read_jsonl(method_dir / SCORES_JSONL) if candidates else []
+    except (OSError, ValueError, AttributeError, BenchError) as exc:
+        warn(f"{method}: kept no earlier score: cannot read {summary_path} or its {SCORES_JSONL} ({exc})")
+        return NOTHING_EARLIER
+    if not candidates:
+        return NOTHING_EARLIER
+    kept, reasons = [], {}
+    for metric in candidates:
+        definition, missing = definition_of(metric)
+        differences = [missing] if definition is None else []
+        differences += _setting_differences(summary, metric, settings, definition or {}, clip_t)
+        if differences:
+            reasons.update(dict.fromkeys(differences))
+        else:
+            kept.append(metric)
+    dropped = [m for m in candidates if m not in kept]
+    if dropped:
+        warn(
+            f"{method}: dropped the earlier {_names(dropped)} scores, computed under other settings "
+            f"({'; '.join(reasons)}); score them again with --metrics {','.join(dropped)}"
+        )
+    counts = Counter(_cell(line) for line in lines)
+    clean = [line for line in lines if not line.get("error") and line.get("sha256")]
+    groups: dict[tuple, set] = {}
+    for line in clean:
+        if not is_prior_preservation(line):
+            groups.setdefault(_cell(line)[:2], set()).add((_cell(line), line["sha256"]))
+    return Earlier(
+        kept,
+        {_cell(line): line for line in clean if counts[_cell(line)] == 1},
+        {key: frozenset(members) for key, members in groups.items()},
+    )
+
+
+def _keep_earlier(rows: pd.DataFrame, records: list[dict], earlier: Earlier) -> dict[str, tuple[int, int]]:
+    """Copy into `rows` the earlier values still true of these images; per metric, (images lacking one, applicable).
+
+    An earlier value holds for an image scored now without a problem whose cell, recorded
+    SHA-256 (so its bytes, checked against it) and kind (protocol or prior) are unchanged;
+    CLIP-T also needs the same text, and DIV, which compares an image with the others of
+    its (subject, prompt), needs that whole group unchanged.
+    """
+    clean = rows["error"].isna()
+    matched, members = {}, {}
+    for index, record in enumerate(records):
+        if not clean[index]:
+            continue
+        cell = _cell(record)
+        if not rows.at[index, "prior"]:
+            members.setdefault(cell[:2], []).append(index)
+        line = earlier.lines.get(cell)
+        if (
+            line is not None
+            and record.get("sha256")
+            and line.get("sha256") == record["sha256"]
+            and is_prior_preservation(line) == is_prior_preservation(record)
+        ):
+            matched[index] = line
+    same_groups, paired = set(), set()
+    for key, indexes in members.items():
+        if len(indexes) > 1:
+            paired.update(indexes)
+        now = {(_cell(records[i]), records[i].get("sha256")) for i in indexes}
+        if all(i in matched for i in indexes) and earlier.groups.get(key) == now:
+            same_groups.update(indexes)
+    coverage = {}
+    for metric in earlier.metrics:
+        for index, line in matched.items():
+            value = line.get(metric)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if metric == "clip-t" and line.get("clip_t_text") != rows.at[index, "clip_t_text"]:
+                continue
+            if metric == "div" and index not in same_groups:
+                continue
+            rows.at[index, metric] = float(value)
+        applies = clean & (rows["prior"] if metric in aggregate.PRIOR_METRICS else ~rows["prior"])
+        if metric == "div":
+            applies &= rows.index.isin(list(paired))
+        coverage[metric] = (int((applies & rows[metric].isna()).sum()), int(applies.sum()))
+    return coverage
+
+
+def _merge_earlier(method, rows, records, earlier: Earlier, metrics: list[str], warn) -> list[str]:
+    """Kept metrics join the method's; one left with no value is dropped, since n.a. would blame the images.
+
+    A kept metric that misses images is no longer comparable with a full scoring (its
+    macro mean covers other images), hence the warning with the command that fills it in.
+    """
+    for metric in earlier.metrics:
+        rows[metric] = np.nan
+    coverage = _keep_earlier(rows, records, earlier)
+    lacking = [m for m, (missing, _) in coverage.items() if missing]
+    empty = [m for m, (missing, applicable) in coverage.items() if applicable and missing == applicable]
+    if lacking:
+        parts = [
+            f"{METRICS[m].name} for {applicable - missing} of {applicable}" + (", left out" if m in empty else "")
+            for m, (missing, applicable) in coverage.items()
+            if m in lacking
+        ]
+        warn(
+            f"{method}: earlier scores kept only for images unchanged since ({'; '.join(parts)}); "
+            f"score again with --metrics {','.join(lacking)} to cover every image"
+        )
+    for metric in empty:
+        del rows[metric]
+    return [m for m in METRICS if m in metrics or (m in earlier.metrics and m not in empty)]
+
+
 def _score_method(
     run_dir: Path,
     method: str,
@@ -229,6 +412,8 @@ def _score_method(
     keep_identifier: bool,
     progress: bool,
     stats: dict,
+    earlier: Earlier,
+    warn: Callable[[str], None],
 ) -> MethodScores:
     rows = _image_rows(records, keep_identifier)
     refs, problems = check_generated(run_dir, records)
@@ -256,6 +441,8 @@ def _score_method(
     for index, problem in problems:
         rows.loc[index, "error"] = f"{problem.what}"
         rows.loc[index, metrics] = np.nan
+    if earlier.metrics:
+        metrics = _merge_earlier(method, rows, records, earlier, metrics, warn)
 
     table = aggregate.per_subject_table(rows, real.oracle.loc[pd.unique(rows["subject"])], metrics)
     meaningful, banner = _method_meaning(records, scorers.profile)
@@ -318,9 +505,7 @@ def _write_method(
     per_subject = scores.per_subject.reset_index().to_dict(orient="records")
     payload = {
         "method": scores.method,
-        "protocol": load_protocol().version,
-        "dataset_sha256": load_protocol().fingerprint,
-        "scoring_profile": report.profile,
+        **_settings(report.profile),  # what `_earlier_scores` compares before keeping a value
         "meaningful": scores.meaningful,
         "banner": scores.banner,
         "metrics": {m: report.metrics[m] for m in metrics},
@@ -338,7 +523,6 @@ def _write_method(
         "splits": scores.splits,
         "flags": scores.flags,
         "problems": [{"path": p.path, "what": p.what} for p in scores.problems],
-        "versions": _versions(),
     }
     atomic_write_json(scores.scores_json, _plain(payload))
 
@@ -379,6 +563,19 @@ def score_run(
     CLIP ViT-B/32 from the Hugging Face cache); `model_sources` overrides them by role
     ('dino', 'clip', 'lpips') with a hub id or local path. `metrics` limits what is
     computed (default: all of `list_metrics()`). A user-fixable problem raises BenchError.
+
+    A subset merges into the method's earlier scores, so scoring one metric again never
+    erases the others. The requested metrics are computed afresh for every image. Each
+    other metric in the earlier scores.json is kept only if everything its values depend
+    on still matches: the file-wide settings (protocol, dataset hash, scoring profile,
+    package versions), its definition (backbone id, weights fingerprint, pairing) and, for
+    CLIP-T, the text choice; otherwise all its values are dropped, with one warning line
+    naming what differs. A kept metric keeps an image's value only where the image is the
+    same (cell, recorded SHA-256, kind) and has no problem now; CLIP-T also needs the same
+    text, DIV an unchanged (subject, prompt) group. Other images lack that metric (one
+    warning line says how many), and a metric left with no value is left out. The tables,
+    CIs, oracle and comparisons then cover every metric the method has. Warnings go to
+    `log` if given, else to stderr.
     """
     from dataset.locate import resolve_dataset_dir
     from dataset.validate import require_valid
@@ -387,6 +584,10 @@ def score_run(
     if not run_dir.is_dir():
         raise BenchError(f"run directory {run_dir} does not exist")
     say = log or (lambda message: None)
+
+    def warn(message: str) -> None:
+        (log or (lambda line: print(line, file=sys.stderr)))(f"bench: warning: {message}")
+
     protocol = load_protocol()
     methods = list(methods) if methods else discover_methods(run_dir)
     if not methods:
@@ -406,8 +607,30 @@ def score_run(
     cache = cache if cache is not None else EmbeddingCache()
     stats = {"n_resamples": bootstrap_resamples, "seed": bootstrap_seed}
 
+    def definition_of(metric: str) -> tuple[dict | None, str | None]:
+        """An earlier metric's current definition; a model missing here means its settings cannot be checked."""
+        if metric not in definitions:
+            try:
+                definitions.update(_metric_definitions(scorers, [metric]))
+            except BenchError as exc:
+                return None, str(exc).split(". ")[0]  # "missing weights: ROLE=SOURCE (where)"
+        return definitions[metric], None
+
+    settings = _settings(scoring_profile.name)
+    earlier = {
+        method: _earlier_scores(
+            method, run_dir / method, metrics, settings, CLIP_T_TEXT[keep_identifier], definition_of, warn
+        )
+        for method in methods
+    }
+    for method, kept in earlier.items():
+        if kept.metrics:
+            say(f"{method}: keeping the earlier {_names(kept.metrics)} scores (same scoring settings)")
+    oracle_metrics = {m for kept in earlier.values() for m in kept.metrics if m in ORACLE_METRICS}
+    real_metrics = [m for m in METRICS if m in metrics or m in oracle_metrics]
+
     say(f"embedding {sum(len(s.images) for s in subjects)} real images of {len(subjects)} subjects")
-    real = _embed_real(cache, scorers, subjects, dataset_dir, metrics, progress)
+    real = _embed_real(cache, scorers, subjects, dataset_dir, real_metrics, progress)
     report = ScoreReport(
         run_dir=run_dir,
         profile=scoring_profile.name,
@@ -418,10 +641,13 @@ def score_run(
     for method in methods:
         say(f"scoring {method}: {len(records[method])} images")
         scores = _score_method(
-            run_dir, method, records[method], real, cache, scorers, metrics, keep_identifier, progress, stats
-        )
-        _write_method(scores, records[method], report, metrics, stats)
+            run_dir, method, records[method], real, cache, scorers, metrics, keep_identifier, progress, stats,
+            earlier[method], warn,
+        )  # fmt: skip
+        _write_method(scores, records[method], report, list(scores.summary), stats)
         report.methods[method] = scores
+    used = {m for scores in report.methods.values() for m in scores.summary}
+    report.metrics = {m: definitions[m] for m in METRICS if m in used}
     report.comparisons = compare_methods(report, **stats)
     report.embeddings_computed = dict(cache.computed)
     report.embeddings_reused = dict(cache.reused)
@@ -434,6 +660,8 @@ def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
     out = []
     for other in names[1:]:
         for metric in report.metrics:
+            if metric not in report.methods[names[0]].summary or metric not in report.methods[other].summary:
+                continue  # a metric one of them kept from an earlier scoring and the other lacks
             comparison = paired_comparison(
                 report.methods[names[0]].rows,
                 report.methods[other].rows,

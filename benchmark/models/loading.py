@@ -87,6 +87,10 @@ def require_models(profile: Profile, sources: dict[str, str], roles: list[str]) 
     """Return role -> local location, or fail naming every missing model and how to get it."""
     statuses = model_statuses(profile, sources, roles)
     missing = [s for s in statuses if not s.present]
+    local = [s for s in missing if _looks_local(s.source)]
+    if local:  # a mistyped path: downloading would not help
+        named = "; ".join(f"models.{s.role}={s.source}" for s in local)
+        raise BenchError(f"missing weights: {named}: no such folder or file on this machine")
     if missing:
         named = "; ".join(f"{s.role}={s.source} ({s.where})" for s in missing)
         raise BenchError(

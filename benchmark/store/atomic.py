@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from benchmark.errors import raise_if_disk_full
+from benchmark.errors import raise_if_storage_failure
 
 
 def _current_umask() -> int:
@@ -46,7 +46,7 @@ def atomic_write_with(path: Path, write) -> None:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        raise_if_disk_full(exc, path)
+        raise_if_storage_failure(exc, path)
         raise
 
 
