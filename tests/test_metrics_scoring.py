@@ -101,6 +101,9 @@ def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, 
     dino = next(c for c in both.comparisons if c.metric == "dino")
     assert (dino.method_a, dino.method_b, dino.n_cells, dino.n_subjects) == ("base", "other", 8, 2)
     assert "Paired comparisons" in both.markdown()
+    # `base` is the reference wherever it is named, as in the HTML report: the same difference, the same sign
+    swapped = score_run(run, dreambench_dir, profile="tiny", methods=["other", "base"], metrics=NO_DIV)
+    assert [(c.method_a, c.method_b) for c in swapped.comparisons if c.metric == "dino"] == [("base", "other")]
 
 
 def test_corrupt_and_missing_images_are_reported_and_the_rest_scores(run, dreambench_dir):

@@ -655,8 +655,16 @@ def score_run(
 
 
 def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
-    """Each method against the first one named, on every metric both have (paired over shared cells)."""
+    """Each method against the reference, on every metric both have (paired over shared cells).
+
+    The reference is `base` when it was scored, else the first method named: the HTML
+    report's default baseline, so `bench run`'s table and the report's never show one
+    difference with opposite signs.
+    """
     names = list(report.methods)
+    if "base" in names:
+        names.remove("base")
+        names.insert(0, "base")
     out = []
     for other in names[1:]:
         for metric in report.metrics:
