@@ -74,9 +74,9 @@ class TrainingStep:
 
         Prompts not cached are encoded in one text-encoder call, instance and class
         together: with a trained encoder two calls cost a second forward and
-        backward's worth of host-dispatched ops (about 1800 of a step's ~9900 at
-        SD-1.5 size, `benchmarks/count_step_ops.py`), and the step is bound by the
-        host on a large GPU. The gradients then sum in another order than with two
+        backward's worth of host-dispatched ops (9858 ops per step at SD-1.5 size
+        with two calls, 8139 with one: `benchmarks/count_step_ops.py`), and the step
+        looked bound by the host on a large GPU. The gradients then sum in another order than with two
         calls, so this changed DreamBooth's outputs at rounding level (version 2).
         """
         batch = self.batch
@@ -94,7 +94,7 @@ class TrainingStep:
         else:
             states = encoded[:batch]
         if self.prior_latents is not None:
-            class_states = self.frozen_class_states if self.frozen_class_states is not None else encoded[batch:]
+            class_states = self.frozen_class_states if self.frozen_class_states is not None else encoded[-1:]
             states = torch.cat([states, class_states.expand(batch, -1, -1)])
         prediction, target, timesteps = T.denoising_step(
             self.forward, self.scheduler, latents, states, self.generator, self.autocast
