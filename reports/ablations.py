@@ -9,19 +9,26 @@ Wilcoxon p, the paper's as the difference of its two printed numbers. Effects, n
 levels, are what can be compared across backbones (the paper's are mostly Imagen).
 
 A table appears only when every arm's method is in the loaded runs; otherwise the
-report names the missing methods and how to run them.
+report names the missing methods and the `bench run` command that adds them to the run
+(its directory, subjects, prompt limit and identity), so that the new arms pair with the
+old ones instead of starting a fresh 30-subject run elsewhere.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
+from benchmark.config import RunConfig, build_config
+from benchmark.errors import BenchError
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_differences
 from reports.comparisons import compare_methods
-from reports.loading import MethodRun, ReportData
+from reports.loading import MethodRun, ReportData, RunInfo
 from reports.published import ORACLE, published_value
 from reports.tables import estimate_fields
 
@@ -111,6 +118,8 @@ class AblationResult:
     ablation: Ablation
     missing: list[str]
     arms: list[ArmResult] = field(default_factory=list)
+    hint: str = ""  # when missing: the `bench run` command that extends hint_run with the ablation's methods
+    hint_run: str = ""
 
     @property
     def available(self) -> bool:
@@ -156,6 +165,9 @@ def build_ablation(
     missing = [name for name, method in found.items() if method is None or not method.scores]
     result = AblationResult(ablation, missing)
     if missing:
+        # the run holding the reference arm (else any arm), so the missing arms land beside it
+        run = next((m.run for m in found.values() if m is not None), data.runs[0])
+        result.hint, result.hint_run = extend_command(run, ablation.methods), run.name
         return result
     reference = found[ablation.arms[0].method]
     bootstrap = {"n_resamples": n_resamples, "seed": seed}
@@ -186,6 +198,50 @@ def build_ablation(
                 out.published_delta[metric] = out.published[metric] - ref_published
         result.arms.append(out)
     return result
+
+
+def extend_command(run: RunInfo, methods: list[str]) -> str:
+    """`bench run` adding `methods` to this run: same directory, subjects, prompt limit and identity.
+
+    `bench run` resumes a directory only with the identity in its run.json (profile, seed,
+    images per prompt, models, sampling settings) and otherwise plans all 30 subjects and
+    25 prompts, so each of those the run differs in from the defaults is spelled out.
+    Methods already in the run are listed too: their finished images are reused.
+    """
+    from dataset.protocol import load_protocol
+
+    identity = run.manifest.get("identity", {})
+    args = ["bench", "run", "--method", ",".join(methods), "--output-dir", str(Path(run.path).resolve())]
+    all_subjects = list(load_protocol().subjects)
+    if run.subjects and run.subjects != all_subjects:
+        args += ["--subjects", ",".join(run.subjects)]
+    if run.prompt_limit is not None:
+        args += ["--limit-prompts", str(run.prompt_limit)]
+    flags = {"profile": run.manifest.get("profile"), "seed": identity.get("seed")}
+    flags["images_per_prompt"] = identity.get("images_per_prompt")
+    defaults = {"profile": None, "seed": RunConfig.seed, "images_per_prompt": RunConfig.images_per_prompt}
+    for key, value in flags.items():
+        if value is not None and value != defaults[key]:
+            args += ["--" + key.replace("_", "-"), str(value)]
+    if run.manifest.get("dataset_dir"):
+        args += ["--dataset-dir", str(run.manifest["dataset_dir"])]
+    for assignment in _identity_assignments(identity, {k: v for k, v in flags.items() if v is not None}):
+        args += ["--set", assignment]
+    return shlex.join(args)
+
+
+def _identity_assignments(identity: dict, flags: dict) -> list[str]:
+    """`--set` values for the models and sampling settings in which the run differs from its profile's defaults."""
+    try:
+        default = build_config(overrides=flags).identity()
+    except BenchError:  # a profile this checkout does not know: nothing to compare with
+        return []
+    out = []
+    for section in ("models", "generation"):
+        for key, value in sorted(identity.get(section, {}).items()):
+            if default.get(section, {}).get(key) != value:
+                out.append(f"{section}.{key}={value if isinstance(value, str) else json.dumps(value)}")
+    return out
 
 
 def build_ablations(data: ReportData, **bootstrap) -> list[AblationResult]:

@@ -3,7 +3,9 @@
 A number from the `tiny` profile looks exactly like a real one; the only thing that
 stops it from being pasted into a paper is this banner, so it is loud and repeated
 in logs, run directories and reports. `report_banners` decides, for every report
-output (HTML, Markdown, LaTeX, `bench compare`), which banners a set of runs needs.
+output (HTML, Markdown, LaTeX, `bench compare`), which banners a set of runs needs;
+`smoke_run_banners` does the same for runs cut short of the protocol (`--limit-prompts`,
+fewer images per prompt), whose numbers look just as final.
 """
 
 from __future__ import annotations
@@ -43,3 +45,34 @@ def report_banners(data: ReportData) -> list[str]:
     if not profiles and not data.meaningful:
         profiles.add("unknown")
     return [not_meaningful_banner(profile) for profile in sorted(profiles)]
+
+
+def smoke_run_banners(data: ReportData) -> list[str]:
+    """One SMOKE RUN line per run whose methods all stop short of the protocol's prompts or images per prompt.
+
+    A run with a single method extended to every prompt is not one: its short methods are
+    marked INCOMPLETE row by row instead (MethodRun.status).
+    """
+    from reports.loading import PROTOCOL_IMAGES_PER_PROMPT, protocol_prompts
+
+    lines = []
+    for run in data.runs:
+        if not run.reduced:
+            continue
+        cuts = []
+        if run.prompt_limit is not None:
+            protocol = max((n for n in map(protocol_prompts, run.subjects) if n is not None), default=0)
+            cuts.append(
+                f"only the first {run.prompt_limit} of the protocol's {protocol} prompts per subject "
+                f"(bench run --limit-prompts {run.prompt_limit})"
+            )
+        if run.images_per_prompt < PROTOCOL_IMAGES_PER_PROMPT:
+            cuts.append(
+                f"{run.images_per_prompt} of the protocol's {PROTOCOL_IMAGES_PER_PROMPT} images per prompt "
+                f"(--images-per-prompt {run.images_per_prompt})"
+            )
+        lines.append(
+            f"SMOKE RUN: run '{run.name}' has {' and '.join(cuts)}: its numbers are not DreamBench results "
+            "and do not compare with full runs."
+        )
+    return lines

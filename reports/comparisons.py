@@ -165,5 +165,7 @@ def compare_runs(run_a: Path, run_b: Path) -> str:
         )
     incomplete = [m.key for pair in pairs for m in pair if not m.complete]
     if incomplete:
-        lines.append(f"Incomplete (failed or missing subjects): {', '.join(incomplete)}.")
+        lines.append(
+            f"Incomplete (failed or missing subjects, or fewer prompts than the protocol): {', '.join(incomplete)}."
+        )
     return "\n".join(lines) + "\n"

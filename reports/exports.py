@@ -15,7 +15,7 @@ import pandas as pd
 
 from benchmark.metrics.registry import METRICS
 from reports.ablations import AblationResult, ablation_frame, build_ablations
-from reports.banner import report_banners
+from reports.banner import report_banners, smoke_run_banners
 from reports.formatting import (
     NA,
     SIGNIFICANCE_MARKS,
@@ -71,7 +71,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def board_markdown(board: Leaderboard, data: ReportData) -> str:
     """The leaderboard as Markdown (see the module docstring for its blocks)."""
-    lines = [f"> **{line}**" for line in report_banners(data)]
+    lines = [f"> **{line}**" for line in (*report_banners(data), *smoke_run_banners(data))]
     if lines:
         lines.append("")
     heads = [metric_header(m) for m in board.metrics]
@@ -95,7 +95,10 @@ def board_markdown(board: Leaderboard, data: ReportData) -> str:
         marks = "No baseline: no significance marks (name one with --baseline)."
     lines.append(f"Mean over subjects [95% CI, bootstrap over subjects]. {marks}")
     if board.incomplete:
-        lines.append("INCOMPLETE rows average over fewer subjects than the run: do not rank them against the others.")
+        lines.append(
+            "INCOMPLETE rows average over fewer subjects, prompts or images than the protocol: "
+            "do not rank them against complete rows."
+        )
     lines += ["", "Published (DreamBooth paper; not measured here). " + PUBLISHED_CAVEAT, ""]
     metrics = board.metrics or list(LEADERBOARD_METRICS[:3])
     published = [
@@ -115,9 +118,7 @@ def ablation_markdown(result: AblationResult) -> str:
     ablation = result.ablation
     lines = [f"### {ablation.title}", ""]
     if not result.available:
-        lines.append(
-            f"Not in these runs: needs {', '.join(result.missing)} (`bench run --method {','.join(ablation.methods)}`)."
-        )
+        lines.append(f"Not in these runs: needs {', '.join(result.missing)} (`{result.hint}`).")
         return "\n".join(lines) + "\n"
     lines += [
         "| arm | method | metric | ours [95% CI] | published | Δ ours vs first row [95% CI] | p | Δ published |",
@@ -199,7 +200,7 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
         tex(metric_header(m)).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$") for m in board.metrics
     )
     cols = "l" + "c" * len(board.metrics)
-    out = [f"% {line}" for line in report_banners(data)]
+    out = [f"% {line}" for line in (*report_banners(data), *smoke_run_banners(data))]
     out += [
         r"\begin{table}[t]",
         r"\centering",
@@ -221,7 +222,7 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
     if board.baseline:
         caption += rf" $\blacktriangle$/$\blacktriangledown$: significantly better/worse than {tex(board.baseline)}."
     if board.incomplete:
-        caption += r" $^\dagger$incomplete: failed or missing subjects."
+        caption += r" $^\dagger$incomplete: failed or missing subjects, or fewer prompts than the protocol."
     if not data.meaningful:
         caption += r" \textbf{NOT MEANINGFUL: random-weight models.}"
     out += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""]

@@ -3,8 +3,9 @@
 Numbers summarise; the images are the evidence. The report copies small thumbnails
 beside its HTML (never the originals: 3000 full-size images per method would make a
 report nobody can mail), with relative links so it opens from disk. A generated image
-that is missing on disk, and a subject a method failed on, show as text, never as a
-broken image.
+that is missing or unreadable on disk (deleted, truncated by a full disk or a killed
+copy), and a subject a method failed on, show as text, never as a broken image or a
+report that stops at the first bad file.
 """
 
 from __future__ import annotations
@@ -48,24 +49,44 @@ class SubjectGrid:
     prompts: list[PromptRow]
     failures: dict[str, str] = field(default_factory=dict)  # method key -> error, for a failed (method, subject)
 
+    @property
+    def n_prompts(self) -> int:
+        """The benchmark prompts shown; the class prompt (PRES's "a [class]") is not one of them."""
+        return sum(row.index != PRIOR for row in self.prompts)
+
+    @property
+    def has_class_prompt(self) -> bool:
+        return any(row.index == PRIOR for row in self.prompts)
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 
 
-def thumbnail(source: Path, target_stem: Path, size: int = THUMBNAIL_PX) -> Path:
-    """A copy at most `size` px on its long side: JPEG for downscaled photos, PNG when already small."""
-    with Image.open(source) as image:
-        image = image.convert("RGB")
-        if max(image.size) > size:
-            image.thumbnail((size, size), Image.Resampling.LANCZOS)
-            target = target_stem.with_suffix(".jpg")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            image.save(target, "JPEG", quality=85)
-        else:
-            target = target_stem.with_suffix(".png")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            image.save(target, "PNG")
+UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)  # what Pillow raises on a bad file
+
+
+def thumbnail(source: Path, target_stem: Path, size: int = THUMBNAIL_PX) -> Path | None:
+    """A copy at most `size` px on its long side: JPEG for downscaled photos, PNG when already small.
+
+    None when the source cannot be decoded: one bad file is shown as such, the rest of the
+    report still gets written. Only reading is guarded; a failure to write the thumbnail
+    (a full disk) still stops the report.
+    """
+    try:
+        with Image.open(source) as opened:
+            image = opened.convert("RGB")  # decodes every pixel: a truncated file fails here, not later
+    except UNREADABLE:
+        return None
+    if max(image.size) > size:
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        target = target_stem.with_suffix(".jpg")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.save(target, "JPEG", quality=85)
+    else:
+        target = target_stem.with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.save(target, "PNG")
     return target
 
 
@@ -91,6 +112,9 @@ def _real_thumbs(data: ReportData, subject: str, out_dir: Path, size: int) -> tu
                 thumbs.append(Thumb(None, image.file, "missing real image"))
                 continue
             target = thumbnail(source, out_dir / IMAGES_DIR / "real" / _slug(subject) / Path(image.file).stem, size)
+            if target is None:
+                thumbs.append(Thumb(None, f"real photo {subject}/{image.file}", "unreadable real image"))
+                continue
             thumbs.append(Thumb(target.relative_to(out_dir).as_posix(), f"real photo {subject}/{image.file}"))
         return thumbs, None
     where = ", ".join(tried) or "no dataset_dir in run.json"
@@ -145,6 +169,9 @@ def build_grids(data: ReportData, out_dir: Path, size: int = THUMBNAIL_PX) -> li
                 target = thumbnail(
                     source, out_dir / IMAGES_DIR / _method_dir(method, position) / _slug(subject) / stem, size
                 )
+                if target is None:
+                    cell.append(Thumb(None, title, "unreadable image"))
+                    continue
                 cell.append(Thumb(target.relative_to(out_dir).as_posix(), title))
         failures = {}
         for method in methods:

@@ -10,10 +10,13 @@ cannot disagree with the exports written in the same call.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
+import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +28,7 @@ from benchmark.metrics.registry import METRICS
 from dataset.protocol import ATTRIBUTION
 from reports import formatting
 from reports.ablations import build_ablations
-from reports.banner import report_banners
+from reports.banner import report_banners, smoke_run_banners
 from reports.exports import PUBLISHED_CAVEAT, board_markdown, write_exports
 from reports.gallery import IMAGES_DIR, THUMBNAIL_PX, build_grids
 from reports.leaderboard import LEADERBOARD_METRICS, Leaderboard, build_leaderboard
@@ -35,6 +38,7 @@ from reports.tables import failures_table, per_category_table, per_subject_table
 
 PLOTS_DIR = "plots"
 INDEX = "index.html"
+STAGING_PREFIX = ".bench-report-partial-"  # a report being built inside out_dir (see write_report)
 
 
 def _environment() -> Environment:
@@ -203,18 +207,80 @@ def write_report(
 
     `runs` are run directories, or runs already loaded. `baseline` names the method the
     significance marks compare against (default: `base` when a run has it). Raises
-    BenchError for a missing run or an unknown baseline.
+    BenchError for a missing run, an unknown baseline, or an output directory that is a
+    file, holds something other than an earlier report, or cannot be written.
+
+    The report is built in a hidden staging folder inside out_dir and moved into place at
+    the end, so a build that fails half-way (a bug, Ctrl-C) leaves out_dir as it was, and
+    never as a folder of thumbnails without index.html that the next attempt would refuse.
     """
     out_dir = Path(out_dir)
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / INDEX).is_file():
-        raise BenchError(f"{out_dir} is not empty and holds no earlier report: choose an empty or new directory")
+    _check_out_dir(out_dir)
     data = runs if isinstance(runs, ReportData) else load_runs([Path(p) for p in runs])
     board = build_leaderboard(data, baseline)
     ablations = build_ablations(data)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (IMAGES_DIR, PLOTS_DIR):
+    created = not out_dir.exists()
+    staging = _staging_dir(out_dir)
+    try:
+        markdown = _build(data, board, ablations, staging, thumbnail_px)
+        _move_into_place(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if empty: nothing of the failed build reached it
+        raise
+    return WrittenReport(index=out_dir / INDEX, board=board, markdown=markdown)
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse, before any slow work, a target that is a file or a folder of someone else's files."""
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise BenchError(f"{out_dir} exists and is not a directory: choose an empty or new directory")
+        if out_dir.is_dir():
+            entries = [p for p in out_dir.iterdir() if not p.name.startswith(STAGING_PREFIX)]
+            if entries and not (out_dir / INDEX).is_file():
+                raise BenchError(
+                    f"{out_dir} is not empty and holds no earlier report: choose an empty or new directory"
+                )
+    except OSError as exc:
+        raise BenchError(f"cannot use {out_dir} for the report: {exc.strerror or exc}") from None
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    """A fresh hidden folder inside out_dir (same file system: moving out of it is a rename).
+
+    Inside rather than beside out_dir, so that a writable out_dir in a read-only parent
+    still works; staging folders a killed build left behind are removed first.
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in out_dir.glob(STAGING_PREFIX + "*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+    except OSError as exc:
+        raise BenchError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
+
+
+def _move_into_place(staging: Path, out_dir: Path) -> None:
+    """Replace an earlier report's files with the new ones; index.html first, so that out_dir is
+    recognisably a report from the first move on, however the rest goes."""
+    for stale in (IMAGES_DIR, PLOTS_DIR):  # an earlier report's thumbnails of methods no longer in it
         if (out_dir / stale).is_dir():
             shutil.rmtree(out_dir / stale)
+    for entry in sorted(staging.iterdir(), key=lambda p: (p.name != INDEX, p.name)):
+        target = out_dir / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif entry.is_dir() and (target.exists() or target.is_symlink()):
+            target.unlink()
+        os.replace(entry, target)
+    staging.rmdir()
+
+
+def _build(data: ReportData, board: Leaderboard, ablations: list, out_dir: Path, thumbnail_px: int) -> str:
+    """Write every file of the report into out_dir (an empty folder); returns the leaderboard Markdown."""
     (out_dir / PLOTS_DIR).mkdir()
     grids = build_grids(data, out_dir, thumbnail_px)
     plots = []
@@ -248,6 +314,7 @@ def write_report(
         "runs": _run_metadata(data),
         "banners": report_banners(data),
         "banners_cover_all": not any(m.meaningful for m in data.methods.values()),
+        "smoke_runs": smoke_run_banners(data),
         "differences": _differences(data),
         "failures": failures,
         "board": board,
@@ -265,9 +332,8 @@ def write_report(
         "thumbnail_px": thumbnail_px,
     }
     html = _environment().get_template("report.html.j2").render(**context)
-    index = out_dir / INDEX
-    index.write_text(html, encoding="utf-8")
-    return WrittenReport(index=index, board=board, markdown=markdown)
+    (out_dir / INDEX).write_text(html, encoding="utf-8")
+    return markdown
 
 
 def _comparison_rows(data: ReportData, board) -> list[dict]:

@@ -9,17 +9,25 @@ beyond two things every output needs:
   runs hold the same label), so two runs merge into one leaderboard without clashes;
 - which subjects a method *should* have (every subject any method or `bench run`
   invocation of its run touched), so a method with a failed or missing subject is
-  marked incomplete instead of being silently averaged over fewer subjects.
+  marked incomplete instead of being silently averaged over fewer subjects;
+- how much of the protocol each method covers (prompts per subject, images per
+  prompt), counted from its scores.jsonl / generations.jsonl lines, so a
+  `--limit-prompts` run, or one method of a run extended to more prompts than the
+  others, is never ranked as complete beside full runs. It is counted from the lines,
+  not from a recorded limit, because the limit is per `bench run` invocation and older
+  run directories do not record it.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
+from benchmark.config import RunConfig
 from benchmark.errors import BenchError
 from benchmark.metrics.records import GENERATIONS, SCORES_JSON, SCORES_JSONL, read_jsonl
 from benchmark.metrics.registry import METRICS
@@ -30,6 +38,75 @@ from dataset.protocol import load_protocol
 # below mirror its layout: <method>/method.json, artifacts/<subject>/artifact.json, failures/<subject>.json.
 METHOD_JSON = "method.json"
 INVOCATIONS = "invocations.jsonl"
+PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt  # DreamBench's 4, the `bench run` default
+
+
+def _cell_keys(lines) -> set[tuple]:
+    """(subject, prompt_index, image_index) of each line: the unit every count and pairing here is made of."""
+    return {(line.get("subject"), line.get("prompt_index"), line.get("image_index")) for line in lines}
+
+
+def protocol_prompts(subject: str) -> int | None:
+    """How many prompts the protocol gives a subject (25 in DreamBench); None for a subject it does not know."""
+    protocol = load_protocol()
+    entry = protocol.subjects.get(subject)
+    return None if entry is None else len(protocol.prompts_for(entry))
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the protocol a method's numbers stand on, per subject that has any image.
+
+    Missing and failed subjects are reported apart (MethodRun.status); this is about the
+    subjects that are there: all their benchmark prompts (never the class prompt, which
+    only PRES uses), each with the run's images per prompt.
+    """
+
+    prompts: dict[str, int]  # subject -> benchmark prompts with at least one image
+    protocol_prompts: dict[str, int]  # subject -> the prompts the protocol gives it
+    images: int  # images of those prompts, at most images_per_prompt each
+    images_per_prompt: int
+    short_prompts: int  # (subject, prompt) pairs with fewer than images_per_prompt images
+
+    @property
+    def full(self) -> bool:
+        return (
+            bool(self.prompts)
+            and not self.short_prompts
+            and all(self.prompts[s] >= self.protocol_prompts[s] for s in self.prompts)
+        )
+
+    @property
+    def text(self) -> str:
+        """'3/25 prompts' (a range when subjects differ), plus the images when a covered prompt lacks some."""
+        if not self.prompts:
+            return "no images"
+        have = sorted(set(self.prompts.values()))
+        want = sorted({self.protocol_prompts[s] for s in self.prompts})
+        have_text = str(have[0]) if len(have) == 1 else f"{have[0]}-{have[-1]}"
+        text = f"{have_text}/{'-'.join(map(str, want))} prompts"
+        if self.short_prompts:
+            text += f", {self.images}/{sum(self.prompts.values()) * self.images_per_prompt} images"
+        return text
+
+
+def measure_coverage(lines: list[dict], subjects: list[str], images_per_prompt: int) -> Coverage:
+    """Counted per distinct (subject, prompt, image), so a line a resumed run wrote twice counts once."""
+    per_prompt: dict[tuple[str, int], int] = {}
+    for subject, prompt, _ in _cell_keys(lines):
+        if subject in subjects and isinstance(prompt, int) and not isinstance(prompt, bool):
+            per_prompt[subject, prompt] = per_prompt.get((subject, prompt), 0) + 1
+    prompts: dict[str, int] = {}
+    for subject, _ in per_prompt:
+        prompts[subject] = prompts.get(subject, 0) + 1
+    expected = {s: protocol_prompts(s) or prompts[s] for s in prompts}  # an unknown subject: what it has
+    return Coverage(
+        prompts=prompts,
+        protocol_prompts=expected,
+        images=sum(min(n, images_per_prompt) for n in per_prompt.values()),
+        images_per_prompt=images_per_prompt,
+        short_prompts=sum(n < images_per_prompt for n in per_prompt.values()),
+    )
 
 
 @dataclass
@@ -80,8 +157,32 @@ class MethodRun:
         return [s for s in self.run.subjects if s not in have]
 
     @property
+    def scored_lines(self) -> bool:
+        """Whether the numbers have their per-image lines (scores.jsonl), which coverage is counted from."""
+        return self.scores is not None and not self.cells.empty
+
+    @cached_property
+    def coverage(self) -> Coverage:
+        """Of the scored images when scored (what the numbers stand on), else of the generated ones."""
+        lines = self.cells.to_dict(orient="records") if self.scored_lines else self.records
+        return measure_coverage(lines, self.run.subjects, self.run.images_per_prompt)
+
+    @cached_property
+    def unscored_images(self) -> int:
+        """Images generated after the last scoring (a `bench run --no-score` that extended the method)."""
+        if not self.scored_lines:
+            return 0
+        return len(_cell_keys(self.records) - _cell_keys(self.cells.to_dict(orient="records")))
+
+    @property
     def complete(self) -> bool:
-        return self.scores is not None and not self.failures and not self.missing_subjects
+        return (
+            self.scores is not None
+            and not self.failures
+            and not self.missing_subjects
+            and self.coverage.full
+            and not self.unscored_images
+        )
 
     @property
     def meaningful(self) -> bool:
@@ -97,7 +198,13 @@ class MethodRun:
 
     @property
     def status(self) -> str:
-        """One human line: why this row cannot be compared at face value, or 'complete'."""
+        """One human line: why this row cannot be compared at face value, or 'complete'.
+
+        It leads with what the numbers cover (subjects, and prompts or images when short of the
+        protocol), so a partial row says how partial it is, e.g. "INCOMPLETE (2/2 subjects, 3/25 prompts)".
+        """
+        if self.complete:
+            return "complete"
         problems = []
         if self.scores is None:
             problems.append(f"not scored; run: bench score {self.run.path}")
@@ -105,10 +212,12 @@ class MethodRun:
             problems.append(f"failed: {', '.join(self.failed_subjects)}")
         if self.missing_subjects and self.scores is not None:
             problems.append(f"missing: {', '.join(self.missing_subjects)}")
-        if not problems:
-            return "complete"
-        n_scored = len(self.scored_subjects)
-        return f"INCOMPLETE ({n_scored}/{len(self.run.subjects)} subjects; {'; '.join(problems)})"
+        if self.unscored_images:
+            problems.append(f"{self.unscored_images} image(s) not scored yet; run: bench score {self.run.path}")
+        covered = [f"{len(self.scored_subjects)}/{len(self.run.subjects)} subjects"]
+        if not self.coverage.full:
+            covered.append(self.coverage.text)
+        return f"INCOMPLETE ({'; '.join([', '.join(covered), *problems])})"
 
 
 @dataclass
@@ -120,6 +229,13 @@ class RunInfo:
     manifest: dict
     subjects: list[str] = field(default_factory=list)  # protocol order
     method_keys: list[str] = field(default_factory=list)
+    images_per_prompt: int = PROTOCOL_IMAGES_PER_PROMPT  # what the run was configured with
+    prompt_limit: int | None = None  # K of `--limit-prompts K` that its methods' images stay within; None: no limit
+
+    @property
+    def reduced(self) -> bool:
+        """A smoke run: fewer prompts or images per prompt than the protocol, for every method in it."""
+        return self.prompt_limit is not None or self.images_per_prompt < PROTOCOL_IMAGES_PER_PROMPT
 
     @property
     def meaningful(self) -> bool:
@@ -244,7 +360,31 @@ def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
         raise BenchError(f"{path} holds no method yet (no */method.json); run `bench run` first")
     seen = {s for m in methods for s in (*m.scored_subjects, *m.failures, *(r["subject"] for r in m.records))}
     run.subjects = _expected_subjects(path, seen)
+    run.images_per_prompt, run.prompt_limit = _run_shape(manifest, methods, run.subjects)
     return run, methods
+
+
+def _run_shape(manifest: dict, methods: list[MethodRun], subjects: list[str]) -> tuple[int, int | None]:
+    """The run's images per prompt (its identity; else the most any prompt has) and its prompt limit.
+
+    The limit is one past the highest prompt index any method has an image for, so a run whose
+    methods all stopped at `--limit-prompts 3` says 3, and one with any method on every prompt says None.
+    """
+    keys = [key for m in methods for key in _cell_keys([*m.records, *m.cells.to_dict(orient="records")])]
+    prompts = [k for k in keys if isinstance(k[1], int) and not isinstance(k[1], bool)]
+    recorded = manifest.get("identity", {}).get("images_per_prompt")
+    if isinstance(recorded, int) and recorded > 0:
+        images_per_prompt = recorded
+    else:
+        counts: dict[tuple, int] = {}
+        for subject, prompt, _ in set(prompts):
+            counts[subject, prompt] = counts.get((subject, prompt), 0) + 1
+        images_per_prompt = max(counts.values(), default=PROTOCOL_IMAGES_PER_PROMPT)
+    if not prompts:
+        return images_per_prompt, None
+    limit = max(prompt for _, prompt, _ in prompts) + 1
+    protocol = min((n for n in map(protocol_prompts, subjects) if n is not None), default=limit)
+    return images_per_prompt, (limit if limit < protocol else None)
 
 
 def load_runs(run_dirs: list[Path]) -> ReportData:

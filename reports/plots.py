@@ -127,8 +127,10 @@ def subject_bars(data: ReportData, path: Path, metrics: tuple[str, ...] = ("dino
                 row = table.loc[subject]
                 xs.append(position - 0.4 + bar * (offset + 0.5))
                 ys.append(row["mean"])
-                low.append(0 if math.isnan(row["ci_low"]) else row["mean"] - row["ci_low"])
-                high.append(0 if math.isnan(row["ci_high"]) else row["ci_high"] - row["mean"])
+                # the mean (over images, scores.json) can fall just outside the CI (over prompt means) when
+                # a prompt lost an unreadable image; matplotlib refuses a negative error bar
+                low.append(0 if math.isnan(row["ci_low"]) else max(0.0, row["mean"] - row["ci_low"]))
+                high.append(0 if math.isnan(row["ci_high"]) else max(0.0, row["ci_high"] - row["mean"]))
             axes.bar(
                 xs,
                 ys,

@@ -9,8 +9,10 @@ scores.json / scores.jsonl, never against the report code's own helpers.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import re
+import shlex
 import shutil
 from html import unescape
 from html.parser import HTMLParser
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import reports.html
 from benchmark.errors import BenchError
 from benchmark.metrics import score_run
 from reports.ablations import ABLATIONS, ablation_frame, build_ablation
@@ -29,6 +32,7 @@ from reports.exports import markdown_leaderboard
 from reports.html import write_report
 from reports.leaderboard import build_leaderboard, leaderboard_frame
 from reports.loading import load_runs
+from reports.plots import subject_bars
 from reports.published import PUBLISHED, published_table
 from reports.tables import metric_table, training_table
 from tests.browser.runs import FAILING, OTHER, report_runs
@@ -201,24 +205,27 @@ def test_banners_name_the_random_weight_profiles_and_only_those(runs, tmp_path):
 def test_a_failed_cell_is_shown_and_its_method_marked_incomplete(runs, data, html):
     failing = data.methods[FAILING]
     assert not failing.complete and failing.failed_subjects == ["dog"]
-    assert failing.status.startswith("INCOMPLETE (1/2 subjects; failed: dog")
-    assert all(m.complete for key, m in data.methods.items() if key != FAILING)
+    assert failing.status.startswith("INCOMPLETE (1/2 subjects, 2/25 prompts; failed: dog")
+    # the others lack nothing but the prompts a 2-prompt smoke run leaves out
+    assert all(m.status == "INCOMPLETE (2/2 subjects, 2/25 prompts)" for k, m in data.methods.items() if k != FAILING)
 
     error = json.loads((runs.main / FAILING / "failures" / "dog.json").read_text())["error"]
     section = html[html.index('id="failures"') : html.index("</section>")]
     assert FAILING in section and "dog" in section and error in section
     assert html.index('id="failures"') < html.index('id="leaderboard"')
     row = re.search(rf'<tr data-method="{re.escape(FAILING)}" class="([^"]*)">(.*?)</tr>', html, re.S)
-    assert "incomplete" in row.group(1) and "INCOMPLETE (1/2 subjects; failed: dog" in row.group(2)
+    assert "incomplete" in row.group(1) and "INCOMPLETE (1/2 subjects, 2/25 prompts; failed: dog" in row.group(2)
     assert f"{FAILING} FAILED on dog: {error}" in html  # in the image grid too
 
     markdown = markdown_leaderboard([runs.main])
-    assert "**INCOMPLETE (1/2 subjects; failed: dog)**" in markdown
+    assert "**INCOMPLETE (1/2 subjects, 2/25 prompts; failed: dog)**" in markdown
     assert "fake[fail\\_on=dog,size=64]$^\\dagger$" in (runs.report / "leaderboard.tex").read_text()
 
 
 def test_subjects_scored_counts_subjects_with_any_metric_not_the_first_metric(runs, tmp_path, dreambench_dir):
-    clip_t_only = Path(shutil.copytree(runs.other, tmp_path / "clip-t-only"))
+    # Without the earlier scores: a subset scoring would keep them (DINO included).
+    ignore = shutil.ignore_patterns("scores.json", "scores.jsonl")
+    clip_t_only = Path(shutil.copytree(runs.other, tmp_path / "clip-t-only", ignore=ignore))
     score_run(clip_t_only, dreambench_dir, profile="tiny", metrics=["clip-t"])  # scored, but has no DINO
     html = write_report([runs.main, clip_t_only], tmp_path / "report", baseline="base").index.read_text()
 
@@ -357,7 +364,8 @@ def test_markdown_csv_and_latex_exports_carry_the_scores_json_numbers(runs, data
     assert line["published_delta"] == pytest.approx(0.664 - 0.493)
 
     latex = (runs.report / "leaderboard.tex").read_text()
-    assert f"dreambooth & {dino['mean']:.3f} {{\\scriptsize [{dino['ci_low']:.3f}, {dino['ci_high']:.3f}]}}" in latex
+    dreambooth = f"dreambooth$^\\dagger$ & {dino['mean']:.3f}"  # dagger: 2 of 25 prompts
+    assert dreambooth + f" {{\\scriptsize [{dino['ci_low']:.3f}, {dino['ci_high']:.3f}]}}" in latex
     assert latex.count(r"\begin{table}") == 2 and "DreamBooth (Stable Diffusion) & SD & 0.668 & 0.803 & 0.305" in latex
     assert latex.index("Real images (oracle)") < latex.index("Published (DreamBooth paper)")
     ablations_tex = (runs.report / "ablations.tex").read_text()
@@ -426,3 +434,188 @@ def test_write_report_refuses_a_directory_that_holds_something_else(runs, tmp_pa
 )
 def test_significance_follows_the_metric_direction(metric, diff, p, expected):
     assert verdict(metric, diff, p) == expected
+
+
+# --------------------------------------------------------------- output folder
+def test_write_report_into_a_file_or_an_unwritable_folder_is_a_one_line_error(runs, tmp_path, monkeypatch):
+    a_file = tmp_path / "report.html"
+    a_file.write_text("mine")
+    with pytest.raises(BenchError, match="exists and is not a directory"):
+        write_report([runs.other], a_file)
+    with pytest.raises(BenchError, match="cannot write the report to .*: Not a directory"):
+        write_report([runs.other], a_file / "report")
+    assert a_file.read_text() == "mine"
+
+    def denied(self, *args, **kwargs):  # root ignores chmod, so the denial is simulated
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    with pytest.raises(BenchError, match="cannot write the report to .*: Permission denied"):
+        write_report([runs.other], tmp_path / "read-only" / "report")
+
+
+def test_a_report_that_fails_half_way_leaves_nothing_that_blocks_the_next_attempt(runs, tmp_path, monkeypatch):
+    def crash(*args, **kwargs):
+        raise RuntimeError("a bug after the thumbnails were written")
+
+    out = tmp_path / "report"
+    with monkeypatch.context() as patch:
+        patch.setattr(reports.html, "write_exports", crash)
+        with pytest.raises(RuntimeError, match="a bug after"):
+            write_report([runs.other], out)
+    assert not out.exists()  # no images/ or plots/ without an index.html
+    first = write_report([runs.other], out).index.read_text()
+
+    with monkeypatch.context() as patch:  # a failed rebuild keeps the earlier report whole
+        patch.setattr(reports.html, "write_exports", crash)
+        with pytest.raises(RuntimeError, match="a bug after"):
+            write_report([runs.other], out)
+    assert (out / "index.html").read_text() == first
+    local = [s for s in re.findall(r'src="([^"]+)"', first) if not s.startswith("data:")]
+    assert local and all((out / s).is_file() for s in local)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    write_report([runs.other], out)
+
+
+def test_a_truncated_image_is_shown_as_unreadable_and_the_report_finishes(runs, tmp_path, dataset_copy):
+    run = Path(shutil.copytree(runs.other, tmp_path / "run"))
+    _edit_json(run / "run.json", dataset_dir=str(dataset_copy))
+    record = json.loads((run / OTHER / "generations.jsonl").read_text().splitlines()[0])
+    with open(run / record["file"], "r+b") as image:  # what a full disk or a killed copy leaves
+        image.truncate(100)
+    real = sorted((dataset_copy / record["subject"]).glob("*.jpg"))[0]
+    with open(real, "r+b") as image:
+        image.truncate(100)
+
+    html = write_report([run], tmp_path / "report").index.read_text()
+    title = f"{record['prompt']} (image {record['image_index']}, seed {record['seed']})"
+    assert f'<div class="missing-img" title="{title}">unreadable image</div>' in unescape(html)
+    assert '<div class="missing-img">unreadable real image</div>' in html
+    assert html.count('<div class="missing-img"') == 2  # every other image has its thumbnail
+
+
+def test_a_subject_mean_outside_its_prompt_interval_still_gets_its_bar(runs, tmp_path):
+    # scores.json's mean is over images, the bar's interval over prompt means: with a prompt that lost an
+    # unreadable image the two can disagree, and a negative error bar used to stop the whole report
+    run = Path(shutil.copytree(runs.other, tmp_path / "run", ignore=shutil.ignore_patterns("images")))
+    scores_json = run / OTHER / "scores.json"
+    scores = json.loads(scores_json.read_text())
+    scores["per_subject"][0]["dino"] = 5.0
+    scores_json.write_text(json.dumps(scores))
+    assert subject_bars(load_runs([run]), tmp_path / "bars.png").is_file()
+
+
+# --------------------------------------------------------------- coverage of the protocol
+def _extend_to_every_prompt(run: Path, method: str) -> None:
+    """Lines for prompts 2..24 in the method's records and scores, as a `bench run` without --limit-prompts
+    and its scoring would write them (coverage is counted from these lines, not from the images)."""
+    for name in ("generations.jsonl", "scores.jsonl"):
+        path = run / method / name
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        extra = [
+            {**line, "prompt_index": prompt, "file": line["file"].replace("p00_", f"p{prompt:02d}_")}
+            for line in lines
+            if line["prompt_index"] == 0
+            for prompt in range(2, 25)
+        ]
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines + extra))
+
+
+def test_a_method_on_fewer_prompts_than_the_protocol_is_incomplete_beside_a_full_one(runs, tmp_path):
+    run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*", "*-no-prior")))
+    _extend_to_every_prompt(run, "base")
+    data = load_runs([run])
+    base, dreambooth = data.methods["base"], data.methods["dreambooth"]
+    assert base.complete and base.status == "complete"
+    assert not dreambooth.complete and dreambooth.status == "INCOMPLETE (2/2 subjects, 2/25 prompts)"
+
+    board = build_leaderboard(data, "base")
+    assert [(row.key, row.complete) for row in board.rows] == [("base", True), ("dreambooth", False)]
+    # the comparison pairs the cells both have: 2 subjects x 2 prompts x 2 images, not base's 25 prompts
+    # (PRES: the class prompt's 2 subjects x 2 images)
+    n_cells = dict(zip(board.comparisons["metric"], board.comparisons["n_cells"], strict=True))
+    assert n_cells == {"dino": 8, "clip-i": 8, "clip-t": 8, "pres": 4, "div": 8}
+
+    html = write_report(data, tmp_path / "report").index.read_text()
+    base_row = re.search(r'<tr data-method="base" class="([^"]*)">(.*?)</tr>', html, re.S).groups()
+    dreambooth_row = re.search(r'<tr data-method="dreambooth" class="([^"]*)">(.*?)</tr>', html, re.S).groups()
+    assert "incomplete" not in base_row[0] and ">complete<" in base_row[1]
+    assert "incomplete" in dreambooth_row[0] and "INCOMPLETE (2/2 subjects, 2/25 prompts)" in dreambooth_row[1]
+    # one method has every prompt, so the run is labelled for its 2 images per prompt only
+    assert re.findall(r'<span class="smoke-line">([^<]*)</span>', html) == [
+        "SMOKE RUN: run &#39;main&#39; has 2 of the protocol&#39;s 4 images per prompt (--images-per-prompt 2): its "
+        "numbers are not DreamBench results and do not compare with full runs."
+    ]
+
+    # images generated after the last scoring: the numbers do not cover them
+    extra = {"subject": "dog", "prompt_index": 2, "image_index": 0, "file": "dreambooth/images/dog/p02_i0.png"}
+    with open(run / "dreambooth" / "generations.jsonl", "a") as handle:
+        handle.write(json.dumps(extra) + "\n")
+    status = load_runs([run]).methods["dreambooth"].status
+    assert status == f"INCOMPLETE (2/2 subjects, 2/25 prompts; 1 image(s) not scored yet; run: bench score {run})"
+
+
+def test_a_limited_run_is_labelled_a_smoke_run_in_every_format(runs, html):
+    def line(run: str) -> str:
+        return (
+            f"SMOKE RUN: run '{run}' has only the first 2 of the protocol's 25 prompts per subject "
+            "(bench run --limit-prompts 2) and 2 of the protocol's 4 images per prompt (--images-per-prompt 2): "
+            "its numbers are not DreamBench results and do not compare with full runs."
+        )
+
+    banner = re.search(r'<div class="banner smoke-run" role="alert">(.*?)<small>', html, re.S).group(1)
+    assert [unescape(text) for text in re.findall(r'<span class="smoke-line">([^<]*)</span>', banner)] == [
+        line("main"),
+        line("other"),
+    ]
+    assert html.index("smoke-run") < html.index('id="leaderboard"')
+    assert f"> **{line('main')}**" in (runs.report / "leaderboard.md").read_text()
+    assert f"% {line('other')}" in (runs.report / "leaderboard.tex").read_text()
+
+
+def test_the_image_grid_counts_benchmark_prompts_not_the_class_prompt(html):
+    assert 'backpack <span class="muted">(backpack, object, 2 prompts + class prompt)</span>' in html
+    assert 'dog <span class="muted">(dog, live, 2 prompts + class prompt)</span>' in html
+
+
+# --------------------------------------------------------------- ablation hint
+def _hinted_config(cli, hint: str, monkeypatch):
+    """The RunConfig `bench run` would execute for the hinted command (stopped before any work)."""
+    import benchmark.runner
+
+    seen = []
+
+    def capture(config, **kwargs):
+        seen.append(config)
+        raise KeyboardInterrupt  # the CLI's own way out: one line, exit 130, nothing run
+
+    monkeypatch.setattr(benchmark.runner, "execute_run", capture)
+    args = shlex.split(hint)
+    assert args[:2] == ["bench", "run"]
+    result = cli(*args[1:])
+    assert result.exit_code == 130 and len(seen) == 1, result.output
+    return seen[0]
+
+
+def test_the_missing_ablation_hint_extends_the_run_it_names(runs, data, html, cli, monkeypatch):
+    result = build_ablation(data, next(a for a in ABLATIONS if a.id == "identifier"))
+    assert result.hint_run == "main" and f"--output-dir {runs.main.resolve()}" in result.hint
+    assert f"Run <code>{result.hint}</code>" in unescape(html)
+    assert f"`{result.hint}`" in (runs.report / "leaderboard.md").read_text()
+    config = _hinted_config(cli, result.hint, monkeypatch)
+    manifest = json.loads((runs.main / "run.json").read_text())
+    assert Path(config.output_dir).resolve() == runs.main.resolve()
+    assert config.identity() == manifest["identity"]  # what `bench run` checks before it resumes a directory
+    assert (config.methods, config.subjects) == (["dreambooth", "dreambooth-english-id"], ["backpack", "dog"])
+    assert config.limit_prompts == 2 and config.images_per_prompt == 2
+
+
+def test_the_ablation_hint_carries_a_non_default_seed_and_sampling_setting(runs, tmp_path, cli, monkeypatch):
+    run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("images", "artifacts")))
+    manifest = json.loads((run / "run.json").read_text())
+    manifest["identity"]["seed"] = 7
+    manifest["identity"]["generation"]["steps"] = 9
+    (run / "run.json").write_text(json.dumps(manifest))
+    result = build_ablation(load_runs([run]), next(a for a in ABLATIONS if a.id == "identifier"))
+    assert "--seed 7" in result.hint and "--set generation.steps=9" in result.hint
+    assert _hinted_config(cli, result.hint, monkeypatch).identity() == manifest["identity"]

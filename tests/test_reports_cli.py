@@ -80,3 +80,13 @@ def test_bench_compare_prints_paired_differences(cli):
     assert "| DINO ↑ | base (run 1: main) | base (run 2: main) |" in result.output
     refused = cli("compare", runs.main, runs.other)
     assert refused.exit_code == 2 and "nothing to pair" in refused.output
+
+
+def test_bench_report_into_an_existing_file_is_a_one_line_error(cli, tmp_path):
+    runs = report_runs()
+    (tmp_path / "taken").write_text("mine")
+    for target in (tmp_path / "taken", tmp_path / "taken" / "report"):
+        result = cli("report", runs.other, "-o", target)  # a traceback would raise here (catch_exceptions=False)
+        assert result.exit_code == 2 and result.stderr.startswith("bench: error: ") and "Traceback" not in result.output
+        assert len(result.stderr.splitlines()) == 1 and str(target) in result.stderr
+    assert (tmp_path / "taken").read_text() == "mine"
