@@ -130,6 +130,10 @@ class RunConfig:
 
 
 COMPILE_KEYS = ("compile", "compile_backend", "compile_mode")
+# What torch.compile wraps and how; part of every key of compiled outputs, so a change of it never mixes
+# bytes compiled the old way with new ones. 2: static shapes (one graph per batch shape) and, in training,
+# the trained text encoder compiled too.
+COMPILE_SCHEME = 2
 
 
 def compile_identity(generation: GenerationConfig) -> dict:
@@ -139,7 +143,9 @@ def compile_identity(generation: GenerationConfig) -> dict:
     on; when off they change nothing and are left out, which also keeps every key
     made before the option existed (run directories, class-image caches).
     """
-    return {key: getattr(generation, key) for key in COMPILE_KEYS} if generation.compile else {}
+    if not generation.compile:
+        return {}
+    return {**{key: getattr(generation, key) for key in COMPILE_KEYS}, "compile_scheme": COMPILE_SCHEME}
 
 
 def generation_identity(generation: GenerationConfig) -> dict:

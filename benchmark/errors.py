@@ -12,7 +12,7 @@ class BenchError(Exception):
 
 
 class StorageFailure(BenchError):
-    """The output storage refuses writes: stops the whole run (every further cell would fail the same way).
+    """Storage refuses the run (output, caches): stops the whole run, as every further cell would fail too.
 
     Finished work stays: every file is written to a temporary name and renamed into place.
     """
@@ -37,6 +37,5 @@ def raise_if_storage_failure(exc: BaseException, where: object = "output") -> No
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         target = exc.filename or where
         raise PermissionDenied(
-            f"{exc.strerror}: {target}; fix its permissions (or use another --output-dir) and re-run "
-            "(finished work is kept)"
+            f"{exc.strerror}: {target}; fix its permissions and re-run (finished work is kept)"
         ) from exc

@@ -159,6 +159,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                     "options": identity_options(cls, method_options[label]),
                     "run_identity": config.identity_hash(),
                 },
+                cls.run_options,
             )
         store.log_invocation(
             {
@@ -168,6 +169,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                 "methods": config.methods,
                 "subjects": [s.name for s in subjects],
                 "shard": config.shard,
+                "limit_prompts": config.limit_prompts,  # a smoke run, as the report labels it
                 "executor": config.executor,
                 "workers": config.workers,
                 "device": str(device),

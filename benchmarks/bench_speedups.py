@@ -328,6 +328,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
+    if args.images % IMAGES_PER_PROMPT:  # a smaller last batch would compile (or re-plan) inside the timing
+        parser.error(f"--images must be a multiple of {IMAGES_PER_PROMPT}")
     if args.quick and args.parts:
         parser.error("--quick is the core part alone: give --quick or --parts, not both")
     parts = "core" if args.quick else args.parts or "core,speedups"

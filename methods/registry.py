@@ -130,8 +130,13 @@ def register_preset(base: type[Method], name: str, description: str, **options) 
 
 
 def identity_options(cls: type[Method], options: dict) -> dict:
-    """The options that decide a method's outputs: all but its `run_options`."""
-    return {key: value for key, value in options.items() if key not in cls.run_options}
+    """The options that decide a method's outputs: all but its `run_options`, plus how `compile` compiles."""
+    from benchmark.config import COMPILE_SCHEME
+
+    kept = {key: value for key, value in options.items() if key not in cls.run_options}
+    if kept.get("compile") is True:
+        kept["compile_scheme"] = COMPILE_SCHEME
+    return kept
 
 
 def method_label(cls: type[Method], given: dict | None) -> str:
@@ -142,7 +147,7 @@ def method_label(cls: type[Method], given: dict | None) -> str:
     Run options (checkpointing) change no output, so they never make another label.
     """
     name = cls.name
-    given = identity_options(cls, given or {})
+    given = {key: value for key, value in (given or {}).items() if key not in cls.run_options}
     if not given:
         return name
     parts = ",".join(f"{key}={given[key]}" for key in sorted(given))

@@ -39,6 +39,7 @@ from reports.tables import failures_table, per_category_table, per_subject_table
 PLOTS_DIR = "plots"
 INDEX = "index.html"
 STAGING_PREFIX = ".bench-report-partial-"  # a report being built inside out_dir (see write_report)
+GENERATOR = '<meta name="generator" content="dreambench-harness report">'  # in every index.html we write
 
 
 def _environment() -> Environment:
@@ -240,7 +241,7 @@ def _check_out_dir(out_dir: Path) -> None:
             raise BenchError(f"{out_dir} exists and is not a directory: choose an empty or new directory")
         if out_dir.is_dir():
             entries = [p for p in out_dir.iterdir() if not p.name.startswith(STAGING_PREFIX)]
-            if entries and not (out_dir / INDEX).is_file():
+            if entries and not _holds_earlier_report(out_dir):
                 raise BenchError(
                     f"{out_dir} is not empty and holds no earlier report: choose an empty or new directory"
                 )
@@ -248,35 +249,78 @@ def _check_out_dir(out_dir: Path) -> None:
         raise BenchError(f"cannot use {out_dir} for the report: {exc.strerror or exc}") from None
 
 
+def _holds_earlier_report(out_dir: Path) -> bool:
+    """An index.html this tool wrote (its generator tag; before the tag, the exports beside it).
+
+    Only such a folder is ever replaced: `-o docs/` with someone's own index.html and
+    images/ must be refused, not emptied.
+    """
+    index = out_dir / INDEX
+    if not index.is_file():
+        return False
+    with index.open(encoding="utf-8", errors="replace") as handle:
+        if GENERATOR in handle.read(4096):
+            return True
+    return (out_dir / "leaderboard.csv").is_file() and (out_dir / "leaderboard.md").is_file()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
 def _staging_dir(out_dir: Path) -> Path:
     """A fresh hidden folder inside out_dir (same file system: moving out of it is a rename).
 
     Inside rather than beside out_dir, so that a writable out_dir in a read-only parent
-    still works; staging folders a killed build left behind are removed first.
+    still works. Its name carries the building process's id: staging folders of killed
+    builds are removed first, never one a concurrent build is still filling.
     """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for leftover in out_dir.glob(STAGING_PREFIX + "*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+            pid = leftover.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+            if not (pid.isdigit() and _pid_alive(int(pid))):
+                shutil.rmtree(leftover, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
     except OSError as exc:
         raise BenchError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
 
 
 def _move_into_place(staging: Path, out_dir: Path) -> None:
-    """Replace an earlier report's files with the new ones; index.html first, so that out_dir is
-    recognisably a report from the first move on, however the rest goes."""
-    for stale in (IMAGES_DIR, PLOTS_DIR):  # an earlier report's thumbnails of methods no longer in it
-        if (out_dir / stale).is_dir():
-            shutil.rmtree(out_dir / stale)
-    for entry in sorted(staging.iterdir(), key=lambda p: (p.name != INDEX, p.name)):
-        target = out_dir / entry.name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif entry.is_dir() and (target.exists() or target.is_symlink()):
-            target.unlink()
-        os.replace(entry, target)
-    staging.rmdir()
+    """Swap the new report's files in for the earlier report's, all or nothing.
+
+    The earlier report's entries (those the new one replaces, and its images/ and plots/,
+    which may hold methods no longer in it) first move aside into the staging folder;
+    if moving the new ones in fails, they move back. Only then is the old set deleted.
+    Nothing else in out_dir is touched.
+    """
+    new_entries = sorted(staging.iterdir(), key=lambda p: (p.name != INDEX, p.name))
+    aside = staging / ".earlier"
+    aside.mkdir()
+    names = dict.fromkeys([IMAGES_DIR, PLOTS_DIR, *(entry.name for entry in new_entries)])
+    moved_aside, moved_in = [], []
+    try:
+        for name in names:
+            target = out_dir / name
+            if target.exists() or target.is_symlink():
+                os.replace(target, aside / name)
+                moved_aside.append(name)
+        for entry in new_entries:
+            os.replace(entry, out_dir / entry.name)
+            moved_in.append(entry.name)
+    except BaseException:
+        for name in moved_in:  # back into staging, which the caller removes
+            os.replace(out_dir / name, staging / name)
+        for name in moved_aside:
+            os.replace(aside / name, out_dir / name)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)  # now only the earlier report's files
 
 
 def _build(data: ReportData, board: Leaderboard, ablations: list, out_dir: Path, thumbnail_px: int) -> str:

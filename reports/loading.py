@@ -361,6 +361,13 @@ def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     seen = {s for m in methods for s in (*m.scored_subjects, *m.failures, *(r["subject"] for r in m.records))}
     run.subjects = _expected_subjects(path, seen)
     run.images_per_prompt, run.prompt_limit = _run_shape(manifest, methods, run.subjects)
+    asked = [line for line in _read_jsonl(path / INVOCATIONS) if "limit_prompts" in line]
+    if asked:  # recorded since the limit was logged: what was asked beats what the images suggest
+        limits = [line["limit_prompts"] for line in asked]
+        run.prompt_limit = None if None in limits else max(limits)
+        protocol = min((n for n in map(protocol_prompts, run.subjects) if n is not None), default=None)
+        if run.prompt_limit is not None and protocol is not None and run.prompt_limit >= protocol:
+            run.prompt_limit = None
     return run, methods
 
 
@@ -369,6 +376,7 @@ def _run_shape(manifest: dict, methods: list[MethodRun], subjects: list[str]) ->
 
     The limit is one past the highest prompt index any method has an image for, so a run whose
     methods all stopped at `--limit-prompts 3` says 3, and one with any method on every prompt says None.
+    (A guess, for run directories older than `invocations.jsonl`'s `limit_prompts`: `load_run` prefers it.)
     """
     keys = [key for m in methods for key in _cell_keys([*m.records, *m.cells.to_dict(orient="records")])]
     prompts = [k for k in keys if isinstance(k[1], int) and not isinstance(k[1], bool)]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmark.config import COMPILE_SCHEME
 from tests.conftest import image_hashes, tiny_run
 
 
@@ -131,3 +132,4 @@ def test_compiled_sampling_compiles_each_pipeline_once_and_counts_in_the_identit
     assert "compile" not in identity  # off: absent, so every run made before the option keeps its directory
     compiled = json.loads((tmp_path / "compiled" / "run.json").read_text())["identity"]["generation"]
     assert (compiled["compile"], compiled["compile_backend"]) == (True, "aot_eager")
+    assert compiled["compile_scheme"] == COMPILE_SCHEME  # how it compiles: a change of it must not mix bytes

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import os
 import re
 import shlex
 import shutil
@@ -477,6 +478,54 @@ def test_a_report_that_fails_half_way_leaves_nothing_that_blocks_the_next_attemp
     write_report([runs.other], out)
 
 
+def test_only_a_report_of_ours_is_replaced_and_nothing_else_in_its_folder_is_touched(runs, tmp_path, monkeypatch):
+    """`-o docs/` holding someone's own site must be refused; a report's folder may hold the user's notes."""
+    site = tmp_path / "docs"
+    (site / "images").mkdir(parents=True)
+    (site / "index.html").write_text("<html>my project page</html>")
+    (site / "images" / "logo.png").write_bytes(b"not ours")
+    with pytest.raises(BenchError, match="holds no earlier report"):
+        write_report([runs.other], site)
+    assert (site / "images" / "logo.png").read_bytes() == b"not ours"
+
+    out = tmp_path / "report"
+    write_report([runs.other], out)
+    (out / "notes.txt").write_text("my notes")
+    live = out / f"{reports.html.STAGING_PREFIX}{os.getpid()}-other-build"  # a concurrent build's folder
+    live.mkdir()
+    dead = out / f"{reports.html.STAGING_PREFIX}999999999-killed"  # a killed build's leftover
+    dead.mkdir()
+    second = write_report([runs.other], out).index.read_text()
+    assert (out / "notes.txt").read_text() == "my notes" and live.is_dir() and not dead.exists()
+    assert reports.html.GENERATOR in second
+
+    def fail_on_second_move(source, target, real=os.replace, calls=[]):  # noqa: B006 - a call counter
+        if Path(target).parent == out and Path(source).parent.name.startswith(reports.html.STAGING_PREFIX):
+            calls.append(target)
+            if len(calls) == 2:
+                raise OSError(13, "Permission denied", str(target))
+        return real(source, target)
+
+    with monkeypatch.context() as patch:  # a swap that fails half-way puts the earlier report back whole
+        patch.setattr(reports.html.os, "replace", fail_on_second_move)
+        with pytest.raises(OSError):
+            reports.html._move_into_place(_staged_copy(out, tmp_path), out)
+    assert (out / "index.html").read_text() == second
+    local = [s for s in re.findall(r'src="([^"]+)"', second) if not s.startswith("data:")]
+    assert local and all((out / s).is_file() for s in local)
+
+
+def _staged_copy(report: Path, tmp_path: Path) -> Path:
+    """A finished report's files in a staging folder inside it, as `write_report` leaves them before the swap."""
+    staging = report / f"{reports.html.STAGING_PREFIX}{os.getpid()}-test"
+    staging.mkdir()
+    for entry in report.iterdir():
+        if entry.name in ("index.html", "images", "plots", "leaderboard.md"):
+            copy = shutil.copytree if entry.is_dir() else shutil.copy2
+            copy(entry, staging / entry.name)
+    return staging
+
+
 def test_a_truncated_image_is_shown_as_unreadable_and_the_report_finishes(runs, tmp_path, dataset_copy):
     run = Path(shutil.copytree(runs.other, tmp_path / "run"))
     _edit_json(run / "run.json", dataset_dir=str(dataset_copy))
@@ -571,6 +620,22 @@ def test_a_limited_run_is_labelled_a_smoke_run_in_every_format(runs, html):
     assert html.index("smoke-run") < html.index('id="leaderboard"')
     assert f"> **{line('main')}**" in (runs.report / "leaderboard.md").read_text()
     assert f"% {line('other')}" in (runs.report / "leaderboard.tex").read_text()
+
+
+def test_the_prompt_limit_asked_for_beats_the_guess_from_the_images(runs, tmp_path):
+    """A full run killed inside its first subject has images for a few prompts only: not a smoke run."""
+    from reports.loading import load_run
+
+    run = Path(shutil.copytree(runs.other, tmp_path / "run"))
+    assert load_run(run)[0].prompt_limit == 2  # what these tests' runs asked for, logged
+    lines = [json.loads(line) for line in (run / "invocations.jsonl").read_text().splitlines()]
+    (run / "invocations.jsonl").write_text(
+        "".join(json.dumps({**line, "limit_prompts": None}) + "\n" for line in lines)
+    )
+    assert load_run(run)[0].prompt_limit is None
+    older = [{key: value for key, value in line.items() if key != "limit_prompts"} for line in lines]
+    (run / "invocations.jsonl").write_text("".join(json.dumps(line) + "\n" for line in older))
+    assert load_run(run)[0].prompt_limit == 2  # an older directory: guessed from the images
 
 
 def test_the_image_grid_counts_benchmark_prompts_not_the_class_prompt(html):

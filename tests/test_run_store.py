@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from benchmark.config import stable_hash
 from benchmark.errors import BenchError
 from benchmark.store.atomic import atomic_write_bytes
 from benchmark.store.lock import run_lock
@@ -137,6 +138,23 @@ def test_turning_checkpoints_on_extends_a_started_run_instead_of_retraining(tmp_
     summary = tiny_run(run_dir, dreambench_dir, **small, assignments=["options.dreambooth.checkpoint_every=2"])
     assert list(summary.records) == ["dreambooth"] and summary.generated == 0
     assert artifact.stat().st_mtime_ns == trained
+    # A folder made when run options still counted in the identity (options include them, key from them) is
+    # the same configuration: it goes on under its recorded key, so its finished images stay.
+    method_file = run_dir / "dreambooth" / "method.json"
+    stored = json.loads(method_file.read_text())
+    stored["info"]["options"]["checkpoint_every"] = 3
+    stored["key"] = stable_hash(stored["info"])
+    method_file.write_text(json.dumps(stored))
+    older = tiny_run(run_dir, dreambench_dir, **small)
+    assert list(older.records) == ["dreambooth"] and older.generated == 0 and older.reused == 1
+    assert artifact.stat().st_mtime_ns == trained
+    # How `compile` compiles is part of a compiled method's identity (never of its name).
+    from methods.dreambooth import DreamBooth
+    from methods.registry import identity_options, method_label
+
+    assert identity_options(DreamBooth, {"compile": True})["compile_scheme"] >= 2
+    assert "compile_scheme" not in identity_options(DreamBooth, {"compile": False})
+    assert method_label(DreamBooth, {"compile": True, "checkpoint_every": 5}) == "dreambooth[compile=True]"
     # An option that does change the outputs still makes its own row.
     changed = tiny_run(run_dir, dreambench_dir, **small, assignments=["options.dreambooth.steps=2"])
     assert list(changed.records) == ["dreambooth[steps=2]"]

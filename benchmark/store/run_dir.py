@@ -101,14 +101,23 @@ class RunStore:
     def method_dir(self, method: str) -> Path:
         return self.root / method
 
-    def open_method(self, method: str, info: dict) -> str:
-        """Record the method's options; refuse to mix outputs of different options. Returns its key."""
+    def open_method(self, method: str, info: dict, run_options: frozenset[str] = frozenset()) -> str:
+        """Record the method's options; refuse to mix outputs of different options. Returns its key.
+
+        `info["options"]` leaves out the method's `run_options`; a folder recorded before
+        they left the identity (its options include them) is the same configuration, and
+        keeps its recorded key: every finished image's key was derived from it.
+        """
         key = stable_hash(info)
         path = self.method_dir(method) / "method.json"
         if path.exists():
             old = json.loads(path.read_text(encoding="utf-8"))
+            before = old.get("info", {})
+            if old.get("key") != key and run_options and isinstance(before.get("options"), dict):
+                options = {k: v for k, v in before["options"].items() if k not in run_options}
+                if {**before, "options": options} == info:
+                    return old["key"]
             if old.get("key") != key:
-                before = old.get("info", {})
                 if before.get("version", info.get("version")) != info.get("version"):
                     raise BenchError(
                         f"{path.parent} holds outputs of {info.get('name', method)} version {before['version']}; "
