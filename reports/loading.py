@@ -175,6 +175,12 @@ class MethodRun:
         return len(_cell_keys(self.records) - _cell_keys(self.cells.to_dict(orient="records")))
 
     @property
+    def partial_metrics(self) -> dict[str, dict]:
+        """Metrics a `bench score --metrics` merge kept for only some images (scores.json records them)."""
+        recorded = (self.scores or {}).get("partial_metrics") or {}
+        return recorded if isinstance(recorded, dict) else {}
+
+    @property
     def complete(self) -> bool:
         return (
             self.scores is not None
@@ -182,6 +188,7 @@ class MethodRun:
             and not self.missing_subjects
             and self.coverage.full
             and not self.unscored_images
+            and not self.partial_metrics
         )
 
     @property
@@ -214,6 +221,11 @@ class MethodRun:
             problems.append(f"missing: {', '.join(self.missing_subjects)}")
         if self.unscored_images:
             problems.append(f"{self.unscored_images} image(s) not scored yet; run: bench score {self.run.path}")
+        if self.partial_metrics:
+            parts = ", ".join(f"{METRICS[m].name if m in METRICS else m} on {c.get('scored')}/{c.get('applicable')} "
+                              "images" for m, c in self.partial_metrics.items())  # fmt: skip
+            problems.append(f"{parts}; run: bench score {self.run.path} --method {self.label} --metrics "
+                            f"{','.join(self.partial_metrics)}")  # fmt: skip
         covered = [f"{len(self.scored_subjects)}/{len(self.run.subjects)} subjects"]
         if not self.coverage.full:
             covered.append(self.coverage.text)

@@ -286,6 +286,15 @@ def test_earlier_scores_are_kept_only_for_images_unchanged_since(run, dreambench
     (warning,) = [m for m in messages if "warning" in m]
     assert "(CLIP-I for 7 of 8; CLIP-T for 7 of 8; DIV for 6 of 8)" in warning
     assert warning.endswith("--metrics clip-i,clip-t,div to cover every image")
+    # scores.json says so too, so the report never calls the method complete; a full re-score clears it
+    partial = json.loads((run / "base" / "scores.json").read_text())["partial_metrics"]
+    assert partial == {m: {"scored": k, "applicable": 8} for m, k in (("clip-i", 7), ("clip-t", 7), ("div", 6))}
+    from reports.loading import load_run
+
+    (base,) = load_run(run)[1]
+    assert not base.complete and "CLIP-I on 7/8 images" in base.status and "--metrics clip-i,clip-t,div" in base.status
+    score_run(run, dreambench_dir, profile="tiny", metrics=["clip-i", "clip-t", "div"])
+    assert json.loads((run / "base" / "scores.json").read_text())["partial_metrics"] == {}
 
 
 def test_methods_are_compared_only_on_metrics_both_have(run, dreambench_dir):

@@ -557,7 +557,10 @@ def test_a_subject_mean_outside_its_prompt_interval_still_gets_its_bar(runs, tmp
 # --------------------------------------------------------------- coverage of the protocol
 def _extend_to_every_prompt(run: Path, method: str) -> None:
     """Lines for prompts 2..24 in the method's records and scores, as a `bench run` without --limit-prompts
-    and its scoring would write them (coverage is counted from these lines, not from the images)."""
+    and its scoring would write them (coverage is counted from these lines, not from the images), and that
+    invocation's line in the run's log."""
+    with open(run / "invocations.jsonl", "a", encoding="utf-8") as log:
+        log.write(json.dumps({"methods": [method], "limit_prompts": None}) + "\n")
     for name in ("generations.jsonl", "scores.jsonl"):
         path = run / method / name
         lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -35,6 +35,8 @@ class MethodScores:
     n_records: int
     scores_jsonl: Path
     scores_json: Path
+    # metrics kept from an earlier scoring for only some images: (images with a value, images it applies to)
+    partial_metrics: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass

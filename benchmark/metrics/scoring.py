@@ -375,11 +375,13 @@ def _keep_earlier(rows: pd.DataFrame, records: list[dict], earlier: Earlier) -> 
     return coverage
 
 
-def _merge_earlier(method, rows, records, earlier: Earlier, metrics: list[str], warn) -> list[str]:
+def _merge_earlier(method, rows, records, earlier: Earlier, metrics: list[str], warn) -> tuple[list[str], dict]:
     """Kept metrics join the method's; one left with no value is dropped, since n.a. would blame the images.
 
     A kept metric that misses images is no longer comparable with a full scoring (its
-    macro mean covers other images), hence the warning with the command that fills it in.
+    macro mean covers other images), hence the warning with the command that fills it in,
+    and the returned {metric: (images with a value, images it applies to)}, which
+    scores.json records so that the report never calls such a method complete.
     """
     for metric in earlier.metrics:
         rows[metric] = np.nan
@@ -398,7 +400,9 @@ def _merge_earlier(method, rows, records, earlier: Earlier, metrics: list[str], 
         )
     for metric in empty:
         del rows[metric]
-    return [m for m in METRICS if m in metrics or (m in earlier.metrics and m not in empty)]
+    partial = {m: (applicable - missing, applicable) for m, (missing, applicable) in coverage.items()
+               if m in lacking and m not in empty}  # fmt: skip
+    return [m for m in METRICS if m in metrics or (m in earlier.metrics and m not in empty)], partial
 
 
 def _score_method(
@@ -441,8 +445,9 @@ def _score_method(
     for index, problem in problems:
         rows.loc[index, "error"] = f"{problem.what}"
         rows.loc[index, metrics] = np.nan
+    partial = {}
     if earlier.metrics:
-        metrics = _merge_earlier(method, rows, records, earlier, metrics, warn)
+        metrics, partial = _merge_earlier(method, rows, records, earlier, metrics, warn)
 
     table = aggregate.per_subject_table(rows, real.oracle.loc[pd.unique(rows["subject"])], metrics)
     meaningful, banner = _method_meaning(records, scorers.profile)
@@ -461,6 +466,7 @@ def _score_method(
         n_records=len(records),
         scores_jsonl=method_dir / SCORES_JSONL,
         scores_json=method_dir / SCORES_JSON,
+        partial_metrics=partial,
     )
     return scores
 
@@ -523,6 +529,8 @@ def _write_method(
         "splits": scores.splits,
         "flags": scores.flags,
         "problems": [{"path": p.path, "what": p.what} for p in scores.problems],
+        # metrics kept from an earlier scoring for only some images: (images with a value, images it applies to)
+        "partial_metrics": {m: {"scored": k, "applicable": n} for m, (k, n) in scores.partial_metrics.items()},
     }
     atomic_write_json(scores.scores_json, _plain(payload))
 
