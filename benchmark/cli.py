@@ -295,7 +295,7 @@ def run(
 
     overrides = {
         # An empty value is an error below, never the defaults: a script's unset variable must not start 30 subjects.
-        "methods": methods.split(",") if methods is not None else None,
+        "methods": [name.strip() for name in methods.split(",")] if methods is not None else None,
         "subjects": subjects.split(",") if subjects is not None else None,
         "profile": profile,
         "output_dir": output_dir,
