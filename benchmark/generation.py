@@ -142,7 +142,7 @@ class CellRunner:
                 return info
             self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=True)
             info = self._personalize(cell, method, subject)
-            result.trained = True
+            result.trained = info.get("trained") is not False  # `base` records that it trains nothing
             result.resumed_from_step = int(info.get("resumed_from_step") or 0)
             return info
 

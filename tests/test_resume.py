@@ -146,3 +146,9 @@ def test_a_batch_log_gets_a_line_per_cell_and_hears_that_a_training_resumed(tmp_
     lines.clear()
     execute_run(config, progress=False, log=lines.append, cell_lines=False)  # a terminal: the bar shows progress
     assert not [line for line in lines if line.startswith("bench: [")]
+    base = build_config(overrides={**small, "methods": ["base"], "generate_pres": False, "score": False,
+                                   "output_dir": str(run_dir), "dataset_dir": str(dreambench_dir)})  # fmt: skip
+    lines.clear()
+    execute_run(base, progress=False, log=lines.append, cell_lines=True)
+    cells = [line.split(": ", 2)[-1] for line in lines if line.startswith("bench: [")]
+    assert cells == ["1 images generated, 0 reused"]  # `base` trains nothing, and says so by not saying "trained"
