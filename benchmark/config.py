@@ -223,8 +223,6 @@ def _validate(config: RunConfig) -> RunConfig:
         raise BenchError("images_per_prompt must be at least 1")
     if config.limit_prompts is not None and config.limit_prompts < 1:
         raise BenchError("limit_prompts must be at least 1")
-    if not any(name.strip() for name in config.methods):
-        raise BenchError("no methods given; use --method NAME[,NAME...] (`bench ls methods` lists them)")
     if config.workers < 1:
         raise BenchError("workers must be at least 1")
     if config.executor not in EXECUTORS:
@@ -244,12 +242,12 @@ def _validate(config: RunConfig) -> RunConfig:
             raise BenchError(f"generation.{key} must be at least 1")
     if gen.resolution is not None and gen.resolution % 8:
         raise BenchError("generation.resolution must be a multiple of 8")
-    if gen.compile or gen.compile_mode != GenerationConfig.compile_mode:  # a mode typo fails even while it is off
+    if gen.compile or gen.compile_mode != GenerationConfig.compile_mode:  # defaults need no check (nor torch)
         from methods.speedups import check_compile_settings
 
-        check_compile_settings(gen.compile_backend, gen.compile_mode, "generation.")
-    if not config.methods:
-        raise BenchError("no method given; `bench ls methods` lists them")
+        check_compile_settings(gen.compile_backend, gen.compile_mode, "generation.", compiling=gen.compile)
+    if not any(name.strip() for name in config.methods):
+        raise BenchError("no methods given; use --method NAME[,NAME...] (`bench ls methods` lists them)")
     for role, source in config.models.items():
         if not isinstance(source, str) or not source:
             raise BenchError(f"models.{role} must be a hub id or a path, got {source!r}")

@@ -123,8 +123,9 @@ class DreamBooth(Method):
             fail("num_class_images must be at least 1 with prior preservation")
         if options["mixed_precision"] not in T.MIXED_PRECISIONS:
             fail(f"mixed_precision must be one of {', '.join(T.MIXED_PRECISIONS)}, not {options['mixed_precision']!r}")
-        if options["compile_mode"] not in speedups.COMPILE_MODES or options["compile"]:
-            speedups.check_compile_settings(options["compile_backend"], options["compile_mode"], f"options.{cls.name}.")
+        speedups.check_compile_settings(
+            options["compile_backend"], options["compile_mode"], f"options.{cls.name}.", compiling=options["compile"]
+        )
         if options["identifier"] not in ("rare", "placeholder"):
             from benchmark.models.tokenizer import clip_tokenizer
 

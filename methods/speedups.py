@@ -59,12 +59,18 @@ def applied(*modules: torch.nn.Module, sdpa: bool, channels_last: bool):
             set_layout(module, was_channels_last)
 
 
-def check_compile_settings(backend: str, mode: str, prefix: str) -> None:
-    """A mistyped backend or mode fails before any work, not minutes into the first compile."""
+def check_compile_settings(backend: str, mode: str, prefix: str, compiling: bool = True) -> None:
+    """A mistyped backend or mode fails before any work, not minutes into the first compile.
+
+    The mode is checked even while compiling is off (a typo there is still a typo); the
+    backend only when compiling, since listing backends imports torch's compiler.
+    """
     from benchmark.errors import BenchError
 
     if mode not in COMPILE_MODES:
         raise BenchError(f"{prefix}compile_mode must be one of {', '.join(COMPILE_MODES)}, not {mode!r}")
+    if not compiling:
+        return
     from torch._dynamo import list_backends
 
     backends = list_backends(exclude_tags=())

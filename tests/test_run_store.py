@@ -101,15 +101,22 @@ def test_changed_options_are_filed_under_their_own_label(tmp_path, dreambench_di
     assert all(json.loads(r)["method"] == "fake[size=8]" and json.loads(r)["method_name"] == "fake" for r in records)
 
 
+def _recorded_method_info(run_dir, label: str) -> dict:
+    return json.loads((run_dir / label / "method.json").read_text())["info"]
+
+
+def _record_method_info(run_dir, label: str, info: dict, key: str) -> None:
+    """Rewrite a method folder's record, as an older version of the harness (or other settings) would have left it."""
+    (run_dir / label / "method.json").write_text(json.dumps({"key": key, "info": info}))
+
+
 def test_a_method_folder_made_with_other_defaults_is_refused(tmp_path, dreambench_dir):
     run_dir = tmp_path / "run"
     plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)]}
     tiny_run(run_dir, dreambench_dir, **plugin)
-    method_file = run_dir / "fake" / "method.json"
-    stored = json.loads(method_file.read_text())
-    stored["info"]["options"]["size"] = 99  # as if the method's defaults had changed since
-    stored["key"] = "stale"
-    method_file.write_text(json.dumps(stored))
+    info = _recorded_method_info(run_dir, "fake")
+    info["options"]["size"] = 99  # as if the method's defaults had changed since
+    _record_method_info(run_dir, "fake", info, key="stale")
     with pytest.raises(BenchError, match=r"produced with other settings \(options.size: 99 -> 16\)"):
         tiny_run(run_dir, dreambench_dir, **plugin)
 
@@ -119,11 +126,9 @@ def test_a_method_folder_of_another_method_version_is_refused_by_name(tmp_path, 
     run_dir = tmp_path / "run"
     plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)]}
     tiny_run(run_dir, dreambench_dir, **plugin)
-    method_file = run_dir / "fake" / "method.json"
-    stored = json.loads(method_file.read_text())
-    current = stored["info"]["version"]
-    stored["info"]["version"], stored["key"] = "0", "stale"
-    method_file.write_text(json.dumps(stored))
+    info = _recorded_method_info(run_dir, "fake")
+    current, info["version"] = info["version"], "0"
+    _record_method_info(run_dir, "fake", info, key="stale")
     with pytest.raises(BenchError, match=rf"holds outputs of fake version 0; this code is version {current}"):
         tiny_run(run_dir, dreambench_dir, **plugin)
 
@@ -140,11 +145,9 @@ def test_turning_checkpoints_on_extends_a_started_run_instead_of_retraining(tmp_
     assert artifact.stat().st_mtime_ns == trained
     # A folder made when run options still counted in the identity (options include them, key from them) is
     # the same configuration: it goes on under its recorded key, so its finished images stay.
-    method_file = run_dir / "dreambooth" / "method.json"
-    stored = json.loads(method_file.read_text())
-    stored["info"]["options"]["checkpoint_every"] = 3
-    stored["key"] = stable_hash(stored["info"])
-    method_file.write_text(json.dumps(stored))
+    info = _recorded_method_info(run_dir, "dreambooth")
+    info["options"]["checkpoint_every"] = 3
+    _record_method_info(run_dir, "dreambooth", info, key=stable_hash(info))
     older = tiny_run(run_dir, dreambench_dir, **small)
     assert list(older.records) == ["dreambooth"] and older.generated == 0 and older.reused == 1
     assert artifact.stat().st_mtime_ns == trained
