@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from benchmark.metrics.embedding_cache import decode_image
 from reports.loading import MethodRun, ReportData
 
 THUMBNAIL_PX = 128
@@ -74,8 +75,7 @@ def thumbnail(source: Path, target_stem: Path, size: int = THUMBNAIL_PX) -> Path
     (a full disk) still stops the report.
     """
     try:
-        with Image.open(source) as opened:
-            image = opened.convert("RGB")  # decodes every pixel: a truncated file fails here, not later
+        image = decode_image(source)  # every pixel, as scoring decodes it: a truncated file fails here
     except UNREADABLE:
         return None
     if max(image.size) > size:
