@@ -331,9 +331,9 @@ def _per_dir(root: Path, pattern: str) -> dict[str, dict]:
     return out
 
 
-def _expected_subjects(path: Path, seen: set[str]) -> list[str]:
+def _expected_subjects(invocations: list[dict], seen: set[str]) -> list[str]:
     """Every subject a `bench run` on this directory asked for, plus every subject any method touched."""
-    for line in _read_jsonl(path / INVOCATIONS):
+    for line in invocations:
         seen.update(line.get("subjects") or [])
     order = list(load_protocol().subjects)  # protocol order, so every table lists subjects alike
     rank = {name: i for i, name in enumerate(order)}
@@ -371,24 +371,21 @@ def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     if not methods:
         raise BenchError(f"{path} holds no method yet (no */method.json); run `bench run` first")
     seen = {s for m in methods for s in (*m.scored_subjects, *m.failures, *(r["subject"] for r in m.records))}
-    run.subjects = _expected_subjects(path, seen)
-    run.images_per_prompt, run.prompt_limit = _run_shape(manifest, methods, run.subjects)
-    asked = [line for line in _read_jsonl(path / INVOCATIONS) if "limit_prompts" in line]
-    if asked:  # recorded since the limit was logged: what was asked beats what the images suggest
-        limits = [line["limit_prompts"] for line in asked]
-        run.prompt_limit = None if None in limits else max(limits)
-        protocol = min((n for n in map(protocol_prompts, run.subjects) if n is not None), default=None)
-        if run.prompt_limit is not None and protocol is not None and run.prompt_limit >= protocol:
-            run.prompt_limit = None
+    invocations = _read_jsonl(path / INVOCATIONS)
+    run.subjects = _expected_subjects(invocations, seen)
+    run.images_per_prompt, run.prompt_limit = _run_shape(manifest, invocations, methods, run.subjects)
     return run, methods
 
 
-def _run_shape(manifest: dict, methods: list[MethodRun], subjects: list[str]) -> tuple[int, int | None]:
+def _run_shape(
+    manifest: dict, invocations: list[dict], methods: list[MethodRun], subjects: list[str]
+) -> tuple[int, int | None]:
     """The run's images per prompt (its identity; else the most any prompt has) and its prompt limit.
 
-    The limit is one past the highest prompt index any method has an image for, so a run whose
-    methods all stopped at `--limit-prompts 3` says 3, and one with any method on every prompt says None.
-    (A guess, for run directories older than `invocations.jsonl`'s `limit_prompts`: `load_run` prefers it.)
+    The limit is what the `bench run` invocations asked for (the largest; none if any asked
+    for every prompt). Run directories from before invocations logged it get a guess: one
+    past the highest prompt index any method has an image for, so a run whose methods all
+    stopped at `--limit-prompts 3` says 3, and one with any method on every prompt says None.
     """
     keys = [key for m in methods for key in _cell_keys([*m.records, *m.cells.to_dict(orient="records")])]
     prompts = [k for k in keys if isinstance(k[1], int) and not isinstance(k[1], bool)]
@@ -400,10 +397,14 @@ def _run_shape(manifest: dict, methods: list[MethodRun], subjects: list[str]) ->
         for subject, prompt, _ in set(prompts):
             counts[subject, prompt] = counts.get((subject, prompt), 0) + 1
         images_per_prompt = max(counts.values(), default=PROTOCOL_IMAGES_PER_PROMPT)
-    if not prompts:
+    protocol = min((n for n in map(protocol_prompts, subjects) if n is not None), default=None)
+    asked = [line["limit_prompts"] for line in invocations if "limit_prompts" in line]
+    if asked:
+        limit = None if None in asked else max(asked)
+        return images_per_prompt, (None if limit is None or (protocol is not None and limit >= protocol) else limit)
+    if not prompts or protocol is None:  # nothing to guess from, or nothing to compare the guess with
         return images_per_prompt, None
     limit = max(prompt for _, prompt, _ in prompts) + 1
-    protocol = min((n for n in map(protocol_prompts, subjects) if n is not None), default=limit)
     return images_per_prompt, (limit if limit < protocol else None)
 
 
