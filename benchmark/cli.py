@@ -251,6 +251,12 @@ def doctor(profile, dataset_dir):
 @click.option("--seed", type=int, help="Base seed from which every image's seed is derived.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N.")
 @click.option(
+    "--deterministic",
+    is_flag=True,
+    default=None,
+    help="CUDA: deterministic kernels, so a rerun on the same GPU and software repeats every byte (slower).",
+)
+@click.option(
     "--executor", type=click.Choice(["local", "process", "ray"]), help="Run cells here, in worker processes, or on Ray."
 )
 @click.option("--workers", type=int, help="Worker processes (process) or concurrent cells on a local Ray instance.")
@@ -274,6 +280,7 @@ def run(
     limit_prompts,
     seed,
     device,
+    deterministic,
     executor,
     workers,
     ray_address,
@@ -304,6 +311,7 @@ def run(
         "limit_prompts": limit_prompts,
         "seed": seed,
         "device": device,
+        "deterministic": deterministic,
         "executor": executor,
         "workers": workers,
         "ray_address": ray_address,

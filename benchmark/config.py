@@ -77,6 +77,9 @@ class RunConfig:
     output_dir: str | None = None
     dataset_dir: str | None = None
     device: str = "auto"
+    # CUDA only: deterministic kernels, so the same GPU model and software repeat a run's bytes, trained weights
+    # included (slower). Not part of the identity but recorded in run.json: one setting per run directory.
+    deterministic: bool = False
     executor: str = "local"
     workers: int = 1
     shard: str | None = None

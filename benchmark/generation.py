@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from benchmark import determinism
 from benchmark.background import BackgroundWriter
 from benchmark.config import config_from_dict, stable_hash
 from benchmark.errors import BenchError, StorageFailure, raise_if_storage_failure
@@ -94,6 +95,8 @@ class CellRunner:
             # CPU kernels round differently with different thread counts, so the
             # count is pinned (part of the run identity) for byte-identical images.
             torch.set_num_threads(generation.cpu_threads)
+        if self.config.deterministic:  # in every worker (process pool, Ray actor) before it loads a model
+            determinism.use_deterministic_kernels(device)
         return MethodContext(
             config=self.config,
             profile=get_profile(self.config.profile),
@@ -130,6 +133,8 @@ class CellRunner:
         except Exception as exc:
             raise_if_storage_failure(exc, f"{cell.method}/{cell.subject}")
             result.error = f"{type(exc).__name__}: {exc}"
+            if self.config.deterministic and "deterministic" in str(exc):
+                result.error += " (an operation without a deterministic CUDA kernel: run without --deterministic)"
             result.detail = traceback.format_exc()
         result.seconds = time.monotonic() - started
         return result

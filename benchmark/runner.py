@@ -15,6 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from benchmark import determinism
 from benchmark.config import RunConfig
 from benchmark.devices import resolve_device
 from benchmark.environment import environment_record
@@ -60,7 +63,7 @@ def default_output_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.profile}-{config.identity_hash()[:10]}"
 
 
-def run_manifest(config: RunConfig, protocol, dataset_dir: Path, device_type: str) -> dict:
+def run_manifest(config: RunConfig, protocol, dataset_dir: Path, device: torch.device) -> dict:
     profile = get_profile(config.profile)
     return {
         "layout_version": LAYOUT_VERSION,
@@ -72,7 +75,8 @@ def run_manifest(config: RunConfig, protocol, dataset_dir: Path, device_type: st
         "identity": config.identity(),
         "identity_sha256": config.identity_hash(),
         # CPU and GPU kernels round differently: images of one run all come from one kind of device.
-        "device_type": device_type,
+        "device_type": device.type,
+        **determinism.manifest_entry(device, config.deterministic),
         "models": {
             role: {"source": source, "purpose": profile.models[role].purpose}
             for role, source in config.model_sources().items()
@@ -133,6 +137,8 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
     require_valid(dataset_dir, protocol, subjects)
     locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
     device = resolve_device(config.device)
+    if config.deterministic and not determinism.use_deterministic_kernels(device):
+        log(f"bench: deterministic=true changes nothing on {device.type}: its runs repeat already (pinned threads)")
 
     run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
     store = RunStore(run_dir)
@@ -144,7 +150,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
     except OSError as exc:
         raise BenchError(f"cannot create output directory {run_dir}: {exc.strerror}") from None
     with run_lock(run_dir, config.shard_spec()):
-        store.open(config, run_manifest(config, protocol, dataset_dir, device.type))
+        store.open(config, run_manifest(config, protocol, dataset_dir, device))
         if not profile.meaningful:
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
         method_keys = {}
@@ -173,6 +179,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                 "executor": config.executor,
                 "workers": config.workers,
                 "device": str(device),
+                "deterministic": config.deterministic,
             }
         )
         index, count = config.shard_spec()

@@ -57,10 +57,11 @@ WIDE_BATCH = 16  # a sampling batch of four prompts' images, the `generation.bat
 
 
 # ------------------------------------------------------------------------ training
-def train_in_child(args, method: str, overrides: dict, cache_dir: Path) -> dict:
+def train_in_child(args, method: str, overrides: dict, cache_dir: Path, deterministic: bool = False) -> dict:
     """One measurement in a fresh process: its own peak memory, no compiled code or allocator state shared."""
+    request = {"method": method, "overrides": overrides, "deterministic": deterministic}
     command = [
-        sys.executable, __file__, "--child", json.dumps({"method": method, "overrides": overrides}),
+        sys.executable, __file__, "--child", json.dumps(request),
         "--profile", args.profile, "--device", args.device, "--subject", args.subject,
         "--warmup", str(args.warmup), "--cache-dir", str(cache_dir),
     ]  # fmt: skip
@@ -75,6 +76,10 @@ def train_in_child(args, method: str, overrides: dict, cache_dir: Path) -> dict:
 
 def child(args) -> None:
     request = json.loads(args.child)
+    if request.get("deterministic"):  # process-wide, as in a `bench run --deterministic` worker
+        from benchmark.determinism import use_deterministic_kernels
+
+        use_deterministic_kernels(torch.device(args.device))
     bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(args.cache_dir))
     with tempfile.TemporaryDirectory(prefix="bench-speedups-") as tmp:
         result = bench.train(request["method"], request["overrides"], Path(tmp) / "work", args.warmup)
@@ -83,8 +88,8 @@ def child(args) -> None:
     print(json.dumps(result))
 
 
-def measure(args, cache_dir: Path, method: str, overrides: dict) -> dict:
-    return train_in_child(args, method, {"steps": args.steps, **overrides}, cache_dir)
+def measure(args, cache_dir: Path, method: str, overrides: dict, deterministic: bool = False) -> dict:
+    return train_in_child(args, method, {"steps": args.steps, **overrides}, cache_dir, deterministic)
 
 
 def core_training_rows(args, cache_dir: Path) -> dict:
@@ -114,6 +119,8 @@ def speedup_rows(args, cache_dir: Path, plain_for) -> None:
     for label, switch in TRAINING_SPEEDUPS.items():
         if label not in CUDA_ONLY or args.device_type == "cuda":
             emit(("dreambooth", f"fast without {label}", measure(args, cache_dir, "dreambooth", switch), plain))
+    if args.device_type == "cuda":  # the price of `--deterministic` (on CPU it changes nothing)
+        emit(("dreambooth", "fast, deterministic kernels", measure(args, cache_dir, "dreambooth", {}, True), plain))
 
 
 def compile_rows(args, cache_dir: Path, plain_for) -> dict:

@@ -17,6 +17,9 @@
 #                                           #   it a whole call; add --compile-mode reduce-overhead for
 #                                           #   CUDA graphs)
 #   bash benchmarks/gpu_check.sh profile    # ~1 min: where a fast-path step's time goes (launch-bound?)
+#   bash benchmarks/gpu_check.sh determinism  # ~4 min: train + sample one cell twice, default kernels and
+#                                           #   --deterministic, on tiny and at SD-1.5 size: which repeat their bytes
+#                                           #   (add `speedups` for what --deterministic costs in steps/s)
 #
 # Rows print as they are measured, so a call cut short still returns what it measured. Warm-up is
 # 10 steps: with 4, the fast path's rate read 4.9 steps/s where 10 gave 6.8 on the same card.
@@ -35,9 +38,9 @@ set -euo pipefail
 PART="${1:-core}"
 shift || true
 case "$PART" in
-core | speedups | compile | profile) ;;
+core | speedups | compile | profile | determinism) ;;
 *)
-    echo "gpu_check.sh: unknown part '$PART' (core, speedups, compile or profile)" >&2
+    echo "gpu_check.sh: unknown part '$PART' (core, speedups, compile, profile or determinism)" >&2
     exit 2
     ;;
 esac
@@ -75,5 +78,12 @@ compile)
     ;;
 profile)
     python3 benchmarks/profile_training_step.py "${COMMON[@]}" --steps 10 "$@" | tee -a "$LOG"
+    ;;
+determinism)
+    python3 benchmarks/check_determinism.py --device cuda --dataset-dir "$DATASET" "$@" | tee -a "$LOG" ||
+        echo "check_determinism (tiny) exited non-zero" | tee -a "$LOG"
+    python3 benchmarks/check_determinism.py --device cuda --dataset-dir "$DATASET" --profile sd15-random \
+        --set options.dreambooth.steps=20 --set options.dreambooth.num_class_images=2 --set generation.steps=20 "$@" |
+        tee -a "$LOG" || echo "check_determinism (sd15-random) exited non-zero" | tee -a "$LOG"
     ;;
 esac

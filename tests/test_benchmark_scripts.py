@@ -8,6 +8,7 @@ optimizer's state.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
 import subprocess
@@ -99,6 +100,22 @@ def test_speedup_parts_without_core_measure_their_own_plain_path(monkeypatch, ca
     assert rows[0][:4] == ["dreambooth", "plain path", "1.00", "1.00"] and measured[0] == bench_speedups.PLAIN_TRAINING
     assert len(rows) > 2 and all(row[1].startswith("fast without ") for row in rows[1:])
     assert [float(row[3]) for row in rows[1:]] == [float(n) for n in range(2, len(rows) + 1)]  # rate / plain's 1.0
+
+
+def test_on_cuda_the_speedups_part_prices_deterministic_kernels_on_the_fast_path(monkeypatch, capsys):
+    bench_speedups = benchmark_module(monkeypatch, "bench_speedups")
+    measured = []
+
+    def measure(args, cache_dir, method, overrides, deterministic=False):
+        measured.append((overrides, deterministic))
+        return {"steps_per_s": 2.0, "peak_memory_mb": 100.0, "first_steps_s": 0.1}
+
+    monkeypatch.setattr(bench_speedups, "measure", measure)
+    plain = {"steps_per_s": 1.0, "peak_memory_mb": 100.0, "first_steps_s": 0.1}
+    bench_speedups.speedup_rows(SimpleNamespace(device_type="cuda"), Path("."), lambda method: plain)
+    rows = table_rows(capsys.readouterr().out, "training, one speed-up off at a time")
+    assert rows[-1][1] == "fast, deterministic kernels" and measured[-1] == ({}, True)
+    assert [deterministic for _, deterministic in measured[:-1]] == [False] * len(bench_speedups.TRAINING_SPEEDUPS)
 
 
 def test_compile_part_compares_compiled_sampling_and_training_with_their_references(
@@ -210,3 +227,49 @@ def test_op_count_sees_the_backward_pass_and_the_text_encoder_cache(monkeypatch)
     assert trained["aten.convolution_backward"] > 0 and trained["aten.mm"] > frozen["aten.mm"]
     assert sum(frozen.values()) < sum(trained.values())
     assert "aten._fused_adamw_" in frozen  # the optimizer as CUDA runs it: one fused update
+
+
+def test_determinism_check_hashes_what_a_run_trained_and_sampled(monkeypatch, tmp_path, dreambench_dir):
+    check = benchmark_module(monkeypatch, "check_determinism")
+    args = SimpleNamespace(
+        method="dreambooth", subject="dog", profile="tiny", device="cpu", limit_prompts=1, images_per_prompt=1,
+        dataset_dir=str(dreambench_dir), set=["options.dreambooth.steps=2", "options.dreambooth.num_class_images=1"],
+    )  # fmt: skip
+    monkeypatch.chdir(ROOT)
+    seconds, images, weights = check.run_once(args, tmp_path, deterministic=True)
+    (method_dir,) = [p for p in (tmp_path / "run").iterdir() if p.is_dir()]
+    folder = method_dir.name
+    assert seconds > 0 and sorted(images) == [f"{folder}/images/dog/class_i0.png", f"{folder}/images/dog/p00_i0.png"]
+    image = method_dir / "images/dog/p00_i0.png"
+    assert images[f"{folder}/images/dog/p00_i0.png"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert sorted(weights) == [
+        "artifacts/dog/text_encoder/model.safetensors",
+        "artifacts/dog/unet/diffusion_pytorch_model.safetensors",
+    ]
+    assert list((tmp_path / "cache").iterdir())  # its own cache: class images sampled afresh, not reused
+
+
+@pytest.mark.parametrize("device, differs, fails", [("cuda", "default", False), ("cuda", "deterministic", True),
+                                                    ("cpu", "default", True)])  # fmt: skip
+def test_determinism_check_fails_only_where_bytes_must_repeat(monkeypatch, capsys, device, differs, fails):
+    check = benchmark_module(monkeypatch, "check_determinism")
+    calls = []
+
+    def fake_run(args, work, deterministic):
+        calls.append(deterministic)
+        second = len(calls) % 2 == 0 and (differs == "deterministic") == deterministic
+        return 1.0, {"a.png": "x", "b.png": "y" if not second else "z"}, {"unet.safetensors": "w"}
+
+    monkeypatch.setattr(check, "run_once", fake_run)
+    monkeypatch.setattr(check, "machine_line", lambda device: "machine: test, torch x")
+    monkeypatch.setattr(sys, "argv", ["check_determinism.py", "--device", device])
+    if fails:
+        with pytest.raises(SystemExit, match="did not"):
+            check.main()
+    else:
+        check.main()
+    rows = table_rows(capsys.readouterr().out, "kernels")
+    assert calls == [False, False, True, True]
+    assert [row[0] for row in rows] == ["default", "deterministic (--deterministic)"]
+    expected = {"default": differs == "default", "deterministic (--deterministic)": differs == "deterministic"}
+    assert [row[4] for row in rows] == ["1/2 identical" if expected[row[0]] else "2/2 identical" for row in rows]

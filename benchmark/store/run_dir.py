@@ -81,6 +81,11 @@ class RunStore:
                 diffs.append("dataset manifest changed")
             if existing.get("device_type", manifest["device_type"]) != manifest["device_type"]:
                 diffs.append(f"device: {existing['device_type']} -> {manifest['device_type']} (use --device)")
+            was_deterministic = existing.get("deterministic_kernels", False)  # absent: recorded before the option
+            if "deterministic_kernels" in manifest and was_deterministic != manifest["deterministic_kernels"]:
+                # a run is reproducible only if all of it ran on deterministic kernels
+                started = "with" if was_deterministic else "without"
+                diffs.append(f"deterministic kernels: it was started {started} --deterministic")
             if diffs:
                 raise BenchError(
                     f"{self.root} holds a run with a different configuration ({'; '.join(diffs[:3])}); "
