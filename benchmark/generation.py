@@ -19,6 +19,7 @@ import torch
 from benchmark import determinism
 from benchmark.background import BackgroundWriter
 from benchmark.config import config_from_dict, stable_hash
+from benchmark.devices import device_name
 from benchmark.errors import BenchError, StorageFailure, raise_if_storage_failure
 from benchmark.images import png_bytes
 from benchmark.planning import PRES_PROMPT, Cell, plan_groups, sampling_batches
@@ -161,6 +162,9 @@ class CellRunner:
                 "subject": cell.subject,
                 "subject_phrase": method.subject_phrase(subject),
                 "method_key": self.spec.method_keys[cell.method],
+                # The GPU model (or CPU) that trained it: a report's training hours name it, and a run trained on
+                # several models shows it. Recorded here, in the worker, since a Ray cluster may mix them.
+                "hardware": device_name(self.context.device),
                 **(metadata or {}),
             }
             published = self.store.publish_artifact(cell.method, cell.subject, staging, info)

@@ -102,6 +102,7 @@ def _run_metadata(data: ReportData) -> list[dict]:
                 "git_revision": env.get("git_revision") or "not a git checkout",
                 "python": env.get("python"),
                 "platform": env.get("platform"),
+                "device": _device_line(manifest),
                 "subjects": run.subjects,
                 "methods": [
                     {
@@ -120,6 +121,16 @@ def _run_metadata(data: ReportData) -> list[dict]:
             }
         )
     return out
+
+
+def _device_line(manifest: dict) -> str:
+    """The kind of device and, on CUDA, whether kernels were deterministic: what a reader needs to reproduce bytes."""
+    kind = manifest.get("device_type", "not recorded")
+    if kind != "cuda":
+        return kind
+    if manifest.get("deterministic_kernels"):
+        return "cuda, deterministic kernels (--deterministic): the same GPU model and software repeat its bytes"
+    return "cuda, default kernels: a rerun may differ in the last bits (--deterministic makes it repeat)"
 
 
 def _differences(data: ReportData) -> list[str]:

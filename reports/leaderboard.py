@@ -167,6 +167,7 @@ def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
                 "train_seconds": row.training["train_seconds"],
                 "train_hours": row.training["train_hours"],
                 "train_device": row.training["device"],
+                "train_hardware": row.training["hardware"],
                 "peak_memory_mb": row.training["peak_memory_mb"],
             }
         )

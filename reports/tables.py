@@ -64,6 +64,7 @@ def training_cost(method: MethodRun) -> dict:
     seconds = float(sum(float(a["train_seconds"]) for a in trained)) if trained else math.nan
     memory = [float(a["peak_memory_mb"]) for a in trained if a.get("peak_memory_mb") is not None]
     devices = sorted({DEVICE_KINDS.get(str(a.get("device", "")).split(":")[0], "unknown") for a in trained})
+    hardware = sorted({_hardware(a) for a in trained})
     return {
         "method": method.key,
         "run": method.run.name,
@@ -72,11 +73,21 @@ def training_cost(method: MethodRun) -> dict:
         "train_hours": seconds / 3600 if trained else math.nan,
         "peak_memory_mb": max(memory) if memory else math.nan,
         "device": ",".join(devices) if devices else "none",
+        "hardware": "; ".join(hardware) if hardware else "none",
     }
 
 
+def _hardware(artifact: dict) -> str:
+    """'NVIDIA H100 80GB HBM3' or 'cpu' from an artifact's record; its device kind for one made before it was kept."""
+    recorded = artifact.get("hardware")
+    if recorded:
+        kind, _, model = str(recorded).partition(":")
+        return model or kind
+    return str(artifact.get("device", "unknown")).split(":")[0] + " (model not recorded)"
+
+
 def training_table(data: ReportData) -> pd.DataFrame:
-    """One row per method: trained_subjects, train_seconds, train_hours, peak_memory_mb, device."""
+    """One row per method: trained_subjects, train_seconds, train_hours, peak_memory_mb, device, hardware."""
     return pd.DataFrame([training_cost(m) for m in data.methods.values()])
 
 

@@ -136,7 +136,35 @@ def test_tidy_tables_keep_n_and_training_cost_from_the_artifacts(runs, data):
     assert cost.loc["dreambooth", "train_seconds"] == pytest.approx(sum(a["train_seconds"] for a in artifacts))
     assert cost.loc["dreambooth", "peak_memory_mb"] == max(a["peak_memory_mb"] for a in artifacts)
     assert cost.loc["dreambooth", "device"] == "cpu"
+    assert {a["hardware"] for a in artifacts} == {"cpu"} and cost.loc["dreambooth", "hardware"] == "cpu"
     assert np.isnan(cost.loc["base", "train_seconds"])  # base trains nothing
+
+
+def test_training_cost_names_every_gpu_model_that_trained_and_says_when_a_record_lacks_it():
+    from types import SimpleNamespace
+
+    from reports.tables import training_cost
+
+    def artifact(**fields):
+        return {"train_seconds": 10.0, "peak_memory_mb": 1.0, **fields}
+
+    method = SimpleNamespace(key="dreambooth", run=SimpleNamespace(name="r"), artifacts={
+        "dog": artifact(device="cuda:0", hardware="cuda:NVIDIA H100 80GB HBM3"),
+        "cat": artifact(device="cuda:1", hardware="cuda:NVIDIA A100-SXM4-80GB"),
+        "can": artifact(device="cuda"),  # trained before the model was recorded
+    })  # fmt: skip
+    cost = training_cost(method)
+    assert cost["device"] == "gpu" and cost["train_seconds"] == 30.0
+    assert cost["hardware"] == "NVIDIA A100-SXM4-80GB; NVIDIA H100 80GB HBM3; cuda (model not recorded)"
+
+
+def test_the_run_metadata_says_whether_cuda_kernels_were_deterministic():
+    from reports.html import _device_line
+
+    assert _device_line({"device_type": "cpu"}) == "cpu"
+    assert "deterministic kernels" in _device_line({"device_type": "cuda", "deterministic_kernels": True})
+    assert "may differ" in _device_line({"device_type": "cuda", "deterministic_kernels": False})
+    assert "may differ" in _device_line({"device_type": "cuda"})  # a run recorded before the option
 
 
 # --------------------------------------------------------------- published rows
