@@ -269,6 +269,11 @@ def doctor(profile, dataset_dir):
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Override any config key.")
 @click.option("--score/--no-score", "score_after", default=None, help="Score after generating (default: yes).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check everything bench run checks and print the work left per method; write nothing, run nothing.",
+)
 @user_errors
 def run(
     methods,
@@ -290,6 +295,7 @@ def run(
     assignments,
     score_after,
     quiet,
+    dry_run,
 ):
     """Personalize each subject with each method and generate the protocol's images.
 
@@ -320,6 +326,13 @@ def run(
         "score": score_after,
     }
     config = build_config(config_file, list(assignments), overrides)
+    if dry_run:
+        from benchmark.dry_run import plan_run
+
+        plan = plan_run(config)
+        click.echo(plan.table())
+        click.echo(plan.summary())
+        return
     interactive = sys.stderr.isatty()
     summary = execute_run(config, progress=not quiet and interactive, cell_lines=not quiet and not interactive)
     if summary.scores is not None:

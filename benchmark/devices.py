@@ -7,12 +7,12 @@ import torch
 from benchmark.errors import BenchError
 
 
-def resolve_device(name: str | torch.device) -> torch.device:
-    """`auto` is the first GPU when there is one, else the CPU."""
+def resolve_device(name: str | torch.device, must_exist: bool = True) -> torch.device:
+    """`auto` is the first GPU when there is one, else the CPU; `must_exist=False` takes a named one on trust."""
     if str(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if must_exist and device.type == "cuda" and not torch.cuda.is_available():
         raise BenchError(f"device '{name}' requested but CUDA is not available (torch {torch.__version__})")
     return device
 

@@ -125,10 +125,52 @@ def plan_methods(config: RunConfig) -> tuple[list[str], dict[str, str], dict[str
     return labels, names, options
 
 
-def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_lines: bool = False) -> RunSummary:
-    """Run (or resume) every cell of the config. `progress` shows bars; `cell_lines` logs a line per cell."""
-    log = log or _log_to_stderr
-    started = time.monotonic()
+@dataclass
+class PreparedRun:
+    """A configuration checked against everything outside it (subjects, methods, dataset, weights, device)."""
+
+    config: RunConfig
+    protocol: object
+    subjects: list
+    profile: object
+    labels: list[str]
+    method_names: dict[str, str]
+    method_options: dict[str, dict]
+    dataset_dir: Path
+    locations: dict[str, str]
+    device: torch.device
+    run_dir: Path
+
+    @property
+    def store(self) -> RunStore:
+        return RunStore(self.run_dir)
+
+    def manifest(self) -> dict:
+        return run_manifest(self.config, self.protocol, self.dataset_dir, self.device)
+
+    def method_record(self, label: str) -> tuple[dict, frozenset[str]]:
+        """What `method.json` holds for a method of this run, and the options that stay out of its key."""
+        cls = get_method_class(self.method_names[label], self.config.include)
+        info = {
+            "name": cls.name,
+            "preset_of": getattr(cls, "preset_of", None),
+            "version": cls.version,
+            "options": identity_options(cls, self.method_options[label]),
+            "run_identity": self.config.identity_hash(),
+        }
+        return info, cls.run_options
+
+    def cells(self) -> list:
+        index, count = self.config.shard_spec()
+        return shard_cells(plan_cells(self.labels, self.subjects), index, count)
+
+
+def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> PreparedRun:
+    """Every check that can fail on user input, before any work: a mistake costs seconds.
+
+    `device_must_exist=False` (a dry run on a login node without the GPU the jobs will
+    get) takes the device named as the one the work will run on.
+    """
     protocol = load_protocol()
     subjects = protocol.select(config.subjects)
     profile = get_profile(config.profile)
@@ -136,12 +178,24 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
     dataset_dir = resolve_dataset_dir(config.dataset_dir)
     require_valid(dataset_dir, protocol, subjects)
     locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, must_exist=device_must_exist)
+    run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
+    return PreparedRun(
+        config, protocol, subjects, profile, labels, method_names, method_options, dataset_dir, locations, device,
+        run_dir,
+    )  # fmt: skip
+
+
+def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_lines: bool = False) -> RunSummary:
+    """Run (or resume) every cell of the config. `progress` shows bars; `cell_lines` logs a line per cell."""
+    log = log or _log_to_stderr
+    started = time.monotonic()
+    prepared = prepare_run(config)
+    protocol, subjects, profile, device = prepared.protocol, prepared.subjects, prepared.profile, prepared.device
+    labels, method_names, method_options = prepared.labels, prepared.method_names, prepared.method_options
+    dataset_dir, locations, run_dir, store = prepared.dataset_dir, prepared.locations, prepared.run_dir, prepared.store
     if config.deterministic and not determinism.use_deterministic_kernels(device):
         log(f"bench: deterministic=true changes nothing on {device.type}: its runs repeat already (pinned threads)")
-
-    run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
-    store = RunStore(run_dir)
     if not profile.meaningful:
         log(f"bench: {not_meaningful_banner(profile.name)}")
     store.refuse_foreign_directory()
@@ -150,23 +204,10 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
     except OSError as exc:
         raise BenchError(f"cannot create output directory {run_dir}: {exc.strerror}") from None
     with run_lock(run_dir, config.shard_spec()):
-        store.open(config, run_manifest(config, protocol, dataset_dir, device))
+        store.open(config, prepared.manifest())
         if not profile.meaningful:
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
-        method_keys = {}
-        for label in labels:
-            cls = get_method_class(method_names[label], config.include)
-            method_keys[label] = store.open_method(
-                label,
-                {
-                    "name": cls.name,
-                    "preset_of": getattr(cls, "preset_of", None),
-                    "version": cls.version,
-                    "options": identity_options(cls, method_options[label]),
-                    "run_identity": config.identity_hash(),
-                },
-                cls.run_options,
-            )
+        method_keys = {label: store.open_method(label, *prepared.method_record(label)) for label in labels}
         store.log_invocation(
             {
                 "argv": sys.argv,
@@ -182,8 +223,8 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                 "deterministic": config.deterministic,
             }
         )
-        index, count = config.shard_spec()
-        cells = shard_cells(plan_cells(labels, subjects), index, count)
+        _, count = config.shard_spec()
+        cells = prepared.cells()
         spec = CellSpec(
             run_dir=str(run_dir),
             config=config.to_dict(),

@@ -66,8 +66,8 @@ class RunStore:
         if any(p for p in self.root.iterdir() if not p.name.startswith(".lock") and p.name != "config.yaml"):
             raise BenchError(f"{self.root} is not empty and is not a bench run directory; choose another --output-dir")
 
-    def open(self, config: RunConfig, manifest: dict) -> None:
-        """Create the run, or check that an existing one has the same identity."""
+    def open(self, config: RunConfig, manifest: dict, write: bool = True) -> None:
+        """Create the run, or check that an existing one has the same identity (`write=False`: only check)."""
         run_file = self.root / RUN_FILE
         if run_file.exists():
             try:
@@ -93,6 +93,8 @@ class RunStore:
                 )
             return
         self.refuse_foreign_directory()
+        if not write:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         # run.json first: it is what makes the folder a run; a crash right after it leaves a resumable run.
         atomic_write_json(run_file, manifest)
@@ -106,7 +108,9 @@ class RunStore:
     def method_dir(self, method: str) -> Path:
         return self.root / method
 
-    def open_method(self, method: str, info: dict, run_options: frozenset[str] = frozenset()) -> str:
+    def open_method(
+        self, method: str, info: dict, run_options: frozenset[str] = frozenset(), write: bool = True
+    ) -> str:
         """Record the method's options; refuse to mix outputs of different options. Returns its key.
 
         `info["options"]` leaves out the method's `run_options`; a folder recorded before
@@ -133,7 +137,7 @@ class RunStore:
                 raise BenchError(
                     f"{path.parent} was produced with other settings ({'; '.join(diffs[:3])}); use another --output-dir"
                 )
-        else:
+        elif write:
             atomic_write_json(path, {"key": key, "info": info})
         return key
 

@@ -1,0 +1,97 @@
+"""`bench run --dry-run`: what a command would do, checked as the real run checks it, writing nothing.
+
+Why: a sweep is queued as many cluster jobs that start hours later; a typo, a
+missing weight or a run directory that refuses the configuration should fail on
+the login node in seconds, and a user resuming a killed sweep wants to see what
+is left before spending GPU time on it. The same checks as `bench run`
+(`prepare_run` and the run directory's read-only comparison) run here, so a dry
+run that passes means the real one starts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark.config import RunConfig
+from benchmark.planning import plan_groups
+from benchmark.runner import PreparedRun, prepare_run
+from benchmark.store.run_dir import RUN_FILE, RunStore
+
+
+@dataclass
+class CellPlan:
+    method: str
+    subject: str
+    personalized: bool  # an artifact is on disk: no training needed
+    planned: int  # images this configuration asks of the cell
+    on_disk: int  # of those, images recorded and present (kept if still current when the run checks them)
+
+
+@dataclass
+class RunPlan:
+    run_dir: Path
+    exists: bool
+    device: str
+    meaningful: bool
+    shard: str | None
+    cells: list[CellPlan] = field(default_factory=list)
+
+    def table(self) -> str:
+        """Per method: subjects, personalized, images planned, on disk, left to generate."""
+        lines = [
+            "| method | cells | personalized | images planned | on disk | to generate |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for method in dict.fromkeys(cell.method for cell in self.cells):
+            mine = [cell for cell in self.cells if cell.method == method]
+            planned, on_disk = sum(c.planned for c in mine), sum(c.on_disk for c in mine)
+            done, cells = sum(c.personalized for c in mine), len(mine)
+            lines.append(f"| {method} | {cells} | {done}/{cells} | {planned} | {on_disk} | {planned - on_disk} |")
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        where = "exists, its configuration matches" if self.exists else "would be created"
+        shard = f", shard {self.shard}" if self.shard else ""
+        planned = sum(c.planned for c in self.cells)
+        left = planned - sum(c.on_disk for c in self.cells)
+        weights = "" if self.meaningful else "; random weights (numbers NOT meaningful)"
+        return (
+            f"dry run: {len(self.cells)} cells{shard} on {self.device}{weights}; {left} of {planned} images left "
+            f"to generate; run directory {self.run_dir} {where}. Nothing was written."
+        )
+
+
+def plan_run(config: RunConfig) -> RunPlan:
+    """The checks of `bench run` and the work left, without creating, locking or writing anything."""
+    prepared = prepare_run(config, device_must_exist=False)
+    store = prepared.store
+    store.refuse_foreign_directory()
+    exists = (prepared.run_dir / RUN_FILE).exists()
+    store.open(config, prepared.manifest(), write=False)
+    for label in prepared.labels:
+        store.open_method(label, *prepared.method_record(label), write=False)
+    plan = RunPlan(prepared.run_dir, exists, str(prepared.device), prepared.profile.meaningful, config.shard)
+    plan.cells = [_cell_plan(prepared, store, cell) for cell in prepared.cells()]
+    return plan
+
+
+def _cell_plan(prepared: PreparedRun, store: RunStore, cell) -> CellPlan:
+    config = prepared.config
+    subject = prepared.protocol.subject(cell.subject)
+    groups = plan_groups(
+        prepared.protocol, subject, config.seed, config.images_per_prompt, config.limit_prompts,
+        pres=config.generate_pres,
+    )  # fmt: skip
+    on_disk = 0
+    for group in groups:
+        try:
+            payload = json.loads(store.group_path(cell.method, cell.subject, group.prompt.index).read_text("utf-8"))
+            records = payload["records"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if len(records) == len(group.seeds) and all((store.root / r["file"]).exists() for r in records):
+            on_disk += len(records)
+    personalized = store.artifact_info(cell.method, cell.subject) is not None
+    return CellPlan(cell.method, cell.subject, personalized, sum(len(g.seeds) for g in groups), on_disk)

@@ -1,0 +1,90 @@
+"""`bench run --dry-run`: the real run's checks and the work left, and not one byte written."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from benchmark.config import build_config
+from benchmark.dry_run import plan_run
+from benchmark.errors import BenchError
+from tests.conftest import tiny_run
+
+
+def dry(output_dir, dataset_dir, **overrides):
+    values = {
+        "generate_pres": False, "score": False, "methods": ["base"], "subjects": ["backpack", "dog"],
+        "limit_prompts": 2, "images_per_prompt": 2, "output_dir": str(output_dir), "dataset_dir": str(dataset_dir),
+    }  # fmt: skip
+    values.update(overrides)
+    return plan_run(build_config(overrides=values))
+
+
+def snapshot(root) -> dict:
+    return {
+        os.path.relpath(os.path.join(folder, name), root): os.stat(os.path.join(folder, name)).st_mtime_ns
+        for folder, _, names in os.walk(root)
+        for name in names
+    }
+
+
+def test_a_new_run_is_planned_whole_and_its_directory_is_not_created(tmp_path, dreambench_dir):
+    plan = dry(tmp_path / "run", dreambench_dir, methods=["base", "dreambooth"])
+    assert not (tmp_path / "run").exists()
+    assert [(c.method, c.subject) for c in plan.cells] == [
+        ("base", "backpack"), ("base", "dog"), ("dreambooth", "backpack"), ("dreambooth", "dog"),
+    ]  # fmt: skip
+    assert all(c.planned == 4 and c.on_disk == 0 and not c.personalized for c in plan.cells)
+    assert "| dreambooth | 2 | 0/2 | 8 | 0 | 8 |" in plan.table()
+    assert "would be created" in plan.summary() and "16 of 16 images left" in plan.summary()
+
+
+def test_a_resumed_run_shows_what_is_left_and_stays_untouched(tmp_path, dreambench_dir):
+    run = tmp_path / "run"
+    tiny_run(run, dreambench_dir, limit_prompts=1)
+    (run / "base/images/dog/p00_i1.png").unlink()  # a lost image is work left
+    before = snapshot(run)
+    plan = dry(run, dreambench_dir, limit_prompts=3, shard="1/2")
+    assert snapshot(run) == before  # no lock, no invocation line, no method.json rewritten
+    (cell,) = plan.cells  # shard 1/2 of two cells
+    assert (cell.subject, cell.planned, cell.personalized) == ("dog", 6, True)
+    assert cell.on_disk == 0  # its only finished group lost an image: it will be sampled again
+    other = dry(run, dreambench_dir, limit_prompts=3, shard="0/2").cells[0]
+    assert (other.subject, other.on_disk) == ("backpack", 2)
+    assert "exists, its configuration matches" in plan.summary()
+
+
+def test_it_refuses_what_the_real_run_refuses(tmp_path, dreambench_dir):
+    run = tmp_path / "run"
+    tiny_run(run, dreambench_dir)
+    with pytest.raises(BenchError, match=r"seed: 0 -> 5"):
+        dry(run, dreambench_dir, seed=5)
+    with pytest.raises(BenchError, match="unknown subject|no subject|not a DreamBench subject"):
+        dry(run, dreambench_dir, subjects=["dgo"])
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(BenchError, match="not a bench run directory"):
+        dry(foreign, dreambench_dir)
+
+
+def test_it_plans_for_a_gpu_this_machine_lacks_which_the_real_run_refuses(tmp_path, dreambench_dir):
+    """A login node plans the cluster's jobs; the jobs themselves must not start without their GPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    assert dry(tmp_path / "run", dreambench_dir, device="cuda").device == "cuda"
+    with pytest.raises(BenchError, match="CUDA is not available"):
+        tiny_run(tmp_path / "run", dreambench_dir, device="cuda")
+
+
+def test_the_cli_prints_the_plan_and_writes_nothing(cli, tmp_path, dreambench_dir):
+    result = cli(
+        "run", "--method", "base", "--subjects", "dog", "--limit-prompts", "1", "--dry-run",
+        "--dataset-dir", dreambench_dir, "--output-dir", tmp_path / "r",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "| base | 1 | 0/1 | 8 | 0 | 8 |" in result.output  # 1 prompt x 4 images + 4 PRES images
+    assert "Nothing was written" in result.output and not (tmp_path / "r").exists()

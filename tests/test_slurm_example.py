@@ -1,0 +1,101 @@
+"""examples/slurm: a sweep submitted as an array of shards plus a scoring job equals one local run.
+
+SLURM itself is not here, so a stand-in `sbatch` runs each array task in turn with
+the variables SLURM sets (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) and then the
+dependent job, as the cluster would once the array has ended.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmark.config import build_config
+from benchmark.runner import execute_run
+from tests.conftest import image_hashes
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE_SBATCH = r"""#!/usr/bin/env bash
+# Runs what sbatch would queue, at once: an --array's tasks one by one, then prints a job id.
+array="" ; args=()
+for arg in "$@"; do
+    case "$arg" in
+    --array=*) array="${arg#--array=}" ;;
+    --parsable | --dependency=*) ;;
+    *) args+=("$arg") ;;
+    esac
+done
+echo "sbatch $*" >> "$SBATCH_LOG"
+if [ -n "$array" ]; then
+    first="${array%-*}"; last="${array#*-}"
+    for ((i = first; i <= last; i++)); do
+        SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=$((last - first + 1)) bash "${args[@]}" \
+            >> "$SBATCH_LOG.task$i" 2>&1 || echo "task $i exited $?" >> "$SBATCH_LOG"
+    done
+    echo 100
+else
+    bash "${args[@]}" >> "$SBATCH_LOG.finish" 2>&1 || echo "finish exited $?" >> "$SBATCH_LOG"
+    echo 101
+fi
+"""
+
+
+def test_shards_then_the_scoring_job_make_the_same_run_as_one_local_command(tmp_path, dreambench_dir):
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "sbatch").write_text(FAKE_SBATCH)
+    (fake_bin / "sbatch").chmod(stat.S_IRWXU)
+    log = tmp_path / "sbatch.log"
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "SBATCH_LOG": str(log),
+        "SHARDS": "2",
+    }
+    options = ["--method", "base", "--subjects", "dog,backpack", "--limit-prompts", "1", "--images-per-prompt", "1",
+               "--dataset-dir", str(dreambench_dir)]  # fmt: skip
+    sweep = tmp_path / "sweep"
+    done = subprocess.run(
+        ["bash", str(ROOT / "examples/slurm/submit.sh"), str(sweep), *options],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text()
+    assert "--array=0-1" in calls and "--dependency=afterany:100" in calls and "exited" not in calls, calls
+    assert "submitted: shards 100" in done.stdout
+    # each task did its own shard and scored nothing; the dependent job scored and reported
+    for task in (0, 1):
+        assert f"--shard', '{task}/2'" in (sweep / "invocations.jsonl").read_text().replace('"', "'")
+    assert (sweep / "base" / "scores.json").exists() and (sweep / "report" / "index.html").exists()
+
+    local = tmp_path / "local"
+    execute_run(
+        build_config(overrides={
+            "methods": ["base"], "subjects": ["dog", "backpack"], "limit_prompts": 1, "images_per_prompt": 1,
+            "dataset_dir": str(dreambench_dir), "output_dir": str(local), "score": False,
+        }),
+        progress=False, log=lambda message: None,
+    )  # fmt: skip
+    assert image_hashes(sweep) == image_hashes(local) and len(image_hashes(local)) == 4  # 2 x (1 prompt + PRES)
+
+
+def test_a_typo_fails_on_the_login_node_before_anything_is_queued(tmp_path, dreambench_dir):
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "sbatch").write_text(FAKE_SBATCH)
+    (fake_bin / "sbatch").chmod(stat.S_IRWXU)
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "SBATCH_LOG": str(tmp_path / "sbatch.log"),
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "examples/slurm/submit.sh"), str(tmp_path / "sweep"), "--method", "dreambooht",
+         "--dataset-dir", str(dreambench_dir)],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and "bench: error:" in done.stderr and "dreambooht" in done.stderr
+    assert not (tmp_path / "sbatch.log").exists() and not (tmp_path / "sweep").exists()
