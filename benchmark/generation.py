@@ -21,7 +21,7 @@ from benchmark.background import BackgroundWriter
 from benchmark.config import config_from_dict, stable_hash
 from benchmark.devices import device_name
 from benchmark.errors import BenchError, StorageFailure, raise_if_storage_failure
-from benchmark.images import png_bytes
+from benchmark.images import check_generated, png_bytes
 from benchmark.planning import PRES_PROMPT, Cell, plan_groups, sampling_batches
 from benchmark.profiles import get_profile
 from benchmark.store.run_dir import RunStore
@@ -168,7 +168,7 @@ class CellRunner:
                 **(metadata or {}),
             }
             published = self.store.publish_artifact(cell.method, cell.subject, staging, info)
-            shutil.rmtree(scratch, ignore_errors=True)
+            self.store.remove_scratch(cell.method, cell.subject)
             return published
         finally:
             if staging.exists():
@@ -210,8 +210,7 @@ class CellRunner:
                 prompts = [texts[number] for number, _ in batch]
                 seeds = [groups[number].seeds[image] for number, image in batch]
                 produced = method.generate(subject, artifact_dir, prompts, seeds)
-                if len(produced) != len(batch):
-                    raise RuntimeError(f"method returned {len(produced)} images for {len(batch)} seeds")
+                check_generated(produced, len(batch), self.spec.method_names[cell.method])
                 for (number, image_index), image in zip(batch, produced, strict=True):
                     if not done[number]:
                         images.setdefault(number, {})[image_index] = image

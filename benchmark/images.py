@@ -1,8 +1,12 @@
-"""Image encoding shared by every stage that writes images."""
+"""Image encoding shared by every stage that writes images, and the check of what a method hands over."""
 
 from __future__ import annotations
 
 import io
+
+from PIL import Image
+
+from benchmark.errors import BenchError
 
 
 def png_bytes(image) -> bytes:
@@ -10,3 +14,24 @@ def png_bytes(image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def check_generated(images, expected: int, method: str) -> None:
+    """What a method's `generate` returned must be what the store and scorers take: `expected` RGB PIL images.
+
+    A plug-in's mistake (numpy arrays, a grey or RGBA image, too few images) is
+    caught here, before anything is written, with what to change; otherwise it
+    surfaces later as an AttributeError in PNG encoding or as scores computed on
+    channels the protocol's scorers never see.
+    """
+    where = f"method '{method}': generate()"
+    if not isinstance(images, (list, tuple)):
+        raise BenchError(f"{where} returned {type(images).__name__}, not a list of PIL images")
+    if len(images) != expected:
+        raise BenchError(f"{where} returned {len(images)} images for {expected} (prompt, seed) pairs; one per pair")
+    for image in images:
+        if not isinstance(image, Image.Image):
+            kind = f"{type(image).__module__}.{type(image).__name__}".removeprefix("builtins.")
+            raise BenchError(f"{where} returned a {kind}, not a PIL image (numpy: PIL.Image.fromarray(array))")
+        if image.mode != "RGB":
+            raise BenchError(f"{where} returned a mode {image.mode!r} image; scorers take RGB: image.convert('RGB')")

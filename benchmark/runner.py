@@ -118,7 +118,7 @@ def plan_methods(config: RunConfig) -> tuple[list[str], dict[str, str], dict[str
     labels, names, options = [], {}, {}
     for name in dict.fromkeys(config.methods):
         cls = get_method_class(name, config.include)
-        label = method_label(cls, config.options.get(name))
+        label = method_label(cls, config.options.get(name), config.profile)
         labels.append(label)
         names[label] = name
         options[label] = resolve_options(cls, config.options.get(name), config.profile)

@@ -28,7 +28,9 @@ def register_method(cls: type[Method]) -> type[Method]:
     if not name or not getattr(cls, "description", None):
         raise TypeError(f"{cls.__qualname__} needs class attributes `name` and `description`")
     existing = _REGISTRY.get(name)
-    if existing is not None and existing.__qualname__ != cls.__qualname__:
+    # The same class registered again (its module re-imported) is fine; any other class under a taken name is
+    # refused, even one with the same class name: a plug-in must never silently replace a built-in.
+    if existing is not None and (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__):
         raise BenchError(f"two methods are named '{name}': {existing.__module__} and {cls.__module__}")
     _REGISTRY[name] = cls
     return cls
@@ -139,16 +141,30 @@ def identity_options(cls: type[Method], options: dict) -> dict:
     return kept
 
 
-def method_label(cls: type[Method], given: dict | None) -> str:
+def method_label(cls: type[Method], given: dict | None, profile: str | None = None) -> str:
     """The name results are filed under: the method, plus any option the user changed.
 
     `dreambooth` with `--set options.dreambooth.lr=1e-5` becomes `dreambooth[lr=1e-05]`,
     so a changed setting is visible in every table and never mixes with the defaults.
-    Run options (checkpointing) change no output, so they never make another label.
+    Run options (checkpointing) change no output, so they never make another label,
+    and neither does an option set to the value it has anyway (on `profile`): it
+    would file identical outputs under a second name and train them again.
     """
     name = cls.name
-    given = {key: value for key, value in (given or {}).items() if key not in cls.run_options}
+    defaults = {**cls.default_options, **cls.profile_options.get(profile or "", {})}
+    given = {
+        key: value
+        for key, value in (given or {}).items()
+        if key not in cls.run_options and not (key in defaults and _same_value(defaults[key], value))
+    }
     if not given:
         return name
     parts = ",".join(f"{key}={given[key]}" for key in sorted(given))
     return f"{name}[{parts}]"
+
+
+def _same_value(default, value) -> bool:
+    """Equal and of the same kind (1 for a float default is the same value; True is not 1)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return default is value
+    return default == value

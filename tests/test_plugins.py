@@ -54,6 +54,23 @@ def test_broken_plugin_file_is_a_one_line_error(tmp_path):
         registry.available_methods([str(bad)])
 
 
+def test_a_plugin_class_named_like_a_builtin_cannot_take_its_name(tmp_path):
+    """Same class name and method name as the built-in: still another class, never a silent replacement."""
+    builtin = registry.get_method_class("dreambooth")
+    clash = tmp_path / "clash.py"
+    clash.write_text(
+        "from methods import Method, register_method\n"
+        "@register_method\n"
+        "class DreamBooth(Method):\n"
+        "    name = 'dreambooth'\n"
+        "    description = 'not the real one'\n"
+    )
+    with pytest.raises(BenchError, match="two methods are named 'dreambooth'"):
+        registry.available_methods([str(clash)])
+    assert registry.get_method_class("dreambooth") is builtin
+    registry.register_method(builtin)  # the built-in itself again (its module re-imported) stays fine
+
+
 def test_plugin_without_description_is_rejected(tmp_path):
     bad = tmp_path / "nameless.py"
     bad.write_text(
@@ -71,3 +88,65 @@ def test_unknown_option_names_the_known_ones():
     with pytest.raises(BenchError, match=r"options.fake.sizee: .*\(it has: fail_on, size, die_once, count_in\)"):
         registry.resolve_options(cls, {"sizee": 3})
     assert registry.resolve_options(cls, {"size": 3}) == {"fail_on": "", "size": 3, "die_once": "", "count_in": ""}
+
+
+BAD_OUTPUTS = """
+import numpy as np
+from PIL import Image
+
+from methods import Method, register_method
+
+
+@register_method
+class Careless(Method):
+    name = "careless"
+    description = "test plug-in: returns what a hurried author might"
+    default_options = {"mode": "numpy"}
+
+    def subject_phrase(self, subject):
+        return f"zwx {subject.class_noun}"
+
+    def personalize(self, subject, workdir, scratch):
+        return {}
+
+    def generate(self, subject, artifact_dir, prompts, seeds):
+        mode = self.options["mode"]
+        if mode == "none":
+            return None
+        if mode == "numpy":
+            return [np.zeros((64, 64, 3), np.uint8) for _ in seeds]
+        if mode == "few":
+            return [Image.new("RGB", (64, 64))]
+        return [Image.new(mode, (64, 64)) for _ in seeds]
+"""
+
+
+@pytest.fixture(scope="module")
+def careless_plugin(tmp_path_factory):
+    """One file for every case: a method name belongs to one class per process, as for a user."""
+    path = tmp_path_factory.mktemp("plugin") / "careless.py"
+    path.write_text(BAD_OUTPUTS)
+    return path
+
+
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("numpy", "returned a numpy.ndarray, not a PIL image (numpy: PIL.Image.fromarray(array))"),
+        ("none", "returned NoneType, not a list of PIL images"),
+        ("few", "returned 1 images for 2 (prompt, seed) pairs"),
+        ("L", "returned a mode 'L' image; scorers take RGB: image.convert('RGB')"),
+        ("RGBA", "returned a mode 'RGBA' image"),
+    ],
+)
+def test_a_plugin_returning_the_wrong_images_fails_its_cell_with_what_to_change(
+    tmp_path, careless_plugin, dreambench_dir, mode, message
+):
+    plugin = careless_plugin
+    summary = tiny_run(
+        tmp_path / "run", dreambench_dir, methods=["careless"], include=[str(plugin)], subjects=["dog"],
+        assignments=[f"options.careless.mode={mode}"],
+    )  # fmt: skip
+    (failure,) = summary.failures
+    assert failure.error.startswith(f"method 'careless': generate() {message}") and failure.detail is None
+    assert not list((tmp_path / "run").glob("*/images/dog/*.png"))  # nothing written from a bad batch

@@ -11,6 +11,8 @@ from benchmark.config import stable_hash
 from benchmark.errors import BenchError
 from benchmark.store.atomic import atomic_write_bytes
 from benchmark.store.lock import run_lock
+from methods import registry
+from methods.registry import method_label
 from tests.conftest import FAKE_METHOD, image_hashes, tiny_run
 
 
@@ -99,6 +101,20 @@ def test_changed_options_are_filed_under_their_own_label(tmp_path, dreambench_di
     assert {k: v for k, v in image_hashes(run_dir).items() if k.startswith("fake/")} == before
     records = (run_dir / "fake[size=8]" / "generations.jsonl").read_text().splitlines()
     assert all(json.loads(r)["method"] == "fake[size=8]" and json.loads(r)["method_name"] == "fake" for r in records)
+    # An option set to the value it has anyway is the same configuration: same folder, nothing generated again.
+    default_size = registry.get_method_class("fake", [str(FAKE_METHOD)]).default_options["size"]
+    same = tiny_run(run_dir, dreambench_dir, **plugin, assignments=[f"options.fake.size={default_size}"])
+    assert list(same.records) == ["fake"] and same.generated == 0
+
+
+def test_an_option_at_its_profile_value_makes_no_new_label():
+    from methods.dreambooth import DreamBooth
+
+    tiny_steps = DreamBooth.profile_options["tiny"]["steps"]
+    assert method_label(DreamBooth, {"steps": tiny_steps}, "tiny") == "dreambooth"
+    assert method_label(DreamBooth, {"steps": tiny_steps}, "sd15") == f"dreambooth[steps={tiny_steps}]"
+    assert method_label(DreamBooth, {"learning_rate": 5e-6, "scale_lr": False}, "sd15") == "dreambooth"
+    assert method_label(DreamBooth, {"train_text_encoder": 1}) == "dreambooth[train_text_encoder=1]"  # True is not 1
 
 
 def _recorded_method_info(run_dir, label: str) -> dict:
@@ -153,7 +169,7 @@ def test_turning_checkpoints_on_extends_a_started_run_instead_of_retraining(tmp_
     assert artifact.stat().st_mtime_ns == trained
     # How `compile` compiles is part of a compiled method's identity (never of its name).
     from methods.dreambooth import DreamBooth
-    from methods.registry import identity_options, method_label
+    from methods.registry import identity_options
 
     assert identity_options(DreamBooth, {"compile": True})["compile_scheme"] >= 2
     assert "compile_scheme" not in identity_options(DreamBooth, {"compile": False})

@@ -174,7 +174,16 @@ class RunStore:
         for staging in (self.method_dir(method) / "artifacts").glob(f".staging-{subject}-*"):
             shutil.rmtree(staging, ignore_errors=True)
         if not keep_scratch:
-            shutil.rmtree(self.method_dir(method) / "scratch" / subject, ignore_errors=True)
+            self.remove_scratch(method, subject)
+
+    def remove_scratch(self, method: str, subject: str) -> None:
+        """A finished cell's checkpoints, and `scratch/` itself once no cell has any (it says work is pending)."""
+        scratch = self.method_dir(method) / "scratch"
+        shutil.rmtree(scratch / subject, ignore_errors=True)
+        try:
+            scratch.rmdir()
+        except OSError:  # another cell's checkpoints are still there, or it is gone already
+            pass
 
     def publish_artifact(self, method: str, subject: str, staging: Path, info: dict) -> dict:
         """Move a finished artifact into place; artifact.json, written last, marks it complete."""
