@@ -156,7 +156,12 @@ class CellRunner:
         staging = self.store.staging_dir(cell.method, cell.subject)
         scratch = self.store.scratch_dir(cell.method, cell.subject)
         try:
-            metadata = method.personalize(subject, staging, scratch)
+            started = time.monotonic()
+            metadata = dict(method.personalize(subject, staging, scratch) or {})
+            if metadata.get("trained") is not False and "train_seconds" not in metadata:
+                # A plug-in that does not time itself is timed here, so its cost shows beside the built-ins'.
+                metadata["train_seconds"] = round(time.monotonic() - started, 3)
+                metadata.setdefault("device", str(self.context.device))
             info = {
                 "method": cell.method,
                 "subject": cell.subject,
@@ -165,7 +170,7 @@ class CellRunner:
                 # The GPU model (or CPU) that trained it: a report's training hours name it, and a run trained on
                 # several models shows it. Recorded here, in the worker, since a Ray cluster may mix them.
                 "hardware": device_name(self.context.device),
-                **(metadata or {}),
+                **metadata,
             }
             published = self.store.publish_artifact(cell.method, cell.subject, staging, info)
             self.store.remove_scratch(cell.method, cell.subject)

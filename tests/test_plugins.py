@@ -18,7 +18,10 @@ def test_included_method_runs_through_the_harness(tmp_path, dreambench_dir):
     assert summary.generated == 8 and not summary.failures
     artifact = tmp_path / "run" / "fake" / "artifacts" / "dog"
     assert (artifact / "weights.txt").read_text() == "trained on 5 images\n"  # dog has 5 real images
-    assert '"subject_phrase": "zwx dog"' in (artifact / "artifact.json").read_text()
+    info = json.loads((artifact / "artifact.json").read_text())
+    assert info["subject_phrase"] == "zwx dog" and info["identifier"] == "zwx"
+    # The plug-in does not time itself: the harness does, so the report's training column has its cost.
+    assert info["train_seconds"] >= 0 and info["device"] == "cpu" and info["hardware"] == "cpu"
     assert not list((tmp_path / "run" / "fake" / "artifacts").glob(".staging-*"))
 
 
