@@ -8,10 +8,18 @@ paired difference over shared (subject, prompt, image) cells with its bootstrap 
 Wilcoxon p, the paper's as the difference of its two printed numbers. Effects, not
 levels, are what can be compared across backbones (the paper's are mostly Imagen).
 
-A table appears only when every arm's method is in the loaded runs; otherwise the
-report names the missing methods and the `bench run` command that adds them to the run
-(its directory, subjects, prompt limit and identity), so that the new arms pair with the
-old ones instead of starting a fresh 30-subject run elsewhere.
+Arms are found by registered method name (method.json's `name`), not by label, so a run of
+`dreambooth[steps=3]` and `dreambooth-no-prior[steps=3]` still gets its table. The arms of
+one table share one option suffix (`[steps=3]`, or none): arms run with different settings
+would make the effect partly the ablation and partly the setting, so they are never mixed.
+Of the suffixes present, the one shared by the most arms wins (the defaults on a tie); the
+table shows each arm's label, so the reader sees which setting was ablated.
+
+A table appears only when every arm's method is in the loaded runs with that suffix;
+otherwise the report names the missing methods (or the arms whose options differ) and the
+`bench run` command that adds them to the run (its directory, subjects, prompt limit,
+identity and the chosen options), so that the new arms pair with the old ones instead of
+starting a fresh 30-subject run elsewhere.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from benchmark.config import RunConfig, build_config
 from benchmark.errors import BenchError
@@ -106,7 +115,9 @@ class ArmResult:
     label: str
     method: str  # our method key, or ORACLE
     is_reference: bool
-    complete: bool
+    complete: bool  # the oracle arm: True, since it is real photos, not a method that can fall short
+    meaningful: bool  # False for numbers from random weights (run or scoring backbones)
+    is_oracle: bool = False
     ours: dict[str, dict] = field(default_factory=dict)  # metric -> mean, ci_low, ci_high, n_subjects, n_images
     published: dict[str, float | None] = field(default_factory=dict)
     delta: dict[str, dict] = field(default_factory=dict)  # metric -> diff, ci_low, ci_high, p_value, n_subjects
@@ -116,14 +127,16 @@ class ArmResult:
 @dataclass
 class AblationResult:
     ablation: Ablation
-    missing: list[str]
+    missing: list[str]  # arm methods with no scored label at all in these runs
     arms: list[ArmResult] = field(default_factory=list)
-    hint: str = ""  # when missing: the `bench run` command that extends hint_run with the ablation's methods
+    hint: str = ""  # when not available: the `bench run` command that extends hint_run with the missing arms
     hint_run: str = ""
+    options: str = ""  # the option suffix every arm shares, e.g. "[steps=3]"; "" for the defaults
+    mixed: list[str] = field(default_factory=list)  # when arms exist only with other options: every label found
 
     @property
     def available(self) -> bool:
-        return not self.missing
+        return not self.missing and not self.mixed
 
     @property
     def source(self) -> str | None:
@@ -158,23 +171,56 @@ def _published(ablation: Ablation, method: str, metric: str) -> float | None:
     return published_value(ablation.table, method, metric, ablation.backbone)
 
 
+def option_suffix(method: MethodRun) -> str | None:
+    """ "[steps=3]" of `dreambooth[steps=3]`, "" for a label that is just its name; None for any other label.
+
+    A label is `name[opt=v,...]` (methods.registry.method_label): the suffix is what tells two
+    settings of one method apart, and only arms with equal suffixes belong in one table.
+    """
+    if method.label == method.name:
+        return ""
+    suffix = method.label[len(method.name) :]
+    return suffix if method.label.startswith(method.name) and suffix[:1] == "[" and suffix[-1:] == "]" else None
+
+
+def _arms_by_options(data: ReportData, ablation: Ablation) -> dict[str, dict[str, MethodRun]]:
+    """suffix -> {arm method name -> its first scored method in load order}, suffixes in load order."""
+    found: dict[str, dict[str, MethodRun]] = {}
+    for method in data.methods.values():
+        suffix = option_suffix(method)
+        if method.scores and suffix is not None and method.name in ablation.methods:
+            found.setdefault(suffix, {}).setdefault(method.name, method)
+    return found
+
+
 def build_ablation(
     data: ReportData, ablation: Ablation, *, n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
 ) -> AblationResult:
-    found = {name: data.find(name) for name in ablation.methods}
-    missing = [name for name, method in found.items() if method is None or not method.scores]
-    result = AblationResult(ablation, missing)
-    if missing:
+    by_options = _arms_by_options(data, ablation)
+    # the suffix most arms share, the defaults on a tie (max keeps the first of equals: load order)
+    options = max(by_options, key=lambda s: (len(by_options[s]), s == ""), default="")
+    found = by_options.get(options, {})
+    missing = [name for name in ablation.methods if not any(name in arms for arms in by_options.values())]
+    result = AblationResult(ablation, missing, options=options)
+    if missing or len(found) < len(ablation.methods):
+        if not missing:
+            result.mixed = [m.label for arms in by_options.values() for m in arms.values()]
         # the run holding the reference arm (else any arm), so the missing arms land beside it
-        run = next((m.run for m in found.values() if m is not None), data.runs[0])
-        result.hint, result.hint_run = extend_command(run, ablation.methods), run.name
+        anywhere = [m for arms in (found, *by_options.values()) for m in arms.values()]
+        holder = found.get(ablation.arms[0].method) or next(iter(anywhere), None)
+        run = holder.run if holder is not None else data.runs[0]
+        given = _given_options(next(iter(found.values()))) if found else {}
+        result.hint = extend_command(run, ablation.methods, options=given)
+        result.hint_run = run.name
         return result
     reference = found[ablation.arms[0].method]
     bootstrap = {"n_resamples": n_resamples, "seed": seed}
     for index, arm in enumerate(ablation.arms):
-        method = reference if arm.method == ORACLE else found[arm.method]
-        out = ArmResult(arm.label, ORACLE if arm.method == ORACLE else method.key, index == 0, method.complete)
-        if arm.method != ORACLE and index > 0:
+        oracle = arm.method == ORACLE
+        method = reference if oracle else found[arm.method]
+        key, complete = (ORACLE, True) if oracle else (method.key, method.complete)
+        out = ArmResult(arm.label, key, index == 0, complete, method.meaningful, oracle)
+        if not oracle and index > 0:
             comparison = compare_methods(reference, method, list(ablation.metrics), **bootstrap)
             for row in comparison.itertuples(index=False):
                 out.delta[row.metric] = {
@@ -185,7 +231,7 @@ def build_ablation(
                     "n_subjects": row.n_subjects,
                 }
         for metric in ablation.metrics:
-            if arm.method == ORACLE:
+            if oracle:
                 estimate = method.scores.get("oracle", {}).get(metric)
                 if index > 0 and estimate is not None:
                     out.delta[metric] = _oracle_delta(reference, metric, **bootstrap)
@@ -200,13 +246,33 @@ def build_ablation(
     return result
 
 
-def extend_command(run: RunInfo, methods: list[str]) -> str:
+def _given_options(method: MethodRun) -> dict:
+    """The options a label's suffix names, with method.json's values (the label prints them with str()).
+
+    Read back key by key in the label's sorted order against the recorded options, since a
+    value may itself hold a comma; a suffix that does not read back gives {} (a hint without
+    `--set`, which adds the arms at the defaults: a table still, never a mixed one).
+    """
+    rest = (option_suffix(method) or "")[1:-1]
+    options = method.info.get("options") or {}
+    given = {}
+    for key in sorted(options):
+        piece = f"{key}={options[key]}"
+        if rest == piece or rest.startswith(piece + ","):
+            given[key] = options[key]
+            rest = rest[len(piece) + 1 :]
+    return given if not rest else {}
+
+
+def extend_command(run: RunInfo, methods: list[str], *, options: dict | None = None) -> str:
     """`bench run` adding `methods` to this run: same directory, subjects, prompt limit and identity.
 
     `bench run` resumes a directory only with the identity in its run.json (profile, seed,
     images per prompt, models, sampling settings) and otherwise plans all 30 subjects and
     25 prompts, so each of those the run differs in from the defaults is spelled out.
-    Methods already in the run are listed too: their finished images are reused.
+    Methods already in the run are listed too: their finished images are reused. `options`
+    (the arms' shared settings) are set for every method, so the new arms get the same label
+    suffix as the old ones and land in their table.
     """
     from dataset.protocol import load_protocol
 
@@ -227,7 +293,15 @@ def extend_command(run: RunInfo, methods: list[str]) -> str:
         args += ["--dataset-dir", str(run.manifest["dataset_dir"])]
     for assignment in _identity_assignments(identity, {k: v for k, v in flags.items() if v is not None}):
         args += ["--set", assignment]
+    for method in methods:
+        for key, value in sorted((options or {}).items()):
+            args += ["--set", f"options.{method}.{key}={_yaml_scalar(value)}"]
     return shlex.join(args)
+
+
+def _yaml_scalar(value) -> str:
+    """A value as `--set` reads it back (YAML): JSON's 1e-06 would come back as a string, YAML's 1.0e-06 a float."""
+    return yaml.safe_dump(value, default_flow_style=True, width=1 << 20).removesuffix("\n...\n").strip()
 
 
 def _identity_assignments(identity: dict, flags: dict) -> list[str]:
@@ -249,7 +323,11 @@ def build_ablations(data: ReportData, **bootstrap) -> list[AblationResult]:
 
 
 def ablation_frame(result: AblationResult) -> pd.DataFrame:
-    """Tidy: one line per (arm, metric) with ours, published, Δ (ours, with CI and p) and the published Δ."""
+    """Tidy: one line per (arm, metric) with ours, published, Δ (ours, with CI and p) and the published Δ.
+
+    Each line says whether its arm is complete and meaningful, as leaderboard.csv's rows do: a CSV
+    travels without the report's banners.
+    """
     lines = []
     for arm in result.arms:
         for metric in result.ablation.metrics:
@@ -261,6 +339,9 @@ def ablation_frame(result: AblationResult) -> pd.DataFrame:
                     "arm": arm.label,
                     "method": arm.method,
                     "reference": arm.is_reference,
+                    "options": result.options,
+                    "complete": arm.complete,
+                    "meaningful": arm.meaningful,
                     "metric": metric,
                     "ours_mean": ours.get("mean", math.nan),
                     "ours_ci_low": ours.get("ci_low", math.nan),

@@ -23,7 +23,7 @@ from reports.banner import report_banners
 from reports.loading import MethodRun, ReportData, load_runs
 
 ALPHA = 0.05
-DEFAULT_BASELINE = "base"
+DEFAULT_BASELINES = ("base", "dreambooth")  # in order of preference
 COMPARISON_COLUMNS = [
     "method_a",
     "method_b",
@@ -92,15 +92,29 @@ def compare_methods(
 
 
 def resolve_baseline(data: ReportData, baseline: str | None) -> MethodRun | None:
-    """The named baseline (an error if absent), else `base`, else the first scored method when there are
-    several (two runs of different methods still get their paired comparison), else None (no marks)."""
+    """The named baseline (an error if absent), else `base`, else plain `dreambooth` (or a `dreambooth[...]`
+    label), else the first scored method when there are several (two runs of different methods still get
+    their paired comparison), else None (no marks).
+
+    DreamBooth is the method the ablations and most comparisons are against; without it, the
+    first method in load order is arbitrary (labels sort `dreambooth-no-class[...]` before
+    `dreambooth[...]`), so it is only the last resort.
+    """
     if baseline:
         return data.require(baseline)
-    found = data.find(DEFAULT_BASELINE)
-    if found is not None and found.scores:
-        return found
+    for name in DEFAULT_BASELINES:
+        found = _scored_by_name(data, name)
+        if found is not None:
+            return found
     scored = [m for m in data.methods.values() if m.scores]
     return scored[0] if len(scored) > 1 else None
+
+
+def _scored_by_name(data: ReportData, name: str) -> MethodRun | None:
+    """The scored method labelled `name`, else the first scored one registered as `name` (any options)."""
+    scored = [m for m in data.methods.values() if m.scores]
+    exact = [m for m in scored if m.label == name]
+    return next(iter(exact or [m for m in scored if m.name == name]), None)
 
 
 def baseline_comparisons(data: ReportData, baseline: MethodRun | None) -> pd.DataFrame:

@@ -2,8 +2,11 @@
 
 Every export shows the same three blocks, in this order and never merged: measured
 methods (mean and 95% CI, marks against the baseline, status), our real-image oracle,
-and the published rows under a heading that names their source. A random-weight run
-leads with its NOT MEANINGFUL banner in every format.
+and the published rows under a heading that names their source. A random-weight or
+smoke run leads with its NOT MEANINGFUL or SMOKE RUN banner in every text format (LaTeX:
+comment lines and the caption, since a table is pasted without its comments), and every
+CSV row says whether its method is `complete` and `meaningful`: a CSV has no place for a
+banner, and its rows are read one by one.
 """
 
 from __future__ import annotations
@@ -114,12 +117,24 @@ def markdown_leaderboard(source: ReportData | Sequence[Path], *, baseline: str |
     return board_markdown(build_leaderboard(data, baseline), data)
 
 
+def ablation_unavailable(result: AblationResult) -> str:
+    """Why an ablation has no table, in plain text (HTML says the same with markup)."""
+    if result.missing:
+        return f"Not in these runs: needs {', '.join(result.missing)}"
+    return (
+        f"Not built: its arms ran with different options ({', '.join(result.mixed)}), "
+        "and one table never mixes settings"
+    )
+
+
 def ablation_markdown(result: AblationResult) -> str:
     ablation = result.ablation
     lines = [f"### {ablation.title}", ""]
     if not result.available:
-        lines.append(f"Not in these runs: needs {', '.join(result.missing)} (`{result.hint}`).")
+        lines.append(f"{ablation_unavailable(result)} (`{result.hint}`).")
         return "\n".join(lines) + "\n"
+    if result.options:
+        lines += [f"Every arm ran with the options `{result.options}`.", ""]
     lines += [
         "| arm | method | metric | ours [95% CI] | published | Δ ours vs first row [95% CI] | p | Δ published |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -140,15 +155,28 @@ def ablation_markdown(result: AblationResult) -> str:
 
 
 # ----------------------------------------------------------------------- CSV
+def _with_status(frame: pd.DataFrame, data: ReportData, *key_columns: str) -> pd.DataFrame:
+    """`complete` and `meaningful` columns: true only when every method a row names is (both, for a comparison)."""
+    frame = frame.copy()
+    rows = list(zip(*(frame[column] for column in key_columns), strict=True))
+    for flag in ("complete", "meaningful"):
+        frame[flag] = [all(getattr(data.methods.get(key), flag, False) for key in keys) for keys in rows]
+    return frame
+
+
 def write_csv(data: ReportData, board: Leaderboard, ablations: list[AblationResult], out_dir: Path) -> list[Path]:
-    """leaderboard.csv (measured + oracle), published.csv, per_subject.csv, per_category.csv, ablations.csv."""
+    """leaderboard.csv (measured + oracle), published.csv, per_subject.csv, per_category.csv, ablations.csv.
+
+    comparisons.csv's `complete` and `meaningful` hold for the pair: a difference is only as good
+    as the worse of its two methods.
+    """
     out_dir = Path(out_dir)
     frames = {
         "leaderboard.csv": leaderboard_frame(board),
         "published.csv": published_frame(board),
-        "per_subject.csv": per_subject_table(data),
-        "per_category.csv": per_category_table(data),
-        "comparisons.csv": board.comparisons,
+        "per_subject.csv": _with_status(per_subject_table(data), data, "method"),
+        "per_category.csv": _with_status(per_category_table(data), data, "method"),
+        "comparisons.csv": _with_status(board.comparisons, data, "method_a", "method_b"),
     }
     available = [ablation_frame(a) for a in ablations if a.available]
     frames["ablations.csv"] = pd.concat(available, ignore_index=True) if available else pd.DataFrame()
@@ -194,13 +222,25 @@ def _tex_cell(cell: Cell | None) -> str:
     return _tex_number(cell.mean, cell.ci_low, cell.ci_high) + mark
 
 
+def _latex_banners(data: ReportData) -> list[str]:
+    """The report's NOT MEANINGFUL and SMOKE RUN lines as LaTeX comments, for the top of a .tex file."""
+    return [f"% {line}" for line in (*report_banners(data), *smoke_run_banners(data))]
+
+
+NOT_MEANINGFUL_CAPTION = r" \textbf{NOT MEANINGFUL: random-weight models.}"
+INCOMPLETE_CAPTION = (
+    r" $^\dagger$incomplete: failed or missing subjects, fewer prompts or images than the protocol, or a metric "
+    "not on every image."
+)
+
+
 def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
     """Two booktabs tables: our measured rows and oracle, then the published rows (needs amssymb, booktabs)."""
     heads = " & ".join(
         tex(metric_header(m)).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$") for m in board.metrics
     )
     cols = "l" + "c" * len(board.metrics)
-    out = [f"% {line}" for line in (*report_banners(data), *smoke_run_banners(data))]
+    out = _latex_banners(data)
     out += [
         r"\begin{table}[t]",
         r"\centering",
@@ -222,9 +262,9 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
     if board.baseline:
         caption += rf" $\blacktriangle$/$\blacktriangledown$: significantly better/worse than {tex(board.baseline)}."
     if board.incomplete:
-        caption += r" $^\dagger$incomplete: failed or missing subjects, or fewer prompts than the protocol."
+        caption += INCOMPLETE_CAPTION
     if not data.meaningful:
-        caption += r" \textbf{NOT MEANINGFUL: random-weight models.}"
+        caption += NOT_MEANINGFUL_CAPTION
     out += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""]
     out += [
         r"\begin{table}[t]",
@@ -248,6 +288,8 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
 
 
 def latex_ablation(result: AblationResult) -> str:
+    """One booktabs table; its caption, which travels with the table, says when an arm is incomplete or
+    its numbers come from random weights (the file's comment lines, which do not travel, say it too)."""
     ablation = result.ablation
     metrics = list(ablation.metrics)
     heads = " & ".join(
@@ -265,7 +307,8 @@ def latex_ablation(result: AblationResult) -> str:
         ours = " & ".join(
             _tex_number(arm.ours[m]["mean"], arm.ours[m]["ci_low"], arm.ours[m]["ci_high"]) for m in metrics
         )
-        out.append(f"{tex(arm.label)} (ours) & {ours} \\\\")
+        mark = "" if arm.complete else r"$^\dagger$"
+        out.append(f"{tex(arm.label)}{mark} (ours) & {ours} \\\\")
         if result.source:
             published = " & ".join(fmt(arm.published.get(m)) for m in metrics)
             out.append(rf"\quad published & {published} \\")
@@ -279,6 +322,13 @@ def latex_ablation(result: AblationResult) -> str:
                 pdelta = " & ".join(fmt_signed(arm.published_delta.get(m)) for m in metrics)
                 out.append(rf"\quad $\Delta$ published & {pdelta} \\")
     source = f"Published: {tex(result.source)}." if result.source else "The paper prints no numbers for this ablation."
+    if result.options:
+        labels = ", ".join(rf"\texttt{{{tex(arm.method)}}}" for arm in result.arms if not arm.is_oracle)
+        source += f" Every arm ran with the options {tex(result.options)}: {labels}."
+    if not all(arm.complete for arm in result.arms):
+        source += INCOMPLETE_CAPTION
+    if not all(arm.meaningful for arm in result.arms):
+        source += NOT_MEANINGFUL_CAPTION
     out += [
         r"\bottomrule",
         r"\end{tabular}",
@@ -295,8 +345,8 @@ def write_latex(data: ReportData, board: Leaderboard, ablations: list[AblationRe
     paths = [out_dir / "leaderboard.tex", out_dir / "ablations.tex"]
     paths[0].write_text(latex_leaderboard(board, data), encoding="utf-8")
     parts = [latex_ablation(a) for a in ablations if a.available]
-    missing_note = [f"% {a.ablation.title}: needs {', '.join(a.missing)}" for a in ablations if not a.available]
-    paths[1].write_text("\n".join(missing_note + parts) + "\n", encoding="utf-8")
+    missing_note = [f"% {a.ablation.title}: {ablation_unavailable(a)}" for a in ablations if not a.available]
+    paths[1].write_text("\n".join(_latex_banners(data) + missing_note + parts) + "\n", encoding="utf-8")
     return paths
 
 

@@ -218,9 +218,10 @@ def write_report(
     """Write out_dir/index.html (plus images/, plots/, CSV, LaTeX, Markdown) for the runs.
 
     `runs` are run directories, or runs already loaded. `baseline` names the method the
-    significance marks compare against (default: `base` when a run has it). Raises
-    BenchError for a missing run, an unknown baseline, or an output directory that is a
-    file, holds something other than an earlier report, or cannot be written.
+    significance marks compare against (default: `base` when a run has it, else
+    `dreambooth`). Raises BenchError for a missing run, a run given twice, an unknown
+    baseline, or an output directory that is a file, holds something other than an
+    earlier report, or cannot be written.
 
     The report is built in a hidden staging folder inside out_dir and moved into place at
     the end, so a build that fails half-way (a bug, Ctrl-C) leaves out_dir as it was, and
@@ -229,6 +230,7 @@ def write_report(
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
     data = runs if isinstance(runs, ReportData) else load_runs([Path(p) for p in runs])
+    _require_distinct_runs(data)
     board = build_leaderboard(data, baseline)
     ablations = build_ablations(data)
     created = not out_dir.exists()
@@ -243,6 +245,25 @@ def write_report(
                 out_dir.rmdir()  # only if empty: nothing of the failed build reached it
         raise
     return WrittenReport(index=out_dir / INDEX, board=board, markdown=markdown)
+
+
+def _require_distinct_runs(data: ReportData) -> None:
+    """Refuse a run directory given twice (same path, or two paths to one directory).
+
+    Its every row would appear twice, compared with itself. Dropping the copy instead would
+    hide the likelier mistake, `bench report runs/A runs/A` typed for `runs/A runs/B`, behind
+    a report that looks whole; `bench compare RUN RUN` (a run against itself) is unaffected.
+    """
+    seen: dict[tuple[int, int], Path] = {}
+    for run in data.runs:
+        try:
+            stat = run.path.stat()
+        except OSError:  # loaded, so it existed: nothing to compare if it is gone now
+            continue
+        first = seen.setdefault((stat.st_dev, stat.st_ino), run.path)
+        if first is not run.path:
+            same = "is given twice" if str(first) == str(run.path) else f"is the same directory as {first}"
+            raise BenchError(f"run directory {run.path} {same}: name each run once")
 
 
 def _check_out_dir(out_dir: Path) -> None:

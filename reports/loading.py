@@ -3,7 +3,7 @@
 A report must never disagree with the files it was made from, so this module only
 reads (run.json, each method's method.json, scores.json, scores.jsonl,
 generations.jsonl, artifacts/*/artifact.json, failures/*.json) and decides nothing
-beyond two things every output needs:
+beyond what every output needs:
 
 - a unique key per method across runs (the method label, plus the run name when two
   runs hold the same label), so two runs merge into one leaderboard without clashes;
@@ -15,12 +15,16 @@ beyond two things every output needs:
   `--limit-prompts` run, or one method of a run extended to more prompts than the
   others, is never ranked as complete beside full runs. It is counted from the lines,
   not from a recorded limit, because the limit is per `bench run` invocation and older
-  run directories do not record it.
+  run directories do not record it;
+- which of the protocol's metrics a method's scoring lacks or has for some images only
+  (a `bench score --metrics` merge drops or keeps earlier ones), so a method is never
+  complete without each metric on every image.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -181,6 +185,18 @@ class MethodRun:
         return recorded if isinstance(recorded, dict) else {}
 
     @property
+    def missing_metrics(self) -> list[str]:
+        """The protocol's metrics this scoring lacks, e.g. CLIP-T that a `--metrics dino --keep-identifier`
+        merge dropped (computed with the other text).
+
+        Against the protocol's set, not the other methods': a re-score of every method drops the
+        metric from all of them, and the report must not then call them complete without it.
+        """
+        if self.scores is None:
+            return []
+        return [metric for metric in METRICS if metric not in (self.scores.get("metrics") or {})]
+
+    @property
     def complete(self) -> bool:
         return (
             self.scores is not None
@@ -189,6 +205,7 @@ class MethodRun:
             and self.coverage.full
             and not self.unscored_images
             and not self.partial_metrics
+            and not self.missing_metrics
         )
 
     @property
@@ -221,15 +238,35 @@ class MethodRun:
             problems.append(f"missing: {', '.join(self.missing_subjects)}")
         if self.unscored_images:
             problems.append(f"{self.unscored_images} image(s) not scored yet; run: bench score {self.run.path}")
-        if self.partial_metrics:
-            parts = ", ".join(f"{METRICS[m].name if m in METRICS else m} on {c.get('scored')}/{c.get('applicable')} "
-                              "images" for m, c in self.partial_metrics.items())  # fmt: skip
-            problems.append(f"{parts}; run: bench score {self.run.path} --method {self.label} --metrics "
-                            f"{','.join(self.partial_metrics)}")  # fmt: skip
+        rescore = [*self.partial_metrics, *(m for m in self.missing_metrics if m not in self.partial_metrics)]
+        if rescore:
+            parts = [f"{METRICS[m].name if m in METRICS else m} on {c.get('scored')}/{c.get('applicable')} images"
+                     for m, c in self.partial_metrics.items()]  # fmt: skip
+            if self.missing_metrics:
+                parts.append(f"{', '.join(METRICS[m].name for m in self.missing_metrics)} not scored")
+            problems.append(f"{', '.join(parts)}; run: {self.rescore_command(rescore)}")
         covered = [f"{len(self.scored_subjects)}/{len(self.run.subjects)} subjects"]
         if not self.coverage.full:
             covered.append(self.coverage.text)
         return f"INCOMPLETE ({'; '.join([', '.join(covered), *problems])})"
+
+    def rescore_command(self, metrics: list[str]) -> str:
+        """`bench score` filling in `metrics` under this scoring's CLIP-T text, so it keeps the other metrics.
+
+        Without `--keep-identifier` where the scoring used it, the re-score would compute CLIP-T
+        with another text than the one its scores.json records for the rest.
+        """
+        args = ["bench", "score", str(self.run.path), "--method", self.label, "--metrics", ",".join(metrics)]
+        command = shlex.join(args)
+        keeps = "clip-t" in metrics and _keeps_identifier(self.scores or {})
+        return command + (" --keep-identifier" if keeps else "")
+
+
+def _keeps_identifier(scores: dict) -> bool:
+    """Whether a scoring computed CLIP-T against the prompt as generated (`bench score --keep-identifier`)."""
+    from benchmark.metrics.scoring import CLIP_T_TEXT  # imports torch: only asked for a CLIP-T to fill in
+
+    return scores.get("clip_t_text") == CLIP_T_TEXT[True]
 
 
 @dataclass

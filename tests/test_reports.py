@@ -2,13 +2,15 @@
 
 All tests read two real scored tiny runs and one report built from both
 (tests/browser/runs.py): `main` (base, dreambooth, dreambooth-no-prior, and a `fake`
-method that fails on dog) and `other` (fake[size=64]). Numbers are checked against
-scores.json / scores.jsonl, never against the report code's own helpers.
+method that fails on dog) and `other` (fake[size=64]); the option tests add a third,
+the DreamBooth arms run with `steps=3`. Numbers are checked against scores.json /
+scores.jsonl, never against the report code's own helpers.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import errno
 import json
 import os
@@ -715,3 +717,234 @@ def test_the_ablation_hint_carries_a_non_default_seed_and_sampling_setting(runs,
     result = build_ablation(load_runs([run]), next(a for a in ABLATIONS if a.id == "identifier"))
     assert "--seed 7" in result.hint and "--set generation.steps=9" in result.hint
     assert _hinted_config(cli, result.hint, monkeypatch).identity() == manifest["identity"]
+
+
+# --------------------------------------------------------------- methods run with options
+OPTION_METHODS = ["dreambooth", "dreambooth-no-prior", "dreambooth-no-class"]
+
+
+@pytest.fixture(scope="module")
+def options_run(runs, tmp_path_factory) -> Path:
+    """A real scored tiny run of the DreamBooth arms with one option set, as `--set options.M.steps=3` files them:
+    `dreambooth[steps=3]`, `dreambooth-no-prior[steps=3]`, `dreambooth-no-class[steps=3]`."""
+    from tests.conftest import SHARED_DATASET, tiny_run
+
+    run = tmp_path_factory.mktemp("options") / "options"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_CACHE_DIR", str(runs.root / "cache"))  # the shared runs' class images and embeddings
+        tiny_run(
+            run,
+            SHARED_DATASET,
+            methods=OPTION_METHODS,
+            subjects=["backpack", "dog"],
+            score=True,
+            generate_pres=True,
+            assignments=[f"options.{method}.steps=3" for method in OPTION_METHODS],
+        )
+    return run
+
+
+def _ablation(ablation_id: str):
+    return next(a for a in ABLATIONS if a.id == ablation_id)
+
+
+def test_ablation_arms_are_found_by_method_name_whatever_their_options(options_run, tmp_path, cli, monkeypatch):
+    data = load_runs([options_run])
+    prior = build_ablation(data, _ablation("prior"))
+    assert prior.available and prior.options == "[steps=3]"
+    assert [arm.method for arm in prior.arms] == ["dreambooth[steps=3]", "dreambooth-no-prior[steps=3]"]
+    frame = ablation_frame(prior).set_index(["method", "metric"])
+    for metric in ("pres", "dino", "clip-t"):
+        expected = scores(options_run, "dreambooth-no-prior[steps=3]")["summary"][metric]["mean"]
+        assert frame.loc[("dreambooth-no-prior[steps=3]", metric), "ours_mean"] == expected
+
+    # the class-noun table lacks only the wrong class; its hint adds it with the same options, so it lands in
+    # the table, and reuses the arms already there
+    class_noun = build_ablation(data, _ablation("class-noun"))
+    assert class_noun.missing == ["dreambooth-wrong-class"] and not class_noun.arms
+    config = _hinted_config(cli, class_noun.hint, monkeypatch)
+    assert config.methods == ["dreambooth", "dreambooth-no-class", "dreambooth-wrong-class"]
+    assert config.options == {method: {"steps": 3} for method in config.methods}
+    assert config.identity() == json.loads((options_run / "run.json").read_text())["identity"]
+
+    # what the walkthrough saw: the table in every output, its arms' labels shown
+    out = tmp_path / "report"
+    html = write_report([options_run], out).index.read_text()
+    table = html[
+        html.index('id="ablation-table-prior"') : html.index("</table>", html.index('id="ablation-table-prior"'))
+    ]
+    assert "<code>dreambooth[steps=3]</code>" in table and "<code>dreambooth-no-prior[steps=3]</code>" in table
+    assert "Every arm ran with the options <code>[steps=3]</code>" in html
+    csv_rows = pd.read_csv(out / "ablations.csv")
+    assert set(csv_rows["method"]) == {"dreambooth[steps=3]", "dreambooth-no-prior[steps=3]"}
+    assert set(csv_rows["options"]) == {"[steps=3]"}
+    assert r"\texttt{dreambooth-no-prior[steps=3]}" in (out / "ablations.tex").read_text()
+    assert (
+        "| Without prior preservation loss | dreambooth-no-prior[steps=3] | PRES ↓ |"
+        in (out / "leaderboard.md").read_text()
+    )
+
+
+def test_ablation_arms_never_mix_option_settings(runs, options_run, tmp_path):
+    # both settings complete: the defaults win the tie; the suffix most arms share wins otherwise
+    both = load_runs([runs.main, options_run])
+    prior = build_ablation(both, _ablation("prior"))
+    assert [arm.method for arm in prior.arms] == ["dreambooth", "dreambooth-no-prior"]
+    assert prior.options == ""
+    class_noun = build_ablation(both, _ablation("class-noun"))
+    assert class_noun.options == "[steps=3]" and class_noun.missing == ["dreambooth-wrong-class"]
+
+    # each arm present, but only with different options: no table, and the report says why
+    defaults = shutil.copytree(
+        runs.main, tmp_path / "defaults", ignore=shutil.ignore_patterns("fake*", "dreambooth-no-prior")
+    )
+    no_prior = shutil.copytree(
+        options_run, tmp_path / "no-prior", ignore=shutil.ignore_patterns("dreambooth[[]*", "dreambooth-no-class*")
+    )
+    assert sorted(p.name for p in no_prior.iterdir() if p.is_dir()) == ["dreambooth-no-prior[steps=3]"]
+    data = load_runs([defaults, no_prior])
+    result = build_ablation(data, _ablation("prior"))
+    assert not result.available and not result.arms and result.missing == []
+    assert result.mixed == ["dreambooth", "dreambooth-no-prior[steps=3]"]
+    assert "--set" not in result.hint  # the defaults win the 1-1 tie: the hint adds the default arm
+    out = tmp_path / "report"
+    html = unescape(write_report(data, out).index.read_text())
+    assert 'id="ablation-table-prior"' not in html
+    assert "Not built: its arms ran with different options (<code>dreambooth</code>, " in html
+    assert (
+        "Not built: its arms ran with different options (dreambooth, dreambooth-no-prior[steps=3])"
+        in (out / "leaderboard.md").read_text()
+    )
+    assert (out / "ablations.csv").read_text().strip() == ""  # no table, so no rows
+
+
+def test_the_default_baseline_is_dreambooth_when_there_is_no_base(runs, options_run, tmp_path):
+    data = load_runs([options_run])
+    assert next(iter(data.methods)) == "dreambooth-no-class[steps=3]"  # what the old default took: it sorts first
+    board = build_leaderboard(data)
+    assert board.baseline == "dreambooth[steps=3]" and board.rows[0].key == "dreambooth[steps=3]"
+    assert set(board.comparisons["method_a"]) == {"dreambooth[steps=3]"}
+    assert build_leaderboard(load_runs([runs.main, options_run])).baseline == "base"
+    # neither base nor DreamBooth: the first method still gets the others compared with it
+    ablations_only = shutil.copytree(
+        options_run, tmp_path / "ablations", ignore=shutil.ignore_patterns("dreambooth[[]*")
+    )
+    assert build_leaderboard(load_runs([ablations_only])).baseline == "dreambooth-no-class[steps=3]"
+
+
+# --------------------------------------------------------------- every export carries the warnings
+STATUS_CSVS = ("ablations.csv", "per_subject.csv", "per_category.csv", "comparisons.csv")
+
+
+def test_every_export_says_when_its_numbers_are_random_weights_or_incomplete(runs, tmp_path):
+    # the shared report: tiny (random weights), 2 of 25 prompts
+    tex = (runs.report / "ablations.tex").read_text()
+    assert tex.startswith(f"% {not_meaningful_banner('tiny')}\n% SMOKE RUN: run 'main' has only the first 2")
+    prior = tex[tex.index(r"\begin{table}") :]
+    assert r"With prior preservation loss$^\dagger$ (ours)" in prior
+    assert r"Without prior preservation loss$^\dagger$ (ours)" in prior
+    assert r"\textbf{NOT MEANINGFUL: random-weight models.}" in prior and r"$^\dagger$incomplete" in prior
+    for name in STATUS_CSVS:
+        frame = pd.read_csv(runs.report / name)
+        assert not frame.empty and not frame["complete"].any() and not frame["meaningful"].any(), name
+
+    # the same methods on every prompt, their numbers marked meaningful: the exports stop saying otherwise
+    run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*")))
+    for method in ("base", "dreambooth", "dreambooth-no-prior"):
+        _extend_to_every_prompt(run, method)
+        _edit_json(run / method / "scores.json", meaningful=True)
+    _edit_json(run / "run.json", meaningful=True)
+    out = tmp_path / "report"
+    write_report([run], out)
+    tex = (out / "ablations.tex").read_text()
+    assert "NOT MEANINGFUL" not in tex and r"\dagger" not in tex
+    assert r"With prior preservation loss (ours)" in tex
+    for name in STATUS_CSVS:
+        frame = pd.read_csv(out / name)
+        assert not frame.empty and frame["complete"].all() and frame["meaningful"].all(), name
+
+    # one method cut back to its first prompts: its rows, and the comparisons and ablation arms it is in, say so
+    for name in ("generations.jsonl", "scores.jsonl"):
+        path = run / "dreambooth-no-prior" / name
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines if line["prompt_index"] in (0, 1, "class")))
+    out = tmp_path / "report-2"
+    write_report([run], out)
+    per_subject = pd.read_csv(out / "per_subject.csv")
+    assert dict(per_subject.groupby("method")["complete"].all()) == {
+        "base": True,
+        "dreambooth": True,
+        "dreambooth-no-prior": False,
+    }
+    comparisons = pd.read_csv(out / "comparisons.csv").set_index("method_b")
+    assert (
+        comparisons.loc["dreambooth", "complete"].all() and not comparisons.loc["dreambooth-no-prior", "complete"].any()
+    )
+    tex = (out / "ablations.tex").read_text()
+    assert r"Without prior preservation loss$^\dagger$ (ours)" in tex and r"With prior preservation loss (ours)" in tex
+    assert "NOT MEANINGFUL" not in tex
+
+
+def test_the_real_image_oracle_arm_is_tagged_as_the_oracle_never_as_incomplete(runs, tmp_path, monkeypatch):
+    ablation = _ablation("methods")
+    without_ti = dataclasses.replace(ablation, arms=(ablation.arms[0], ablation.arms[2]))
+    monkeypatch.setattr(reports.ablations, "ABLATIONS", (without_ti,))
+    html = write_report([runs.main], tmp_path / "report").index.read_text()
+    table = html[
+        html.index('id="ablation-table-methods"') : html.index("</table>", html.index('id="ablation-table-methods"'))
+    ]
+    dreambooth, real = re.findall(r'<tr class="ours"><td rowspan="\d+">(.*?)</td>', table)
+    assert "<code>dreambooth</code>" in dreambooth and "incomplete" in dreambooth  # 2 of 25 prompts
+    assert "real-image oracle" in real and "incomplete" not in real and "real-images" not in real
+
+
+# --------------------------------------------------------------- a run given twice
+def test_a_run_given_twice_is_refused_in_one_line(runs, tmp_path, cli):
+    with pytest.raises(BenchError, match=r"run directory .*other is given twice: name each run once"):
+        write_report([runs.other, runs.other], tmp_path / "report")
+    alias = tmp_path / "alias"
+    alias.symlink_to(runs.other)
+    with pytest.raises(
+        BenchError, match=rf"{re.escape(str(alias))} is the same directory as {re.escape(str(runs.other))}"
+    ):
+        write_report([runs.other, runs.main, alias], tmp_path / "report")
+    result = cli("report", runs.other, f"{runs.other}/", "-o", tmp_path / "report")
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1 and "name each run once" in result.stderr
+    assert not (tmp_path / "report").exists()  # refused before anything was written
+    assert "+0.000 | [0.000, 0.000]" in compare_runs(runs.main, runs.main)  # a run against itself still compares
+
+
+# --------------------------------------------------------------- a metric dropped by a re-score
+def test_a_method_missing_a_metric_is_incomplete_with_the_command_that_fills_it_in(
+    runs, tmp_path, dreambench_dir, cli, monkeypatch
+):
+    run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("dreambooth*", "fake*")))
+    messages = []
+    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], keep_identifier=True, log=messages.append)
+    assert any("dropped the earlier CLIP-T scores" in m for m in messages)  # the merge the walkthrough ran
+
+    base = load_runs([run]).methods["base"]
+    assert base.missing_metrics == ["clip-t"] and not base.complete
+    status = base.status
+    assert "CLIP-T not scored; run: " in status
+    command = shlex.split(status.split("; run: ")[-1].removesuffix(")"))
+    assert command == ["bench", "score", str(run), "--method", "base", "--metrics", "clip-t", "--keep-identifier"]
+
+    # on every prompt it would be complete but for CLIP-T
+    full = Path(shutil.copytree(run, tmp_path / "full", ignore=shutil.ignore_patterns("images")))
+    _extend_to_every_prompt(full, "base")
+    base = load_runs([full]).methods["base"]
+    assert base.status == (
+        f"INCOMPLETE (2/2 subjects; CLIP-T not scored; run: bench score {full} --method base --metrics clip-t "
+        "--keep-identifier)"
+    )
+    assert not build_leaderboard(load_runs([full])).rows[0].complete
+
+    # the printed command fills it in and keeps the rest
+    monkeypatch.setenv("DREAMBENCH_DIR", str(dreambench_dir))
+    result = cli(*command[1:], "--quiet")
+    assert result.exit_code == 0, result.output
+    base = load_runs([run]).methods["base"]
+    assert base.missing_metrics == [] and not base.partial_metrics
+    assert scores(run, "base")["clip_t_text"] == "the prompt exactly as generated (identifier included)"
+    assert base.status == "INCOMPLETE (2/2 subjects, 2/25 prompts)"  # what a 2-prompt run lacks, and only that
