@@ -437,7 +437,9 @@ def score(
 @main.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output-dir", "out_dir", required=True, type=click.Path(), help="Where to write index.html.")
-@click.option("--baseline", help="Method the significance marks compare against (default: base, else the first).")
+@click.option(
+    "--baseline", help="Method the significance marks compare against (default: base, else dreambooth, else the first)."
+)
 @user_errors
 def report(run_dirs, out_dir, baseline):
     """Write a self-contained HTML report of one or more runs; print the leaderboard as Markdown.
