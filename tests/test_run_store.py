@@ -238,3 +238,53 @@ def test_a_full_disk_while_images_are_written_in_the_background_stops_the_run_an
     kept = sorted(p.name for p in run_dir.glob("fake/images/*/*.png"))
     assert kept == ["p00_i0.png", "p00_i1.png"]  # the finished prompt's images stay, nothing half-written
     assert len(list(run_dir.glob("fake/records/*/*.json"))) == 1
+
+
+def test_shards_that_start_together_create_one_run_and_neither_refuses_the_other(tmp_path, dreambench_dir):
+    """A SLURM array's tasks start in the same second: each sees the other's half-made folder."""
+    import threading
+
+    import torch
+
+    from benchmark.config import build_config
+    from benchmark.runner import run_manifest
+    from benchmark.store.run_dir import RunStore
+    from dataset.protocol import load_protocol
+
+    protocol = load_protocol()
+    config = build_config(overrides={"dataset_dir": str(dreambench_dir)})
+    manifest = run_manifest(config, protocol, dreambench_dir, torch.device("cpu"))
+    errors = []
+
+    def shard(root, index, barrier):
+        store = RunStore(root)
+        barrier.wait()
+        try:  # execute_run's order: refuse a foreign folder, create it, take the shard's lock, open the run
+            store.refuse_foreign_directory()
+            root.mkdir(parents=True, exist_ok=True)
+            with run_lock(root, (index, 2)):
+                store.open(config, manifest)
+        except BenchError as exc:
+            errors.append(str(exc))
+
+    for trial in range(20):
+        root, barrier = tmp_path / f"run{trial}", threading.Barrier(2)
+        threads = [threading.Thread(target=shard, args=(root, i, barrier)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert json.loads((root / "run.json").read_text())["identity"] == config.identity()
+    assert errors == []
+
+
+def test_a_shard_killed_while_creating_the_run_leaves_a_folder_the_next_one_resumes(tmp_path, dreambench_dir):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / ".run.json.x1y2.tmp").write_bytes(b'{"half": ')  # what a SIGKILL mid-write leaves
+    (run_dir / ".lock-shard-0-of-2").touch()
+    assert tiny_run(run_dir, dreambench_dir, subjects=["dog"]).generated == 4
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")  # a user's folder is still refused
+    with pytest.raises(BenchError, match="not a bench run directory"):
+        tiny_run(tmp_path / "mine", dreambench_dir)

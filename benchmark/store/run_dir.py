@@ -52,6 +52,12 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return diffs
 
 
+def _ours_before_the_run_exists(name: str) -> bool:
+    """What a `bench run` (or a shard of one) puts in a folder before or while it creates run.json:
+    its locks, and the temporary files of run.json and config.yaml (left behind by a killed shard)."""
+    return name.startswith((".lock", f".{RUN_FILE}.", ".config.yaml.")) or name == "config.yaml"
+
+
 class RunStore:
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -63,12 +69,28 @@ class RunStore:
             return
         if not self.root.is_dir():
             raise BenchError(f"{self.root} exists and is not a directory; choose another --output-dir")
-        if any(p for p in self.root.iterdir() if not p.name.startswith(".lock") and p.name != "config.yaml"):
+        if any(not _ours_before_the_run_exists(p.name) for p in self.root.iterdir()):
             raise BenchError(f"{self.root} is not empty and is not a bench run directory; choose another --output-dir")
 
     def open(self, config: RunConfig, manifest: dict, write: bool = True) -> None:
-        """Create the run, or check that an existing one has the same identity (`write=False`: only check)."""
+        """Create the run, or check that an existing one has the same identity (`write=False`: only check).
+
+        Shards of a SLURM array start in the same second: creation is serialised by a lock,
+        so one creates the run and the others find it and check it, instead of each seeing
+        the other's half-made folder as foreign.
+        """
         run_file = self.root / RUN_FILE
+        if write and not run_file.exists():
+            self.refuse_foreign_directory()
+            self.root.mkdir(parents=True, exist_ok=True)
+            from filelock import FileLock
+
+            with FileLock(str(self.root / ".lock-create")):
+                if not run_file.exists():
+                    # run.json first: it makes the folder a run; a crash right after it leaves a resumable run.
+                    atomic_write_json(run_file, manifest)
+                    atomic_write_text(self.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+                    return
         if run_file.exists():
             try:
                 existing = json.loads(run_file.read_text(encoding="utf-8"))
@@ -92,13 +114,7 @@ class RunStore:
                     "use another --output-dir (results are never overwritten)"
                 )
             return
-        self.refuse_foreign_directory()
-        if not write:
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        # run.json first: it is what makes the folder a run; a crash right after it leaves a resumable run.
-        atomic_write_json(run_file, manifest)
-        atomic_write_text(self.root / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        self.refuse_foreign_directory()  # a dry run of a run not made yet
 
     def log_invocation(self, entry: dict) -> None:
         with open(self.root / "invocations.jsonl", "a", encoding="utf-8") as handle:
