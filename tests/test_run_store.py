@@ -267,7 +267,7 @@ def test_shards_that_start_together_create_one_run_and_neither_refuses_the_other
         except BenchError as exc:
             errors.append(str(exc))
 
-    for trial in range(20):
+    for trial in range(40):
         root, barrier = tmp_path / f"run{trial}", threading.Barrier(2)
         threads = [threading.Thread(target=shard, args=(root, i, barrier)) for i in range(2)]
         for thread in threads:

@@ -54,8 +54,9 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 def _ours_before_the_run_exists(name: str) -> bool:
     """What a `bench run` (or a shard of one) puts in a folder before or while it creates run.json:
-    its locks, and the temporary files of run.json and config.yaml (left behind by a killed shard)."""
-    return name.startswith((".lock", f".{RUN_FILE}.", ".config.yaml.")) or name == "config.yaml"
+    its locks, the temporary files of run.json and config.yaml (left behind by a killed shard), and
+    run.json itself (another shard may have created it since this one looked)."""
+    return name.startswith((".lock", f".{RUN_FILE}.", ".config.yaml.")) or name in ("config.yaml", RUN_FILE)
 
 
 class RunStore:
@@ -69,8 +70,12 @@ class RunStore:
             return
         if not self.root.is_dir():
             raise BenchError(f"{self.root} exists and is not a directory; choose another --output-dir")
-        if any(not _ours_before_the_run_exists(p.name) for p in self.root.iterdir()):
-            raise BenchError(f"{self.root} is not empty and is not a bench run directory; choose another --output-dir")
+        foreign = sorted(p.name for p in self.root.iterdir() if not _ours_before_the_run_exists(p.name))
+        if foreign:
+            raise BenchError(
+                f"{self.root} is not empty (it holds {foreign[0]}) and is not a bench run directory; "
+                "choose another --output-dir"
+            )
 
     def open(self, config: RunConfig, manifest: dict, write: bool = True) -> None:
         """Create the run, or check that an existing one has the same identity (`write=False`: only check).
