@@ -19,6 +19,7 @@ from benchmark.metrics.embedding_cache import decode_image
 from benchmark.metrics.similarity import cosine_matrix
 from dataset.protocol import load_protocol
 from tests.conftest import tiny_run
+from tests.test_cli import assert_one_line_error
 
 NO_DIV = ["dino", "clip-i", "clip-t", "pres"]  # DIV is exercised in its own test, the rest stay quick
 
@@ -303,3 +304,23 @@ def test_methods_are_compared_only_on_metrics_both_have(run, dreambench_dir):
     report = score_run(run, dreambench_dir, profile="tiny", methods=["again", "base"], metrics=["dino"])
     assert set(report.methods["base"].summary) == set(NO_DIV) and set(report.methods["again"].summary) == {"dino"}
     assert set(report.metrics) == set(NO_DIV) and [c.metric for c in report.comparisons] == ["dino"]
+
+
+# ------------------------------------------------------------------ methods without images
+def test_methods_without_images_are_skipped_with_one_warning_and_the_others_scored(run, dreambench_dir, cli):
+    for method in ("failed", "gone"):  # e.g. every cell of theirs failed
+        (run / method).mkdir()
+        (run / method / "generations.jsonl").write_text("")
+    messages = []
+    report = score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    assert [m for m in messages if "warning" in m] == [
+        f"bench: warning: no generated images recorded for failed, gone in {run}: skipped, scoring the others"
+    ]
+    assert list(report.methods) == ["base"] and report.methods["base"].summary["dino"].n_images == 8
+    assert (run / "base" / "scores.json").is_file() and not (run / "failed" / "scores.json").exists()
+    result = cli("score", run, "--metrics", "dino", "--quiet")  # what the report tells the user to run
+    assert result.exit_code == 0, result.output
+    assert "bench: warning: no generated images recorded for failed, gone" in result.stderr
+    assert "| DINO ↑ |" in result.stdout
+    # naming only methods without images is still an error, one line
+    assert_one_line_error(cli("score", run, "--method", "failed,gone"), "no generated images recorded for failed, gone")
