@@ -34,25 +34,36 @@ _NAME = re.compile(r"^(?P<prompt>\d+|class)_(?P<image>\d+)$")
 PRIOR_TEMPLATE = "a {}"
 
 
+def _index(value) -> int | None:
+    """An index as written by a person or a tool (3, "3"), or None: a bool, 2.5 or -1 must not become a cell."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        return int(value)
+    return None
+
+
 def _record(protocol: Protocol, entry: dict, file: Path, run_dir: Path, method: str, where: str) -> dict:
     subject = protocol.subject(str(entry["subject"]))
     raw_prompt = entry["prompt_index"]
-    try:
-        image_index = int(entry["image_index"])
-    except (TypeError, ValueError):
-        raise BenchError(f"{where}: image_index must be an integer, got {entry['image_index']!r}") from None
+    image_index = _index(entry["image_index"])
+    if image_index is None:
+        raise BenchError(f"{where}: image_index {entry['image_index']!r} is not an integer >= 0")
     if raw_prompt == PRIOR_PROMPT_INDEX:
         prompt_index, category, template = PRIOR_PROMPT_INDEX, PRIOR_CATEGORY, PRIOR_TEMPLATE
     else:
         prompts = protocol.prompts_for(subject)
-        try:
-            prompt_index = int(raw_prompt)
-            prompt = prompts[prompt_index]
-        except (TypeError, ValueError, IndexError):
+        prompt_index = _index(raw_prompt)
+        if prompt_index is None or prompt_index >= len(prompts):
             raise BenchError(
                 f"{where}: prompt_index {raw_prompt!r} is not one of 0..{len(prompts) - 1} or 'class' "
                 f"for {subject.kind} subject {subject.name}"
-            ) from None
+            )
+        prompt = prompts[prompt_index]
         category, template = prompt.category, prompt.template
     try:
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
