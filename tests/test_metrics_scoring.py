@@ -15,7 +15,8 @@ from PIL import Image
 from benchmark.errors import BenchError
 from benchmark.metrics import import_folder, score_folder, score_run
 from benchmark.metrics.backbones import load_backbone
-from benchmark.metrics.embedding_cache import decode_image
+from benchmark.metrics.embedding_cache import EmbeddingCache, decode_image
+from benchmark.metrics.records import DIV_MIN_SIDE
 from benchmark.metrics.similarity import cosine_matrix
 from dataset.protocol import load_protocol
 from tests.conftest import tiny_run
@@ -306,7 +307,7 @@ def test_methods_are_compared_only_on_metrics_both_have(run, dreambench_dir):
     assert set(report.metrics) == set(NO_DIV) and [c.metric for c in report.comparisons] == ["dino"]
 
 
-# ------------------------------------------------------------------ methods without images
+# ------------------------------------------------------------------ methods without images, images too small
 def test_methods_without_images_are_skipped_with_one_warning_and_the_others_scored(run, dreambench_dir, cli):
     for method in ("failed", "gone"):  # e.g. every cell of theirs failed
         (run / method).mkdir()
@@ -324,3 +325,38 @@ def test_methods_without_images_are_skipped_with_one_warning_and_the_others_scor
     assert "| DINO ↑ |" in result.stdout
     # naming only methods without images is still an error, one line
     assert_one_line_error(cli("score", run, "--method", "failed,gone"), "no generated images recorded for failed, gone")
+
+
+def test_images_too_small_for_div_are_one_line_naming_the_first_before_any_scoring(run, dreambench_dir, cli):
+    lines = records(run)
+    for line in lines:  # as a plug-in method making 17x23 images would leave them
+        path = run / line["file"]
+        Image.open(path).resize((17, 23)).save(path)
+        line["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    write_records(run, lines)
+    cache = EmbeddingCache(run / "cache")
+    first = re.escape(str(run / lines[0]["file"]))
+    with pytest.raises(BenchError, match=rf"^{first}: 17x23 pixels, smaller than the 31x31 that DIV's LPIPS"):
+        score_run(run, dreambench_dir, profile="tiny", cache=cache)
+    assert cache.computed == {} and not (run / "base" / "scores.jsonl").exists()
+    result = cli("score", run, "--quiet")
+    assert_one_line_error(result, str(run / lines[0]["file"]), "17x23", "31x31", "--metrics dino,clip-i,clip-t,pres")
+    # the other scorers resize to 224 first: without DIV the same images score
+    report = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    assert report.methods["base"].summary["dino"].n_images == 8 and not report.warnings
+
+
+def test_div_min_side_is_where_lpips_stops_working_and_dino_clip_take_any_size():
+    """The minimum in the error message is the real one, not a guess: LPIPS runs at it and fails one pixel below."""
+    lpips = load_backbone("lpips", "tiny")
+    ok = Image.new("RGB", (DIV_MIN_SIDE, DIV_MIN_SIDE), "gray")
+    assert lpips.distances([(ok, ok)]).shape == (1,)
+    for size in ((DIV_MIN_SIDE - 1, DIV_MIN_SIDE), (DIV_MIN_SIDE, DIV_MIN_SIDE - 1)):
+        small = Image.new("RGB", size, "gray")
+        with pytest.raises(RuntimeError, match="too small"):
+            lpips.distances([(small, small)])
+    for kind in ("dino", "clip"):
+        assert (
+            load_backbone(kind, "tiny").embed_images([Image.new("RGB", (1, 1)), Image.new("RGB", (17, 23))]).shape[0]
+            == 2
+        )

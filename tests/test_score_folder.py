@@ -1,4 +1,4 @@
-"""`bench score --folder` as a user meets it: which indices it takes."""
+"""`bench score --folder` as a user meets it: which indices it takes, sizes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from PIL import Image
 from benchmark.errors import BenchError
 from benchmark.metrics import import_folder
 from dataset.protocol import load_protocol
+from tests.test_cli import assert_one_line_error
 
 
 def noise(path: Path, size: tuple[int, int] = (32, 32), seed: int = 0) -> Path:
@@ -20,6 +21,14 @@ def noise(path: Path, size: tuple[int, int] = (32, 32), seed: int = 0) -> Path:
     pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     Image.fromarray(pixels).save(path)
     return path
+
+
+def tool_folder(root: Path, names: dict[str, list[str]], size: tuple[int, int] = (32, 32)) -> Path:
+    """Another tool's output in the documented layout, one noise image per name."""
+    for seed, (subject, files) in enumerate(names.items()):
+        for number, name in enumerate(files):
+            noise(root / subject / name, size, seed=100 * seed + number)
+    return root
 
 
 # ------------------------------------------------------------------ indices
@@ -53,3 +62,19 @@ def test_manifest_indices_written_as_text_or_whole_floats_are_the_same_cell(tmp_
     (record,) = [json.loads(line) for line in target.read_text().splitlines()]
     assert (record["prompt_index"], record["image_index"]) == (24, 3)
     assert record["template"] == load_protocol().live_prompts[24].template
+
+
+# ------------------------------------------------------------------ image size
+def test_images_too_small_for_div_are_refused_at_import_naming_the_first(cli, tmp_path, dreambench_dir):
+    folder = tool_folder(tmp_path / "ext", {"dog": ["0_0.png", "0_1.png"], "backpack": ["1_0.png"]}, size=(24, 24))
+    result = cli("score", "--folder", folder, "--profile", "tiny", "--dataset-dir", dreambench_dir, "--quiet")
+    first = folder.resolve() / "dog" / "0_0.png"  # backpack's lone image is never compared by DIV: not it
+    assert_one_line_error(result, f"{first}: 24x24 pixels, smaller than the 31x31 that DIV's LPIPS (AlexNet) needs")
+    assert not (folder / "_scores").exists()  # refused at import, before anything is written
+    # without DIV nothing needs 31 pixels; for DIV, 31 (the minimum) on the short side is enough
+    import_folder(folder, tmp_path / "no-div", metrics=["dino", "clip-t"])
+    tool_folder(folder, {"dog": ["0_0.png", "0_1.png"]}, size=(31, 40))
+    ok = cli("score", "--folder", folder, "--profile", "tiny", "--dataset-dir", dreambench_dir, "--metrics", "div")
+    assert ok.exit_code == 0, ok.output
+    scored = [json.loads(line) for line in (folder / "_scores" / "external" / "scores.jsonl").read_text().splitlines()]
+    assert [line["div"] is not None for line in scored] == [False, True, True]  # backpack: no pair

@@ -25,7 +25,13 @@ import re
 from pathlib import Path
 
 from benchmark.errors import BenchError
-from benchmark.metrics.records import GENERATIONS, PRIOR_CATEGORY, PRIOR_PROMPT_INDEX, numbered_jsonl
+from benchmark.metrics.records import (
+    GENERATIONS,
+    PRIOR_CATEGORY,
+    PRIOR_PROMPT_INDEX,
+    numbered_jsonl,
+    require_div_sizes,
+)
 from benchmark.store.atomic import atomic_write_json, atomic_write_text
 from dataset.protocol import Protocol, load_protocol
 
@@ -122,8 +128,19 @@ def _manifest_entries(manifest: Path) -> list[tuple[dict, Path, str]]:
     return entries
 
 
-def import_folder(folder: Path, run_dir: Path, *, method: str = "external", manifest: Path | None = None) -> Path:
-    """Turn a folder (documented layout) or a JSONL manifest into `<run_dir>/<method>/generations.jsonl`."""
+def import_folder(
+    folder: Path,
+    run_dir: Path,
+    *,
+    method: str = "external",
+    manifest: Path | None = None,
+    metrics: list[str] | None = None,
+) -> Path:
+    """Turn a folder (documented layout) or a JSONL manifest into `<run_dir>/<method>/generations.jsonl`.
+
+    `metrics` (default: all) are the ones about to be scored: images too small for DIV are
+    refused here, before anything is written, only when DIV is among them.
+    """
     protocol = load_protocol()
     folder, run_dir = Path(folder).resolve(), Path(run_dir).resolve()
     if manifest is None and not folder.is_dir():
@@ -143,6 +160,8 @@ def import_folder(folder: Path, run_dir: Path, *, method: str = "external", mani
             raise BenchError(f"{where}: duplicate image for {cell} (also {seen[cell]})")
         seen[cell] = where
         records.append(record)
+    if metrics is None or "div" in metrics:
+        require_div_sizes(run_dir, records)
     target = run_dir / method / GENERATIONS
     atomic_write_text(target, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
     source = {"imported_from": str(manifest or folder), "images": len(records)}
@@ -163,5 +182,5 @@ def score_folder(
     from benchmark.metrics.scoring import score_run
 
     output_dir = Path(output_dir) if output_dir is not None else Path(folder) / "_scores"
-    import_folder(folder, output_dir, method=method, manifest=manifest)
+    import_folder(folder, output_dir, method=method, manifest=manifest, metrics=score_options.get("metrics"))
     return score_run(output_dir, dataset_dir, methods=[method], **score_options)

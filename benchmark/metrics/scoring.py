@@ -42,6 +42,7 @@ from benchmark.metrics.records import (
     is_prior_preservation,
     read_generations,
     read_jsonl,
+    require_div_sizes,
 )
 from benchmark.metrics.registry import METRICS, ORACLE_METRICS
 from benchmark.metrics.report import MethodScores, ScoreReport
@@ -587,6 +588,7 @@ def score_run(
 
     A method with no image (every cell of it failed, say) is skipped with one warning
     line, so that the others still score; only a scoring with nothing at all is an error.
+    An image too small for DIV's LPIPS is an error before any model runs, not a crash in it.
     """
     from dataset.locate import resolve_dataset_dir
     from dataset.validate import require_valid
@@ -612,6 +614,9 @@ def score_run(
         warn(f"no generated images recorded for {', '.join(empty)} in {run_dir}: skipped, scoring the others")
         methods = [method for method in methods if method not in empty]
         records = {method: records[method] for method in methods}
+    if "div" in metrics:
+        for method in methods:
+            require_div_sizes(run_dir, records[method])
     subjects = _subjects_of(protocol, records)
     dataset_dir = resolve_dataset_dir(dataset_dir)
     require_valid(dataset_dir, protocol, subjects)
