@@ -94,17 +94,24 @@ def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, 
         target = folder / line["subject"] / f"{line['prompt_index']}_{line['image_index']}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.open(run / line["file"]).transpose(Image.FLIP_LEFT_RIGHT).save(target)
-    import_folder(folder, run, method="other")
-    second = score_run(run, dreambench_dir, profile="tiny", methods=["other"], metrics=NO_DIV)
+    scored = tmp_path / "scored"  # never the run itself: an import refuses a run directory
+    import_folder(folder, scored, method="other")
+    second = score_run(scored, dreambench_dir, profile="tiny", methods=["other"], metrics=NO_DIV)
     assert second.embeddings_computed.get("real", 0) == 0
     assert second.embeddings_computed["generated"] == 2 * 8
-    both = score_run(run, dreambench_dir, profile="tiny", methods=["base", "other"], metrics=NO_DIV)
+    # the run's own images beside it, through a manifest: the same bytes, so nothing to embed
+    manifest = tmp_path / "base.jsonl"
+    keys = ("subject", "prompt_index", "image_index", "seed")
+    rows = [{key: line[key] for key in keys} | {"file": str(run / line["file"])} for line in records(run)]
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    import_folder(tmp_path, scored, method="base", manifest=manifest)
+    both = score_run(scored, dreambench_dir, profile="tiny", methods=["base", "other"], metrics=NO_DIV)
     assert both.computed_total == 0
     dino = next(c for c in both.comparisons if c.metric == "dino")
     assert (dino.method_a, dino.method_b, dino.n_cells, dino.n_subjects) == ("base", "other", 8, 2)
     assert "Paired comparisons" in both.markdown()
     # `base` is the reference wherever it is named, as in the HTML report: the same difference, the same sign
-    swapped = score_run(run, dreambench_dir, profile="tiny", methods=["other", "base"], metrics=NO_DIV)
+    swapped = score_run(scored, dreambench_dir, profile="tiny", methods=["other", "base"], metrics=NO_DIV)
     assert [(c.method_a, c.method_b) for c in swapped.comparisons if c.metric == "dino"] == [("base", "other")]
 
 

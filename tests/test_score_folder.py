@@ -1,8 +1,9 @@
-"""`bench score --folder` as a user meets it: which indices it takes, sizes."""
+"""`bench score --folder` as a user meets it: where it may write, which indices it takes, sizes."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PIL import Image
 from benchmark.errors import BenchError
 from benchmark.metrics import import_folder
 from dataset.protocol import load_protocol
+from tests.conftest import tiny_run
 from tests.test_cli import assert_one_line_error
 
 
@@ -29,6 +31,63 @@ def tool_folder(root: Path, names: dict[str, list[str]], size: tuple[int, int] =
         for number, name in enumerate(files):
             noise(root / subject / name, size, seed=100 * seed + number)
     return root
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def score_args(dreambench_dir: Path, *extra) -> list:
+    return ["--profile", "tiny", "--dataset-dir", dreambench_dir, "--metrics", "dino,clip-t", "--quiet", *extra]
+
+
+# ------------------------------------------------------------------ where the scores may go
+def test_a_bench_run_directory_is_never_an_output_dir(cli, tmp_path, dreambench_dir):
+    run = tmp_path / "run"
+    tiny_run(run, dreambench_dir, subjects=["backpack"], limit_prompts=1, score=True)
+    before = tree(run)
+    folder = tool_folder(tmp_path / "ext", {"backpack": ["0_0.png", "0_1.png"]})
+    for name in ("base", "other"):  # replacing the run's own method, or slipping a new one into the run
+        result = cli("score", "--folder", folder, "--name", name, "--output-dir", run, *score_args(dreambench_dir))
+        assert_one_line_error(result, f"{run.resolve()} is a bench run directory", "choose another --output-dir")
+    assert tree(run) == before
+    with pytest.raises(BenchError, match="is a bench run directory"):
+        import_folder(folder, run, method="other")
+    assert tree(run) == before
+
+
+def test_a_method_folder_is_only_replaced_by_an_import_of_the_same_source(cli, tmp_path, dreambench_dir):
+    first = tool_folder(tmp_path / "first", {"dog": ["3_0.png", "3_1.png"]})
+    second = tool_folder(tmp_path / "second", {"dog": ["3_0.png"]})
+    out = tmp_path / "scores"
+    result = cli("score", "--folder", first, "--name", "ext", "--output-dir", out, *score_args(dreambench_dir))
+    assert result.exit_code == 0, result.output
+    noise(first / "dog" / "4_0.png", seed=7)  # the tool made one more image: the same folder scores again there
+    again = cli("score", "--folder", first, "--name", "ext", "--output-dir", out, *score_args(dreambench_dir))
+    assert again.exit_code == 0, again.output
+    assert len((out / "ext" / "generations.jsonl").read_text().splitlines()) == 3
+    assert json.loads((out / "ext" / "scores.json").read_text())["summary"]["dino"]["n_images"] == 3
+    before = tree(out)
+    other = cli("score", "--folder", second, "--name", "ext", "--output-dir", out, *score_args(dreambench_dir))
+    assert_one_line_error(
+        other, f"{(out / 'ext').resolve()} holds the images imported from {first.resolve()}, not {second.resolve()}"
+    )
+    (out / "mine").mkdir()  # a method folder made some other way
+    (out / "mine" / "generations.jsonl").write_text("{}\n")
+    assert_one_line_error(
+        cli("score", "--folder", second, "--name", "mine", "--output-dir", out, *score_args(dreambench_dir)),
+        "mine already exists and was not made by `bench score --folder`",
+    )
+    assert tree(out) == before | {"mine/generations.jsonl": b"{}\n"}
+    # the same images through a manifest are another source: refused too, as a manifest may list any files
+    manifest = tmp_path / "images.jsonl"
+    manifest.write_text(
+        json.dumps({"subject": "dog", "prompt_index": 3, "image_index": 0, "file": "first/dog/3_0.png"})
+    )
+    with pytest.raises(BenchError, match="holds the images imported from"):
+        import_folder(tmp_path, out, method="ext", manifest=manifest)
+    import_folder(tmp_path, out, method="by-manifest", manifest=manifest)
+    import_folder(tmp_path, out, method="by-manifest", manifest=Path(os.path.relpath(manifest)))  # same file
 
 
 # ------------------------------------------------------------------ indices

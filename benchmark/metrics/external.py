@@ -13,7 +13,10 @@ Two input forms:
    absolute); optional ``seed``, ``prompt`` and ``subject_phrase`` are kept.
 
 `import_folder` writes ``<run_dir>/<method>/generations.jsonl`` pointing at the images
-where they are (nothing is copied), so `score_run` then works unchanged.
+where they are (nothing is copied), so `score_run` then works unchanged. It never
+writes into a `bench run` directory, nor over a method folder that an import of
+another source (or anything else) made: either would pass one method's images off
+as another's.
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ from benchmark.metrics.records import (
     require_div_sizes,
 )
 from benchmark.store.atomic import atomic_write_json, atomic_write_text
+from benchmark.store.run_dir import RUN_FILE
 from dataset.protocol import Protocol, load_protocol
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _NAME = re.compile(r"^(?P<prompt>\d+|class)_(?P<image>\d+)$")
 PRIOR_TEMPLATE = "a {}"
+SOURCE = "source.json"  # what an import writes beside generations.jsonl: the mark that it may import again there
 
 
 def _index(value) -> int | None:
@@ -128,6 +133,31 @@ def _manifest_entries(manifest: Path) -> list[tuple[dict, Path, str]]:
     return entries
 
 
+def _check_destination(run_dir: Path, method: str, source: Path) -> None:
+    """Refuse to write where the import would replace or join images it did not put there."""
+    if (run_dir / RUN_FILE).exists():
+        raise BenchError(
+            f"{run_dir} is a bench run directory: other images would be mixed into the run (or replace "
+            "its method's records and scores); choose another --output-dir"
+        )
+    method_dir = run_dir / method
+    if not method_dir.exists() or (method_dir.is_dir() and not any(method_dir.iterdir())):
+        return
+    try:
+        recorded = json.loads((method_dir / SOURCE).read_text(encoding="utf-8"))["imported_from"]
+        same = Path(recorded).expanduser().resolve() == source
+    except (OSError, ValueError, KeyError, TypeError):
+        raise BenchError(
+            f"{method_dir} already exists and was not made by `bench score --folder`; "
+            "choose another --name or --output-dir"
+        ) from None
+    if not same:
+        raise BenchError(
+            f"{method_dir} holds the images imported from {recorded}, not {source}; "
+            "choose another --name or --output-dir"
+        )
+
+
 def import_folder(
     folder: Path,
     run_dir: Path,
@@ -147,7 +177,9 @@ def import_folder(
         raise BenchError(f"image folder {folder} does not exist")
     if manifest is not None and not Path(manifest).is_file():
         raise BenchError(f"manifest {manifest} does not exist")
-    entries = _manifest_entries(Path(manifest).resolve()) if manifest else _layout_entries(folder, protocol)
+    source = Path(manifest).resolve() if manifest is not None else folder
+    _check_destination(run_dir, method, source)
+    entries = _manifest_entries(source) if manifest else _layout_entries(folder, protocol)
     if not entries:
         raise BenchError(
             f"no images found in {manifest or folder} (layout: <subject>/<prompt_index>_<image_index>.png)"
@@ -164,8 +196,7 @@ def import_folder(
         require_div_sizes(run_dir, records)
     target = run_dir / method / GENERATIONS
     atomic_write_text(target, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    source = {"imported_from": str(manifest or folder), "images": len(records)}
-    atomic_write_json(run_dir / method / "source.json", source)
+    atomic_write_json(run_dir / method / SOURCE, {"imported_from": str(source), "images": len(records)})
     return target
 
 
