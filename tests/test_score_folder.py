@@ -1,4 +1,4 @@
-"""`bench score --folder` as a user meets it: where it may write, which indices it takes, sizes."""
+"""`bench score --folder` as a user meets it: where it may write, which indices it takes, sizes, coverage."""
 
 from __future__ import annotations
 
@@ -137,3 +137,41 @@ def test_images_too_small_for_div_are_refused_at_import_naming_the_first(cli, tm
     assert ok.exit_code == 0, ok.output
     scored = [json.loads(line) for line in (folder / "_scores" / "external" / "scores.jsonl").read_text().splitlines()]
     assert [line["div"] is not None for line in scored] == [False, True, True]  # backpack: no pair
+
+
+# ------------------------------------------------------------------ what the folder lacks
+def test_one_warning_line_says_what_the_folder_lacks_against_the_protocol(cli, tmp_path, dreambench_dir):
+    folder = tool_folder(
+        tmp_path / "ext", {"dog": ["3_0.png", "3_1.png", "7_0.png"], "backpack": ["0_0.png", "class_0.png"]}
+    )
+    messages = []
+    import_folder(folder, tmp_path / "out", method="ext", log=messages.append)
+    assert messages == [
+        "bench: warning: ext: 2 of 30 subjects, 3 of 750 prompts, 4 of 3000 images, "
+        "PRES images missing for 1 of 2 subjects: scores cover what is there"
+    ]
+    result = cli("score", "--folder", folder, "--name", "ext", *score_args(dreambench_dir))
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("bench: warning:")]
+    assert warnings == messages
+
+
+def test_a_complete_folder_gets_no_warning_and_each_gap_is_named(tmp_path):
+    protocol = load_protocol()
+    image = noise(tmp_path / "image.png")
+    folder = tmp_path / "complete"
+    for subject in protocol.subjects.values():
+        names = [f"{p}_{i}.png" for p in range(len(protocol.prompts_for(subject))) for i in range(4)] + ["class_0.png"]
+        (folder / subject.name).mkdir(parents=True)
+        for name in names:
+            os.link(image, folder / subject.name / name)
+    messages = []
+    import_folder(folder, tmp_path / "out", log=messages.append)
+    assert messages == []
+    (folder / "dog" / "class_0.png").unlink()
+    (folder / "cat" / "24_3.png").unlink()
+    import_folder(folder, tmp_path / "out", log=messages.append)
+    assert messages == [
+        "bench: warning: external: 2999 of 3000 images, PRES images missing for 1 of 30 subjects: "
+        "scores cover what is there"
+    ]

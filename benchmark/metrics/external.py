@@ -25,13 +25,17 @@ import hashlib
 import json
 import os
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from benchmark.config import RunConfig
 from benchmark.errors import BenchError
 from benchmark.metrics.records import (
     GENERATIONS,
     PRIOR_CATEGORY,
     PRIOR_PROMPT_INDEX,
+    is_prior_preservation,
     numbered_jsonl,
     require_div_sizes,
 )
@@ -43,6 +47,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _NAME = re.compile(r"^(?P<prompt>\d+|class)_(?P<image>\d+)$")
 PRIOR_TEMPLATE = "a {}"
 SOURCE = "source.json"  # what an import writes beside generations.jsonl: the mark that it may import again there
+PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt  # DreamBench's 4
 
 
 def _index(value) -> int | None:
@@ -158,6 +163,27 @@ def _check_destination(run_dir: Path, method: str, source: Path) -> None:
         )
 
 
+def _coverage(records: list[dict], protocol: Protocol) -> str | None:
+    """What the images lack against the protocol, in one phrase (None when nothing): their scores cover less."""
+    images = {(r["subject"], r["prompt_index"], r["image_index"]) for r in records if not is_prior_preservation(r)}
+    prompts = {cell[:2] for cell in images}
+    subjects = {r["subject"] for r in records}
+    prior = {r["subject"] for r in records if is_prior_preservation(r)}
+    expected_prompts = sum(len(protocol.prompts_for(s)) for s in protocol.subjects.values())
+    expected_images = expected_prompts * PROTOCOL_IMAGES_PER_PROMPT
+    in_protocol = sum(1 for cell in images if cell[2] < PROTOCOL_IMAGES_PER_PROMPT)
+    parts = []
+    if len(subjects) < len(protocol.subjects):
+        parts.append(f"{len(subjects)} of {len(protocol.subjects)} subjects")
+    if len(prompts) < expected_prompts:
+        parts.append(f"{len(prompts)} of {expected_prompts} prompts")
+    if in_protocol < expected_images:
+        parts.append(f"{in_protocol} of {expected_images} images")
+    if subjects - prior:
+        parts.append(f"PRES images missing for {len(subjects - prior)} of {len(subjects)} subjects")
+    return ", ".join(parts) or None
+
+
 def import_folder(
     folder: Path,
     run_dir: Path,
@@ -165,11 +191,14 @@ def import_folder(
     method: str = "external",
     manifest: Path | None = None,
     metrics: list[str] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Path:
     """Turn a folder (documented layout) or a JSONL manifest into `<run_dir>/<method>/generations.jsonl`.
 
     `metrics` (default: all) are the ones about to be scored: images too small for DIV are
-    refused here, before anything is written, only when DIV is among them.
+    refused here, before anything is written, only when DIV is among them. What the images
+    lack against the protocol is one warning line, to `log` if given, else to stderr: the
+    scores are still right for what is there, but cover less than a full method's.
     """
     protocol = load_protocol()
     folder, run_dir = Path(folder).resolve(), Path(run_dir).resolve()
@@ -194,6 +223,11 @@ def import_folder(
         records.append(record)
     if metrics is None or "div" in metrics:
         require_div_sizes(run_dir, records)
+    lacking = _coverage(records, protocol)
+    if lacking:
+        (log or (lambda line: print(line, file=sys.stderr)))(
+            f"bench: warning: {method}: {lacking}: scores cover what is there"
+        )
     target = run_dir / method / GENERATIONS
     atomic_write_text(target, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
     atomic_write_json(run_dir / method / SOURCE, {"imported_from": str(source), "images": len(records)})
@@ -213,5 +247,8 @@ def score_folder(
     from benchmark.metrics.scoring import score_run
 
     output_dir = Path(output_dir) if output_dir is not None else Path(folder) / "_scores"
-    import_folder(folder, output_dir, method=method, manifest=manifest, metrics=score_options.get("metrics"))
+    import_folder(
+        folder, output_dir, method=method, manifest=manifest, metrics=score_options.get("metrics"),
+        log=score_options.get("log"),
+    )  # fmt: skip
     return score_run(output_dir, dataset_dir, methods=[method], **score_options)
