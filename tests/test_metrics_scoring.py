@@ -15,10 +15,12 @@ from PIL import Image
 from benchmark.errors import BenchError
 from benchmark.metrics import import_folder, score_folder, score_run
 from benchmark.metrics.backbones import load_backbone
-from benchmark.metrics.embedding_cache import decode_image
+from benchmark.metrics.embedding_cache import EmbeddingCache, decode_image
+from benchmark.metrics.records import DIV_MIN_SIDE
 from benchmark.metrics.similarity import cosine_matrix
 from dataset.protocol import load_protocol
 from tests.conftest import tiny_run
+from tests.test_cli import assert_one_line_error
 
 NO_DIV = ["dino", "clip-i", "clip-t", "pres"]  # DIV is exercised in its own test, the rest stay quick
 
@@ -92,17 +94,24 @@ def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, 
         target = folder / line["subject"] / f"{line['prompt_index']}_{line['image_index']}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.open(run / line["file"]).transpose(Image.FLIP_LEFT_RIGHT).save(target)
-    import_folder(folder, run, method="other")
-    second = score_run(run, dreambench_dir, profile="tiny", methods=["other"], metrics=NO_DIV)
+    scored = tmp_path / "scored"  # never the run itself: an import refuses a run directory
+    import_folder(folder, scored, method="other")
+    second = score_run(scored, dreambench_dir, profile="tiny", methods=["other"], metrics=NO_DIV)
     assert second.embeddings_computed.get("real", 0) == 0
     assert second.embeddings_computed["generated"] == 2 * 8
-    both = score_run(run, dreambench_dir, profile="tiny", methods=["base", "other"], metrics=NO_DIV)
+    # the run's own images beside it, through a manifest: the same bytes, so nothing to embed
+    manifest = tmp_path / "base.jsonl"
+    keys = ("subject", "prompt_index", "image_index", "seed")
+    rows = [{key: line[key] for key in keys} | {"file": str(run / line["file"])} for line in records(run)]
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    import_folder(tmp_path, scored, method="base", manifest=manifest)
+    both = score_run(scored, dreambench_dir, profile="tiny", methods=["base", "other"], metrics=NO_DIV)
     assert both.computed_total == 0
     dino = next(c for c in both.comparisons if c.metric == "dino")
     assert (dino.method_a, dino.method_b, dino.n_cells, dino.n_subjects) == ("base", "other", 8, 2)
     assert "Paired comparisons" in both.markdown()
     # `base` is the reference wherever it is named, as in the HTML report: the same difference, the same sign
-    swapped = score_run(run, dreambench_dir, profile="tiny", methods=["other", "base"], metrics=NO_DIV)
+    swapped = score_run(scored, dreambench_dir, profile="tiny", methods=["other", "base"], metrics=NO_DIV)
     assert [(c.method_a, c.method_b) for c in swapped.comparisons if c.metric == "dino"] == [("base", "other")]
 
 
@@ -303,3 +312,58 @@ def test_methods_are_compared_only_on_metrics_both_have(run, dreambench_dir):
     report = score_run(run, dreambench_dir, profile="tiny", methods=["again", "base"], metrics=["dino"])
     assert set(report.methods["base"].summary) == set(NO_DIV) and set(report.methods["again"].summary) == {"dino"}
     assert set(report.metrics) == set(NO_DIV) and [c.metric for c in report.comparisons] == ["dino"]
+
+
+# ------------------------------------------------------------------ methods without images, images too small
+def test_methods_without_images_are_skipped_with_one_warning_and_the_others_scored(run, dreambench_dir, cli):
+    for method in ("failed", "gone"):  # e.g. every cell of theirs failed
+        (run / method).mkdir()
+        (run / method / "generations.jsonl").write_text("")
+    messages = []
+    report = score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    assert [m for m in messages if "warning" in m] == [
+        f"bench: warning: no generated images recorded for failed, gone in {run}: skipped, scoring the others"
+    ]
+    assert list(report.methods) == ["base"] and report.methods["base"].summary["dino"].n_images == 8
+    assert (run / "base" / "scores.json").is_file() and not (run / "failed" / "scores.json").exists()
+    result = cli("score", run, "--metrics", "dino", "--quiet")  # what the report tells the user to run
+    assert result.exit_code == 0, result.output
+    assert "bench: warning: no generated images recorded for failed, gone" in result.stderr
+    assert "| DINO ↑ |" in result.stdout
+    # naming only methods without images is still an error, one line
+    assert_one_line_error(cli("score", run, "--method", "failed,gone"), "no generated images recorded for failed, gone")
+
+
+def test_images_too_small_for_div_are_one_line_naming_the_first_before_any_scoring(run, dreambench_dir, cli):
+    lines = records(run)
+    for line in lines:  # as a plug-in method making 17x23 images would leave them
+        path = run / line["file"]
+        Image.open(path).resize((17, 23)).save(path)
+        line["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    write_records(run, lines)
+    cache = EmbeddingCache(run / "cache")
+    first = re.escape(str(run / lines[0]["file"]))
+    with pytest.raises(BenchError, match=rf"^{first}: 17x23 pixels, smaller than the 31x31 that DIV's LPIPS"):
+        score_run(run, dreambench_dir, profile="tiny", cache=cache)
+    assert cache.computed == {} and not (run / "base" / "scores.jsonl").exists()
+    result = cli("score", run, "--quiet")
+    assert_one_line_error(result, str(run / lines[0]["file"]), "17x23", "31x31", "--metrics dino,clip-i,clip-t,pres")
+    # the other scorers resize to 224 first: without DIV the same images score
+    report = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    assert report.methods["base"].summary["dino"].n_images == 8 and not report.warnings
+
+
+def test_div_min_side_is_where_lpips_stops_working_and_dino_clip_take_any_size():
+    """The minimum in the error message is the real one, not a guess: LPIPS runs at it and fails one pixel below."""
+    lpips = load_backbone("lpips", "tiny")
+    ok = Image.new("RGB", (DIV_MIN_SIDE, DIV_MIN_SIDE), "gray")
+    assert lpips.distances([(ok, ok)]).shape == (1,)
+    for size in ((DIV_MIN_SIDE - 1, DIV_MIN_SIDE), (DIV_MIN_SIDE, DIV_MIN_SIDE - 1)):
+        small = Image.new("RGB", size, "gray")
+        with pytest.raises(RuntimeError, match="too small"):
+            lpips.distances([(small, small)])
+    for kind in ("dino", "clip"):
+        assert (
+            load_backbone(kind, "tiny").embed_images([Image.new("RGB", (1, 1)), Image.new("RGB", (17, 23))]).shape[0]
+            == 2
+        )

@@ -13,7 +13,10 @@ Two input forms:
    absolute); optional ``seed``, ``prompt`` and ``subject_phrase`` are kept.
 
 `import_folder` writes ``<run_dir>/<method>/generations.jsonl`` pointing at the images
-where they are (nothing is copied), so `score_run` then works unchanged.
+where they are (nothing is copied), so `score_run` then works unchanged. It never
+writes into a `bench run` directory, nor over a method folder that an import of
+another source (or anything else) made: either would pass one method's images off
+as another's.
 """
 
 from __future__ import annotations
@@ -22,37 +25,61 @@ import hashlib
 import json
 import os
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from benchmark.config import RunConfig
 from benchmark.errors import BenchError
-from benchmark.metrics.records import GENERATIONS, PRIOR_CATEGORY, PRIOR_PROMPT_INDEX, numbered_jsonl
+from benchmark.metrics.records import (
+    GENERATIONS,
+    PRIOR_CATEGORY,
+    PRIOR_PROMPT_INDEX,
+    is_prior_preservation,
+    numbered_jsonl,
+    require_div_sizes,
+)
 from benchmark.store.atomic import atomic_write_json, atomic_write_text
+from benchmark.store.run_dir import RUN_FILE
 from dataset.protocol import Protocol, load_protocol
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _NAME = re.compile(r"^(?P<prompt>\d+|class)_(?P<image>\d+)$")
 PRIOR_TEMPLATE = "a {}"
+SOURCE = "source.json"  # what an import writes beside generations.jsonl: the mark that it may import again there
+PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt  # DreamBench's 4
+
+
+def _index(value) -> int | None:
+    """An index as written by a person or a tool (3, "3"), or None: a bool, 2.5 or -1 must not become a cell."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        return int(value)
+    return None
 
 
 def _record(protocol: Protocol, entry: dict, file: Path, run_dir: Path, method: str, where: str) -> dict:
     subject = protocol.subject(str(entry["subject"]))
     raw_prompt = entry["prompt_index"]
-    try:
-        image_index = int(entry["image_index"])
-    except (TypeError, ValueError):
-        raise BenchError(f"{where}: image_index must be an integer, got {entry['image_index']!r}") from None
+    image_index = _index(entry["image_index"])
+    if image_index is None:
+        raise BenchError(f"{where}: image_index {entry['image_index']!r} is not an integer >= 0")
     if raw_prompt == PRIOR_PROMPT_INDEX:
         prompt_index, category, template = PRIOR_PROMPT_INDEX, PRIOR_CATEGORY, PRIOR_TEMPLATE
     else:
         prompts = protocol.prompts_for(subject)
-        try:
-            prompt_index = int(raw_prompt)
-            prompt = prompts[prompt_index]
-        except (TypeError, ValueError, IndexError):
+        prompt_index = _index(raw_prompt)
+        if prompt_index is None or prompt_index >= len(prompts):
             raise BenchError(
                 f"{where}: prompt_index {raw_prompt!r} is not one of 0..{len(prompts) - 1} or 'class' "
                 f"for {subject.kind} subject {subject.name}"
-            ) from None
+            )
+        prompt = prompts[prompt_index]
         category, template = prompt.category, prompt.template
     try:
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
@@ -111,15 +138,77 @@ def _manifest_entries(manifest: Path) -> list[tuple[dict, Path, str]]:
     return entries
 
 
-def import_folder(folder: Path, run_dir: Path, *, method: str = "external", manifest: Path | None = None) -> Path:
-    """Turn a folder (documented layout) or a JSONL manifest into `<run_dir>/<method>/generations.jsonl`."""
+def _check_destination(run_dir: Path, method: str, source: Path) -> None:
+    """Refuse to write where the import would replace or join images it did not put there."""
+    if (run_dir / RUN_FILE).exists():
+        raise BenchError(
+            f"{run_dir} is a bench run directory: other images would be mixed into the run (or replace "
+            "its method's records and scores); choose another --output-dir"
+        )
+    method_dir = run_dir / method
+    if not method_dir.exists() or (method_dir.is_dir() and not any(method_dir.iterdir())):
+        return
+    try:
+        recorded = json.loads((method_dir / SOURCE).read_text(encoding="utf-8"))["imported_from"]
+        same = Path(recorded).expanduser().resolve() == source
+    except (OSError, ValueError, KeyError, TypeError):
+        raise BenchError(
+            f"{method_dir} already exists and was not made by `bench score --folder`; "
+            "choose another --name or --output-dir"
+        ) from None
+    if not same:
+        raise BenchError(
+            f"{method_dir} holds the images imported from {recorded}, not {source}; "
+            "choose another --name or --output-dir"
+        )
+
+
+def _coverage(records: list[dict], protocol: Protocol) -> str | None:
+    """What the images lack against the protocol, in one phrase (None when nothing): their scores cover less."""
+    images = {(r["subject"], r["prompt_index"], r["image_index"]) for r in records if not is_prior_preservation(r)}
+    prompts = {cell[:2] for cell in images}
+    subjects = {r["subject"] for r in records}
+    prior = {r["subject"] for r in records if is_prior_preservation(r)}
+    expected_prompts = sum(len(protocol.prompts_for(s)) for s in protocol.subjects.values())
+    expected_images = expected_prompts * PROTOCOL_IMAGES_PER_PROMPT
+    in_protocol = sum(1 for cell in images if cell[2] < PROTOCOL_IMAGES_PER_PROMPT)
+    parts = []
+    if len(subjects) < len(protocol.subjects):
+        parts.append(f"{len(subjects)} of {len(protocol.subjects)} subjects")
+    if len(prompts) < expected_prompts:
+        parts.append(f"{len(prompts)} of {expected_prompts} prompts")
+    if in_protocol < expected_images:
+        parts.append(f"{in_protocol} of {expected_images} images")
+    if subjects - prior:
+        parts.append(f"PRES images missing for {len(subjects - prior)} of {len(subjects)} subjects")
+    return ", ".join(parts) or None
+
+
+def import_folder(
+    folder: Path,
+    run_dir: Path,
+    *,
+    method: str = "external",
+    manifest: Path | None = None,
+    metrics: list[str] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Turn a folder (documented layout) or a JSONL manifest into `<run_dir>/<method>/generations.jsonl`.
+
+    `metrics` (default: all) are the ones about to be scored: images too small for DIV are
+    refused here, before anything is written, only when DIV is among them. What the images
+    lack against the protocol is one warning line, to `log` if given, else to stderr: the
+    scores are still right for what is there, but cover less than a full method's.
+    """
     protocol = load_protocol()
     folder, run_dir = Path(folder).resolve(), Path(run_dir).resolve()
     if manifest is None and not folder.is_dir():
         raise BenchError(f"image folder {folder} does not exist")
     if manifest is not None and not Path(manifest).is_file():
         raise BenchError(f"manifest {manifest} does not exist")
-    entries = _manifest_entries(Path(manifest).resolve()) if manifest else _layout_entries(folder, protocol)
+    source = Path(manifest).resolve() if manifest is not None else folder
+    _check_destination(run_dir, method, source)
+    entries = _manifest_entries(source) if manifest else _layout_entries(folder, protocol)
     if not entries:
         raise BenchError(
             f"no images found in {manifest or folder} (layout: <subject>/<prompt_index>_<image_index>.png)"
@@ -132,10 +221,16 @@ def import_folder(folder: Path, run_dir: Path, *, method: str = "external", mani
             raise BenchError(f"{where}: duplicate image for {cell} (also {seen[cell]})")
         seen[cell] = where
         records.append(record)
+    if metrics is None or "div" in metrics:
+        require_div_sizes(run_dir, records)
+    lacking = _coverage(records, protocol)
+    if lacking:
+        (log or (lambda line: print(line, file=sys.stderr)))(
+            f"bench: warning: {method}: {lacking}: scores cover what is there"
+        )
     target = run_dir / method / GENERATIONS
     atomic_write_text(target, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    source = {"imported_from": str(manifest or folder), "images": len(records)}
-    atomic_write_json(run_dir / method / "source.json", source)
+    atomic_write_json(run_dir / method / SOURCE, {"imported_from": str(source), "images": len(records)})
     return target
 
 
@@ -152,5 +247,8 @@ def score_folder(
     from benchmark.metrics.scoring import score_run
 
     output_dir = Path(output_dir) if output_dir is not None else Path(folder) / "_scores"
-    import_folder(folder, output_dir, method=method, manifest=manifest)
+    import_folder(
+        folder, output_dir, method=method, manifest=manifest, metrics=score_options.get("metrics"),
+        log=score_options.get("log"),
+    )  # fmt: skip
     return score_run(output_dir, dataset_dir, methods=[method], **score_options)

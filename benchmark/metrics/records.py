@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections import Counter
 from pathlib import Path
 
 from benchmark.errors import BenchError
@@ -23,6 +25,10 @@ GENERATIONS = "generations.jsonl"
 # What scoring writes beside it. Named here, not in `scoring`, so readers (the reports) need not import torch.
 SCORES_JSONL = "scores.jsonl"
 SCORES_JSON = "scores.json"
+# LPIPS's AlexNet trunk (DIV) shrinks an image by conv1 (11x11, stride 4) and two 3x3 stride-2 max pools, and
+# below 31 pixels a side the second pool has nothing to pool (checked against `lpips`: 31x31 runs, 30x31 fails).
+# DINO and CLIP resize every image to 224x224 first, so they take any size down to 1x1.
+DIV_MIN_SIDE = 31
 
 
 def is_prior_preservation(record: dict) -> bool:
@@ -127,3 +133,32 @@ def check_generated(run_dir: Path, records: list[dict]) -> tuple[dict[int, Image
             continue
         refs[index] = ImageRef(digest, path)
     return refs, problems
+
+
+def require_div_sizes(run_dir: Path, records: list[dict]) -> None:
+    """Refuse, before any model runs, an image too small for LPIPS, which would otherwise crash deep inside DIV.
+
+    Only images DIV compares count: protocol images whose (subject, prompt) has another.
+    One that cannot be opened is left to `check_generated`, which reports it with its path.
+    """
+    from PIL import Image
+
+    def group(record: dict) -> tuple[str, str]:
+        return str(record["subject"]), str(record["prompt_index"])
+
+    sizes = Counter(group(r) for r in records if not is_prior_preservation(r))
+    for record in records:
+        if is_prior_preservation(record) or sizes[group(record)] < 2:
+            continue
+        path = Path(os.path.normpath(image_location(run_dir, record)))  # an import's "../" made readable
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except Exception:
+            continue
+        if min(width, height) < DIV_MIN_SIDE:
+            raise BenchError(
+                f"{path}: {width}x{height} pixels, smaller than the {DIV_MIN_SIDE}x{DIV_MIN_SIDE} that DIV's LPIPS "
+                "(AlexNet) needs; DINO, CLIP-I, CLIP-T and PRES take any size: leave DIV out with "
+                "--metrics dino,clip-i,clip-t,pres, or use larger images"
+            )

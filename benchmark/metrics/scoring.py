@@ -42,6 +42,7 @@ from benchmark.metrics.records import (
     is_prior_preservation,
     read_generations,
     read_jsonl,
+    require_div_sizes,
 )
 from benchmark.metrics.registry import METRICS, ORACLE_METRICS
 from benchmark.metrics.report import MethodScores, ScoreReport
@@ -584,6 +585,10 @@ def score_run(
     warning line says how many), and a metric left with no value is left out. The tables,
     CIs, oracle and comparisons then cover every metric the method has. Warnings go to
     `log` if given, else to stderr.
+
+    A method with no image (every cell of it failed, say) is skipped with one warning
+    line, so that the others still score; only a scoring with nothing at all is an error.
+    An image too small for DIV's LPIPS is an error before any model runs, not a crash in it.
     """
     from dataset.locate import resolve_dataset_dir
     from dataset.validate import require_valid
@@ -603,8 +608,15 @@ def score_run(
     metrics = _select_metrics(metrics)
     records = {method: read_generations(run_dir, method) for method in methods}
     empty = [method for method, rows in records.items() if not rows]
-    if empty:
+    if len(empty) == len(methods):
         raise BenchError(f"no generated images recorded for {', '.join(empty)} in {run_dir}")
+    if empty:  # e.g. a method whose every cell failed: the others are still worth scoring
+        warn(f"no generated images recorded for {', '.join(empty)} in {run_dir}: skipped, scoring the others")
+        methods = [method for method in methods if method not in empty]
+        records = {method: records[method] for method in methods}
+    if "div" in metrics:
+        for method in methods:
+            require_div_sizes(run_dir, records[method])
     subjects = _subjects_of(protocol, records)
     dataset_dir = resolve_dataset_dir(dataset_dir)
     require_valid(dataset_dir, protocol, subjects)

@@ -1,0 +1,177 @@
+"""`bench score --folder` as a user meets it: where it may write, which indices it takes, sizes, coverage."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.errors import BenchError
+from benchmark.metrics import import_folder
+from dataset.protocol import load_protocol
+from tests.conftest import tiny_run
+from tests.test_cli import assert_one_line_error
+
+
+def noise(path: Path, size: tuple[int, int] = (32, 32), seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def tool_folder(root: Path, names: dict[str, list[str]], size: tuple[int, int] = (32, 32)) -> Path:
+    """Another tool's output in the documented layout, one noise image per name."""
+    for seed, (subject, files) in enumerate(names.items()):
+        for number, name in enumerate(files):
+            noise(root / subject / name, size, seed=100 * seed + number)
+    return root
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def score_args(dreambench_dir: Path, *extra) -> list:
+    return ["--profile", "tiny", "--dataset-dir", dreambench_dir, "--metrics", "dino,clip-t", "--quiet", *extra]
+
+
+# ------------------------------------------------------------------ where the scores may go
+def test_a_bench_run_directory_is_never_an_output_dir(cli, tmp_path, dreambench_dir):
+    run = tmp_path / "run"
+    tiny_run(run, dreambench_dir, subjects=["backpack"], limit_prompts=1, score=True)
+    before = tree(run)
+    folder = tool_folder(tmp_path / "ext", {"backpack": ["0_0.png", "0_1.png"]})
+    for name in ("base", "other"):  # replacing the run's own method, or slipping a new one into the run
+        result = cli("score", "--folder", folder, "--name", name, "--output-dir", run, *score_args(dreambench_dir))
+        assert_one_line_error(result, f"{run.resolve()} is a bench run directory", "choose another --output-dir")
+    assert tree(run) == before
+    with pytest.raises(BenchError, match="is a bench run directory"):
+        import_folder(folder, run, method="other")
+    assert tree(run) == before
+
+
+def test_a_method_folder_is_only_replaced_by_an_import_of_the_same_source(cli, tmp_path, dreambench_dir):
+    first = tool_folder(tmp_path / "first", {"dog": ["3_0.png", "3_1.png"]})
+    second = tool_folder(tmp_path / "second", {"dog": ["3_0.png"]})
+    out = tmp_path / "scores"
+    result = cli("score", "--folder", first, "--name", "ext", "--output-dir", out, *score_args(dreambench_dir))
+    assert result.exit_code == 0, result.output
+    noise(first / "dog" / "4_0.png", seed=7)  # the tool made one more image: the same folder scores again there
+    again = cli("score", "--folder", first, "--name", "ext", "--output-dir", out, *score_args(dreambench_dir))
+    assert again.exit_code == 0, again.output
+    assert len((out / "ext" / "generations.jsonl").read_text().splitlines()) == 3
+    assert json.loads((out / "ext" / "scores.json").read_text())["summary"]["dino"]["n_images"] == 3
+    before = tree(out)
+    other = cli("score", "--folder", second, "--name", "ext", "--output-dir", out, *score_args(dreambench_dir))
+    assert_one_line_error(
+        other, f"{(out / 'ext').resolve()} holds the images imported from {first.resolve()}, not {second.resolve()}"
+    )
+    (out / "mine").mkdir()  # a method folder made some other way
+    (out / "mine" / "generations.jsonl").write_text("{}\n")
+    assert_one_line_error(
+        cli("score", "--folder", second, "--name", "mine", "--output-dir", out, *score_args(dreambench_dir)),
+        "mine already exists and was not made by `bench score --folder`",
+    )
+    assert tree(out) == before | {"mine/generations.jsonl": b"{}\n"}
+    # the same images through a manifest are another source: refused too, as a manifest may list any files
+    manifest = tmp_path / "images.jsonl"
+    manifest.write_text(
+        json.dumps({"subject": "dog", "prompt_index": 3, "image_index": 0, "file": "first/dog/3_0.png"})
+    )
+    with pytest.raises(BenchError, match="holds the images imported from"):
+        import_folder(tmp_path, out, method="ext", manifest=manifest)
+    import_folder(tmp_path, out, method="by-manifest", manifest=manifest)
+    import_folder(tmp_path, out, method="by-manifest", manifest=Path(os.path.relpath(manifest)))  # same file
+
+
+# ------------------------------------------------------------------ indices
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ({"prompt_index": -1}, "prompt_index -1 is not one of 0..24 or 'class' for object subject backpack"),
+        ({"prompt_index": 25}, "prompt_index 25 is not one of 0..24 or 'class' for object subject backpack"),
+        ({"prompt_index": "-3"}, "prompt_index '-3' is not one of 0..24 or 'class' for object subject backpack"),
+        ({"prompt_index": 2.5}, "prompt_index 2.5 is not one of 0..24 or 'class' for object subject backpack"),
+        ({"prompt_index": True}, "prompt_index True is not one of 0..24 or 'class' for object subject backpack"),
+        ({"image_index": -1}, "image_index -1 is not an integer >= 0"),
+        ({"image_index": "x"}, "image_index 'x' is not an integer >= 0"),
+    ],
+)
+def test_a_manifest_index_out_of_range_is_one_line_naming_the_line(tmp_path, cell, message):
+    noise(tmp_path / "a.png")
+    manifest = tmp_path / "images.jsonl"
+    good = {"subject": "backpack", "prompt_index": 0, "image_index": 0, "file": "a.png"}
+    manifest.write_text(json.dumps(good) + "\n" + json.dumps(good | {"image_index": 1} | cell) + "\n")
+    with pytest.raises(BenchError, match=rf"^{re.escape(str(manifest))}:2: {re.escape(message)}$"):
+        import_folder(tmp_path, tmp_path / "out", manifest=manifest)
+    assert not (tmp_path / "out").exists()
+
+
+def test_manifest_indices_written_as_text_or_whole_floats_are_the_same_cell(tmp_path):
+    noise(tmp_path / "a.png")
+    manifest = tmp_path / "images.jsonl"
+    manifest.write_text(json.dumps({"subject": "dog", "prompt_index": "24", "image_index": 3.0, "file": "a.png"}))
+    target = import_folder(tmp_path, tmp_path / "out", manifest=manifest)
+    (record,) = [json.loads(line) for line in target.read_text().splitlines()]
+    assert (record["prompt_index"], record["image_index"]) == (24, 3)
+    assert record["template"] == load_protocol().live_prompts[24].template
+
+
+# ------------------------------------------------------------------ image size
+def test_images_too_small_for_div_are_refused_at_import_naming_the_first(cli, tmp_path, dreambench_dir):
+    folder = tool_folder(tmp_path / "ext", {"dog": ["0_0.png", "0_1.png"], "backpack": ["1_0.png"]}, size=(24, 24))
+    result = cli("score", "--folder", folder, "--profile", "tiny", "--dataset-dir", dreambench_dir, "--quiet")
+    first = folder.resolve() / "dog" / "0_0.png"  # backpack's lone image is never compared by DIV: not it
+    assert_one_line_error(result, f"{first}: 24x24 pixels, smaller than the 31x31 that DIV's LPIPS (AlexNet) needs")
+    assert not (folder / "_scores").exists()  # refused at import, before anything is written
+    # without DIV nothing needs 31 pixels; for DIV, 31 (the minimum) on the short side is enough
+    import_folder(folder, tmp_path / "no-div", metrics=["dino", "clip-t"])
+    tool_folder(folder, {"dog": ["0_0.png", "0_1.png"]}, size=(31, 40))
+    ok = cli("score", "--folder", folder, "--profile", "tiny", "--dataset-dir", dreambench_dir, "--metrics", "div")
+    assert ok.exit_code == 0, ok.output
+    scored = [json.loads(line) for line in (folder / "_scores" / "external" / "scores.jsonl").read_text().splitlines()]
+    assert [line["div"] is not None for line in scored] == [False, True, True]  # backpack: no pair
+
+
+# ------------------------------------------------------------------ what the folder lacks
+def test_one_warning_line_says_what_the_folder_lacks_against_the_protocol(cli, tmp_path, dreambench_dir):
+    folder = tool_folder(
+        tmp_path / "ext", {"dog": ["3_0.png", "3_1.png", "7_0.png"], "backpack": ["0_0.png", "class_0.png"]}
+    )
+    messages = []
+    import_folder(folder, tmp_path / "out", method="ext", log=messages.append)
+    assert messages == [
+        "bench: warning: ext: 2 of 30 subjects, 3 of 750 prompts, 4 of 3000 images, "
+        "PRES images missing for 1 of 2 subjects: scores cover what is there"
+    ]
+    result = cli("score", "--folder", folder, "--name", "ext", *score_args(dreambench_dir))
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("bench: warning:")]
+    assert warnings == messages
+
+
+def test_a_complete_folder_gets_no_warning_and_each_gap_is_named(tmp_path):
+    protocol = load_protocol()
+    image = noise(tmp_path / "image.png")
+    folder = tmp_path / "complete"
+    for subject in protocol.subjects.values():
+        names = [f"{p}_{i}.png" for p in range(len(protocol.prompts_for(subject))) for i in range(4)] + ["class_0.png"]
+        (folder / subject.name).mkdir(parents=True)
+        for name in names:
+            os.link(image, folder / subject.name / name)
+    messages = []
+    import_folder(folder, tmp_path / "out", log=messages.append)
+    assert messages == []
+    (folder / "dog" / "class_0.png").unlink()
+    (folder / "cat" / "24_3.png").unlink()
+    import_folder(folder, tmp_path / "out", log=messages.append)
+    assert messages == [
+        "bench: warning: external: 2999 of 3000 images, PRES images missing for 1 of 30 subjects: "
+        "scores cover what is there"
+    ]
