@@ -367,3 +367,31 @@ def test_div_min_side_is_where_lpips_stops_working_and_dino_clip_take_any_size()
             load_backbone(kind, "tiny").embed_images([Image.new("RGB", (1, 1)), Image.new("RGB", (17, 23))]).shape[0]
             == 2
         )
+
+
+@pytest.mark.parametrize(
+    "methods, reference",
+    [
+        (["dreambooth-no-class", "dreambooth", "base"], "base"),
+        (["dreambooth-no-class[steps=3]", "dreambooth[steps=3]"], "dreambooth[steps=3]"),
+        (["dreambooth-no-prior", "dreambooth"], "dreambooth"),
+        (["textual-inversion", "fake"], "textual-inversion"),
+    ],
+)
+def test_run_tables_compare_against_the_reports_default_baseline(monkeypatch, methods, reference):
+    """`bench run`'s paired table and the report's marks take the same reference: base, else DreamBooth."""
+    from types import SimpleNamespace
+
+    from benchmark.metrics import scoring
+
+    pairs = []
+    monkeypatch.setattr(
+        scoring,
+        "paired_comparison",
+        lambda rows_a, rows_b, metric, method_a, method_b, **kw: pairs.append((method_a, method_b)),
+    )
+    report = SimpleNamespace(
+        metrics={"dino": {}}, methods={name: SimpleNamespace(summary={"dino": {}}, rows=[]) for name in methods}
+    )
+    scoring.compare_methods(report)
+    assert {a for a, _ in pairs} == {reference} and {b for _, b in pairs} == set(methods) - {reference}

@@ -677,14 +677,18 @@ def score_run(
 def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
     """Each method against the reference, on every metric both have (paired over shared cells).
 
-    The reference is `base` when it was scored, else the first method named: the HTML
+    The reference is `base` when it was scored, else `dreambooth` (each by label, then any
+    label of that method, `dreambooth[steps=3]`), else the first method named: the HTML
     report's default baseline, so `bench run`'s table and the report's never show one
     difference with opposite signs.
     """
     names = list(report.methods)
-    if "base" in names:
-        names.remove("base")
-        names.insert(0, "base")
+    for preferred in ("base", "dreambooth"):
+        found = [n for n in names if n == preferred] or [n for n in names if n.startswith(f"{preferred}[")]
+        if found:
+            names.remove(found[0])
+            names.insert(0, found[0])
+            break
     out = []
     for other in names[1:]:
         for metric in report.metrics:
