@@ -262,12 +262,18 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                 log(f"bench: {result.cell.method}/{result.cell.subject}: training resumed from its step "
                     f"{result.resumed_from_step} checkpoint")  # fmt: skip
 
-        if config.executor == "ray":
-            results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
-        elif config.executor == "process" and config.workers > 1:
-            results = run_processes(spec, cells, config.workers, progress, on_cell)
-        else:
-            results = run_local(spec, cells, total_groups, progress, on_cell)
+        threads = torch.get_num_threads()
+        try:
+            if config.executor == "ray":
+                results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
+            elif config.executor == "process" and config.workers > 1:
+                results = run_processes(spec, cells, config.workers, progress, on_cell)
+            else:
+                results = run_local(spec, cells, total_groups, progress, on_cell)
+        finally:
+            # Cells here pin CPU threads for their bytes; scoring below must run as `bench score` and the
+            # other executors' parents do, or its sums round differently (scores differing by executor).
+            torch.set_num_threads(threads)
         for result in results:
             if result.error:
                 store.record_failure(result.cell.method, result.cell.subject, result.error, result.detail)

@@ -61,3 +61,25 @@ def test_a_dead_ray_worker_is_retried_and_a_worker_keeps_its_models(tmp_path, dr
     assert not summary.failures and summary.generated == 8
     # The first worker and its restart: not one method (and base model) per cell, as a task per cell would be.
     assert len(list(instances.iterdir())) == 2
+
+
+def test_scoring_after_local_cells_runs_at_the_threads_it_would_run_at_after_any_executor(
+    tmp_path, dreambench_dir, monkeypatch
+):
+    """The local executor pins CPU threads for its cells; scoring in the same process must not inherit it."""
+    import torch
+
+    import benchmark.metrics
+
+    seen = []
+    real = benchmark.metrics.score_run
+    monkeypatch.setattr(
+        benchmark.metrics, "score_run", lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k)
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        tiny_run(tmp_path / "run", dreambench_dir, subjects=["dog"], score=True, assignments=["metrics=[dino]"])
+        assert seen == [2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
