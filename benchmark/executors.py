@@ -38,10 +38,43 @@ def run_local(
     return results
 
 
-def _init_worker(spec: CellSpec, device_index: list) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the `bench run` that started it is gone (SIGKILL, a scheduler's SIGTERM).
+
+    Without it, a killed parent leaves its workers generating on (holding a GPU) next to the
+    re-run that resumes the same cells. Linux delivers SIGKILL on the parent's death; elsewhere a
+    thread checks who the parent is every second.
+    """
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent:  # it died while this worker started
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _init_worker(spec: CellSpec, device_index: list, parent: int) -> None:
     global _worker_runner
     import signal
 
+    _exit_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     if spec.device == "cuda":  # one GPU per worker; an explicit cuda:N is kept as the user asked
         with device_index.get_lock():
@@ -57,31 +90,54 @@ def _run_in_worker(cell: Cell) -> CellResult:
     return _worker_runner.run_cell(cell)
 
 
+PROCESS_RETRIES = 2  # as on Ray: a cell whose pool lost a worker is rerun this many times, then recorded as failed
+
+
 def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: bool, on_cell=_ignore) -> list[CellResult]:
+    """Cells over a pool of spawned workers; a worker that dies (OOM kill, a crash) costs a restart, not the run.
+
+    A dead worker breaks the whole pool and every cell still queued in it fails with it, though
+    only one was running there. So those cells go to a fresh pool, each at most
+    PROCESS_RETRIES more times (a cell that kills its worker every time ends up failed); cells
+    resume from what the lost attempt wrote (finished images, training checkpoints).
+    """
+    import os
+
     context = multiprocessing.get_context("spawn")
     counter = context.Value("i", 0)
     results: list[CellResult] = []
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(spec, counter)
-    )
-    try:
-        futures = {pool.submit(_run_in_worker, cell): cell for cell in cells}
-        with tqdm(total=len(cells), unit="cell", desc=f"generate ({workers} workers)", disable=not progress) as bar:
-            for future in concurrent.futures.as_completed(futures):
-                cell = futures[future]
-                try:
-                    results.append(future.result())
-                except concurrent.futures.process.BrokenProcessPool as exc:
-                    results.append(CellResult(cell, error=f"worker process died: {exc}"))
-                on_cell(results[-1])
-                bar.update(1)
-    except BaseException:
-        # Ctrl-C or an error: stop now instead of waiting for every queued cell (hours of training).
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    attempts = dict.fromkeys(cells, 0)
+    pending = list(cells)
+    with tqdm(total=len(cells), unit="cell", desc=f"generate ({workers} workers)", disable=not progress) as bar:
+        while pending:
+            retry = []
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker,
+                initargs=(spec, counter, os.getpid()),
+            )  # fmt: skip
+            try:
+                futures = {pool.submit(_run_in_worker, cell): cell for cell in pending}
+                for future in concurrent.futures.as_completed(futures):
+                    cell = futures[future]
+                    try:
+                        result = future.result()
+                    except concurrent.futures.process.BrokenProcessPool as exc:
+                        attempts[cell] += 1
+                        if attempts[cell] <= PROCESS_RETRIES:
+                            retry.append(cell)
+                            continue
+                        result = CellResult(cell, error=f"worker process died ({attempts[cell]} times): {exc}")
+                    results.append(result)
+                    on_cell(result)
+                    bar.update(1)
+            except BaseException:
+                # Ctrl-C or an error: stop now instead of waiting for every queued cell (hours of training).
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
+            pending = [cell for cell in cells if cell in retry]  # in plan order
     order = {cell: i for i, cell in enumerate(cells)}
     return sorted(results, key=lambda r: order[r.cell])
 

@@ -159,8 +159,15 @@ def method_label(cls: type[Method], given: dict | None, profile: str | None = No
     }
     if not given:
         return name
-    parts = ",".join(f"{key}={given[key]}" for key in sorted(given))
+    parts = ",".join(f"{key}={_path_safe(given[key])}" for key in sorted(given))
     return f"{name}[{parts}]"
+
+
+def _path_safe(value) -> str:
+    """A value as one folder-name part: the label is the method's folder, and a `/` in a value (a path, a
+    prompt) would nest it where no command finds it again. Percent-escaped (`%` itself is left as it is, so
+    existing labels stay; a value that collides is still told apart by the folder's recorded options)."""
+    return str(value).replace("/", "%2F").replace("\\", "%5C").replace("\0", "%00")
 
 
 def _same_value(default, value) -> bool:

@@ -83,3 +83,66 @@ def test_scoring_after_local_cells_runs_at_the_threads_it_would_run_at_after_any
         assert seen == [2] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_dead_pool_worker_costs_a_restart_not_the_other_cells(tmp_path, dreambench_dir):
+    """A worker killed mid-cell breaks the whole pool; every cell is rerun on a fresh one and finishes as locally."""
+    plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)], "subjects": ["backpack", "dog", "cat"]}
+    local = tmp_path / "local"
+    tiny_run(local, dreambench_dir, **plugin)
+    marker = tmp_path / "died-once"
+    summary = tiny_run(
+        tmp_path / "pool", dreambench_dir, executor="process", workers=2, **plugin,
+        assignments=[f"options.fake.die_once={marker}"],
+    )  # fmt: skip
+    assert marker.exists() and not summary.failures
+    strip = lambda hashes: {k.split("/", 1)[1]: v for k, v in hashes.items()}  # noqa: E731  (folder names differ)
+    assert strip(image_hashes(tmp_path / "pool")) == strip(image_hashes(local))
+
+
+def test_killing_the_run_ends_its_pool_workers(tmp_path, dreambench_dir):
+    """A scheduler's SIGKILL of `bench run` must not leave workers generating on (and holding a GPU)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    instances = tmp_path / "instances"
+    instances.mkdir()
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "benchmark.cli", "run", "--method", "fake", "--include", str(FAKE_METHOD),
+         "--subjects", "backpack,dog,cat", "--limit-prompts", "1", "--no-score", "--quiet",
+         "--executor", "process", "--workers", "2", "--dataset-dir", str(dreambench_dir),
+         "--output-dir", str(tmp_path / "run"), "--set", "options.fake.sleep=60",
+         "--set", f"options.fake.count_in={instances}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list(instances.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    workers = [int(p.name.split("-")[0]) for p in instances.iterdir()]
+    assert len(workers) == 2, "the workers did not start"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            status = open(f"/proc/{pid}/status").read() if os.path.exists(f"/proc/{pid}") else None
+        except OSError:
+            return False
+        if status is None:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            return True
+        return "\nState:\tZ" not in status  # a zombie has ended; only its exit status waits to be read
+
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = [pid for pid in workers if alive(pid)]
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert survivors == []

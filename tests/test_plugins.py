@@ -88,9 +88,10 @@ def test_plugin_without_description_is_rejected(tmp_path):
 
 def test_unknown_option_names_the_known_ones():
     cls = registry.get_method_class("fake", [str(FAKE_METHOD)])
-    with pytest.raises(BenchError, match=r"options.fake.sizee: .*\(it has: fail_on, size, die_once, count_in\)"):
+    with pytest.raises(BenchError, match=r"options.fake.sizee: .*\(it has: fail_on, size, die_once, count_in, sleep\)"):
         registry.resolve_options(cls, {"sizee": 3})
-    assert registry.resolve_options(cls, {"size": 3}) == {"fail_on": "", "size": 3, "die_once": "", "count_in": ""}
+    resolved = registry.resolve_options(cls, {"size": 3})
+    assert resolved == {"fail_on": "", "size": 3, "die_once": "", "count_in": "", "sleep": 0.0}
 
 
 BAD_OUTPUTS = """

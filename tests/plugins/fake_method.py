@@ -7,6 +7,7 @@ diffusion model, so those tests take milliseconds per image.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,8 @@ class FakeMethod(Method):
     description = "test plug-in: noise images drawn from each seed"
     # die_once: a file path; the first call to generate creates it and kills its process (a dying worker).
     # count_in: a folder that gets one file per instance, so tests can count them across worker processes.
-    default_options = {"fail_on": "", "size": 16, "die_once": "", "count_in": ""}
+    # sleep: seconds each generate call waits first (a cell still busy when a test kills its run).
+    default_options = {"fail_on": "", "size": 16, "die_once": "", "count_in": "", "sleep": 0.0}
 
     def __init__(self, context, options):
         super().__init__(context, options)
@@ -36,6 +38,7 @@ class FakeMethod(Method):
         return {"identifier": "zwx"}
 
     def generate(self, subject, artifact_dir, prompts, seeds):
+        time.sleep(self.options["sleep"])
         marker = self.options["die_once"]
         if marker and not Path(marker).exists():
             Path(marker).write_text("died here once\n")
