@@ -415,6 +415,9 @@ def score(
         if not dataset_dir and not os.environ.get("DREAMBENCH_DIR") and recorded and Path(recorded).is_dir():
             dataset_dir = recorded  # the copy the run was generated from
     config = build_config(assignments=list(assignments), overrides={"profile": profile})
+    from benchmark.devices import check_device_name
+
+    check_device_name(device)
     options = {
         "profile": profile,
         "model_sources": config.model_sources(),

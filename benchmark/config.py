@@ -22,12 +22,12 @@ from typing import Any
 
 import yaml
 
+from benchmark.devices import check_device_name
 from benchmark.errors import BenchError
 from benchmark.profiles import get_profile
 
 SCHEDULERS = ("ddim", "pndm", "euler_ancestral", "dpm")
 EXECUTORS = ("local", "process", "ray")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
@@ -233,8 +233,10 @@ def _validate(config: RunConfig) -> RunConfig:
     if config.workers > 1 and config.executor == "local":
         raise BenchError(f"workers={config.workers} needs --executor process or ray (the local executor runs one cell "
                          "at a time)")  # fmt: skip
-    if config.device not in DEVICES and not config.device.startswith("cuda:"):
-        raise BenchError(f"device '{config.device}' is not one of: {', '.join(DEVICES)} or cuda:N")
+    check_device_name(config.device)
+    if config.ray_address and config.executor != "ray":
+        raise BenchError(f"ray_address={config.ray_address} needs --executor ray (the {config.executor} executor "
+                         "would ignore it)")  # fmt: skip
     if gen.scheduler is not None and gen.scheduler not in SCHEDULERS:
         raise BenchError(f"generation.scheduler '{gen.scheduler}' is not one of: {', '.join(SCHEDULERS)}")
     if gen.dtype not in DTYPES:

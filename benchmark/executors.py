@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import os
 
 from tqdm.auto import tqdm
 
-from benchmark.errors import StorageFailure
+from benchmark.errors import BenchError, StorageFailure
 from benchmark.generation import CellResult, CellRunner, CellSpec
 from benchmark.planning import Cell
 
@@ -45,7 +46,6 @@ def _exit_with_parent(parent: int) -> None:
     re-run that resumes the same cells. Linux delivers SIGKILL on the parent's death; elsewhere a
     thread checks who the parent is every second.
     """
-    import os
     import signal
     import sys
     import threading
@@ -101,8 +101,6 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
     PROCESS_RETRIES more times (a cell that kills its worker every time ends up failed); cells
     resume from what the lost attempt wrote (finished images, training checkpoints).
     """
-    import os
-
     context = multiprocessing.get_context("spawn")
     counter = context.Value("i", 0)
     results: list[CellResult] = []
@@ -179,20 +177,24 @@ def run_ray(
     try:
         import ray
     except ImportError:
-        from benchmark.errors import BenchError
-
         raise BenchError("--executor ray needs Ray: pip install 'dreambench-harness[ray]'") from None
+    address = address or os.environ.get("RAY_ADDRESS") or None  # `ray job submit` passes the cluster this way
     started_here = not ray.is_initialized()
     if started_here:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            what = f"connect to the Ray cluster at {address}" if address else "start a local Ray instance"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BenchError(f"cannot {what}: {first}") from None
     gpus = 1 if spec.device.startswith("cuda") else 0
     actor_class = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=RAY_RETRIES, max_task_retries=RAY_RETRIES)(
         RayCellWorker
     )
-    spec_ref = ray.put(spec)
+    spec_ref = spec  # small plain data: by value (an object-store argument makes Ray warn on every restartable actor)
     queue = list(cells)
     pending: dict = {}  # object ref -> (actor, cell)
 

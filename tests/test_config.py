@@ -34,6 +34,9 @@ def test_precedence_is_file_then_set_then_flags(tmp_path):
         ("shard=2/2", "shard '2/2' must look like i/n with 0 <= i < n, e.g. 0/4; shards count from 0, so the last"),
         ("shard=3/2", "shard '3/2' must look like i/n with 0 <= i < n, e.g. 0/4"),
         ("executor=slurm", "executor 'slurm' is not one of"),
+        ("device=cuda:abc", "device 'cuda:abc' is not one of: auto, cpu, cuda, mps or cuda:N"),
+        ("device=gpu", "device 'gpu' is not one of"),
+        ("ray_address=auto", "ray_address=auto needs --executor ray"),
         ("seed", "--set expects key=value"),
     ],
 )
@@ -81,3 +84,19 @@ def test_profile_models_can_be_overridden():
     assert config.model_sources()["base"] == "/models/my-sd"
     assert config.model_sources()["dino"] == "timm/vit_small_patch16_224.dino"
     assert config.resolved_generation().resolution == 512
+
+
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(monkeypatch):
+    import torch
+
+    from benchmark.devices import resolve_device
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(BenchError, match="no MPS"):
+        resolve_device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1").index == 1
+    with pytest.raises(BenchError, match=r"'cuda:2' requested but this machine has 2 GPU\(s\): cuda:0..cuda:1"):
+        resolve_device("cuda:2")
+    assert resolve_device("cuda:7", must_exist=False).index == 7  # a dry run plans for the cluster's GPUs

@@ -146,3 +146,12 @@ def test_killing_the_run_ends_its_pool_workers(tmp_path, dreambench_dir):
     for pid in survivors:
         os.kill(pid, signal.SIGKILL)
     assert survivors == []
+
+
+def test_a_ray_cluster_that_cannot_be_reached_is_one_line(tmp_path, dreambench_dir, monkeypatch):
+    """`ray job submit` passes the cluster in RAY_ADDRESS: it is joined, and when it is not there, one line."""
+    from benchmark.errors import BenchError
+
+    monkeypatch.setenv("RAY_ADDRESS", "auto")  # no cluster runs here
+    with pytest.raises(BenchError, match="cannot connect to the Ray cluster at auto: Could not find any running Ray"):
+        tiny_run(tmp_path / "run", dreambench_dir, executor="ray", subjects=["dog"])
