@@ -121,6 +121,24 @@ class DreamBooth(Method):
                 fail(f"{key} must be at least 1")
         if options["prior_preservation"] and options["num_class_images"] < 1:
             fail("num_class_images must be at least 1 with prior preservation")
+        # Checked here, not minutes in: a sweep's every cell would fail on them one after another.
+        from benchmark.config import SCHEDULERS
+
+        if options["class_sampler"] not in SCHEDULERS:
+            fail(f"class_sampler must be one of {', '.join(SCHEDULERS)}, not {options['class_sampler']!r}")
+        for key in ("instance_prompt", "class_prompt"):
+            if "{}" not in options[key]:  # without it the identifier never enters the prompt and nothing is learned
+                fail(f"{key} must hold {{}} where the subject phrase goes ('a photo of {{}}'), not {options[key]!r}")
+        for key, low, strict in (("learning_rate", 0, True), ("prior_loss_weight", 0, False),
+                                 ("checkpoint_every", 0, False), ("min_snr_gamma", 0, True)):  # fmt: skip
+            value = options[key]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                fail(f"{key} must be a number, not {value!r}")
+            if value is not None and (value <= low if strict else value < low):
+                fail(f"{key} must be {'>' if strict else '>='} {low}, not {value!r}")
+        resolution = options["resolution"]
+        if resolution is not None and (not isinstance(resolution, int) or resolution < 8 or resolution % 8):
+            fail(f"resolution must be a multiple of 8 (the VAE downsamples by 8), not {options['resolution']!r}")
         if options["mixed_precision"] not in T.MIXED_PRECISIONS:
             fail(f"mixed_precision must be one of {', '.join(T.MIXED_PRECISIONS)}, not {options['mixed_precision']!r}")
         speedups.check_compile_settings(

@@ -638,9 +638,18 @@ def test_prompts_encoded_together_get_the_states_each_gets_alone(context):
         ({"compile_mode": "fastest"}, "compile_mode must be one of default"),
         ({"compile": True, "compile_backend": "turbo"}, "compile_backend 'turbo' is not a torch.compile backend"),
         ({"mixed_precision": "fp8"}, "mixed_precision must be one of auto, no, bf16, fp16, not 'fp8'"),
+        ({"class_sampler": "foo"}, "class_sampler must be one of ddim, pndm, euler_ancestral, dpm, not 'foo'"),
+        ({"instance_prompt": "photo"}, r"instance_prompt must hold \{\} where the subject phrase goes"),
+        ({"class_prompt": "a class"}, r"class_prompt must hold \{\}"),
+        ({"min_snr_gamma": -1.0}, "min_snr_gamma must be > 0, not -1.0"),
+        ({"min_snr_gamma": "five"}, "min_snr_gamma must be a number, not 'five'"),
+        ({"prior_loss_weight": -1.0}, "prior_loss_weight must be >= 0"),
+        ({"checkpoint_every": -1}, "checkpoint_every must be >= 0"),
+        ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+        ({"resolution": 30}, "resolution must be a multiple of 8"),
     ],
 )
-def test_bad_speed_up_options_fail_before_any_work(options, message):
+def test_bad_options_fail_before_any_work(options, message):
     from benchmark.errors import BenchError
 
     with pytest.raises(BenchError, match=message):
