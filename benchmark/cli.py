@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from benchmark.errors import BenchError, StorageFailure, raise_if_storage_failure
+from benchmark.errors import BenchError, StorageFailure, Terminated, raise_if_storage_failure
 
 EPILOG = "Protocol: DreamBench (dreambench-v1). Docs: README.md. Errors exit 2; failed cells exit 1."
 
@@ -34,6 +34,8 @@ def user_errors(func):
             return func(*args, **kwargs)
         except BenchError as exc:
             _fail(str(exc), exc.exit_code)
+        except Terminated:
+            _fail("terminated (SIGTERM); finished work is kept, re-run the same command to resume", 143)
         except KeyboardInterrupt:
             _fail("interrupted; finished work is kept, re-run the same command to resume", 130)
         except OSError as exc:
@@ -474,15 +476,22 @@ def program() -> None:
     After an interrupt, a second Ctrl-C (`timeout -s INT` and terminals send one to
     the whole process group) would land in the worker pool's exit-time cleanup and
     print a traceback under the one-line message; the exiting process ignores it.
+    SIGTERM (SLURM's time limit and preemption, `kill`) is raised as `Terminated`, so a
+    run stops as cleanly as after Ctrl-C and says so, instead of vanishing silently.
     Not in `main`, which tests call in-process.
     """
+    import signal
+
+    def terminated(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         main()
     except SystemExit as exc:
-        if exc.code == 130:
-            import signal
-
+        if exc.code in (130, 143):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise
 
 

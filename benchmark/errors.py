@@ -39,3 +39,8 @@ def raise_if_storage_failure(exc: BaseException, where: object = "output") -> No
         raise PermissionDenied(
             f"{exc.strerror}: {target}; fix its permissions and re-run (finished work is kept)"
         ) from exc
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's time limit or preemption, `kill`), raised like Ctrl-C so that every layer that
+    cleans up after an interrupt (worker pools, background writers) does so, and reported as its own line."""

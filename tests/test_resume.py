@@ -46,7 +46,7 @@ def uninterrupted(tmp_path_factory, dreambench_dir):
     return image_hashes(run_dir)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_killed_run_resumes_to_identical_bytes(sig, tmp_path, dreambench_dir, uninterrupted):
     run_dir = tmp_path / "run"
     args = ["run", *ARGS, "--output-dir", str(run_dir), "--dataset-dir", str(dreambench_dir)]
@@ -57,6 +57,9 @@ def test_killed_run_resumes_to_identical_bytes(sig, tmp_path, dreambench_dir, un
     if sig == signal.SIGINT:
         assert process.returncode == 130
         assert "interrupted; finished work is kept" in stderr and "Traceback" not in stderr
+    elif sig == signal.SIGTERM:  # a scheduler's time limit or preemption: said, not a silent exit
+        assert process.returncode == 143
+        assert "terminated (SIGTERM); finished work is kept" in stderr and "Traceback" not in stderr
     else:
         assert process.returncode == -signal.SIGKILL
     partial = image_hashes(run_dir)
