@@ -59,6 +59,10 @@ class RunSummary:
         return [r for r in self.results if r.error]
 
 
+# A batch system's job identity, logged with each invocation so a run directory's history names its jobs.
+SCHEDULER_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST")
+
+
 def default_output_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.profile}-{config.identity_hash()[:10]}"
 
@@ -208,6 +212,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         if not profile.meaningful:
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
         method_keys = {label: store.open_method(label, *prepared.method_record(label)) for label in labels}
+        environment = environment_record()
         store.log_invocation(
             {
                 "argv": sys.argv,
@@ -221,6 +226,12 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                 "workers": config.workers,
                 "device": str(device),
                 "deterministic": config.deterministic,
+                # Where and with what: a relative --dataset-dir in argv means something only with the cwd; a
+                # shard on another node may run other code or libraries than run.json's first invocation.
+                "cwd": os.getcwd(),
+                "git_revision": environment["git_revision"],
+                "torch": environment["packages"].get("torch"),
+                **{key.lower(): os.environ[key] for key in SCHEDULER_VARIABLES if key in os.environ},
             }
         )
         _, count = config.shard_spec()

@@ -197,6 +197,19 @@ def test_one_failing_cell_does_not_stop_the_others(tmp_path, dreambench_dir):
     assert "Traceback" in failure["detail"]
 
 
+def test_each_invocation_records_where_and_with_what_it_ran(tmp_path, dreambench_dir, monkeypatch):
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    monkeypatch.chdir(tmp_path)
+    tiny_run(tmp_path / "run", dreambench_dir, subjects=["dog"], limit_prompts=1)
+    line = json.loads((tmp_path / "run" / "invocations.jsonl").read_text().splitlines()[-1])
+    assert line["cwd"] == str(tmp_path) and (line["slurm_array_job_id"], line["slurm_array_task_id"]) == ("4242", "3")
+    import torch
+
+    assert line["torch"] == torch.__version__.split("+")[0] or line["torch"] == torch.__version__
+    assert "git_revision" in line
+
+
 def test_manifest_records_what_a_reader_needs(finished_run):
     manifest = json.loads((finished_run / "run.json").read_text())
     assert manifest["protocol"] == "dreambench-v1"
