@@ -1,7 +1,7 @@
 """The `bench` command line.
 
 Every user mistake ends in one line on stderr and exit status 2 (click's own usage
-errors included); an interrupted run says how to resume and exits 130. Only a bug
+errors included); an interrupted run says how to resume and exits 130 (143 for SIGTERM). Only a bug
 in the harness shows a traceback.
 """
 
