@@ -44,3 +44,15 @@ def use_deterministic_kernels(device: torch.device) -> bool:
 def manifest_entry(device: torch.device, deterministic: bool) -> dict:
     """What `run.json` records: only for CUDA runs, so CPU run directories keep their exact manifest."""
     return {"deterministic_kernels": bool(deterministic)} if applies(device) else {}
+
+
+def current_state() -> tuple:
+    """What `use_deterministic_kernels` changes in this process, to put back once the cells are done here."""
+    return (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark)  # fmt: skip
+
+
+def restore(state: tuple) -> None:
+    """Scoring after the cells (and `bench score` later) runs on the kernels it would run on anyway."""
+    torch.use_deterministic_algorithms(state[0])
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = state[1], state[2]

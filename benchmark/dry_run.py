@@ -69,12 +69,32 @@ def plan_run(config: RunConfig) -> RunPlan:
     store = prepared.store
     store.refuse_foreign_directory()
     exists = (prepared.run_dir / RUN_FILE).exists()
+    device_note = ""
+    if config.device == "auto" and prepared.device.type == "cpu":
+        # `auto` here (a login node) is not `auto` on the GPU node that will run the jobs: a run started on a
+        # GPU is planned for one; a new run says what auto means where.
+        started_on = _recorded_device(prepared.run_dir) if exists else None
+        if started_on and started_on != "cpu":
+            import torch
+
+            prepared.device = torch.device(started_on)
+            device_note = f" (auto: the run was started on {started_on})"
+        else:
+            device_note = " (auto: cpu on this machine, cuda on a GPU node)"
     store.open(config, prepared.manifest(), write=False)
     for label in prepared.labels:
         store.open_method(label, *prepared.method_record(label), write=False)
-    plan = RunPlan(prepared.run_dir, exists, str(prepared.device), prepared.profile.meaningful, config.shard)
+    device = f"{prepared.device}{device_note}"
+    plan = RunPlan(prepared.run_dir, exists, device, prepared.profile.meaningful, config.shard)
     plan.cells = [_cell_plan(prepared, store, cell) for cell in prepared.cells()]
     return plan
+
+
+def _recorded_device(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("device_type")
+    except (OSError, ValueError):
+        return None  # unreadable: `store.open` says so
 
 
 def _cell_plan(prepared: PreparedRun, store: RunStore, cell) -> CellPlan:

@@ -39,17 +39,17 @@ def run_local(
     return results
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_parent() -> None:
     """End this worker when the `bench run` that started it is gone (SIGKILL, a scheduler's SIGTERM).
 
     Without it, a killed parent leaves its workers generating on (holding a GPU) next to the
-    re-run that resumes the same cells. Linux delivers SIGKILL on the parent's death; elsewhere a
-    thread checks who the parent is every second.
+    re-run that resumes the same cells. Linux delivers SIGKILL on the parent's death at once; on
+    every system a thread waits on the parent process's sentinel (the portable way: Windows
+    never re-parents an orphan, so its parent id alone would not tell).
     """
     import signal
     import sys
     import threading
-    import time
 
     if sys.platform.startswith("linux"):
         try:
@@ -59,22 +59,23 @@ def _exit_with_parent(parent: int) -> None:
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
+        parent.join()  # returns when the parent has exited, however it ended
         os._exit(1)
 
-    if os.getppid() != parent:  # it died while this worker started
-        os._exit(1)
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _init_worker(spec: CellSpec, device_index: list, parent: int) -> None:
-    global _worker_runner
+def _init_worker(spec: CellSpec, device_index: list, started_dir: str) -> None:
+    global _worker_runner, _started_dir
     import signal
 
-    _exit_with_parent(parent)
+    _exit_with_parent()
+    _started_dir = started_dir
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     if spec.device == "cuda":  # one GPU per worker; an explicit cuda:N is kept as the user asked
         with device_index.get_lock():
@@ -86,7 +87,14 @@ def _init_worker(spec: CellSpec, device_index: list, parent: int) -> None:
     _worker_runner = CellRunner(spec)
 
 
-def _run_in_worker(cell: Cell) -> CellResult:
+_started_dir: str | None = None
+
+
+def _run_in_worker(number: int, cell: Cell) -> CellResult:
+    """Runs cell `number`, first leaving a mark that it started: if this worker dies, only this cell is charged."""
+    if _started_dir:
+        with open(os.path.join(_started_dir, str(number)), "w") as mark:
+            mark.write(str(os.getpid()))
     return _worker_runner.run_cell(cell)
 
 
@@ -96,31 +104,42 @@ PROCESS_RETRIES = 2  # as on Ray: a cell whose pool lost a worker is rerun this 
 def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: bool, on_cell=_ignore) -> list[CellResult]:
     """Cells over a pool of spawned workers; a worker that dies (OOM kill, a crash) costs a restart, not the run.
 
-    A dead worker breaks the whole pool and every cell still queued in it fails with it, though
-    only one was running there. So those cells go to a fresh pool, each at most
-    PROCESS_RETRIES more times (a cell that kills its worker every time ends up failed); cells
-    resume from what the lost attempt wrote (finished images, training checkpoints).
+    A dead worker breaks the whole pool, and every cell not finished in it fails with it. Only
+    the cell that was running in the worker that died is charged an attempt (each cell marks its
+    start and its worker in a folder; the pool stops the other workers with SIGTERM, so the dead
+    one is the one that ended otherwise); the others go to the fresh pool free. A cell is rerun at most
+    PROCESS_RETRIES times (one that kills its worker every time ends up failed, and no other
+    cell with it); cells resume from what a lost attempt wrote (images, training checkpoints).
     """
+    import tempfile
+
     context = multiprocessing.get_context("spawn")
     counter = context.Value("i", 0)
     results: list[CellResult] = []
     attempts = dict.fromkeys(cells, 0)
     pending = list(cells)
-    with tqdm(total=len(cells), unit="cell", desc=f"generate ({workers} workers)", disable=not progress) as bar:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-started-") as started_dir,
+        tqdm(total=len(cells), unit="cell", desc=f"generate ({workers} workers)", disable=not progress) as bar,
+    ):
         while pending:
             retry = []
+            for mark in os.listdir(started_dir):
+                os.unlink(os.path.join(started_dir, mark))
             pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker,
-                initargs=(spec, counter, os.getpid()),
+                initargs=(spec, counter, started_dir),
             )  # fmt: skip
+            processes = pool._processes  # filled as workers start; read after a break for their exit codes
             try:
-                futures = {pool.submit(_run_in_worker, cell): cell for cell in pending}
+                futures = {pool.submit(_run_in_worker, number, cell): (number, cell) for number, cell in
+                           enumerate(pending)}  # fmt: skip
                 for future in concurrent.futures.as_completed(futures):
-                    cell = futures[future]
+                    number, cell = futures[future]
                     try:
                         result = future.result()
                     except concurrent.futures.process.BrokenProcessPool as exc:
-                        attempts[cell] += 1
+                        attempts[cell] += _ran_in_a_dead_worker(started_dir, number, processes)
                         if attempts[cell] <= PROCESS_RETRIES:
                             retry.append(cell)
                             continue
@@ -138,6 +157,22 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
             pending = [cell for cell in cells if cell in retry]  # in plan order
     order = {cell: i for i, cell in enumerate(cells)}
     return sorted(results, key=lambda r: order[r.cell])
+
+
+def _ran_in_a_dead_worker(started_dir: str, number: int, processes: dict) -> bool:
+    """Whether cell `number` had started in a worker that died, rather than being queued or stopped by the pool."""
+    try:
+        with open(os.path.join(started_dir, str(number))) as mark:
+            pid = int(mark.read() or 0)
+    except (OSError, ValueError):
+        return False  # never started: it was only queued
+    for process in list((processes or {}).values()):
+        process.join(timeout=5)  # the pool is stopping them; their exit codes say who died and who was stopped
+    import signal
+
+    stopped = {p.pid for p in (processes or {}).values() if p.exitcode in (0, -signal.SIGTERM)}
+    dead = {p.pid for p in (processes or {}).values() if p.exitcode is not None} - stopped
+    return pid in dead or not dead  # no worker known dead: charge every started cell, as the safe side
 
 
 RAY_RETRIES = 2  # a worker process that dies (OOM kill, preemption) is restarted and its cell rerun this many times
@@ -181,6 +216,9 @@ def run_ray(
     address = address or os.environ.get("RAY_ADDRESS") or None  # `ray job submit` passes the cluster this way
     started_here = not ray.is_initialized()
     if started_here:
+        import signal
+
+        on_sigterm = signal.getsignal(signal.SIGTERM)
         try:
             if address:
                 ray.init(address=address, log_to_driver=False)
@@ -190,6 +228,8 @@ def run_ray(
             what = f"connect to the Ray cluster at {address}" if address else "start a local Ray instance"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BenchError(f"cannot {what}: {first}") from None
+        finally:  # ray.init installs its own SIGTERM handler (a bare exit): keep ours, which says what happened
+            signal.signal(signal.SIGTERM, on_sigterm)
     gpus = 1 if spec.device.startswith("cuda") else 0
     actor_class = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=RAY_RETRIES, max_task_retries=RAY_RETRIES)(
         RayCellWorker

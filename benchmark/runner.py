@@ -114,8 +114,13 @@ def _log_to_stderr(message: str) -> None:
     tqdm.write(message, file=sys.stderr)  # above a progress bar instead of through it
 
 
-def plan_methods(config: RunConfig) -> tuple[list[str], dict[str, str], dict[str, dict]]:
-    """Each method's label (its folder and name in results), registered name and resolved options."""
+def plan_methods(config: RunConfig, run_dir: Path | None = None) -> tuple[list[str], dict[str, str], dict[str, dict]]:
+    """Each method's label (its folder and name in results), registered name and resolved options.
+
+    A folder that an earlier version labelled with an option at its default value
+    (`dreambooth[steps=6]` on tiny, now `dreambooth`) keeps its label in `run_dir`, so
+    resuming it finds its finished work instead of training everything again.
+    """
     unknown = sorted(set(config.options) - set(config.methods))
     if unknown:
         raise BenchError(f"options.{unknown[0]}: '{unknown[0]}' is not among the methods of this run")
@@ -123,6 +128,10 @@ def plan_methods(config: RunConfig) -> tuple[list[str], dict[str, str], dict[str
     for name in dict.fromkeys(config.methods):
         cls = get_method_class(name, config.include)
         label = method_label(cls, config.options.get(name), config.profile)
+        earlier = method_label(cls, config.options.get(name), drop_defaults=False)  # as labels were made before
+        if run_dir is not None and earlier != label and (Path(run_dir) / earlier / "method.json").exists():
+            if not (Path(run_dir) / label / "method.json").exists():
+                label = earlier
         labels.append(label)
         names[label] = name
         options[label] = resolve_options(cls, config.options.get(name), config.profile)
@@ -178,12 +187,12 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
     protocol = load_protocol()
     subjects = protocol.select(config.subjects)
     profile = get_profile(config.profile)
-    labels, method_names, method_options = plan_methods(config)
+    run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
+    labels, method_names, method_options = plan_methods(config, run_dir)
     dataset_dir = resolve_dataset_dir(config.dataset_dir)
     require_valid(dataset_dir, protocol, subjects)
     locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
     device = resolve_device(config.device, must_exist=device_must_exist)
-    run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
     return PreparedRun(
         config, protocol, subjects, profile, labels, method_names, method_options, dataset_dir, locations, device,
         run_dir,
@@ -198,8 +207,8 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
     protocol, subjects, profile, device = prepared.protocol, prepared.subjects, prepared.profile, prepared.device
     labels, method_names, method_options = prepared.labels, prepared.method_names, prepared.method_options
     dataset_dir, locations, run_dir, store = prepared.dataset_dir, prepared.locations, prepared.run_dir, prepared.store
-    if config.deterministic and not determinism.use_deterministic_kernels(device):
-        log(f"bench: deterministic=true changes nothing on {device.type}: its runs repeat already (pinned threads)")
+    if config.deterministic and not determinism.applies(device):  # the cells' processes switch; nothing here
+        log(f"bench: deterministic=true is for CUDA: it changes nothing on {device.type}")
     if not profile.meaningful:
         log(f"bench: {not_meaningful_banner(profile.name)}")
     store.refuse_foreign_directory()
@@ -273,7 +282,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                 log(f"bench: {result.cell.method}/{result.cell.subject}: training resumed from its step "
                     f"{result.resumed_from_step} checkpoint")  # fmt: skip
 
-        threads = torch.get_num_threads()
+        threads, kernels = torch.get_num_threads(), determinism.current_state()
         try:
             if config.executor == "ray":
                 results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
@@ -282,9 +291,10 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             else:
                 results = run_local(spec, cells, total_groups, progress, on_cell)
         finally:
-            # Cells here pin CPU threads for their bytes; scoring below must run as `bench score` and the
-            # other executors' parents do, or its sums round differently (scores differing by executor).
+            # Cells run here (local executor) pin CPU threads and switch kernels for their bytes; scoring below
+            # must run as `bench score` and the other executors' parents do, or it rounds differently.
             torch.set_num_threads(threads)
+            determinism.restore(kernels)
         for result in results:
             if result.error:
                 store.record_failure(result.cell.method, result.cell.subject, result.error, result.detail)

@@ -31,9 +31,20 @@ def register_method(cls: type[Method]) -> type[Method]:
     # The same class registered again (its module re-imported) is fine; any other class under a taken name is
     # refused, even one with the same class name: a plug-in must never silently replace a built-in.
     if existing is not None and (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__):
+        if existing.__qualname__ == cls.__qualname__ and _source_file(existing) == _source_file(cls) is not None:
+            return existing  # one file loaded twice (an installed plug-in also given with --include): the same method
         raise BenchError(f"two methods are named '{name}': {existing.__module__} and {cls.__module__}")
     _REGISTRY[name] = cls
     return cls
+
+
+def _source_file(cls) -> Path | None:
+    import inspect
+
+    try:
+        return Path(inspect.getfile(cls)).resolve()
+    except (TypeError, OSError):
+        return None
 
 
 def _load_plugins() -> None:
@@ -141,21 +152,22 @@ def identity_options(cls: type[Method], options: dict) -> dict:
     return kept
 
 
-def method_label(cls: type[Method], given: dict | None, profile: str | None = None) -> str:
+def method_label(cls: type[Method], given: dict | None, profile: str | None = None, drop_defaults: bool = True) -> str:
     """The name results are filed under: the method, plus any option the user changed.
 
     `dreambooth` with `--set options.dreambooth.lr=1e-5` becomes `dreambooth[lr=1e-05]`,
     so a changed setting is visible in every table and never mixes with the defaults.
     Run options (checkpointing) change no output, so they never make another label,
     and neither does an option set to the value it has anyway (on `profile`): it
-    would file identical outputs under a second name and train them again.
+    would file identical outputs under a second name and train them again
+    (`drop_defaults=False`: the label as versions before that made it).
     """
     name = cls.name
     defaults = {**cls.default_options, **cls.profile_options.get(profile or "", {})}
     given = {
         key: value
         for key, value in (given or {}).items()
-        if key not in cls.run_options and not (key in defaults and _same_value(defaults[key], value))
+        if key not in cls.run_options and not (drop_defaults and key in defaults and _same_value(defaults[key], value))
     }
     if not given:
         return name

@@ -87,9 +87,9 @@ def test_on_cpu_the_flag_is_said_to_change_nothing_and_changes_no_byte(tmp_path,
         }
     )  # fmt: skip
     execute_run(config, progress=False, log=lines.append)
-    # Asked for in the parent and again in the worker that runs the cells, before it loads a model.
-    assert [d.type for d in calls] == ["cpu", "cpu"]
-    assert any("deterministic=true changes nothing on cpu" in line for line in lines)
+    # Asked for where the cells run (here: the local executor's runner), before it loads a model.
+    assert [d.type for d in calls] == ["cpu"]
+    assert any("deterministic=true is for CUDA: it changes nothing on cpu" in line for line in lines)
     invocation = json.loads((tmp_path / "det" / "invocations.jsonl").read_text().splitlines()[-1])
     assert invocation["deterministic"] is True
     assert "deterministic_kernels" not in json.loads((tmp_path / "det" / "run.json").read_text())
@@ -105,3 +105,22 @@ def test_the_cli_flag_reaches_the_config(cli, tmp_path, dreambench_dir):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "invocations.jsonl").read_text())["deterministic"] is True
+
+
+def test_cells_run_in_this_process_leave_its_kernels_as_they_were(
+    tmp_path, dreambench_dir, monkeypatch, restore_torch_flags
+):
+    """The local executor switches this very process for its cells; scoring afterwards must not inherit it."""
+    import benchmark.metrics
+
+    monkeypatch.setattr(determinism, "applies", lambda device: True)  # as on CUDA
+    seen = []
+    real = benchmark.metrics.score_run
+    monkeypatch.setattr(
+        benchmark.metrics,
+        "score_run",
+        lambda *a, **k: seen.append(torch.are_deterministic_algorithms_enabled()) or real(*a, **k),
+    )
+    tiny_run(tmp_path / "run", dreambench_dir, subjects=["dog"], deterministic=True, score=True,
+             assignments=["metrics=[dino]"])  # fmt: skip
+    assert seen == [False] and not torch.are_deterministic_algorithms_enabled()

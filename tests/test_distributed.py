@@ -35,7 +35,17 @@ def test_ray_and_shards_reproduce_a_local_run(local_run, tmp_path, dreambench_di
     assert len(expected_images) == 2 * 2 * (2 + 1) * 2  # methods x subjects x (prompts + PRES) x images
 
     on_ray = tmp_path / "ray"
-    summary = tiny_run(on_ray, dreambench_dir, executor="ray", workers=2, **TWO_METHODS)
+    import signal
+
+    def ours(signum, frame):  # as `bench`'s entry point installs: SIGTERM says what happened (exit 143)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, ours)
+    try:
+        summary = tiny_run(on_ray, dreambench_dir, executor="ray", workers=2, **TWO_METHODS)
+        assert signal.getsignal(signal.SIGTERM) is ours  # ray.init's own handler would exit without a word
+    finally:
+        signal.signal(signal.SIGTERM, before)
     assert not summary.failures
     assert image_hashes(on_ray) == expected_images
     assert scores(on_ray) == expected_scores
@@ -98,6 +108,18 @@ def test_a_dead_pool_worker_costs_a_restart_not_the_other_cells(tmp_path, dreamb
     assert marker.exists() and not summary.failures
     strip = lambda hashes: {k.split("/", 1)[1]: v for k, v in hashes.items()}  # noqa: E731  (folder names differ)
     assert strip(image_hashes(tmp_path / "pool")) == strip(image_hashes(local))
+
+
+def test_a_cell_that_kills_its_worker_every_time_fails_alone(tmp_path, dreambench_dir):
+    """Cells queued behind it when the pool breaks were never run: they must not share its retries."""
+    subjects = ["backpack", "dog", "cat", "clock", "duck_toy"]
+    summary = tiny_run(
+        tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], subjects=subjects,
+        executor="process", workers=2, limit_prompts=1, assignments=["options.fake.die_on=dog"],
+    )  # fmt: skip
+    failed = {f.cell.subject: f.error for f in summary.failures}
+    assert list(failed) == ["dog"] and "worker process died (3 times)" in failed["dog"]
+    assert len(summary.results) == len(subjects)
 
 
 def test_killing_the_run_ends_its_pool_workers(tmp_path, dreambench_dir):

@@ -88,3 +88,19 @@ def test_the_cli_prints_the_plan_and_writes_nothing(cli, tmp_path, dreambench_di
     assert result.exit_code == 0, result.output
     assert "| base | 1 | 0/1 | 8 | 0 | 8 |" in result.output  # 1 prompt x 4 images + 4 PRES images
     assert "Nothing was written" in result.output and not (tmp_path / "r").exists()
+
+
+def test_auto_on_a_machine_without_a_gpu_plans_a_run_started_on_one(tmp_path, dreambench_dir):
+    """A login node resumes a GPU sweep's plan (submit.sh re-run): `auto` means the device the run was started on."""
+    import json
+
+    run = tmp_path / "run"
+    tiny_run(run, dreambench_dir)
+    manifest = json.loads((run / "run.json").read_text())
+    manifest.update(device_type="cuda", deterministic_kernels=True)
+    (run / "run.json").write_text(json.dumps(manifest))
+    plan = dry(run, dreambench_dir, deterministic=True)
+    assert plan.device == "cuda (auto: the run was started on cuda)" and plan.cells
+    with pytest.raises(BenchError, match="started with --deterministic"):  # checked as on the GPU node
+        dry(run, dreambench_dir)
+    assert "auto: cpu on this machine" in dry(tmp_path / "new", dreambench_dir).device

@@ -74,6 +74,26 @@ def test_a_plugin_class_named_like_a_builtin_cannot_take_its_name(tmp_path):
     registry.register_method(builtin)  # the built-in itself again (its module re-imported) stays fine
 
 
+def test_one_plugin_file_loaded_under_two_module_names_is_one_method(tmp_path):
+    """An installed plug-in (entry point) also given with --include: the same file, so the same method."""
+    import importlib.util
+    import sys
+
+    plugin = tmp_path / "twice.py"
+    plugin.write_text(
+        "from methods import Method, register_method\n"
+        "@register_method\n"
+        "class Twice(Method):\n"
+        "    name = 'twice'\n"
+        "    description = 'loaded twice'\n"
+    )
+    spec = importlib.util.spec_from_file_location("installed_twice", plugin)  # as an entry point imports it
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["installed_twice"] = module
+    spec.loader.exec_module(module)
+    assert registry.get_method_class("twice", [str(plugin)]) is module.Twice
+
+
 def test_plugin_without_description_is_rejected(tmp_path):
     bad = tmp_path / "nameless.py"
     bad.write_text(
@@ -88,10 +108,12 @@ def test_plugin_without_description_is_rejected(tmp_path):
 
 def test_unknown_option_names_the_known_ones():
     cls = registry.get_method_class("fake", [str(FAKE_METHOD)])
-    with pytest.raises(BenchError, match=r"options.fake.sizee: .*\(it has: fail_on, size, die_once, count_in, sleep\)"):
+    with pytest.raises(
+        BenchError, match=r"options.fake.sizee: .*\(it has: fail_on, size, die_once, count_in, sleep, die_on\)"
+    ):
         registry.resolve_options(cls, {"sizee": 3})
     resolved = registry.resolve_options(cls, {"size": 3})
-    assert resolved == {"fail_on": "", "size": 3, "die_once": "", "count_in": "", "sleep": 0.0}
+    assert resolved == {"fail_on": "", "size": 3, "die_once": "", "count_in": "", "sleep": 0.0, "die_on": ""}
 
 
 BAD_OUTPUTS = """

@@ -107,6 +107,17 @@ def test_changed_options_are_filed_under_their_own_label(tmp_path, dreambench_di
     assert list(same.records) == ["fake"] and same.generated == 0
 
 
+def test_a_folder_labelled_with_a_default_option_by_an_earlier_version_is_resumed(tmp_path, dreambench_dir):
+    """`options.fake.size=16` (its default) was filed under `fake[size=16]` before; resuming finds that folder."""
+    run_dir = tmp_path / "run"
+    plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)], "subjects": ["dog"]}
+    tiny_run(run_dir, dreambench_dir, **plugin)
+    (run_dir / "fake").rename(run_dir / "fake[size=16]")  # as an earlier version labelled it
+    again = tiny_run(run_dir, dreambench_dir, **plugin, assignments=["options.fake.size=16"])
+    assert list(again.records) == ["fake[size=16]"] and again.generated == 0 and again.reused == 4
+    assert not (run_dir / "fake").exists()
+
+
 def test_an_option_at_its_profile_value_makes_no_new_label():
     from methods.dreambooth import DreamBooth
 
@@ -303,3 +314,24 @@ def test_a_shard_killed_while_creating_the_run_leaves_a_folder_the_next_one_resu
     (tmp_path / "mine" / "notes.txt").write_text("x")  # a user's folder is still refused
     with pytest.raises(BenchError, match="not a bench run directory"):
         tiny_run(tmp_path / "mine", dreambench_dir)
+
+
+def test_a_run_completed_by_another_shard_between_two_looks_is_not_foreign(tmp_path, monkeypatch):
+    """The other shard creates run.json, its method folder and its log after this one checked for run.json."""
+    from pathlib import Path
+
+    from benchmark.store.run_dir import RunStore
+
+    root = tmp_path / "run"
+    root.mkdir()
+    listing = Path.iterdir
+
+    def other_shard_finishes_first(self):
+        if self == root:
+            (root / "run.json").write_text("{}")
+            (root / "base").mkdir(exist_ok=True)
+            (root / "invocations.jsonl").write_text("{}\n")
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", other_shard_finishes_first)
+    RunStore(root).refuse_foreign_directory()  # no error: it is a run now

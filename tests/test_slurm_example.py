@@ -24,7 +24,7 @@ array="" ; args=()
 for arg in "$@"; do
     case "$arg" in
     --array=*) array="${arg#--array=}" ;;
-    --parsable | --dependency=*) ;;
+    --parsable | --dependency=* | --export=*) ;;
     *) args+=("$arg") ;;
     esac
 done
@@ -56,7 +56,7 @@ def test_shards_then_the_scoring_job_make_the_same_run_as_one_local_command(tmp_
         "SHARDS": "2",
     }
     options = ["--method", "base", "--subjects", "dog,backpack", "--limit-prompts", "1", "--images-per-prompt", "1",
-               "--dataset-dir", str(dreambench_dir)]  # fmt: skip
+               "--dataset-dir", str(dreambench_dir), "--device", "cpu"]  # fmt: skip
     sweep = tmp_path / "sweep"
     done = subprocess.run(
         ["bash", str(ROOT / "examples/slurm/submit.sh"), str(sweep), *options],
@@ -65,6 +65,7 @@ def test_shards_then_the_scoring_job_make_the_same_run_as_one_local_command(tmp_
     assert done.returncode == 0, done.stderr
     calls = log.read_text()
     assert "--array=0-1" in calls and "--dependency=afterany:100" in calls and "exited" not in calls, calls
+    assert "--export=ALL,BENCH_SHARDS=2" in calls  # the shard count travels with the tasks, whichever are re-run
     assert "submitted: shards 100" in done.stdout
     # each task did its own shard and scored nothing; the dependent job scored and reported
     for task in (0, 1):

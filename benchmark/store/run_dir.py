@@ -71,7 +71,7 @@ class RunStore:
         if not self.root.is_dir():
             raise BenchError(f"{self.root} exists and is not a directory; choose another --output-dir")
         foreign = sorted(p.name for p in self.root.iterdir() if not _ours_before_the_run_exists(p.name))
-        if foreign:
+        if foreign and not (self.root / RUN_FILE).exists():  # a shard may have made the run (and more) meanwhile
             raise BenchError(
                 f"{self.root} is not empty (it holds {foreign[0]}) and is not a bench run directory; "
                 "choose another --output-dir"

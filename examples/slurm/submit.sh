@@ -19,8 +19,10 @@ case "$SHARDS" in '' | *[!0-9]* | 0)
 esac
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # Check the options once on the login node (no GPU work): a typo fails here, not in N queued jobs.
-bench run --output-dir "$RUN_DIR" --dry-run "$@"
-array=$(sbatch --parsable --array="0-$((SHARDS - 1))" "$HERE/shard.sbatch" "$RUN_DIR" "$@")
+# --device cuda as in the jobs (a --device among the options wins): the login node plans for the GPU nodes.
+bench run --device cuda --output-dir "$RUN_DIR" --dry-run "$@"
+array=$(BENCH_SHARDS="$SHARDS" sbatch --parsable --export=ALL,BENCH_SHARDS="$SHARDS" --array="0-$((SHARDS - 1))" \
+    "$HERE/shard.sbatch" "$RUN_DIR" "$@")
 array="${array%%;*}" # --parsable prints "jobid" or "jobid;cluster"
 finish=$(sbatch --parsable --dependency="afterany:$array" "$HERE/finish.sbatch" "$RUN_DIR" "$@")
 echo "submitted: shards $array (array 0-$((SHARDS - 1))), then scoring and report ${finish%%;*}"

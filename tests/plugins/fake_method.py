@@ -23,7 +23,8 @@ class FakeMethod(Method):
     # die_once: a file path; the first call to generate creates it and kills its process (a dying worker).
     # count_in: a folder that gets one file per instance, so tests can count them across worker processes.
     # sleep: seconds each generate call waits first (a cell still busy when a test kills its run).
-    default_options = {"fail_on": "", "size": 16, "die_once": "", "count_in": "", "sleep": 0.0}
+    # die_on: a subject whose generate kills its process every time (a cell that always runs out of memory).
+    default_options = {"fail_on": "", "size": 16, "die_once": "", "count_in": "", "sleep": 0.0, "die_on": ""}
 
     def __init__(self, context, options):
         super().__init__(context, options)
@@ -43,6 +44,8 @@ class FakeMethod(Method):
         if marker and not Path(marker).exists():
             Path(marker).write_text("died here once\n")
             os._exit(17)
+        if subject.name == self.options["die_on"]:
+            os._exit(9)
         if subject.name == self.options["fail_on"]:
             raise RuntimeError(f"deliberate failure for {subject.name}")
         assert (artifact_dir / "weights.txt").exists()
