@@ -149,7 +149,7 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
                     bar.update(1)
             except BaseException:
                 # Ctrl-C or an error: stop now instead of waiting for every queued cell (hours of training).
-                for process in list(getattr(pool, "_processes", {}).values()):
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
                     process.terminate()
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
