@@ -277,11 +277,15 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             is said either way, since it is what a user re-running a killed job wants to see."""
             finished.append(result)
             if cell_lines:
-                log(f"bench: [{len(finished)}/{len(cells)}] {result.summary()}")
+                log(f"bench: [{len(finished)}/{len(cells)} {time.strftime('%H:%M:%S')}] {result.summary()}")
             elif result.resumed_from_step:
                 log(f"bench: {result.cell.method}/{result.cell.subject}: training resumed from its step "
                     f"{result.resumed_from_step} checkpoint")  # fmt: skip
 
+        if cell_lines:  # a batch job's log starts by saying what this job does
+            shard = f" (shard {config.shard})" if config.shard else ""
+            log(f"bench: {time.strftime('%Y-%m-%d %H:%M:%S')} {len(cells)} cells{shard} of {', '.join(labels)} "
+                f"into {run_dir} on {device}, {config.executor} executor x{config.workers}")  # fmt: skip
         threads, kernels = torch.get_num_threads(), determinism.current_state()
         try:
             if config.executor == "ray":
@@ -303,6 +307,9 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         order = [s.name for s in protocol.subjects.values()]
         records = {label: store.write_generations_jsonl(label, order) for label in labels}
         scores = None
+        if config.score and count > 1:
+            log(f"bench: shard {config.shard} done; scores come from the same command without --shard once every "
+                "shard has finished")  # fmt: skip
         if config.score and count == 1:  # a shard scores nothing: the run is complete only with all shards
             from benchmark.metrics import score_run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -143,8 +144,14 @@ def test_a_batch_log_gets_a_line_per_cell_and_hears_that_a_training_resumed(tmp_
     config = build_config(overrides={**small, "generate_pres": False, "score": False, "output_dir": str(run_dir),
                                      "dataset_dir": str(dreambench_dir)})  # fmt: skip
     execute_run(config, progress=False, log=lines.append, cell_lines=True)
+    starts = [line for line in lines if " cells of " in line]  # a batch log says first what this job does
+    assert len(starts) == 1 and re.fullmatch(
+        rf"bench: \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d 1 cells of dreambooth into {run_dir} on cpu, local executor x1",
+        starts[0],
+    )
+    assert lines.index(starts[0]) < min(i for i, line in enumerate(lines) if line.startswith("bench: ["))
     cell_lines = [line for line in lines if line.startswith("bench: [")]
-    assert len(cell_lines) == 1 and cell_lines[0].startswith("bench: [1/1] dreambooth/dog done in ")
+    assert len(cell_lines) == 1 and re.match(r"bench: \[1/1 \d\d:\d\d:\d\d\] dreambooth/dog done in ", cell_lines[0])
     assert cell_lines[0].endswith("trained (resumed from step 3), 1 images generated, 0 reused")
     lines.clear()
     execute_run(config, progress=False, log=lines.append, cell_lines=False)  # a terminal: the bar shows progress

@@ -335,3 +335,20 @@ def test_a_run_completed_by_another_shard_between_two_looks_is_not_foreign(tmp_p
 
     monkeypatch.setattr(Path, "iterdir", other_shard_finishes_first)
     RunStore(root).refuse_foreign_directory()  # no error: it is a run now
+
+
+def test_a_shard_says_that_scoring_waits_for_the_run_without_shard(tmp_path, dreambench_dir):
+    from benchmark.config import build_config
+    from benchmark.runner import execute_run
+
+    lines = []
+    config = build_config(overrides={
+        "methods": ["base"], "subjects": ["backpack", "dog"], "limit_prompts": 1, "images_per_prompt": 1,
+        "generate_pres": False, "shard": "0/2", "output_dir": str(tmp_path / "run"), "dataset_dir": str(dreambench_dir),
+    })  # fmt: skip
+    summary = execute_run(config, progress=False, log=lines.append)
+    assert summary.scores is None
+    assert (
+        "bench: shard 0/2 done; scores come from the same command without --shard once every shard has finished"
+        in lines
+    )
