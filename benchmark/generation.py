@@ -21,7 +21,7 @@ from benchmark.background import BackgroundWriter
 from benchmark.config import config_from_dict, stable_hash
 from benchmark.devices import device_name
 from benchmark.errors import BenchError, StorageFailure, raise_if_storage_failure
-from benchmark.images import check_generated, png_bytes
+from benchmark.images import check_method_output, png_bytes
 from benchmark.planning import PRES_PROMPT, Cell, plan_groups, sampling_batches
 from benchmark.profiles import get_profile
 from benchmark.store.run_dir import RunStore
@@ -215,7 +215,7 @@ class CellRunner:
                 prompts = [texts[number] for number, _ in batch]
                 seeds = [groups[number].seeds[image] for number, image in batch]
                 produced = method.generate(subject, artifact_dir, prompts, seeds)
-                check_generated(produced, len(batch), self.spec.method_names[cell.method])
+                check_method_output(produced, len(batch), self.spec.method_names[cell.method])
                 for (number, image_index), image in zip(batch, produced, strict=True):
                     if not done[number]:
                         images.setdefault(number, {})[image_index] = image

@@ -16,7 +16,7 @@ def png_bytes(image) -> bytes:
     return buffer.getvalue()
 
 
-def check_generated(images, expected: int, method: str) -> None:
+def check_method_output(images, expected: int, method: str) -> None:
     """What a method's `generate` returned must be what the store and scorers take: `expected` RGB PIL images.
 
     A plug-in's mistake (numpy arrays, a grey or RGBA image, too few images) is
