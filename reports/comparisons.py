@@ -17,13 +17,12 @@ import pandas as pd
 
 from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
-from benchmark.metrics.report import comparisons_table
+from benchmark.metrics.report import comparisons_table, default_reference
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_comparison
 from reports.banner import report_banners
 from reports.loading import MethodRun, ReportData, load_runs
 
 ALPHA = 0.05
-DEFAULT_BASELINES = ("base", "dreambooth")  # in order of preference
 COMPARISON_COLUMNS = [
     "method_a",
     "method_b",
@@ -102,19 +101,14 @@ def resolve_baseline(data: ReportData, baseline: str | None) -> MethodRun | None
     """
     if baseline:
         return data.require(baseline)
-    for name in DEFAULT_BASELINES:
-        found = _scored_by_name(data, name)
-        if found is not None:
-            return found
     scored = [m for m in data.methods.values() if m.scores]
+    by_label = {}
+    for method in scored:
+        by_label.setdefault(method.label, method)  # the first run's, as before when two runs share a label
+    reference = default_reference({label: method.name for label, method in by_label.items()})
+    if reference is not None:
+        return by_label[reference]
     return scored[0] if len(scored) > 1 else None
-
-
-def _scored_by_name(data: ReportData, name: str) -> MethodRun | None:
-    """The scored method labelled `name`, else the first scored one registered as `name` (any options)."""
-    scored = [m for m in data.methods.values() if m.scores]
-    exact = [m for m in scored if m.label == name]
-    return next(iter(exact or [m for m in scored if m.name == name]), None)
 
 
 def baseline_comparisons(data: ReportData, baseline: MethodRun | None) -> pd.DataFrame:

@@ -158,3 +158,21 @@ def comparisons_table(comparisons: Iterable[Mapping]) -> str:
             f"{fmt_p(c['p_value'])} | {c['n_subjects']} | {c['n_cells']} |"
         )
     return "\n".join(lines)
+
+
+DEFAULT_REFERENCES = ("base", "dreambooth")  # in order of preference
+
+
+def default_reference(methods: dict[str, str]) -> str | None:
+    """Of `methods` (label -> registered name), the label to compare the others against: `base`, else
+    `dreambooth`, each by exact label first, then any label of that method (`dreambooth[steps=3]`).
+
+    DreamBooth is what the ablations and most comparisons are against; without either, the
+    first in some order would be arbitrary, so callers decide that last resort themselves.
+    """
+    for name in DEFAULT_REFERENCES:
+        exact = [label for label in methods if label == name]
+        found = exact or [label for label, registered in methods.items() if registered == name]
+        if found:
+            return found[0]
+    return None

@@ -45,7 +45,7 @@ from benchmark.metrics.records import (
     require_div_sizes,
 )
 from benchmark.metrics.registry import METRICS, ORACLE_METRICS
-from benchmark.metrics.report import MethodScores, ScoreReport
+from benchmark.metrics.report import MethodScores, ScoreReport, default_reference
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, paired_comparison
 from benchmark.profiles import Profile, get_profile
 from benchmark.store.atomic import atomic_write_json, atomic_write_text
@@ -677,18 +677,15 @@ def score_run(
 def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
     """Each method against the reference, on every metric both have (paired over shared cells).
 
-    The reference is `base` when it was scored, else `dreambooth` (each by label, then any
-    label of that method, `dreambooth[steps=3]`), else the first method named: the HTML
-    report's default baseline, so `bench run`'s table and the report's never show one
-    difference with opposite signs.
+    The reference is `default_reference`'s, else the first method named: the HTML report's
+    default baseline too, so `bench run`'s table and the report's never show one difference
+    with opposite signs.
     """
     names = list(report.methods)
-    for preferred in ("base", "dreambooth"):
-        found = [n for n in names if n == preferred] or [n for n in names if n.startswith(f"{preferred}[")]
-        if found:
-            names.remove(found[0])
-            names.insert(0, found[0])
-            break
+    reference = default_reference({name: name.split("[", 1)[0] for name in names})
+    if reference is not None:
+        names.remove(reference)
+        names.insert(0, reference)
     out = []
     for other in names[1:]:
         for metric in report.metrics:
