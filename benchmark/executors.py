@@ -28,14 +28,28 @@ def _ignore(result: CellResult) -> None:
 def run_local(
     spec: CellSpec, cells: list[Cell], total_groups: int, progress: bool, on_cell=_ignore
 ) -> list[CellResult]:
-    """Every executor calls `on_cell(result)` as each cell finishes, in finishing order."""
+    """Every executor calls `on_cell(result)` as each cell finishes, in finishing order.
+
+    The cells run in this very process, and pin its CPU threads and switch its kernels for
+    their bytes; both are put back afterwards, so that what this process does next (scoring)
+    runs as it would after any other executor, or in `bench score`.
+    """
+    import torch
+
+    from benchmark import determinism
+
+    threads, kernels = torch.get_num_threads(), determinism.current_state()
     runner = CellRunner(spec)
     results = []
-    with tqdm(total=total_groups, unit="prompt", desc="generate", disable=not progress) as bar:
-        for cell in cells:
-            bar.set_postfix_str(f"{cell.method}/{cell.subject}")
-            results.append(runner.run_cell(cell, on_group=lambda: bar.update(1)))
-            on_cell(results[-1])
+    try:
+        with tqdm(total=total_groups, unit="prompt", desc="generate", disable=not progress) as bar:
+            for cell in cells:
+                bar.set_postfix_str(f"{cell.method}/{cell.subject}")
+                results.append(runner.run_cell(cell, on_group=lambda: bar.update(1)))
+                on_cell(results[-1])
+    finally:
+        torch.set_num_threads(threads)
+        determinism.restore(kernels)
     return results
 
 

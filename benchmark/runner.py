@@ -286,19 +286,12 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             shard = f" (shard {config.shard})" if config.shard else ""
             log(f"bench: {time.strftime('%Y-%m-%d %H:%M:%S')} {len(cells)} cells{shard} of {', '.join(labels)} "
                 f"into {run_dir} on {device}, {config.executor} executor x{config.workers}")  # fmt: skip
-        threads, kernels = torch.get_num_threads(), determinism.current_state()
-        try:
-            if config.executor == "ray":
-                results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
-            elif config.executor == "process" and config.workers > 1:
-                results = run_processes(spec, cells, config.workers, progress, on_cell)
-            else:
-                results = run_local(spec, cells, total_groups, progress, on_cell)
-        finally:
-            # Cells run here (local executor) pin CPU threads and switch kernels for their bytes; scoring below
-            # must run as `bench score` and the other executors' parents do, or it rounds differently.
-            torch.set_num_threads(threads)
-            determinism.restore(kernels)
+        if config.executor == "ray":
+            results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
+        elif config.executor == "process" and config.workers > 1:
+            results = run_processes(spec, cells, config.workers, progress, on_cell)
+        else:
+            results = run_local(spec, cells, total_groups, progress, on_cell)
         for result in results:
             if result.error:
                 store.record_failure(result.cell.method, result.cell.subject, result.error, result.detail)
