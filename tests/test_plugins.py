@@ -13,6 +13,15 @@ from methods import registry
 from tests.conftest import FAKE_METHOD, tiny_run
 
 
+def plugin_source(class_name: str, name: str, description: str | None = None) -> str:
+    """A minimal plug-in file registering one method (without `description` when None)."""
+    lines = ["from methods import Method, register_method", "@register_method", f"class {class_name}(Method):",
+             f"    name = {name!r}"]  # fmt: skip
+    if description is not None:
+        lines.append(f"    description = {description!r}")
+    return "\n".join(lines) + "\n"
+
+
 def test_included_method_runs_through_the_harness(tmp_path, dreambench_dir):
     summary = tiny_run(tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)])
     assert summary.generated == 8 and not summary.failures
@@ -61,13 +70,7 @@ def test_a_plugin_class_named_like_a_builtin_cannot_take_its_name(tmp_path):
     """Same class name and method name as the built-in: still another class, never a silent replacement."""
     builtin = registry.get_method_class("dreambooth")
     clash = tmp_path / "clash.py"
-    clash.write_text(
-        "from methods import Method, register_method\n"
-        "@register_method\n"
-        "class DreamBooth(Method):\n"
-        "    name = 'dreambooth'\n"
-        "    description = 'not the real one'\n"
-    )
+    clash.write_text(plugin_source("DreamBooth", "dreambooth", "not the real one"))
     with pytest.raises(BenchError, match="two methods are named 'dreambooth'"):
         registry.available_methods([str(clash)])
     assert registry.get_method_class("dreambooth") is builtin
@@ -80,13 +83,7 @@ def test_one_plugin_file_loaded_under_two_module_names_is_one_method(tmp_path):
     import sys
 
     plugin = tmp_path / "twice.py"
-    plugin.write_text(
-        "from methods import Method, register_method\n"
-        "@register_method\n"
-        "class Twice(Method):\n"
-        "    name = 'twice'\n"
-        "    description = 'loaded twice'\n"
-    )
+    plugin.write_text(plugin_source("Twice", "twice", "loaded twice"))
     spec = importlib.util.spec_from_file_location("installed_twice", plugin)  # as an entry point imports it
     module = importlib.util.module_from_spec(spec)
     sys.modules["installed_twice"] = module
@@ -96,12 +93,7 @@ def test_one_plugin_file_loaded_under_two_module_names_is_one_method(tmp_path):
 
 def test_plugin_without_description_is_rejected(tmp_path):
     bad = tmp_path / "nameless.py"
-    bad.write_text(
-        "from methods import Method, register_method\n"
-        "@register_method\n"
-        "class Nameless(Method):\n"
-        "    name = 'nameless'\n"
-    )
+    bad.write_text(plugin_source("Nameless", "nameless"))
     with pytest.raises(BenchError, match="needs class attributes `name` and `description`"):
         registry.available_methods([str(bad)])
 
