@@ -217,11 +217,12 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
     except OSError as exc:
         raise BenchError(f"cannot create output directory {run_dir}: {exc.strerror}") from None
     with run_lock(run_dir, config.shard_spec()):
-        store.open(config, prepared.manifest())
+        manifest = prepared.manifest()
+        store.open(config, manifest)
         if not profile.meaningful:
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
         method_keys = {label: store.open_method(label, *prepared.method_record(label)) for label in labels}
-        environment = environment_record()
+        environment = manifest["environment"]  # this invocation's (run.json keeps the first invocation's)
         store.log_invocation(
             {
                 "argv": sys.argv,
