@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -204,41 +203,26 @@ def models_download(profile, assignments):
 
 # --------------------------------------------------------------------- doctor
 @main.command("doctor")
-@click.option("--profile", default=None, help="Only check this profile's weights.")
+@click.option("--profile", default=None, help="Also require this profile's weights (exit 1 if any is missing).")
 @click.option("--dataset-dir", type=click.Path(), help="Dataset copy to check.")
 @user_errors
 def doctor(profile, dataset_dir):
-    """Report Python, torch, devices, the dataset and which weights are present."""
-    from benchmark.environment import device_description, environment_record
-    from benchmark.models.loading import model_statuses
-    from benchmark.profiles import PROFILES, get_profile
-    from dataset.locate import resolve_dataset_dir
-    from dataset.protocol import load_protocol
-    from dataset.validate import find_problems
+    """Check Python, packages, GPUs, disk, caches, the dataset and weights; exit 1 if a run would fail.
 
-    env = environment_record()
-    click.echo(f"python       {env['python']} ({env['platform']})")
-    for name, version in env["packages"].items():
-        click.echo(f"{name:<12} {version or 'NOT INSTALLED'}")
-    click.echo(f"git          {env['git_revision'] or 'not a git checkout'}")
-    device = device_description()
-    gpus = ", ".join(device.get("cuda_devices", [])) or "none (CPU only)"
-    click.echo(f"device       CUDA: {gpus}")
-    free = shutil.disk_usage(".").free / 2**30
-    click.echo(f"disk         {free:.1f} GiB free in {Path.cwd()}")
-    try:
-        root = resolve_dataset_dir(dataset_dir)
-        problems = find_problems(root, load_protocol())
-        state = "ok, every hash matches" if not problems else f"{len(problems)} problem(s), first: {problems[0]}"
-        click.echo(f"dataset      {root}: {state}")
-    except BenchError as exc:
-        click.echo(f"dataset      {exc}")
-    profiles = [get_profile(profile)] if profile else list(PROFILES.values())
-    for prof in profiles:
-        sources = {role: spec.source for role, spec in prof.models.items()}
-        for status in model_statuses(prof, sources):
-            mark = "present" if status.present else "MISSING"
-            click.echo(f"weights      {prof.name}/{status.role:<5} {mark:<8} {status.source}  {status.where}")
+    A problem is anything `bench run` needs and lacks: a required package, the dataset (missing or
+    altered images) or, with --profile, one of that profile's weights.
+    """
+    from benchmark.doctor import run_checks
+
+    checks = run_checks(profile, dataset_dir)
+    for check in checks:
+        click.echo(f"{check.topic:<16} {check.text}")
+    problems = [check for check in checks if check.problem]
+    if problems:
+        click.echo(f"doctor: {len(problems)} problem(s): " + "; ".join(p.topic for p in problems), err=True)
+        sys.exit(1)
+    scope = f"profile {profile}" if profile else "the dataset and packages (pass --profile to check weights too)"
+    click.echo(f"doctor: ok for {scope}")
 
 
 # ------------------------------------------------------------------------ run

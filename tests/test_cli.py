@@ -191,11 +191,38 @@ def test_dataset_verify(cli, dreambench_dir, dataset_copy):
 
 def test_doctor_reports_weights_and_dataset(cli, dreambench_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "bench-cache"))
     result = cli("doctor", "--dataset-dir", dreambench_dir)
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.output
     assert "ok, every hash matches" in result.stdout
-    assert "sd15/base  MISSING" in result.stdout
-    assert "tiny/base  present" in result.stdout
+    assert "sd15/base  MISSING" in result.stdout and "sd15: not ready, missing base" in result.stdout
+    assert "tiny/base  present" in result.stdout and "tiny: ready (random weights" in result.stdout
+    # the places a run writes to, and the packages that only some options need
+    assert str(tmp_path / "bench-cache") + " ($BENCH_CACHE_DIR" in result.stdout
+    assert str(tmp_path / "empty-hub") in result.stdout
+    assert "filelock" in result.stdout and "peft" in result.stdout and "ray" in result.stdout
+
+
+def test_doctor_exit_status_gates_a_job(cli, dreambench_dir, dataset_copy, tmp_path, monkeypatch):
+    """A job script runs `bench doctor --profile X && ...`: what `bench run` would refuse must exit non-zero."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    assert cli("doctor", "--profile", "tiny", "--dataset-dir", dreambench_dir).exit_code == 0
+    no_weights = cli("doctor", "--profile", "sd15", "--dataset-dir", dreambench_dir)
+    assert no_weights.exit_code == 1 and "doctor: 1 problem(s): profile" in no_weights.stderr
+    incomplete = cli("doctor", "--profile", "tiny", "--dataset-dir", dataset_copy)  # 3 of 30 subjects
+    assert incomplete.exit_code == 1 and "missing subject folder" in incomplete.stdout
+    assert "doctor: 1 problem(s): dataset" in incomplete.stderr
+    unknown = cli("doctor", "--profile", "sd16")
+    assert unknown.exit_code == 2 and "unknown profile 'sd16'" in unknown.stderr
+
+
+def test_doctor_required_packages_follow_the_installed_metadata():
+    from benchmark.doctor import required_package_names
+
+    names = required_package_names()
+    # hard dependencies from pyproject, never the extras (ray, pytest) that only some commands need
+    assert {"torch", "diffusers", "open_clip_torch", "lpips", "filelock", "peft"} <= set(names)
+    assert "ray" not in names and "pytest" not in names and "bitsandbytes" not in names
 
 
 def test_dataset_download_cli_from_a_local_archive(cli, tmp_path, dreambench_dir):

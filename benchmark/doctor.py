@@ -1,0 +1,162 @@
+"""`bench doctor`: everything a run needs, checked before a job waits hours in a queue for it.
+
+Each check gives one line; a check whose failure would stop `bench run` marks it a
+problem, so the command's exit status can gate a job script (`bench doctor --profile
+sd15 && sbatch ...`). Things that only limit what can be asked for (Ray for
+`--executor ray`, bitsandbytes for 8-bit Adam, weights of a profile not asked about)
+are shown but are not problems.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, requires, version
+from pathlib import Path
+
+from benchmark.errors import BenchError
+
+DISTRIBUTION = "dreambench-harness"
+# What each optional extra enables, for the line that says it is missing.
+OPTIONAL_PACKAGES = {
+    "ray": "needed for --executor ray",
+    "bitsandbytes": "needed for 8-bit Adam on CUDA: options.dreambooth.use_8bit_adam",
+}
+# Under this much free space a full sweep's images, checkpoints and caches may not fit.
+LOW_DISK_GIB = 20.0
+
+
+@dataclass(frozen=True)
+class Check:
+    topic: str
+    text: str
+    problem: bool = False
+
+
+def required_package_names() -> list[str]:
+    """The harness's hard dependencies, read from its installed metadata so the list never drifts from pyproject."""
+    try:
+        declared = requires(DISTRIBUTION) or []
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from benchmark.environment import TRACKED_PACKAGES
+
+        return [name for name in TRACKED_PACKAGES if name != DISTRIBUTION]
+    names = []
+    for line in declared:
+        if "extra ==" in line:
+            continue
+        match = re.match(r"[A-Za-z0-9_.\-]+", line)
+        if match and match.group(0) not in names:
+            names.append(match.group(0))
+    return names
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def package_checks() -> list[Check]:
+    checks = []
+    harness = _installed(DISTRIBUTION)
+    checks.append(Check("harness", harness or "not installed as a package (run from source)"))
+    for name in required_package_names():
+        found = _installed(name)
+        checks.append(Check(name, found or "NOT INSTALLED (required: pip install -e .)", problem=found is None))
+    for name, purpose in OPTIONAL_PACKAGES.items():
+        found = _installed(name)
+        checks.append(Check(name, found or f"not installed ({purpose})"))
+    return checks
+
+
+def _free_gib(path: Path) -> float | None:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free / 2**30
+    except OSError:
+        return None
+
+
+def storage_checks() -> list[Check]:
+    from benchmark.models.loading import hub_cache_dir
+    from dataset.locate import cache_root
+
+    checks = []
+    free = _free_gib(Path.cwd())
+    low = free is not None and free < LOW_DISK_GIB
+    text = f"{free:.1f} GiB free in {Path.cwd()}" if free is not None else f"cannot read free space of {Path.cwd()}"
+    checks.append(Check("disk", text + (f" (under {LOW_DISK_GIB:.0f} GiB: a full sweep may not fit)" if low else "")))
+    cache = cache_root()
+    origin = "$BENCH_CACHE_DIR" if os.environ.get("BENCH_CACHE_DIR") else "default; $BENCH_CACHE_DIR moves it"
+    free = _free_gib(cache)
+    room = f", {free:.1f} GiB free" if free is not None else ""
+    checks.append(Check("cache", f"{cache} ({origin}{room}): dataset copy, class images, embeddings"))
+    offline = " (HF_HUB_OFFLINE=1)" if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") else ""
+    checks.append(Check("hf cache", f"{hub_cache_dir()}{offline}"))
+    return checks
+
+
+def dataset_check(dataset_dir: str | os.PathLike | None) -> Check:
+    from dataset.locate import resolve_dataset_dir
+    from dataset.protocol import load_protocol
+    from dataset.validate import find_problems
+
+    try:
+        root = resolve_dataset_dir(dataset_dir)
+    except BenchError as exc:
+        return Check("dataset", str(exc), problem=True)
+    problems = find_problems(root, load_protocol())
+    if not problems:
+        return Check("dataset", f"{root}: ok, every hash matches")
+    more = f" (and {len(problems) - 1} more; `bench dataset verify` lists them)" if len(problems) > 1 else ""
+    return Check("dataset", f"{root}: {problems[0]}{more}", problem=True)
+
+
+def weight_checks(profile_names: list[str], required: set[str]) -> list[Check]:
+    """One line per model of each profile, then whether the profile can run; only `required` profiles count."""
+    from benchmark.models.loading import model_statuses
+    from benchmark.profiles import get_profile
+
+    checks = []
+    for name in profile_names:
+        profile = get_profile(name)
+        sources = {role: spec.source for role, spec in profile.models.items()}
+        statuses = model_statuses(profile, sources)
+        for status in statuses:
+            mark = "present" if status.present else "MISSING"
+            checks.append(Check("weights", f"{name}/{status.role:<5} {mark:<8} {status.source}  {status.where}"))
+        missing = [s.role for s in statuses if not s.present]
+        if missing:
+            how = f"`bench models download --profile {name}` on a connected machine, or --set models.ROLE=/local/path"
+            text = f"{name}: not ready, missing {', '.join(missing)} ({how})"
+        else:
+            text = f"{name}: ready" + ("" if profile.meaningful else " (random weights: timings only, no real numbers)")
+        checks.append(Check("profile", text, problem=bool(missing) and name in required))
+    return checks
+
+
+def run_checks(profile: str | None, dataset_dir: str | os.PathLike | None) -> list[Check]:
+    from benchmark.environment import device_description, git_revision
+    from benchmark.profiles import PROFILES, get_profile
+
+    if profile:
+        get_profile(profile)  # an unknown name fails before anything is checked
+    checks = [Check("python", f"{sys.version.split()[0]} ({platform.platform()})")]
+    checks += package_checks()
+    checks.append(Check("git", git_revision() or "not a git checkout"))
+    device = device_description()
+    gpus = ", ".join(device.get("cuda_devices", [])) or "none (CPU only)"
+    checks.append(Check("device", f"CUDA: {gpus}"))
+    checks += storage_checks()
+    checks.append(dataset_check(dataset_dir))
+    names = [profile] if profile else list(PROFILES)
+    checks += weight_checks(names, required={profile} if profile else set())
+    return checks
