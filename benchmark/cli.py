@@ -333,10 +333,26 @@ def run(
 
     if not get_profile(config.profile).meaningful:
         click.echo(not_meaningful_banner(config.profile), err=True)
+    if summary.scores is not None:
+        _note_subset(summary.scores.subjects)
     if summary.failures:
         for failure in summary.failures:
             click.echo(f"bench: FAILED {failure.cell.method}/{failure.cell.subject}: {failure.error}", err=True)
         _fail(f"{len(summary.failures)} cell(s) failed (recorded under */failures/); re-run to retry them", 1)
+
+
+def _note_subset(subjects: set[str]) -> None:
+    """Scores over some subjects print like DreamBench results: say what they average, as the report does."""
+    from dataset.protocol import load_protocol
+
+    total = len(load_protocol().subjects)
+    if subjects and len(subjects) < total:
+        click.echo(
+            f"note: these scores average {len(subjects)} of DreamBench's {total} subjects (a subset): they do not "
+            f"compare with {total}-subject results; `bench run --subjects all` into the same --output-dir adds "
+            "the rest",
+            err=True,
+        )
 
 
 # ---------------------------------------------------------------------- score
@@ -420,6 +436,8 @@ def score(
     click.echo(report.markdown())
     for warning in report.warnings:
         click.echo(f"bench: warning: {warning}", err=True)
+    if not folder:  # a folder's scoring already says which subjects, prompts and images it lacks
+        _note_subset(report.subjects)
 
 
 # --------------------------------------------------------------------- report

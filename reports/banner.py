@@ -5,7 +5,9 @@ stops it from being pasted into a paper is this banner, so it is loud and repeat
 in logs, run directories and reports. `report_banners` decides, for every report
 output (HTML, Markdown, LaTeX, `bench compare`), which banners a set of runs needs;
 `smoke_run_banners` does the same for runs cut short of the protocol (`--limit-prompts`,
-fewer images per prompt), whose numbers look just as final.
+fewer images per prompt), whose numbers look just as final, and `subset_banners` for runs
+on some of the protocol's subjects: a mean over 3 subjects reads like a DreamBench result
+and sits beside the paper's 30-subject numbers in every table. `protocol_banners` is both.
 """
 
 from __future__ import annotations
@@ -76,3 +78,29 @@ def smoke_run_banners(data: ReportData) -> list[str]:
             "and do not compare with full runs."
         )
     return lines
+
+
+def subset_banners(data: ReportData) -> list[str]:
+    """One SUBSET line per run on fewer subjects than the protocol has, with what that does to its significance."""
+    from benchmark.metrics.statistics import too_few_subjects_note
+    from dataset.protocol import load_protocol
+
+    total = len(load_protocol().subjects)
+    lines = []
+    for run in data.runs:
+        if not run.subjects or len(run.subjects) >= total:
+            continue
+        shown = ", ".join(run.subjects[:6]) + (f" and {len(run.subjects) - 6} more" if len(run.subjects) > 6 else "")
+        line = (
+            f"SUBSET: run '{run.name}' covers {len(run.subjects)} of the protocol's {total} subjects ({shown}): "
+            f"its means average those subjects only and do not compare with {total}-subject DreamBench results, "
+            "the published ones included."
+        )
+        note = too_few_subjects_note(len(run.subjects))
+        lines.append(line + (f" {note}" if note else ""))
+    return lines
+
+
+def protocol_banners(data: ReportData) -> list[str]:
+    """Every line saying a run falls short of the protocol: prompts or images (SMOKE RUN), subjects (SUBSET)."""
+    return [*smoke_run_banners(data), *subset_banners(data)]

@@ -18,11 +18,16 @@ import pandas as pd
 from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
 from benchmark.metrics.report import comparisons_table, default_reference
-from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_comparison
-from reports.banner import report_banners
+from benchmark.metrics.statistics import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    SIGNIFICANCE_LEVEL,
+    paired_comparison,
+)
+from reports.banner import protocol_banners, report_banners
 from reports.loading import MethodRun, ReportData, load_runs
 
-ALPHA = 0.05
+ALPHA = SIGNIFICANCE_LEVEL
 COMPARISON_COLUMNS = [
     "method_a",
     "method_b",
@@ -153,7 +158,7 @@ def compare_runs(run_a: Path, run_b: Path) -> str:
         pd.concat([t for t in tables if not t.empty], ignore_index=True) if any(not t.empty for t in tables) else None
     )
     lines = [f"# Paired comparison: B = {run_b} against A = {run_a}", ""]
-    banners = report_banners(data)
+    banners = [*report_banners(data), *protocol_banners(data)]
     if banners:
         lines += [f"> **{line}**" for line in banners] + [""]
     if table is None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from benchmark.metrics.registry import METRICS
 from reports.ablations import AblationResult, ablation_frame, build_ablations
-from reports.banner import report_banners, smoke_run_banners
+from reports.banner import protocol_banners, report_banners
 from reports.formatting import (
     NA,
     SIGNIFICANCE_MARKS,
@@ -74,7 +74,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def board_markdown(board: Leaderboard, data: ReportData) -> str:
     """The leaderboard as Markdown (see the module docstring for its blocks)."""
-    lines = [f"> **{line}**" for line in (*report_banners(data), *smoke_run_banners(data))]
+    lines = [f"> **{line}**" for line in (*report_banners(data), *protocol_banners(data))]
     if lines:
         lines.append("")
     heads = [metric_header(m) for m in board.metrics]
@@ -223,8 +223,20 @@ def _tex_cell(cell: Cell | None) -> str:
 
 
 def _latex_banners(data: ReportData) -> list[str]:
-    """The report's NOT MEANINGFUL and SMOKE RUN lines as LaTeX comments, for the top of a .tex file."""
-    return [f"% {line}" for line in (*report_banners(data), *smoke_run_banners(data))]
+    """The report's NOT MEANINGFUL, SMOKE RUN and SUBSET lines as LaTeX comments, for the top of a .tex file."""
+    return [f"% {line}" for line in (*report_banners(data), *protocol_banners(data))]
+
+
+def _subjects_measured(data: ReportData) -> str:
+    """'DreamBench' for runs on every subject, else how many of them: a caption travels without the banners."""
+    from dataset.protocol import load_protocol
+
+    total = len(load_protocol().subjects)
+    counts = sorted({len(run.subjects) for run in data.runs if run.subjects})
+    if not counts or counts[0] >= total:
+        return "DreamBench"
+    shown = "/".join(str(n) for n in counts if n < total)
+    return f"{shown} of DreamBench's {total} subjects (a subset)"
 
 
 NOT_MEANINGFUL_CAPTION = r" \textbf{NOT MEANINGFUL: random-weight models.}"
@@ -258,7 +270,7 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
         out.append(
             "Real images (oracle) & " + " & ".join(_tex_cell(oracle.cells.get(m)) for m in board.metrics) + r" \\"
         )
-    caption = "Measured on DreamBench: mean over subjects with 95\\% bootstrap CI."
+    caption = f"Measured on {_subjects_measured(data)}: mean over subjects with 95\\% bootstrap CI."
     if board.baseline:
         caption += rf" $\blacktriangle$/$\blacktriangledown$: significantly better/worse than {tex(board.baseline)}."
     if board.incomplete:

@@ -28,7 +28,7 @@ from benchmark.metrics.registry import METRICS
 from dataset.protocol import ATTRIBUTION
 from reports import formatting
 from reports.ablations import build_ablations
-from reports.banner import report_banners, smoke_run_banners
+from reports.banner import report_banners, smoke_run_banners, subset_banners
 from reports.exports import PUBLISHED_CAVEAT, board_markdown, write_exports
 from reports.gallery import IMAGES_DIR, THUMBNAIL_PX, build_grids
 from reports.leaderboard import LEADERBOARD_METRICS, Leaderboard, build_leaderboard
@@ -391,6 +391,7 @@ def _build(data: ReportData, board: Leaderboard, ablations: list, out_dir: Path,
         "banners": report_banners(data),
         "banners_cover_all": not any(m.meaningful for m in data.methods.values()),
         "smoke_runs": smoke_run_banners(data),
+        "subset_runs": subset_banners(data),
         "differences": _differences(data),
         "failures": failures,
         "board": board,

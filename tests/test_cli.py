@@ -255,6 +255,9 @@ def test_run_scores_by_default_and_prints_the_table(cli, run_args, tmp_path):
     assert len(lines) == 4  # 2 subjects x (1 prompt image + 1 PRES image)
     rescored = cli("score", tmp_path / "run", "--quiet")
     assert rescored.exit_code == 0 and "| DINO ↑ |" in rescored.stdout
+    # 2 of 30 subjects: the log says the means are a subset's, as the report's SUBSET banner does
+    for output in (result, rescored):
+        assert "these scores average 2 of DreamBench's 30 subjects (a subset)" in output.stderr
 
 
 def test_scoring_weights_are_checked_before_generating(cli, run_args, tmp_path, monkeypatch):

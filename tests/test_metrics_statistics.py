@@ -62,3 +62,17 @@ def test_paired_test_uses_shared_cells_only():
     assert result.n_cells == 3
     assert result.mean_diff == pytest.approx(((0.6 - 0.5) + (0.7 - 0.5)) / 2)
     assert result.seed_mismatches == 1
+
+
+def test_the_significance_floor_is_the_exact_wilcoxon_p_of_a_unanimous_subject_set():
+    """Below 6 subjects even a difference every subject agrees on cannot be significant at 0.05: say so."""
+    from benchmark.metrics.statistics import min_subjects_for, smallest_wilcoxon_p, too_few_subjects_note
+
+    for n in range(2, 9):
+        unanimous = _cells({f"s{i}": [0.5 + 0.01 * i] for i in range(n)})
+        better = _cells({f"s{i}": [0.6 + 0.02 * i] for i in range(n)})
+        p_value = paired_comparison(unanimous, better, "dino").p_value
+        assert p_value == pytest.approx(smallest_wilcoxon_p(n))
+    assert min_subjects_for(0.05) == 6 and min_subjects_for(0.01) == 8
+    assert "smallest possible Wilcoxon p is 0.0625" in too_few_subjects_note(5)
+    assert too_few_subjects_note(6) is None

@@ -655,6 +655,40 @@ def test_a_limited_run_is_labelled_a_smoke_run_in_every_format(runs, html):
     assert f"% {line('other')}" in (runs.report / "leaderboard.tex").read_text()
 
 
+def test_a_run_on_some_subjects_is_labelled_a_subset_in_every_format(runs, html):
+    """A mean over 2 subjects sits beside the paper's 30-subject numbers: every output says it is a subset."""
+    line = (
+        "SUBSET: run 'main' covers 2 of the protocol's 30 subjects (backpack, dog): its means average those "
+        "subjects only and do not compare with 30-subject DreamBench results, the published ones included. "
+        "With 2 subject(s) the smallest possible Wilcoxon p is 0.5: no difference can reach p < 0.05, however "
+        "large; significance needs at least 6 subjects."
+    )
+    banner = re.search(r'<div class="banner subset-run" role="alert">(.*?)<small>', html, re.S).group(1)
+    lines = [unescape(text) for text in re.findall(r'<span class="subset-line">([^<]*)</span>', banner)]
+    assert lines == [line, line.replace("'main'", "'other'")]
+    assert html.index("subset-run") < html.index('id="leaderboard"')
+    assert f"> **{line}**" in (runs.report / "leaderboard.md").read_text()
+    tex = (runs.report / "leaderboard.tex").read_text()
+    assert f"% {line}" in tex and "Measured on 2 of DreamBench's 30 subjects (a subset)" in tex
+    assert line in compare_runs(runs.main, runs.main)
+
+
+def test_a_run_on_every_subject_is_no_subset(runs):
+    from types import SimpleNamespace
+
+    from dataset.protocol import load_protocol
+    from reports.banner import subset_banners
+    from reports.loading import RunInfo
+
+    every = list(load_protocol().subjects)
+    full, live = (RunInfo(path=runs.main, name=n, manifest={}, subjects=s) for n, s in (("f", every), ("l", every[:9])))
+    assert subset_banners(SimpleNamespace(runs=[full])) == []
+    (only,) = subset_banners(SimpleNamespace(runs=[full, live]))
+    # 9 subjects can be significant: no p-value sentence, and the list is cut after 6 names
+    assert only.startswith("SUBSET: run 'l' covers 9 of the protocol's 30 subjects") and "and 3 more" in only
+    assert "Wilcoxon" not in only
+
+
 def test_the_prompt_limit_asked_for_beats_the_guess_from_the_images(runs, tmp_path):
     """A full run killed inside its first subject has images for a few prompts only: not a smoke run."""
     from reports.loading import load_run

@@ -16,7 +16,7 @@ import pandas as pd
 
 from benchmark.metrics.embedding_cache import ImageProblem
 from benchmark.metrics.registry import METRICS
-from benchmark.metrics.statistics import Estimate, PairedComparison
+from benchmark.metrics.statistics import Estimate, PairedComparison, too_few_subjects_note
 from reports.formatting import NA, fmt, fmt_ci, fmt_p, fmt_signed, metric_header  # one spelling of numbers
 
 
@@ -54,6 +54,11 @@ class ScoreReport:
     def warnings(self) -> list[str]:
         """One line per image that could not be scored, with its path."""
         return [f"{name}: {problem}" for name, scores in self.methods.items() for problem in scores.problems]
+
+    @property
+    def subjects(self) -> set[str]:
+        """The subjects with at least one scored image, over every method."""
+        return {str(subject) for scores in self.methods.values() for subject in scores.rows.get("subject", [])}
 
     @property
     def computed_total(self) -> int:
@@ -151,12 +156,17 @@ def comparisons_table(comparisons: Iterable[Mapping]) -> str:
         "| metric | A | B | mean A | mean B | B - A | 95% CI | p | n subjects | n cells |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    comparisons = list(comparisons)
     for c in comparisons:
         lines.append(
             f"| {metric_header(c['metric'])} | {c['method_a']} | {c['method_b']} | {fmt(c['mean_a'])} | "
             f"{fmt(c['mean_b'])} | {fmt_signed(c['mean_diff'])} | {fmt_ci(c['ci_low'], c['ci_high'])} | "
             f"{fmt_p(c['p_value'])} | {c['n_subjects']} | {c['n_cells']} |"
         )
+    fewest = min((int(c["n_subjects"]) for c in comparisons), default=0)
+    note = too_few_subjects_note(fewest) if fewest else None
+    if note:
+        lines += ["", note]
     return "\n".join(lines)
 
 

@@ -89,6 +89,37 @@ def macro_estimate(per_subject, n_images: int, **bootstrap_options) -> Estimate 
     )
 
 
+SIGNIFICANCE_LEVEL = 0.05  # what the reports' ▲/▼ marks and "significant" mean
+
+
+def smallest_wilcoxon_p(n_subjects: int) -> float:
+    """The smallest two-sided p the exact Wilcoxon signed-rank test can give over n subjects: 2 / 2**n.
+
+    Reached when every subject moves the same way; with 5 subjects that is 0.0625, so a paired
+    comparison on fewer than 6 subjects can never be significant at 0.05 however large the effect.
+    """
+    return 2.0 / 2**n_subjects if n_subjects > 0 else 1.0
+
+
+def too_few_subjects_note(n_subjects: int, alpha: float = SIGNIFICANCE_LEVEL) -> str | None:
+    """A line saying why no comparison over n subjects can be significant, or None when one can."""
+    floor = smallest_wilcoxon_p(n_subjects)
+    if floor < alpha:
+        return None
+    return (
+        f"With {n_subjects} subject(s) the smallest possible Wilcoxon p is {floor:.3g}: no difference can reach "
+        f"p < {alpha:g}, however large; significance needs at least "
+        f"{min_subjects_for(alpha)} subjects."
+    )
+
+
+def min_subjects_for(alpha: float = SIGNIFICANCE_LEVEL) -> int:
+    n = 1
+    while smallest_wilcoxon_p(n) >= alpha:
+        n += 1
+    return n
+
+
 @dataclass(frozen=True)
 class PairedDifferences:
     """The mean of per-subject differences, its bootstrap CI and the Wilcoxon p-value over subjects."""
