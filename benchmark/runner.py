@@ -34,7 +34,7 @@ from benchmark.store.run_dir import LAYOUT_VERSION, RunStore
 from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
 from dataset.validate import require_valid
-from methods.registry import get_method_class, identity_options, method_label, resolve_options
+from methods.registry import get_method_class, identity_options, method_label, plugin_code_fingerprint, resolve_options
 from reports.banner import BANNER_FILE, not_meaningful_banner
 
 
@@ -171,6 +171,9 @@ class PreparedRun:
             "options": identity_options(cls, self.method_options[label]),
             "run_identity": self.config.identity_hash(),
         }
+        code = plugin_code_fingerprint(cls)
+        if code is not None:  # built-ins leave it out: their keys, and so their finished images, stay as they were
+            info["plugin_code"] = code
         return info, cls.run_options
 
     def cells(self) -> list:

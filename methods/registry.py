@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "dreambench.methods"
 BUILTIN_MODULES = ("methods.base_model", "methods.dreambooth", "methods.dreambooth_lora", "methods.textual_inversion")
 
 _REGISTRY: dict[str, type[Method]] = {}
+_PLUGIN_CODE: dict[type[Method], str | None] = {}  # taken at import: the code that runs, not the file as edited since
 _loaded_plugins = False
 
 
@@ -31,10 +32,13 @@ def register_method(cls: type[Method]) -> type[Method]:
     # The same class registered again (its module re-imported) is fine; any other class under a taken name is
     # refused, even one with the same class name: a plug-in must never silently replace a built-in.
     if existing is not None and (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__):
-        if existing.__qualname__ == cls.__qualname__ and _source_file(existing) == _source_file(cls) is not None:
-            return existing  # one file loaded twice (an installed plug-in also given with --include): the same method
-        raise BenchError(f"two methods are named '{name}': {existing.__module__} and {cls.__module__}")
+        same_file = existing.__qualname__ == cls.__qualname__ and _source_file(existing) == _source_file(cls)
+        if not same_file or _source_file(cls) is None:
+            raise BenchError(f"two methods are named '{name}': {existing.__module__} and {cls.__module__}")
+        # one file loaded twice (an installed plug-in also given with --include): the same method, and the
+        # later import is the code as it is now
     _REGISTRY[name] = cls
+    _PLUGIN_CODE[cls] = _fingerprint(cls)
     return cls
 
 
@@ -45,6 +49,33 @@ def _source_file(cls) -> Path | None:
         return Path(inspect.getfile(cls)).resolve()
     except (TypeError, OSError):
         return None
+
+
+def plugin_code_fingerprint(cls: type[Method]) -> str | None:
+    """A hash of a plug-in's module as Python read it at import (comments and layout ignored); None for built-ins.
+
+    Built-in methods mark a change of their outputs by bumping `version`; a researcher editing a
+    plug-in rarely remembers to, and images made before and after an edit would then be averaged
+    together. Recording this in method.json makes the run refuse that mix. It covers the file that
+    defines the class, not the modules it imports (bump `version` for changes there).
+    """
+    return _PLUGIN_CODE[cls] if cls in _PLUGIN_CODE else _fingerprint(cls)
+
+
+def _fingerprint(cls: type[Method]) -> str | None:
+    import ast
+    import hashlib
+
+    if cls.__module__ in BUILTIN_MODULES:
+        return None
+    path = _source_file(cls)
+    if path is None or path.suffix != ".py":
+        return None
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
 
 
 def _load_plugins() -> None:

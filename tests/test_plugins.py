@@ -88,7 +88,8 @@ def test_one_plugin_file_loaded_under_two_module_names_is_one_method(tmp_path):
     module = importlib.util.module_from_spec(spec)
     sys.modules["installed_twice"] = module
     spec.loader.exec_module(module)
-    assert registry.get_method_class("twice", [str(plugin)]) is module.Twice
+    method = registry.get_method_class("twice", [str(plugin)])  # no clash: the later import, of the same file
+    assert method.__qualname__ == "Twice" and registry._source_file(method) == plugin.resolve()
 
 
 def test_plugin_without_description_is_rejected(tmp_path):
@@ -168,3 +169,97 @@ def test_a_plugin_returning_the_wrong_images_fails_its_cell_with_what_to_change(
     (failure,) = summary.failures
     assert failure.error.startswith(f"method 'careless': generate() {message}") and failure.detail is None
     assert not list((tmp_path / "run").glob("*/images/dog/*.png"))  # nothing written from a bad batch
+
+
+EDITED_PLUGIN = """
+import numpy as np
+from PIL import Image
+
+from methods import Method, register_method
+
+
+@register_method
+class Edited(Method):
+    name = "edited"
+    description = "a plug-in its author keeps editing"
+
+    def subject_phrase(self, subject):
+        return f"zwx {subject.class_noun}"
+
+    def personalize(self, subject, workdir, scratch):
+        return {}
+
+    def generate(self, subject, artifact_dir, prompts, seeds):
+        return [Image.fromarray(np.full((16, 16, 3), SHADE, dtype=np.uint8)) for _ in seeds]
+
+
+SHADE = 40
+"""
+
+
+@pytest.fixture
+def own_registry(monkeypatch):
+    """Each test's "edited" plug-in is its own file: keep it out of the registry the other tests see."""
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+
+def _import_as_now(plugin: Path) -> None:
+    """What a new `bench run` process does: import the plug-in file as it is on disk now."""
+    import sys
+
+    stale = [name for name, module in sys.modules.items() if getattr(module, "__file__", None) == str(plugin)]
+    for name in stale:
+        del sys.modules[name]
+    registry.include_file(plugin)
+
+
+def test_an_edited_plugin_is_refused_in_a_folder_its_old_code_filled(tmp_path, dreambench_dir, own_registry):
+    """Images from before and after an edit must never be averaged as one method, even if `version` stayed."""
+    plugin = tmp_path / "edited.py"
+    plugin.write_text(EDITED_PLUGIN)
+    run_dir, small = tmp_path / "run", {"methods": ["edited"], "include": [str(plugin)], "subjects": ["dog"]}
+    first = tiny_run(run_dir, dreambench_dir, **small)
+    assert first.generated == 4 and not first.failures
+    record = json.loads((run_dir / "edited" / "method.json").read_text())
+    assert len(record["info"]["plugin_code"]) == 16
+
+    # a comment and new layout do not change what the code does: the run goes on, nothing regenerated
+    plugin.write_text("# tidied up\n" + EDITED_PLUGIN.replace("SHADE = 40", "SHADE = (\n    40\n)"))
+    _import_as_now(plugin)
+    assert tiny_run(run_dir, dreambench_dir, **small).reused == 4
+
+    plugin.write_text(EDITED_PLUGIN.replace("SHADE = 40", "SHADE = 200"))
+    _import_as_now(plugin)
+    with pytest.raises(BenchError, match=r"holds outputs of plug-in edited made from other code: .*delete"):
+        tiny_run(run_dir, dreambench_dir, **small)
+    fresh = tiny_run(tmp_path / "fresh", dreambench_dir, **small)
+    assert fresh.generated == 4  # the edited code in a new folder
+
+
+def test_a_plugin_folder_recorded_before_code_fingerprints_is_resumed_and_then_guarded(
+    tmp_path, dreambench_dir, own_registry
+):
+    from benchmark.config import stable_hash
+
+    plugin = tmp_path / "edited.py"
+    plugin.write_text(EDITED_PLUGIN.replace("SHADE = 40", "SHADE = 90"))
+    _import_as_now(plugin)
+    run_dir, small = tmp_path / "run", {"methods": ["edited"], "include": [str(plugin)], "subjects": ["dog"]}
+    tiny_run(run_dir, dreambench_dir, **small)
+    path = run_dir / "edited" / "method.json"
+    record = json.loads(path.read_text())
+    older = {k: v for k, v in record["info"].items() if k != "plugin_code"}
+    path.write_text(json.dumps({"key": stable_hash(older), "info": older}))  # as the previous version wrote it
+    again = tiny_run(run_dir, dreambench_dir, **small)
+    assert again.generated == 0 and again.reused == 4  # its images keep their key
+    assert json.loads(path.read_text())["info"]["plugin_code"] == record["info"]["plugin_code"]
+    plugin.write_text(EDITED_PLUGIN.replace("SHADE = 40", "SHADE = 91"))
+    _import_as_now(plugin)
+    with pytest.raises(BenchError, match="made from other code"):
+        tiny_run(run_dir, dreambench_dir, **small)
+
+
+def test_built_in_methods_record_no_code_fingerprint():
+    """Built-ins mark changes with `version`; a fingerprint would change every built-in key and redo every run."""
+    assert registry.plugin_code_fingerprint(registry.get_method_class("dreambooth")) is None
+    assert registry.plugin_code_fingerprint(registry.get_method_class("fake", [str(FAKE_METHOD)])) is not None

@@ -52,6 +52,19 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return diffs
 
 
+def _same_but_older_record(before: dict, info: dict, run_options: frozenset[str]) -> bool:
+    """A method.json that an earlier version wrote for this very configuration, so its key still holds.
+
+    Earlier versions kept `run_options` (options that do not change outputs) in the options,
+    and recorded no `plugin_code` for plug-ins.
+    """
+    if isinstance(before.get("options"), dict):
+        before = {**before, "options": {k: v for k, v in before["options"].items() if k not in run_options}}
+    if "plugin_code" not in before:
+        info = {k: v for k, v in info.items() if k != "plugin_code"}
+    return before == info
+
+
 def _ours_before_the_run_exists(name: str) -> bool:
     """What a `bench run` (or a shard of one) puts in a folder before or while it creates run.json:
     its locks, the temporary files of run.json and config.yaml (left behind by a killed shard), and
@@ -143,21 +156,29 @@ class RunStore:
         if path.exists():
             old = json.loads(path.read_text(encoding="utf-8"))
             before = old.get("info", {})
-            if old.get("key") != key and run_options and isinstance(before.get("options"), dict):
-                options = {k: v for k, v in before["options"].items() if k not in run_options}
-                if {**before, "options": options} == info:
-                    return old["key"]
-            if old.get("key") != key:
-                if before.get("version", info.get("version")) != info.get("version"):
-                    raise BenchError(
-                        f"{path.parent} holds outputs of {info.get('name', method)} version {before['version']}; "
-                        f"this code is version {info['version']}, whose outputs differ (the method's `version` "
-                        "comment says how): use another --output-dir, or install the version that made it"
-                    )
-                diffs = _differences(before, info)
+            if old.get("key") == key or before == info:  # (the second: a folder that adopted a newer record)
+                return old["key"]
+            if _same_but_older_record(before, info, run_options):
+                if write and "plugin_code" in info and "plugin_code" not in before:
+                    # from now on an edit of the plug-in is caught; the finished images keep their key
+                    atomic_write_json(path, {"key": old["key"], "info": info})
+                return old["key"]
+            if before.get("version", info.get("version")) != info.get("version"):
                 raise BenchError(
-                    f"{path.parent} was produced with other settings ({'; '.join(diffs[:3])}); use another --output-dir"
+                    f"{path.parent} holds outputs of {info.get('name', method)} version {before['version']}; "
+                    f"this code is version {info['version']}, whose outputs differ (the method's `version` "
+                    "comment says how): use another --output-dir, or install the version that made it"
                 )
+            if before.get("plugin_code", info.get("plugin_code")) != info.get("plugin_code"):
+                raise BenchError(
+                    f"{path.parent} holds outputs of plug-in {info.get('name', method)} made from other code: its "
+                    "file has changed since (comments and layout aside), so new images would be averaged with "
+                    f"old ones; use another --output-dir, or delete {path.parent} to redo it with this code"
+                )
+            diffs = _differences(before, info)
+            raise BenchError(
+                f"{path.parent} was produced with other settings ({'; '.join(diffs[:3])}); use another --output-dir"
+            )
         elif write:
             atomic_write_json(path, {"key": key, "info": info})
         return key
