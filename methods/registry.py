@@ -52,7 +52,7 @@ def _source_file(cls) -> Path | None:
 
 
 def plugin_code_fingerprint(cls: type[Method]) -> str | None:
-    """A hash of a plug-in's module as Python read it at import (comments and layout ignored); None for built-ins.
+    """A hash of a plug-in's module as read at import, comments and layout aside; None for built-ins.
 
     Built-in methods mark a change of their outputs by bumping `version`; a researcher editing a
     plug-in rarely remembers to, and images made before and after an edit would then be averaged
@@ -72,10 +72,12 @@ def _fingerprint(cls: type[Method]) -> str | None:
     if path is None or path.suffix != ".py":
         return None
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, UnicodeDecodeError):
+        # the source as Python re-prints it: comments and layout drop out, and unlike ast.dump the text does
+        # not change with the Python version (3.12 added fields to the tree, 3.13 changed dump's format)
+        normalized = ast.unparse(ast.parse(path.read_text(encoding="utf-8")))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return None
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+    return hashlib.sha256(normalized.encode()).hexdigest()[:16]
 
 
 def _load_plugins() -> None:
