@@ -175,3 +175,22 @@ def test_a_complete_folder_gets_no_warning_and_each_gap_is_named(tmp_path):
         "bench: warning: external: 2999 of 3000 images, PRES images missing for 1 of 30 subjects: "
         "scores cover what is there"
     ]
+
+
+def test_broken_files_with_the_same_bytes_are_each_reported_and_the_rest_scores(cli, tmp_path, dreambench_dir):
+    """Two empty files (one crashed job) share a SHA-256: each is a problem of its own, never a crash."""
+    folder = tool_folder(tmp_path / "ext", {"dog": ["0_0.png", "0_1.png", "1_0.png"]})
+    for name in ("5_0.png", "7_2.png"):
+        (folder / "dog" / name).write_bytes(b"")
+    result = cli("score", "--folder", folder, "--name", "ext", *score_args(dreambench_dir))
+    assert result.exit_code == 0, result.output
+    problems = [line for line in result.stderr.splitlines() if "corrupt image" in line]
+    # one line per file, naming it as the user knows it (not via _scores/..), and only it
+    assert [line.split(": ")[3] for line in problems] == [str(folder / "dog" / n) for n in ("5_0.png", "7_2.png")]
+    assert "7_2" not in problems[0]
+    lines = [json.loads(line) for line in (folder / "_scores" / "ext" / "scores.jsonl").read_text().splitlines()]
+    assert sorted((line["prompt_index"], line.get("dino") is None) for line in lines) == [
+        (0, False), (0, False), (1, False), (5, True), (7, True),
+    ]  # fmt: skip
+    # random-weight backbones: every line says its numbers mean nothing, as scores.json does
+    assert {line["meaningful"] for line in lines} == {False}

@@ -111,8 +111,15 @@ class EmbeddingCache:
     def image_embeddings(
         self, backbones: Sequence, refs: Sequence[ImageRef], label: str, progress: bool = False
     ) -> tuple[dict[str, dict[str, np.ndarray]], list[ImageProblem]]:
-        """{backbone cache key: {sha256: embedding}} for every decodable image; each image decoded once."""
+        """{backbone cache key: {sha256: embedding}} for every decodable image; each image decoded once.
+
+        Files with the same bytes are one image here, so a problem found decoding it is reported for
+        every path that holds those bytes (two empty files from one crashed job, say).
+        """
         by_sha = {ref.sha256: ref for ref in refs}
+        paths: dict[str, list[str]] = {}
+        for ref in refs:
+            paths.setdefault(ref.sha256, []).append(str(ref.path))
         results: dict[str, dict[str, np.ndarray]] = {}
         missing: dict[str, list[str]] = {}
         for backbone in backbones:
@@ -130,9 +137,13 @@ class EmbeddingCache:
                 try:
                     decoded[sha] = decode_image(by_sha[sha].path)
                 except FileNotFoundError:
-                    problems.append(ImageProblem(str(by_sha[sha].path), "missing image"))
+                    problems += [ImageProblem(path, "missing image") for path in dict.fromkeys(paths[sha])]
                 except Exception as exc:
-                    problems.append(ImageProblem(str(by_sha[sha].path), f"corrupt image (cannot be decoded: {exc})"))
+                    said, first = str(exc), str(by_sha[sha].path)  # the decoder's words may name the first path
+                    problems += [
+                        ImageProblem(path, f"corrupt image (cannot be decoded: {said.replace(first, path)})")
+                        for path in dict.fromkeys(paths[sha])
+                    ]
             for backbone in backbones:
                 wanted = set(missing[backbone.cache_key])
                 shas = [sha for sha in decoded if sha in wanted]

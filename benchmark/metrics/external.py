@@ -104,7 +104,7 @@ def _record(protocol: Protocol, entry: dict, file: Path, run_dir: Path, method: 
         "file": relative,
         "sha256": digest,
         "profile": "external",
-        "meaningful": True,
+        "meaningful": None,  # unknown: another tool drew it (the scores say whether their backbones are real)
     }
 
 

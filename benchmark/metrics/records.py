@@ -97,7 +97,9 @@ def read_generations(run_dir: Path, method: str) -> list[dict]:
 
 
 def image_location(run_dir: Path, record: dict) -> Path:
-    return Path(run_dir) / record["file"]  # an absolute `file` (external manifests) stays absolute
+    # an absolute `file` (external manifests) stays absolute; an imported folder's "../dog/0_0.png" is
+    # collapsed, so that messages name the file as the user knows it
+    return Path(os.path.normpath(Path(run_dir) / record["file"]))
 
 
 def _mismatch_reason(path: Path) -> str:

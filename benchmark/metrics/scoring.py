@@ -488,9 +488,14 @@ def _plain(value):
     return value
 
 
-def _jsonl_line(record: dict, scored: dict, metrics: list[str]) -> str:
-    """The generation record plus every metric that applies to this image (or the reason it has none)."""
+def _jsonl_line(record: dict, scored: dict, metrics: list[str], meaningful: bool) -> str:
+    """The generation record plus every metric that applies to this image (or the reason it has none).
+
+    `meaningful` is the numbers' (scores.json's): a record's own says only whether the model
+    that drew the image had real weights, and a reader of this file reads it next to scores.
+    """
     line = dict(record)
+    line["meaningful"] = meaningful
     if is_prior_preservation(record):
         applies = [m for m in metrics if m in aggregate.PRIOR_METRICS]
     else:
@@ -507,7 +512,9 @@ def _write_method(
     scores: MethodScores, records: list[dict], report: ScoreReport, metrics: list[str], stats: dict
 ) -> None:
     scored = scores.rows[[*metrics, "clip_t_text", "error"]].to_dict(orient="records")
-    lines = [_jsonl_line(record, values, metrics) for record, values in zip(records, scored, strict=True)]
+    lines = [
+        _jsonl_line(record, values, metrics, scores.meaningful) for record, values in zip(records, scored, strict=True)
+    ]
     atomic_write_text(scores.scores_jsonl, "\n".join(lines) + ("\n" if lines else ""))
     per_subject = scores.per_subject.reset_index().to_dict(orient="records")
     payload = {
