@@ -464,12 +464,17 @@ def report(run_dirs, out_dir, baseline):
 @main.command("compare")
 @click.argument("run_a", type=click.Path())
 @click.argument("run_b", type=click.Path())
+@click.option("--a", "method_a", metavar="METHOD", help="The method of RUN_A to compare (default: shared labels).")
+@click.option("--b", "method_b", metavar="METHOD", help="The method of RUN_B to compare.")
 @user_errors
-def compare(run_a, run_b):
-    """Paired differences (B - A) per metric for the methods both runs hold (or their single methods)."""
+def compare(run_a, run_b, method_a, method_b):
+    """Paired differences (B - A) per metric for the methods both runs hold, their single methods, or --a/--b.
+
+    Either side may be a folder scored with `bench score --folder` (another tool's images).
+    """
     from reports.comparisons import compare_runs
 
-    click.echo(compare_runs(Path(run_a), Path(run_b)))
+    click.echo(compare_runs(Path(run_a), Path(run_b), method_a, method_b))
 
 
 def program() -> None:

@@ -188,7 +188,7 @@ def _arms_by_options(data: ReportData, ablation: Ablation) -> dict[str, dict[str
     found: dict[str, dict[str, MethodRun]] = {}
     for method in data.methods.values():
         suffix = option_suffix(method)
-        if method.scores and suffix is not None and method.name in ablation.methods:
+        if method.scores and suffix is not None and method.name in ablation.methods and not method.external:
             found.setdefault(suffix, {}).setdefault(method.name, method)
     return found
 

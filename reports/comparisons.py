@@ -134,10 +134,20 @@ def comparisons_markdown(table: pd.DataFrame) -> str:
     return comparisons_table(table.rename(columns={"diff": "mean_diff"}).to_dict(orient="records"))
 
 
-def _pairs(data: ReportData, run_a: str, run_b: str) -> list[tuple[MethodRun, MethodRun]]:
+def _pairs(
+    data: ReportData, run_a: str, run_b: str, method_a: str | None = None, method_b: str | None = None
+) -> list[tuple[MethodRun, MethodRun]]:
     first, second = data.runs
     in_a = {data.methods[k].label: data.methods[k] for k in first.method_keys if data.methods[k].scores}
     in_b = {data.methods[k].label: data.methods[k] for k in second.method_keys if data.methods[k].scores}
+    for named, held, run, flag in ((method_a, in_a, run_a, "--a"), (method_b, in_b, run_b, "--b")):
+        if named is not None and named not in held:
+            has = ", ".join(held) or "none"
+            raise BenchError(f"{flag} {named}: {run} has no scored method '{named}'; it has {has}")
+    if method_a is not None:
+        in_a = {method_a: in_a[method_a]}
+    if method_b is not None:
+        in_b = {method_b: in_b[method_b]}
     shared = [label for label in in_a if label in in_b]
     if shared:
         return [(in_a[label], in_b[label]) for label in shared]
@@ -145,14 +155,15 @@ def _pairs(data: ReportData, run_a: str, run_b: str) -> list[tuple[MethodRun, Me
         return [(next(iter(in_a.values())), next(iter(in_b.values())))]
     raise BenchError(
         f"nothing to pair: {run_a} has {', '.join(in_a) or 'no scored method'} and {run_b} has "
-        f"{', '.join(in_b) or 'no scored method'}; compare runs that share a method, or hold one scored method each"
+        f"{', '.join(in_b) or 'no scored method'}; name the two to compare with --a METHOD --b METHOD"
     )
 
 
-def compare_runs(run_a: Path, run_b: Path) -> str:
-    """Markdown: paired differences (B - A) per metric for the methods both runs hold (or their single methods)."""
+def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b: str | None = None) -> str:
+    """Markdown: paired differences (B - A) per metric for the methods both runs hold (or their single methods,
+    or the two named)."""
     data = load_runs([Path(run_a), Path(run_b)])
-    pairs = _pairs(data, str(run_a), str(run_b))
+    pairs = _pairs(data, str(run_a), str(run_b), method_a, method_b)
     tables = [compare_methods(a, b, data.metrics) for a, b in pairs]
     table = (
         pd.concat([t for t in tables if not t.empty], ignore_index=True) if any(not t.empty for t in tables) else None
@@ -170,6 +181,12 @@ def compare_runs(run_a: Path, run_b: Path) -> str:
         "Per-subject means over the (subject, prompt, image) cells both runs have; two-sided Wilcoxon signed-rank "
         "test over subjects; 95% CI: percentile bootstrap over subjects.",
     ]
+    external = sorted({m.label for pair in pairs for m in pair if m.external})
+    if external:
+        lines.append(
+            f"{', '.join(external)}: another tool's images (bench score --folder), with no recorded seeds: pairs "
+            "share subject, prompt and image index, not the noise."
+        )
     mismatched = table.loc[table["seed_mismatches"] > 0]
     if not mismatched.empty:
         lines.append(

@@ -60,6 +60,8 @@ def _cell_text(cell: Cell | None) -> str:
 
 
 def _training_text(training: dict) -> str:
+    if training.get("external"):
+        return "not measured (external)"
     if missing(training["train_seconds"]):
         return "no training"
     hours = fmt_hours(training["train_seconds"])

@@ -91,6 +91,7 @@ def _run_metadata(data: ReportData) -> list[dict]:
                 "path": str(run.path),
                 "profile": run.profile,
                 "meaningful": run.meaningful,
+                "external": run.external,
                 "protocol": manifest.get("protocol"),
                 "dataset_sha256": manifest.get("dataset_sha256"),
                 "dataset_dir": manifest.get("dataset_dir"),
@@ -110,6 +111,7 @@ def _run_metadata(data: ReportData) -> list[dict]:
                         "description": data.methods[key].info.get("description", ""),
                         "options": data.methods[key].info.get("options", {}),
                         "version": data.methods[key].info.get("version", ""),
+                        "imported_from": data.methods[key].info.get("imported_from"),
                     }
                     for key in run.method_keys
                 ],
@@ -143,9 +145,16 @@ def _differences(data: ReportData) -> list[str]:
     subjects = {tuple(run.subjects) for run in data.runs}
     if len(subjects) > 1:
         notes.append("The runs cover different subjects: paired comparisons use the subjects both have.")
-    seeds = {json.dumps(run.manifest.get("seeds", {}).get("base_seed")) for run in data.runs}
+    runs = [run for run in data.runs if not run.external]
+    seeds = {json.dumps(run.manifest.get("seeds", {}).get("base_seed")) for run in runs}
     if len(seeds) > 1:
         notes.append("The runs use different base seeds: paired cells are not the same noise.")
+    external = [run.name for run in data.runs if run.external]
+    if external and len(data.runs) > 1:
+        notes.append(
+            f"{', '.join(external)} holds another tool's images (bench score --folder): its pairs with the other "
+            "runs share subject, prompt and image index, not the noise, and its training cost is not known."
+        )
     return notes
 
 

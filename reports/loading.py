@@ -19,6 +19,12 @@ beyond what every output needs:
 - which of the protocol's metrics a method's scoring lacks or has for some images only
   (a `bench score --metrics` merge drops or keeps earlier ones), so a method is never
   complete without each metric on every image.
+
+A folder that `bench score --folder` scored (another tool's images) loads as a run of
+its own, marked external: it has no run.json, so its profile and meaningfulness come
+from its scores, its subjects are the ones it has images for, and nothing about its
+training is known. That is what lets such a method sit in the leaderboard beside the
+harness's, paired on the same (subject, prompt, image index) cells.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from dataset.protocol import load_protocol
 # below mirror its layout: <method>/method.json, artifacts/<subject>/artifact.json, failures/<subject>.json.
 METHOD_JSON = "method.json"
 INVOCATIONS = "invocations.jsonl"
+SOURCE_JSON = "source.json"  # benchmark.metrics.external.SOURCE: what `bench score --folder` imported from
+SCORED_FOLDER_DEFAULT = "_scores"  # where `bench score --folder DIR` writes when not given --output-dir
 PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt  # DreamBench's 4, the `bench run` default
 
 
@@ -127,6 +135,24 @@ class MethodRun:
     records: list[dict]  # generations.jsonl
     artifacts: dict[str, dict]  # subject -> artifact.json
     failures: dict[str, dict]  # subject -> failures/<subject>.json
+
+    @property
+    def external(self) -> bool:
+        """Images another tool made, scored with `bench score --folder`: no seeds, no training record."""
+        return bool(self.info.get("external"))
+
+    def score_command(self, metrics: list[str] | None = None) -> str:
+        """The `bench score` that (re-)scores this method where its scores are."""
+        if self.external:
+            source = Path(str(self.info.get("imported_from", "SOURCE")))
+            target = ["bench", "score", str(source.parent), "--manifest"] if source.is_file() else ["bench", "score"]
+            args = [*target, str(source), "--folder", "--name", self.label, "--output-dir", str(self.run.path)]
+            args += ["--profile", self.run.profile] if self.run.profile in _profile_names() else []
+        else:
+            args = ["bench", "score", str(self.run.path)] + (["--method", self.label] if metrics else [])
+        if metrics:
+            args += ["--metrics", ",".join(metrics)]
+        return shlex.join(args)
 
     @property
     def scored_subjects(self) -> list[str]:
@@ -231,13 +257,13 @@ class MethodRun:
             return "complete"
         problems = []
         if self.scores is None:
-            problems.append(f"not scored; run: bench score {self.run.path}")
+            problems.append(f"not scored; run: {self.score_command()}")
         if self.failures:
             problems.append(f"failed: {', '.join(self.failed_subjects)}")
         if self.missing_subjects and self.scores is not None:
             problems.append(f"missing: {', '.join(self.missing_subjects)}")
         if self.unscored_images:
-            problems.append(f"{self.unscored_images} image(s) not scored yet; run: bench score {self.run.path}")
+            problems.append(f"{self.unscored_images} image(s) not scored yet; run: {self.score_command()}")
         rescore = [*self.partial_metrics, *(m for m in self.missing_metrics if m not in self.partial_metrics)]
         if rescore:
             parts = [f"{METRICS[m].name if m in METRICS else m} on {c.get('scored')}/{c.get('applicable')} images"
@@ -256,10 +282,15 @@ class MethodRun:
         Without `--keep-identifier` where the scoring used it, the re-score would compute CLIP-T
         with another text than the one its scores.json records for the rest.
         """
-        args = ["bench", "score", str(self.run.path), "--method", self.label, "--metrics", ",".join(metrics)]
-        command = shlex.join(args)
+        command = self.score_command(metrics)
         keeps = "clip-t" in metrics and _keeps_identifier(self.scores or {})
         return command + (" --keep-identifier" if keeps else "")
+
+
+def _profile_names() -> set[str]:
+    from benchmark.profiles import PROFILES
+
+    return set(PROFILES)
 
 
 def _keeps_identifier(scores: dict) -> bool:
@@ -289,6 +320,11 @@ class RunInfo:
     @property
     def meaningful(self) -> bool:
         return bool(self.manifest.get("meaningful", False))
+
+    @property
+    def external(self) -> bool:
+        """A folder `bench score --folder` scored, not a `bench run` directory."""
+        return bool(self.manifest.get("external"))
 
     @property
     def profile(self) -> str:
@@ -381,11 +417,75 @@ def _method_dirs(path: Path) -> list[Path]:
     return sorted(p.parent for p in path.glob(f"*/{METHOD_JSON}"))
 
 
+def _scored_folder(path: Path) -> tuple[Path, str | None] | None:
+    """(the folder of scored imports, the one method asked for or None) for what a user may name, else None.
+
+    Accepted: the scores folder itself (`DIR/_scores` or an --output-dir), one method in it, or the
+    image folder whose default `_scores` holds them.
+    """
+    if (path / SOURCE_JSON).is_file():
+        return path.parent, path.name
+    if any(path.glob(f"*/{SOURCE_JSON}")):
+        return path, None
+    default = path / SCORED_FOLDER_DEFAULT
+    if default.is_dir() and any(default.glob(f"*/{SOURCE_JSON}")):
+        return default, None
+    return None
+
+
+def _load_scored_folder(path: Path, only: str | None) -> tuple[RunInfo, list[MethodRun]]:
+    name = path.resolve().parent.name if path.name == SCORED_FOLDER_DEFAULT else path.resolve().name
+    run = RunInfo(path=path, name=name, manifest={})
+    methods = []
+    for method_dir in sorted(p.parent for p in path.glob(f"*/{SOURCE_JSON}")):
+        if only is not None and method_dir.name != only:
+            continue
+        source = _read_json(method_dir / SOURCE_JSON) or {}
+        scores = _read_json(method_dir / SCORES_JSON)
+        imported = str(source.get("imported_from", "unknown"))
+        info = {
+            "name": method_dir.name,
+            "description": f"another tool's images, imported from {imported} by `bench score --folder`",
+            "external": True,
+            "imported_from": imported,
+            "version": "",
+            "options": {},
+        }
+        methods.append(
+            MethodRun(
+                key=method_dir.name, label=method_dir.name, name=method_dir.name, run=run, info=info, scores=scores,
+                cells=cells_frame(_read_jsonl(method_dir / SCORES_JSONL)),
+                records=_read_jsonl(method_dir / GENERATIONS), artifacts={}, failures={},
+            )
+        )  # fmt: skip
+    scored = [m.scores for m in methods if m.scores]
+    first = scored[0] if scored else {}
+    run.manifest = {
+        "external": True,
+        # the numbers are only as real as the backbones that scored them: the scoring profile stands in
+        "profile": str(first.get("scoring_profile", "unknown")),
+        "meaningful": bool(scored) and all(bool(s.get("meaningful")) for s in scored),
+        "protocol": first.get("protocol"),
+        "dataset_sha256": first.get("dataset_sha256"),
+    }
+    seen = {s for m in methods for s in (*m.scored_subjects, *(r["subject"] for r in m.records))}
+    run.subjects = _expected_subjects([], seen)
+    run.images_per_prompt, run.prompt_limit = _run_shape(run.manifest, [], methods, run.subjects)
+    run.prompt_limit = None  # another tool's choice of prompts is coverage (INCOMPLETE), not a smoke run
+    return run, methods
+
+
 def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     path = Path(path)
     manifest = _read_json(path / RUN_FILE)
     if manifest is None:
-        raise BenchError(f"{path} is not a bench run directory (no {RUN_FILE})")
+        scored = _scored_folder(path) if path.is_dir() else None
+        if scored is None:
+            raise BenchError(
+                f"{path} is not a bench run directory (no {RUN_FILE}) nor a folder scored by `bench score --folder` "
+                f"(no */{SOURCE_JSON}): score another tool's images with `bench score --folder` first"
+            )
+        return _load_scored_folder(*scored)
     run = RunInfo(path=path, name=path.resolve().name, manifest=manifest)
     methods = []
     for method_dir in _method_dirs(path):

@@ -74,6 +74,7 @@ def training_cost(method: MethodRun) -> dict:
         "peak_memory_mb": max(memory) if memory else math.nan,
         "device": ",".join(devices) if devices else "none",
         "hardware": "; ".join(hardware) if hardware else "none",
+        "external": method.external,  # trained elsewhere, if at all: its cost is unknown, not zero
     }
 
 

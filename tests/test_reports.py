@@ -39,6 +39,7 @@ from reports.plots import subject_bars
 from reports.published import PUBLISHED, published_table
 from reports.tables import metric_table, training_table
 from tests.browser.runs import FAILING, OTHER, report_runs
+from tests.conftest import SHARED_DATASET
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +151,7 @@ def test_training_cost_names_every_gpu_model_that_trained_and_says_when_a_record
     def artifact(**fields):
         return {"train_seconds": 10.0, "peak_memory_mb": 1.0, **fields}
 
-    method = SimpleNamespace(key="dreambooth", run=SimpleNamespace(name="r"), artifacts={
+    method = SimpleNamespace(key="dreambooth", run=SimpleNamespace(name="r"), external=False, artifacts={
         "dog": artifact(device="cuda:0", hardware="cuda:NVIDIA H100 80GB HBM3"),
         "cat": artifact(device="cuda:1", hardware="cuda:NVIDIA A100-SXM4-80GB"),
         "can": artifact(device="cuda"),  # trained before the model was recorded
@@ -982,3 +983,60 @@ def test_a_method_missing_a_metric_is_incomplete_with_the_command_that_fills_it_
     assert base.missing_metrics == [] and not base.partial_metrics
     assert scores(run, "base")["clip_t_text"] == "the prompt exactly as generated (identifier included)"
     assert base.status == "INCOMPLETE (2/2 subjects, 2/25 prompts)"  # what a 2-prompt run lacks, and only that
+
+
+# --------------------------------------------------------------- another tool's images
+def _as_another_tools_folder(run: Path, method: str, folder: Path) -> Path:
+    """A method's images copied into the layout `bench score --folder` reads, as outside code would write them."""
+    for line in (run / method / "generations.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        stem = "class" if record["prompt_index"] == "class" else str(record["prompt_index"])
+        target = folder / record["subject"] / f"{stem}_{record['image_index']}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run / record["file"], target)
+    return folder
+
+
+def test_another_tools_scored_folder_joins_the_report_and_compare(runs, tmp_path, cli, monkeypatch):
+    """A researcher's own images sit in the leaderboard and pair cell by cell with the harness's methods."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(runs.root / "cache"))
+    folder = _as_another_tools_folder(runs.main, "dreambooth", tmp_path / "theirs")
+    scored = cli("score", folder, "--folder", "--name", "theirs", "--profile", "tiny", "--quiet",
+                 "--dataset-dir", SHARED_DATASET)  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+
+    # The same bytes as dreambooth's images, paired by (subject, prompt, image index): every difference is 0.
+    compared = cli("compare", runs.main, folder, "--a", "dreambooth", "--b", "theirs")
+    assert compared.exit_code == 0, compared.output
+    rows = [line for line in compared.stdout.splitlines() if "| dreambooth | theirs |" in line]
+    assert len(rows) == 5 and all("| +0.000 | [0.000, 0.000] | 1 |" in row for row in rows)
+    assert "theirs: another tool's images" in compared.stdout and "different seeds" not in compared.stdout
+    unnamed = cli("compare", runs.main, folder)
+    assert unnamed.exit_code == 2 and "name the two to compare with --a METHOD --b METHOD" in unnamed.stderr
+
+    # the image folder, its _scores or the one method in it: each is the same scored folder
+    for given in (folder, folder / "_scores", folder / "_scores" / "theirs"):
+        data = load_runs([runs.main, given])
+        assert data.runs[1].name == "theirs" and data.runs[1].external and data.methods["theirs"].external
+    report = cli("report", runs.main, folder, "-o", tmp_path / "report", "--baseline", "base")
+    assert report.exit_code == 0, report.output
+    html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    row = re.search(r'<tr data-method="theirs" class="[^"]*">(.*?)</tr>', html, re.S).group(1)
+    assert ">external</span>" in row and "not measured (external)" in row
+    assert "holds another tool&#39;s images (bench score --folder)" in html
+    board = build_leaderboard(load_runs([runs.main, folder]), "base")
+    dreambooth = board.comparisons.loc[board.comparisons["method_b"] == "dreambooth"].set_index("metric")
+    theirs = board.comparisons.loc[board.comparisons["method_b"] == "theirs"].set_index("metric")
+    assert (theirs["diff"] == dreambooth["diff"]).all() and (theirs["seed_mismatches"] == 0).all()
+    assert "| theirs | " in report.stdout and "not measured (external)" in report.stdout
+    # an external method is never an ablation arm, and a folder that was never scored says how to score it
+    assert all(arm.method != "theirs" for ab in ABLATIONS for arm in build_ablation(data, ab).arms)
+    (folder / "_scores" / "theirs" / "scores.json").unlink()
+    status = load_runs([folder]).methods["theirs"].status
+    assert f"run: bench score {folder} --folder --name theirs --output-dir {folder / '_scores'})" in status
+
+
+def test_a_folder_that_is_neither_a_run_nor_scored_is_one_line_saying_what_to_do(tmp_path):
+    (tmp_path / "images" / "dog").mkdir(parents=True)
+    with pytest.raises(BenchError, match="nor a folder scored by `bench score --folder`"):
+        load_runs([tmp_path / "images"])

@@ -191,9 +191,10 @@ def paired_comparison(
     joined = a.merge(b, on=list(CELL_KEY), suffixes=("_a", "_b"))
     if joined.empty:
         return None
-    seed_mismatches = (
-        int((joined["seed_a"] != joined["seed_b"]).sum()) if {"seed_a", "seed_b"} <= set(joined.columns) else 0
-    )
+    seed_mismatches = 0
+    if {"seed_a", "seed_b"} <= set(joined.columns):  # an unknown seed (another tool's image) is no mismatch
+        known = joined["seed_a"].notna() & joined["seed_b"].notna()
+        seed_mismatches = int((joined.loc[known, "seed_a"] != joined.loc[known, "seed_b"]).sum())
     per_subject = joined.groupby("subject")[[f"{metric}_a", f"{metric}_b"]].mean()
     tested = paired_differences(per_subject[f"{metric}_b"] - per_subject[f"{metric}_a"], **bootstrap_options)
     return PairedComparison(
