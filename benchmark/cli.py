@@ -56,7 +56,7 @@ def main():
 # ------------------------------------------------------------------------- ls
 @main.group("ls")
 def ls():
-    """List subjects, methods, a method's options, profiles or metrics."""
+    """List subjects, prompts, methods, a method's options, profiles or metrics."""
 
 
 @ls.command("subjects")
@@ -73,6 +73,35 @@ def ls_subjects():
     click.echo(
         f"{len(protocol.subjects)} subjects ({live} live, {len(protocol.subjects) - live} objects); 25 prompts each"
     )
+
+
+@ls.command("prompts")
+@click.argument("subject", required=False)
+@user_errors
+def ls_prompts(subject):
+    """The protocol's prompts by index: what `bench score --folder` file names and manifests refer to.
+
+    With a SUBJECT, its list (objects and live subjects have their own) with the class noun put in,
+    as CLIP-T scores it; a method puts its own subject phrase where the class noun is ("a sks dog").
+    """
+    from dataset.protocol import load_protocol
+
+    protocol = load_protocol()
+    if subject:
+        entry = protocol.subject(subject)
+        lists = [(f"{entry.name} ({entry.kind}, class noun '{entry.class_noun}')", protocol.prompts_for(entry))]
+        phrase = entry.class_noun
+    else:
+        lists = [("object subjects", protocol.object_prompts), ("live subjects", protocol.live_prompts)]
+        phrase = "{}"
+    for title, prompts in lists:
+        click.echo(f"{title}: index  category  prompt")
+        for index, prompt in enumerate(prompts):
+            click.echo(f"  {index:>5}  {prompt.category:<20} {prompt.render(phrase)}")
+    prior = "a " + (phrase if subject else "{class noun}")
+    click.echo(f"  {'class':>5}  {'prior preservation':<20} {prior}  (PRES images: class_<i>.png)")
+    if not subject:
+        click.echo("{}: the subject phrase (the class noun for CLIP-T; e.g. 'sks dog' when generating)")
 
 
 @ls.command("methods")
@@ -102,7 +131,10 @@ def ls_options(method, profile, includes):
         get_profile(profile)
     cls = get_method_class(method, list(includes))
     changed = cls.profile_options.get(profile or "", {})
-    for key, value in resolve_options(cls, {}, profile).items():
+    options = resolve_options(cls, {}, profile)
+    if not options:
+        click.echo(f"{method} has no options")
+    for key, value in options.items():
         note = f"  (profile {profile})" if key in changed else ""
         click.echo(f"{key:<28} {json.dumps(value)}{note}")
 
@@ -363,7 +395,7 @@ def _note_subset(subjects: set[str]) -> None:
 @click.option(
     "--manifest", type=click.Path(), help="With --folder: a JSONL listing subject, prompt_index, image_index, file."
 )
-@click.option("--name", default="external", show_default=True, help="With --folder: the method name to report.")
+@click.option("--name", help="With --folder: the method name to report (default: external).")
 @click.option("--output-dir", type=click.Path(), help="With --folder: where to write scores (default TARGET/_scores).")
 @click.option("--profile", help="Scoring models of this profile (default: the run's; sd15 for --folder).")
 @click.option("--dataset-dir", type=click.Path(), help="DreamBench images (default: $DREAMBENCH_DIR, then the cache).")
@@ -401,10 +433,19 @@ def score(
     from benchmark.metrics import score_folder, score_run
 
     target = Path(target)
+    folder_only = {"--manifest": manifest, "--name": name, "--output-dir": output_dir}
+    if not folder and any(value is not None for value in folder_only.values()):
+        given = ", ".join(flag for flag, value in folder_only.items() if value is not None)
+        raise BenchError(f"{given} only apply with --folder (scoring another tool's images); a run is scored in place")
+    if folder and methods:
+        raise BenchError("--method picks methods of a run; with --folder, --name names the imported one")
+    if folder and manifest is not None and not Path(manifest).is_file():
+        raise BenchError(f"manifest {manifest} does not exist")
     if not target.is_dir():
         raise BenchError(f"{target} is not a directory")
     if folder:
         profile = profile or "sd15"
+        name = "external" if name is None else name
     else:
         run_file = target / "run.json"
         if not run_file.exists():

@@ -169,6 +169,7 @@ def test_ls_options_shows_defaults_and_what_a_profile_changes(cli):
         ["run"],
         ["ls"],
         ["ls", "subjects"],
+        ["ls", "prompts"],
         ["dataset"],
         ["dataset", "download"],
         ["dataset", "verify"],
@@ -304,3 +305,23 @@ def test_unreadable_config_files_are_one_line(cli, run_args, tmp_path):
     latin = tmp_path / "latin.yaml"
     latin.write_bytes("seed: 1 # caf\xe9\n".encode("latin-1"))
     assert_one_line_error(cli(*run_args, "--config", latin), "is not UTF-8 text")
+
+
+def test_ls_prompts_gives_the_indices_file_names_and_manifests_use(cli):
+    """Someone generating with their own code names files by these indices: they must be the protocol's."""
+    from dataset.protocol import load_protocol
+
+    protocol = load_protocol()
+    for subject in ("dog", "backpack"):
+        result = cli("ls", "prompts", subject)
+        assert result.exit_code == 0, result.output
+        entry = protocol.subject(subject)
+        listed = [line.split(None, 2) for line in result.stdout.splitlines()[1:] if line.strip()[:1].isdigit()]
+        assert [(int(i), text) for i, _, text in listed] == [
+            (i, p.render(entry.class_noun)) for i, p in enumerate(protocol.prompts_for(entry))
+        ]
+        assert f"a {entry.class_noun}  (PRES images" in result.stdout
+    both = cli("ls", "prompts").stdout
+    assert "object subjects:" in both and "live subjects:" in both and "a {} in the jungle" in both
+    assert cli("ls", "options", "base").stdout == "base has no options\n"
+    assert "unknown subject 'doggo'" in cli("ls", "prompts", "doggo").stderr

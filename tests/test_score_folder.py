@@ -95,7 +95,11 @@ def test_a_method_folder_is_only_replaced_by_an_import_of_the_same_source(cli, t
     ("cell", "message"),
     [
         ({"prompt_index": -1}, "prompt_index -1 is not one of 0..24 or 'class' for object subject backpack"),
-        ({"prompt_index": 25}, "prompt_index 25 is not one of 0..24 or 'class' for object subject backpack"),
+        (
+            {"prompt_index": 25},
+            "prompt_index 25 is not one of 0..24 or 'class' for object subject backpack "
+            "(prompt indices count from 0; `bench ls prompts` lists them)",
+        ),
         ({"prompt_index": "-3"}, "prompt_index '-3' is not one of 0..24 or 'class' for object subject backpack"),
         ({"prompt_index": 2.5}, "prompt_index 2.5 is not one of 0..24 or 'class' for object subject backpack"),
         ({"prompt_index": True}, "prompt_index True is not one of 0..24 or 'class' for object subject backpack"),
@@ -194,3 +198,61 @@ def test_broken_files_with_the_same_bytes_are_each_reported_and_the_rest_scores(
     ]  # fmt: skip
     # random-weight backbones: every line says its numbers mean nothing, as scores.json does
     assert {line["meaningful"] for line in lines} == {False}
+
+
+# ------------------------------------------------------------------ what a user gets wrong
+def test_folder_options_without_folder_and_a_bad_name_are_refused_before_anything_is_written(
+    cli, tmp_path, dreambench_dir
+):
+    folder = tool_folder(tmp_path / "ext", {"dog": ["0_0.png", "0_1.png"]})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    for extra in (["--name", "foo"], ["--output-dir", str(tmp_path / "x")], ["--manifest", "m.jsonl"]):
+        result = cli("score", run, *extra, *score_args(dreambench_dir))
+        assert_one_line_error(result, f"{extra[0]} only apply with --folder")
+    assert_one_line_error(cli("score", folder, "--folder", "--method", "a", *score_args(dreambench_dir)), "--method")
+    for name in ("../../escape", "a/b", ".hidden", "_scores", ""):
+        result = cli("score", folder, "--folder", "--name", name, *score_args(dreambench_dir))
+        assert_one_line_error(result, "the method's name becomes a folder")
+    # a typo in --metrics, or a dataset that is not there: nothing imported, no half-made method folder
+    assert_one_line_error(cli("score", folder, "--folder", *score_args(dreambench_dir), "--metrics", "dinov2"),
+                          "unknown metric(s) dinov2")  # fmt: skip
+    no_data = cli("score", folder, "--folder", "--profile", "tiny", "--dataset-dir", tmp_path / "none", "--quiet")
+    assert_one_line_error(no_data, "does not exist")
+    assert not (folder / "_scores").exists() and not (tmp_path / "escape").exists()
+
+
+def test_image_indices_counted_from_one_are_refused_and_extra_images_are_said(cli, tmp_path, dreambench_dir):
+    from_one = tool_folder(tmp_path / "one", {"dog": ["0_1.png", "0_2.png", "0_3.png", "0_4.png"]})
+    result = cli("score", from_one, "--folder", *score_args(dreambench_dir))
+    assert_one_line_error(result, "image indices count from 0, and these run 1..4 with no 0")
+    five = tool_folder(tmp_path / "five", {"dog": [f"0_{i}.png" for i in range(5)]})
+    result = cli("score", five, "--folder", *score_args(dreambench_dir))
+    assert result.exit_code == 0, result.output
+    assert "1 image(s) with image_index 4 or more (the protocol has 4 per prompt, 0..3): scored too" in result.stderr
+    # what the log says, the table says too: a user who keeps only stdout still reads it
+    assert "> **Note**: external: 1 of 30 subjects" in result.stdout
+    assert "> **Note**: external: 1 image(s) with image_index 4 or more" in result.stdout
+
+
+def test_keep_identifier_needs_the_prompts_as_generated(cli, tmp_path, dreambench_dir):
+    folder = tool_folder(tmp_path / "ext", {"dog": ["0_0.png", "0_1.png"]})
+    result = cli("score", folder, "--folder", "--keep-identifier", *score_args(dreambench_dir))
+    assert_one_line_error(result, "--keep-identifier scores CLIP-T against each image's prompt as generated")
+    manifest = tmp_path / "ext" / "images.jsonl"
+    lines = [{"subject": "dog", "prompt_index": 0, "image_index": i, "file": f"dog/0_{i}.png",
+              "prompt": "a zwx dog in the jungle"} for i in range(2)]  # fmt: skip
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = cli("score", folder, "--folder", "--manifest", manifest, "--keep-identifier", *score_args(dreambench_dir))
+    assert result.exit_code == 0, result.output
+    scored = [json.loads(line) for line in (folder / "_scores" / "external" / "scores.jsonl").read_text().splitlines()]
+    assert {line["clip_t_text"] for line in scored} == {"a zwx dog in the jungle"}
+
+
+def test_a_manifest_line_with_an_unknown_subject_names_its_line(tmp_path):
+    noise(tmp_path / "a.png")
+    manifest = tmp_path / "images.jsonl"
+    manifest.write_text(json.dumps({"subject": "doggo", "prompt_index": 0, "image_index": 0, "file": "a.png"}) + "\n")
+    with pytest.raises(BenchError, match=rf"^{re.escape(str(manifest))}:1: unknown subject 'doggo'"):
+        import_folder(tmp_path, tmp_path / "out", manifest=manifest)

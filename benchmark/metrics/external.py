@@ -64,7 +64,10 @@ def _index(value) -> int | None:
 
 
 def _record(protocol: Protocol, entry: dict, file: Path, run_dir: Path, method: str, where: str) -> dict:
-    subject = protocol.subject(str(entry["subject"]))
+    try:
+        subject = protocol.subject(str(entry["subject"]))
+    except BenchError as exc:
+        raise BenchError(f"{where}: {exc}") from None
     raw_prompt = entry["prompt_index"]
     image_index = _index(entry["image_index"])
     if image_index is None:
@@ -75,9 +78,11 @@ def _record(protocol: Protocol, entry: dict, file: Path, run_dir: Path, method: 
         prompts = protocol.prompts_for(subject)
         prompt_index = _index(raw_prompt)
         if prompt_index is None or prompt_index >= len(prompts):
+            from_one = prompt_index == len(prompts)
+            hint = " (prompt indices count from 0; `bench ls prompts` lists them)" if from_one else ""
             raise BenchError(
                 f"{where}: prompt_index {raw_prompt!r} is not one of 0..{len(prompts) - 1} or 'class' "
-                f"for {subject.kind} subject {subject.name}"
+                f"for {subject.kind} subject {subject.name}{hint}"
             )
         prompt = prompts[prompt_index]
         category, template = prompt.category, prompt.template
@@ -163,6 +168,18 @@ def _check_destination(run_dir: Path, method: str, source: Path) -> None:
         )
 
 
+def _check_image_indices(records: list[dict], entries: list[tuple[dict, Path, str]]) -> None:
+    """Refuse image indices counted from 1: the cells would pair with the wrong images of every other method."""
+    indices = {r["image_index"] for r in records if not is_prior_preservation(r)}
+    if 0 not in indices and PROTOCOL_IMAGES_PER_PROMPT in indices:  # 1..4 where the protocol has 0..3
+        first = next(where for (entry, _, where), r in zip(entries, records, strict=True)
+                     if not is_prior_preservation(r))  # fmt: skip
+        raise BenchError(
+            f"image indices count from 0, and these run {min(indices)}..{max(indices)} with no 0 (e.g. "
+            f"{first}): renumber them 0..{PROTOCOL_IMAGES_PER_PROMPT - 1} (e.g. 0_1.png -> 0_0.png)"
+        )
+
+
 def _coverage(records: list[dict], protocol: Protocol) -> str | None:
     """What the images lack against the protocol, in one phrase (None when nothing): their scores cover less."""
     images = {(r["subject"], r["prompt_index"], r["image_index"]) for r in records if not is_prior_preservation(r)}
@@ -192,6 +209,7 @@ def import_folder(
     manifest: Path | None = None,
     metrics: list[str] | None = None,
     log: Callable[[str], None] | None = None,
+    keep_identifier: bool = False,
 ) -> Path:
     """Turn a folder (documented layout) or a JSONL manifest into `<run_dir>/<method>/generations.jsonl`.
 
@@ -221,12 +239,28 @@ def import_folder(
             raise BenchError(f"{where}: duplicate image for {cell} (also {seen[cell]})")
         seen[cell] = where
         records.append(record)
+    say = log or (lambda line: print(line, file=sys.stderr))
+    _check_image_indices(records, entries)
+    if keep_identifier:
+        unprompted = [where for (entry, _, where) in entries if not entry.get("prompt")]
+        if unprompted:
+            more = f" (and {len(unprompted) - 1} more)" if len(unprompted) > 1 else ""
+            raise BenchError(
+                f"--keep-identifier scores CLIP-T against each image's prompt as generated, and {unprompted[0]}"
+                f"{more} has none: give a --manifest with a 'prompt' per image, or drop the flag (CLIP-T then "
+                "uses the protocol prompt with the class noun)"
+            )
     if metrics is None or "div" in metrics:
         require_div_sizes(run_dir, records)
     lacking = _coverage(records, protocol)
     if lacking:
-        (log or (lambda line: print(line, file=sys.stderr)))(
-            f"bench: warning: {method}: {lacking}: scores cover what is there"
+        say(f"bench: warning: {method}: {lacking}: scores cover what is there")
+    beyond = sum(1 for r in records if r["image_index"] >= PROTOCOL_IMAGES_PER_PROMPT)
+    if beyond:
+        say(
+            f"bench: warning: {method}: {beyond} image(s) with image_index {PROTOCOL_IMAGES_PER_PROMPT} or more "
+            f"(the protocol has {PROTOCOL_IMAGES_PER_PROMPT} per prompt, 0..{PROTOCOL_IMAGES_PER_PROMPT - 1}): "
+            "scored too, so their prompts' means average more images than a protocol run's"
         )
     target = run_dir / method / GENERATIONS
     atomic_write_text(target, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
@@ -244,11 +278,34 @@ def score_folder(
     **score_options,
 ):
     """Import `folder` (or `manifest`) into `output_dir` (default `<folder>/_scores`) and score it with `score_run`."""
-    from benchmark.metrics.scoring import score_run
+    from benchmark.metrics.scoring import check_scoring_inputs, score_run
 
+    check_method_name(method)
+    check_scoring_inputs(
+        dataset_dir, score_options["profile"], score_options.get("model_sources"), score_options.get("metrics")
+    )  # before the import writes anything
     output_dir = Path(output_dir) if output_dir is not None else Path(folder) / "_scores"
+    said: list[str] = []
+    log = score_options.get("log") or (lambda line: print(line, file=sys.stderr))
+
+    def keep(line: str) -> None:  # the table must say what the log says: `> results.md` drops stderr
+        said.append(line.removeprefix("bench: warning: "))
+        log(line)
+
     import_folder(
         folder, output_dir, method=method, manifest=manifest, metrics=score_options.get("metrics"),
-        log=score_options.get("log"),
+        log=keep, keep_identifier=score_options.get("keep_identifier", False),
     )  # fmt: skip
-    return score_run(output_dir, dataset_dir, methods=[method], **score_options)
+    report = score_run(output_dir, dataset_dir, methods=[method], **score_options)
+    report.notes = said
+    return report
+
+
+def check_method_name(name: str) -> None:
+    """A --name is one folder inside the output folder: never a path out of it, nor one the layout reader skips."""
+    bad = set('/\\:*?"<>|') & set(name)
+    if not name or name in (".", "..") or name.startswith((".", "_")) or bad or not name.isprintable():
+        raise BenchError(
+            f"--name {name!r}: the method's name becomes a folder; use letters, digits and - _ . [ ] = , "
+            "without a leading . or _ (e.g. my-method)"
+        )

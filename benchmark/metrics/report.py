@@ -49,6 +49,7 @@ class ScoreReport:
     comparisons: list[PairedComparison] = field(default_factory=list)
     embeddings_computed: dict[str, int] = field(default_factory=dict)
     embeddings_reused: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the images lack against the protocol, said before the table
 
     @property
     def warnings(self) -> list[str]:
@@ -65,7 +66,8 @@ class ScoreReport:
         return sum(self.embeddings_computed.values())
 
     def markdown(self) -> str:
-        parts = [_method_markdown(scores) for scores in self.methods.values()]
+        parts = ["\n".join(f"> **Note**: {note}" for note in self.notes)] if self.notes else []
+        parts += [_method_markdown(scores) for scores in self.methods.values()]
         if self.comparisons:
             parts.append(_comparisons_markdown(self.comparisons))
         parts.append(_definitions_markdown(self))

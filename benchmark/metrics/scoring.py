@@ -126,6 +126,27 @@ def _select_metrics(metrics: list[str] | None) -> list[str]:
     return [m for m in METRICS if m in chosen]  # registry order
 
 
+BACKBONE_ROLES = {"dino": "dino", "clip-image": "clip", "clip-text": "clip", "lpips": "lpips"}
+
+
+def check_scoring_inputs(
+    dataset_dir: Path | str | None, profile: str, model_sources: dict[str, str] | None, metrics: list[str] | None
+) -> None:
+    """The metric names, the dataset and each needed model's weights, checked without loading anything.
+
+    `bench score --folder` calls it before its import writes a file: a typo in --metrics or a
+    missing backbone must not leave a half-made method folder behind.
+    """
+    from benchmark.metrics.weights import locate_or_fail
+    from dataset.locate import resolve_dataset_dir
+
+    chosen = _select_metrics(metrics)
+    resolve_dataset_dir(dataset_dir)
+    scoring_profile = get_profile(profile)
+    for role in dict.fromkeys(BACKBONE_ROLES[METRICS[m].backbone] for m in chosen):
+        locate_or_fail(role, sources.resolve_source(role, scoring_profile, model_sources), scoring_profile.name)
+
+
 def _subjects_of(protocol: Protocol, records_by_method: dict[str, list[dict]]) -> list[Subject]:
     names = {record["subject"] for records in records_by_method.values() for record in records}
     for name in names:
