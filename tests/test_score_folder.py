@@ -256,3 +256,17 @@ def test_a_manifest_line_with_an_unknown_subject_names_its_line(tmp_path):
     manifest.write_text(json.dumps({"subject": "doggo", "prompt_index": 0, "image_index": 0, "file": "a.png"}) + "\n")
     with pytest.raises(BenchError, match=rf"^{re.escape(str(manifest))}:1: unknown subject 'doggo'"):
         import_folder(tmp_path, tmp_path / "out", manifest=manifest)
+
+
+def test_a_symlinked_output_folder_finds_every_image(cli, tmp_path, dreambench_dir):
+    """Cluster scratch folders are often symlinks: the import's relative paths must still lead to the images."""
+    folder = tool_folder(tmp_path / "data" / "imgs", {"dog": ["0_0.png", "0_1.png"]})
+    real = tmp_path / "elsewhere" / "deep" / "out"
+    real.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    result = cli("score", folder, "--folder", *score_args(dreambench_dir), "--output-dir", link)
+    assert result.exit_code == 0, result.output
+    assert "could not be scored" not in result.stdout
+    lines = [json.loads(line) for line in (real / "external" / "scores.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(line["dino"] is not None for line in lines)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -97,9 +96,13 @@ def read_generations(run_dir: Path, method: str) -> list[dict]:
 
 
 def image_location(run_dir: Path, record: dict) -> Path:
-    # an absolute `file` (external manifests) stays absolute; an imported folder's "../dog/0_0.png" is
-    # collapsed, so that messages name the file as the user knows it
-    return Path(os.path.normpath(Path(run_dir) / record["file"]))
+    path = Path(run_dir) / record["file"]  # an absolute `file` (external manifests) stays absolute
+    if ".." in Path(record["file"]).parts:
+        # an imported folder's "../dog/0_0.png", relative to the scores folder as the import resolved it:
+        # resolving follows a symlinked scores folder as the import did (collapsing ".." as text would not),
+        # and names the file without the detour
+        path = path.resolve()
+    return path
 
 
 def _mismatch_reason(path: Path) -> str:
@@ -152,7 +155,7 @@ def require_div_sizes(run_dir: Path, records: list[dict]) -> None:
     for record in records:
         if is_prior_preservation(record) or sizes[group(record)] < 2:
             continue
-        path = Path(os.path.normpath(image_location(run_dir, record)))  # an import's "../" made readable
+        path = image_location(run_dir, record)
         try:
             with Image.open(path) as image:
                 width, height = image.size
