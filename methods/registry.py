@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
 import sys
+import tokenize
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -52,7 +54,7 @@ def _source_file(cls) -> Path | None:
 
 
 def plugin_code_fingerprint(cls: type[Method]) -> str | None:
-    """A hash of a plug-in's module as read at import, comments and layout aside; None for built-ins.
+    """A hash of a plug-in's module as read at import, comments and blank lines aside; None for built-ins.
 
     Built-in methods mark a change of their outputs by bumping `version`; a researcher editing a
     plug-in rarely remembers to, and images made before and after an edit would then be averaged
@@ -63,7 +65,6 @@ def plugin_code_fingerprint(cls: type[Method]) -> str | None:
 
 
 def _fingerprint(cls: type[Method]) -> str | None:
-    import ast
     import hashlib
 
     if cls.__module__ in BUILTIN_MODULES:
@@ -72,12 +73,27 @@ def _fingerprint(cls: type[Method]) -> str | None:
     if path is None or path.suffix != ".py":
         return None
     try:
-        # the source as Python re-prints it: comments and layout drop out, and unlike ast.dump the text does
-        # not change with the Python version (3.12 added fields to the tree, 3.13 changed dump's format)
-        normalized = ast.unparse(ast.parse(path.read_text(encoding="utf-8")))
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        normalized = source_without_comments(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, tokenize.TokenError):
         return None
     return hashlib.sha256(normalized.encode()).hexdigest()[:16]
+
+
+def source_without_comments(source: str) -> str:
+    """The source text itself, less comments, trailing spaces and blank lines.
+
+    Text, not a tree: `ast.dump` changes with the Python version and `ast.unparse` re-quotes
+    f-strings on 3.12, so either would call one file two codes on two cluster nodes. A comment
+    is found by the tokenizer (a '#' inside a string is none), whose COMMENT tokens every
+    version places alike. Anything else that changes, a docstring or a re-wrapped line,
+    counts as a change: the safe side.
+    """
+    lines = source.splitlines()
+    comments = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT]
+    for token in reversed(comments):
+        (row, start), (_, end) = token.start, token.end
+        lines[row - 1] = lines[row - 1][:start] + lines[row - 1][end:]
+    return "\n".join(line.rstrip() for line in lines if line.strip())
 
 
 def _load_plugins() -> None:

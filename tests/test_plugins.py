@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -190,16 +191,19 @@ class Edited(Method):
         return {}
 
     def generate(self, subject, artifact_dir, prompts, seeds):
+        CALLS.append(len(seeds))
         return [Image.fromarray(np.full((16, 16, 3), SHADE, dtype=np.uint8)) for _ in seeds]
 
 
 SHADE = 40
+CALLS = []
 """
 
 
 @pytest.fixture
 def own_registry(monkeypatch):
     """Each test's "edited" plug-in is its own file: keep it out of the registry the other tests see."""
+    registry.available_methods()  # the built-ins first, so the copy has them whichever test runs first
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
 
 
@@ -223,8 +227,8 @@ def test_an_edited_plugin_is_refused_in_a_folder_its_old_code_filled(tmp_path, d
     record = json.loads((run_dir / "edited" / "method.json").read_text())
     assert len(record["info"]["plugin_code"]) == 16
 
-    # a comment and new layout do not change what the code does: the run goes on, nothing regenerated
-    plugin.write_text("# tidied up\n" + EDITED_PLUGIN.replace("SHADE = 40", "SHADE = (\n    40\n)"))
+    # comments, blank lines and trailing spaces do not change what the code does: the run goes on
+    plugin.write_text("# tidied up\n\n" + EDITED_PLUGIN.replace("SHADE = 40", "SHADE = 40  # grey   \n\n"))
     _import_as_now(plugin)
     assert tiny_run(run_dir, dreambench_dir, **small).reused == 4
 
@@ -237,22 +241,29 @@ def test_an_edited_plugin_is_refused_in_a_folder_its_old_code_filled(tmp_path, d
 
 
 def test_a_plugin_folder_recorded_before_code_fingerprints_is_resumed_and_then_guarded(
-    tmp_path, dreambench_dir, own_registry
+    tmp_path, dreambench_dir, own_registry, monkeypatch
 ):
-    from benchmark.config import stable_hash
+    import benchmark.runner
 
     plugin = tmp_path / "edited.py"
     plugin.write_text(EDITED_PLUGIN.replace("SHADE = 40", "SHADE = 90"))
     _import_as_now(plugin)
     run_dir, small = tmp_path / "run", {"methods": ["edited"], "include": [str(plugin)], "subjects": ["dog"]}
-    tiny_run(run_dir, dreambench_dir, **small)
+    with monkeypatch.context() as previous_version:  # which recorded no fingerprint: its images have keys without
+        previous_version.setattr(benchmark.runner, "plugin_code_fingerprint", lambda cls: None)
+        tiny_run(run_dir, dreambench_dir, **small)
     path = run_dir / "edited" / "method.json"
-    record = json.loads(path.read_text())
-    older = {k: v for k, v in record["info"].items() if k != "plugin_code"}
-    path.write_text(json.dumps({"key": stable_hash(older), "info": older}))  # as the previous version wrote it
+    assert "plugin_code" not in json.loads(path.read_text())["info"]
+    calls = sys.modules[registry.get_method_class("edited").__module__].CALLS
+    before = len(calls)
     again = tiny_run(run_dir, dreambench_dir, **small)
-    assert again.generated == 0 and again.reused == 4  # its images keep their key
-    assert json.loads(path.read_text())["info"]["plugin_code"] == record["info"]["plugin_code"]
+    # its images keep their keys: found done, never drawn again (another key would redraw the same bytes)
+    assert again.generated == 0 and again.reused == 4 and len(calls) == before
+    assert json.loads(path.read_text())["info"]["plugin_code"] == registry.plugin_code_fingerprint(
+        registry.get_method_class("edited")
+    )
+    third = tiny_run(run_dir, dreambench_dir, **small)  # the adopted record (old key, new info) goes on too
+    assert third.reused == 4 and len(calls) == before
     plugin.write_text(EDITED_PLUGIN.replace("SHADE = 40", "SHADE = 91"))
     _import_as_now(plugin)
     with pytest.raises(BenchError, match="made from other code"):
@@ -263,3 +274,9 @@ def test_built_in_methods_record_no_code_fingerprint():
     """Built-ins mark changes with `version`; a fingerprint would change every built-in key and redo every run."""
     assert registry.plugin_code_fingerprint(registry.get_method_class("dreambooth")) is None
     assert registry.plugin_code_fingerprint(registry.get_method_class("fake", [str(FAKE_METHOD)])) is not None
+
+
+def test_the_code_fingerprint_reads_text_so_every_python_version_agrees():
+    """ast.unparse re-quotes f-strings on 3.12: shards on two Python versions would refuse each other."""
+    source = "x = 1  # why\n\n\ny = f\"{a['k']} # not a comment\"   \n    # indented comment\n"
+    assert registry.source_without_comments(source) == "x = 1\ny = f\"{a['k']} # not a comment\""

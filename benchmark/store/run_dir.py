@@ -56,11 +56,14 @@ def _same_but_older_record(before: dict, info: dict, run_options: frozenset[str]
     """A method.json that an earlier version wrote for this very configuration, so its key still holds.
 
     Earlier versions kept `run_options` (options that do not change outputs) in the options,
-    and recorded no `plugin_code` for plug-ins.
+    and recorded no `plugin_code` for plug-ins; a plug-in whose source cannot be read now
+    (installed without it) cannot be compared either way, and is not refused for that.
     """
     if isinstance(before.get("options"), dict):
         before = {**before, "options": {k: v for k, v in before["options"].items() if k not in run_options}}
-    if "plugin_code" not in before:
+    if "plugin_code" not in before or "plugin_code" not in info:
+        # recorded before fingerprints, or this code cannot be fingerprinted now (no source to read): unchecked
+        before = {k: v for k, v in before.items() if k != "plugin_code"}
         info = {k: v for k, v in info.items() if k != "plugin_code"}
     return before == info
 
