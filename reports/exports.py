@@ -99,6 +99,8 @@ def board_markdown(board: Leaderboard, data: ReportData) -> str:
     else:
         marks = "No baseline: no significance marks (name one with --baseline)."
     lines.append(f"Mean over subjects [95% CI, bootstrap over subjects]. {marks}")
+    if board.baseline and board.significance_note:
+        lines.append(board.significance_note)
     if board.incomplete:
         lines.append(
             "INCOMPLETE rows average over fewer subjects, prompts or images than the protocol: "
@@ -241,6 +243,7 @@ def _subjects_measured(data: ReportData) -> str:
     return f"{shown} of DreamBench's {total} subjects (a subset)"
 
 
+EXTERNAL_CAPTION = r" $^\ddagger$another tool's images (bench score --folder): no seeds or training recorded."
 NOT_MEANINGFUL_CAPTION = r" \textbf{NOT MEANINGFUL: random-weight models.}"
 INCOMPLETE_CAPTION = (
     r" $^\dagger$incomplete: failed or missing subjects, fewer prompts or images than the protocol, or a metric "
@@ -265,6 +268,7 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
     ]
     for row in board.rows:
         name = tex(row.key) + ("" if row.complete else r"$^\dagger$")
+        name += r"$^\ddagger$" if row.training.get("external") else ""
         out.append(name + " & " + " & ".join(_tex_cell(row.cells.get(m)) for m in board.metrics) + r" \\")
     if board.oracle:
         out.append(r"\midrule")
@@ -277,6 +281,10 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
         caption += rf" $\blacktriangle$/$\blacktriangledown$: significantly better/worse than {tex(board.baseline)}."
     if board.incomplete:
         caption += INCOMPLETE_CAPTION
+    if any(row.training.get("external") for row in board.rows):
+        caption += EXTERNAL_CAPTION
+    if board.baseline and board.significance_note:
+        caption += " " + tex(board.significance_note)
     if not data.meaningful:
         caption += NOT_MEANINGFUL_CAPTION
     out += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""]

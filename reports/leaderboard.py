@@ -77,6 +77,16 @@ class Leaderboard:
     def incomplete(self) -> list[Row]:
         return [row for row in self.rows if not row.complete]
 
+    @property
+    def significance_note(self) -> str | None:
+        """Why no mark can appear, when the comparisons pair too few subjects for any p below 0.05."""
+        from benchmark.metrics.statistics import too_few_subjects_note
+
+        if self.comparisons.empty:
+            return None
+        fewest = int(self.comparisons["n_subjects"].min())
+        return too_few_subjects_note(fewest) if fewest else None
+
 
 def build_leaderboard(data: ReportData, baseline: str | None = None) -> Leaderboard:
     """Rows in load order with the baseline first; cells marked against the baseline (see comparisons)."""
@@ -150,6 +160,7 @@ def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
             "complete": row.complete,
             "status": row.status,
             "meaningful": row.meaningful,
+            "external": bool(row.training.get("external")),  # another tool's images: no seeds, no training record
             "baseline": board.baseline or "",
         }
         for metric in board.metrics:

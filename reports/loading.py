@@ -470,8 +470,9 @@ def _load_scored_folder(path: Path, only: str | None) -> tuple[RunInfo, list[Met
     }
     seen = {s for m in methods for s in (*m.scored_subjects, *(r["subject"] for r in m.records))}
     run.subjects = _expected_subjects([], seen)
-    run.images_per_prompt, run.prompt_limit = _run_shape(run.manifest, [], methods, run.subjects)
-    run.prompt_limit = None  # another tool's choice of prompts is coverage (INCOMPLETE), not a smoke run
+    # another tool's choice of prompts and images is coverage (INCOMPLETE against the protocol's 4 images per
+    # prompt), never a smoke run whose banner would name `bench run` flags
+    run.images_per_prompt, run.prompt_limit = PROTOCOL_IMAGES_PER_PROMPT, None
     return run, methods
 
 
