@@ -365,8 +365,8 @@ def run(
 
     if not get_profile(config.profile).meaningful:
         click.echo(not_meaningful_banner(config.profile), err=True)
-    if summary.scores is not None:
-        _note_subset(summary.scores.subjects)
+    if summary.scores is not None:  # the subjects asked for: a failed one makes the run incomplete, not a subset
+        _note_subset({result.cell.subject for result in summary.results})
     if summary.failures:
         for failure in summary.failures:
             click.echo(f"bench: FAILED {failure.cell.method}/{failure.cell.subject}: {failure.error}", err=True)

@@ -143,8 +143,27 @@ def weight_checks(profile_names: list[str], required: set[str]) -> list[Check]:
     return checks
 
 
+def _guarded(topic: str, check) -> list[Check]:
+    """A check that cannot even run (torch installed but broken, say) is itself the problem to report."""
+    try:
+        found = check()
+    except BenchError:
+        raise
+    except Exception as exc:  # the point of doctor is to say what is broken, not to die of it
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [Check(topic, f"cannot check: {type(exc).__name__}: {reason}", problem=True)]
+    return found if isinstance(found, list) else [found]
+
+
+def _device_check() -> Check:
+    from benchmark.environment import device_description
+
+    device = device_description()
+    return Check("device", f"CUDA: {', '.join(device.get('cuda_devices', [])) or 'none (CPU only)'}")
+
+
 def run_checks(profile: str | None, dataset_dir: str | os.PathLike | None) -> list[Check]:
-    from benchmark.environment import device_description, git_revision
+    from benchmark.environment import git_revision
     from benchmark.profiles import PROFILES, get_profile
 
     if profile:
@@ -152,11 +171,9 @@ def run_checks(profile: str | None, dataset_dir: str | os.PathLike | None) -> li
     checks = [Check("python", f"{sys.version.split()[0]} ({platform.platform()})")]
     checks += package_checks()
     checks.append(Check("git", git_revision() or "not a git checkout"))
-    device = device_description()
-    gpus = ", ".join(device.get("cuda_devices", [])) or "none (CPU only)"
-    checks.append(Check("device", f"CUDA: {gpus}"))
-    checks += storage_checks()
-    checks.append(dataset_check(dataset_dir))
+    checks += _guarded("device", _device_check)
+    checks += _guarded("storage", storage_checks)
+    checks += _guarded("dataset", lambda: dataset_check(dataset_dir))
     names = [profile] if profile else list(PROFILES)
-    checks += weight_checks(names, required={profile} if profile else set())
+    checks += _guarded("weights", lambda: weight_checks(names, required={profile} if profile else set()))
     return checks

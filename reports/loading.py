@@ -145,7 +145,9 @@ class MethodRun:
         """The `bench score` that (re-)scores this method where its scores are."""
         if self.external:
             source = Path(str(self.info.get("imported_from", "SOURCE")))
-            target = ["bench", "score", str(source.parent), "--manifest"] if source.is_file() else ["bench", "score"]
+            manifest = self.info.get("from_manifest")
+            manifest = source.is_file() if manifest is None else manifest
+            target = ["bench", "score", str(source.parent), "--manifest"] if manifest else ["bench", "score"]
             args = [*target, str(source), "--folder", "--name", self.label, "--output-dir", str(self.run.path)]
             args += ["--profile", self.run.profile] if self.run.profile in _profile_names() else []
         else:
@@ -448,6 +450,7 @@ def _load_scored_folder(path: Path, only: str | None) -> tuple[RunInfo, list[Met
             "description": f"another tool's images, imported from {imported} by `bench score --folder`",
             "external": True,
             "imported_from": imported,
+            "from_manifest": source.get("manifest"),  # None: imported by a version that did not say
             "version": "",
             "options": {},
         }

@@ -325,3 +325,13 @@ def test_ls_prompts_gives_the_indices_file_names_and_manifests_use(cli):
     assert "object subjects:" in both and "live subjects:" in both and "a {} in the jungle" in both
     assert cli("ls", "options", "base").stdout == "base has no options\n"
     assert "unknown subject 'doggo'" in cli("ls", "prompts", "doggo").stderr
+
+
+def test_doctor_reports_a_library_that_will_not_import_instead_of_dying_of_it(cli, dreambench_dir, monkeypatch):
+    """torch installed (its metadata says so) but broken: the device line names it, and the exit says a problem."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises, as a broken CUDA install does
+    result = cli("doctor", "--dataset-dir", dreambench_dir)
+    assert result.exit_code == 1, result.output  # a problem found, not a traceback (that would exit 1 with no line)
+    assert "cannot check: ModuleNotFoundError" in result.stdout and "doctor: " in result.stderr

@@ -212,7 +212,7 @@ def test_folder_options_without_folder_and_a_bad_name_are_refused_before_anythin
         result = cli("score", run, *extra, *score_args(dreambench_dir))
         assert_one_line_error(result, f"{extra[0]} only apply with --folder")
     assert_one_line_error(cli("score", folder, "--folder", "--method", "a", *score_args(dreambench_dir)), "--method")
-    for name in ("../../escape", "a/b", ".hidden", "_scores", ""):
+    for name in ("../../escape", "a/b", ".hidden", "..", ""):
         result = cli("score", folder, "--folder", "--name", name, *score_args(dreambench_dir))
         assert_one_line_error(result, "the method's name becomes a folder")
     # a typo in --metrics, or a dataset that is not there: nothing imported, no half-made method folder

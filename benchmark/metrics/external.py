@@ -264,7 +264,10 @@ def import_folder(
         )
     target = run_dir / method / GENERATIONS
     atomic_write_text(target, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    atomic_write_json(run_dir / method / SOURCE, {"imported_from": str(source), "images": len(records)})
+    atomic_write_json(
+        run_dir / method / SOURCE,
+        {"imported_from": str(source), "manifest": manifest is not None, "images": len(records)},
+    )
     return target
 
 
@@ -304,8 +307,8 @@ def score_folder(
 def check_method_name(name: str) -> None:
     """A --name is one folder inside the output folder: never a path out of it, nor one the layout reader skips."""
     bad = set('/\\:*?"<>|') & set(name)
-    if not name or name in (".", "..") or name.startswith((".", "_")) or bad or not name.isprintable():
+    if not name or name.startswith(".") or bad or not name.isprintable():
         raise BenchError(
             f"--name {name!r}: the method's name becomes a folder; use letters, digits and - _ . [ ] = , "
-            "without a leading . or _ (e.g. my-method)"
+            "without a leading . (e.g. my-method)"
         )
