@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 
-SEED_SCHEME = "sha256(base/subject/prompt/image)[:8] & (2**63-1)"
+TOKEN = "dreambench-v1/{base}/{subject}/{prompt}/{image}"
+# What run.json and the report print: the exact computation, so a reader can re-derive any image's seed.
+SEED_SCHEME = f'int.from_bytes(sha256("{TOKEN}")[:8], "big") & (2**63 - 1)'
+# Versions before said this of the very same computation, leaving out the prefix and the byte order.
+LEGACY_SEED_SCHEMES = ("sha256(base/subject/prompt/image)[:8] & (2**63-1)",)
 
 
 def image_seed(base_seed: int, subject: str, prompt_key: int | str, image_index: int) -> int:
     """A 63-bit seed; `prompt_key` is the prompt's index, or a name such as "class" for extra prompts."""
-    token = f"dreambench-v1/{int(base_seed)}/{subject}/{prompt_key}/{int(image_index)}"
+    token = TOKEN.format(base=int(base_seed), subject=subject, prompt=prompt_key, image=int(image_index))
     digest = hashlib.sha256(token.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)

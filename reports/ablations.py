@@ -120,7 +120,8 @@ class ArmResult:
     is_oracle: bool = False
     ours: dict[str, dict] = field(default_factory=dict)  # metric -> mean, ci_low, ci_high, n_subjects, n_images
     published: dict[str, float | None] = field(default_factory=dict)
-    delta: dict[str, dict] = field(default_factory=dict)  # metric -> diff, ci_low, ci_high, p_value, n_subjects
+    # metric -> diff, ci_low, ci_high, p_value, n_subjects, seed_mismatches
+    delta: dict[str, dict] = field(default_factory=dict)
     published_delta: dict[str, float | None] = field(default_factory=dict)
 
 
@@ -184,12 +185,27 @@ def option_suffix(method: MethodRun) -> str | None:
 
 
 def _arms_by_options(data: ReportData, ablation: Ablation) -> dict[str, dict[str, MethodRun]]:
-    """suffix -> {arm method name -> its first scored method in load order}, suffixes in load order."""
-    found: dict[str, dict[str, MethodRun]] = {}
+    """suffix -> {arm method name -> its scored method}, suffixes in load order.
+
+    Where several runs hold an arm, it is taken from the run holding the most of the table's arms
+    (the first such run on a tie), so that an effect pairs methods of one run, with one base seed
+    and the same noise, rather than the first run's reference with another run's arm.
+    """
+    candidates: dict[str, dict[str, list[MethodRun]]] = {}
     for method in data.methods.values():
         suffix = option_suffix(method)
         if method.scores and suffix is not None and method.name in ablation.methods and not method.external:
-            found.setdefault(suffix, {}).setdefault(method.name, method)
+            candidates.setdefault(suffix, {}).setdefault(method.name, []).append(method)
+    found: dict[str, dict[str, MethodRun]] = {}
+    for suffix, by_name in candidates.items():
+        held: dict[str, int] = {}
+        for methods in by_name.values():
+            for run in dict.fromkeys(m.run.name for m in methods):
+                held[run] = held.get(run, 0) + 1
+        home = max(held, key=held.get)  # max keeps the first of equals: load order
+        found[suffix] = {
+            name: next((m for m in methods if m.run.name == home), methods[0]) for name, methods in by_name.items()
+        }
     return found
 
 
@@ -229,6 +245,7 @@ def build_ablation(
                     "ci_high": row.ci_high,
                     "p_value": row.p_value,
                     "n_subjects": row.n_subjects,
+                    "seed_mismatches": row.seed_mismatches,  # an arm from another run with another base seed
                 }
         for metric in ablation.metrics:
             if oracle:
@@ -353,6 +370,7 @@ def ablation_frame(result: AblationResult) -> pd.DataFrame:
                     "delta_ci_low": delta.get("ci_low", math.nan),
                     "delta_ci_high": delta.get("ci_high", math.nan),
                     "delta_p": delta.get("p_value", math.nan),
+                    "delta_seed_mismatches": delta.get("seed_mismatches", 0),
                     "published_delta": _nan(arm.published_delta.get(metric)),
                 }
             )

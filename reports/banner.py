@@ -49,54 +49,80 @@ def report_banners(data: ReportData) -> list[str]:
     return [not_meaningful_banner(profile) for profile in sorted(profiles)]
 
 
+def _runs_phrase(names: list[str]) -> tuple[str, str, str, str]:
+    """("run 'a'", "has", "covers", "its") for one run, ("runs 'a' and 'b'", "have", "cover", "their") for several:
+    runs cut alike share one banner instead of repeating it word for word."""
+    quoted = [f"'{name}'" for name in names]
+    if len(quoted) == 1:
+        return f"run {quoted[0]}", "has", "covers", "its"
+    listed = ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
+    return f"runs {listed}", "have", "cover", "their"
+
+
+def _grouped(data: ReportData, key) -> dict:
+    """Runs by `key(run)` (None: left out), in load order."""
+    groups: dict = {}
+    for run in data.runs:
+        value = key(run)
+        if value is not None:
+            groups.setdefault(value, []).append(run)
+    return groups
+
+
 def smoke_run_banners(data: ReportData) -> list[str]:
-    """One SMOKE RUN line per run whose methods all stop short of the protocol's prompts or images per prompt.
+    """One SMOKE RUN line per set of runs whose methods all stop short of the protocol's prompts or images per prompt
+    in the same way.
 
     A run with a single method extended to every prompt is not one: its short methods are
     marked INCOMPLETE row by row instead (MethodRun.status).
     """
     from reports.loading import PROTOCOL_IMAGES_PER_PROMPT, protocol_prompts
 
-    lines = []
-    for run in data.runs:
+    def cuts(run) -> tuple[str, ...] | None:
         if not run.reduced:
-            continue
-        cuts = []
+            return None
+        out = []
         if run.prompt_limit is not None:
             protocol = max((n for n in map(protocol_prompts, run.subjects) if n is not None), default=0)
-            cuts.append(
+            out.append(
                 f"only the first {run.prompt_limit} of the protocol's {protocol} prompts per subject "
                 f"(bench run --limit-prompts {run.prompt_limit})"
             )
         if run.images_per_prompt < PROTOCOL_IMAGES_PER_PROMPT:
-            cuts.append(
+            out.append(
                 f"{run.images_per_prompt} of the protocol's {PROTOCOL_IMAGES_PER_PROMPT} images per prompt "
                 f"(--images-per-prompt {run.images_per_prompt})"
             )
+        return tuple(out)
+
+    lines = []
+    for shared, runs in _grouped(data, cuts).items():
+        who, has, _, its = _runs_phrase([run.name for run in runs])
         lines.append(
-            f"SMOKE RUN: run '{run.name}' has {' and '.join(cuts)}: its numbers are not DreamBench results "
+            f"SMOKE RUN: {who} {has} {' and '.join(shared)}: {its} numbers are not DreamBench results "
             "and do not compare with full runs."
         )
     return lines
 
 
 def subset_banners(data: ReportData) -> list[str]:
-    """One SUBSET line per run on fewer subjects than the protocol has, with what that does to its significance."""
+    """One SUBSET line per set of runs on the same subjects, fewer than the protocol has, with what that does to
+    their significance."""
     from benchmark.metrics.statistics import too_few_subjects_note
     from dataset.protocol import load_protocol
 
     total = len(load_protocol().subjects)
     lines = []
-    for run in data.runs:
-        if not run.subjects or len(run.subjects) >= total:
-            continue
-        shown = ", ".join(run.subjects[:6]) + (f" and {len(run.subjects) - 6} more" if len(run.subjects) > 6 else "")
+    groups = _grouped(data, lambda run: tuple(run.subjects) if run.subjects and len(run.subjects) < total else None)
+    for subjects, runs in groups.items():
+        who, _, covers, its = _runs_phrase([run.name for run in runs])
+        shown = ", ".join(subjects[:6]) + (f" and {len(subjects) - 6} more" if len(subjects) > 6 else "")
         line = (
-            f"SUBSET: run '{run.name}' covers {len(run.subjects)} of the protocol's {total} subjects ({shown}): "
-            f"its means average those subjects only and do not compare with {total}-subject DreamBench results, "
+            f"SUBSET: {who} {covers} {len(subjects)} of the protocol's {total} subjects ({shown}): "
+            f"{its} means average those subjects only and do not compare with {total}-subject DreamBench results, "
             "the published ones included."
         )
-        note = too_few_subjects_note(len(run.subjects))
+        note = too_few_subjects_note(len(subjects))
         lines.append(line + (f" {note}" if note else ""))
     return lines
 

@@ -169,6 +169,8 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
         pd.concat([t for t in tables if not t.empty], ignore_index=True) if any(not t.empty for t in tables) else None
     )
     lines = [f"# Paired comparison: B = {run_b} against A = {run_a}", ""]
+    if Path(run_a).resolve() == Path(run_b).resolve():
+        lines += ["A and B are the same run: every difference is 0 by construction (a check, not a comparison).", ""]
     banners = [*report_banners(data), *protocol_banners(data)]
     if banners:
         lines += [f"> **{line}**" for line in banners] + [""]

@@ -21,14 +21,26 @@ def fmt(value, digits: int = 3) -> str:
     return NA if missing(value) else f"{float(value):.{digits}f}"
 
 
+# Below this a difference is float noise (summation order), printed as the zero it is.
+NOISE = 1e-12
+
+
+def _fixed_or_small(value: float, digits: int, sign: str = "") -> str:
+    """Fixed decimals, except a value that would print as (-)0.000 while not being 0: a difference of 2e-05
+    with a CI excluding zero must not read "-0.000 [-0.000, -0.000]"."""
+    if NOISE <= abs(value) < 0.5 * 10**-digits:
+        return f"{value:{sign}.1e}"
+    return f"{value:{sign}.{digits}f}"
+
+
 def fmt_signed(value, digits: int = 3) -> str:
-    return NA if missing(value) else f"{float(value):+.{digits}f}"
+    return NA if missing(value) else _fixed_or_small(float(value), digits, "+")
 
 
 def fmt_ci(low, high, digits: int = 3) -> str:
     if missing(low) or missing(high):
         return NA
-    return f"[{float(low):.{digits}f}, {float(high):.{digits}f}]"
+    return f"[{_fixed_or_small(float(low), digits)}, {_fixed_or_small(float(high), digits)}]"
 
 
 def ci_text(low, high, n_subjects) -> str:

@@ -97,7 +97,7 @@ def _run_metadata(data: ReportData) -> list[dict]:
                 "dataset_dir": manifest.get("dataset_dir"),
                 "created": manifest.get("created"),
                 "models": manifest.get("models", {}),
-                "seeds": manifest.get("seeds", {}),
+                "seeds": _seeds(manifest),
                 "identity": manifest.get("identity", {}),
                 "packages": {**env.get("packages", {}), **{k: v for k, v in first.get("versions", {}).items()}},
                 "git_revision": env.get("git_revision") or "not a git checkout",
@@ -123,6 +123,16 @@ def _run_metadata(data: ReportData) -> list[dict]:
             }
         )
     return out
+
+
+def _seeds(manifest: dict) -> dict:
+    """The run's seeds; a scheme an earlier version described loosely is shown as the computation it was."""
+    from benchmark.seeds import LEGACY_SEED_SCHEMES, SEED_SCHEME
+
+    seeds = dict(manifest.get("seeds", {}))
+    if seeds.get("scheme") in LEGACY_SEED_SCHEMES:
+        seeds["scheme"] = SEED_SCHEME
+    return seeds
 
 
 def _device_line(manifest: dict) -> str:

@@ -29,7 +29,7 @@ import reports.html
 from benchmark.errors import BenchError
 from benchmark.metrics import score_run
 from reports.ablations import ABLATIONS, ablation_frame, build_ablation
-from reports.banner import not_meaningful_banner, report_banners
+from reports.banner import not_meaningful_banner, report_banners, smoke_run_banners
 from reports.comparisons import compare_runs, verdict
 from reports.exports import markdown_leaderboard
 from reports.html import write_report
@@ -290,6 +290,7 @@ def test_compare_runs_pairs_shared_methods_and_refuses_when_nothing_pairs(runs):
     with pytest.raises(BenchError, match="nothing to pair"):
         compare_runs(runs.main, runs.other)  # four methods against one, none shared
     text = compare_runs(runs.main, runs.main)
+    assert "A and B are the same run" in text
     assert "| DINO ↑ | base (run 1: main) | base (run 2: main) |" in text
     assert "+0.000 | [0.000, 0.000] | 1 |" in text  # a run against itself: no difference
 
@@ -639,39 +640,37 @@ def test_a_method_on_fewer_prompts_than_the_protocol_is_incomplete_beside_a_full
 
 
 def test_a_limited_run_is_labelled_a_smoke_run_in_every_format(runs, html):
-    def line(run: str) -> str:
-        return (
-            f"SMOKE RUN: run '{run}' has only the first 2 of the protocol's 25 prompts per subject "
-            "(bench run --limit-prompts 2) and 2 of the protocol's 4 images per prompt (--images-per-prompt 2): "
-            "its numbers are not DreamBench results and do not compare with full runs."
-        )
-
+    # two runs cut alike share one line instead of repeating it word for word
+    line = (
+        "SMOKE RUN: runs 'main' and 'other' have only the first 2 of the protocol's 25 prompts per subject "
+        "(bench run --limit-prompts 2) and 2 of the protocol's 4 images per prompt (--images-per-prompt 2): "
+        "their numbers are not DreamBench results and do not compare with full runs."
+    )
     banner = re.search(r'<div class="banner smoke-run" role="alert">(.*?)<small>', html, re.S).group(1)
-    assert [unescape(text) for text in re.findall(r'<span class="smoke-line">([^<]*)</span>', banner)] == [
-        line("main"),
-        line("other"),
-    ]
+    assert [unescape(text) for text in re.findall(r'<span class="smoke-line">([^<]*)</span>', banner)] == [line]
     assert html.index("smoke-run") < html.index('id="leaderboard"')
-    assert f"> **{line('main')}**" in (runs.report / "leaderboard.md").read_text()
-    assert f"% {line('other')}" in (runs.report / "leaderboard.tex").read_text()
+    assert f"> **{line}**" in (runs.report / "leaderboard.md").read_text()
+    assert f"% {line}" in (runs.report / "leaderboard.tex").read_text()
+    single = smoke_run_banners(load_runs([runs.main]))
+    assert single == [line.replace("runs 'main' and 'other' have", "run 'main' has").replace("their", "its")]
 
 
 def test_a_run_on_some_subjects_is_labelled_a_subset_in_every_format(runs, html):
     """A mean over 2 subjects sits beside the paper's 30-subject numbers: every output says it is a subset."""
     line = (
-        "SUBSET: run 'main' covers 2 of the protocol's 30 subjects (backpack, dog): its means average those "
-        "subjects only and do not compare with 30-subject DreamBench results, the published ones included. "
-        "With 2 subject(s) the smallest possible Wilcoxon p is 0.5: no difference can reach p < 0.05, however "
-        "large; significance needs at least 6 subjects."
+        "SUBSET: runs 'main' and 'other' cover 2 of the protocol's 30 subjects (backpack, dog): their means "
+        "average those subjects only and do not compare with 30-subject DreamBench results, the published ones "
+        "included. With 2 subject(s) the smallest possible Wilcoxon p is 0.5: no difference can reach p < 0.05, "
+        "however large; significance needs at least 6 subjects."
     )
     banner = re.search(r'<div class="banner subset-run" role="alert">(.*?)<small>', html, re.S).group(1)
     lines = [unescape(text) for text in re.findall(r'<span class="subset-line">([^<]*)</span>', banner)]
-    assert lines == [line, line.replace("'main'", "'other'")]
+    assert lines == [line]
     assert html.index("subset-run") < html.index('id="leaderboard"')
     assert f"> **{line}**" in (runs.report / "leaderboard.md").read_text()
     tex = (runs.report / "leaderboard.tex").read_text()
     assert f"% {line}" in tex and "Measured on 2 of DreamBench's 30 subjects (a subset)" in tex
-    assert line in compare_runs(runs.main, runs.main)
+    assert line.replace("'other'", "'main'") in compare_runs(runs.main, runs.main)
     # the paired tables themselves say why they carry no mark: under the HTML table, in Markdown and LaTeX
     # (the fewest any comparison pairs: the plug-in that fails on dog is compared on backpack alone)
     floor = "With 1 subject(s) the smallest possible Wilcoxon p is 1: no difference can reach p < 0.05"
@@ -879,7 +878,8 @@ STATUS_CSVS = ("ablations.csv", "per_subject.csv", "per_category.csv", "comparis
 def test_every_export_says_when_its_numbers_are_random_weights_or_incomplete(runs, tmp_path):
     # the shared report: tiny (random weights), 2 of 25 prompts
     tex = (runs.report / "ablations.tex").read_text()
-    assert tex.startswith(f"% {not_meaningful_banner('tiny')}\n% SMOKE RUN: run 'main' has only the first 2")
+    smoke = "% SMOKE RUN: runs 'main' and 'other' have only the first 2"
+    assert tex.startswith(f"% {not_meaningful_banner('tiny')}\n{smoke}")
     prior = tex[tex.index(r"\begin{table}") :]
     assert r"With prior preservation loss$^\dagger$ (ours)" in prior
     assert r"Without prior preservation loss$^\dagger$ (ours)" in prior
@@ -1059,3 +1059,24 @@ def test_a_folder_that_is_neither_a_run_nor_scored_is_one_line_saying_what_to_do
     (tmp_path / "images" / "dog").mkdir(parents=True)
     with pytest.raises(BenchError, match="nor a folder scored by `bench score --folder`"):
         load_runs([tmp_path / "images"])
+
+
+def test_an_ablation_takes_its_arms_from_one_run_where_one_run_holds_them_all(runs, tmp_path):
+    """The first run's reference beside another run's arm pairs different noise: the run with every arm wins."""
+    partial = Path(shutil.copytree(runs.main, tmp_path / "a", ignore=shutil.ignore_patterns("dreambooth-no-prior")))
+    whole = Path(shutil.copytree(runs.main, tmp_path / "b"))
+    data = load_runs([partial, whole])
+    prior = build_ablation(data, _ablation("prior"))
+    assert prior.available
+    assert [data.methods[arm.method].run.name for arm in prior.arms if arm.method != "oracle"] == ["b", "b"]
+    frame = ablation_frame(prior)
+    assert "delta_seed_mismatches" in frame and (frame["delta_seed_mismatches"] == 0).all()
+
+
+def test_a_small_nonzero_difference_never_prints_as_zero():
+    """'-0.000 [-0.000, -0.000] p=0.25' hides an interval that excludes zero; float noise stays a plain zero."""
+    from reports.formatting import fmt_ci, fmt_signed
+
+    assert fmt_signed(-2.1e-5) == "-2.1e-05" and fmt_ci(-3e-5, -1e-5) == "[-3.0e-05, -1.0e-05]"
+    assert fmt_signed(0.0) == "+0.000" and fmt_signed(1e-15) == "+0.000" and fmt_signed(0.0123) == "+0.012"
+    assert fmt_ci(0.1, 0.2) == "[0.100, 0.200]"

@@ -71,3 +71,17 @@ def test_batches_up_to_a_group_stay_inside_it_and_larger_ones_run_through_groups
     assert sampling_batches([2, 2, 2], 2, starts=(2,)) == sampling_batches([2, 2, 2], 2)
     with pytest.raises(ValueError):
         sampling_batches([4], 0)
+
+
+def test_the_seed_scheme_written_in_run_json_computes_the_seeds():
+    """run.json and the report print the scheme so a reader can re-derive a seed: the text must be the code."""
+    import hashlib
+
+    from benchmark.seeds import SEED_SCHEME, image_seed
+
+    def sha256(text: str) -> bytes:
+        return hashlib.sha256(text.encode("utf-8")).digest()
+
+    for base, subject, prompt, image in [(0, "backpack", 0, 0), (7, "dog", "class", 3), (123, "cat2", 24, 1)]:
+        filled = SEED_SCHEME.format(base=base, subject=subject, prompt=prompt, image=image)
+        assert eval(filled, {"sha256": sha256}) == image_seed(base, subject, prompt, image)
