@@ -449,14 +449,22 @@ def _comparison_rows(data: ReportData, board) -> list[dict]:
 
 
 def _best(board) -> dict[str, str]:
-    """Per metric, the complete measured row with the best mean (direction-aware), for bold type."""
+    """Per metric, the complete measured row with the best mean (direction-aware), for bold type.
+
+    Only a row best as printed: two means that read alike (0.744 and 0.744) are a tie, and bolding
+    one of them would claim a difference the table does not show.
+    """
     best = {}
     for metric in board.metrics:
         candidates = [r for r in board.rows if r.complete and not math.isnan(r.cells[metric].mean)]
         if not candidates:
             continue
         sign = 1 if METRICS[metric].higher_is_better else -1
-        best[metric] = max(candidates, key=lambda r: sign * r.cells[metric].mean).key
+        ranked = sorted(candidates, key=lambda r: sign * r.cells[metric].mean, reverse=True)
+        printed = [formatting.fmt(row.cells[metric].mean) for row in ranked[:2]]
+        if len(printed) > 1 and printed[0] == printed[1]:
+            continue
+        best[metric] = ranked[0].key
     return best
 
 

@@ -1080,3 +1080,17 @@ def test_a_small_nonzero_difference_never_prints_as_zero():
     assert fmt_signed(-2.1e-5) == "-2.1e-05" and fmt_ci(-3e-5, -1e-5) == "[-3.0e-05, -1.0e-05]"
     assert fmt_signed(0.0) == "+0.000" and fmt_signed(1e-15) == "+0.000" and fmt_signed(0.0123) == "+0.012"
     assert fmt_ci(0.1, 0.2) == "[0.100, 0.200]"
+
+
+def test_bold_marks_a_row_best_as_printed_and_never_one_of_a_tie():
+    from types import SimpleNamespace
+
+    from reports.html import _best
+
+    def row(key, mean):
+        return SimpleNamespace(key=key, complete=True, cells={"dino": SimpleNamespace(mean=mean)})
+
+    board = SimpleNamespace(metrics=["dino"], rows=[row("base", 0.74412), row("dreambooth", 0.74449)])
+    assert _best(board) == {}  # both print 0.744
+    board.rows.append(row("lora", 0.801))
+    assert _best(board) == {"dino": "lora"}
