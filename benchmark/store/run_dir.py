@@ -175,7 +175,7 @@ class RunStore:
             if before.get("plugin_code", info.get("plugin_code")) != info.get("plugin_code"):
                 raise BenchError(
                     f"{path.parent} holds outputs of plug-in {info.get('name', method)} made from other code: its "
-                    "file has changed since (comments and layout aside), so new images would be averaged with "
+                    "file has changed since (comments and blank lines aside), so new images would be averaged with "
                     f"old ones; use another --output-dir, or delete {path.parent} to redo it with this code"
                 )
             diffs = _differences(before, info)
