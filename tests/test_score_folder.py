@@ -270,3 +270,15 @@ def test_a_symlinked_output_folder_finds_every_image(cli, tmp_path, dreambench_d
     assert "could not be scored" not in result.stdout
     lines = [json.loads(line) for line in (real / "external" / "scores.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and all(line["dino"] is not None for line in lines)
+
+
+def test_images_of_different_sizes_in_one_prompt_are_said(tmp_path):
+    """DIV stretches one image of a pair to the other's size: a reader must know the number rests on that."""
+    folder = tmp_path / "ext"
+    noise(folder / "dog" / "0_0.png", (64, 64))
+    noise(folder / "dog" / "0_1.png", (64, 48), seed=1)
+    noise(folder / "dog" / "1_0.png", (64, 64), seed=2)
+    noise(folder / "dog" / "1_1.png", (64, 64), seed=3)
+    messages = []
+    import_folder(folder, tmp_path / "out", method="ext", log=messages.append)
+    assert any("1 prompt(s) hold images of different sizes (e.g. dog/0: 64x48, 64x64)" in m for m in messages)

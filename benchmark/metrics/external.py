@@ -180,6 +180,29 @@ def _check_image_indices(records: list[dict], entries: list[tuple[dict, Path, st
         )
 
 
+def _prompts_with_mixed_sizes(run_dir: Path, records: list[dict]) -> list[str]:
+    """'dog/3: 512x512, 640x480' for each (subject, prompt) whose images differ in size (headers only)."""
+    from PIL import Image
+
+    from benchmark.metrics.records import image_location
+
+    sizes: dict[tuple, set] = {}
+    for record in records:
+        if is_prior_preservation(record):
+            continue
+        try:
+            with Image.open(image_location(run_dir, record)) as image:
+                size = image.size
+        except Exception:  # missing or corrupt: scoring reports it with its path
+            continue
+        sizes.setdefault((record["subject"], record["prompt_index"]), set()).add(size)
+    return [
+        f"{subject}/{prompt}: " + ", ".join(f"{w}x{h}" for w, h in sorted(found))
+        for (subject, prompt), found in sizes.items()
+        if len(found) > 1
+    ]
+
+
 def _coverage(records: list[dict], protocol: Protocol) -> str | None:
     """What the images lack against the protocol, in one phrase (None when nothing): their scores cover less."""
     images = {(r["subject"], r["prompt_index"], r["image_index"]) for r in records if not is_prior_preservation(r)}
@@ -255,6 +278,12 @@ def import_folder(
     lacking = _coverage(records, protocol)
     if lacking:
         say(f"bench: warning: {method}: {lacking}: scores cover what is there")
+    mixed = _prompts_with_mixed_sizes(run_dir, records)
+    if mixed:
+        say(
+            f"bench: warning: {method}: {len(mixed)} prompt(s) hold images of different sizes (e.g. {mixed[0]}): "
+            "DIV compares each pair at the first image's size, stretching the other"
+        )
     beyond = sum(1 for r in records if r["image_index"] >= PROTOCOL_IMAGES_PER_PROMPT)
     if beyond:
         say(
