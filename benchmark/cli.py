@@ -439,8 +439,6 @@ def score(
         raise BenchError(f"{given} only apply with --folder (scoring another tool's images); a run is scored in place")
     if folder and methods:
         raise BenchError("--method picks methods of a run; with --folder, --name names the imported one")
-    if folder and manifest is not None and not Path(manifest).is_file():
-        raise BenchError(f"manifest {manifest} does not exist")
     if not target.is_dir():
         raise BenchError(f"{target} is not a directory")
     if folder:

@@ -39,6 +39,8 @@ import pandas as pd
 
 from benchmark.config import RunConfig
 from benchmark.errors import BenchError
+from benchmark.metrics.external import DEFAULT_OUTPUT as SCORED_FOLDER_DEFAULT
+from benchmark.metrics.external import SOURCE as SOURCE_JSON
 from benchmark.metrics.records import GENERATIONS, SCORES_JSON, SCORES_JSONL, read_jsonl
 from benchmark.metrics.registry import METRICS
 from benchmark.store.run_dir import RUN_FILE
@@ -48,8 +50,6 @@ from dataset.protocol import load_protocol
 # below mirror its layout: <method>/method.json, artifacts/<subject>/artifact.json, failures/<subject>.json.
 METHOD_JSON = "method.json"
 INVOCATIONS = "invocations.jsonl"
-SOURCE_JSON = "source.json"  # benchmark.metrics.external.SOURCE: what `bench score --folder` imported from
-SCORED_FOLDER_DEFAULT = "_scores"  # where `bench score --folder DIR` writes when not given --output-dir
 PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt  # DreamBench's 4, the `bench run` default
 
 

@@ -47,6 +47,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _NAME = re.compile(r"^(?P<prompt>\d+|class)_(?P<image>\d+)$")
 PRIOR_TEMPLATE = "a {}"
 SOURCE = "source.json"  # what an import writes beside generations.jsonl: the mark that it may import again there
+DEFAULT_OUTPUT = "_scores"  # where `bench score --folder DIR` writes, inside DIR, when not given --output-dir
 PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt  # DreamBench's 4
 
 
@@ -180,29 +181,6 @@ def _check_image_indices(records: list[dict], entries: list[tuple[dict, Path, st
         )
 
 
-def _prompts_with_mixed_sizes(run_dir: Path, records: list[dict]) -> list[str]:
-    """'dog/3: 512x512, 640x480' for each (subject, prompt) whose images differ in size (headers only)."""
-    from PIL import Image
-
-    from benchmark.metrics.records import image_location
-
-    sizes: dict[tuple, set] = {}
-    for record in records:
-        if is_prior_preservation(record):
-            continue
-        try:
-            with Image.open(image_location(run_dir, record)) as image:
-                size = image.size
-        except Exception:  # missing or corrupt: scoring reports it with its path
-            continue
-        sizes.setdefault((record["subject"], record["prompt_index"]), set()).add(size)
-    return [
-        f"{subject}/{prompt}: " + ", ".join(f"{w}x{h}" for w, h in sorted(found))
-        for (subject, prompt), found in sizes.items()
-        if len(found) > 1
-    ]
-
-
 def _coverage(records: list[dict], protocol: Protocol) -> str | None:
     """What the images lack against the protocol, in one phrase (None when nothing): their scores cover less."""
     images = {(r["subject"], r["prompt_index"], r["image_index"]) for r in records if not is_prior_preservation(r)}
@@ -273,13 +251,16 @@ def import_folder(
                 f"{more} has none: give a --manifest with a 'prompt' per image, or drop the flag (CLIP-T then "
                 "uses the protocol prompt with the class noun)"
             )
-    if metrics is None or "div" in metrics:
-        require_div_sizes(run_dir, records)
+    div_sizes = require_div_sizes(run_dir, records) if metrics is None or "div" in metrics else {}
     lacking = _coverage(records, protocol)
     if lacking:
         say(f"bench: warning: {method}: {lacking}: scores cover what is there")
-    mixed = _prompts_with_mixed_sizes(run_dir, records)
-    if mixed:
+    mixed = [
+        f"{subject}/{prompt}: " + ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
+        for (subject, prompt), sizes in div_sizes.items()
+        if len(sizes) > 1
+    ]
+    if mixed:  # only DIV compares two images of one prompt, so only a DIV scoring is told
         say(
             f"bench: warning: {method}: {len(mixed)} prompt(s) hold images of different sizes (e.g. {mixed[0]}): "
             "DIV compares each pair at the first image's size, stretching the other"
@@ -316,7 +297,7 @@ def score_folder(
     check_scoring_inputs(
         dataset_dir, score_options["profile"], score_options.get("model_sources"), score_options.get("metrics")
     )  # before the import writes anything
-    output_dir = Path(output_dir) if output_dir is not None else Path(folder) / "_scores"
+    output_dir = Path(output_dir) if output_dir is not None else Path(folder) / DEFAULT_OUTPUT
     said: list[str] = []
     log = score_options.get("log") or (lambda line: print(line, file=sys.stderr))
 

@@ -140,20 +140,23 @@ def check_generated(run_dir: Path, records: list[dict]) -> tuple[dict[int, Image
     return refs, problems
 
 
-def require_div_sizes(run_dir: Path, records: list[dict]) -> None:
+def require_div_sizes(run_dir: Path, records: list[dict]) -> dict[tuple[str, str], set[tuple[int, int]]]:
     """Refuse, before any model runs, an image too small for LPIPS, which would otherwise crash deep inside DIV.
 
     Only images DIV compares count: protocol images whose (subject, prompt) has another.
     One that cannot be opened is left to `check_generated`, which reports it with its path.
+    Returns the sizes read, per (subject, prompt): an import says from them where DIV will
+    stretch one image of a pair, without opening every file again.
     """
     from PIL import Image
 
     def group(record: dict) -> tuple[str, str]:
         return str(record["subject"]), str(record["prompt_index"])
 
-    sizes = Counter(group(r) for r in records if not is_prior_preservation(r))
+    counts = Counter(group(r) for r in records if not is_prior_preservation(r))
+    read: dict[tuple[str, str], set[tuple[int, int]]] = {}
     for record in records:
-        if is_prior_preservation(record) or sizes[group(record)] < 2:
+        if is_prior_preservation(record) or counts[group(record)] < 2:
             continue
         path = image_location(run_dir, record)
         try:
@@ -161,9 +164,11 @@ def require_div_sizes(run_dir: Path, records: list[dict]) -> None:
                 width, height = image.size
         except Exception:
             continue
+        read.setdefault(group(record), set()).add((width, height))
         if min(width, height) < DIV_MIN_SIDE:
             raise BenchError(
                 f"{path}: {width}x{height} pixels, smaller than the {DIV_MIN_SIDE}x{DIV_MIN_SIDE} that DIV's LPIPS "
                 "(AlexNet) needs; DINO, CLIP-I, CLIP-T and PRES take any size: leave DIV out with "
                 "--metrics dino,clip-i,clip-t,pres, or use larger images"
             )
+    return read
