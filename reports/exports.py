@@ -25,10 +25,10 @@ from reports.formatting import (
     arrow,
     fmt,
     fmt_ci,
-    fmt_hours,
     fmt_memory,
     fmt_p,
     fmt_signed,
+    fmt_training_time,
     metric_header,
     missing,
 )
@@ -64,8 +64,8 @@ def _training_text(training: dict) -> str:
         return "not measured (external)"
     if missing(training["train_seconds"]):
         return "no training"
-    hours = fmt_hours(training["train_seconds"])
-    return f"{hours} {training['device'].upper()} h, {fmt_memory(training['peak_memory_mb'])}"
+    time = fmt_training_time(training["train_seconds"], training["device"])
+    return f"{time}, {fmt_memory(training['peak_memory_mb'])}"
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:

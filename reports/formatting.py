@@ -71,6 +71,14 @@ def fmt_hours(seconds) -> str:
     return f"{hours:.2f}" if hours >= 0.1 else f"{hours:.2g}"
 
 
+def fmt_training_time(seconds, device: str) -> str:
+    """'1.4 h on GPU': wall-clock hours and what they ran on ('0.0014 CPU h' read like core-hours)."""
+    hours = fmt_hours(seconds)
+    if hours == NA:
+        return hours
+    return f"{hours} h on {', '.join(kind.upper() for kind in str(device).split(','))}"
+
+
 def fmt_memory(mb) -> str:
     if missing(mb):
         return NA

@@ -55,7 +55,7 @@ def _environment() -> Environment:
         fmt_ci=formatting.fmt_ci,
         fmt_signed=formatting.fmt_signed,
         fmt_p=formatting.fmt_p,
-        fmt_hours=formatting.fmt_hours,
+        fmt_training_time=formatting.fmt_training_time,
         fmt_memory=formatting.fmt_memory,
         sortvalue=_sort_value,
         tojson_pretty=lambda value: json.dumps(value, indent=2, sort_keys=True, default=str),

@@ -85,21 +85,28 @@ class Coverage:
         return (
             bool(self.prompts)
             and not self.short_prompts
+            and self.images_per_prompt >= PROTOCOL_IMAGES_PER_PROMPT
             and all(self.prompts[s] >= self.protocol_prompts[s] for s in self.prompts)
         )
 
     @property
     def text(self) -> str:
-        """'3/25 prompts' (a range when subjects differ), plus the images when a covered prompt lacks some."""
+        """What falls short of the protocol: '3/25 prompts' (a range when subjects differ), '2/4 images
+        per prompt' for a run configured with fewer (its status would otherwise read like a finished
+        sweep of its prompts), and the images when a covered prompt lacks some."""
         if not self.prompts:
             return "no images"
+        parts = []
         have = sorted(set(self.prompts.values()))
         want = sorted({self.protocol_prompts[s] for s in self.prompts})
-        have_text = str(have[0]) if len(have) == 1 else f"{have[0]}-{have[-1]}"
-        text = f"{have_text}/{'-'.join(map(str, want))} prompts"
+        if any(self.prompts[s] < self.protocol_prompts[s] for s in self.prompts):
+            have_text = str(have[0]) if len(have) == 1 else f"{have[0]}-{have[-1]}"
+            parts.append(f"{have_text}/{'-'.join(map(str, want))} prompts")
+        if self.images_per_prompt < PROTOCOL_IMAGES_PER_PROMPT:
+            parts.append(f"{self.images_per_prompt}/{PROTOCOL_IMAGES_PER_PROMPT} images per prompt")
         if self.short_prompts:
-            text += f", {self.images}/{sum(self.prompts.values()) * self.images_per_prompt} images"
-        return text
+            parts.append(f"{self.images}/{sum(self.prompts.values()) * self.images_per_prompt} images")
+        return ", ".join(parts)
 
 
 def measure_coverage(lines: list[dict], subjects: list[str], images_per_prompt: int) -> Coverage:

@@ -146,6 +146,7 @@ def test_tidy_tables_keep_n_and_training_cost_from_the_artifacts(runs, data):
 def test_training_cost_names_every_gpu_model_that_trained_and_says_when_a_record_lacks_it():
     from types import SimpleNamespace
 
+    from reports.formatting import fmt_training_time
     from reports.tables import training_cost
 
     def artifact(**fields):
@@ -159,6 +160,9 @@ def test_training_cost_names_every_gpu_model_that_trained_and_says_when_a_record
     cost = training_cost(method)
     assert cost["device"] == "gpu" and cost["train_seconds"] == 30.0
     assert cost["hardware"] == "NVIDIA A100-SXM4-80GB; NVIDIA H100 80GB HBM3; cuda (model not recorded)"
+    # wall-clock hours and the device they ran on, never "GPU h" that reads like a core-hour unit
+    assert fmt_training_time(cost["train_seconds"], cost["device"]) == "0.0083 h on GPU"
+    assert fmt_training_time(7200.0, "cpu,gpu") == "2.00 h on CPU, GPU"
 
 
 def test_the_run_metadata_says_whether_cuda_kernels_were_deterministic():
@@ -237,20 +241,26 @@ def test_banners_name_the_random_weight_profiles_and_only_those(runs, tmp_path):
 def test_a_failed_cell_is_shown_and_its_method_marked_incomplete(runs, data, html):
     failing = data.methods[FAILING]
     assert not failing.complete and failing.failed_subjects == ["dog"]
-    assert failing.status.startswith("INCOMPLETE (1/2 subjects, 2/25 prompts; failed: dog")
+    assert failing.status.startswith("INCOMPLETE (1/2 subjects, 2/25 prompts, 2/4 images per prompt; failed: dog")
     # the others lack nothing but the prompts a 2-prompt smoke run leaves out
-    assert all(m.status == "INCOMPLETE (2/2 subjects, 2/25 prompts)" for k, m in data.methods.items() if k != FAILING)
+    assert all(
+        m.status == "INCOMPLETE (2/2 subjects, 2/25 prompts, 2/4 images per prompt)"
+        for k, m in data.methods.items()
+        if k != FAILING
+    )
 
     error = json.loads((runs.main / FAILING / "failures" / "dog.json").read_text())["error"]
     section = html[html.index('id="failures"') : html.index("</section>")]
     assert FAILING in section and "dog" in section and error in section
     assert html.index('id="failures"') < html.index('id="leaderboard"')
     row = re.search(rf'<tr data-method="{re.escape(FAILING)}" class="([^"]*)">(.*?)</tr>', html, re.S)
-    assert "incomplete" in row.group(1) and "INCOMPLETE (1/2 subjects, 2/25 prompts; failed: dog" in row.group(2)
+    assert "incomplete" in row.group(
+        1
+    ) and "INCOMPLETE (1/2 subjects, 2/25 prompts, 2/4 images per prompt; failed: dog" in row.group(2)
     assert f"{FAILING} FAILED on dog: {error}" in html  # in the image grid too
 
     markdown = markdown_leaderboard([runs.main])
-    assert "**INCOMPLETE (1/2 subjects, 2/25 prompts; failed: dog)**" in markdown
+    assert "**INCOMPLETE (1/2 subjects, 2/25 prompts, 2/4 images per prompt; failed: dog)**" in markdown
     assert "fake[fail\\_on=dog,size=64]$^\\dagger$" in (runs.report / "leaderboard.tex").read_text()
 
 
@@ -587,12 +597,17 @@ def test_a_subject_mean_outside_its_prompt_interval_still_gets_its_bar(runs, tmp
 
 
 # --------------------------------------------------------------- coverage of the protocol
-def _extend_to_every_prompt(run: Path, method: str) -> None:
+def _extend_to_every_prompt(run: Path, method: str, *, protocol_images: bool = False) -> None:
     """Lines for prompts 2..24 in the method's records and scores, as a `bench run` without --limit-prompts
     and its scoring would write them (coverage is counted from these lines, not from the images), and that
-    invocation's line in the run's log."""
+    invocation's line in the run's log. With `protocol_images`, also images 2 and 3 of every prompt and a
+    run.json configured for the protocol's 4 images per prompt, as a run at the defaults has them."""
     with open(run / "invocations.jsonl", "a", encoding="utf-8") as log:
         log.write(json.dumps({"methods": [method], "limit_prompts": None}) + "\n")
+    if protocol_images:
+        manifest = json.loads((run / "run.json").read_text())
+        manifest["identity"]["images_per_prompt"] = 4
+        (run / "run.json").write_text(json.dumps(manifest))
     for name in ("generations.jsonl", "scores.jsonl"):
         path = run / method / name
         lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -602,19 +617,29 @@ def _extend_to_every_prompt(run: Path, method: str) -> None:
             if line["prompt_index"] == 0
             for prompt in range(2, 25)
         ]
-        path.write_text("".join(json.dumps(line) + "\n" for line in lines + extra))
+        lines += extra
+        if protocol_images:
+            lines += [
+                {**line, "image_index": line["image_index"] + 2, "file": line["file"].replace("_i", "_i+2")}
+                for line in lines
+            ]
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
-def test_a_method_on_fewer_prompts_than_the_protocol_is_incomplete_beside_a_full_one(runs, tmp_path):
+def test_a_method_on_fewer_prompts_than_the_protocol_is_incomplete_beside_one_on_every_prompt(runs, tmp_path):
     run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*", "*-no-prior")))
     _extend_to_every_prompt(run, "base")
     data = load_runs([run])
     base, dreambooth = data.methods["base"], data.methods["dreambooth"]
-    assert base.complete and base.status == "complete"
-    assert not dreambooth.complete and dreambooth.status == "INCOMPLETE (2/2 subjects, 2/25 prompts)"
+    # every prompt, but the run's 2 images per prompt: the status names that shortfall and only that one
+    assert not base.complete and base.status == "INCOMPLETE (2/2 subjects, 2/4 images per prompt)"
+    assert (
+        not dreambooth.complete
+        and dreambooth.status == "INCOMPLETE (2/2 subjects, 2/25 prompts, 2/4 images per prompt)"
+    )
 
     board = build_leaderboard(data, "base")
-    assert [(row.key, row.complete) for row in board.rows] == [("base", True), ("dreambooth", False)]
+    assert [(row.key, row.complete) for row in board.rows] == [("base", False), ("dreambooth", False)]
     # the comparison pairs the cells both have: 2 subjects x 2 prompts x 2 images, not base's 25 prompts
     # (PRES: the class prompt's 2 subjects x 2 images)
     n_cells = dict(zip(board.comparisons["metric"], board.comparisons["n_cells"], strict=True))
@@ -623,8 +648,11 @@ def test_a_method_on_fewer_prompts_than_the_protocol_is_incomplete_beside_a_full
     html = write_report(data, tmp_path / "report").index.read_text()
     base_row = re.search(r'<tr data-method="base" class="([^"]*)">(.*?)</tr>', html, re.S).groups()
     dreambooth_row = re.search(r'<tr data-method="dreambooth" class="([^"]*)">(.*?)</tr>', html, re.S).groups()
-    assert "incomplete" not in base_row[0] and ">complete<" in base_row[1]
-    assert "incomplete" in dreambooth_row[0] and "INCOMPLETE (2/2 subjects, 2/25 prompts)" in dreambooth_row[1]
+    assert "incomplete" in base_row[0] and "INCOMPLETE (2/2 subjects, 2/4 images per prompt)" in base_row[1]
+    assert (
+        "incomplete" in dreambooth_row[0]
+        and "INCOMPLETE (2/2 subjects, 2/25 prompts, 2/4 images per prompt)" in dreambooth_row[1]
+    )
     # one method has every prompt, so the run is labelled for its 2 images per prompt only
     assert re.findall(r'<span class="smoke-line">([^<]*)</span>', html) == [
         "SMOKE RUN: run &#39;main&#39; has 2 of the protocol&#39;s 4 images per prompt (--images-per-prompt 2): its "
@@ -636,7 +664,8 @@ def test_a_method_on_fewer_prompts_than_the_protocol_is_incomplete_beside_a_full
     with open(run / "dreambooth" / "generations.jsonl", "a") as handle:
         handle.write(json.dumps(extra) + "\n")
     status = load_runs([run]).methods["dreambooth"].status
-    assert status == f"INCOMPLETE (2/2 subjects, 2/25 prompts; 1 image(s) not scored yet; run: bench score {run})"
+    shortfall = "2/2 subjects, 2/25 prompts, 2/4 images per prompt"
+    assert status == f"INCOMPLETE ({shortfall}; 1 image(s) not scored yet; run: bench score {run})"
 
 
 def test_a_limited_run_is_labelled_a_smoke_run_in_every_format(runs, html):
@@ -891,7 +920,7 @@ def test_every_export_says_when_its_numbers_are_random_weights_or_incomplete(run
     # the same methods on every prompt, their numbers marked meaningful: the exports stop saying otherwise
     run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*")))
     for method in ("base", "dreambooth", "dreambooth-no-prior"):
-        _extend_to_every_prompt(run, method)
+        _extend_to_every_prompt(run, method, protocol_images=True)
         _edit_json(run / method / "scores.json", meaningful=True)
     _edit_json(run / "run.json", meaningful=True)
     out = tmp_path / "report"
@@ -972,7 +1001,7 @@ def test_a_method_missing_a_metric_is_incomplete_with_the_command_that_fills_it_
 
     # on every prompt it would be complete but for CLIP-T
     full = Path(shutil.copytree(run, tmp_path / "full", ignore=shutil.ignore_patterns("images")))
-    _extend_to_every_prompt(full, "base")
+    _extend_to_every_prompt(full, "base", protocol_images=True)
     base = load_runs([full]).methods["base"]
     assert base.status == (
         f"INCOMPLETE (2/2 subjects; CLIP-T not scored; run: bench score {full} --method base --metrics clip-t "
@@ -987,7 +1016,9 @@ def test_a_method_missing_a_metric_is_incomplete_with_the_command_that_fills_it_
     base = load_runs([run]).methods["base"]
     assert base.missing_metrics == [] and not base.partial_metrics
     assert scores(run, "base")["clip_t_text"] == "the prompt exactly as generated (identifier included)"
-    assert base.status == "INCOMPLETE (2/2 subjects, 2/25 prompts)"  # what a 2-prompt run lacks, and only that
+    assert (
+        base.status == "INCOMPLETE (2/2 subjects, 2/25 prompts, 2/4 images per prompt)"
+    )  # what a 2-prompt run lacks, and only that
 
 
 # --------------------------------------------------------------- another tool's images
