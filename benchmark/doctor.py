@@ -15,9 +15,10 @@ import re
 import shutil
 import sys
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, requires, version
+from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 
+from benchmark.environment import installed_version
 from benchmark.errors import BenchError
 
 DISTRIBUTION = "dreambench-harness"
@@ -55,22 +56,15 @@ def required_package_names() -> list[str]:
     return names
 
 
-def _installed(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
 def package_checks() -> list[Check]:
     checks = []
-    harness = _installed(DISTRIBUTION)
+    harness = installed_version(DISTRIBUTION)
     checks.append(Check("harness", harness or "not installed as a package (run from source)"))
     for name in required_package_names():
-        found = _installed(name)
+        found = installed_version(name)
         checks.append(Check(name, found or "NOT INSTALLED (required: pip install -e .)", problem=found is None))
     for name, purpose in OPTIONAL_PACKAGES.items():
-        found = _installed(name)
+        found = installed_version(name)
         checks.append(Check(name, found or f"not installed ({purpose})"))
     return checks
 

@@ -25,14 +25,16 @@ TRACKED_PACKAGES = (
 )
 
 
+def installed_version(name: str) -> str | None:
+    """The installed distribution's version, None when it is not installed."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
 def package_versions() -> dict[str, str | None]:
-    found = {}
-    for name in TRACKED_PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
+    return {name: installed_version(name) for name in TRACKED_PACKAGES}
 
 
 def git_revision() -> str | None:

@@ -89,6 +89,6 @@ def cli():
     runner = CliRunner()
 
     def invoke(*args: str):
-        return runner.invoke(bench_main, [str(a) for a in args], catch_exceptions=False)
+        return runner.invoke(bench_main, [str(a) for a in args], prog_name="bench", catch_exceptions=False)
 
     return invoke

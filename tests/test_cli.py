@@ -71,6 +71,21 @@ def test_user_mistakes_are_one_line_and_exit_2(cli, run_args, extra, fragments):
     assert_one_line_error(cli(*run_args, *extra), *fragments)
 
 
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["ls", "foo"], ["No such command 'foo'", "see 'bench ls --help'"]),
+        (["run", "--bogus"], ["No such option '--bogus'", "see 'bench run --help'"]),
+        (["run", "--limit-prompts", "x"], ["'--limit-prompts'", "'x' is not a valid integer"]),
+        (["compare"], ["Missing argument 'RUN_A'"]),
+    ],
+)
+def test_clicks_own_usage_errors_are_the_same_one_line(cli, args, fragments):
+    result = cli(*args)
+    assert_one_line_error(result, *fragments)
+    assert "Usage:" not in result.output and result.stderr.count("\n") == 1
+
+
 def test_a_denied_write_is_one_line_and_keeps_the_images(cli, run_args, tmp_path, monkeypatch):
     """A read-only or foreign-owned output folder is the user's to fix: no traceback, nothing lost."""
     import errno
