@@ -22,6 +22,7 @@ from benchmark.config import RunConfig
 from benchmark.devices import resolve_device
 from benchmark.environment import environment_record
 from benchmark.errors import BenchError
+from benchmark.eta import eta_text, remaining_seconds
 from benchmark.executors import run_local, run_processes, run_ray
 from benchmark.generation import CellResult, CellSpec
 from benchmark.models.loading import require_models
@@ -281,7 +282,10 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             is said either way, since it is what a user re-running a killed job wants to see."""
             finished.append(result)
             if cell_lines:
-                log(f"bench: [{len(finished)}/{len(cells)} {time.strftime('%H:%M:%S')}] {result.summary()}")
+                done = {r.cell for r in finished}
+                left = remaining_seconds(finished, [c for c in cells if c not in done], config.workers)
+                log(f"bench: [{len(finished)}/{len(cells)} {time.strftime('%H:%M:%S')}] {result.summary()}"
+                    f"{eta_text(left)}")  # fmt: skip
             elif result.resumed_from_step:
                 log(f"bench: {result.cell.method}/{result.cell.subject}: training resumed from its step "
                     f"{result.resumed_from_step} checkpoint")  # fmt: skip
