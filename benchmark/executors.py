@@ -9,6 +9,8 @@ GPUs, one long-lived worker per GPU, and reruns a cell whose worker died.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import logging
 import multiprocessing
 import os
 
@@ -189,6 +191,20 @@ def _ran_in_a_dead_worker(started_dir: str, number: int, processes: dict) -> boo
     return pid in dead or not dead  # no worker known dead: charge every started cell, as the safe side
 
 
+@contextlib.contextmanager
+def _quiet_local_token_notice():
+    """Ray warns that the local instance it starts for us has token authentication on, and how to turn it off:
+    a secure default that needs nothing from the user, so the notice is only noise in a run's log. Connecting
+    to a cluster keeps every Ray warning (one without authentication is worth hearing about)."""
+    notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    level = notice.level
+    notice.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        notice.setLevel(level)
+
+
 RAY_RETRIES = 2  # a worker process that dies (OOM kill, preemption) is restarted and its cell rerun this many times
 
 
@@ -237,7 +253,8 @@ def run_ray(
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                with _quiet_local_token_notice():
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             what = f"connect to the Ray cluster at {address}" if address else "start a local Ray instance"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

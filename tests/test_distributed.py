@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -30,7 +31,7 @@ def local_run(tmp_path_factory, dreambench_dir):
     return run_dir
 
 
-def test_ray_and_shards_reproduce_a_local_run(local_run, tmp_path, dreambench_dir):
+def test_ray_and_shards_reproduce_a_local_run(local_run, tmp_path, dreambench_dir, monkeypatch):
     expected_images, expected_scores = image_hashes(local_run), scores(local_run)
     assert len(expected_images) == 2 * 2 * (2 + 1) * 2  # methods x subjects x (prompts + PRES) x images
 
@@ -40,13 +41,22 @@ def test_ray_and_shards_reproduce_a_local_run(local_run, tmp_path, dreambench_di
     def ours(signum, frame):  # as `bench`'s entry point installs: SIGTERM says what happened (exit 143)
         raise KeyboardInterrupt
 
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # Ray's default: token auth on, and a notice saying so
+    said: list[str] = []
+    notices = logging.Handler()
+    notices.emit = lambda record: said.append(record.getMessage())
+    token_setup = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    token_setup.addHandler(notices)
     before = signal.signal(signal.SIGTERM, ours)
     try:
         summary = tiny_run(on_ray, dreambench_dir, executor="ray", workers=2, **TWO_METHODS)
         assert signal.getsignal(signal.SIGTERM) is ours  # ray.init's own handler would exit without a word
     finally:
         signal.signal(signal.SIGTERM, before)
+        token_setup.removeHandler(notices)
     assert not summary.failures
+    # the local instance we start needs nothing from the user: no notice on how to switch its security off
+    assert not [line for line in said if "Token authentication" in line]
     assert image_hashes(on_ray) == expected_images
     assert scores(on_ray) == expected_scores
 
