@@ -84,8 +84,8 @@ class Leaderboard:
 
         if self.comparisons.empty:
             return None
-        fewest = int(self.comparisons["n_subjects"].min())
-        return too_few_subjects_note(fewest) if fewest else None
+        fewest, most = int(self.comparisons["n_subjects"].min()), int(self.comparisons["n_subjects"].max())
+        return too_few_subjects_note(fewest, most=most) if fewest else None
 
 
 def build_leaderboard(data: ReportData, baseline: str | None = None) -> Leaderboard:

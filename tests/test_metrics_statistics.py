@@ -76,3 +76,7 @@ def test_the_significance_floor_is_the_exact_wilcoxon_p_of_a_unanimous_subject_s
     assert min_subjects_for(0.05) == 6 and min_subjects_for(0.01) == 8
     assert "smallest possible Wilcoxon p is 0.0625" in too_few_subjects_note(5)
     assert too_few_subjects_note(6) is None
+    # a table whose rows pair different numbers of subjects: the line speaks of the short rows only
+    mixed = too_few_subjects_note(2, most=30)
+    assert mixed.startswith("Some comparisons pair only 2 subject(s)") and "0.5" in mixed
+    assert too_few_subjects_note(2, most=2).startswith("With 2 subject(s)")

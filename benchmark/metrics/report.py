@@ -165,8 +165,8 @@ def comparisons_table(comparisons: Iterable[Mapping]) -> str:
             f"{fmt(c['mean_b'])} | {fmt_signed(c['mean_diff'])} | {fmt_ci(c['ci_low'], c['ci_high'])} | "
             f"{fmt_p(c['p_value'])} | {c['n_subjects']} | {c['n_cells']} |"
         )
-    fewest = min((int(c["n_subjects"]) for c in comparisons), default=0)
-    note = too_few_subjects_note(fewest) if fewest else None
+    counts = [int(c["n_subjects"]) for c in comparisons]
+    note = too_few_subjects_note(min(counts), most=max(counts)) if counts and min(counts) else None
     if note:
         lines += ["", note]
     return "\n".join(lines)
