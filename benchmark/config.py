@@ -264,6 +264,30 @@ def _validate(config: RunConfig) -> RunConfig:
     return config
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as people write numbers: PyYAML follows YAML 1.1, where `1e-6` (no dot) is a string, so
+    `--set options.dreambooth.learning_rate=1e-6` was refused as not a float; YAML 1.2 and Python read it
+    as a number, and so does this loader."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def parse_assignment(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise BenchError(f"--set expects key=value, got '{text}'")
@@ -272,7 +296,7 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
     if not parts:
         raise BenchError(f"--set expects key=value, got '{text}'")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     return parts, value
@@ -281,7 +305,7 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
 def load_config_file(path: str | Path) -> dict:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise BenchError(f"config file {path} does not exist") from None
     except UnicodeDecodeError:

@@ -45,6 +45,23 @@ def test_bad_values_are_one_line_errors(assignment, message):
         build_config(assignments=[assignment])
 
 
+def test_a_number_in_e_notation_is_a_float_as_the_readme_writes_it(tmp_path):
+    """PyYAML's YAML 1.1 reads `1e-6` (no dot) as a string: the README's own --set example was refused."""
+    from benchmark.config import parse_assignment
+    from methods.registry import get_method_class, resolve_options
+
+    config = build_config(assignments=["options.dreambooth.learning_rate=1e-6", "generation.guidance_scale=7E0"])
+    assert config.resolved_generation().guidance_scale == 7.0
+    assert resolve_options(get_method_class("dreambooth"), config.options["dreambooth"])["learning_rate"] == 1e-6
+    path = tmp_path / "run.yaml"
+    path.write_text("options:\n  dreambooth:\n    learning_rate: 2e-4\n")
+    assert build_config(path).options["dreambooth"]["learning_rate"] == 2e-4
+    # what is not a number stays text, and a type error still says so
+    assert parse_assignment("x=1e-6x")[1] == "1e-6x" and parse_assignment("x=1e")[1] == "1e"
+    with pytest.raises(BenchError, match="must be float"):
+        resolve_options(get_method_class("dreambooth"), {"learning_rate": "1e-6x"})
+
+
 def test_bad_yaml_names_the_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("seed: [1,\n")
