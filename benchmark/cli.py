@@ -162,7 +162,10 @@ def ls_options(method, profile, includes):
         click.echo(f"{method} has no options")
     for key, value in options.items():
         note = f"  (profile {profile})" if key in changed else ""
-        click.echo(f"{key:<28} {json.dumps(value)}{note}")
+        default = cls.default_options[key]
+        kind = "any" if default is None else type(default).__name__
+        text = cls.option_help.get(key, "")
+        click.echo(f"{key:<28} {json.dumps(value) + note:<24} {kind:<5} {text}".rstrip())
 
 
 @ls.command("profiles")
@@ -396,7 +399,10 @@ def run(
     if summary.failures:
         for failure in summary.failures:
             click.echo(f"bench: FAILED {failure.cell.method}/{failure.cell.subject}: {failure.error}", err=True)
-        _fail(f"{len(summary.failures)} cell(s) failed (recorded under */failures/); re-run to retry them", 1)
+        first = summary.failures[0]
+        record = summary.run_dir / first.cell.method / "failures" / f"{first.cell.subject}.json"
+        _fail(f"{len(summary.failures)} cell(s) failed (each recorded with its traceback in "
+              f"METHOD/failures/SUBJECT.json, e.g. {record}); re-run to retry them", 1)  # fmt: skip
 
 
 def _note_subset(subjects: set[str]) -> None:

@@ -7,16 +7,18 @@ thing in its worker and produces the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
 
 import torch
 
 from benchmark import determinism
+from benchmark.artifact_metadata import json_safe_metadata
 from benchmark.background import BackgroundWriter
 from benchmark.config import config_from_dict, stable_hash
 from benchmark.devices import device_name
@@ -24,6 +26,7 @@ from benchmark.errors import BenchError, StorageFailure, raise_if_storage_failur
 from benchmark.images import check_method_output, png_bytes
 from benchmark.planning import PRES_PROMPT, Cell, plan_groups, sampling_batches
 from benchmark.profiles import get_profile
+from benchmark.seeds import image_seed, seeded_global_rngs
 from benchmark.store.run_dir import RunStore
 from dataset.protocol import load_protocol
 from dataset.validate import instance_images
@@ -41,6 +44,7 @@ class CellResult:
     seconds: float = 0.0  # wall time of the cell in its worker
     trained: bool = False  # personalized in this run (not an artifact found on disk)
     resumed_from_step: int = 0  # the training continued from this checkpoint of a killed run (0: from scratch)
+    notes: list[str] = field(default_factory=list)  # warnings a user must see whatever the log (terminal or batch)
 
     def summary(self) -> str:
         """One line for a log that is not a terminal (a SLURM job's, a CI's): what the cell did."""
@@ -52,6 +56,16 @@ class CellResult:
             training = f"trained (resumed from step {self.resumed_from_step}), " if self.resumed_from_step else (
                 "trained, ")  # fmt: skip
         return f"{what} done in {self.seconds:.0f}s: {training}{self.generated} images generated, {self.reused} reused"
+
+
+def _where_raised(exc: BaseException) -> str:
+    """' (at my_method.py:42 in personalize)': the line that raised, so a plug-in's bug is found from the one
+    line a run prints (the whole traceback is in the failure record)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
 
 
 @dataclass
@@ -86,6 +100,7 @@ class CellRunner:
         self.store = RunStore(Path(spec.run_dir))
         self.protocol = load_protocol()
         self._methods: dict = {}
+        self._subject_of: dict[str, str] = {}  # method label -> the subject its last cell ran
 
     @cached_property
     def context(self) -> MethodContext:
@@ -133,7 +148,7 @@ class CellRunner:
             result.error = str(exc)
         except Exception as exc:
             raise_if_storage_failure(exc, f"{cell.method}/{cell.subject}")
-            result.error = f"{type(exc).__name__}: {exc}"
+            result.error = f"{type(exc).__name__}: {exc}{_where_raised(exc)}"
             if self.config.deterministic and "deterministic" in str(exc):
                 result.error += " (an operation without a deterministic CUDA kernel: run without --deterministic)"
             result.detail = traceback.format_exc()
@@ -147,21 +162,31 @@ class CellRunner:
                 self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=False)
                 return info
             self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=True)
-            info = self._personalize(cell, method, subject)
+            info = self._personalize(cell, method, subject, result)
             result.trained = info.get("trained") is not False  # `base` records that it trains nothing
             result.resumed_from_step = int(info.get("resumed_from_step") or 0)
             return info
 
-    def _personalize(self, cell: Cell, method, subject: SubjectInput) -> dict:
+    def _personalize(self, cell: Cell, method, subject: SubjectInput, result: CellResult) -> dict:
         staging = self.store.staging_dir(cell.method, cell.subject)
         scratch = self.store.scratch_dir(cell.method, cell.subject)
         try:
+            context = self.context
+            loaded_before = "base_components" in context.__dict__
             started = time.monotonic()
-            metadata = dict(method.personalize(subject, staging, scratch) or {})
+            seed = image_seed(self.config.seed, subject.name, "personalize", 0)
+            with seeded_global_rngs(seed, context.device), context.base_as_loaded():
+                metadata = dict(method.personalize(subject, staging, scratch) or {})
             if metadata.get("trained") is not False and "train_seconds" not in metadata:
-                # A plug-in that does not time itself is timed here, so its cost shows beside the built-ins'.
-                metadata["train_seconds"] = round(time.monotonic() - started, 3)
-                metadata.setdefault("device", str(self.context.device))
+                # A plug-in that does not time itself is timed here, so its cost shows beside the built-ins',
+                # less the loading of the base model when it was the first to ask for it.
+                seconds = time.monotonic() - started
+                if not loaded_before and "base_load_seconds" in context.__dict__:
+                    seconds -= context.base_load_seconds
+                metadata["train_seconds"] = round(max(seconds, 0.0), 3)
+                metadata.setdefault("device", str(context.device))
+            metadata, notes = json_safe_metadata(metadata, self.spec.method_names[cell.method])
+            result.notes.extend(notes)
             info = {
                 "method": cell.method,
                 "subject": cell.subject,
@@ -181,6 +206,9 @@ class CellRunner:
 
     def _run_cell(self, cell: Cell, result: CellResult, on_group) -> None:
         method = self.method(cell.method)
+        if self._subject_of.get(cell.method, cell.subject) != cell.subject:
+            method.release()  # a pipeline kept between `generate` calls holds the previous subject's weights
+        self._subject_of[cell.method] = cell.subject
         subject = self.subject_input(cell.subject)
         artifact = self._artifact(cell, method, subject, result)
         artifact_dir = self.store.artifact_dir(cell.method, cell.subject)
@@ -214,8 +242,10 @@ class CellRunner:
                     continue  # a batch is sampled whole or not at all: its companions decide every image's rounding
                 prompts = [texts[number] for number, _ in batch]
                 seeds = [groups[number].seeds[image] for number, image in batch]
-                produced = method.generate(subject, artifact_dir, prompts, seeds)
+                with seeded_global_rngs(seeds[0], self.context.device):  # a plug-in's global draws repeat too
+                    produced = method.generate(subject, artifact_dir, prompts, seeds)
                 check_method_output(produced, len(batch), self.spec.method_names[cell.method])
+                self._note_other_size(cell, produced, result)
                 for (number, image_index), image in zip(batch, produced, strict=True):
                     if not done[number]:
                         images.setdefault(number, {})[image_index] = image
@@ -225,6 +255,19 @@ class CellRunner:
                                         keys[number], images.pop(number), result)  # fmt: skip
                         writer.submit(write, done=on_group)
                         done[number] = True
+
+    def _note_other_size(self, cell: Cell, images: list, result: CellResult) -> None:
+        """Once per cell: images of another size than the run's resolution are kept, and said, since DIV is
+        measured at native resolution and a method sampled at another size compares with the others on it."""
+        resolution = self.context.generation.resolution
+        sizes = sorted({image.size for image in images} - {(resolution, resolution)})
+        if sizes and not any("generation.resolution" in note for note in result.notes):
+            shown = ", ".join(f"{w}x{h}" for w, h in sizes)
+            result.notes.append(
+                f"{cell.method}/{cell.subject}: generate() returned {shown} images; this run generates at "
+                f"{resolution}x{resolution} (generation.resolution), which a plug-in reads from "
+                "self.context.generation.resolution"
+            )
 
     def _group_keys(self, cell: Cell, artifact: dict, groups: list, texts: list[str], plan: list) -> list[str]:
         """What decides each group's bytes; a finished group whose key still matches is kept on a re-run.
@@ -255,10 +298,18 @@ class CellRunner:
         self, cell: Cell, group, text: str, phrase: str, key: str, images: dict, result: CellResult
     ) -> None:
         protocol_subject = self.protocol.subject(cell.subject)
-        records = []
+        intact = self.store.intact_images(cell.method, cell.subject, group.prompt.index, key)
+        records, changed = [], []
         for image_index, seed in enumerate(group.seeds):
             path = self.store.image_path(cell.method, cell.subject, group.prompt.index, image_index)
-            digest, written = self.store.write_image(path, png_bytes(images[image_index]))
+            png = png_bytes(images[image_index])
+            if image_index in intact and hashlib.sha256(png).hexdigest() != intact[image_index]:
+                # Sampled again with the same seeds and companions, yet other bytes: the first image stays, since
+                # it may be scored already and is as valid a sample as the new one; the user hears of it.
+                changed.append(image_index)
+                digest, written = intact[image_index], False
+            else:
+                digest, written = self.store.write_image(path, png)
             result.generated += written
             result.reused += not written
             records.append(
@@ -282,3 +333,10 @@ class CellRunner:
                 }
             )
         self.store.write_group(cell.method, cell.subject, group.prompt.index, key, records)
+        if changed:
+            result.notes.append(
+                f"{cell.method}/{cell.subject}: resampling prompt {group.prompt.index}'s images (one was missing or "
+                f"broken) gave other bytes for image(s) {', '.join(map(str, changed))} from the same seeds; the "
+                "images already there are kept. Either CUDA kernels varied (run with --deterministic) or the "
+                "method's images are not a function of their seeds (README: Adding a method)"
+            )

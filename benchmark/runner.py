@@ -127,7 +127,10 @@ def plan_methods(config: RunConfig, run_dir: Path | None = None) -> tuple[list[s
         raise BenchError(f"options.{unknown[0]}: '{unknown[0]}' is not among the methods of this run")
     labels, names, options = [], {}, {}
     for name in dict.fromkeys(config.methods):
-        cls = get_method_class(name, config.include)
+        try:
+            cls = get_method_class(name, config.include)
+        except BenchError as exc:
+            raise BenchError(f"{exc}{_recorded_include_hint(config, run_dir)}") from None
         label = method_label(cls, config.options.get(name), config.profile)
         earlier = method_label(cls, config.options.get(name), drop_defaults=False)  # as labels were made before
         if run_dir is not None and earlier != label and (Path(run_dir) / earlier / "method.json").exists():
@@ -137,6 +140,24 @@ def plan_methods(config: RunConfig, run_dir: Path | None = None) -> tuple[list[s
         names[label] = name
         options[label] = resolve_options(cls, config.options.get(name), config.profile)
     return labels, names, options
+
+
+def _recorded_include_hint(config: RunConfig, run_dir: Path | None) -> str:
+    """'; this run loaded plug-ins with --include FILE' when resuming a run without the files that define its
+    methods (config.yaml records them), so the fix is in the message."""
+    if run_dir is None:
+        return ""
+    try:
+        import yaml
+
+        recorded = (yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")) or {}).get("include")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return ""
+    missing = [str(path) for path in recorded or [] if str(path) not in [str(p) for p in config.include]]
+    if not missing:
+        return ""
+    flags = " ".join(f"--include {path}" for path in missing)
+    return f"; this run's methods were loaded with {flags}: give it again to resume"
 
 
 @dataclass
@@ -289,6 +310,8 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             elif result.resumed_from_step:
                 log(f"bench: {result.cell.method}/{result.cell.subject}: training resumed from its step "
                     f"{result.resumed_from_step} checkpoint")  # fmt: skip
+            for note in result.notes:
+                log(f"bench: warning: {note}")
 
         if cell_lines:  # a batch job's log starts by saying what this job does
             shard = f" (shard {config.shard})" if config.shard else ""

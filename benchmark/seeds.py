@@ -8,6 +8,8 @@ executor or GPU count produced it, and deleting it regenerates the same bytes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 TOKEN = "dreambench-v1/{base}/{subject}/{prompt}/{image}"
 # What run.json and the report print: the exact computation, so a reader can re-derive any image's seed.
@@ -21,3 +23,34 @@ def image_seed(base_seed: int, subject: str, prompt_key: int | str, image_index:
     token = TOKEN.format(base=int(base_seed), subject=subject, prompt=prompt_key, image=int(image_index))
     digest = hashlib.sha256(token.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+@contextmanager
+def seeded_global_rngs(seed: int, device) -> Iterator[None]:
+    """Torch's (CPU and the CUDA device's), NumPy's and Python's global generators seeded for the block, then
+    put back as they were.
+
+    The harness runs every method's `personalize` and `generate` inside this, seeded from the cell (training)
+    or the batch's image seeds (sampling): code that draws from a global generator (a plug-in's
+    `torch.randn`, peft's adapter init, a `random.choice` of training images) then gives the same result
+    whatever ran before it in the process, hence on any executor, worker count or resume.
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    devices = [device] if torch.device(device).type == "cuda" else []
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=devices):
+        torch.random.default_generator.manual_seed(seed)
+        if devices:
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)

@@ -3,6 +3,7 @@
     python benchmarks/check_determinism.py --dataset-dir ../shared/dreambench/dataset
     python benchmarks/check_determinism.py --device cuda ...                        # the question that matters
     python benchmarks/check_determinism.py --device cuda --profile sd15-random --set options.dreambooth.steps=20
+    python benchmarks/check_determinism.py --include my_method.py --method my-method  # a plug-in, before a sweep
 
 Each run is a fresh `bench run` process with its own empty cache (so class images are
 sampled again, not reused) and its own output directory; the script compares the
@@ -43,6 +44,8 @@ def run_once(args, work: Path, deterministic: bool) -> tuple[float, dict[str, st
         command += ["--dataset-dir", args.dataset_dir]
     for assignment in args.set:
         command += ["--set", assignment]
+    for plugin in args.include:
+        command += ["--include", plugin]
     if deterministic:
         command.append("--deterministic")
     environment = {**os.environ, "BENCH_CACHE_DIR": str(work / "cache")}
@@ -57,9 +60,13 @@ def run_once(args, work: Path, deterministic: bool) -> tuple[float, dict[str, st
     for line in (method_dir / "generations.jsonl").read_text().splitlines():
         record = json.loads(line)
         images[record["file"]] = record["sha256"]
-    weights = {
+    weights = {  # every file a training saved but its records (artifact.json, a loss log: timings) and locks
         path.relative_to(method_dir).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted((method_dir / "artifacts").rglob("*.safetensors"))
+        for path in sorted((method_dir / "artifacts").rglob("*"))
+        if path.is_file()
+        and path.name != "artifact.json"
+        and path.suffix not in (".jsonl", ".log")
+        and not any(part.startswith(".") for part in path.relative_to(method_dir).parts)
     }
     return seconds, images, weights
 
@@ -81,6 +88,7 @@ def main() -> None:
     parser.add_argument("--images-per-prompt", type=int, default=2)
     parser.add_argument("--dataset-dir")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to bench run")
+    parser.add_argument("--include", action="append", default=[], metavar="FILE", help="a plug-in file to load")
     args = parser.parse_args()
 
     print(machine_line(torch.device(args.device)).rsplit(", ", 1)[0])  # the runs pin their own threads

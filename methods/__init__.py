@@ -1,6 +1,6 @@
 """Personalization methods: the plug-in interface, the registry and the built-in methods."""
 
 from methods.interface import Method, MethodContext, SubjectInput, image_generators
-from methods.registry import register_method
+from methods.registry import register_method, register_preset
 
-__all__ = ["Method", "MethodContext", "SubjectInput", "image_generators", "register_method"]
+__all__ = ["Method", "MethodContext", "SubjectInput", "image_generators", "register_method", "register_preset"]

@@ -102,6 +102,43 @@ class DreamBooth(Method):
         "compile_mode": "default",  # default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
         "seed": 0,
     }
+    option_help = {
+        "identifier": "rare (the paper's rare-token procedure), sks, or any one-token word",
+        "identifier_seed": "which rare token the procedure draws",
+        "class_noun": "correct | none | wrong: the class noun after the identifier",
+        "prior_preservation": "train on class images of 'a {class}' too, so the class prior survives",
+        "prior_loss_weight": "weight of the prior-preservation loss (the paper: 1)",
+        "num_class_images": "class images per class (sampled once, cached, shared by every method)",
+        "class_prompt": "prompt of the class images ({} = the class noun)",
+        "instance_prompt": "training prompt of the subject's photos ({} = the subject phrase)",
+        "class_sampler": "scheduler that samples the class images",
+        "steps": "optimizer steps",
+        "learning_rate": "AdamW learning rate",
+        "scale_lr": "multiply the learning rate by batch size x accumulation steps",
+        "train_batch_size": "instance images per step (and as many class images)",
+        "gradient_accumulation_steps": "micro-batches per optimizer step",
+        "train_text_encoder": "fine-tune the text encoder too (the paper: all layers)",
+        "max_grad_norm": "gradient clipping norm (null: no clipping)",
+        "adam_beta1": "AdamW beta1",
+        "adam_beta2": "AdamW beta2",
+        "adam_weight_decay": "AdamW weight decay",
+        "adam_epsilon": "AdamW epsilon",
+        "use_8bit_adam": "bitsandbytes' 8-bit AdamW (CUDA; pip install 'dreambench-harness[bnb]')",
+        "mixed_precision": "auto | bf16 | fp16 | no: autocast on CUDA",
+        "gradient_checkpointing": "recompute activations in backward: less memory, slower steps",
+        "min_snr_gamma": "min-SNR loss weighting of the instance half (e.g. 5.0; null: off)",
+        "checkpoint_every": "steps between resumable checkpoints (0: never); changes no output",
+        "resolution": "training resolution (null: the run's generation resolution)",
+        "cache_latents": "speed-up: encode each image with the frozen VAE once",
+        "cache_text_embeddings": "speed-up: encode fixed prompts once while the text encoder is frozen",
+        "sdpa_attention": "speed-up: PyTorch's fused attention (false: classic softmax(QK^T)V)",
+        "channels_last": "speed-up: NHWC convolution layout",
+        "fused_adam": "speed-up: one-kernel AdamW update on CUDA",
+        "compile": "speed-up: torch.compile the UNet (minutes of compiling first)",
+        "compile_backend": "torch.compile backend",
+        "compile_mode": "default | reduce-overhead (CUDA graphs) | max-autotune | max-autotune-no-cudagraphs",
+        "seed": "training seed (with the run's --seed): another value retrains",
+    }
     run_options = frozenset({"checkpoint_every"})  # resuming from a checkpoint gives the same weights (tested)
     profile_options = {
         "tiny": {"steps": 6, "num_class_images": 3, "learning_rate": 1e-4, "checkpoint_every": 3},
@@ -249,23 +286,27 @@ class DreamBooth(Method):
     def _train(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:
         opts, ctx = self.options, self.context
         device = ctx.device
-        started = time.monotonic()
-        T.reset_peak_memory(device)
         noun = self.class_noun_for(subject)
         prior = bool(opts["prior_preservation"])
         if prior and noun is None:
             raise BenchError("prior preservation needs a class noun; set prior_preservation=false with class_noun=none")
         resolution = opts["resolution"] or ctx.generation.resolution
+        # Loading the base model and sampling class images (cached per class, shared by every method that
+        # asks) are not this training's cost: the first method of a run to need them would carry them.
         base = ctx.base_components
         class_prompt = opts["class_prompt"].format(noun) if prior else None
+        class_started = time.monotonic()
         class_paths = (
             ensure_class_images(ctx, class_prompt, opts["num_class_images"], sampler=opts["class_sampler"],
                                 seed=opts["seed"])
             if prior
             else []
         )  # fmt: skip
+        class_seconds = time.monotonic() - class_started
 
         ctx.release_generation_copies()  # class-image sampling may have made them; training needs the memory
+        started = time.monotonic()
+        T.reset_peak_memory(device)
         from diffusers import DDPMScheduler
 
         vae = base["vae"].to(device)
@@ -339,6 +380,7 @@ class DreamBooth(Method):
             "resumed_from_step": start,
             "final_loss": log.last_loss,
             "train_seconds": round(time.monotonic() - started, 3),
+            "class_image_seconds": round(class_seconds, 3),  # found in the cache or sampled, apart from training
             "peak_memory_mb": T.peak_memory_mb(device),
             "device": str(device),
             "files": saved,

@@ -31,6 +31,11 @@ class DreamBoothLoRA(DreamBooth):
         "lora_alpha": 4,
     }
     profile_options = {"tiny": {**DreamBooth.profile_options["tiny"], "learning_rate": 1e-3}}
+    option_help = {
+        **DreamBooth.option_help,
+        "lora_rank": "rank of the LoRA adapters on the UNet's attention projections",
+        "lora_alpha": "LoRA scale numerator (the update is scaled by alpha / rank)",
+    }
 
     @classmethod
     def check_options(cls, options: dict) -> None:

@@ -10,7 +10,10 @@ its own seed (use `image_generators`).
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -50,7 +53,36 @@ class MethodContext:
     def base_components(self) -> dict:
         from benchmark.models.loading import load_base_components
 
-        return load_base_components(self.config.model_sources()["base"], self.model_locations["base"], self.device)
+        started = time.monotonic()
+        parts = load_base_components(self.config.model_sources()["base"], self.model_locations["base"], self.device)
+        # What loading took, so a method's training time does not carry it for being the first to ask.
+        self.__dict__["base_load_seconds"] = time.monotonic() - started
+        self.__dict__["_base_as_loaded"] = {key: _module_settings(parts[key]) for key in SETTLED_PARTS}
+        return parts
+
+    @contextmanager
+    def base_as_loaded(self) -> Iterator[None]:
+        """The shared fp32 base modules with the attention kernel and memory layout they were loaded with, for
+        the block; then with whatever they had before it.
+
+        In fp32 a sampling pipeline runs the base modules themselves and sets its own kernel and layout on
+        them, which round differently; the harness runs each `personalize` inside this, so a plug-in that
+        trains from the base modules trains the same weights whether or not something sampled before it
+        in the process. (Built-in trainers set their own settings explicitly; this changes nothing for them.)
+        """
+        loaded = self.__dict__.get("_base_as_loaded")
+        if loaded is None:  # nothing loaded yet: whatever loads inside the block is as loaded
+            yield
+            return
+        modules = [self.base_components[key] for key in SETTLED_PARTS]
+        before = [_module_settings(module) for module in modules]
+        for module, settings in zip(modules, loaded.values(), strict=True):
+            _apply_settings(module, settings)
+        try:
+            yield
+        finally:
+            for module, settings in zip(modules, before, strict=True):
+                _apply_settings(module, settings)
 
     def generation_parts(self, **replaced) -> dict:
         """The base model's parts for a pipeline in the generation dtype, with `replaced` parts swapped in.
@@ -99,6 +131,25 @@ class MethodContext:
         return getattr(torch, self.generation.dtype)
 
 
+SETTLED_PARTS = ("unet", "vae")  # the base modules with an attention kernel and a convolution layout
+
+
+def _module_settings(module: torch.nn.Module) -> tuple[dict | None, bool]:
+    from methods import speedups
+
+    processors = dict(module.attn_processors) if hasattr(module, "attn_processors") else None
+    return processors, speedups.is_channels_last(module)
+
+
+def _apply_settings(module: torch.nn.Module, settings: tuple[dict | None, bool]) -> None:
+    from methods import speedups
+
+    processors, channels_last = settings
+    if processors is not None:
+        module.set_attn_processor(dict(processors))
+    speedups.set_layout(module, channels_last)
+
+
 def image_generators(seeds: list[int]) -> list[torch.Generator]:
     """One CPU generator per image, so initial noise is identical on any device or batch layout."""
     return [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
@@ -113,6 +164,8 @@ class Method(ABC):
     version: ClassVar[str] = "1"
     # Defaults of the options a user may change with `--set options.<name>.<key>=value`.
     default_options: ClassVar[dict[str, Any]] = {}
+    # One line per option for `bench ls options` (what it does, its values); an option without one shows its type.
+    option_help: ClassVar[dict[str, str]] = {}
     # Per-profile changes to those defaults (e.g. a few training steps on `tiny`).
     profile_options: ClassVar[dict[str, dict[str, Any]]] = {}
     # Options that change how a run goes, never what it produces (how often to checkpoint): left out of the
@@ -129,7 +182,8 @@ class Method(ABC):
         self.options = options
 
     def release(self) -> None:
-        """Drop models held for generation; called when the harness moves on to another method."""
+        """Drop models held for generation; called when the harness moves on to another subject or method, so a
+        pipeline kept between `generate` calls never samples one subject with another's weights."""
         return None
 
     @abstractmethod

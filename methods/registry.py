@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import io
+import re
 import sys
 import tokenize
 from importlib.metadata import entry_points
@@ -26,22 +27,43 @@ _PLUGIN_CODE: dict[type[Method], str | None] = {}  # taken at import: the code t
 _loaded_plugins = False
 
 
+# A method's name is its results' folder and the start of its label ("name[option=value]"), so it is one
+# plain path part without the label's own punctuation.
+METHOD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+
+
 def register_method(cls: type[Method]) -> type[Method]:
     name = getattr(cls, "name", None)
     if not name or not getattr(cls, "description", None):
         raise TypeError(f"{cls.__qualname__} needs class attributes `name` and `description`")
+    if not isinstance(name, str) or not METHOD_NAME.fullmatch(name):
+        raise TypeError(
+            f"{cls.__qualname__}: method name {name!r} must be letters, digits and . _ + - (starting with a letter or "
+            "digit, at most 64): it names the method's results folder"
+        )
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:  # refused now, not cell by cell once a run has started
+        raise TypeError(f"method '{name}' ({cls.__qualname__}) does not define {', '.join(m + '()' for m in missing)}")
     existing = _REGISTRY.get(name)
     # The same class registered again (its module re-imported) is fine; any other class under a taken name is
     # refused, even one with the same class name: a plug-in must never silently replace a built-in.
     if existing is not None and (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__):
         same_file = existing.__qualname__ == cls.__qualname__ and _source_file(existing) == _source_file(cls)
         if not same_file or _source_file(cls) is None:
-            raise BenchError(f"two methods are named '{name}': {existing.__module__} and {cls.__module__}")
+            raise BenchError(f"two methods are named '{name}': {_origin(existing)} and {_origin(cls)}")
         # one file loaded twice (an installed plug-in also given with --include): the same method, and the
         # later import is the code as it is now
     _REGISTRY[name] = cls
     _PLUGIN_CODE[cls] = _fingerprint(cls)
     return cls
+
+
+def _origin(cls) -> str:
+    """Where a method comes from, as its user knows it: 'the built-in methods.dreambooth' or its file."""
+    if cls.__module__ in BUILTIN_MODULES:
+        return f"the built-in {cls.__module__}"
+    path = _source_file(cls)
+    return str(path) if path is not None else cls.__module__
 
 
 def _source_file(cls) -> Path | None:
@@ -123,6 +145,9 @@ def include_file(path: str | Path) -> None:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
+    except BenchError as exc:  # a registration the harness refused: its own words say why
+        del sys.modules[module_name]
+        raise BenchError(f"--include {path}: {exc}") from None
     except Exception as exc:
         del sys.modules[module_name]
         raise BenchError(f"--include {path} failed to import: {type(exc).__name__}: {exc}") from None
@@ -147,12 +172,23 @@ def resolve_options(cls: type[Method], given: dict | None, profile: str | None =
     given = given or {}
     unknown = sorted(set(given) - set(cls.default_options))
     if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], list(cls.default_options), n=1)
+        if close:
+            raise BenchError(f"options.{cls.name}.{unknown[0]}: method '{cls.name}' has no such option; did you mean "
+                             f"'{close[0]}'? (`bench ls options {cls.name}` lists them)")  # fmt: skip
         known = ", ".join(cls.default_options) or "none"
         raise BenchError(f"options.{cls.name}.{unknown[0]}: method '{cls.name}' has no such option (it has: {known})")
     for key, value in given.items():
         _check_option_type(cls, key, value)
     options = {**cls.default_options, **cls.profile_options.get(profile or "", {}), **given}
-    cls.check_options(options)
+    try:
+        cls.check_options(options)
+    except BenchError:
+        raise
+    except Exception as exc:  # a plug-in's check raising ValueError is still the user's mistake, not a crash
+        raise BenchError(f"options.{cls.name}: {exc}") from None
     return options
 
 

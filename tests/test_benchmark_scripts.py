@@ -18,6 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import FAKE_METHOD
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -234,6 +236,7 @@ def test_determinism_check_hashes_what_a_run_trained_and_sampled(monkeypatch, tm
     args = SimpleNamespace(
         method="dreambooth", subject="dog", profile="tiny", device="cpu", limit_prompts=1, images_per_prompt=1,
         dataset_dir=str(dreambench_dir), set=["options.dreambooth.steps=2", "options.dreambooth.num_class_images=1"],
+        include=[],
     )  # fmt: skip
     monkeypatch.chdir(ROOT)
     seconds, images, weights = check.run_once(args, tmp_path, deterministic=True)
@@ -242,11 +245,17 @@ def test_determinism_check_hashes_what_a_run_trained_and_sampled(monkeypatch, tm
     assert seconds > 0 and sorted(images) == [f"{folder}/images/dog/class_i0.png", f"{folder}/images/dog/p00_i0.png"]
     image = method_dir / "images/dog/p00_i0.png"
     assert images[f"{folder}/images/dog/p00_i0.png"] == hashlib.sha256(image.read_bytes()).hexdigest()
-    assert sorted(weights) == [
+    assert sorted(weights) == [  # what training saved, not the records that hold its timings
+        "artifacts/dog/text_encoder/config.json",
         "artifacts/dog/text_encoder/model.safetensors",
+        "artifacts/dog/unet/config.json",
         "artifacts/dog/unet/diffusion_pytorch_model.safetensors",
     ]
     assert list((tmp_path / "cache").iterdir())  # its own cache: class images sampled afresh, not reused
+    # a plug-in, loaded from its file, whatever it saves
+    plugin = SimpleNamespace(**{**vars(args), "method": "fake", "include": [str(FAKE_METHOD)], "set": []})
+    _, images, weights = check.run_once(plugin, tmp_path / "plugin", deterministic=False)
+    assert sorted(weights) == ["artifacts/dog/weights.txt"] and len(images) == 2
 
 
 @pytest.mark.parametrize("device, differs, fails", [("cuda", "default", False), ("cuda", "deterministic", True),

@@ -152,6 +152,10 @@ def test_failed_cell_exits_1_and_names_it(cli, run_args, tmp_path, dreambench_di
     )
     assert result.exit_code == 1
     assert "FAILED fake[fail_on=dog]/dog: RuntimeError: deliberate failure for dog" in result.stderr
+    # the line that raised, and where the whole traceback is: a plug-in's bug is found from the run's output
+    raised = next(n for n, line in enumerate(FAKE_METHOD.read_text().splitlines(), 1) if "deliberate failure" in line)
+    assert f"deliberate failure for dog (at fake_method.py:{raised} in generate)" in result.stderr
+    assert str(tmp_path / "run" / "fake[fail_on=dog]" / "failures" / "dog.json") in result.stderr
     assert len(list((tmp_path / "run" / "fake[fail_on=dog]" / "images" / "backpack").glob("*.png"))) == 2
 
 
@@ -168,11 +172,17 @@ def test_ls_commands(cli):
 
 
 def test_ls_options_shows_defaults_and_what_a_profile_changes(cli):
-    options = dict(line.split(maxsplit=1) for line in cli("ls", "options", "dreambooth").stdout.splitlines())
-    assert options["steps"] == "800" and options["channels_last"] == "true" and options["compile"] == "false"
-    assert options["prior_preservation"] == "true" and options["train_text_encoder"] == "true"
-    tiny = cli("ls", "options", "dreambooth-no-prior", "--profile", "tiny").stdout
-    assert "steps                        6  (profile tiny)" in tiny and "prior_preservation           false\n" in tiny
+    lines = cli("ls", "options", "dreambooth").stdout.splitlines()
+    options = {line.split()[0]: line.split()[1:3] for line in lines}  # name: default, type
+    assert options["steps"] == ["800", "int"] and options["channels_last"] == ["true", "bool"]
+    assert options["prior_preservation"] == ["true", "bool"] and options["train_text_encoder"] == ["true", "bool"]
+    assert options["min_snr_gamma"] == ["null", "any"] and options["learning_rate"] == ["5e-06", "float"]
+    assert "the paper's rare-token procedure" in next(line for line in lines if line.startswith("identifier "))
+    tiny = cli("ls", "options", "dreambooth-no-prior", "--profile", "tiny").stdout.splitlines()
+    steps = next(line for line in tiny if line.startswith("steps "))
+    assert steps.split()[1:5] == ["6", "(profile", "tiny)", "int"]
+    assert next(line for line in tiny if line.startswith("prior_preservation ")).split()[1] == "false"
+    assert "(profile" not in next(line for line in tiny if line.startswith("prior_preservation "))
     unknown = cli("ls", "options", "dreambooth-xl")
     assert unknown.exit_code == 2 and "unknown method 'dreambooth-xl'" in unknown.stderr
 

@@ -20,6 +20,9 @@ def plugin_source(class_name: str, name: str, description: str | None = None) ->
              f"    name = {name!r}"]  # fmt: skip
     if description is not None:
         lines.append(f"    description = {description!r}")
+    lines += ["    def subject_phrase(self, subject):", "        return subject.class_noun",
+              "    def personalize(self, subject, workdir, scratch):", "        return {}",
+              "    def generate(self, subject, artifact_dir, prompts, seeds):", "        return []"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -102,10 +105,12 @@ def test_plugin_without_description_is_rejected(tmp_path):
 
 def test_unknown_option_names_the_known_ones():
     cls = registry.get_method_class("fake", [str(FAKE_METHOD)])
-    with pytest.raises(
-        BenchError, match=r"options.fake.sizee: .*\(it has: fail_on, size, die_once, count_in, sleep, die_on\)"
-    ):
+    with pytest.raises(BenchError, match=r"options.fake.sizee: .*no such option; did you mean 'size'\?"):
         registry.resolve_options(cls, {"sizee": 3})
+    with pytest.raises(
+        BenchError, match=r"options.fake.colour: .*\(it has: fail_on, size, die_once, count_in, sleep, die_on\)"
+    ):
+        registry.resolve_options(cls, {"colour": 3})
     resolved = registry.resolve_options(cls, {"size": 3})
     assert resolved == {"fail_on": "", "size": 3, "die_once": "", "count_in": "", "sleep": 0.0, "die_on": ""}
 

@@ -221,6 +221,30 @@ def test_layout_switch_gives_every_kernel_the_strides_of_its_layout():
     assert all(torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
 
 
+def test_personalize_sees_the_base_modules_as_loaded_whatever_a_pipeline_set_on_them(context):
+    """In fp32 a pipeline runs the base modules themselves and sets its kernel and layout on them; a plug-in
+    training from them inside `base_as_loaded` trains as if nothing had sampled before it."""
+    from diffusers.models.attention_processor import AttnProcessor
+
+    from methods import speedups
+
+    def settings(module):
+        return {type(p) for p in module.attn_processors.values()}, speedups.is_channels_last(module)
+
+    with context.base_as_loaded():  # nothing loaded yet: nothing to settle, and nothing fails
+        unet, vae = context.base_components["unet"], context.base_components["vae"]
+    loaded = settings(unet), settings(vae)
+    assert AttnProcessor not in loaded[0][0] and not loaded[0][1]  # diffusers' own default: SDPA, NCHW
+    for module in (unet, vae):  # what a plain-path pipeline leaves on them
+        speedups.set_attention(module, sdpa=False)
+        speedups.set_layout(module, channels_last=True)
+    sampled = settings(unet), settings(vae)
+    assert sampled != loaded
+    with context.base_as_loaded():
+        assert (settings(unet), settings(vae)) == loaded
+    assert (settings(unet), settings(vae)) == sampled  # the pipeline's own settings again afterwards
+
+
 def test_class_images_of_another_sampling_layout_are_not_reused(context):
     """Kernels and layout change bytes by rounding, so they are part of the cache key."""
     first = class_images.ensure_class_images(context, "a can", 1, sampler="euler_ancestral", seed=0)

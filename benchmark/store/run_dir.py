@@ -251,6 +251,25 @@ class RunStore:
         tag = f"p{prompt_key:02d}" if isinstance(prompt_key, int) else str(prompt_key)
         return self.method_dir(method) / "records" / subject / f"{tag}.json"
 
+    def intact_images(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> dict[int, str]:
+        """image index -> SHA-256 of the group's images still on disk as its record (under `group_key`) has them.
+
+        A group is sampled again whole when one of its images is missing or broken; these are the images
+        that were not, which the new sampling must reproduce byte for byte if the method is deterministic.
+        """
+        try:
+            payload = json.loads(self.group_path(method, subject, prompt_key).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+        if payload.get("group_key") != group_key:
+            return {}
+        intact = {}
+        for record in payload.get("records", []):
+            image = self.root / record["file"]
+            if image.exists() and sha256_file(image) == record["sha256"]:
+                intact[int(record["image_index"])] = record["sha256"]
+        return intact
+
     def finished_group(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> list[dict] | None:
         """The group's records if it is complete and current, else None (so it is regenerated)."""
         path = self.group_path(method, subject, prompt_key)
