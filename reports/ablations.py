@@ -57,6 +57,7 @@ class Ablation:
     backbone: str | None  # the backbone of the published numbers
     metrics: tuple[str, ...]
     arms: tuple[Arm, ...]
+    from_paper: bool = True  # False: a method's own presets (register_preset), which no paper printed
 
     @property
     def methods(self) -> list[str]:
@@ -134,6 +135,9 @@ class AblationResult:
     hint_run: str = ""
     options: str = ""  # the option suffix every arm shares, e.g. "[steps=3]"; "" for the defaults
     mixed: list[str] = field(default_factory=list)  # when arms exist only with other options: every label found
+    # arms whose plug-in code differs from the reference arm's (the file was edited between their runs): each
+    # folder alone is guarded, but an effect between two codes is partly the edit
+    other_code: list[str] = field(default_factory=list)
 
     @property
     def available(self) -> bool:
@@ -144,6 +148,24 @@ class AblationResult:
         if self.ablation.table is None:
             return None
         return f"DreamBooth paper, {self.ablation.table} ({self.ablation.backbone})"
+
+    @property
+    def code_warning(self) -> str:
+        """A line when arms were made from different code of one plug-in, else ''."""
+        if not self.other_code:
+            return ""
+        return (
+            f"Warning: {', '.join(self.other_code)} came from other code of the plug-in than "
+            f"{self.arms[0].method if self.arms else 'the first row'} (its file was edited between their runs): "
+            "each effect is partly that edit. Re-run the arms into a new --output-dir."
+        )
+
+    @property
+    def no_source(self) -> str:
+        """Why a table has no published numbers: the paper printed none, or it is a method's own presets."""
+        if self.ablation.from_paper:
+            return "the paper prints no numbers for this ablation"
+        return "none: a method's own presets (register_preset), declared by its code"
 
 
 def _oracle_delta(reference: MethodRun, metric: str, **bootstrap) -> dict:
@@ -230,6 +252,8 @@ def build_ablation(
         result.hint_run = run.name
         return result
     reference = found[ablation.arms[0].method]
+    code = reference.info.get("plugin_code")
+    result.other_code = [m.label for m in found.values() if code and m.info.get("plugin_code") not in (None, code)]
     bootstrap = {"n_resamples": n_resamples, "seed": seed}
     for index, arm in enumerate(ablation.arms):
         oracle = arm.method == ORACLE
@@ -308,12 +332,23 @@ def extend_command(run: RunInfo, methods: list[str], *, options: dict | None = N
             args += ["--" + key.replace("_", "-"), str(value)]
     if run.manifest.get("dataset_dir"):
         args += ["--dataset-dir", str(run.manifest["dataset_dir"])]
+    for plugin in _recorded_includes(run):  # a plug-in's presets are unknown methods without their file
+        args += ["--include", plugin]
     for assignment in _identity_assignments(identity, {k: v for k, v in flags.items() if v is not None}):
         args += ["--set", assignment]
     for method in methods:
         for key, value in sorted((options or {}).items()):
             args += ["--set", f"options.{method}.{key}={_yaml_scalar(value)}"]
     return shlex.join(args)
+
+
+def _recorded_includes(run: RunInfo) -> list[str]:
+    """The plug-in files the run was made with (its config.yaml), for a command that adds to it."""
+    try:
+        config = yaml.safe_load((Path(run.path) / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    return [str(path) for path in (config.get("include") or [])] if isinstance(config, dict) else []
 
 
 def _yaml_scalar(value) -> str:
@@ -335,8 +370,42 @@ def _identity_assignments(identity: dict, flags: dict) -> list[str]:
     return out
 
 
+def preset_ablations(data: ReportData) -> list[Ablation]:
+    """One table per method whose presets (`register_preset`) are in these runs, besides the paper's.
+
+    A plug-in author's ablations are presets of their method: each is the method with some
+    options changed, so each arm's effect against the method at its defaults is what the
+    preset leaves out. Presets the paper's tables already hold (DreamBooth's) are not repeated.
+    """
+    in_paper = {name for ablation in ABLATIONS for name in ablation.methods}
+    presets: dict[str, set[str]] = {}
+    for method in data.methods.values():
+        parent = (method.info or {}).get("preset_of")
+        if parent and method.name not in in_paper and method.scores and not method.external:
+            presets.setdefault(parent, set()).add(method.name)
+    metrics = tuple(data.metrics)  # every metric these runs measured
+    return [
+        Ablation(
+            f"presets-{parent}",
+            f"{parent}: its presets against its defaults",
+            f"What does each preset of {parent} change, against {parent} with its default options?",
+            None,
+            None,
+            metrics,
+            (
+                Arm(f"{parent} (defaults)", parent),
+                *(Arm(name, name) for name in sorted(named)),
+            ),
+            from_paper=False,
+        )
+        for parent, named in presets.items()
+    ]
+
+
 def build_ablations(data: ReportData, **bootstrap) -> list[AblationResult]:
-    return [build_ablation(data, ablation, **bootstrap) for ablation in ABLATIONS]
+    """The paper's ablation tables, then one per method whose presets were run."""
+    ablations = (*ABLATIONS, *preset_ablations(data))
+    return [build_ablation(data, ablation, **bootstrap) for ablation in ablations]
 
 
 def ablation_frame(result: AblationResult) -> pd.DataFrame:

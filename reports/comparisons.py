@@ -170,7 +170,11 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
     )
     lines = [f"# Paired comparison: B = {run_b} against A = {run_a}", ""]
     if Path(run_a).resolve() == Path(run_b).resolve():
-        lines += ["A and B are the same run: every difference is 0 by construction (a check, not a comparison).", ""]
+        if all(a.label == b.label for a, b in pairs):
+            lines += ["A and B are the same run: every difference is 0 by construction (a check, not a comparison).",
+                      ""]  # fmt: skip
+        else:
+            lines += [f"A and B are two methods of one run ({run_a}): pairs share subject, prompt, image and seed.", ""]
     banners = [*report_banners(data), *protocol_banners(data)]
     if banners:
         lines += [f"> **{line}**" for line in banners] + [""]

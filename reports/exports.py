@@ -139,6 +139,8 @@ def ablation_markdown(result: AblationResult) -> str:
         return "\n".join(lines) + "\n"
     if result.options:
         lines += [f"Every arm ran with the options `{result.options}`.", ""]
+    if result.code_warning:
+        lines += [f"**{result.code_warning}**", ""]
     lines += [
         "| arm | method | metric | ours [95% CI] | published | Δ ours vs first row [95% CI] | p | Δ published |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -154,7 +156,7 @@ def ablation_markdown(result: AblationResult) -> str:
             f"{delta} | {p_value} | {published_delta} |"
         )
     lines.append("")
-    lines.append(f"Published: {result.source or 'none (the paper prints no numbers for this ablation)'}.")
+    lines.append(f"Published: {result.source or 'none (' + result.no_source + ')'}.")
     return "\n".join(lines) + "\n"
 
 
@@ -343,10 +345,12 @@ def latex_ablation(result: AblationResult) -> str:
             if result.source:
                 pdelta = " & ".join(fmt_signed(arm.published_delta.get(m)) for m in metrics)
                 out.append(rf"\quad $\Delta$ published & {pdelta} \\")
-    source = f"Published: {tex(result.source)}." if result.source else "The paper prints no numbers for this ablation."
+    source = f"Published: {tex(result.source)}." if result.source else f"{tex(result.no_source).capitalize()}."
     if result.options:
         labels = ", ".join(rf"\texttt{{{tex(arm.method)}}}" for arm in result.arms if not arm.is_oracle)
         source += f" Every arm ran with the options {tex(result.options)}: {labels}."
+    if result.code_warning:
+        source += f" {tex(result.code_warning)}"
     if not all(arm.complete for arm in result.arms):
         source += INCOMPLETE_CAPTION
     if not all(arm.meaningful for arm in result.arms):

@@ -28,7 +28,7 @@ import pytest
 import reports.html
 from benchmark.errors import BenchError
 from benchmark.metrics import score_run
-from reports.ablations import ABLATIONS, ablation_frame, build_ablation
+from reports.ablations import ABLATIONS, ablation_frame, build_ablation, build_ablations
 from reports.banner import not_meaningful_banner, report_banners, smoke_run_banners
 from reports.comparisons import compare_runs, verdict
 from reports.exports import markdown_leaderboard
@@ -303,6 +303,9 @@ def test_compare_runs_pairs_shared_methods_and_refuses_when_nothing_pairs(runs):
     assert "A and B are the same run" in text
     assert "| DINO ↑ | base (run 1: main) | base (run 2: main) |" in text
     assert "+0.000 | [0.000, 0.000] | 1 |" in text  # a run against itself: no difference
+    # two methods of one run are a real comparison, not the self-check
+    two = compare_runs(runs.main, runs.main, "base", "dreambooth")
+    assert "same run" not in two and "two methods of one run" in two
 
 
 def test_compare_runs_of_single_methods_prints_the_hand_computed_difference(runs, tmp_path):
@@ -358,6 +361,9 @@ def test_an_ablation_appears_only_when_its_methods_ran_and_names_the_missing_one
         assert f'id="ablation-table-{missing}"' not in html
     assert "Not in these runs: needs <code>textual-inversion</code>" in html
     assert "bench run --method dreambooth,dreambooth-no-class,dreambooth-wrong-class" in html
+    # dreambooth-no-prior is a preset of dreambooth that the paper's tables hold: no second table for it
+    assert data.methods["dreambooth-no-prior"].info["preset_of"] == "dreambooth"
+    assert [a.ablation.id for a in build_ablations(data)] == [a.id for a in ABLATIONS]
 
 
 def test_methods_ablation_compares_real_images_against_dreambooth_per_subject(runs):
