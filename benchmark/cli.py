@@ -14,7 +14,14 @@ from pathlib import Path
 
 import click
 
-from benchmark.errors import BenchError, StorageFailure, Terminated, raise_if_storage_failure
+from benchmark.errors import (
+    BenchError,
+    StorageFailure,
+    Terminated,
+    note_sigterm,
+    raise_if_storage_failure,
+    sigterm_received,
+)
 
 EPILOG = "Protocol: DreamBench (dreambench-v1). Docs: README.md. Errors exit 2; failed cells exit 1."
 
@@ -33,9 +40,9 @@ def user_errors(func):
             return func(*args, **kwargs)
         except BenchError as exc:
             _fail(str(exc), exc.exit_code)
-        except Terminated:
-            _fail("terminated (SIGTERM); finished work is kept, re-run the same command to resume", 143)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, Terminated) or sigterm_received():
+                _fail("terminated (SIGTERM); finished work is kept, re-run the same command to resume", 143)
             _fail("interrupted; finished work is kept, re-run the same command to resume", 130)
         except OSError as exc:
             try:
@@ -503,7 +510,10 @@ def score(
         report = score_folder(target, dataset_dir, output_dir=Path(output_dir) if output_dir else None,
                               method=name, manifest=Path(manifest) if manifest else None, **options)  # fmt: skip
     else:
-        report = score_run(target, dataset_dir, methods=methods.split(",") if methods else None, **options)
+        from benchmark.store.lock import scoring_lock
+
+        with scoring_lock(target):
+            report = score_run(target, dataset_dir, methods=methods.split(",") if methods else None, **options)
     click.echo(report.markdown())
     for warning in report.warnings:
         click.echo(f"bench: warning: {warning}", err=True)
@@ -561,6 +571,7 @@ def program() -> None:
     import signal
 
     def terminated(signum, frame):
+        note_sigterm()
         raise Terminated()
 
     signal.signal(signal.SIGTERM, terminated)

@@ -31,6 +31,7 @@ def raise_if_storage_failure(exc: BaseException, where: object = "output") -> No
     import errno
 
     if not isinstance(exc, OSError):
+        _raise_if_library_disk_full(exc, where)
         return
     if exc.errno == errno.ENOSPC:
         raise DiskFull(f"disk full while writing {where}; free space and re-run (finished work is kept)") from exc
@@ -39,6 +40,43 @@ def raise_if_storage_failure(exc: BaseException, where: object = "output") -> No
         raise PermissionDenied(
             f"{exc.strerror}: {target}; fix its permissions and re-run (finished work is kept)"
         ) from exc
+
+
+# How libraries that write files without raising OSError say the disk is full: safetensors (Rust's io error),
+# torch.save (its zip writer's checks), and any message carrying the errno text.
+_DISK_FULL_TEXT = ("No space left on device", "os error 28", "[Errno 28]")
+_TORCH_WRITE_FAILED = ("unexpected pos", "file write failed", "PytorchStreamWriter failed")
+
+
+def _raise_if_library_disk_full(exc: BaseException, where: object) -> None:
+    """A full disk met inside a library that reports it as RuntimeError or its own error type: a trained
+    model's save would otherwise fail its cell as if the method were at fault, and the run go on writing."""
+    text = str(exc)
+    if any(marker in text for marker in _DISK_FULL_TEXT):
+        raise DiskFull(f"disk full while writing {where}; free space and re-run (finished work is kept)") from exc
+    if any(marker in text for marker in _TORCH_WRITE_FAILED):
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise DiskFull(
+            f"a write failed while saving {where} ({first}), as a full disk makes it; free space and re-run "
+            "(finished work is kept)"
+        ) from exc
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause is not exc:
+        raise_if_storage_failure(cause, where)
+
+
+_SIGTERM_RECEIVED = False
+
+
+def note_sigterm() -> None:
+    """Remember that SIGTERM arrived: a library may turn the `Terminated` we raise into a plain
+    KeyboardInterrupt on its way up (Ray's wait does), and the exit status must still say SIGTERM (143)."""
+    global _SIGTERM_RECEIVED
+    _SIGTERM_RECEIVED = True
+
+
+def sigterm_received() -> bool:
+    return _SIGTERM_RECEIVED
 
 
 class Terminated(KeyboardInterrupt):

@@ -360,3 +360,38 @@ def test_doctor_reports_a_library_that_will_not_import_instead_of_dying_of_it(cl
     result = cli("doctor", "--dataset-dir", dreambench_dir)
     assert result.exit_code == 1, result.output  # a problem found, not a traceback (that would exit 1 with no line)
     assert "cannot check: ModuleNotFoundError" in result.stdout and "doctor: " in result.stderr
+
+
+def test_sigterm_that_a_library_turned_into_a_keyboard_interrupt_still_exits_143(monkeypatch, capsys):
+    """Ray's wait turns the Terminated our SIGTERM handler raises into a plain KeyboardInterrupt; a SLURM
+    requeue wrapper reading 130 would take a preemption for a Ctrl-C."""
+    from benchmark import errors
+    from benchmark.cli import user_errors
+
+    monkeypatch.setattr(errors, "_SIGTERM_RECEIVED", False)
+
+    @user_errors
+    def waiting():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as ctrl_c:
+        waiting()
+    assert ctrl_c.value.code == 130 and "interrupted;" in capsys.readouterr().err
+    errors.note_sigterm()  # what `bench`'s SIGTERM handler does before raising
+    with pytest.raises(SystemExit) as sigterm:
+        waiting()
+    assert sigterm.value.code == 143 and "terminated (SIGTERM)" in capsys.readouterr().err
+
+
+def test_bench_score_refuses_while_a_run_or_a_shard_writes_to_the_run(cli, run_args, tmp_path):
+    """A scoring that started before a run's own would end after it and write older scores over them."""
+    from benchmark.store.lock import run_lock
+
+    assert cli(*run_args).exit_code == 0
+    run = tmp_path / "run"
+    for shard in ((0, 1), (1, 2)):  # the whole run, or one shard of it
+        with run_lock(run, shard):
+            assert_one_line_error(cli("score", run, "--profile", "tiny", "--quiet"), "a `bench run` is writing to")
+    assert not list(run.glob("*/scores.json"))  # nothing was scored while locked
+    assert cli("score", run, "--profile", "tiny", "--quiet").exit_code == 0  # and scores once the run is done
+    assert list(run.glob("*/scores.json"))

@@ -266,6 +266,42 @@ def test_a_full_disk_while_images_are_written_in_the_background_stops_the_run_an
     assert len(list(run_dir.glob("fake/records/*/*.json"))) == 1
 
 
+class SafetensorError(Exception):
+    """Like safetensors' own error type: not an OSError, the errno only in its text."""
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"),
+        RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 12400512 vs 12400404"),
+        RuntimeError("PytorchStreamWriter failed writing file data/12: file write failed"),
+    ],
+)
+def test_a_full_disk_while_a_trained_model_is_saved_stops_the_run_instead_of_failing_the_cell(
+    tmp_path, dreambench_dir, monkeypatch, error
+):
+    """torch.save and safetensors say "disk full" without an OSError: it must not read as the method's bug."""
+    from benchmark.errors import DiskFull
+    from methods.dreambooth import DreamBooth
+
+    def save_fails(self, workdir, unet, text_encoder):
+        raise error
+
+    monkeypatch.setattr(DreamBooth, "save_artifact", save_fails)
+    run_dir = tmp_path / "run"
+    with pytest.raises(DiskFull, match="free space and re-run"):
+        tiny_run(run_dir, dreambench_dir, methods=["dreambooth"], subjects=["dog"], limit_prompts=1)
+    assert not list(run_dir.glob("dreambooth/failures/*.json"))  # not recorded as the method's failure
+
+
+def test_other_library_errors_are_not_taken_for_a_full_disk():
+    from benchmark.errors import raise_if_storage_failure
+
+    raise_if_storage_failure(RuntimeError("CUDA out of memory"), "x")  # returns: the caller records the failure
+    raise_if_storage_failure(ValueError("unexpected shape"), "x")
+
+
 def test_shards_that_start_together_create_one_run_and_neither_refuses_the_other(tmp_path, dreambench_dir):
     """A SLURM array's tasks start in the same second: each sees the other's half-made folder."""
     import threading

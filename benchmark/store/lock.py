@@ -30,3 +30,35 @@ def run_lock(run_dir: Path, shard: tuple[int, int]):
         yield
     finally:
         lock.release()
+
+
+@contextmanager
+def scoring_lock(run_dir: Path):
+    """`bench score` of a run: refused while a `bench run` writes to it, whole or as a shard.
+
+    A concurrent run adds images and then writes its own scores; a scoring that started
+    before would write older scores over them when it ends later. Holding the run's own
+    lock also keeps a `bench run` from starting in the directory while this scores it.
+    """
+    busy = BenchError(
+        f"a `bench run` is writing to {run_dir}: score it once the run has finished (a run without --shard "
+        "scores itself at its end)"
+    )
+    lock = FileLock(str(run_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise busy from None
+    try:
+        for shard_lock in sorted(run_dir.glob(".lock-shard-*")):
+            if not shard_lock.is_file():
+                continue
+            probe = FileLock(str(shard_lock))
+            try:
+                probe.acquire(timeout=0)
+            except Timeout:
+                raise busy from None
+            probe.release()
+        yield
+    finally:
+        lock.release()
