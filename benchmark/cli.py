@@ -518,7 +518,24 @@ def score(
     for warning in report.warnings:
         click.echo(f"bench: warning: {warning}", err=True)
     if not folder:  # a folder's scoring already says which subjects, prompts and images it lacks
+        _note_unfinished_subjects(target, set(report.subjects))
         _note_subset(report.subjects)
+
+
+def _note_unfinished_subjects(run_dir: Path, scored: set[str]) -> None:
+    """Subjects a `bench run` of this directory asked for that have no scores: a shard not run yet, or cells that
+    failed. Said apart from the subset note, whose fix (`--subjects all`) is not this one."""
+    from reports.loading import INVOCATIONS, read_log
+
+    asked = [s for line in read_log(run_dir / INVOCATIONS) for s in (line.get("subjects") or [])]
+    missing = [s for s in dict.fromkeys(asked) if s not in scored]
+    if missing:
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        click.echo(
+            f"note: the run asked for {len(missing)} subject(s) that have no scores yet ({shown}): a shard still to "
+            "run or failed cells; finish them with the same `bench run` (without --shard), which scores at its end",
+            err=True,
+        )
 
 
 # --------------------------------------------------------------------- report

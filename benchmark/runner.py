@@ -8,6 +8,7 @@ recorded and the rest of the run goes on; the run then exits non-zero.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -300,8 +301,13 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
 
         def on_cell(result) -> None:
             """A line per finished cell where no progress bar shows (a batch job's log); a resumed training
-            is said either way, since it is what a user re-running a killed job wants to see."""
+            is said either way, since it is what a user re-running a killed job wants to see. A failure is
+            recorded at once, so a run killed later still shows it."""
             finished.append(result)
+            if result.error:
+                store.record_failure(result.cell.method, result.cell.subject, result.error, result.detail)
+            else:
+                store.clear_failure(result.cell.method, result.cell.subject)
             if cell_lines:
                 done = {r.cell for r in finished}
                 left = remaining_seconds(finished, [c for c in cells if c not in done], config.workers)
@@ -317,18 +323,21 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             shard = f" (shard {config.shard})" if config.shard else ""
             log(f"bench: {time.strftime('%Y-%m-%d %H:%M:%S')} {len(cells)} cells{shard} of {', '.join(labels)} "
                 f"into {run_dir} on {device}, {config.executor} executor x{config.workers}")  # fmt: skip
-        if config.executor == "ray":
-            results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
-        elif config.executor == "process" and config.workers > 1:
-            results = run_processes(spec, cells, config.workers, progress, on_cell)
-        else:
-            results = run_local(spec, cells, total_groups, progress, on_cell)
-        for result in results:
-            if result.error:
-                store.record_failure(result.cell.method, result.cell.subject, result.error, result.detail)
-            else:
-                store.clear_failure(result.cell.method, result.cell.subject)
         order = [s.name for s in protocol.subjects.values()]
+        try:
+            if config.executor == "ray":
+                results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
+            elif config.executor == "process" and config.workers > 1:
+                results = run_processes(spec, cells, config.workers, progress, on_cell)
+            else:
+                results = run_local(spec, cells, total_groups, progress, on_cell)
+        except BaseException:
+            # Killed (Ctrl-C, SIGTERM) or stopped (a full disk): the finished groups' records still make each
+            # method's generations.jsonl, so `bench report` and `bench score` see the work done so far.
+            for label in labels:
+                with contextlib.suppress(Exception):
+                    store.write_generations_jsonl(label, order)
+            raise
         records = {label: store.write_generations_jsonl(label, order) for label in labels}
         scores = None
         if config.score and count > 1:

@@ -391,6 +391,22 @@ def _read_jsonl(path: Path) -> list[dict]:
     return read_jsonl(path) if path.is_file() else []  # not written yet: nothing recorded
 
 
+def read_log(path: Path) -> list[dict]:
+    """invocations.jsonl's readable lines: it is appended by every `bench run` (never rewritten), so a process
+    killed while appending may leave half a line, which must not make the whole run unreadable."""
+    if not path.is_file():
+        return []
+    lines = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            lines.append(record)
+    return lines
+
+
 def cells_frame(lines: list[dict]) -> pd.DataFrame:
     """scores.jsonl lines as a frame; metric columns are floats (NaN where a metric does not apply), the rest
     stay Python objects (64-bit seeds must not pass through float)."""
@@ -519,7 +535,7 @@ def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     if not methods:
         raise BenchError(f"{path} holds no method yet (no */method.json); run `bench run` first")
     seen = {s for m in methods for s in (*m.scored_subjects, *m.failures, *(r["subject"] for r in m.records))}
-    invocations = _read_jsonl(path / INVOCATIONS)
+    invocations = read_log(path / INVOCATIONS)
     run.subjects = _expected_subjects(invocations, seen)
     run.images_per_prompt, run.prompt_limit = _run_shape(manifest, invocations, methods, run.subjects)
     return run, methods

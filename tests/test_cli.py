@@ -395,3 +395,14 @@ def test_bench_score_refuses_while_a_run_or_a_shard_writes_to_the_run(cli, run_a
     assert not list(run.glob("*/scores.json"))  # nothing was scored while locked
     assert cli("score", run, "--profile", "tiny", "--quiet").exit_code == 0  # and scores once the run is done
     assert list(run.glob("*/scores.json"))
+
+
+def test_scoring_one_finished_shard_says_which_subjects_the_other_shard_owes(cli, run_args, tmp_path):
+    args = [a if a != "backpack" else "backpack,dog" for a in run_args]
+    assert cli(*args, "--shard", "0/2").exit_code == 0
+    run = tmp_path / "run"
+    done = {p.name for p in run.glob("base/images/*")}
+    (owed,) = {"backpack", "dog"} - done
+    result = cli("score", run, "--profile", "tiny", "--quiet")
+    assert result.exit_code == 0
+    assert f"1 subject(s) that have no scores yet ({owed}): a shard still to run" in result.stderr

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import image_hashes, tiny_run
+from tests.conftest import FAKE_METHOD, image_hashes, tiny_run
 
 ARGS = ["--subjects", "backpack,dog", "--limit-prompts", "6", "--images-per-prompt", "2", "--quiet"]
 
@@ -162,3 +162,28 @@ def test_a_batch_log_gets_a_line_per_cell_and_hears_that_a_training_resumed(tmp_
     execute_run(base, progress=False, log=lines.append, cell_lines=True)
     cells = [line.split(": ", 2)[-1] for line in lines if line.startswith("bench: [")]
     assert cells == ["1 images generated, 0 reused"]  # `base` trains nothing, and says so by not saying "trained"
+
+
+def test_a_run_stopped_midway_leaves_its_failures_and_finished_records_where_reports_read_them(
+    tmp_path, dreambench_dir, monkeypatch
+):
+    """Preempted after a failed cell and a finished one: `bench report` must see both before any re-run."""
+    from benchmark.generation import CellRunner
+
+    real_run_cell = CellRunner.run_cell
+
+    def preempted_at_dog(self, cell, on_group=None):
+        if cell.subject == "dog":
+            raise KeyboardInterrupt  # SIGTERM raises the same way
+        return real_run_cell(self, cell, on_group)
+
+    monkeypatch.setattr(CellRunner, "run_cell", preempted_at_dog)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(run, dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], subjects=["backpack", "cat", "dog"],
+                 assignments=["options.fake.fail_on=backpack"])  # fmt: skip
+    label = "fake[fail_on=backpack]"
+    failure = json.loads((run / label / "failures" / "backpack.json").read_text())
+    assert "deliberate failure for backpack" in failure["error"]
+    records = [json.loads(line) for line in (run / label / "generations.jsonl").read_text().splitlines()]
+    assert {r["subject"] for r in records} == {"cat"} and len(records) == 4  # 2 prompts x 2 images

@@ -388,3 +388,18 @@ def test_a_shard_says_that_scoring_waits_for_the_run_without_shard(tmp_path, dre
         "bench: shard 0/2 done; scores come from the same command without --shard once every shard has finished"
         in lines
     )
+
+
+def test_a_half_written_invocation_line_spoils_only_itself(tmp_path, dreambench_dir):
+    """invocations.jsonl is appended by every run; a process killed mid-line must not block reports for good."""
+    from reports.loading import load_runs
+
+    run_dir = tmp_path / "run"
+    tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1)
+    log = run_dir / "invocations.jsonl"
+    with open(log, "a") as handle:
+        handle.write('{"time": "2026-11-26T1')  # killed while appending
+    tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1)  # the next run appends its line
+    lines = log.read_text().splitlines()
+    assert len(lines) == 3 and lines[1] == '{"time": "2026-11-26T1' and json.loads(lines[2])["subjects"] == ["dog"]
+    assert load_runs([run_dir]).runs[0].subjects == ["dog"]  # the report reads the rest

@@ -138,8 +138,16 @@ class RunStore:
         self.refuse_foreign_directory()  # a dry run of a run not made yet
 
     def log_invocation(self, entry: dict) -> None:
-        with open(self.root / "invocations.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry}) + "\n")
+        """Appended, not rewritten (shards append side by side); a line a killed process left half-written is
+        ended first, so it spoils only itself, never the line after it."""
+        path = self.root / "invocations.jsonl"
+        with open(path, "a+b") as handle:
+            broken = False
+            if handle.seek(0, os.SEEK_END) > 0:
+                handle.seek(-1, os.SEEK_END)
+                broken = handle.read(1) != b"\n"
+            line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **entry}) + "\n"
+            handle.write((b"\n" if broken else b"") + line.encode("utf-8"))
 
     # ------------------------------------------------------------- method level
     def method_dir(self, method: str) -> Path:
