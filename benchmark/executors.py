@@ -13,6 +13,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import time
 
 from tqdm.auto import tqdm
 
@@ -117,7 +118,9 @@ def _run_in_worker(number: int, cell: Cell) -> CellResult:
 PROCESS_RETRIES = 2  # as on Ray: a cell whose pool lost a worker is rerun this many times, then recorded as failed
 
 
-def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: bool, on_cell=_ignore) -> list[CellResult]:
+def run_processes(
+    spec: CellSpec, cells: list[Cell], workers: int, progress: bool, on_cell=_ignore, log=_ignore
+) -> list[CellResult]:
     """Cells over a pool of spawned workers; a worker that dies (OOM kill, a crash) costs a restart, not the run.
 
     A dead worker breaks the whole pool, and every cell not finished in it fails with it. Only
@@ -155,9 +158,13 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
                     try:
                         result = future.result()
                     except concurrent.futures.process.BrokenProcessPool as exc:
-                        attempts[cell] += _ran_in_a_dead_worker(started_dir, number, processes)
+                        charged = _ran_in_a_dead_worker(started_dir, number, processes)
+                        attempts[cell] += charged
                         if attempts[cell] <= PROCESS_RETRIES:
                             retry.append(cell)
+                            if charged:  # said, so a log shows why a cell took twice as long
+                                log(f"bench: {cell.method}/{cell.subject}: its worker process died; retrying "
+                                    f"(attempt {attempts[cell] + 1} of {PROCESS_RETRIES + 1})")  # fmt: skip
                             continue
                         result = CellResult(cell, error=f"worker process died ({attempts[cell]} times): {exc}")
                     results.append(result)
@@ -173,6 +180,14 @@ def run_processes(spec: CellSpec, cells: list[Cell], workers: int, progress: boo
             pending = [cell for cell in cells if cell in retry]  # in plan order
     order = {cell: i for i, cell in enumerate(cells)}
     return sorted(results, key=lambda r: order[r.cell])
+
+
+def _ray_failure(ray, exc: Exception) -> str:
+    """One line for a cell Ray gave up on (its own message is a multi-line dump of the actor and the node)."""
+    if isinstance(exc, ray.exceptions.RayActorError):
+        return f"Ray worker process died ({RAY_RETRIES + 1} times)"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"Ray worker failed: {type(exc).__name__}: {lines[0] if lines else 'no message'}"
 
 
 def _ran_in_a_dead_worker(started_dir: str, number: int, processes: dict) -> bool:
@@ -271,7 +286,7 @@ def run_ray(
 
     def give(actor) -> None:
         cell = queue.pop(0)
-        pending[actor.run.remote(cell)] = (actor, cell)
+        pending[actor.run.remote(cell)] = (actor, cell, time.monotonic())
 
     results: list[CellResult] = []
     try:
@@ -282,13 +297,13 @@ def run_ray(
         ) as bar:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
-                actor, cell = pending.pop(done[0])
+                actor, cell, started = pending.pop(done[0])
                 try:
                     results.append(ray.get(done[0]))
                 except Exception as exc:  # retries exhausted: record the cell as failed, keep the others
                     if isinstance(getattr(exc, "cause", None), StorageFailure):
                         raise exc.cause from None  # a full disk stops the run here as on any executor
-                    results.append(CellResult(cell, error=f"Ray worker failed: {type(exc).__name__}: {exc}"))
+                    results.append(CellResult(cell, error=_ray_failure(ray, exc), seconds=time.monotonic() - started))
                     if isinstance(exc, ray.exceptions.RayActorError):
                         actor = actor_class.remote(spec_ref)  # out of restarts: a new one for the other cells
                 on_cell(results[-1])

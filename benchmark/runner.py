@@ -328,7 +328,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             if config.executor == "ray":
                 results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
             elif config.executor == "process" and config.workers > 1:
-                results = run_processes(spec, cells, config.workers, progress, on_cell)
+                results = run_processes(spec, cells, config.workers, progress, on_cell, log)
             else:
                 results = run_local(spec, cells, total_groups, progress, on_cell)
         except BaseException:

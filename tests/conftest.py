@@ -74,7 +74,8 @@ def tiny_run(output_dir: Path, dataset_dir: Path, **overrides):
     }
     values.update(overrides)
     assignments = values.pop("assignments", [])
-    return execute_run(build_config(assignments=assignments, overrides=values), progress=False, log=lambda m: None)
+    log = values.pop("log", lambda message: None)
+    return execute_run(build_config(assignments=assignments, overrides=values), progress=False, log=log)
 
 
 def image_hashes(run_dir: Path) -> dict[str, str]:

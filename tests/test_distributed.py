@@ -110,12 +110,14 @@ def test_a_dead_pool_worker_costs_a_restart_not_the_other_cells(tmp_path, dreamb
     plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)], "subjects": ["backpack", "dog", "cat"]}
     local = tmp_path / "local"
     tiny_run(local, dreambench_dir, **plugin)
-    marker = tmp_path / "died-once"
+    marker, lines = tmp_path / "died-once", []
     summary = tiny_run(
         tmp_path / "pool", dreambench_dir, executor="process", workers=2, **plugin,
-        assignments=[f"options.fake.die_once={marker}"],
+        assignments=[f"options.fake.die_once={marker}"], log=lines.append,
     )  # fmt: skip
     assert marker.exists() and not summary.failures
+    retries = [line for line in lines if "its worker process died; retrying" in line]
+    assert len(retries) == 1 and retries[0].endswith("(attempt 2 of 3)")  # the log says why it took longer
     strip = lambda hashes: {k.split("/", 1)[1]: v for k, v in hashes.items()}  # noqa: E731  (folder names differ)
     assert strip(image_hashes(tmp_path / "pool")) == strip(image_hashes(local))
 
@@ -130,6 +132,21 @@ def test_a_cell_that_kills_its_worker_every_time_fails_alone(tmp_path, dreambenc
     failed = {f.cell.subject: f.error for f in summary.failures}
     assert list(failed) == ["dog"] and "worker process died (3 times)" in failed["dog"]
     assert len(summary.results) == len(subjects)
+
+
+def test_a_cell_ray_gave_up_on_is_one_line_with_its_time():
+    from types import SimpleNamespace
+
+    from benchmark.executors import RAY_RETRIES, _ray_failure
+
+    class RayActorError(Exception):
+        pass
+
+    ray = SimpleNamespace(exceptions=SimpleNamespace(RayActorError=RayActorError))
+    dump = RayActorError("The actor died unexpectedly before finishing this task.\n\tclass_name: RayCellWorker")
+    assert _ray_failure(ray, dump) == f"Ray worker process died ({RAY_RETRIES + 1} times)"
+    other = ValueError("\n  first line of the cause\n  second line")
+    assert _ray_failure(ray, other) == "Ray worker failed: ValueError: first line of the cause"
 
 
 def test_killing_the_run_ends_its_pool_workers(tmp_path, dreambench_dir):
