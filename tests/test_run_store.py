@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -403,3 +404,30 @@ def test_a_half_written_invocation_line_spoils_only_itself(tmp_path, dreambench_
     lines = log.read_text().splitlines()
     assert len(lines) == 3 and lines[1] == '{"time": "2026-11-26T1' and json.loads(lines[2])["subjects"] == ["dog"]
     assert load_runs([run_dir]).runs[0].subjects == ["dog"]  # the report reads the rest
+
+
+def test_a_rerun_clears_the_temporary_files_a_killed_write_left_but_not_a_live_one(tmp_path, dreambench_dir):
+    run_dir = tmp_path / "run"
+    tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1)
+    images = run_dir / "base" / "images" / "dog"
+    stale, live = images / ".p00_i0.png.abc123.tmp", images / ".p00_i1.png.def456.tmp"
+    for leftover in (stale, live):
+        leftover.write_bytes(b"half a png")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))  # SIGKILLed an hour ago
+    tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1)
+    assert not stale.exists()
+    assert live.exists()  # it may be an overlapping run's write in progress
+
+
+def test_a_broken_artifact_record_retrains_its_cell_and_a_broken_method_record_is_one_line(tmp_path, dreambench_dir):
+    """Hand-damaged or lost-on-a-bad-disk records: a traceback or a cell failing forever is no answer."""
+    run_dir = tmp_path / "run"
+    plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)], "subjects": ["dog"], "limit_prompts": 1}
+    tiny_run(run_dir, dreambench_dir, **plugin)
+    record = run_dir / "fake" / "artifacts" / "dog" / "artifact.json"
+    record.write_text("")
+    summary = tiny_run(run_dir, dreambench_dir, **plugin)
+    assert not summary.failures and json.loads(record.read_text())["identifier"] == "zwx"  # trained again, repaired
+    (run_dir / "fake" / "method.json").write_text('{"key": ')
+    with pytest.raises(BenchError, match=r"method.json is unreadable, so .*fake cannot be resumed safely; delete"):
+        tiny_run(run_dir, dreambench_dir, **plugin)

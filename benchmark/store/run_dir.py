@@ -165,7 +165,12 @@ class RunStore:
         key = stable_hash(info)
         path = self.method_dir(method) / "method.json"
         if path.exists():
-            old = json.loads(path.read_text(encoding="utf-8"))
+            old = _read_json(path)
+            if old is None or not isinstance(old.get("info"), dict) or "key" not in old:
+                raise BenchError(
+                    f"{path} is unreadable, so {path.parent} cannot be resumed safely; delete {path.parent} to redo "
+                    "this method, or use another --output-dir"
+                )
             before = old.get("info", {})
             if old.get("key") == key or before == info:  # (the second: a folder that adopted a newer record)
                 return old["key"]
@@ -199,10 +204,8 @@ class RunStore:
         return self.method_dir(method) / "artifacts" / subject
 
     def artifact_info(self, method: str, subject: str) -> dict | None:
-        path = self.artifact_dir(method, subject) / "artifact.json"
-        if not path.exists():
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        # An unreadable record (a disk that lost the write) marks no finished artifact: the cell trains again.
+        return _read_json(self.artifact_dir(method, subject) / "artifact.json")
 
     def staging_dir(self, method: str, subject: str) -> Path:
         path = self.method_dir(method) / "artifacts" / f".staging-{subject}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -223,11 +226,27 @@ class RunStore:
         return FileLock(str(folder / f".{subject}.lock"))
 
     def remove_leftovers(self, method: str, subject: str, keep_scratch: bool) -> None:
-        """Staging folders of killed trainings (several GB for SD), and checkpoints once an artifact exists."""
+        """Staging folders of killed trainings (several GB for SD), checkpoints once an artifact exists, and the
+        temporary files of image and record writes a SIGKILL interrupted."""
         for staging in (self.method_dir(method) / "artifacts").glob(f".staging-{subject}-*"):
             shutil.rmtree(staging, ignore_errors=True)
         if not keep_scratch:
             self.remove_scratch(method, subject)
+        self.remove_stale_temporaries(method, subject)
+
+    STALE_AFTER_SECONDS = 600  # a live write's temporary file exists for milliseconds; an overlapping run's too
+
+    def remove_stale_temporaries(self, method: str, subject: str) -> None:
+        """`.NAME.XXXX.tmp` siblings that an atomic write of this cell's images or records left when its process
+        was killed; only old ones, so a write of an overlapping run in progress is never pulled away."""
+        now = time.time()
+        for folder in (self.method_dir(method) / "images" / subject, self.method_dir(method) / "records" / subject):
+            for leftover in folder.glob(".*.tmp"):
+                try:
+                    if now - leftover.stat().st_mtime > self.STALE_AFTER_SECONDS:
+                        leftover.unlink()
+                except FileNotFoundError:
+                    pass
 
     def remove_scratch(self, method: str, subject: str) -> None:
         """A finished cell's checkpoints, and `scratch/` itself once no cell has any (it says work is pending)."""
@@ -243,9 +262,10 @@ class RunStore:
         info = {**info, "artifact_id": uuid.uuid4().hex}
         atomic_write_json(staging / "artifact.json", info)
         final = self.artifact_dir(method, subject)
-        if (final / "artifact.json").exists():  # finished meanwhile by an overlapping run: keep that one
-            return json.loads((final / "artifact.json").read_text(encoding="utf-8"))
-        if final.exists():  # an incomplete leftover (no artifact.json): replace it
+        finished = _read_json(final / "artifact.json")
+        if finished is not None:  # finished meanwhile by an overlapping run: keep that one
+            return finished
+        if final.exists():  # an incomplete leftover (no artifact.json, or an unreadable one): replace it
             shutil.rmtree(final)
         os.replace(staging, final)
         return info
@@ -338,3 +358,12 @@ class RunStore:
 
     def clear_failure(self, method: str, subject: str) -> None:
         self.failure_path(method, subject).unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict | None:
+    """A JSON object from a file, or None when the file is missing, unreadable or not an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
