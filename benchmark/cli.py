@@ -402,7 +402,7 @@ def run(
     if not get_profile(config.profile).meaningful:
         click.echo(not_meaningful_banner(config.profile), err=True)
     if summary.scores is not None:  # the subjects asked for: a failed one makes the run incomplete, not a subset
-        _note_subset({result.cell.subject for result in summary.results})
+        _note_subset({result.cell.subject for result in summary.results}, asked=True)
     if summary.failures:
         for failure in summary.failures:
             click.echo(f"bench: FAILED {failure.cell.method}/{failure.cell.subject}: {failure.error}", err=True)
@@ -412,14 +412,19 @@ def run(
               f"METHOD/failures/SUBJECT.json, e.g. {record}); re-run to retry them", 1)  # fmt: skip
 
 
-def _note_subset(subjects: set[str]) -> None:
-    """Scores over some subjects print like DreamBench results: say what they average, as the report does."""
+def _note_subset(subjects: set[str], asked: bool = False) -> None:
+    """Scores over some subjects print like DreamBench results: say what they average, as the report does.
+
+    `asked`: the subjects a run asked for, failed ones included (a failure makes it incomplete, not a smaller
+    subset), so the line speaks of the run, not of what the scores average.
+    """
     from dataset.protocol import load_protocol
 
     total = len(load_protocol().subjects)
     if subjects and len(subjects) < total:
+        what = "this run asked for" if asked else "these scores average"
         click.echo(
-            f"note: these scores average {len(subjects)} of DreamBench's {total} subjects (a subset): they do not "
+            f"note: {what} {len(subjects)} of DreamBench's {total} subjects (a subset): its scores do not "
             f"compare with {total}-subject results; `bench run --subjects all` into the same --output-dir adds "
             "the rest",
             err=True,

@@ -212,6 +212,11 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
     """
     protocol = load_protocol()
     subjects = protocol.select(config.subjects)
+    most = max(len(protocol.prompts_for(subject)) for subject in subjects)
+    if config.limit_prompts is not None and config.limit_prompts > most:
+        # Not capped silently: the run would be filed as a smoke run of "the first 26 of 25 prompts".
+        raise BenchError(f"limit_prompts {config.limit_prompts} is more than the {most} prompts a subject has; "
+                         "leave --limit-prompts out to run them all")  # fmt: skip
     profile = get_profile(config.profile)
     run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
     labels, method_names, method_options = plan_methods(config, run_dir)

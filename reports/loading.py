@@ -265,10 +265,10 @@ class MethodRun:
         if self.complete:
             return "complete"
         problems = []
-        if self.scores is None:
+        if self.scores is None and (self.records or not self.failures):
             problems.append(f"not scored; run: {self.score_command()}")
-        if self.failures:
-            problems.append(f"failed: {', '.join(self.failed_subjects)}")
+        if self.failures:  # scoring cannot fix a failed cell: re-running does
+            problems.append(f"failed: {', '.join(self.failed_subjects)} (re-run the same `bench run` to retry)")
         if self.missing_subjects and self.scores is not None:
             problems.append(f"missing: {', '.join(self.missing_subjects)}")
         if self.unscored_images:

@@ -65,6 +65,7 @@ def test_run_writes_images_and_says_where(cli, run_args, tmp_path):
         (["--method", ""], ["no methods given"]),
         (["--workers", "2"], ["workers=2 needs --executor process or ray"]),
         (["--set", "generation.steps=many"], ["generation.steps' must be int, got 'many'"]),
+        (["--limit-prompts", "26"], ["limit_prompts 26 is more than the 25 prompts a subject has"]),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(cli, run_args, extra, fragments):
@@ -282,8 +283,8 @@ def test_run_scores_by_default_and_prints_the_table(cli, run_args, tmp_path):
     rescored = cli("score", tmp_path / "run", "--quiet")
     assert rescored.exit_code == 0 and "| DINO ↑ |" in rescored.stdout
     # 2 of 30 subjects: the log says the means are a subset's, as the report's SUBSET banner does
-    for output in (result, rescored):
-        assert "these scores average 2 of DreamBench's 30 subjects (a subset)" in output.stderr
+    assert "this run asked for 2 of DreamBench's 30 subjects (a subset)" in result.stderr
+    assert "these scores average 2 of DreamBench's 30 subjects (a subset)" in rescored.stderr
 
 
 def test_scoring_weights_are_checked_before_generating(cli, run_args, tmp_path, monkeypatch):

@@ -260,7 +260,8 @@ def test_a_failed_cell_is_shown_and_its_method_marked_incomplete(runs, data, htm
     assert f"{FAILING} FAILED on dog: {error}" in html  # in the image grid too
 
     markdown = markdown_leaderboard([runs.main])
-    assert "**INCOMPLETE (1/2 subjects, 2/25 prompts, 2/4 images per prompt; failed: dog)**" in markdown
+    failed = "failed: dog (re-run the same `bench run` to retry)"
+    assert f"**INCOMPLETE (1/2 subjects, 2/25 prompts, 2/4 images per prompt; {failed})**" in markdown
     assert "fake[fail\\_on=dog,size=64]$^\\dagger$" in (runs.report / "leaderboard.tex").read_text()
 
 
@@ -1131,3 +1132,15 @@ def test_bold_marks_a_row_best_as_printed_and_never_one_of_a_tie():
     assert _best(board) == {}  # both print 0.744
     board.rows.append(row("lora", 0.801))
     assert _best(board) == {"dino": "lora"}
+
+
+def test_a_method_whose_every_cell_failed_is_told_to_re_run_not_to_score(tmp_path, dreambench_dir):
+    from tests.conftest import FAKE_METHOD, tiny_run
+
+    run = tmp_path / "run"
+    tiny_run(run, dreambench_dir, methods=["base", "fake"], include=[str(FAKE_METHOD)], subjects=["dog"],
+             limit_prompts=1, score=True, assignments=["options.fake.fail_on=dog", "metrics=[dino]"])  # fmt: skip
+    failed = load_runs([run]).methods["fake[fail_on=dog]"]
+    assert failed.scores is None and not failed.records
+    assert "bench score" not in failed.status  # nothing to score: scoring is not the fix
+    assert "failed: dog (re-run the same `bench run` to retry)" in failed.status

@@ -357,7 +357,12 @@ class RunStore:
         )
 
     def clear_failure(self, method: str, subject: str) -> None:
-        self.failure_path(method, subject).unlink(missing_ok=True)
+        path = self.failure_path(method, subject)
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # an empty failures/ folder would suggest something had failed
+        except OSError:  # other failures are recorded there, or it is gone already
+            pass
 
 
 def _read_json(path: Path) -> dict | None:
