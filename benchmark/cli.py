@@ -54,6 +54,10 @@ def user_errors(func):
     return wrapper
 
 
+# click 8.2 shows a group's help for a bare `bench ls` by raising this; older versions print it themselves.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class OneLineErrors(click.Group):
     """Click's usage errors (an unknown command or option, a missing argument) as the one `bench: error:`
     line every other mistake gets, instead of a usage block, a hint and an `Error:` line."""
@@ -63,7 +67,7 @@ class OneLineErrors(click.Group):
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
-        except click.exceptions.NoArgsIsHelpError as exc:  # `bench ls` alone: its help, as click shows it
+        except _NO_ARGS_IS_HELP as exc:  # `bench ls` alone: its help, as click shows it
             exc.show()
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
@@ -71,7 +75,9 @@ class OneLineErrors(click.Group):
             _fail(f"{exc.format_message()}{where}", exc.exit_code)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
-        except click.Abort:
+        except click.Abort:  # an interrupt before a command's own handling began
+            if sigterm_received():
+                _fail("terminated (SIGTERM)", 143)
             _fail("interrupted", 130)
         sys.exit(result if isinstance(result, int) else 0)  # --help and --version return their exit code
 
@@ -424,7 +430,7 @@ def _note_subset(subjects: set[str], asked: bool = False) -> None:
     if subjects and len(subjects) < total:
         what = "this run asked for" if asked else "these scores average"
         click.echo(
-            f"note: {what} {len(subjects)} of DreamBench's {total} subjects (a subset): its scores do not "
+            f"note: {what} {len(subjects)} of DreamBench's {total} subjects (a subset): the scores do not "
             f"compare with {total}-subject results; `bench run --subjects all` into the same --output-dir adds "
             "the rest",
             err=True,
@@ -523,16 +529,25 @@ def score(
     for warning in report.warnings:
         click.echo(f"bench: warning: {warning}", err=True)
     if not folder:  # a folder's scoring already says which subjects, prompts and images it lacks
-        _note_unfinished_subjects(target, set(report.subjects))
+        _note_unfinished_subjects(target, set(report.subjects), list(report.methods))
         _note_subset(report.subjects)
 
 
-def _note_unfinished_subjects(run_dir: Path, scored: set[str]) -> None:
-    """Subjects a `bench run` of this directory asked for that have no scores: a shard not run yet, or cells that
-    failed. Said apart from the subset note, whose fix (`--subjects all`) is not this one."""
-    from reports.loading import INVOCATIONS, read_log
+def _note_unfinished_subjects(run_dir: Path, scored: set[str], labels: list[str]) -> None:
+    """Subjects a `bench run` of the scored methods asked for that have no scores: a shard not run yet, or cells
+    that failed. Said apart from the subset note, whose fix (`--subjects all`) is not this one."""
+    import json
 
-    asked = [s for line in read_log(run_dir / INVOCATIONS) for s in (line.get("subjects") or [])]
+    from benchmark.store.run_dir import read_invocations
+
+    names = set()
+    for label in labels:  # invocations name registered methods; the scored folders are labels
+        try:
+            names.add(json.loads((run_dir / label / "method.json").read_text(encoding="utf-8"))["info"]["name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            names.add(label)
+    asked = [s for line in read_invocations(run_dir) if names & set(line.get("methods") or [])
+             for s in (line.get("subjects") or [])]  # fmt: skip
     missing = [s for s in dict.fromkeys(asked) if s not in scored]
     if missing:
         shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")

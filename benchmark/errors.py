@@ -46,12 +46,15 @@ def raise_if_storage_failure(exc: BaseException, where: object = "output") -> No
 # torch.save (its zip writer's checks), and any message carrying the errno text.
 _DISK_FULL_TEXT = ("No space left on device", "os error 28", "[Errno 28]")
 _TORCH_WRITE_FAILED = ("unexpected pos", "file write failed", "PytorchStreamWriter failed")
+_SHARED_MEMORY_TEXT = ("/dev/shm", "</torch_", "shared memory")
 
 
 def _raise_if_library_disk_full(exc: BaseException, where: object) -> None:
     """A full disk met inside a library that reports it as RuntimeError or its own error type: a trained
     model's save would otherwise fail its cell as if the method were at fault, and the run go on writing."""
     text = str(exc)
+    if any(marker in text for marker in _SHARED_MEMORY_TEXT):
+        return  # /dev/shm full (a DataLoader in a container): not the disk that freeing space on would help
     if any(marker in text for marker in _DISK_FULL_TEXT):
         raise DiskFull(f"disk full while writing {where}; free space and re-run (finished work is kept)") from exc
     if any(marker in text for marker in _TORCH_WRITE_FAILED):
@@ -60,9 +63,6 @@ def _raise_if_library_disk_full(exc: BaseException, where: object) -> None:
             f"a write failed while saving {where} ({first}), as a full disk makes it; free space and re-run "
             "(finished work is kept)"
         ) from exc
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, OSError) and cause is not exc:
-        raise_if_storage_failure(cause, where)
 
 
 _SIGTERM_RECEIVED = False

@@ -184,8 +184,8 @@ def run_processes(
 
 def _ray_failure(ray, exc: Exception) -> str:
     """One line for a cell Ray gave up on (its own message is a multi-line dump of the actor and the node)."""
-    if isinstance(exc, ray.exceptions.RayActorError):
-        return f"Ray worker process died ({RAY_RETRIES + 1} times)"
+    if isinstance(exc, ray.exceptions.RayActorError):  # Ray's whole account is kept in the failure record
+        return f"Ray worker process died ({RAY_RETRIES + 1} times, or its start failed)"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return f"Ray worker failed: {type(exc).__name__}: {lines[0] if lines else 'no message'}"
 
@@ -303,7 +303,8 @@ def run_ray(
                 except Exception as exc:  # retries exhausted: record the cell as failed, keep the others
                     if isinstance(getattr(exc, "cause", None), StorageFailure):
                         raise exc.cause from None  # a full disk stops the run here as on any executor
-                    results.append(CellResult(cell, error=_ray_failure(ray, exc), seconds=time.monotonic() - started))
+                    results.append(CellResult(cell, error=_ray_failure(ray, exc), detail=str(exc),
+                                              seconds=time.monotonic() - started))  # fmt: skip
                     if isinstance(exc, ray.exceptions.RayActorError):
                         actor = actor_class.remote(spec_ref)  # out of restarts: a new one for the other cells
                 on_cell(results[-1])

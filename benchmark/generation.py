@@ -64,7 +64,11 @@ def _where_raised(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
         return ""
-    frame = frames[-1]
+    import sysconfig
+
+    libraries = tuple(str(Path(sysconfig.get_paths()[key]).resolve()) for key in ("stdlib", "purelib", "platlib"))
+    ours = [f for f in frames if not str(Path(f.filename).resolve()).startswith(libraries)]
+    frame = (ours or frames)[-1]  # the innermost line of the method's (or harness's) own code, not torch's
     return f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
 
 
@@ -206,7 +210,7 @@ class CellRunner:
 
     def _run_cell(self, cell: Cell, result: CellResult, on_group) -> None:
         method = self.method(cell.method)
-        if self._subject_of.get(cell.method, cell.subject) != cell.subject:
+        if self._subject_of.get(cell.method, cell.subject) != cell.subject and method.release_between_subjects:
             method.release()  # a pipeline kept between `generate` calls holds the previous subject's weights
         self._subject_of[cell.method] = cell.subject
         subject = self.subject_input(cell.subject)

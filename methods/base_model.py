@@ -19,6 +19,7 @@ class BaseModel(Method):
     name = "base"
     description = "un-personalized base model prompted with the class noun (lower bound, no training)"
 
+    release_between_subjects = False  # the class noun's prompts need no subject's weights: one pipeline serves all
     _pipe = None
 
     def release(self) -> None:

@@ -164,6 +164,10 @@ class Method(ABC):
     version: ClassVar[str] = "1"
     # Defaults of the options a user may change with `--set options.<name>.<key>=value`.
     default_options: ClassVar[dict[str, Any]] = {}
+    # Whether the harness calls `release()` when the method moves on to another subject (always when it moves on
+    # to another method): a pipeline kept between `generate` calls holds one subject's weights. A method whose
+    # pipeline holds nothing of a subject (`base`) keeps it, and its compiled UNet, for the whole run.
+    release_between_subjects: ClassVar[bool] = True
     # One line per option for `bench ls options` (what it does, its values); an option without one shows its type.
     option_help: ClassVar[dict[str, str]] = {}
     # Per-profile changes to those defaults (e.g. a few training steps on `tiny`).

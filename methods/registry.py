@@ -185,9 +185,7 @@ def resolve_options(cls: type[Method], given: dict | None, profile: str | None =
     options = {**cls.default_options, **cls.profile_options.get(profile or "", {}), **given}
     try:
         cls.check_options(options)
-    except BenchError:
-        raise
-    except Exception as exc:  # a plug-in's check raising ValueError is still the user's mistake, not a crash
+    except (ValueError, TypeError) as exc:  # a plug-in's check saying no: the user's mistake, not a crash
         raise BenchError(f"options.{cls.name}: {exc}") from None
     return options
 

@@ -43,13 +43,12 @@ from benchmark.metrics.external import DEFAULT_OUTPUT as SCORED_FOLDER_DEFAULT
 from benchmark.metrics.external import SOURCE as SOURCE_JSON
 from benchmark.metrics.records import GENERATIONS, SCORES_JSON, SCORES_JSONL, read_jsonl
 from benchmark.metrics.registry import METRICS
-from benchmark.store.run_dir import RUN_FILE
+from benchmark.store.run_dir import RUN_FILE, read_invocations
 from dataset.protocol import load_protocol
 
 # RunStore writes these under literal names (it has no constants for them); the glob patterns
 # below mirror its layout: <method>/method.json, artifacts/<subject>/artifact.json, failures/<subject>.json.
 METHOD_JSON = "method.json"
-INVOCATIONS = "invocations.jsonl"
 PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt  # DreamBench's 4, the `bench run` default
 
 
@@ -265,8 +264,10 @@ class MethodRun:
         if self.complete:
             return "complete"
         problems = []
-        if self.scores is None and (self.records or not self.failures):
+        if self.scores is None and self.records:
             problems.append(f"not scored; run: {self.score_command()}")
+        elif self.scores is None and not self.failures:  # stopped before its first image: scoring has nothing
+            problems.append("nothing generated yet; re-run the same `bench run`")
         if self.failures:  # scoring cannot fix a failed cell: re-running does
             problems.append(f"failed: {', '.join(self.failed_subjects)} (re-run the same `bench run` to retry)")
         if self.missing_subjects and self.scores is not None:
@@ -389,22 +390,6 @@ def _read_json(path: Path) -> dict | None:
 
 def _read_jsonl(path: Path) -> list[dict]:
     return read_jsonl(path) if path.is_file() else []  # not written yet: nothing recorded
-
-
-def read_log(path: Path) -> list[dict]:
-    """invocations.jsonl's readable lines: it is appended by every `bench run` (never rewritten), so a process
-    killed while appending may leave half a line, which must not make the whole run unreadable."""
-    if not path.is_file():
-        return []
-    lines = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            lines.append(record)
-    return lines
 
 
 def cells_frame(lines: list[dict]) -> pd.DataFrame:
@@ -535,7 +520,7 @@ def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     if not methods:
         raise BenchError(f"{path} holds no method yet (no */method.json); run `bench run` first")
     seen = {s for m in methods for s in (*m.scored_subjects, *m.failures, *(r["subject"] for r in m.records))}
-    invocations = read_log(path / INVOCATIONS)
+    invocations = read_invocations(path)
     run.subjects = _expected_subjects(invocations, seen)
     run.images_per_prompt, run.prompt_limit = _run_shape(manifest, invocations, methods, run.subjects)
     return run, methods

@@ -394,6 +394,12 @@ def test_bench_score_refuses_while_a_run_or_a_shard_writes_to_the_run(cli, run_a
         with run_lock(run, shard):
             assert_one_line_error(cli("score", run, "--profile", "tiny", "--quiet"), "a `bench run` is writing to")
     assert not list(run.glob("*/scores.json"))  # nothing was scored while locked
+    from benchmark.errors import BenchError
+    from benchmark.store.lock import scoring_lock
+
+    with scoring_lock(run), pytest.raises(BenchError, match="another `bench run` is writing"):
+        with run_lock(run, (1, 2)):  # and no shard starts while it scores
+            pass
     assert cli("score", run, "--profile", "tiny", "--quiet").exit_code == 0  # and scores once the run is done
     assert list(run.glob("*/scores.json"))
 
@@ -407,3 +413,7 @@ def test_scoring_one_finished_shard_says_which_subjects_the_other_shard_owes(cli
     result = cli("score", run, "--profile", "tiny", "--quiet")
     assert result.exit_code == 0
     assert f"1 subject(s) that have no scores yet ({owed}): a shard still to run" in result.stderr
+    # another method run on one subject only: scoring it alone owes nothing of what `base` was asked for
+    assert cli(*args, "--subjects", "dog", "--include", FAKE_METHOD, "--method", "fake").exit_code == 0
+    only_fake = cli("score", run, "--method", "fake", "--profile", "tiny", "--quiet")
+    assert only_fake.exit_code == 0 and "no scores yet" not in only_fake.stderr

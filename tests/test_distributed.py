@@ -144,7 +144,7 @@ def test_a_cell_ray_gave_up_on_is_one_line_with_its_time():
 
     ray = SimpleNamespace(exceptions=SimpleNamespace(RayActorError=RayActorError))
     dump = RayActorError("The actor died unexpectedly before finishing this task.\n\tclass_name: RayCellWorker")
-    assert _ray_failure(ray, dump) == f"Ray worker process died ({RAY_RETRIES + 1} times)"
+    assert _ray_failure(ray, dump) == f"Ray worker process died ({RAY_RETRIES + 1} times, or its start failed)"
     other = ValueError("\n  first line of the cause\n  second line")
     assert _ray_failure(ray, other) == "Ray worker failed: ValueError: first line of the cause"
 

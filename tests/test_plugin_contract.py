@@ -267,3 +267,20 @@ def test_preset_arms_from_two_versions_of_a_plugin_are_flagged_in_their_table(tm
     (table,) = [r for r in build_ablations(load_runs([run])) if r.ablation.id == "presets-shaded"]
     assert table.other_code == ["shaded-bright"]
     assert "shaded-bright came from other code of the plug-in than shaded" in ablation_markdown(table)
+
+
+def test_a_failure_inside_a_library_is_placed_at_the_plugins_own_line(tmp_path, dreambench_dir):
+    """The one line a run prints must lead to the plug-in's code, not to torch's serialization.py."""
+    path = tmp_path / "loader.py"
+    path.write_text(
+        "import torch\nfrom methods import Method, register_method\n@register_method\nclass Loader(Method):\n"
+        "    name = 'loader'\n    description = 'test plug-in: loads what is not there'\n"
+        "    def subject_phrase(self, subject):\n        return subject.class_noun\n"
+        "    def personalize(self, subject, workdir, scratch):\n"
+        "        return {'weights': torch.load(workdir / 'missing.pt')}\n"
+        "    def generate(self, subject, artifact_dir, prompts, seeds):\n        return []\n"
+    )
+    summary = tiny_run(tmp_path / "run", dreambench_dir, methods=["loader"], include=[str(path)], subjects=["dog"])
+    (failure,) = summary.failures
+    assert failure.error.startswith("FileNotFoundError") and failure.error.endswith("(at loader.py:10 in personalize)")
+    assert "serialization.py" in failure.detail  # the whole traceback stays in the failure record

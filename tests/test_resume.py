@@ -187,3 +187,26 @@ def test_a_run_stopped_midway_leaves_its_failures_and_finished_records_where_rep
     assert "deliberate failure for backpack" in failure["error"]
     records = [json.loads(line) for line in (run / label / "generations.jsonl").read_text().splitlines()]
     assert {r["subject"] for r in records} == {"cat"} and len(records) == 4  # 2 prompts x 2 images
+    from reports.loading import load_runs
+
+    status = load_runs([run]).methods[label].status
+    assert "failed: backpack (re-run the same `bench run` to retry)" in status and "not scored" in status
+
+
+def test_a_method_stopped_before_its_first_image_is_told_to_re_run_not_to_score(tmp_path, dreambench_dir, monkeypatch):
+    from benchmark.generation import CellRunner
+    from reports.loading import load_runs
+
+    real_run_cell = CellRunner.run_cell
+
+    def preempted_at_base(self, cell, on_group=None):
+        if cell.method == "base":
+            raise KeyboardInterrupt
+        return real_run_cell(self, cell, on_group)
+
+    monkeypatch.setattr(CellRunner, "run_cell", preempted_at_base)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        tiny_run(run, dreambench_dir, methods=["fake", "base"], include=[str(FAKE_METHOD)], subjects=["dog"])
+    status = load_runs([run]).methods["base"].status
+    assert "nothing generated yet; re-run the same `bench run`" in status and "bench score" not in status

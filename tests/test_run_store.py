@@ -301,6 +301,15 @@ def test_other_library_errors_are_not_taken_for_a_full_disk():
 
     raise_if_storage_failure(RuntimeError("CUDA out of memory"), "x")  # returns: the caller records the failure
     raise_if_storage_failure(ValueError("unexpected shape"), "x")
+    # a full /dev/shm (a DataLoader in a container) is not the disk the message would send the user to
+    raise_if_storage_failure(RuntimeError("unable to write to file </torch_12_345>: No space left on device (28)"), "x")
+    try:  # an error raised while handling a denied read is that error, not a permission problem
+        try:
+            raise PermissionError(13, "Permission denied", "/proc/1/mem")
+        except PermissionError:
+            raise ValueError("the plug-in's own bug") from None
+    except ValueError as exc:
+        raise_if_storage_failure(exc, "x")
 
 
 def test_shards_that_start_together_create_one_run_and_neither_refuses_the_other(tmp_path, dreambench_dir):

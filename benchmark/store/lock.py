@@ -37,28 +37,25 @@ def scoring_lock(run_dir: Path):
     """`bench score` of a run: refused while a `bench run` writes to it, whole or as a shard.
 
     A concurrent run adds images and then writes its own scores; a scoring that started
-    before would write older scores over them when it ends later. Holding the run's own
-    lock also keeps a `bench run` from starting in the directory while this scores it.
+    before would write older scores over them when it ends later. The run's lock and every
+    shard lock found are held until the scoring ends, so no run or shard starts meanwhile.
     """
     busy = BenchError(
         f"a `bench run` is writing to {run_dir}: score it once the run has finished (a run without --shard "
         "scores itself at its end)"
     )
-    lock = FileLock(str(run_dir / ".lock"))
+    held = []
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise busy from None
-    try:
-        for shard_lock in sorted(run_dir.glob(".lock-shard-*")):
-            if not shard_lock.is_file():
+        for path in [run_dir / ".lock", *sorted(run_dir.glob(".lock-shard-*"))]:
+            if path.exists() and not path.is_file():
                 continue
-            probe = FileLock(str(shard_lock))
+            lock = FileLock(str(path))
             try:
-                probe.acquire(timeout=0)
+                lock.acquire(timeout=0)
             except Timeout:
                 raise busy from None
-            probe.release()
+            held.append(lock)
         yield
     finally:
-        lock.release()
+        for lock in reversed(held):
+            lock.release()

@@ -293,9 +293,12 @@ class RunStore:
             return {}
         intact = {}
         for record in payload.get("records", []):
-            image = self.root / record["file"]
+            index = int(record["image_index"])
+            image = self.image_path(method, subject, prompt_key, index)
+            if record["file"] != image.relative_to(self.root).as_posix():
+                continue  # recorded under another path: the image there now is not the one recorded
             if image.exists() and sha256_file(image) == record["sha256"]:
-                intact[int(record["image_index"])] = record["sha256"]
+                intact[index] = record["sha256"]
         return intact
 
     def finished_group(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> list[dict] | None:
@@ -351,10 +354,11 @@ class RunStore:
         return self.method_dir(method) / "failures" / f"{subject}.json"
 
     def record_failure(self, method: str, subject: str, error: str, detail: str | None = None) -> None:
-        atomic_write_json(
-            self.failure_path(method, subject),
-            {"method": method, "subject": subject, "error": error, "detail": detail},
-        )
+        record = {"method": method, "subject": subject, "error": error, "detail": detail}
+        try:
+            atomic_write_json(self.failure_path(method, subject), record)
+        except FileNotFoundError:  # another shard's clear_failure removed the empty folder just after it was made
+            atomic_write_json(self.failure_path(method, subject), record)
 
     def clear_failure(self, method: str, subject: str) -> None:
         path = self.failure_path(method, subject)
@@ -369,6 +373,23 @@ def _read_json(path: Path) -> dict | None:
     """A JSON object from a file, or None when the file is missing, unreadable or not an object."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (FileNotFoundError, ValueError):  # absent, or broken; another OSError (EIO, EACCES) is no verdict
         return None
     return value if isinstance(value, dict) else None
+
+
+def read_invocations(run_dir: Path) -> list[dict]:
+    """invocations.jsonl's readable lines: it is appended by every `bench run` (never rewritten), so a process
+    killed while appending may leave half a line, which must not make the whole run unreadable."""
+    path = Path(run_dir) / "invocations.jsonl"
+    if not path.is_file():
+        return []
+    lines = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            lines.append(record)
+    return lines
