@@ -345,7 +345,8 @@ def latex_ablation(result: AblationResult) -> str:
             if result.source:
                 pdelta = " & ".join(fmt_signed(arm.published_delta.get(m)) for m in metrics)
                 out.append(rf"\quad $\Delta$ published & {pdelta} \\")
-    source = f"Published: {tex(result.source)}." if result.source else f"{tex(result.no_source[:1].upper() + result.no_source[1:])}."
+    no_source = result.no_source[:1].upper() + result.no_source[1:]
+    source = f"Published: {tex(result.source)}." if result.source else f"{tex(no_source)}."
     if result.options:
         labels = ", ".join(rf"\texttt{{{tex(arm.method)}}}" for arm in result.arms if not arm.is_oracle)
         source += f" Every arm ran with the options {tex(result.options)}: {labels}."
