@@ -182,6 +182,27 @@ def run_processes(
     return sorted(results, key=lambda r: order[r.cell])
 
 
+def check_ray_address(address: str | None, timeout: float = 3.0) -> None:
+    """A `host:port` (or `ray://host:port`) cluster address that nothing answers on is one line before any work,
+    not Ray's 20 seconds of retries and log lines after the run directory was made. `auto` and a
+    missing address are left to Ray, which finds a local cluster its own way."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # not host:port: Ray decides what it means
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BenchError(f"cannot reach the Ray cluster at {address}: {reason} (is the head node up? `ray status` "
+                         "on it says)") from None  # fmt: skip
+
+
 def _ray_failure(ray, exc: Exception) -> str:
     """One line for a cell Ray gave up on (its own message is a multi-line dump of the actor and the node)."""
     if isinstance(exc, ray.exceptions.RayActorError):  # Ray's whole account is kept in the failure record

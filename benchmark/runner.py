@@ -24,7 +24,7 @@ from benchmark.devices import resolve_device
 from benchmark.environment import environment_record
 from benchmark.errors import BenchError
 from benchmark.eta import eta_text, remaining_seconds
-from benchmark.executors import run_local, run_processes, run_ray
+from benchmark.executors import check_ray_address, run_local, run_processes, run_ray
 from benchmark.generation import CellResult, CellSpec
 from benchmark.models.loading import require_models
 from benchmark.planning import plan_cells, plan_groups, shard_cells
@@ -224,6 +224,8 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
     require_valid(dataset_dir, protocol, subjects)
     locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
     device = resolve_device(config.device, must_exist=device_must_exist)
+    if config.executor == "ray":
+        check_ray_address(config.ray_address or os.environ.get("RAY_ADDRESS"))
     return PreparedRun(
         config, protocol, subjects, profile, labels, method_names, method_options, dataset_dir, locations, device,
         run_dir,

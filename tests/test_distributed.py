@@ -204,3 +204,18 @@ def test_a_ray_cluster_that_cannot_be_reached_is_one_line(tmp_path, dreambench_d
     monkeypatch.setenv("RAY_ADDRESS", "auto")  # no cluster runs here
     with pytest.raises(BenchError, match="cannot connect to the Ray cluster at auto: Could not find any running Ray"):
         tiny_run(tmp_path / "run", dreambench_dir, executor="ray", subjects=["dog"])
+
+
+def test_a_cluster_address_nothing_answers_on_is_refused_before_anything_is_made(tmp_path, dreambench_dir):
+    """Ray would retry for 20 s, print its own lines, and leave a run directory behind; --dry-run saw nothing."""
+    import socket
+
+    from benchmark.errors import BenchError
+
+    with socket.socket() as probe:  # a port nothing listens on: bound, then closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(BenchError, match=rf"cannot reach the Ray cluster at {address}: Connection refused"):
+            tiny_run(tmp_path / "run", dreambench_dir, executor="ray", subjects=["dog"], ray_address=address)
+    assert not (tmp_path / "run").exists()
