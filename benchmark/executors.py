@@ -272,9 +272,19 @@ def ray_worker_count(ray, workers: int, gpus_each: int, address: str | None) -> 
 
 
 def run_ray(
-    spec: CellSpec, cells: list[Cell], workers: int, address: str | None, progress: bool, on_cell=_ignore
+    spec: CellSpec,
+    cells: list[Cell],
+    workers: int,
+    address: str | None,
+    progress: bool,
+    on_cell=_ignore,
+    on_workers=_ignore,
 ) -> list[CellResult]:
-    """Cells over Ray actors: one per GPU on a GPU cluster, `workers` of them on a local CPU instance."""
+    """Cells over Ray actors: one per GPU on a GPU cluster, `workers` of them on a local CPU instance.
+
+    `on_workers(n)` hears how many actors run side by side (a cluster's GPU count, not `workers`), which the
+    batch log's time-left estimate divides the work by.
+    """
     try:
         import ray
     except ImportError:
@@ -311,7 +321,9 @@ def run_ray(
 
     results: list[CellResult] = []
     try:
-        for _ in range(min(len(queue), ray_worker_count(ray, workers, gpus, address))):
+        count = ray_worker_count(ray, workers, gpus, address)
+        on_workers(count)
+        for _ in range(min(len(queue), count)):
             give(actor_class.remote(spec_ref))
         with tqdm(
             total=len(cells), unit="cell", desc=f"generate (ray, {workers} workers)", disable=not progress

@@ -305,6 +305,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             for c in cells
         )
         finished = []
+        parallel = [config.workers if config.executor != "local" else 1]  # Ray on a cluster says its own count
 
         def on_cell(result) -> None:
             """A line per finished cell where no progress bar shows (a batch job's log); a resumed training
@@ -317,7 +318,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                 store.clear_failure(result.cell.method, result.cell.subject)
             if cell_lines:
                 done = {r.cell for r in finished}
-                left = remaining_seconds(finished, [c for c in cells if c not in done], config.workers)
+                left = remaining_seconds(finished, [c for c in cells if c not in done], parallel[0])
                 log(f"bench: [{len(finished)}/{len(cells)} {time.strftime('%H:%M:%S')}] {result.summary()}"
                     f"{eta_text(left)}")  # fmt: skip
             elif result.resumed_from_step:
@@ -333,7 +334,8 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         order = [s.name for s in protocol.subjects.values()]
         try:
             if config.executor == "ray":
-                results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell)
+                results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell,
+                                  on_workers=lambda count: parallel.__setitem__(0, count))  # fmt: skip
             elif config.executor == "process" and config.workers > 1:
                 results = run_processes(spec, cells, config.workers, progress, on_cell, log)
             else:
