@@ -536,16 +536,12 @@ def score(
 def _note_unfinished_subjects(run_dir: Path, scored: set[str], labels: list[str]) -> None:
     """Subjects a `bench run` of the scored methods asked for that have no scores: a shard not run yet, or cells
     that failed. Said apart from the subset note, whose fix (`--subjects all`) is not this one."""
-    import json
-
-    from benchmark.store.run_dir import read_invocations
+    from benchmark.store.run_dir import read_invocations, read_json_object
 
     names = set()
     for label in labels:  # invocations name registered methods; the scored folders are labels
-        try:
-            names.add(json.loads((run_dir / label / "method.json").read_text(encoding="utf-8"))["info"]["name"])
-        except (OSError, ValueError, KeyError, TypeError):
-            names.add(label)
+        record = read_json_object(run_dir / label / "method.json") or {}
+        names.add((record.get("info") or {}).get("name") or label)
     asked = [s for line in read_invocations(run_dir) if names & set(line.get("methods") or [])
              for s in (line.get("subjects") or [])]  # fmt: skip
     missing = [s for s in dict.fromkeys(asked) if s not in scored]

@@ -32,7 +32,7 @@ from benchmark.profiles import get_profile
 from benchmark.seeds import SEED_SCHEME
 from benchmark.store.atomic import atomic_write_text
 from benchmark.store.lock import run_lock
-from benchmark.store.run_dir import LAYOUT_VERSION, RunStore
+from benchmark.store.run_dir import LAYOUT_VERSION, RunStore, recorded_includes
 from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
 from dataset.validate import require_valid
@@ -148,13 +148,7 @@ def _recorded_include_hint(config: RunConfig, run_dir: Path | None) -> str:
     methods (config.yaml records them), so the fix is in the message."""
     if run_dir is None:
         return ""
-    try:
-        import yaml
-
-        recorded = (yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")) or {}).get("include")
-    except (OSError, ValueError, AttributeError, yaml.YAMLError):
-        return ""
-    missing = [str(path) for path in recorded or [] if str(path) not in [str(p) for p in config.include]]
+    missing = [path for path in recorded_includes(run_dir) if path not in [str(p) for p in config.include]]
     if not missing:
         return ""
     flags = " ".join(f"--include {path}" for path in missing)

@@ -23,6 +23,7 @@ import torch
 
 from benchmark.config import GenerationConfig, RunConfig
 from benchmark.profiles import Profile
+from methods import speedups
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class MethodContext:
         parts = load_base_components(self.config.model_sources()["base"], self.model_locations["base"], self.device)
         # What loading took, so a method's training time does not carry it for being the first to ask.
         self.__dict__["base_load_seconds"] = time.monotonic() - started
-        self.__dict__["_base_as_loaded"] = {key: _module_settings(parts[key]) for key in SETTLED_PARTS}
+        self.__dict__["_base_as_loaded"] = {key: speedups.settings_of(parts[key]) for key in SETTLED_PARTS}
         return parts
 
     @contextmanager
@@ -75,14 +76,14 @@ class MethodContext:
             yield
             return
         modules = [self.base_components[key] for key in SETTLED_PARTS]
-        before = [_module_settings(module) for module in modules]
+        before = [speedups.settings_of(module) for module in modules]
         for module, settings in zip(modules, loaded.values(), strict=True):
-            _apply_settings(module, settings)
+            speedups.restore_settings(module, settings)
         try:
             yield
         finally:
             for module, settings in zip(modules, before, strict=True):
-                _apply_settings(module, settings)
+                speedups.restore_settings(module, settings)
 
     def generation_parts(self, **replaced) -> dict:
         """The base model's parts for a pipeline in the generation dtype, with `replaced` parts swapped in.
@@ -132,22 +133,6 @@ class MethodContext:
 
 
 SETTLED_PARTS = ("unet", "vae")  # the base modules with an attention kernel and a convolution layout
-
-
-def _module_settings(module: torch.nn.Module) -> tuple[dict | None, bool]:
-    from methods import speedups
-
-    processors = dict(module.attn_processors) if hasattr(module, "attn_processors") else None
-    return processors, speedups.is_channels_last(module)
-
-
-def _apply_settings(module: torch.nn.Module, settings: tuple[dict | None, bool]) -> None:
-    from methods import speedups
-
-    processors, channels_last = settings
-    if processors is not None:
-        module.set_attn_processor(dict(processors))
-    speedups.set_layout(module, channels_last)
 
 
 def image_generators(seeds: list[int]) -> list[torch.Generator]:

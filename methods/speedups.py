@@ -43,20 +43,31 @@ def is_channels_last(module: torch.nn.Module) -> bool:
     return weights[0].stride() == (c * h * w, 1, w * c, c)
 
 
+def settings_of(module: torch.nn.Module) -> tuple[dict | None, bool]:
+    """A module's attention processors (None without attention) and layout, for `restore_settings`."""
+    processors = dict(module.attn_processors) if hasattr(module, "attn_processors") else None
+    return processors, is_channels_last(module)
+
+
+def restore_settings(module: torch.nn.Module, settings: tuple[dict | None, bool]) -> None:
+    processors, channels_last = settings
+    if processors is not None:
+        module.set_attn_processor(dict(processors))  # a copy: diffusers pops the entries it sets
+    set_layout(module, channels_last)
+
+
 @contextmanager
 def applied(*modules: torch.nn.Module, sdpa: bool, channels_last: bool):
     """The settings on each module for the duration of the block, then each module's own again."""
-    saved = [(dict(m.attn_processors) if hasattr(m, "attn_processors") else None, is_channels_last(m)) for m in modules]
+    saved = [settings_of(module) for module in modules]
     for module in modules:
         set_attention(module, sdpa)
         set_layout(module, channels_last)
     try:
         yield
     finally:
-        for module, (processors, was_channels_last) in zip(modules, saved, strict=True):
-            if processors is not None:
-                module.set_attn_processor(processors)
-            set_layout(module, was_channels_last)
+        for module, settings in zip(modules, saved, strict=True):
+            restore_settings(module, settings)
 
 
 def check_compile_settings(backend: str, mode: str, prefix: str, compiling: bool = True) -> None:

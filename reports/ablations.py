@@ -36,6 +36,7 @@ import yaml
 from benchmark.config import RunConfig, build_config
 from benchmark.errors import BenchError
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_differences
+from benchmark.store.run_dir import recorded_includes
 from reports.comparisons import compare_methods
 from reports.loading import MethodRun, ReportData, RunInfo
 from reports.published import ORACLE, published_value
@@ -332,7 +333,7 @@ def extend_command(run: RunInfo, methods: list[str], *, options: dict | None = N
             args += ["--" + key.replace("_", "-"), str(value)]
     if run.manifest.get("dataset_dir"):
         args += ["--dataset-dir", str(run.manifest["dataset_dir"])]
-    for plugin in _recorded_includes(run):  # a plug-in's presets are unknown methods without their file
+    for plugin in recorded_includes(run.path):  # a plug-in's presets are unknown methods without their file
         args += ["--include", plugin]
     for assignment in _identity_assignments(identity, {k: v for k, v in flags.items() if v is not None}):
         args += ["--set", assignment]
@@ -340,15 +341,6 @@ def extend_command(run: RunInfo, methods: list[str], *, options: dict | None = N
         for key, value in sorted((options or {}).items()):
             args += ["--set", f"options.{method}.{key}={_yaml_scalar(value)}"]
     return shlex.join(args)
-
-
-def _recorded_includes(run: RunInfo) -> list[str]:
-    """The plug-in files the run was made with (its config.yaml), for a command that adds to it."""
-    try:
-        config = yaml.safe_load((Path(run.path) / "config.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return []
-    return [str(path) for path in (config.get("include") or [])] if isinstance(config, dict) else []
 
 
 def _yaml_scalar(value) -> str:

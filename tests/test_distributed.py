@@ -134,7 +134,7 @@ def test_a_cell_that_kills_its_worker_every_time_fails_alone(tmp_path, dreambenc
     assert len(summary.results) == len(subjects)
 
 
-def test_a_cell_ray_gave_up_on_is_one_line_with_its_time():
+def test_a_cell_ray_gave_up_on_is_one_line():
     from types import SimpleNamespace
 
     from benchmark.executors import RAY_RETRIES, _ray_failure

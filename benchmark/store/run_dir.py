@@ -165,7 +165,7 @@ class RunStore:
         key = stable_hash(info)
         path = self.method_dir(method) / "method.json"
         if path.exists():
-            old = _read_json(path)
+            old = read_json_object(path)
             if old is None or not isinstance(old.get("info"), dict) or "key" not in old:
                 raise BenchError(
                     f"{path} is unreadable, so {path.parent} cannot be resumed safely; delete {path.parent} to redo "
@@ -205,7 +205,7 @@ class RunStore:
 
     def artifact_info(self, method: str, subject: str) -> dict | None:
         # An unreadable record (a disk that lost the write) marks no finished artifact: the cell trains again.
-        return _read_json(self.artifact_dir(method, subject) / "artifact.json")
+        return read_json_object(self.artifact_dir(method, subject) / "artifact.json")
 
     def staging_dir(self, method: str, subject: str) -> Path:
         path = self.method_dir(method) / "artifacts" / f".staging-{subject}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -262,7 +262,7 @@ class RunStore:
         info = {**info, "artifact_id": uuid.uuid4().hex}
         atomic_write_json(staging / "artifact.json", info)
         final = self.artifact_dir(method, subject)
-        finished = _read_json(final / "artifact.json")
+        finished = read_json_object(final / "artifact.json")
         if finished is not None:  # finished meanwhile by an overlapping run: keep that one
             return finished
         if final.exists():  # an incomplete leftover (no artifact.json, or an unreadable one): replace it
@@ -285,14 +285,8 @@ class RunStore:
         A group is sampled again whole when one of its images is missing or broken; these are the images
         that were not, which the new sampling must reproduce byte for byte if the method is deterministic.
         """
-        try:
-            payload = json.loads(self.group_path(method, subject, prompt_key).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return {}
-        if payload.get("group_key") != group_key:
-            return {}
         intact = {}
-        for record in payload.get("records", []):
+        for record in self._current_records(method, subject, prompt_key, group_key) or []:
             index = int(record["image_index"])
             image = self.image_path(method, subject, prompt_key, index)
             if record["file"] != image.relative_to(self.root).as_posix():
@@ -303,18 +297,24 @@ class RunStore:
 
     def finished_group(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> list[dict] | None:
         """The group's records if it is complete and current, else None (so it is regenerated)."""
-        path = self.group_path(method, subject, prompt_key)
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        records = self._current_records(method, subject, prompt_key, group_key)
+        if records is None:
             return None
-        if payload.get("group_key") != group_key:
-            return None
-        for record in payload["records"]:
+        for record in records:
             image = self.root / record["file"]
             if not image.exists() or sha256_file(image) != record["sha256"]:
                 return None
-        return payload["records"]
+        return records
+
+    def _current_records(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> list | None:
+        """The group's recorded images when its record is readable and made under `group_key`, else None."""
+        try:
+            payload = json.loads(self.group_path(method, subject, prompt_key).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        if not isinstance(payload, dict) or payload.get("group_key") != group_key:
+            return None
+        return payload.get("records")
 
     def write_image(self, path: Path, png: bytes) -> tuple[str, bool]:
         """Write an image unless an identical one is there; return its SHA-256 and whether it was written."""
@@ -369,7 +369,7 @@ class RunStore:
             pass
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json_object(path: Path) -> dict | None:
     """A JSON object from a file, or None when the file is missing, unreadable or not an object."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
@@ -393,3 +393,12 @@ def read_invocations(run_dir: Path) -> list[dict]:
         if isinstance(record, dict):
             lines.append(record)
     return lines
+
+
+def recorded_includes(run_dir: Path) -> list[str]:
+    """The plug-in files (`--include`) the run was made with, as its config.yaml records them; [] when unreadable."""
+    try:
+        config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    return [str(path) for path in (config.get("include") or [])] if isinstance(config, dict) else []
