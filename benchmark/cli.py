@@ -390,6 +390,8 @@ def run(
         from benchmark.dry_run import plan_run
 
         plan = plan_run(config)
+        for warning in plan.warnings():
+            click.echo(f"bench: warning: {warning}", err=True)
         click.echo(plan.table())
         click.echo(plan.summary())
         return

@@ -37,6 +37,7 @@ class RunPlan:
     meaningful: bool
     shard: str | None
     cells: list[CellPlan] = field(default_factory=list)
+    unusable: dict[str, str] = field(default_factory=dict)  # subject of these cells -> why its images cannot be used
 
     def table(self) -> str:
         """Per method: subjects, personalized, images planned, on disk, left to generate."""
@@ -57,10 +58,16 @@ class RunPlan:
         planned = sum(c.planned for c in self.cells)
         left = planned - sum(c.on_disk for c in self.cells)
         weights = "" if self.meaningful else "; random weights (numbers NOT meaningful)"
+        failing = sum(cell.subject in self.unusable for cell in self.cells)
+        fail = f"; {failing} of them would fail at once (damaged dataset images, see above)" if failing else ""
         return (
-            f"dry run: {len(self.cells)} cells{shard} on {self.device}{weights}; {left} of {planned} images left "
-            f"to generate; run directory {self.run_dir} {where}. Nothing was written."
+            f"dry run: {len(self.cells)} cells{shard} on {self.device}{weights}{fail}; {left} of {planned} images "
+            f"left to generate; run directory {self.run_dir} {where}. Nothing was written."
         )
+
+    def warnings(self) -> list[str]:
+        """What the real run would warn of before its first cell."""
+        return [f"{why}: {name}'s cells would fail, the other subjects run" for name, why in self.unusable.items()]
 
 
 def plan_run(config: RunConfig) -> RunPlan:
@@ -87,6 +94,8 @@ def plan_run(config: RunConfig) -> RunPlan:
     device = f"{prepared.device}{device_note}"
     plan = RunPlan(prepared.run_dir, exists, device, prepared.profile.meaningful, config.shard)
     plan.cells = [_cell_plan(prepared, store, cell) for cell in prepared.cells()]
+    in_plan = {cell.subject for cell in plan.cells}
+    plan.unusable = {subject: why for subject, why in prepared.unusable.items() if subject in in_plan}
     return plan
 
 

@@ -35,7 +35,7 @@ from benchmark.store.lock import run_lock
 from benchmark.store.run_dir import LAYOUT_VERSION, RunStore, recorded_includes
 from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
-from dataset.validate import require_valid
+from dataset.validate import unusable_subjects
 from methods.registry import get_method_class, identity_options, method_label, plugin_code_fingerprint, resolve_options
 from reports.banner import BANNER_FILE, not_meaningful_banner
 
@@ -170,6 +170,7 @@ class PreparedRun:
     locations: dict[str, str]
     device: torch.device
     run_dir: Path
+    unusable: dict[str, str] = field(default_factory=dict)  # subject -> why its dataset images cannot be used
 
     @property
     def store(self) -> RunStore:
@@ -215,14 +216,14 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
     run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
     labels, method_names, method_options = plan_methods(config, run_dir)
     dataset_dir = resolve_dataset_dir(config.dataset_dir)
-    require_valid(dataset_dir, protocol, subjects)
+    unusable = unusable_subjects(dataset_dir, protocol, subjects)  # raises when no subject asked for is usable
     locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
     device = resolve_device(config.device, must_exist=device_must_exist)
     if config.executor == "ray":
         check_ray_address(config.ray_address or os.environ.get("RAY_ADDRESS"))
     return PreparedRun(
         config, protocol, subjects, profile, labels, method_names, method_options, dataset_dir, locations, device,
-        run_dir,
+        run_dir, unusable,
     )  # fmt: skip
 
 
@@ -273,6 +274,9 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         )
         _, count = config.shard_spec()
         cells = prepared.cells()
+        # A subject whose dataset images are damaged fails its cells here, recorded like any failure; the rest run.
+        unusable = [cell for cell in cells if cell.subject in prepared.unusable]
+        runnable = [cell for cell in cells if cell.subject not in prepared.unusable]
         spec = CellSpec(
             run_dir=str(run_dir),
             config=config.to_dict(),
@@ -296,7 +300,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                     pres=config.generate_pres,
                 )
             )
-            for c in cells
+            for c in runnable
         )
         finished = []
         parallel = [config.workers if config.executor != "local" else 1]  # Ray on a cluster says its own count
@@ -325,15 +329,23 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             shard = f" (shard {config.shard})" if config.shard else ""
             log(f"bench: {time.strftime('%Y-%m-%d %H:%M:%S')} {len(cells)} cells{shard} of {', '.join(labels)} "
                 f"into {run_dir} on {device}, {config.executor} executor x{config.workers}")  # fmt: skip
+        for subject in dict.fromkeys(cell.subject for cell in unusable):
+            log(f"bench: warning: {prepared.unusable[subject]}: {subject}'s cells fail, the other subjects run")
         order = [s.name for s in protocol.subjects.values()]
         try:
-            if config.executor == "ray":
-                results = run_ray(spec, cells, config.workers, config.ray_address, progress, on_cell,
+            failed = [CellResult(c, error=f"{prepared.unusable[c.subject]}; fix it and re-run") for c in unusable]
+            for result in failed:
+                on_cell(result)
+            if not runnable:
+                results = []
+            elif config.executor == "ray":
+                results = run_ray(spec, runnable, config.workers, config.ray_address, progress, on_cell,
                                   on_workers=lambda count: parallel.__setitem__(0, count))  # fmt: skip
             elif config.executor == "process" and config.workers > 1:
-                results = run_processes(spec, cells, config.workers, progress, on_cell, log)
+                results = run_processes(spec, runnable, config.workers, progress, on_cell, log)
             else:
-                results = run_local(spec, cells, total_groups, progress, on_cell)
+                results = run_local(spec, runnable, total_groups, progress, on_cell)
+            results = failed + results
         except BaseException:
             # Killed (Ctrl-C, SIGTERM) or stopped (a full disk): the finished groups' records still make each
             # method's generations.jsonl, so `bench report` and `bench score` see the work done so far.

@@ -2,7 +2,8 @@
 
 A benchmark number is only comparable if it came from the same 158 images, so a
 missing, extra, unreadable or altered file is an error that names the file, not a
-warning. Hashing all 17 MB takes well under a second, so every run does it.
+warning: a run fails the cells of a subject that has one (and runs the others), and
+scoring refuses it. Hashing all 17 MB takes well under a second, so every run does it.
 """
 
 from __future__ import annotations
@@ -75,14 +76,34 @@ def find_problems(root: Path, protocol: Protocol, subjects: list[Subject] | None
     return problems
 
 
+def describe(problems: list[Problem]) -> str:
+    """The first problem and how many more there are, as one line."""
+    more = f" (and {len(problems) - 1} more problems; `bench dataset verify` lists them)" if len(problems) > 1 else ""
+    return f"dataset: {problems[0]}{more}"
+
+
 def require_valid(root: Path, protocol: Protocol, subjects: list[Subject] | None = None) -> None:
     """Raise a one-line BenchError for the first problem (and say how many more there are)."""
     problems = find_problems(root, protocol, subjects)
     if problems:
-        more = (
-            f" (and {len(problems) - 1} more problems; `bench dataset verify` lists them)" if len(problems) > 1 else ""
-        )
-        raise BenchError(f"dataset: {problems[0]}{more}")
+        raise BenchError(describe(problems))
+
+
+def unusable_subjects(root: Path, protocol: Protocol, subjects: list[Subject]) -> dict[str, str]:
+    """Subject name -> one line saying why its images cannot be used, for the subjects with a problem.
+
+    Why per subject: one damaged image of a 30-subject sweep should cost its subject's cells,
+    not the night's run. Only when no subject asked for is usable is the run refused outright
+    (a wrong --dataset-dir, say), since there is nothing to run then.
+    """
+    unusable = {}
+    for subject in subjects:
+        problems = subject_problems(root, subject)
+        if problems:
+            unusable[subject.name] = describe(problems)
+    if subjects and len(unusable) == len(subjects):
+        raise BenchError(describe(find_problems(root, protocol, subjects)))
+    return unusable
 
 
 def instance_images(root: Path, subject: Subject) -> list[Path]:

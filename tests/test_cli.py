@@ -139,6 +139,38 @@ def test_damaged_dataset_stops_a_resumed_run_without_losing_images(cli, run_args
     assert image_hashes(tmp_path / "run") == before
 
 
+def test_a_damaged_subject_fails_its_cells_and_the_other_subjects_run(cli, run_args, tmp_path, dataset_copy):
+    """Issue #6: one corrupt image costs its subject's cells (recorded, exit 1), not the whole sweep."""
+    args = [a if a != run_args[run_args.index("--dataset-dir") + 1] else str(dataset_copy) for a in run_args]
+    args[args.index("backpack")] = "backpack,dog"
+    damaged = dataset_copy / "dog" / "02.jpg"
+    intact = damaged.read_bytes()
+    damaged.write_bytes(b"not a jpeg")
+    dry = cli(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"bench: warning: dataset: {damaged}: corrupt image (cannot be decoded): dog's cells would fail" in (
+        dry.stderr
+    )
+    assert "1 of them would fail at once" in dry.stdout
+    result = cli(*args)
+    assert result.exit_code == 1, result.output
+    warning = f"bench: warning: dataset: {damaged}: corrupt image (cannot be decoded): dog's cells fail"
+    assert warning in result.stderr
+    assert f"FAILED base/dog: dataset: {damaged}: corrupt image" in result.stderr
+    assert sorted(image_hashes(tmp_path / "run")) == [
+        "base/images/backpack/class_i0.png",
+        "base/images/backpack/p00_i0.png",
+    ]
+    record = json.loads((tmp_path / "run" / "base" / "failures" / "dog.json").read_text())
+    assert "dog/02.jpg: corrupt image" in record["error"]
+    report = cli("report", tmp_path / "run", "-o", tmp_path / "report")
+    assert "dog/02.jpg: corrupt image" in (tmp_path / "report" / "index.html").read_text(), report.output
+    damaged.write_bytes(intact)  # fixed: the re-run does the subject and clears its failure
+    assert cli(*args).exit_code == 0
+    assert not (tmp_path / "run" / "base" / "failures" / "dog.json").exists()
+    assert len(image_hashes(tmp_path / "run")) == 4
+
+
 def test_failed_cell_exits_1_and_names_it(cli, run_args, tmp_path, dreambench_dir):
     result = cli(
         *run_args,
