@@ -254,14 +254,25 @@ class RayCellWorker:
     """
 
     def __init__(self, spec: CellSpec):
+        import ray
         import torch
 
         if spec.device.startswith("cuda"):
             spec.device = "cuda" if torch.cuda.is_available() else spec.device  # Ray assigned this actor its GPU
         self.runner = CellRunner(spec)
+        # Ray restarts a dead actor and reruns the cell it was running first; the driver never hears of it, so
+        # the rerun cell says so (the process executor logs its retries too).
+        self.restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
     def run(self, cell: Cell) -> CellResult:
-        return self.runner.run_cell(cell)
+        result = self.runner.run_cell(cell)
+        if self.restarted:
+            self.restarted = False
+            result.notes.append(
+                f"{cell.method}/{cell.subject}: its Ray worker process died and Ray restarted it (at most "
+                f"{RAY_RETRIES} times per worker); the cell ran again on the new one"
+            )
+        return result
 
 
 def ray_worker_count(ray, workers: int, gpus_each: int, address: str | None) -> int:

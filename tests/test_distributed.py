@@ -73,12 +73,15 @@ def test_a_dead_ray_worker_is_retried_and_a_worker_keeps_its_models(tmp_path, dr
     """One worker, two cells: it dies in the first, is restarted, and the restarted one serves both cells."""
     marker, instances = tmp_path / "died-once", tmp_path / "instances"
     instances.mkdir()
+    lines = []
     summary = tiny_run(
         tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], executor="ray", workers=1,
-        assignments=[f"options.fake.die_once={marker}", f"options.fake.count_in={instances}"],
+        assignments=[f"options.fake.die_once={marker}", f"options.fake.count_in={instances}"], log=lines.append,
     )  # fmt: skip
     assert marker.exists()  # a worker did die mid-cell
     assert not summary.failures and summary.generated == 8
+    restarts = [line for line in lines if "Ray worker process died and Ray restarted it" in line]
+    assert len(restarts) == 1 and restarts[0].startswith("bench: warning: fake[")  # the rerun cell, said once
     # The first worker and its restart: not one method (and base model) per cell, as a task per cell would be.
     assert len(list(instances.iterdir())) == 2
 
