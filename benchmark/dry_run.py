@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmark.config import RunConfig
 from benchmark.planning import plan_groups
-from benchmark.runner import PreparedRun, prepare_run
+from benchmark.runner import PreparedRun, prepare_run, preset_option_notes
 from benchmark.store.run_dir import RUN_FILE, RunStore
 
 
@@ -38,6 +38,7 @@ class RunPlan:
     shard: str | None
     cells: list[CellPlan] = field(default_factory=list)
     unusable: dict[str, str] = field(default_factory=dict)  # subject of these cells -> why its images cannot be used
+    notes: list[str] = field(default_factory=list)  # other warnings the real run gives before its first cell
 
     def table(self) -> str:
         """Per method: subjects, personalized, images planned, on disk, left to generate."""
@@ -67,7 +68,8 @@ class RunPlan:
 
     def warnings(self) -> list[str]:
         """What the real run would warn of before its first cell."""
-        return [f"{why}: {name}'s cells would fail, the other subjects run" for name, why in self.unusable.items()]
+        failing = [f"{why}: {name}'s cells would fail, the other subjects run" for name, why in self.unusable.items()]
+        return [*self.notes, *failing]
 
 
 def plan_run(config: RunConfig) -> RunPlan:
@@ -93,6 +95,7 @@ def plan_run(config: RunConfig) -> RunPlan:
         store.open_method(label, *prepared.method_record(label), write=False)
     device = f"{prepared.device}{device_note}"
     plan = RunPlan(prepared.run_dir, exists, device, prepared.profile.meaningful, config.shard)
+    plan.notes = preset_option_notes(config)
     plan.cells = [_cell_plan(prepared, store, cell) for cell in prepared.cells()]
     in_plan = {cell.subject for cell in plan.cells}
     plan.unusable = {subject: why for subject, why in prepared.unusable.items() if subject in in_plan}

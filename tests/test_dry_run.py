@@ -104,3 +104,16 @@ def test_auto_on_a_machine_without_a_gpu_plans_a_run_started_on_one(tmp_path, dr
     with pytest.raises(BenchError, match="started with --deterministic"):  # checked as on the GPU node
         dry(run, dreambench_dir)
     assert "auto: cpu on this machine" in dry(tmp_path / "new", dreambench_dir).device
+
+
+def test_options_set_for_a_method_do_not_silently_miss_its_presets(tmp_path, dreambench_dir):
+    """A preset keeps its own defaults: an ablation whose arms ran at different steps is said up front."""
+    both = {"methods": ["dreambooth", "dreambooth-no-prior"], "options": {"dreambooth": {"steps": 2}}}
+    (note,) = dry(tmp_path / "run", dreambench_dir, **both).warnings()
+    assert note.startswith("options.dreambooth.steps does not reach dreambooth-no-prior")
+    alike = {**both, "options": {"dreambooth": {"steps": 2}, "dreambooth-no-prior": {"steps": 2}}}
+    assert dry(tmp_path / "run", dreambench_dir, **alike).warnings() == []
+    with pytest.raises(
+        BenchError, match=r"its preset dreambooth-no-prior is a method of its own: options\.dreambooth-no"
+    ):
+        dry(tmp_path / "run", dreambench_dir, methods=["dreambooth-no-prior"], options={"dreambooth": {"steps": 2}})
