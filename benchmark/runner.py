@@ -36,7 +36,14 @@ from benchmark.store.run_dir import LAYOUT_VERSION, RunStore, recorded_includes
 from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
 from dataset.validate import unusable_subjects
-from methods.registry import get_method_class, identity_options, method_label, plugin_code_fingerprint, resolve_options
+from methods.registry import (
+    get_method_class,
+    identity_options,
+    method_label,
+    plugin_code_fingerprint,
+    resolve_options,
+    same_outputs_as,
+)
 from reports.banner import BANNER_FILE, not_meaningful_banner
 
 
@@ -156,15 +163,26 @@ def _presets_in_run(config: RunConfig, base: str) -> list[str]:
     return presets
 
 
-def preset_option_notes(config: RunConfig) -> list[str]:
-    """Options set for a method that do not reach its presets in the same run, one note per preset.
+def preset_notes(config: RunConfig) -> list[str]:
+    """Where options and presets do not meet as a user would think, one note each, said before any work.
 
-    Why: `--method dreambooth,dreambooth-no-prior --set options.dreambooth.steps=400` reads as "every
-    arm at 400 steps", but a preset is a method of its own and keeps its defaults. The report never
-    pairs arms run with different options, so nothing is mixed; the note saves a night of GPU time
-    spent on arms that cannot be compared.
+    - `--method dreambooth,dreambooth-no-prior --set options.dreambooth.steps=400` reads as "every arm
+      at 400 steps", but a preset is a method of its own and keeps its defaults. The report never pairs
+      arms run with different options, so nothing is mixed; the note saves a night of GPU time spent
+      on arms that cannot be compared.
+    - `dreambooth[prior_preservation=False]` trains what the preset `dreambooth-no-prior` does, under a
+      label the ablation tables and other runs do not look for.
     """
     notes = []
+    labels, names, options = plan_methods(config)
+    for label in labels:
+        cls = get_method_class(names[label], config.include)
+        twin = same_outputs_as(cls, options[label], config.profile, config.include) if label != cls.name else None
+        if twin:
+            notes.append(
+                f"{label} trains what {twin} trains (its defaults are these options): --method {twin} files the "
+                "results where the ablation tables and other runs look for them"
+            )
     for base, given in config.options.items():
         for preset in _presets_in_run(config, base):
             missing = sorted(key for key in given if key not in config.options.get(preset, {}))
@@ -273,7 +291,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         log(f"bench: deterministic=true is for CUDA: it changes nothing on {device.type}")
     if not profile.meaningful:
         log(f"bench: {not_meaningful_banner(profile.name)}")
-    for note in preset_option_notes(config):
+    for note in preset_notes(config):
         log(f"bench: warning: {note}")
     store.refuse_foreign_directory()
     try:

@@ -235,6 +235,20 @@ def identity_options(cls: type[Method], options: dict) -> dict:
     return kept
 
 
+def same_outputs_as(cls: type[Method], options: dict, profile: str | None, includes: list[str] = ()) -> str | None:
+    """Another variant of the same method (a preset of it, or the method a preset is of) whose own defaults
+    are these options: `dreambooth[prior_preservation=False]` trains what `dreambooth-no-prior` does, but
+    under a label no ablation table or other run looks for."""
+    root = getattr(cls, "preset_of", None) or cls.name
+    mine = identity_options(cls, options)
+    for name, other in available_methods(includes).items():
+        if other is cls or (name != root and getattr(other, "preset_of", None) != root):
+            continue
+        if identity_options(other, resolve_options(other, None, profile)) == mine:
+            return name
+    return None
+
+
 def method_label(cls: type[Method], given: dict | None, profile: str | None = None, drop_defaults: bool = True) -> str:
     """The name results are filed under: the method, plus any option the user changed.
 

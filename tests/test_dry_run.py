@@ -117,3 +117,13 @@ def test_options_set_for_a_method_do_not_silently_miss_its_presets(tmp_path, dre
         BenchError, match=r"its preset dreambooth-no-prior is a method of its own: options\.dreambooth-no"
     ):
         dry(tmp_path / "run", dreambench_dir, methods=["dreambooth-no-prior"], options={"dreambooth": {"steps": 2}})
+
+
+def test_options_that_make_a_preset_point_to_it(tmp_path, dreambench_dir):
+    """Set by hand, a preset's options train the preset's model under a label no ablation table looks for."""
+    (note,) = dry(
+        tmp_path / "run", dreambench_dir, methods=["dreambooth"], options={"dreambooth": {"prior_preservation": False}}
+    ).warnings()
+    assert note.startswith("dreambooth[prior_preservation=False] trains what dreambooth-no-prior trains")
+    other = dry(tmp_path / "run", dreambench_dir, methods=["dreambooth"], options={"dreambooth": {"steps": 3}})
+    assert other.warnings() == []  # no preset has these options
