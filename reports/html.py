@@ -25,6 +25,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
+from benchmark.store.run_dir import recorded_includes
 from dataset.protocol import ATTRIBUTION
 from reports import formatting
 from reports.ablations import build_ablations
@@ -112,6 +113,8 @@ def _run_metadata(data: ReportData) -> list[dict]:
                         "options": data.methods[key].info.get("options", {}),
                         "version": data.methods[key].info.get("version", ""),
                         "imported_from": data.methods[key].info.get("imported_from"),
+                        "plugin_code": data.methods[key].info.get("plugin_code"),
+                        "plugin_files": recorded_includes(run.path),
                     }
                     for key in run.method_keys
                 ],

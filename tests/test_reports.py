@@ -1145,3 +1145,9 @@ def test_a_method_whose_every_cell_failed_is_told_to_re_run_not_to_score(tmp_pat
     assert failed.scores is None and not failed.records
     assert "bench score" not in failed.status  # nothing to score: scoring is not the fix
     assert "failed: dog (re-run the same `bench run` to retry)" in failed.status
+
+    # Which code made a plug-in's rows, for a reader of the report (a built-in has its version and the git revision).
+    html = write_report([run], tmp_path / "report", baseline="base").index.read_text()
+    fingerprint = json.loads((run / "fake[fail_on=dog]" / "method.json").read_text())["info"]["plugin_code"]
+    assert f"--include {FAKE_METHOD}</code>); code fingerprint <code>{fingerprint}</code>" in html
+    assert html.count("code fingerprint") == 1  # base is no plug-in
