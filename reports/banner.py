@@ -127,6 +127,44 @@ def subset_banners(data: ReportData) -> list[str]:
     return lines
 
 
+def mixed_scoring_banners(data: ReportData) -> list[str]:
+    """One MIXED SCORING line per metric whose rows were not all scored alike (backbone, weights, CLIP-T text).
+
+    A column then holds numbers from different instruments; the leaderboard, comparisons and ablations
+    pair only rows scored alike (`reports.comparisons.scoring_mismatch`), and this line says why some
+    pairs are missing.
+    """
+    from benchmark.metrics.registry import METRICS
+    from reports.comparisons import scoring_signature
+
+    lines = []
+    for metric in data.metrics:
+        signatures = {
+            method.key: dict(scoring_signature(method, metric))
+            for method in data.methods.values()
+            if method.scores and metric in (method.scores.get("summary") or {})
+        }
+        recorded = list(signatures.values())
+        differing = sorted({what for one in recorded for other in recorded for what in one
+                            if what in other and one[what] != other[what]})  # fmt: skip
+        if not differing:
+            continue
+        groups: dict[tuple, list[str]] = {}
+        for key, signature in signatures.items():
+            groups.setdefault(tuple(signature.get(what, "not recorded") for what in differing), []).append(key)
+        shown = "; ".join(
+            f"{', '.join(keys)}: " + ", ".join(f'{what} "{v}"' for what, v in zip(differing, values, strict=True))
+            for values, keys in groups.items()
+        )
+        lines.append(
+            f"MIXED SCORING: {METRICS[metric].name} was not scored alike for every row ({shown}): rows scored "
+            f"differently are not compared with each other; re-score them with the same settings "
+            f"(bench score RUN --metrics {metric})."
+        )
+    return lines
+
+
 def protocol_banners(data: ReportData) -> list[str]:
-    """Every line saying a run falls short of the protocol: prompts or images (SMOKE RUN), subjects (SUBSET)."""
-    return [*smoke_run_banners(data), *subset_banners(data)]
+    """Every line saying a run falls short of the protocol (SMOKE RUN: prompts or images; SUBSET: subjects) or that
+    a column mixes scorings (MIXED SCORING)."""
+    return [*smoke_run_banners(data), *subset_banners(data), *mixed_scoring_banners(data)]

@@ -54,6 +54,38 @@ def verdict(metric: str, diff: float, p_value: float, alpha: float = ALPHA) -> s
     return "better" if improves else "worse"
 
 
+SCORING_KEYS = (("backbone", "backbone_id"), ("weights", "weights"))
+
+
+def scoring_signature(method: MethodRun, metric: str) -> tuple:
+    """What decides a value of `metric` besides the images: backbone (with its preprocessing), weights and, for
+    CLIP-T, the text. A part a scores.json does not record is left out, so older scorings are not told apart."""
+    definition = ((method.scores or {}).get("metrics") or {}).get(metric) or {}
+    parts = [(what, definition[key]) for what, key in SCORING_KEYS if definition.get(key) is not None]
+    if metric == "clip-t" and (method.scores or {}).get("clip_t_text"):
+        parts.append(("text", method.scores["clip_t_text"]))
+    return tuple(parts)
+
+
+def scoring_mismatch(a: MethodRun, b: MethodRun, metric: str) -> str | None:
+    """Why a's and b's values of `metric` are not one measurement, or None when they are (as far as recorded).
+
+    Two scorings of one run can differ: `bench score RUN --method X --keep-identifier` re-scores X's CLIP-T
+    against the prompt as generated while the other methods keep theirs, and another run may have been scored
+    with other backbones (`--set models.dino=...`). A paired difference between them would measure the
+    settings as much as the methods.
+    """
+    mine, theirs = dict(scoring_signature(a, metric)), dict(scoring_signature(b, metric))
+    differs = [what for what in mine if what in theirs and mine[what] != theirs[what]]
+    if not differs:
+        return None
+    details = "; ".join(f"{what}: {mine[what]} vs {theirs[what]}" for what in differs)
+    return (
+        f"{METRICS[metric].name} of {a.key} and {b.key} were scored with a different {' and '.join(differs)} "
+        f"({details}): not compared; re-score one as the other was scored"
+    )
+
+
 def compare_methods(
     a: MethodRun,
     b: MethodRun,
@@ -67,8 +99,8 @@ def compare_methods(
     if a.cells.empty or b.cells.empty:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     for metric in metrics or list(METRICS):
-        if metric not in a.cells or metric not in b.cells:
-            continue
+        if metric not in a.cells or metric not in b.cells or scoring_mismatch(a, b, metric):
+            continue  # a metric one lacks, or one scored otherwise on each side: no difference to take
         result = paired_comparison(
             a.cells, b.cells, metric, method_a=a.key, method_b=b.key, n_resamples=n_resamples, seed=seed
         )
@@ -168,6 +200,9 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
     table = (
         pd.concat([t for t in tables if not t.empty], ignore_index=True) if any(not t.empty for t in tables) else None
     )
+    unpaired = [
+        reason for a, b in pairs for metric in data.metrics if (reason := scoring_mismatch(a, b, metric)) is not None
+    ]
     lines = [f"# Paired comparison: B = {run_b} against A = {run_a}", ""]
     if Path(run_a).resolve() == Path(run_b).resolve():
         if all(a.label == b.label for a, b in pairs):
@@ -178,8 +213,10 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
     banners = [*report_banners(data), *protocol_banners(data)]
     if banners:
         lines += [f"> **{line}**" for line in banners] + [""]
+    lines += [f"Warning: {reason}." for reason in unpaired] + ([""] if unpaired else [])
     if table is None:
-        lines.append("No shared (subject, prompt, image) cells: nothing can be paired.")
+        lines.append("No metric left to pair." if unpaired else "No shared (subject, prompt, image) cells: nothing "
+                     "can be paired.")  # fmt: skip
         return "\n".join(lines) + "\n"
     lines.append(comparisons_markdown(table))
     lines += [

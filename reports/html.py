@@ -29,7 +29,7 @@ from benchmark.store.run_dir import recorded_includes
 from dataset.protocol import ATTRIBUTION
 from reports import formatting
 from reports.ablations import build_ablations
-from reports.banner import report_banners, smoke_run_banners, subset_banners
+from reports.banner import mixed_scoring_banners, report_banners, smoke_run_banners, subset_banners
 from reports.exports import PUBLISHED_CAVEAT, board_markdown, write_exports
 from reports.gallery import IMAGES_DIR, THUMBNAIL_PX, build_grids
 from reports.leaderboard import LEADERBOARD_METRICS, Leaderboard, build_leaderboard
@@ -120,12 +120,21 @@ def _run_metadata(data: ReportData) -> list[dict]:
                 ],
                 "metric_definitions": {m: first["metrics"][m] for m in METRICS if m in first.get("metrics", {})},
                 "scoring_profile": first.get("scoring_profile"),
-                "clip_t_text": first.get("clip_t_text"),
+                "clip_t_text": _clip_t_texts(data, run.method_keys),
                 "statistics": first.get("statistics", {}),
                 "attribution": manifest.get("attribution"),
             }
         )
     return out
+
+
+def _clip_t_texts(data: ReportData, keys: list[str]) -> str | None:
+    """The run's CLIP-T text, or each method's when a re-scoring (`--keep-identifier`) made them differ."""
+    texts = {key: data.methods[key].scores.get("clip_t_text") for key in keys if data.methods[key].scores}
+    texts = {key: text for key, text in texts.items() if text}
+    if len(set(texts.values())) <= 1:
+        return next(iter(texts.values()), None)
+    return "; ".join(f"{key}: {text}" for key, text in texts.items())
 
 
 def _seeds(manifest: dict) -> dict:
@@ -414,6 +423,7 @@ def _build(data: ReportData, board: Leaderboard, ablations: list, out_dir: Path,
         "banners_cover_all": not any(m.meaningful for m in data.methods.values()),
         "smoke_runs": smoke_run_banners(data),
         "subset_runs": subset_banners(data),
+        "mixed_scoring": mixed_scoring_banners(data),
         "differences": _differences(data),
         "failures": failures,
         "board": board,

@@ -29,8 +29,8 @@ import reports.html
 from benchmark.errors import BenchError
 from benchmark.metrics import score_run
 from reports.ablations import ABLATIONS, ablation_frame, build_ablation, build_ablations
-from reports.banner import not_meaningful_banner, report_banners, smoke_run_banners
-from reports.comparisons import compare_runs, verdict
+from reports.banner import mixed_scoring_banners, not_meaningful_banner, report_banners, smoke_run_banners
+from reports.comparisons import compare_methods, compare_runs, verdict
 from reports.exports import markdown_leaderboard
 from reports.html import write_report
 from reports.leaderboard import build_leaderboard, leaderboard_frame
@@ -279,6 +279,32 @@ def test_subjects_scored_counts_subjects_with_any_metric_not_the_first_metric(ru
     assert subjects_cell(OTHER) == "2 / 2"  # DINO, the first column, has n = 0 for it
     assert subjects_cell(FAILING) == "1 / 2"  # failed on dog
     assert subjects_cell("base") == "2 / 2"
+
+
+def test_rows_scored_with_other_settings_are_not_paired_and_the_report_says_so(runs, tmp_path, dreambench_dir):
+    """`bench score --method X --keep-identifier` re-scores X's CLIP-T against another text than the other rows':
+    a difference between them would measure the text as much as the methods."""
+    run = Path(shutil.copytree(runs.main, tmp_path / "run"))
+    score_run(run, dreambench_dir, methods=["dreambooth"], profile="tiny", metrics=["clip-t"], keep_identifier=True)
+    data = load_runs([run])
+    base, dreambooth = data.methods["base"], data.methods["dreambooth"]
+    compared = compare_methods(base, dreambooth)
+    assert "clip-t" not in set(compared["metric"]) and "dino" in set(compared["metric"])  # DINO was scored alike
+    assert "clip-t" in set(compare_methods(base, data.methods["dreambooth-no-prior"])["metric"])  # both as before
+    board = build_leaderboard(data, baseline="base")
+    marks = board.comparisons[board.comparisons["method_b"] == "dreambooth"]
+    assert "clip-t" not in set(marks["metric"])
+    (banner,) = mixed_scoring_banners(data)
+    assert banner.startswith("MIXED SCORING: CLIP-T was not scored alike for every row (")
+    assert 'dreambooth: text "the prompt exactly as generated' in banner
+    assert "MIXED SCORING" in markdown_leaderboard([run])
+    compared_text = compare_runs(run, run, "base", "dreambooth")
+    warning = next(line for line in compared_text.splitlines() if line.startswith("Warning: CLIP-T of base"))
+    assert "were scored with a different text" in warning
+    rows = [line.split(" | ")[0] for line in compared_text.splitlines() if line.startswith("| ")]
+    assert "| DINO ↑" in rows and "| CLIP-T ↑" not in rows  # the CLIP-T row is left out, DINO is paired
+    html = write_report([run], tmp_path / "report", baseline="base").index.read_text()
+    assert 'id="mixed-scoring"' in html and "dreambooth: the prompt exactly as generated" in unescape(html)
 
 
 def test_two_runs_of_different_methods_share_one_leaderboard_with_paired_comparisons(runs, data, html):
