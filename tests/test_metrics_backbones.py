@@ -61,7 +61,11 @@ def test_tiny_clip_uses_the_real_clip_vocabulary():
 def test_backbone_ids_spell_out_weights_preprocessing_and_pooling():
     ids = backbone_ids("sd15")
     assert ids["dino"] == "dino:timm/vit_small_patch16_224.dino|resize256-bicubic|crop224|imagenet-norm|cls"
-    assert ids["clip-image"].startswith("clip-image:timm/vit_base_patch32_clip_224.openai|resize224-bicubic|crop224")
+    # OpenAI's weights run with QuickGELU, whatever a folder's config says; the id says so (and keys every cache)
+    assert ids["clip-image"].startswith(
+        "clip-image:timm/vit_base_patch32_clip_224.openai+quickgelu|resize224-bicubic|crop224"
+    )
+    assert ids["clip-text"].startswith("clip-text:timm/vit_base_patch32_clip_224.openai+quickgelu|")
     assert "builtin:tiny" in backbone_ids("tiny")["dino"]
     assert backbone_ids("sd15", {"dino": "/models/dino"})["dino"].startswith("dino:/models/dino|")
 
@@ -117,6 +121,33 @@ def test_clip_loads_an_open_clip_folder(tmp_path, images):
     local = load_backbone("clip", "sd15", source=str(folder))
     np.testing.assert_allclose(local.embed_images(images), tiny.embed_images(images), atol=1e-6)
     np.testing.assert_allclose(local.embed_texts(["a dog"]), tiny.embed_texts(["a dog"]), atol=1e-6)
+
+
+def test_clip_weights_named_openai_get_quick_gelu_even_when_their_folder_config_leaves_it_out(tmp_path):
+    """open_clip builds a config without `quick_gelu` with plain GELU and only warns; OpenAI's weights then embed
+    every image and text slightly wrong."""
+    from open_clip.transformer import QuickGELU
+    from safetensors.torch import save_file
+
+    from benchmark.metrics.tiny_backbones import TINY_CLIP_CONFIG
+
+    state = {k: v.contiguous() for k, v in load_backbone("clip", "tiny").model.state_dict().items()}
+    config = {key: value for key, value in TINY_CLIP_CONFIG.items() if key != "quick_gelu"}
+
+    def folder(name):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "open_clip_config.json").write_text(json.dumps({"model_cfg": config}))
+        save_file(state, str(path / "open_clip_model.safetensors"))
+        return str(path)
+
+    def activation(backbone):
+        return type(backbone.model.visual.transformer.resblocks[0].mlp.gelu)
+
+    openai = load_backbone("clip", "sd15", source=folder("vit_base_patch32_clip_224.openai"))
+    assert activation(openai) is QuickGELU and "+quickgelu|" in openai.id and "+quickgelu|" in openai.text_id
+    other = load_backbone("clip", "sd15", source=folder("laion-clip"))  # not OpenAI's: its config decides
+    assert activation(other) is not QuickGELU and "quickgelu" not in other.id
 
 
 def test_lpips_puts_alexnet_weights_into_the_right_slices(tmp_path):

@@ -167,15 +167,16 @@ def _build_dino(source: str, architecture: str, weights_file: Path) -> torch.nn.
     return model
 
 
-def _build_clip(source: str, location: Path) -> torch.nn.Module:
+def _build_clip(source: str, location: Path, quick_gelu: bool) -> torch.nn.Module:
     import open_clip
 
     try:
         if location.is_dir() and (location / "open_clip_config.json").is_file():
-            # open_clip's own folder format (the hub repo timm/vit_base_patch32_clip_224.openai has it).
-            return open_clip.create_model(f"local-dir:{location}")
+            # open_clip's own folder format (the hub repo timm/vit_base_patch32_clip_224.openai has it); its config
+            # is not trusted to name OpenAI's activation (sources.clip_quick_gelu decides).
+            return open_clip.create_model(f"local-dir:{location}", force_quick_gelu=quick_gelu)
         # A bare checkpoint (open_clip state dict, or OpenAI's ViT-B-32.pt) for ViT-B/32 with OpenAI's QuickGELU.
-        return open_clip.create_model("ViT-B-32", pretrained=str(location), force_quick_gelu=True)
+        return open_clip.create_model("ViT-B-32", pretrained=str(location), force_quick_gelu=quick_gelu)
     except BenchError:
         raise
     except Exception as exc:
@@ -229,14 +230,15 @@ def load_clip(source: str, profile: str, device="cpu", batch_size=DEFAULT_BATCH_
     location = locate_or_fail("clip", source, profile)
     weights_file = pick_file(location, _OPEN_CLIP_FILES, "clip", source, profile)
     build_from = location if location.is_dir() and (location / "open_clip_config.json").is_file() else weights_file
+    quick_gelu = sources.clip_quick_gelu(source, build_from)
     return ClipBackbone(
-        sources.clip_image_id(source),
+        sources.clip_image_id(source, quick_gelu),
         lambda: fingerprint(weights_file),
-        lambda: _build_clip(source, build_from),
+        lambda: _build_clip(source, build_from, quick_gelu),
         CLIP_PREPROCESS,
         device,
         batch_size,
-        text_id=sources.clip_text_id(source),
+        text_id=sources.clip_text_id(source, quick_gelu),
     )
 
 

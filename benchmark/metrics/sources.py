@@ -8,6 +8,9 @@ two numbers with the same id were computed the same way.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from benchmark.errors import BenchError
 from benchmark.metrics.preprocess import CLIP_PREPROCESS, DINO_PREPROCESS
 from benchmark.models.loading import BUILTIN_TINY
@@ -46,12 +49,42 @@ def dino_id(source: str) -> str:
     return f"dino:{_label('dino', source)}|{DINO_PREPROCESS.id}|cls"
 
 
-def clip_image_id(source: str) -> str:
-    return f"clip-image:{_label('clip', source)}|{CLIP_PREPROCESS.id}|proj-l2"
+def clip_quick_gelu(source: str, location: Path | None = None) -> bool:
+    """Whether a real CLIP is built with QuickGELU, the activation OpenAI trained its CLIPs with.
+
+    OpenAI weights run with plain GELU still load without an error (open_clip only warns), and
+    every embedding is then slightly off, so it is decided here, not left to a folder's config:
+    weights named `openai` get QuickGELU; an open_clip folder gets what its config says; a bare
+    checkpoint is taken for OpenAI's ViT-B/32 (what DESIGN.md pins).
+    """
+    named = Path(source).name if Path(source).exists() else source  # a local path: its own name, not its parents'
+    if "openai" in named.lower():
+        return True
+    folder = Path(location) if location is not None else Path(source)
+    config = folder / "open_clip_config.json"
+    if config.is_file():
+        try:
+            return bool(json.loads(config.read_text(encoding="utf-8")).get("model_cfg", {}).get("quick_gelu", False))
+        except (OSError, ValueError, AttributeError):
+            return False
+    return folder.is_file()
 
 
-def clip_text_id(source: str) -> str:
-    return f"clip-text:{_label('clip', source)}|open_clip-bpe-ctx77|eot-proj-l2"
+def _clip_label(source: str, quick_gelu: bool | None) -> str:
+    """The source, plus `+quickgelu` for a real CLIP built with it: the activation changes every embedding, so it
+    is part of the id (and of every cache key)."""
+    if source == BUILTIN_TINY:
+        return _label("clip", source)
+    quick = clip_quick_gelu(source) if quick_gelu is None else quick_gelu
+    return f"{source}+quickgelu" if quick else source
+
+
+def clip_image_id(source: str, quick_gelu: bool | None = None) -> str:
+    return f"clip-image:{_clip_label(source, quick_gelu)}|{CLIP_PREPROCESS.id}|proj-l2"
+
+
+def clip_text_id(source: str, quick_gelu: bool | None = None) -> str:
+    return f"clip-text:{_clip_label(source, quick_gelu)}|open_clip-bpe-ctx77|eot-proj-l2"
 
 
 def lpips_id(source: str) -> str:
