@@ -305,6 +305,9 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
         method_keys = {label: store.open_method(label, *prepared.method_record(label)) for label in labels}
         environment = manifest["environment"]  # this invocation's (run.json keeps the first invocation's)
+        if str(environment.get("git_revision") or "").endswith("+dirty"):
+            log(f"bench: warning: the harness checkout has uncommitted changes ({environment['git_revision']}): "
+                "what this run makes cannot be traced to a commit, and its report will say so")  # fmt: skip
         store.log_invocation(
             {
                 "argv": sys.argv,

@@ -164,7 +164,26 @@ def mixed_scoring_banners(data: ReportData) -> list[str]:
     return lines
 
 
+def uncommitted_code_banners(data: ReportData) -> list[str]:
+    """One UNCOMMITTED CODE line per run that a checkout with local changes worked on.
+
+    A built-in method marks a change of its outputs by its version, but an edit that was never
+    committed changes outputs under the same version and the same revision: such numbers cannot
+    be traced to any code, so a report about to be published says so.
+    """
+    lines = []
+    for run in data.runs:
+        if run.uncommitted:
+            lines.append(
+                f"UNCOMMITTED CODE: run '{run.name}' was (in part) made by a harness checkout with uncommitted "
+                f"changes ({', '.join(run.uncommitted)}): its numbers cannot be traced to a commit; re-run it from "
+                "a clean checkout before publishing them."
+            )
+    return lines
+
+
 def protocol_banners(data: ReportData) -> list[str]:
-    """Every line saying a run falls short of the protocol (SMOKE RUN: prompts or images; SUBSET: subjects) or that
-    a column mixes scorings (MIXED SCORING)."""
-    return [*smoke_run_banners(data), *subset_banners(data), *mixed_scoring_banners(data)]
+    """Every line saying a run falls short of the protocol (SMOKE RUN: prompts or images; SUBSET: subjects), that
+    a column mixes scorings (MIXED SCORING) or that uncommitted code made it (UNCOMMITTED CODE)."""
+    return [*smoke_run_banners(data), *subset_banners(data), *mixed_scoring_banners(data),
+            *uncommitted_code_banners(data)]  # fmt: skip

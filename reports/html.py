@@ -29,7 +29,13 @@ from benchmark.store.run_dir import recorded_includes
 from dataset.protocol import ATTRIBUTION
 from reports import formatting
 from reports.ablations import build_ablations
-from reports.banner import mixed_scoring_banners, report_banners, smoke_run_banners, subset_banners
+from reports.banner import (
+    mixed_scoring_banners,
+    report_banners,
+    smoke_run_banners,
+    subset_banners,
+    uncommitted_code_banners,
+)
 from reports.exports import PUBLISHED_CAVEAT, board_markdown, write_exports
 from reports.gallery import IMAGES_DIR, THUMBNAIL_PX, build_grids
 from reports.leaderboard import LEADERBOARD_METRICS, Leaderboard, build_leaderboard
@@ -101,7 +107,7 @@ def _run_metadata(data: ReportData) -> list[dict]:
                 "seeds": _seeds(manifest),
                 "identity": manifest.get("identity", {}),
                 "packages": {**env.get("packages", {}), **{k: v for k, v in first.get("versions", {}).items()}},
-                "git_revision": env.get("git_revision") or "not a git checkout",
+                "git_revision": ", ".join(run.revisions) or "not a git checkout",
                 "python": env.get("python"),
                 "platform": env.get("platform"),
                 "device": _device_line(manifest),
@@ -424,6 +430,7 @@ def _build(data: ReportData, board: Leaderboard, ablations: list, out_dir: Path,
         "smoke_runs": smoke_run_banners(data),
         "subset_runs": subset_banners(data),
         "mixed_scoring": mixed_scoring_banners(data),
+        "uncommitted_code": uncommitted_code_banners(data),
         "differences": _differences(data),
         "failures": failures,
         "board": board,

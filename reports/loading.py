@@ -321,6 +321,12 @@ class RunInfo:
     method_keys: list[str] = field(default_factory=list)
     images_per_prompt: int = PROTOCOL_IMAGES_PER_PROMPT  # what the run was configured with
     prompt_limit: int | None = None  # K of `--limit-prompts K` that its methods' images stay within; None: no limit
+    revisions: list[str] = field(default_factory=list)  # harness git revisions of its invocations, first first
+
+    @property
+    def uncommitted(self) -> list[str]:
+        """Revisions with uncommitted changes ('+dirty'): code that no commit holds made some of its work."""
+        return [revision for revision in self.revisions if revision.endswith("+dirty")]
 
     @property
     def reduced(self) -> bool:
@@ -523,6 +529,8 @@ def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     invocations = read_invocations(path)
     run.subjects = _expected_subjects(invocations, seen)
     run.images_per_prompt, run.prompt_limit = _run_shape(manifest, invocations, methods, run.subjects)
+    first = (manifest.get("environment") or {}).get("git_revision")
+    run.revisions = [r for r in dict.fromkeys([first, *(line.get("git_revision") for line in invocations)]) if r]
     return run, methods
 
 

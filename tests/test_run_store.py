@@ -222,6 +222,27 @@ def test_each_invocation_records_where_and_with_what_it_ran(tmp_path, dreambench
     assert "git_revision" in line
 
 
+def test_work_made_by_uncommitted_code_is_warned_of_and_the_report_says_so(tmp_path, dreambench_dir, monkeypatch):
+    """A built-in edited without a commit changes outputs under the same version and revision: untraceable."""
+    import benchmark.environment
+    from reports.exports import markdown_leaderboard
+    from reports.loading import load_runs
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "0123abc")
+    tiny_run(run, dreambench_dir, subjects=["dog"], limit_prompts=1)
+    assert load_runs([run]).runs[0].uncommitted == [] and "UNCOMMITTED" not in markdown_leaderboard([run])
+    monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "0123abc+dirty")
+    lines = []
+    tiny_run(run, dreambench_dir, subjects=["dog", "cat"], limit_prompts=1, log=lines.append)
+    assert any(line.startswith("bench: warning: the harness checkout has uncommitted changes (0123abc+dirty)")
+               for line in lines)  # fmt: skip
+    data = load_runs([run])
+    assert data.runs[0].revisions == ["0123abc", "0123abc+dirty"]  # run.json keeps the first; the report shows both
+    assert "UNCOMMITTED CODE: run 'run' was (in part) made by a harness checkout with uncommitted changes " \
+        "(0123abc+dirty)" in markdown_leaderboard([run])  # fmt: skip
+
+
 def test_manifest_records_what_a_reader_needs(finished_run):
     manifest = json.loads((finished_run / "run.json").read_text())
     assert manifest["protocol"] == "dreambench-v1"
