@@ -135,7 +135,7 @@ def mixed_scoring_banners(data: ReportData) -> list[str]:
     pairs are missing.
     """
     from benchmark.metrics.registry import METRICS
-    from reports.comparisons import scoring_signature
+    from reports.comparisons import mismatch_remedy, scoring_signature
 
     lines = []
     for metric in data.metrics:
@@ -156,10 +156,11 @@ def mixed_scoring_banners(data: ReportData) -> list[str]:
             f"{', '.join(keys)}: " + ", ".join(f'{what} "{v}"' for what, v in zip(differing, values, strict=True))
             for values, keys in groups.items()
         )
+        remedy = (mismatch_remedy(differing) if differing == ["image size"]
+                  else f"re-score them with the same settings (bench score RUN --metrics {metric})")  # fmt: skip
         lines.append(
             f"MIXED SCORING: {METRICS[metric].name} was not scored alike for every row ({shown}): rows scored "
-            f"differently are not compared with each other; re-score them with the same settings "
-            f"(bench score RUN --metrics {metric})."
+            f"differently are not compared with each other; {remedy}."
         )
     return lines
 

@@ -58,12 +58,15 @@ SCORING_KEYS = (("backbone", "backbone_id"), ("weights", "weights"))
 
 
 def scoring_signature(method: MethodRun, metric: str) -> tuple:
-    """What decides a value of `metric` besides the images: backbone (with its preprocessing), weights and, for
-    CLIP-T, the text. A part a scores.json does not record is left out, so older scorings are not told apart."""
+    """What decides a value of `metric` besides the images' content: backbone (with its preprocessing), weights, for
+    CLIP-T the text and for DIV the image size. A part a scores.json does not record is left out, so older scorings
+    are not told apart."""
     definition = ((method.scores or {}).get("metrics") or {}).get(metric) or {}
     parts = [(what, definition[key]) for what, key in SCORING_KEYS if definition.get(key) is not None]
     if metric == "clip-t" and (method.scores or {}).get("clip_t_text"):
         parts.append(("text", method.scores["clip_t_text"]))
+    if metric == "div" and (method.scores or {}).get("image_sizes"):  # LPIPS at the images' own resolution
+        parts.append(("image size", ", ".join(method.scores["image_sizes"])))
     return tuple(parts)
 
 
@@ -82,8 +85,15 @@ def scoring_mismatch(a: MethodRun, b: MethodRun, metric: str) -> str | None:
     details = "; ".join(f"{what}: {mine[what]} vs {theirs[what]}" for what in differs)
     return (
         f"{METRICS[metric].name} of {a.key} and {b.key} were scored with a different {' and '.join(differs)} "
-        f"({details}): not compared; re-score one as the other was scored"
+        f"({details}): not compared; {mismatch_remedy(differs)}"
     )
+
+
+def mismatch_remedy(differs: list[str]) -> str:
+    """What makes two scorings comparable again: a re-score for settings, nothing for the images' own size."""
+    if differs == ["image size"]:
+        return "DIV compares images at their own size, so it compares only methods that generate at one size"
+    return "re-score one as the other was scored"
 
 
 def compare_methods(

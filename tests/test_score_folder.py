@@ -282,3 +282,23 @@ def test_images_of_different_sizes_in_one_prompt_are_said(tmp_path):
     messages = []
     import_folder(folder, tmp_path / "out", method="ext", log=messages.append)
     assert any("1 prompt(s) hold images of different sizes (e.g. dog/0: 64x48, 64x64)" in m for m in messages)
+
+
+def test_div_is_never_paired_across_image_sizes(cli, tmp_path, dreambench_dir):
+    """LPIPS is measured at the images' own resolution: 32 px and 64 px DIV are two instruments, not two methods."""
+    from reports.comparisons import compare_runs
+
+    names = {"dog": ["0_0.png", "0_1.png", "1_0.png", "1_1.png"]}
+    outputs = {}
+    for side in (32, 64):
+        folder = tool_folder(tmp_path / f"ext{side}", names, size=(side, side))
+        outputs[side] = tmp_path / f"scores{side}"
+        args = ["--profile", "tiny", "--dataset-dir", dreambench_dir, "--metrics", "dino,div", "--quiet"]
+        result = cli("score", "--folder", folder, "--name", "tool", "--output-dir", outputs[side], *args)
+        assert result.exit_code == 0, result.output
+        assert json.loads((outputs[side] / "tool" / "scores.json").read_text())["image_sizes"] == [f"{side}x{side}"]
+    compared = compare_runs(outputs[32], outputs[64])
+    rows = [line.split(" | ")[0] for line in compared.splitlines() if line.startswith("| ")]
+    assert "| DINO ↑" in rows and "| DIV ↑" not in rows
+    assert "DIV of tool (scores32) and tool (scores64) were scored with a different image size" in compared
+    assert 'MIXED SCORING: DIV was not scored alike for every row (tool (scores32): image size "32x32"' in compared

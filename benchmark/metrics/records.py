@@ -140,6 +140,26 @@ def check_generated(run_dir: Path, records: list[dict]) -> tuple[dict[int, Image
     return refs, problems
 
 
+def image_sizes(run_dir: Path, records: list[dict]) -> list[str]:
+    """The sizes ("512x512") of a method's protocol images, read from their headers.
+
+    DIV compares images at their own resolution, so DIV of 512 px images and DIV of 64 px images
+    are two instruments; scores.json records the sizes, and reports never pair DIV across them.
+    """
+    from PIL import Image
+
+    sizes = set()
+    for record in records:
+        if is_prior_preservation(record):
+            continue
+        try:
+            with Image.open(image_location(run_dir, record)) as image:
+                sizes.add(image.size)
+        except Exception:
+            continue  # missing or unreadable: reported by check_generated
+    return [f"{width}x{height}" for width, height in sorted(sizes)]
+
+
 def require_div_sizes(run_dir: Path, records: list[dict]) -> dict[tuple[str, str], set[tuple[int, int]]]:
     """Refuse, before any model runs, an image too small for LPIPS, which would otherwise crash deep inside DIV.
 

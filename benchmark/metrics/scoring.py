@@ -39,6 +39,7 @@ from benchmark.metrics.records import (
     check_generated,
     clip_t_text,
     discover_methods,
+    image_sizes,
     is_prior_preservation,
     read_generations,
     read_jsonl,
@@ -545,6 +546,7 @@ def _write_method(
         "banner": scores.banner,
         "metrics": {m: report.metrics[m] for m in metrics},
         "clip_t_text": report.clip_t_text,
+        "image_sizes": image_sizes(report.run_dir, records),  # DIV is measured at these (reports pair DIV within one)
         "statistics": {
             "aggregation": "per-subject means, then the macro mean over subjects",
             "ci": f"{CONFIDENCE:.0%} percentile bootstrap over subjects",
