@@ -533,6 +533,9 @@ def score(
     if not folder:  # a folder's scoring already says which subjects, prompts and images it lacks
         _note_unfinished_subjects(target, set(report.subjects), list(report.methods))
         _note_subset(report.subjects)
+    if report.warnings:  # a batch job must notice images left out, as it notices failed cells of a run
+        _fail(f"{len(report.warnings)} image(s) left out of the scores (listed above: missing, corrupt or altered); "
+              "the other images' scores are written", 1)  # fmt: skip
 
 
 def _note_unfinished_subjects(run_dir: Path, scored: set[str], labels: list[str]) -> None:

@@ -495,6 +495,8 @@ def _load_scored_folder(path: Path, only: str | None) -> tuple[RunInfo, list[Met
 
 def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     path = Path(path)
+    if not path.exists():
+        raise BenchError(f"{path} does not exist")
     manifest = _read_json(path / RUN_FILE)
     if manifest is None:
         scored = _scored_folder(path) if path.is_dir() else None

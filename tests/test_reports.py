@@ -475,6 +475,8 @@ def test_write_report_rejects_an_unknown_baseline_and_a_non_run(runs, tmp_path):
         write_report([runs.other], tmp_path / "r", baseline="nope")
     with pytest.raises(BenchError, match="not a bench run directory"):
         write_report([tmp_path], tmp_path / "r")
+    with pytest.raises(BenchError, match="nowhere does not exist"):  # a typo is not a folder of the wrong kind
+        write_report([tmp_path / "nowhere"], tmp_path / "r")
 
 
 def test_a_single_method_report_has_no_significance_marks(runs, tmp_path):

@@ -187,7 +187,8 @@ def test_broken_files_with_the_same_bytes_are_each_reported_and_the_rest_scores(
     for name in ("5_0.png", "7_2.png"):
         (folder / "dog" / name).write_bytes(b"")
     result = cli("score", "--folder", folder, "--name", "ext", *score_args(dreambench_dir))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # scores written, and a batch job notices what they left out
+    assert "bench: error: 2 image(s) left out of the scores" in result.stderr
     problems = [line for line in result.stderr.splitlines() if "corrupt image" in line]
     # one line per file, naming it as the user knows it (not via _scores/..), and only it
     assert [line.split(": ")[3] for line in problems] == [str(folder / "dog" / n) for n in ("5_0.png", "7_2.png")]
@@ -302,3 +303,12 @@ def test_div_is_never_paired_across_image_sizes(cli, tmp_path, dreambench_dir):
     assert "| DINO ↑" in rows and "| DIV ↑" not in rows
     assert "DIV of tool (scores32) and tool (scores64) were scored with a different image size" in compared
     assert 'MIXED SCORING: DIV was not scored alike for every row (tool (scores32): image size "32x32"' in compared
+
+
+def test_lossy_images_and_folders_that_are_not_read_are_said(tmp_path):
+    folder = tool_folder(tmp_path / "ext", {"dog": ["0_0.jpg", "0_1.png"]})
+    noise(folder / "dog" / "old" / "0_0.png")  # an earlier attempt kept beside the images: never read
+    messages = []
+    import_folder(folder, tmp_path / "out", method="ext", log=messages.append)
+    assert any("ext: 1 of 2 images are JPEG or WebP" in m and "0_0.jpg" in m for m in messages)
+    assert any("1 folder(s) inside subject folders (e.g. dog/old/) are not read" in m for m in messages)

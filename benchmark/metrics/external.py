@@ -44,6 +44,7 @@ from benchmark.store.run_dir import RUN_FILE
 from dataset.protocol import Protocol, load_protocol
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp")  # WebP may be lossless, but a tool's WebP rarely is
 _NAME = re.compile(r"^(?P<prompt>\d+|class)_(?P<image>\d+)$")
 PRIOR_TEMPLATE = "a {}"
 SOURCE = "source.json"  # what an import writes beside generations.jsonl: the mark that it may import again there
@@ -114,12 +115,15 @@ def _record(protocol: Protocol, entry: dict, file: Path, run_dir: Path, method: 
     }
 
 
-def _layout_entries(folder: Path, protocol: Protocol) -> list[tuple[dict, Path, str]]:
-    entries = []
+def _layout_entries(folder: Path, protocol: Protocol, say=None) -> list[tuple[dict, Path, str]]:
+    entries, nested = [], []
     for subject_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         if subject_dir.name not in protocol.subjects:
             raise BenchError(f"{subject_dir}: not a DreamBench subject (`bench ls subjects`)")
         for path in sorted(subject_dir.iterdir()):
+            if path.is_dir() and not path.name.startswith("."):
+                nested.append(path)
+                continue
             if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             match = _NAME.match(path.stem)
@@ -129,6 +133,10 @@ def _layout_entries(folder: Path, protocol: Protocol) -> list[tuple[dict, Path, 
             if entry["prompt_index"] != PRIOR_PROMPT_INDEX:
                 entry["prompt_index"] = int(entry["prompt_index"])
             entries.append((entry, path, str(path)))
+    if nested and say is not None:  # e.g. an older attempt kept in dog/old/: never read, and the user should know
+        shown = nested[0].relative_to(folder).as_posix()
+        say(f"bench: warning: {len(nested)} folder(s) inside subject folders (e.g. {shown}/) are not read: "
+            "only <subject>/<prompt_index>_<image_index>.png files are")  # fmt: skip
     return entries
 
 
@@ -227,11 +235,16 @@ def import_folder(
         raise BenchError(f"manifest {manifest} does not exist")
     source = Path(manifest).resolve() if manifest is not None else folder
     _check_destination(run_dir, method, source)
-    entries = _manifest_entries(source) if manifest else _layout_entries(folder, protocol)
+    say = log or (lambda line: print(line, file=sys.stderr))
+    entries = _manifest_entries(source) if manifest else _layout_entries(folder, protocol, say)
     if not entries:
         raise BenchError(
             f"no images found in {manifest or folder} (layout: <subject>/<prompt_index>_<image_index>.png)"
         )
+    lossy = [file for _, file, _ in entries if Path(file).suffix.lower() in LOSSY_SUFFIXES]
+    if lossy:
+        say(f"bench: warning: {method}: {len(lossy)} of {len(entries)} images are JPEG or WebP (e.g. {lossy[0]}): "
+            "lossy compression moves every metric a little; score the tool's PNG output where it has one")  # fmt: skip
     records, seen = [], {}
     for entry, file, where in entries:
         record = _record(protocol, entry, file, run_dir, method, where)
@@ -240,7 +253,6 @@ def import_folder(
             raise BenchError(f"{where}: duplicate image for {cell} (also {seen[cell]})")
         seen[cell] = where
         records.append(record)
-    say = log or (lambda line: print(line, file=sys.stderr))
     _check_image_indices(records, entries)
     if keep_identifier:
         unprompted = [where for (entry, _, where) in entries if not entry.get("prompt")]
