@@ -582,18 +582,21 @@ def report(run_dirs, out_dir, baseline):
 
 @main.command("compare")
 @click.argument("run_a", type=click.Path())
-@click.argument("run_b", type=click.Path())
+@click.argument("run_b", type=click.Path(), required=False)
 @click.option("--a", "method_a", metavar="METHOD", help="The method of RUN_A to compare (default: shared labels).")
-@click.option("--b", "method_b", metavar="METHOD", help="The method of RUN_B to compare.")
+@click.option("--b", "method_b", metavar="METHOD", help="The method of RUN_B (or of RUN_A, without RUN_B).")
 @user_errors
 def compare(run_a, run_b, method_a, method_b):
     """Paired differences (B - A) per metric for the methods both runs hold, their single methods, or --a/--b.
 
-    Either side may be a folder scored with `bench score --folder` (another tool's images).
+    Either side may be a folder scored with `bench score --folder` (another tool's images). Without RUN_B,
+    two methods of RUN_A: `bench compare RUN --a base --b dreambooth`.
     """
     from reports.comparisons import compare_runs
 
-    click.echo(compare_runs(Path(run_a), Path(run_b), method_a, method_b))
+    if run_b is None and (method_a is None or method_b is None):
+        raise BenchError("give a second run, or two methods of this one: bench compare RUN --a METHOD --b METHOD")
+    click.echo(compare_runs(Path(run_a), Path(run_b or run_a), method_a, method_b))
 
 
 def program() -> None:

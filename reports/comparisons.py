@@ -201,11 +201,33 @@ def _pairs(
     )
 
 
+def _pairs_within(
+    data: ReportData, run: str, method_a: str | None, method_b: str | None
+) -> list[tuple[MethodRun, MethodRun]]:
+    """Two methods of one run (loaded once, so they keep their plain labels); with neither named, each method
+    against itself (a check that the pairing gives 0)."""
+    held = {method.label: method for method in data.methods.values() if method.scores}
+    for named, flag in ((method_a, "--a"), (method_b, "--b")):
+        if named is not None and named not in held:
+            has = ", ".join(held) or "none"
+            raise BenchError(f"{flag} {named}: {run} has no scored method '{named}'; it has {has}")
+    if method_a is None and method_b is None:
+        return [(method, method) for method in held.values()]
+    if method_a is None or method_b is None:
+        raise BenchError("within one run, name both methods: --a METHOD --b METHOD")
+    return [(held[method_a], held[method_b])]
+
+
 def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b: str | None = None) -> str:
     """Markdown: paired differences (B - A) per metric for the methods both runs hold (or their single methods,
     or the two named)."""
-    data = load_runs([Path(run_a), Path(run_b)])
-    pairs = _pairs(data, str(run_a), str(run_b), method_a, method_b)
+    same = Path(run_a).resolve() == Path(run_b).resolve()
+    data = load_runs([Path(run_a)] if same else [Path(run_a), Path(run_b)])
+    pairs = (
+        _pairs_within(data, str(run_a), method_a, method_b)
+        if same
+        else _pairs(data, str(run_a), str(run_b), method_a, method_b)
+    )
     tables = [compare_methods(a, b, data.metrics) for a, b in pairs]
     table = (
         pd.concat([t for t in tables if not t.empty], ignore_index=True) if any(not t.empty for t in tables) else None
@@ -246,7 +268,7 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
             f"Warning: {int(mismatched['seed_mismatches'].max())} paired cell(s) have different seeds in the two "
             "runs (different base seed): the pairs are not the same noise."
         )
-    incomplete = [m.key for pair in pairs for m in pair if not m.complete]
+    incomplete = list(dict.fromkeys(m.key for pair in pairs for m in pair if not m.complete))
     if incomplete:
         lines.append(
             f"Incomplete (failed or missing subjects, or fewer prompts than the protocol): {', '.join(incomplete)}."

@@ -294,7 +294,7 @@ def test_rows_scored_with_other_settings_are_not_paired_and_the_report_says_so(r
     board = build_leaderboard(data, baseline="base")
     marks = board.comparisons[board.comparisons["method_b"] == "dreambooth"]
     assert "clip-t" not in set(marks["metric"])
-    (banner,) = mixed_scoring_banners(data)
+    (banner,) = [line for line in mixed_scoring_banners(data) if "CLIP-T" in line]  # (and DIV: the fake's 64 px)
     assert banner.startswith("MIXED SCORING: CLIP-T was not scored alike for every row (")
     assert 'dreambooth: text "the prompt exactly as generated' in banner
     assert "MIXED SCORING" in markdown_leaderboard([run])
@@ -328,11 +328,22 @@ def test_compare_runs_pairs_shared_methods_and_refuses_when_nothing_pairs(runs):
         compare_runs(runs.main, runs.other)  # four methods against one, none shared
     text = compare_runs(runs.main, runs.main)
     assert "A and B are the same run" in text
-    assert "| DINO ↑ | base (run 1: main) | base (run 2: main) |" in text
+    assert "| DINO ↑ | base | base |" in text  # one run, loaded once: its plain labels
     assert "+0.000 | [0.000, 0.000] | 1 |" in text  # a run against itself: no difference
     # two methods of one run are a real comparison, not the self-check
     two = compare_runs(runs.main, runs.main, "base", "dreambooth")
     assert "same run" not in two and "two methods of one run" in two
+    assert "| DINO ↑ | base | dreambooth |" in two
+    with pytest.raises(BenchError, match="--b dreambooh: .* has no scored method 'dreambooh'"):
+        compare_runs(runs.main, runs.main, "base", "dreambooh")
+
+
+def test_bench_compare_takes_two_methods_of_one_run_without_naming_it_twice(cli, runs):
+    result = cli("compare", runs.main, "--a", "base", "--b", "dreambooth")
+    assert result.exit_code == 0, result.output
+    assert "two methods of one run" in result.stdout and "| DINO ↑ | base | dreambooth |" in result.stdout
+    alone = cli("compare", runs.main)
+    assert alone.exit_code == 2 and "bench compare RUN --a METHOD --b METHOD" in alone.stderr
 
 
 def test_compare_runs_of_single_methods_prints_the_hand_computed_difference(runs, tmp_path):
@@ -489,7 +500,9 @@ def test_two_runs_without_base_are_compared_against_the_first_runs_method(runs, 
     shutil.copytree(runs.main, only_dreambooth, ignore=shutil.ignore_patterns("base", "fake*", "dreambooth-no-prior"))
     board = build_leaderboard(load_runs([only_dreambooth, runs.other]))
     assert board.baseline == "dreambooth" and [row.key for row in board.rows] == ["dreambooth", OTHER]
-    assert set(board.comparisons["method_b"]) == {OTHER} and len(board.comparisons) == 5
+    assert set(board.comparisons["method_b"]) == {OTHER}
+    # every metric but DIV: the fake draws 64 px images, dreambooth 32 px, and DIV is never paired across sizes
+    assert sorted(board.comparisons["metric"]) == ["clip-i", "clip-t", "dino", "pres"]
     assert board.rows[1].cells["dino"].verdict == "n.s."  # 2 subjects can never reach p < 0.05
 
 
@@ -734,7 +747,8 @@ def test_a_run_on_some_subjects_is_labelled_a_subset_in_every_format(runs, html)
     assert f"> **{line}**" in (runs.report / "leaderboard.md").read_text()
     tex = (runs.report / "leaderboard.tex").read_text()
     assert f"% {line}" in tex and "Measured on 2 of DreamBench's 30 subjects (a subset)" in tex
-    assert line.replace("'other'", "'main'") in compare_runs(runs.main, runs.main)
+    one_run = line.replace("runs 'main' and 'other' cover", "run 'main' covers").replace("their means", "its means")
+    assert one_run in compare_runs(runs.main, runs.main)  # one run, loaded once
     # the paired tables themselves say why they carry no mark: under the HTML table, in Markdown and LaTeX
     # (the fewest any comparison pairs: the plug-in that fails on dog is compared on backpack alone, the others
     # on both subjects, so the note speaks of the short rows)
