@@ -63,7 +63,8 @@ class DreamBooth(Method):
     description = "DreamBooth: full fine-tune with a rare-token identifier and class-prior preservation (paper)"
     # 2: instance and class prompts encoded in one text-encoder call (training_step.py); a trained encoder's
     # gradients, hence the weights, change at rounding level.
-    version = "2"
+    # 3: the rare identifier is also rare in English text (identifiers.MAX_ZIPF): seed 0 draws "yal", not "lv".
+    version = "3"
     default_options = {
         "identifier": "rare",  # "rare" (the paper's procedure), "sks", or any single-token word
         "identifier_seed": 0,

@@ -25,6 +25,10 @@ from benchmark.errors import BenchError
 # far above it, more fragments of names and handles than whole words.
 RARE_BAND = (7700, 15400)  # half-open [start, stop) over CLIP token ids
 MAX_LETTERS = 3
+# The band alone still holds acronyms and brands a model knows well ("lv" is Louis Vuitton, to a backpack
+# subject a strong prior; "cnn", "fbi", "ibm"): a candidate must also be rarer than once in 100 million words
+# of English text (wordfreq's Zipf scale, log10 of occurrences per billion words), which leaves fragments.
+MAX_ZIPF = 2.0
 RARE_SPEC = "rare"
 
 _WORD_END = "</w>"
@@ -34,7 +38,7 @@ _CONTEXT = ("a", "dog")  # a word is tested between neighbours, the way it is us
 
 @dataclass(frozen=True)
 class Identifier:
-    text: str  # e.g. "lv"
+    text: str  # e.g. "ffy"
     token_id: int
     kind: str  # "rare" | "fixed" | "english"
     procedure: str  # how it was chosen, in words, recorded with the results
@@ -51,6 +55,13 @@ def _english_words() -> frozenset[str]:
 def is_english_word(word: str) -> bool:
     """True for a word in the web2 or GCIDE word list (case-insensitive)."""
     return word.strip().lower() in _english_words()
+
+
+def word_frequency(word: str) -> float:
+    """How often `word` occurs in English text, on wordfreq's Zipf scale (0: never seen; 7: "the")."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")
 
 
 def _class_noun_words() -> frozenset[str]:
@@ -90,7 +101,8 @@ def rare_token_candidates(tokenizer) -> list[tuple[int, str]]:
 
     A candidate is a whole-word (`</w>`) entry of 1-3 lowercase ASCII letters with an id
     in RARE_BAND that stays one token in context, decodes to itself, is not an English
-    word and is not part of a DreamBench class noun.
+    word, is rare in English text (Zipf below MAX_ZIPF) and is not part of a DreamBench
+    class noun.
     """
     start, stop = RARE_BAND
     excluded = _class_noun_words()
@@ -100,6 +112,8 @@ def rare_token_candidates(tokenizer) -> list[tuple[int, str]]:
             continue
         word = token[: -len(_WORD_END)]
         if not _SHORT_WORD.fullmatch(word) or word in excluded or is_english_word(word):
+            continue
+        if word_frequency(word) >= MAX_ZIPF:
             continue
         if _is_single_token(tokenizer, word, token_id):
             candidates.append((token_id, word))
@@ -118,7 +132,8 @@ def rare_identifier(tokenizer, seed: int) -> Identifier:
     procedure = (
         f"rare token drawn with random.Random(seed={seed}).choice from {len(candidates)} CLIP BPE candidates, "
         f"sorted by id, in id band [{start}, {stop}): whole words of 1-{MAX_LETTERS} lowercase letters, one token "
-        "in context, not English (web2+gcide), not a DreamBench class noun"
+        f"in context, not English (web2+gcide), rarer than Zipf {MAX_ZIPF} in English text (wordfreq), not a "
+        "DreamBench class noun"
     )
     return Identifier(text=word, token_id=token_id, kind="rare", procedure=procedure)
 
