@@ -9,10 +9,12 @@ in words so every run records which identifier it used and how it was picked.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from benchmark.errors import BenchError
 
@@ -57,11 +59,26 @@ def is_english_word(word: str) -> bool:
     return word.strip().lower() in _english_words()
 
 
-def word_frequency(word: str) -> float:
-    """How often `word` occurs in English text, on wordfreq's Zipf scale (0: never seen; 7: "the")."""
-    from wordfreq import zipf_frequency
+FREQUENCY_TABLE = Path(__file__).with_name("identifier_frequencies.json")
 
-    return zipf_frequency(word, "en")
+
+@lru_cache(maxsize=1)
+def _frequency_table() -> dict[str, float]:
+    return json.loads(FREQUENCY_TABLE.read_text(encoding="utf-8"))["zipf"]
+
+
+def word_frequency(word: str) -> float:
+    """How often `word` occurs in English text, on wordfreq's Zipf scale (0: never seen; 7: "the").
+
+    Read from a table of every word the other rules let through (`python -m methods.identifiers` writes it
+    with wordfreq), not from wordfreq itself: a run needs no 50 MB word list, and the draw cannot move
+    with the version installed. A test checks the table against wordfreq.
+    """
+    table = _frequency_table()
+    if word not in table:
+        raise BenchError(f"no English frequency for '{word}' in {FREQUENCY_TABLE.name}; regenerate it with "
+                         "`python -m methods.identifiers` (needs `pip install wordfreq`)")  # fmt: skip
+    return table[word]
 
 
 def _class_noun_words() -> frozenset[str]:
@@ -104,20 +121,33 @@ def rare_token_candidates(tokenizer) -> list[tuple[int, str]]:
     word, is rare in English text (Zipf below MAX_ZIPF) and is not part of a DreamBench
     class noun.
     """
+    return [(token_id, word) for token_id, word in _band_words(tokenizer) if word_frequency(word) < MAX_ZIPF]
+
+
+def _band_words(tokenizer) -> list[tuple[int, str]]:
+    """(id, word) pairs that pass every rule but the text frequency, sorted by id: the words the table holds."""
     start, stop = RARE_BAND
     excluded = _class_noun_words()
-    candidates = []
+    words = []
     for token, token_id in tokenizer.get_vocab().items():
         if not (start <= token_id < stop and token.endswith(_WORD_END)):
             continue
         word = token[: -len(_WORD_END)]
         if not _SHORT_WORD.fullmatch(word) or word in excluded or is_english_word(word):
             continue
-        if word_frequency(word) >= MAX_ZIPF:
-            continue
         if _is_single_token(tokenizer, word, token_id):
-            candidates.append((token_id, word))
-    return sorted(candidates)
+            words.append((token_id, word))
+    return sorted(words)
+
+
+def frequency_table(tokenizer) -> dict:
+    """What FREQUENCY_TABLE holds, computed with wordfreq (a development tool, not a run's dependency)."""
+    from importlib.metadata import version
+
+    from wordfreq import zipf_frequency
+
+    zipf = {word: zipf_frequency(word, "en") for _, word in _band_words(tokenizer)}
+    return {"source": f"wordfreq {version('wordfreq')}: zipf_frequency(word, 'en')", "zipf": zipf}
 
 
 def rare_identifier(tokenizer, seed: int) -> Identifier:
@@ -163,3 +193,10 @@ def resolve_identifier(spec: str, tokenizer, seed: int) -> Identifier:
     kind = "english" if is_english_word(word) else "fixed"
     procedure = f"{kind} identifier '{word}' given by the user (CLIP token {ids[0]})"
     return Identifier(text=word, token_id=ids[0], kind=kind, procedure=procedure)
+
+
+if __name__ == "__main__":  # python -m methods.identifiers: rewrite the frequency table
+    from benchmark.models.tokenizer import clip_tokenizer
+
+    FREQUENCY_TABLE.write_text(json.dumps(frequency_table(clip_tokenizer()), indent=1, sort_keys=True) + "\n")
+    print(f"wrote {FREQUENCY_TABLE}")
