@@ -25,6 +25,7 @@ from reports.formatting import (
     arrow,
     fmt,
     fmt_ci,
+    fmt_estimate,
     fmt_memory,
     fmt_p,
     fmt_signed,
@@ -55,8 +56,8 @@ def _cell_text(cell: Cell | None) -> str:
     if cell is None or missing(cell.mean):
         return NA
     mark = SIGNIFICANCE_MARKS.get(cell.verdict or "", "")
-    ci = f"(n={cell.n_subjects}, no CI)" if missing(cell.ci_low) else fmt_ci(cell.ci_low, cell.ci_high)
-    return f"{fmt(cell.mean)} {ci}{(' ' + mark) if mark else ''}"
+    text = fmt_estimate(cell.mean, cell.ci_low, cell.ci_high, n_subjects=cell.n_subjects)
+    return f"{text}{(' ' + mark) if mark else ''}"
 
 
 def _training_text(training: dict) -> str:
@@ -148,12 +149,12 @@ def ablation_markdown(result: AblationResult) -> str:
     for line in ablation_frame(result).itertuples(index=False):
         delta = p_value = published_delta = ""
         if not line.reference:
-            delta = f"{fmt_signed(line.delta)} {fmt_ci(line.delta_ci_low, line.delta_ci_high)}"
+            delta = fmt_estimate(line.delta, line.delta_ci_low, line.delta_ci_high, signed=True)
             p_value, published_delta = fmt_p(line.delta_p), fmt_signed(line.published_delta)
+        ours = fmt_estimate(line.ours_mean, line.ours_ci_low, line.ours_ci_high, n_subjects=line.ours_n_subjects)
         lines.append(
             f"| {line.arm} | {line.method} | {METRICS[line.metric].name} {arrow(line.metric)} | "
-            f"{fmt(line.ours_mean)} {fmt_ci(line.ours_ci_low, line.ours_ci_high)} | {fmt(line.published)} | "
-            f"{delta} | {p_value} | {published_delta} |"
+            f"{ours} | {fmt(line.published)} | {delta} | {p_value} | {published_delta} |"
         )
     lines.append("")
     lines.append(f"Published: {result.source or 'none (' + result.no_source + ')'}.")
@@ -214,10 +215,11 @@ def tex(text: str) -> str:
 
 
 def _tex_number(value, low=None, high=None, *, signed: bool = False) -> str:
-    """'0.766 {\\scriptsize [0.607, 0.882]}' (the CI only where there is one)."""
-    text = fmt_signed(value) if signed else fmt(value)
+    """'0.766 {\\scriptsize [0.607, 0.882]}' (the CI only where there is one), all three in one notation."""
+    cell = (value, low, high)
+    text = fmt_signed(value, cell=cell) if signed else fmt(value, cell=cell)
     if not missing(value) and not missing(low) and not missing(high):
-        text += rf" {{\scriptsize {fmt_ci(low, high)}}}"
+        text += rf" {{\scriptsize {fmt_ci(low, high, cell=cell)}}}"
     return text
 
 
