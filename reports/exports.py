@@ -11,6 +11,7 @@ banner, and its rows are read one by one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -207,11 +208,59 @@ LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "\\": r"\textbackslash{}",
+    # OT1, LaTeX's default font encoding, prints '<' as '¡', '>' as '¿' and '|' as an em-dash in text
+    "<": "$<$",
+    ">": "$>$",
+    "|": r"\textbar{}",
+    # what the Markdown and HTML say beyond ASCII: pdflatex stops at a character it has no mapping for
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "Δ": r"$\Delta$",
+    "▲": r"$\blacktriangle$",
+    "▼": r"$\blacktriangledown$",
+    "−": "$-$",
+    "–": "--",
+    "—": "---",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "×": r"$\times$",
+    "±": r"$\pm$",
+    "…": r"\ldots{}",
+    "→": r"$\rightarrow$",
 }
+# What reads as markup in plain text: `code`, a --flag, 'quoted' and "quoted" words.
+TEX_MARKUP = re.compile(r"`([^`\n]+)`|(?<![\w-])--([A-Za-z][\w-]*)|(?<!\w)'([^'\n]+)'(?!\w)|\"([^\"\n]*)\"")
+
+
+def _tex_chars(text: str) -> str:
+    """Character by character: the specials escaped, and '--' kept as two hyphens (TeX makes it an en-dash)."""
+    out = []
+    for index, ch in enumerate(text):
+        out.append("-{}" if ch == "-" and text[index + 1 : index + 2] == "-" else LATEX_SPECIAL.get(ch, ch))
+    return "".join(out)
 
 
 def tex(text: str) -> str:
-    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    r"""Plain text (captions, notes, names) as LaTeX prints it under the default OT1 encoding.
+
+    Beyond the escapes, what TeX would silently turn into something else: '--folder' would print
+    an en-dash (it becomes \texttt{-{}-folder}), straight quotes print as closing quotes (they
+    become `...' and ``...''), `code` gets typewriter type.
+    """
+    text, out, last = str(text), [], 0
+    for match in TEX_MARKUP.finditer(text):
+        out.append(_tex_chars(text[last : match.start()]))
+        code, flag, single, double = match.groups()
+        if code is not None:
+            out.append(rf"\texttt{{{_tex_chars(code)}}}")
+        elif flag is not None:
+            out.append(rf"\texttt{{-{{}}-{_tex_chars(flag)}}}")
+        else:
+            opening = "{}" if out and out[-1][-1:] in ("!", "?") else ""  # !` and ?` are ligatures: ¡ and ¿
+            out.append(f"{opening}`{tex(single)}'" if single is not None else f"{opening}``{tex(double)}''")
+        last = match.end()
+    out.append(_tex_chars(text[last:]))
+    return "".join(out)
 
 
 def _tex_number(value, low=None, high=None, *, signed: bool = False) -> str:
@@ -232,7 +281,47 @@ def _tex_cell(cell: Cell | None) -> str:
 
 def _latex_banners(data: ReportData) -> list[str]:
     """The report's NOT MEANINGFUL, SMOKE RUN and SUBSET lines as LaTeX comments, for the top of a .tex file."""
-    return [f"% {line}" for line in (*report_banners(data), *protocol_banners(data))]
+    return _comments([*report_banners(data), *protocol_banners(data)])
+
+
+def _comments(lines: list[str]) -> list[str]:
+    """Each line as a LaTeX comment; one holding a line break becomes several, so none of it escapes the %."""
+    return [f"% {part}" for line in lines for part in str(line).splitlines()]
+
+
+# The packages a table's commands come from; everything else a .tex file uses is in the LaTeX kernel.
+LATEX_PACKAGES = {
+    "booktabs": (r"\toprule", r"\midrule", r"\bottomrule"),
+    "amssymb": (r"\blacktriangle", r"\blacktriangledown"),
+}
+
+
+def _package_comments(tables: str) -> list[str]:
+    """Comment lines naming the packages `tables` needs (those of LATEX_PACKAGES whose commands it holds).
+
+    Read from the tables themselves, so the list can neither miss a package nor name one no longer used.
+    """
+    body = "\n".join(line for line in tables.splitlines() if not line.lstrip().startswith("%"))
+    used = {
+        package: [command for command in commands if re.search(re.escape(command) + r"(?![A-Za-z])", body)]
+        for package, commands in LATEX_PACKAGES.items()
+    }
+    lines = [
+        f"%   \\usepackage{{{package}}}  % {', '.join(commands)}" for package, commands in used.items() if commands
+    ]
+    if not lines:
+        return ["% Needs no LaTeX package."]
+    return [
+        "% Needs in the preamble (the text is escaped for LaTeX's default OT1 font encoding: nothing else):",
+        *lines,
+    ]
+
+
+def _latex_file(comments: list[str], tables: list[str]) -> str:
+    """A .tex file: the warning comments first (a smoke or random-weight run leads with them), then the packages
+    its tables need, then the tables."""
+    body = "\n".join(tables)
+    return "\n".join([*comments, *_package_comments(body), body]).rstrip("\n") + "\n"
 
 
 def _subjects_measured(data: ReportData) -> str:
@@ -247,7 +336,9 @@ def _subjects_measured(data: ReportData) -> str:
     return f"{shown} of DreamBench's {total} subjects (a subset)"
 
 
-EXTERNAL_CAPTION = r" $^\ddagger$another tool's images (bench score --folder): no seeds or training recorded."
+EXTERNAL_CAPTION = (
+    r" $^\ddagger$another tool's images (\texttt{bench score -{}-folder}): no seeds or training recorded."
+)
 NOT_MEANINGFUL_CAPTION = r" \textbf{NOT MEANINGFUL: random-weight models.}"
 INCOMPLETE_CAPTION = (
     r" $^\dagger$incomplete: failed or missing subjects, fewer prompts or images than the protocol, or a metric "
@@ -256,13 +347,11 @@ INCOMPLETE_CAPTION = (
 
 
 def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
-    """Two booktabs tables: our measured rows and oracle, then the published rows (needs amssymb, booktabs)."""
-    heads = " & ".join(
-        tex(metric_header(m)).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$") for m in board.metrics
-    )
+    """Two booktabs tables: our measured rows and oracle, then the published rows; the file's comments say which
+    packages they need."""
+    heads = " & ".join(tex(metric_header(m)) for m in board.metrics)
     cols = "l" + "c" * len(board.metrics)
-    out = _latex_banners(data)
-    out += [
+    out = [
         r"\begin{table}[t]",
         r"\centering",
         rf"\begin{{tabular}}{{{cols}}}",
@@ -310,7 +399,7 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
         rf"not measured here. {tex(PUBLISHED_CAVEAT)}}}",
         r"\end{table}",
     ]
-    return "\n".join(out) + "\n"
+    return _latex_file(_latex_banners(data), out)
 
 
 def latex_ablation(result: AblationResult) -> str:
@@ -318,9 +407,7 @@ def latex_ablation(result: AblationResult) -> str:
     its numbers come from random weights (the file's comment lines, which do not travel, say it too)."""
     ablation = result.ablation
     metrics = list(ablation.metrics)
-    heads = " & ".join(
-        tex(METRICS[m].name) + (r" $\uparrow$" if METRICS[m].higher_is_better else r" $\downarrow$") for m in metrics
-    )
+    heads = " & ".join(tex(metric_header(m)) for m in metrics)
     out = [
         r"\begin{table}[t]",
         r"\centering",
@@ -369,13 +456,13 @@ def latex_ablation(result: AblationResult) -> str:
 
 
 def write_latex(data: ReportData, board: Leaderboard, ablations: list[AblationResult], out_dir: Path) -> list[Path]:
-    """leaderboard.tex and ablations.tex (booktabs, amssymb)."""
+    """leaderboard.tex and ablations.tex, each opening with the comment lines that name the packages it needs."""
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.tex", out_dir / "ablations.tex"]
     paths[0].write_text(latex_leaderboard(board, data), encoding="utf-8")
     parts = [latex_ablation(a) for a in ablations if a.available]
-    missing_note = [f"% {a.ablation.title}: {ablation_unavailable(a)}" for a in ablations if not a.available]
-    paths[1].write_text("\n".join(_latex_banners(data) + missing_note + parts) + "\n", encoding="utf-8")
+    missing_note = _comments([f"{a.ablation.title}: {ablation_unavailable(a)}" for a in ablations if not a.available])
+    paths[1].write_text(_latex_file(_latex_banners(data) + missing_note, parts), encoding="utf-8")
     return paths
 
 

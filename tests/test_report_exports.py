@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
+import subprocess
 from html import unescape
 
 import pytest
@@ -106,3 +108,98 @@ def test_every_format_prints_a_small_delta_in_one_notation(runs, tmp_path, monke
     row = re.search(r'<tr class="delta">(.*?)</tr>', table, re.S).group(1)
     cells = [" ".join(unescape(re.sub(r"<[^>]+>", " ", c)).split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
     assert [cell.split(" p=")[0] for cell in cells[1:]] == [expected] * len(_ablation("prior").metrics)
+
+
+# ------------------------------------------------------------------ LaTeX text
+def _latex_text(tex: str) -> str:
+    """What a .tex file prints as text: comment lines, math ($...$) and \\texttt{-{}-...} flags left out."""
+    body = "\n".join(line for line in tex.splitlines() if not line.lstrip().startswith("%"))
+    return re.sub(r"\$[^$]*\$", "", body.replace("-{}-", "").replace(r"\$", ""))
+
+
+def _ot1_surprises(tex: str) -> list[str]:
+    """Text that OT1 prints as something else: < > | (¡ ¿ —), -- (an en-dash), straight double quotes, and any
+    character outside ASCII (pdflatex stops at one it cannot map)."""
+    text = _latex_text(tex)
+    return re.findall(r"[<>|\"]|--|[^\x00-\x7f]", text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("p < 0.05, p > 0.5", "p $<$ 0.05, p $>$ 0.5"),
+        ("(bench score --folder)", r"(bench score \texttt{-{}-folder})"),
+        ("bench run --limit-prompts 2", r"bench run \texttt{-{}-limit-prompts} 2"),
+        ("re-run the same `bench run --seed 1`", r"re-run the same \texttt{bench run -{}-seed 1}"),
+        ("run 'main' has", "run `main' has"),
+        ('backbone "dino-vits16"', "backbone ``dino-vits16''"),
+        ("DreamBench's 30 subjects", "DreamBench's 30 subjects"),
+        ("a--b", "a-{}-b"),
+        ("DINO ↑ Δ", r"DINO $\uparrow$ $\Delta$"),
+        ("50% of a_b & c", r"50\% of a\_b \& c"),
+    ],
+)
+def test_tex_prints_what_the_text_says_under_ot1(text, expected):
+    from reports.exports import tex
+
+    assert tex(text) == expected
+    assert not _ot1_surprises(tex(text))
+
+
+def test_no_latex_export_holds_text_that_ot1_prints_as_something_else(runs):
+    from reports.exports import EXTERNAL_CAPTION, INCOMPLETE_CAPTION, NOT_MEANINGFUL_CAPTION
+
+    for name in ("leaderboard.tex", "ablations.tex"):
+        tex = (runs.report / name).read_text()
+        assert r"\caption{" in tex and not _ot1_surprises(tex), name
+    assert "$<$ 0.05" in (runs.report / "leaderboard.tex").read_text()  # the significance note under the table
+    for caption in (EXTERNAL_CAPTION, INCOMPLETE_CAPTION, NOT_MEANINGFUL_CAPTION):
+        assert not _ot1_surprises(caption), caption
+    assert r"\texttt{bench score -{}-folder}" in EXTERNAL_CAPTION
+
+
+def _named_packages(tex: str) -> set[str]:
+    return set(re.findall(r"^%\s+\\usepackage\{(\w+)\}", tex, re.M))
+
+
+def test_each_latex_file_names_the_packages_its_tables_use_and_only_those(runs, tmp_path):
+    leaderboard = (runs.report / "leaderboard.tex").read_text()
+    ablations = (runs.report / "ablations.tex").read_text()
+    # booktabs' rules everywhere; amssymb's triangles only where a significance mark or its legend is printed
+    assert _named_packages(leaderboard) == {"booktabs", "amssymb"} and r"\blacktriangle" in leaderboard
+    assert _named_packages(ablations) == {"booktabs"} and r"\blacktriangle" not in ablations
+    # the package lines come after the warnings, which still lead the file
+    assert leaderboard.startswith("% NOT MEANINGFUL") and leaderboard.index("NOT MEANINGFUL") < leaderboard.index(
+        r"\usepackage"
+    )
+    # one method, no baseline to mark against: no triangle, no amssymb
+    out = tmp_path / "single"
+    write_report([runs.other], out)
+    single = (out / "leaderboard.tex").read_text()
+    assert r"\blacktriangle" not in single and _named_packages(single) == {"booktabs"}
+
+
+@pytest.mark.skipif(not shutil.which("pdflatex") or not shutil.which("pdftotext"), reason="needs pdflatex, pdftotext")
+def test_the_latex_files_compile_with_the_packages_they_name_and_print_their_text(runs, tmp_path):
+    """Where a TeX installation is at hand: what the header names is enough, and no '<' comes out as '¡'."""
+    for name in ("leaderboard.tex", "ablations.tex"):
+        shutil.copy(runs.report / name, tmp_path / name)
+    packages = _named_packages((tmp_path / "leaderboard.tex").read_text()) | _named_packages(
+        (tmp_path / "ablations.tex").read_text()
+    )
+    preamble = "".join(rf"\usepackage{{{p}}}" for p in sorted(packages))
+    (tmp_path / "doc.tex").write_text(
+        rf"\documentclass{{article}}{preamble}\usepackage[landscape,margin=1cm]{{geometry}}"
+        r"\begin{document}\input{leaderboard}\input{ablations}\end{document}"
+    )
+    subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    text = subprocess.run(
+        ["pdftotext", "doc.pdf", "-"], cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout
+    text = " ".join(text.split())
+    assert "p < 0.05" in text and "¡" not in text and "¿" not in text
