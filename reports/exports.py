@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmark.metrics.registry import METRICS
 from reports.ablations import AblationResult, ablation_frame, build_ablations
-from reports.banner import protocol_banners, report_banners
+from reports.banner import protocol_banners, report_banners, smoke_run_banners
 from reports.formatting import (
     NA,
     SIGNIFICANCE_MARKS,
@@ -101,8 +101,9 @@ def board_markdown(board: Leaderboard, data: ReportData) -> str:
     else:
         marks = "No baseline: no significance marks (name one with --baseline)."
     lines.append(f"Mean over subjects [95% CI, bootstrap over subjects]. {marks}")
-    if board.baseline and board.significance_note:
-        lines.append(board.significance_note)
+    note = significance_note(board) if board.baseline else None
+    if note:
+        lines.append(note)
     if board.incomplete:
         lines.append(
             "INCOMPLETE rows average over fewer subjects, prompts or images than the protocol: "
@@ -115,6 +116,41 @@ def board_markdown(board: Leaderboard, data: ReportData) -> str:
     ]
     lines += _markdown_table(["published row", "source", "backbone", *map(metric_header, metrics)], published)
     return "\n".join(lines) + "\n"
+
+
+def _counts_text(counts: dict[str, list[int]]) -> str:
+    """'base 5, dreambooth 3' (a range, '2-3', for a row whose metrics differ)."""
+    return ", ".join(
+        f"{key} {min(ns)}" if min(ns) == max(ns) else f"{key} {min(ns)}-{max(ns)}" for key, ns in counts.items()
+    )
+
+
+def significance_note(board: Leaderboard) -> str | None:
+    """Why some or all comparisons with the baseline cannot be significant, for tables without an n column.
+
+    The HTML prints board.significance_note under a comparisons table with an n-subjects column it
+    points at; Markdown and LaTeX have no such column, so where the rows pair different numbers of
+    subjects this note says each row's n itself.
+    """
+    from benchmark.metrics.statistics import SIGNIFICANCE_LEVEL, min_subjects_for, smallest_wilcoxon_p
+
+    note = board.significance_note
+    if note is None:
+        return None
+    counts: dict[str, list[int]] = {}
+    for line in board.comparisons.itertuples(index=False):
+        counts.setdefault(str(line.method_b), []).append(int(line.n_subjects))
+    every = sorted({n for ns in counts.values() for n in ns})
+    if len(every) <= 1:
+        return note  # one n for every comparison: the note states it
+    needed = min_subjects_for(SIGNIFICANCE_LEVEL)
+    floors = [f"{smallest_wilcoxon_p(n):.3g} over {n} subject(s)" for n in every if n < needed]
+    floors_text = floors[0] if len(floors) == 1 else ", ".join(floors[:-1]) + f" and {floors[-1]}"
+    return (
+        f"Comparisons with the baseline pair {every[0]} to {every[-1]} subjects (n per row: {_counts_text(counts)}). "
+        f"The smallest possible Wilcoxon p is {floors_text}: a row on fewer than {needed} subjects cannot reach "
+        f"p < {SIGNIFICANCE_LEVEL:g}, however large the difference."
+    )
 
 
 def markdown_leaderboard(source: ReportData | Sequence[Path], *, baseline: str | None = None) -> str:
@@ -324,16 +360,29 @@ def _latex_file(comments: list[str], tables: list[str]) -> str:
     return "\n".join([*comments, *_package_comments(body), body]).rstrip("\n") + "\n"
 
 
-def _subjects_measured(data: ReportData) -> str:
-    """'DreamBench' for runs on every subject, else how many of them: a caption travels without the banners."""
+def _subjects_measured(data: ReportData, board: Leaderboard) -> str:
+    """'Measured on DreamBench' for runs on every subject, else how many of them the rows average, each row's n
+    where they differ: a caption travels without the banners."""
     from dataset.protocol import load_protocol
 
     total = len(load_protocol().subjects)
-    counts = sorted({len(run.subjects) for run in data.runs if run.subjects})
-    if not counts or counts[0] >= total:
-        return "DreamBench"
-    shown = "/".join(str(n) for n in counts if n < total)
-    return f"{shown} of DreamBench's {total} subjects (a subset)"
+    if all(len(run.subjects) >= total for run in data.runs if run.subjects):
+        return "Measured on DreamBench"
+    counts = {row.key: [row.n_subjects_scored] for row in board.rows if row.scored and row.n_subjects_scored}
+    every = sorted({n for ns in counts.values() for n in ns}) or sorted({len(run.subjects) for run in data.runs})
+    if len(every) == 1:
+        return f"Measured on {every[0]} of DreamBench's {total} subjects (a subset)"
+    return (
+        f"Rows average {every[0]} to {every[-1]} of DreamBench's {total} subjects "
+        f"(a subset; n per row: {tex(_counts_text(counts))})"
+    )
+
+
+def _smoke_caption(data: ReportData) -> str:
+    """The SMOKE RUN lines for a caption: authors delete a .tex file's comments, and the caption is what is left."""
+    return "".join(
+        rf" \textbf{{SMOKE RUN:}} {tex(line.removeprefix('SMOKE RUN: '))}" for line in smoke_run_banners(data)
+    )
 
 
 EXTERNAL_CAPTION = (
@@ -369,15 +418,17 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
         out.append(
             "Real images (oracle) & " + " & ".join(_tex_cell(oracle.cells.get(m)) for m in board.metrics) + r" \\"
         )
-    caption = f"Measured on {_subjects_measured(data)}: mean over subjects with 95\\% bootstrap CI."
+    caption = f"{_subjects_measured(data, board)}: mean over subjects with 95\\% bootstrap CI."
     if board.baseline:
         caption += rf" $\blacktriangle$/$\blacktriangledown$: significantly better/worse than {tex(board.baseline)}."
     if board.incomplete:
         caption += INCOMPLETE_CAPTION
     if any(row.training.get("external") for row in board.rows):
         caption += EXTERNAL_CAPTION
-    if board.baseline and board.significance_note:
-        caption += " " + tex(board.significance_note)
+    note = significance_note(board) if board.baseline else None
+    if note:
+        caption += " " + tex(note)
+    caption += _smoke_caption(data)
     if not data.meaningful:
         caption += NOT_MEANINGFUL_CAPTION
     out += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""]
@@ -402,9 +453,17 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
     return _latex_file(_latex_banners(data), out)
 
 
-def latex_ablation(result: AblationResult) -> str:
-    """One booktabs table; its caption, which travels with the table, says when an arm is incomplete or
-    its numbers come from random weights (the file's comment lines, which do not travel, say it too)."""
+def _arms_data(result: AblationResult, data: ReportData) -> ReportData:
+    """The runs and methods an ablation's arms come from: its caption's warnings are theirs, not the report's."""
+    methods = {arm.method: data.methods[arm.method] for arm in result.arms if arm.method in data.methods}
+    runs = list({id(method.run): method.run for method in methods.values()}.values())
+    return ReportData(runs, methods)
+
+
+def latex_ablation(result: AblationResult, data: ReportData | None = None) -> str:
+    """One booktabs table; its caption, which travels with the table, says when an arm is incomplete, comes
+    from a smoke run (given `data`, the runs) or its numbers come from random weights (the file's comment
+    lines, which do not travel, say it too)."""
     ablation = result.ablation
     metrics = list(ablation.metrics)
     heads = " & ".join(tex(metric_header(m)) for m in metrics)
@@ -443,6 +502,8 @@ def latex_ablation(result: AblationResult) -> str:
         source += f" {tex(result.code_warning)}"
     if not all(arm.complete for arm in result.arms):
         source += INCOMPLETE_CAPTION
+    if data is not None:
+        source += _smoke_caption(_arms_data(result, data))
     if not all(arm.meaningful for arm in result.arms):
         source += NOT_MEANINGFUL_CAPTION
     out += [
@@ -460,7 +521,7 @@ def write_latex(data: ReportData, board: Leaderboard, ablations: list[AblationRe
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.tex", out_dir / "ablations.tex"]
     paths[0].write_text(latex_leaderboard(board, data), encoding="utf-8")
-    parts = [latex_ablation(a) for a in ablations if a.available]
+    parts = [latex_ablation(a, data) for a in ablations if a.available]
     missing_note = _comments([f"{a.ablation.title}: {ablation_unavailable(a)}" for a in ablations if not a.available])
     paths[1].write_text(_latex_file(_latex_banners(data) + missing_note, parts), encoding="utf-8")
     return paths

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from html import unescape
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from reports.formatting import NA, fmt_ci, fmt_estimate, fmt_signed
 from reports.html import write_report
 from reports.loading import load_runs
 from tests.browser.runs import report_runs
+from tests.test_reports import _extend_to_every_prompt
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +205,52 @@ def test_the_latex_files_compile_with_the_packages_they_name_and_print_their_tex
     ).stdout
     text = " ".join(text.split())
     assert "p < 0.05" in text and "¡" not in text and "¿" not in text
+
+
+# ------------------------------------------------------------------ captions say what comments would
+def _captions(tex: str) -> list[str]:
+    return re.findall(r"^\\caption\{(.*)\}$", tex, re.M)
+
+
+def test_a_smoke_run_is_said_in_every_latex_caption_of_its_numbers_not_only_in_comments(runs, tmp_path):
+    cut = r"2 of the protocol's 4 images per prompt (\texttt{-{}-images-per-prompt} 2)"
+    leaderboard, _published = _captions((runs.report / "leaderboard.tex").read_text())
+    (prior,) = _captions((runs.report / "ablations.tex").read_text())
+    for caption in (leaderboard, prior):
+        assert r"\textbf{SMOKE RUN:}" in caption and cut in caption
+        assert r"(bench run \texttt{-{}-limit-prompts} 2)" in caption
+    assert "runs `main' and `other' have" in leaderboard  # the report's runs
+    assert "run `main' has" in prior  # the runs its arms come from
+
+    # the same methods on every prompt and 4 images each: no SMOKE RUN left in any caption
+    run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*")))
+    for method in ("base", "dreambooth", "dreambooth-no-prior"):
+        _extend_to_every_prompt(run, method, protocol_images=True)
+    write_report([run], tmp_path / "report")
+    for name in ("leaderboard.tex", "ablations.tex"):
+        assert "SMOKE RUN" not in (tmp_path / "report" / name).read_text(), name
+
+
+def test_the_caption_says_how_many_subjects_each_row_averages(runs, tmp_path):
+    # the failing plug-in averages backpack alone, every other row backpack and dog
+    leaderboard = _captions((runs.report / "leaderboard.tex").read_text())[0]
+    assert leaderboard.startswith(
+        "Rows average 1 to 2 of DreamBench's 30 subjects (a subset; n per row: base 2, dreambooth 2, "
+        r"dreambooth-no-prior 2, fake[fail\_on=dog,size=64] 1, fake[size=64] 2): mean over subjects"
+    )
+    assert "/" not in leaderboard.split(":")[0]  # never "1/2 of DreamBench's 30 subjects"
+    # every row on the same subjects: one number
+    run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*")))
+    write_report([run], tmp_path / "report")
+    same = _captions((tmp_path / "report" / "leaderboard.tex").read_text())[0]
+    assert same.startswith("Measured on 2 of DreamBench's 30 subjects (a subset): mean over subjects")
+
+
+def test_the_significance_floor_names_each_rows_n_where_no_table_has_an_n_column(runs):
+    markdown = (runs.report / "leaderboard.md").read_text()
+    tex = (runs.report / "leaderboard.tex").read_text()
+    assert "see n subjects" not in markdown and "see n subjects" not in tex  # neither table has that column
+    per_row = "n per row: dreambooth 2, dreambooth-no-prior 2, fake[fail_on=dog,size=64] 1, fake[size=64] 2"
+    assert f"Comparisons with the baseline pair 1 to 2 subjects ({per_row})." in markdown
+    assert "The smallest possible Wilcoxon p is 1 over 1 subject(s) and 0.5 over 2 subject(s)" in markdown
+    assert per_row.replace("_", r"\_") in _captions(tex)[0]
