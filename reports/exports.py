@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.metrics.registry import METRICS
-from reports.ablations import AblationResult, ablation_frame, build_ablations
+from reports.ablations import AblationResult, ablation_frame, build_ablations, incomplete_legend, shortfall
 from reports.banner import protocol_banners, report_banners, smoke_run_banners
 from reports.formatting import (
     NA,
@@ -169,6 +169,12 @@ def ablation_unavailable(result: AblationResult) -> str:
     )
 
 
+def _ablation_notes(result: AblationResult) -> list[str]:
+    """The lines under an ablation table: which arms cover which subjects, and what each † means."""
+    notes = [result.coverage_note] if result.coverage_note else []
+    return notes + ([f"† {result.incomplete_note}"] if result.incomplete_note else [])
+
+
 def ablation_markdown(result: AblationResult) -> str:
     ablation = result.ablation
     lines = [f"### {ablation.title}", ""]
@@ -190,10 +196,12 @@ def ablation_markdown(result: AblationResult) -> str:
             p_value, published_delta = fmt_p(line.delta_p), fmt_signed(line.published_delta)
         ours = fmt_estimate(line.ours_mean, line.ours_ci_low, line.ours_ci_high, n_subjects=line.ours_n_subjects)
         lines.append(
-            f"| {line.arm} | {line.method} | {METRICS[line.metric].name} {arrow(line.metric)} | "
+            f"| {line.arm}{'' if line.complete else ' †'} | {line.method} | {METRICS[line.metric].name} "
+            f"{arrow(line.metric)} | "
             f"{ours} | {fmt(line.published)} | {delta} | {p_value} | {published_delta} |"
         )
     lines.append("")
+    lines += [f"{note}\n" for note in _ablation_notes(result)]
     lines.append(f"Published: {result.source or 'none (' + result.no_source + ')'}.")
     return "\n".join(lines) + "\n"
 
@@ -389,10 +397,17 @@ EXTERNAL_CAPTION = (
     r" $^\ddagger$another tool's images (\texttt{bench score -{}-folder}): no seeds or training recorded."
 )
 NOT_MEANINGFUL_CAPTION = r" \textbf{NOT MEANINGFUL: random-weight models.}"
-INCOMPLETE_CAPTION = (
-    r" $^\dagger$incomplete: failed or missing subjects, fewer prompts or images than the protocol, or a metric "
-    "not on every image."
-)
+
+
+def _dagger_caption(shortfalls: dict[str, str]) -> str:
+    r"""What the caption's $^\dagger$ means, row by row: a generic 'incomplete' leaves the reader to guess which
+    subjects, prompts or metrics a row lacks."""
+    return rf" $^\dagger${tex(incomplete_legend(shortfalls))}" if shortfalls else ""
+
+
+def _row_shortfall(row, data: ReportData) -> str:
+    method = data.methods.get(row.key)
+    return shortfall(method) if method is not None else row.status
 
 
 def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
@@ -421,8 +436,7 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
     caption = f"{_subjects_measured(data, board)}: mean over subjects with 95\\% bootstrap CI."
     if board.baseline:
         caption += rf" $\blacktriangle$/$\blacktriangledown$: significantly better/worse than {tex(board.baseline)}."
-    if board.incomplete:
-        caption += INCOMPLETE_CAPTION
+    caption += _dagger_caption({row.key: _row_shortfall(row, data) for row in board.incomplete})
     if any(row.training.get("external") for row in board.rows):
         caption += EXTERNAL_CAPTION
     note = significance_note(board) if board.baseline else None
@@ -458,6 +472,20 @@ def _arms_data(result: AblationResult, data: ReportData) -> ReportData:
     methods = {arm.method: data.methods[arm.method] for arm in result.arms if arm.method in data.methods}
     runs = list({id(method.run): method.run for method in methods.values()}.values())
     return ReportData(runs, methods)
+
+
+def _ablation_subset(result: AblationResult, data: ReportData) -> str:
+    """'Measured on 3 of DreamBench's 30 subjects (a subset). ' when the arms' runs hold fewer than the protocol's
+    subjects ('on a subset of' when the arms differ: the coverage note gives each arm's count); else ''."""
+    from dataset.protocol import load_protocol
+
+    total = len(load_protocol().subjects)
+    if all(len(run.subjects) >= total for run in _arms_data(result, data).runs if run.subjects):
+        return ""
+    counts = sorted({len(arm.subjects) for arm in result.arms})
+    if len(counts) == 1:
+        return f"Measured on {counts[0]} of DreamBench's {total} subjects (a subset). "
+    return f"Measured on a subset of DreamBench's {total} subjects. "
 
 
 def latex_ablation(result: AblationResult, data: ReportData | None = None) -> str:
@@ -500,8 +528,11 @@ def latex_ablation(result: AblationResult, data: ReportData | None = None) -> st
         source += f" Every arm ran with the options {tex(result.options)}: {labels}."
     if result.code_warning:
         source += f" {tex(result.code_warning)}"
-    if not all(arm.complete for arm in result.arms):
-        source += INCOMPLETE_CAPTION
+    if result.coverage_note:
+        source += f" {tex(result.coverage_note)}"
+    if result.incomplete_note:
+        source += rf" $^\dagger${tex(result.incomplete_note)}"
+    subset = "" if data is None else _ablation_subset(result, data)
     if data is not None:
         source += _smoke_caption(_arms_data(result, data))
     if not all(arm.meaningful for arm in result.arms):
@@ -509,7 +540,7 @@ def latex_ablation(result: AblationResult, data: ReportData | None = None) -> st
     out += [
         r"\bottomrule",
         r"\end{tabular}",
-        rf"\caption{{{tex(ablation.title)}. Ours: mean over subjects [95\% CI]; $\Delta$: row minus "
+        rf"\caption{{{tex(ablation.title)}. {subset}Ours: mean over subjects [95\% CI]; $\Delta$: row minus "
         rf"{tex(result.arms[0].label)}, paired over shared cells [95\% CI]. {source}}}",
         r"\end{table}",
     ]

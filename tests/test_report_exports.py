@@ -1,7 +1,9 @@
 """The Markdown, LaTeX and HTML exports read correctly once pasted into a paper.
 
 Number cells print a mean and its CI in one notation; a value that was not measured is one
-n.a.; LaTeX text compiles to what it says under the default OT1 encoding. The run-based tests
+n.a.; LaTeX text compiles to what it says under the default OT1 encoding and each .tex file names
+its packages; captions say what the comments say (SMOKE RUN, each row's subjects); an ablation
+whose arms cover different subjects says so, and a † says what its row lacks. The run-based tests
 read the shared tiny runs of tests/browser/runs.py (`main`: base, dreambooth, dreambooth-no-prior
 and a `fake` plug-in failing on dog, on backpack and dog, 2 prompts x 2 images) and copies of them.
 """
@@ -9,6 +11,7 @@ and a `fake` plug-in failing on dog, on backpack and dog, 2 prompts x 2 images) 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 import subprocess
@@ -149,13 +152,13 @@ def test_tex_prints_what_the_text_says_under_ot1(text, expected):
 
 
 def test_no_latex_export_holds_text_that_ot1_prints_as_something_else(runs):
-    from reports.exports import EXTERNAL_CAPTION, INCOMPLETE_CAPTION, NOT_MEANINGFUL_CAPTION
+    from reports.exports import EXTERNAL_CAPTION, NOT_MEANINGFUL_CAPTION
 
     for name in ("leaderboard.tex", "ablations.tex"):
         tex = (runs.report / name).read_text()
         assert r"\caption{" in tex and not _ot1_surprises(tex), name
     assert "$<$ 0.05" in (runs.report / "leaderboard.tex").read_text()  # the significance note under the table
-    for caption in (EXTERNAL_CAPTION, INCOMPLETE_CAPTION, NOT_MEANINGFUL_CAPTION):
+    for caption in (EXTERNAL_CAPTION, NOT_MEANINGFUL_CAPTION):
         assert not _ot1_surprises(caption), caption
     assert r"\texttt{bench score -{}-folder}" in EXTERNAL_CAPTION
 
@@ -254,3 +257,85 @@ def test_the_significance_floor_names_each_rows_n_where_no_table_has_an_n_column
     assert f"Comparisons with the baseline pair 1 to 2 subjects ({per_row})." in markdown
     assert "The smallest possible Wilcoxon p is 1 over 1 subject(s) and 0.5 over 2 subject(s)" in markdown
     assert per_row.replace("_", r"\_") in _captions(tex)[0]
+
+
+# ------------------------------------------------------------------ ablation arms on different subjects
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _write_lines(path: Path, lines: list[dict]) -> None:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def _drop_subject(run: Path, method: str, subject: str) -> None:
+    """The method as if it had never run `subject`: its images, records and scores of it gone (the others kept)."""
+    for name in ("generations.jsonl", "scores.jsonl"):
+        _write_lines(run / method / name, [line for line in _lines(run / method / name) if line["subject"] != subject])
+    scores = json.loads((run / method / "scores.json").read_text())
+    scores["per_subject"] = [row for row in scores["per_subject"] if row["subject"] != subject]
+    for estimate in scores["summary"].values():
+        estimate["n_subjects"] -= 1
+    (run / method / "scores.json").write_text(json.dumps(scores))
+
+
+def _report(run: Path, out: Path) -> dict[str, str]:
+    """Each format's text about the prior-preservation table: its Markdown section, LaTeX caption, HTML notes."""
+    html = unescape(write_report([run], out).index.read_text())
+    start = html.index('id="ablation-table-prior"')
+    markdown = (out / "leaderboard.md").read_text()
+    section = markdown[markdown.index("### Prior preservation") :]
+    return {
+        "markdown": section[: section.index("\n### ")],
+        "latex": _captions((out / "ablations.tex").read_text())[0],
+        "html": re.sub(r"<[^>]+>", "", html[html.index("</table>", start) : html.index("<h3", start)]),
+    }
+
+
+def test_an_ablation_whose_arms_cover_different_subjects_says_so_in_every_format(runs, tmp_path):
+    run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*")))
+    _drop_subject(run, "dreambooth-no-prior", "dog")
+    texts = _report(run, tmp_path / "report")
+    coverage = (
+        "The arms do not all cover the same subjects (With prior preservation loss: 2, Without prior preservation "
+        "loss: 1): each arm's means average its own subjects, while each Δ pairs only the subjects the arm shares "
+        "with With prior preservation loss (Without prior preservation loss: 1)."
+    )
+    dagger = "Without prior preservation loss (1/2 subjects, 2/25 prompts, 2/4 images per prompt; missing: dog)"
+    assert coverage in texts["markdown"] and dagger in texts["markdown"]
+    assert "| Without prior preservation loss † | dreambooth-no-prior | PRES ↓ |" in texts["markdown"]
+    assert coverage.replace("Δ", r"$\Delta$") in texts["latex"] and dagger in texts["latex"]
+    assert texts["latex"].startswith(
+        "Prior preservation: with vs without the prior-preservation loss. Measured on a subset of DreamBench's 30 "
+        "subjects. Ours:"
+    )
+    assert coverage in texts["html"] and dagger in texts["html"]
+
+    # the arms on the same subjects: no coverage note, and the caption gives the one count
+    same = _report(
+        Path(shutil.copytree(runs.main, tmp_path / "same", ignore=shutil.ignore_patterns("fake*"))), tmp_path / "r2"
+    )
+    assert all("do not all cover the same subjects" not in text for text in same.values())
+    assert "Measured on 2 of DreamBench's 30 subjects (a subset). Ours:" in same["latex"]
+
+
+def test_the_dagger_says_what_an_arm_lacks_when_its_metrics_cover_different_subjects(runs, tmp_path):
+    """A `--metrics dino` re-score that reached one subject only: DINO averages 1 subject, the rest 2."""
+    run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*")))
+    path = run / "dreambooth-no-prior" / "scores.json"
+    scores = json.loads(path.read_text())
+    scores["summary"]["dino"]["n_subjects"] = 1
+    scores["partial_metrics"] = {"dino": {"scored": 4, "applicable": 8}}
+    path.write_text(json.dumps(scores))
+    texts = _report(run, tmp_path / "report")
+    why = (
+        "Without prior preservation loss (2/2 subjects, 2/25 prompts, 2/4 images per prompt; DINO on 4/8 images; "
+        "its metrics average different numbers of subjects (DINO 1, CLIP-I 2, CLIP-T 2, PRES 2, DIV 2))"
+    )
+    assert why in texts["markdown"] and "† incomplete: " in texts["markdown"]
+    assert why in texts["latex"] and r"$^\dagger$incomplete: " in texts["latex"]
+    assert why in texts["html"]
+    # the leaderboard's LaTeX dagger says it too, row by row
+    leaderboard = _captions((tmp_path / "report" / "leaderboard.tex").read_text())[0]
+    assert f"; dreambooth-no-prior {why.split(' loss ')[1]}" in leaderboard
+    assert "base, dreambooth (2/2 subjects, 2/25 prompts, 2/4 images per prompt)" in leaderboard
