@@ -7,6 +7,9 @@ for every non-reference arm the *effect* of the ablation, Δ = arm − reference
 paired difference over shared (subject, prompt, image) cells with its bootstrap CI and
 Wilcoxon p, the paper's as the difference of its two printed numbers. Effects, not
 levels, are what can be compared across backbones (the paper's are mostly Imagen).
+Where the arms do not all cover the same subjects, a level averages each arm's own subjects
+while Δ pairs the shared ones: `AblationResult.coverage_note` says so under the table in every
+format, and `incomplete_note` says what each incomplete arm lacks (its † or "incomplete" tag).
 
 Arms are found by registered method name (method.json's `name`), not by label, so a run of
 `dreambooth[steps=3]` and `dreambooth-no-prior[steps=3]` still gets its table. The arms of
@@ -35,6 +38,7 @@ import yaml
 
 from benchmark.config import RunConfig, build_config
 from benchmark.errors import BenchError
+from benchmark.metrics.registry import METRICS
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_differences
 from benchmark.store.run_dir import recorded_includes
 from reports.comparisons import compare_methods
@@ -125,6 +129,50 @@ class ArmResult:
     # metric -> diff, ci_low, ci_high, p_value, n_subjects, seed_mismatches
     delta: dict[str, dict] = field(default_factory=dict)
     published_delta: dict[str, float | None] = field(default_factory=dict)
+    subjects: list[str] = field(default_factory=list)  # the subjects its means average (any metric)
+    shortfall: str = ""  # what an incomplete arm lacks (see `shortfall`); "" when complete
+
+
+def shortfall(method: MethodRun) -> str:
+    """What an incomplete method's numbers lack against the protocol, short enough for a caption or a note:
+    '1/2 subjects, 2/25 prompts; failed: dog'. Unlike MethodRun.status it names no command (a caption is
+    pasted into a paper); it also says when its metrics average different numbers of subjects, as a partial
+    re-score leaves them."""
+    if method.complete:
+        return ""
+    if method.scores is None:
+        return "not scored"
+    parts = [f"{len(method.scored_subjects)}/{len(method.run.subjects)} subjects"]
+    if not method.coverage.full:
+        parts.append(method.coverage.text)
+    problems = []
+    if method.failures:
+        problems.append(f"failed: {', '.join(method.failed_subjects)}")
+    if method.missing_subjects:
+        problems.append(f"missing: {', '.join(method.missing_subjects)}")
+    if method.unscored_images:
+        problems.append(f"{method.unscored_images} image(s) not scored")
+    for metric, counts in method.partial_metrics.items():
+        name = METRICS[metric].name if metric in METRICS else metric
+        problems.append(f"{name} on {counts.get('scored')}/{counts.get('applicable')} images")
+    if method.missing_metrics:
+        problems.append(f"{', '.join(METRICS[m].name for m in method.missing_metrics)} not scored")
+    per_metric = {
+        METRICS[m].name: int(e["n_subjects"]) for m in METRICS if (e := method.estimate(m)) and e.get("n_subjects")
+    }
+    if len(set(per_metric.values())) > 1:
+        counts = ", ".join(f"{name} {n}" for name, n in per_metric.items())
+        problems.append(f"its metrics average different numbers of subjects ({counts})")
+    return "; ".join([", ".join(parts), *problems])
+
+
+def incomplete_legend(shortfalls: dict[str, str]) -> str:
+    """'incomplete: base, dreambooth (2/2 subjects, 2/25 prompts); fake (1/2 subjects; failed: dog).': what a
+    row's incomplete mark means, row by row (rows short alike share one entry), for the line under a table."""
+    groups: dict[str, list[str]] = {}
+    for label, why in shortfalls.items():
+        groups.setdefault(why, []).append(label)
+    return "incomplete: " + "; ".join(f"{', '.join(labels)} ({why})" for why, labels in groups.items()) + "."
 
 
 @dataclass
@@ -162,6 +210,33 @@ class AblationResult:
         )
 
     @property
+    def coverage_note(self) -> str:
+        """When the arms do not all average the same subjects, which arm covers how many, and what Δ pairs; else ''.
+
+        A level column then averages different subjects from row to row (dreambooth on 5, its ablation on 3),
+        while each Δ pairs the subjects both rows share: the two are not the same comparison.
+        """
+        if len({frozenset(arm.subjects) for arm in self.arms}) <= 1:
+            return ""
+        reference = self.arms[0]
+        counts = ", ".join(f"{arm.label}: {len(arm.subjects)}" for arm in self.arms)
+        paired = []
+        for arm in self.arms[1:]:
+            pairs = sorted({int(d["n_subjects"]) for d in arm.delta.values() if d.get("n_subjects")})
+            shown = "none" if not pairs else str(pairs[0]) if len(pairs) == 1 else f"{pairs[0]}-{pairs[-1]}"
+            paired.append(f"{arm.label}: {shown}")
+        return (
+            f"The arms do not all cover the same subjects ({counts}): each arm's means average its own subjects, "
+            f"while each Δ pairs only the subjects the arm shares with {reference.label} ({', '.join(paired)})."
+        )
+
+    @property
+    def incomplete_note(self) -> str:
+        """What each incomplete arm lacks (the meaning of its mark), or '' when every arm is complete."""
+        short = {arm.label: arm.shortfall for arm in self.arms if not arm.complete}
+        return incomplete_legend(short) if short else ""
+
+    @property
     def no_source(self) -> str:
         """Why a table has no published numbers: the paper printed none, or it is a method's own presets."""
         if self.ablation.from_paper:
@@ -187,6 +262,12 @@ def _oracle_delta(reference: MethodRun, metric: str, **bootstrap) -> dict:
         "p_value": tested.p_value,
         "n_subjects": tested.n_subjects,
     }
+
+
+def _oracle_subjects(reference: MethodRun, metrics) -> list[str]:
+    """The subjects of the reference method that have an oracle value of one of the table's metrics."""
+    rows = reference.scores.get("per_subject", []) if reference.scores else []
+    return [r["subject"] for r in rows if any(r.get(f"oracle-{m}") is not None for m in metrics)]
 
 
 def _published(ablation: Ablation, method: str, metric: str) -> float | None:
@@ -261,6 +342,8 @@ def build_ablation(
         method = reference if oracle else found[arm.method]
         key, complete = (ORACLE, True) if oracle else (method.key, method.complete)
         out = ArmResult(arm.label, key, index == 0, complete, method.meaningful, oracle)
+        out.subjects = _oracle_subjects(reference, ablation.metrics) if oracle else list(method.measured_subjects)
+        out.shortfall = "" if oracle else shortfall(method)
         if not oracle and index > 0:
             comparison = compare_methods(reference, method, list(ablation.metrics), **bootstrap)
             for row in comparison.itertuples(index=False):

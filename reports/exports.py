@@ -11,20 +11,22 @@ banner, and its rows are read one by one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from benchmark.metrics.registry import METRICS
-from reports.ablations import AblationResult, ablation_frame, build_ablations
-from reports.banner import protocol_banners, report_banners
+from reports.ablations import AblationResult, ablation_frame, build_ablations, incomplete_legend, shortfall
+from reports.banner import protocol_banners, report_banners, smoke_run_banners
 from reports.formatting import (
     NA,
     SIGNIFICANCE_MARKS,
     arrow,
     fmt,
     fmt_ci,
+    fmt_estimate,
     fmt_memory,
     fmt_p,
     fmt_signed,
@@ -55,8 +57,8 @@ def _cell_text(cell: Cell | None) -> str:
     if cell is None or missing(cell.mean):
         return NA
     mark = SIGNIFICANCE_MARKS.get(cell.verdict or "", "")
-    ci = f"(n={cell.n_subjects}, no CI)" if missing(cell.ci_low) else fmt_ci(cell.ci_low, cell.ci_high)
-    return f"{fmt(cell.mean)} {ci}{(' ' + mark) if mark else ''}"
+    text = fmt_estimate(cell.mean, cell.ci_low, cell.ci_high, n_subjects=cell.n_subjects)
+    return f"{text}{(' ' + mark) if mark else ''}"
 
 
 def _training_text(training: dict) -> str:
@@ -99,8 +101,9 @@ def board_markdown(board: Leaderboard, data: ReportData) -> str:
     else:
         marks = "No baseline: no significance marks (name one with --baseline)."
     lines.append(f"Mean over subjects [95% CI, bootstrap over subjects]. {marks}")
-    if board.baseline and board.significance_note:
-        lines.append(board.significance_note)
+    note = significance_note(board) if board.baseline else None
+    if note:
+        lines.append(note)
     if board.incomplete:
         lines.append(
             "INCOMPLETE rows average over fewer subjects, prompts or images than the protocol: "
@@ -113,6 +116,41 @@ def board_markdown(board: Leaderboard, data: ReportData) -> str:
     ]
     lines += _markdown_table(["published row", "source", "backbone", *map(metric_header, metrics)], published)
     return "\n".join(lines) + "\n"
+
+
+def _counts_text(counts: dict[str, list[int]]) -> str:
+    """'base 5, dreambooth 3' (a range, '2-3', for a row whose metrics differ)."""
+    return ", ".join(
+        f"{key} {min(ns)}" if min(ns) == max(ns) else f"{key} {min(ns)}-{max(ns)}" for key, ns in counts.items()
+    )
+
+
+def significance_note(board: Leaderboard) -> str | None:
+    """Why some or all comparisons with the baseline cannot be significant, for tables without an n column.
+
+    The HTML prints board.significance_note under a comparisons table with an n-subjects column it
+    points at; Markdown and LaTeX have no such column, so where the rows pair different numbers of
+    subjects this note says each row's n itself.
+    """
+    from benchmark.metrics.statistics import SIGNIFICANCE_LEVEL, min_subjects_for, smallest_wilcoxon_p
+
+    note = board.significance_note
+    if note is None:
+        return None
+    counts: dict[str, list[int]] = {}
+    for line in board.comparisons.itertuples(index=False):
+        counts.setdefault(str(line.method_b), []).append(int(line.n_subjects))
+    every = sorted({n for ns in counts.values() for n in ns})
+    if len(every) <= 1:
+        return note  # one n for every comparison: the note states it
+    needed = min_subjects_for(SIGNIFICANCE_LEVEL)
+    floors = [f"{smallest_wilcoxon_p(n):.3g} over {n} subject(s)" for n in every if n < needed]
+    floors_text = floors[0] if len(floors) == 1 else ", ".join(floors[:-1]) + f" and {floors[-1]}"
+    return (
+        f"Comparisons with the baseline pair {every[0]} to {every[-1]} subjects (n per row: {_counts_text(counts)}). "
+        f"The smallest possible Wilcoxon p is {floors_text}: a row on fewer than {needed} subjects cannot reach "
+        f"p < {SIGNIFICANCE_LEVEL:g}, however large the difference."
+    )
 
 
 def markdown_leaderboard(source: ReportData | Sequence[Path], *, baseline: str | None = None) -> str:
@@ -129,6 +167,12 @@ def ablation_unavailable(result: AblationResult) -> str:
         f"Not built: its arms ran with different options ({', '.join(result.mixed)}), "
         "and one table never mixes settings"
     )
+
+
+def _ablation_notes(result: AblationResult) -> list[str]:
+    """The lines under an ablation table: which arms cover which subjects, and what each † means."""
+    notes = [result.coverage_note] if result.coverage_note else []
+    return notes + ([f"† {result.incomplete_note}"] if result.incomplete_note else [])
 
 
 def ablation_markdown(result: AblationResult) -> str:
@@ -148,14 +192,16 @@ def ablation_markdown(result: AblationResult) -> str:
     for line in ablation_frame(result).itertuples(index=False):
         delta = p_value = published_delta = ""
         if not line.reference:
-            delta = f"{fmt_signed(line.delta)} {fmt_ci(line.delta_ci_low, line.delta_ci_high)}"
+            delta = fmt_estimate(line.delta, line.delta_ci_low, line.delta_ci_high, signed=True)
             p_value, published_delta = fmt_p(line.delta_p), fmt_signed(line.published_delta)
+        ours = fmt_estimate(line.ours_mean, line.ours_ci_low, line.ours_ci_high, n_subjects=line.ours_n_subjects)
         lines.append(
-            f"| {line.arm} | {line.method} | {METRICS[line.metric].name} {arrow(line.metric)} | "
-            f"{fmt(line.ours_mean)} {fmt_ci(line.ours_ci_low, line.ours_ci_high)} | {fmt(line.published)} | "
-            f"{delta} | {p_value} | {published_delta} |"
+            f"| {line.arm}{'' if line.complete else ' †'} | {line.method} | {METRICS[line.metric].name} "
+            f"{arrow(line.metric)} | "
+            f"{ours} | {fmt(line.published)} | {delta} | {p_value} | {published_delta} |"
         )
     lines.append("")
+    lines += [f"{note}\n" for note in _ablation_notes(result)]
     lines.append(f"Published: {result.source or 'none (' + result.no_source + ')'}.")
     return "\n".join(lines) + "\n"
 
@@ -206,18 +252,67 @@ LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "\\": r"\textbackslash{}",
+    # OT1, LaTeX's default font encoding, prints '<' as '¡', '>' as '¿' and '|' as an em-dash in text
+    "<": "$<$",
+    ">": "$>$",
+    "|": r"\textbar{}",
+    # what the Markdown and HTML say beyond ASCII: pdflatex stops at a character it has no mapping for
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "Δ": r"$\Delta$",
+    "▲": r"$\blacktriangle$",
+    "▼": r"$\blacktriangledown$",
+    "−": "$-$",
+    "–": "--",
+    "—": "---",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "×": r"$\times$",
+    "±": r"$\pm$",
+    "…": r"\ldots{}",
+    "→": r"$\rightarrow$",
 }
+# What reads as markup in plain text: `code`, a --flag, 'quoted' and "quoted" words.
+TEX_MARKUP = re.compile(r"`([^`\n]+)`|(?<![\w-])--([A-Za-z][\w-]*)|(?<!\w)'([^'\n]+)'(?!\w)|\"([^\"\n]*)\"")
+
+
+def _tex_chars(text: str) -> str:
+    """Character by character: the specials escaped, and '--' kept as two hyphens (TeX makes it an en-dash)."""
+    out = []
+    for index, ch in enumerate(text):
+        out.append("-{}" if ch == "-" and text[index + 1 : index + 2] == "-" else LATEX_SPECIAL.get(ch, ch))
+    return "".join(out)
 
 
 def tex(text: str) -> str:
-    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    r"""Plain text (captions, notes, names) as LaTeX prints it under the default OT1 encoding.
+
+    Beyond the escapes, what TeX would silently turn into something else: '--folder' would print
+    an en-dash (it becomes \texttt{-{}-folder}), straight quotes print as closing quotes (they
+    become `...' and ``...''), `code` gets typewriter type.
+    """
+    text, out, last = str(text), [], 0
+    for match in TEX_MARKUP.finditer(text):
+        out.append(_tex_chars(text[last : match.start()]))
+        code, flag, single, double = match.groups()
+        if code is not None:
+            out.append(rf"\texttt{{{_tex_chars(code)}}}")
+        elif flag is not None:
+            out.append(rf"\texttt{{-{{}}-{_tex_chars(flag)}}}")
+        else:
+            opening = "{}" if out and out[-1][-1:] in ("!", "?") else ""  # !` and ?` are ligatures: ¡ and ¿
+            out.append(f"{opening}`{tex(single)}'" if single is not None else f"{opening}``{tex(double)}''")
+        last = match.end()
+    out.append(_tex_chars(text[last:]))
+    return "".join(out)
 
 
 def _tex_number(value, low=None, high=None, *, signed: bool = False) -> str:
-    """'0.766 {\\scriptsize [0.607, 0.882]}' (the CI only where there is one)."""
-    text = fmt_signed(value) if signed else fmt(value)
+    """'0.766 {\\scriptsize [0.607, 0.882]}' (the CI only where there is one), all three in one notation."""
+    cell = (value, low, high)
+    text = fmt_signed(value, cell=cell) if signed else fmt(value, cell=cell)
     if not missing(value) and not missing(low) and not missing(high):
-        text += rf" {{\scriptsize {fmt_ci(low, high)}}}"
+        text += rf" {{\scriptsize {fmt_ci(low, high, cell=cell)}}}"
     return text
 
 
@@ -230,37 +325,97 @@ def _tex_cell(cell: Cell | None) -> str:
 
 def _latex_banners(data: ReportData) -> list[str]:
     """The report's NOT MEANINGFUL, SMOKE RUN and SUBSET lines as LaTeX comments, for the top of a .tex file."""
-    return [f"% {line}" for line in (*report_banners(data), *protocol_banners(data))]
+    return _comments([*report_banners(data), *protocol_banners(data)])
 
 
-def _subjects_measured(data: ReportData) -> str:
-    """'DreamBench' for runs on every subject, else how many of them: a caption travels without the banners."""
+def _comments(lines: list[str]) -> list[str]:
+    """Each line as a LaTeX comment; one holding a line break becomes several, so none of it escapes the %."""
+    return [f"% {part}" for line in lines for part in str(line).splitlines()]
+
+
+# The packages a table's commands come from; everything else a .tex file uses is in the LaTeX kernel.
+LATEX_PACKAGES = {
+    "booktabs": (r"\toprule", r"\midrule", r"\bottomrule"),
+    "amssymb": (r"\blacktriangle", r"\blacktriangledown"),
+}
+
+
+def _package_comments(tables: str) -> list[str]:
+    """Comment lines naming the packages `tables` needs (those of LATEX_PACKAGES whose commands it holds).
+
+    Read from the tables themselves, so the list can neither miss a package nor name one no longer used.
+    """
+    body = "\n".join(line for line in tables.splitlines() if not line.lstrip().startswith("%"))
+    used = {
+        package: [command for command in commands if re.search(re.escape(command) + r"(?![A-Za-z])", body)]
+        for package, commands in LATEX_PACKAGES.items()
+    }
+    lines = [
+        f"%   \\usepackage{{{package}}}  % {', '.join(commands)}" for package, commands in used.items() if commands
+    ]
+    if not lines:
+        return ["% Needs no LaTeX package."]
+    return [
+        "% Needs in the preamble (the text is escaped for LaTeX's default OT1 font encoding: nothing else):",
+        *lines,
+    ]
+
+
+def _latex_file(comments: list[str], tables: list[str]) -> str:
+    """A .tex file: the warning comments first (a smoke or random-weight run leads with them), then the packages
+    its tables need, then the tables."""
+    body = "\n".join(tables)
+    return "\n".join([*comments, *_package_comments(body), body]).rstrip("\n") + "\n"
+
+
+def _subjects_measured(data: ReportData, board: Leaderboard) -> str:
+    """'Measured on DreamBench' for runs on every subject, else how many of them the rows average, each row's n
+    where they differ: a caption travels without the banners."""
     from dataset.protocol import load_protocol
 
     total = len(load_protocol().subjects)
-    counts = sorted({len(run.subjects) for run in data.runs if run.subjects})
-    if not counts or counts[0] >= total:
-        return "DreamBench"
-    shown = "/".join(str(n) for n in counts if n < total)
-    return f"{shown} of DreamBench's {total} subjects (a subset)"
+    if all(len(run.subjects) >= total for run in data.runs if run.subjects):
+        return "Measured on DreamBench"
+    counts = {row.key: [row.n_subjects_scored] for row in board.rows if row.scored and row.n_subjects_scored}
+    every = sorted({n for ns in counts.values() for n in ns}) or sorted({len(run.subjects) for run in data.runs})
+    if len(every) == 1:
+        return f"Measured on {every[0]} of DreamBench's {total} subjects (a subset)"
+    return (
+        f"Rows average {every[0]} to {every[-1]} of DreamBench's {total} subjects "
+        f"(a subset; n per row: {tex(_counts_text(counts))})"
+    )
 
 
-EXTERNAL_CAPTION = r" $^\ddagger$another tool's images (bench score --folder): no seeds or training recorded."
-NOT_MEANINGFUL_CAPTION = r" \textbf{NOT MEANINGFUL: random-weight models.}"
-INCOMPLETE_CAPTION = (
-    r" $^\dagger$incomplete: failed or missing subjects, fewer prompts or images than the protocol, or a metric "
-    "not on every image."
+def _smoke_caption(data: ReportData) -> str:
+    """The SMOKE RUN lines for a caption: authors delete a .tex file's comments, and the caption is what is left."""
+    return "".join(
+        rf" \textbf{{SMOKE RUN:}} {tex(line.removeprefix('SMOKE RUN: '))}" for line in smoke_run_banners(data)
+    )
+
+
+EXTERNAL_CAPTION = (
+    r" $^\ddagger$another tool's images (\texttt{bench score -{}-folder}): no seeds or training recorded."
 )
+NOT_MEANINGFUL_CAPTION = r" \textbf{NOT MEANINGFUL: random-weight models.}"
+
+
+def _dagger_caption(shortfalls: dict[str, str]) -> str:
+    r"""What the caption's $^\dagger$ means, row by row: a generic 'incomplete' leaves the reader to guess which
+    subjects, prompts or metrics a row lacks."""
+    return rf" $^\dagger${tex(incomplete_legend(shortfalls))}" if shortfalls else ""
+
+
+def _row_shortfall(row, data: ReportData) -> str:
+    method = data.methods.get(row.key)
+    return shortfall(method) if method is not None else row.status
 
 
 def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
-    """Two booktabs tables: our measured rows and oracle, then the published rows (needs amssymb, booktabs)."""
-    heads = " & ".join(
-        tex(metric_header(m)).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$") for m in board.metrics
-    )
+    """Two booktabs tables: our measured rows and oracle, then the published rows; the file's comments say which
+    packages they need."""
+    heads = " & ".join(tex(metric_header(m)) for m in board.metrics)
     cols = "l" + "c" * len(board.metrics)
-    out = _latex_banners(data)
-    out += [
+    out = [
         r"\begin{table}[t]",
         r"\centering",
         rf"\begin{{tabular}}{{{cols}}}",
@@ -278,15 +433,16 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
         out.append(
             "Real images (oracle) & " + " & ".join(_tex_cell(oracle.cells.get(m)) for m in board.metrics) + r" \\"
         )
-    caption = f"Measured on {_subjects_measured(data)}: mean over subjects with 95\\% bootstrap CI."
+    caption = f"{_subjects_measured(data, board)}: mean over subjects with 95\\% bootstrap CI."
     if board.baseline:
         caption += rf" $\blacktriangle$/$\blacktriangledown$: significantly better/worse than {tex(board.baseline)}."
-    if board.incomplete:
-        caption += INCOMPLETE_CAPTION
+    caption += _dagger_caption({row.key: _row_shortfall(row, data) for row in board.incomplete})
     if any(row.training.get("external") for row in board.rows):
         caption += EXTERNAL_CAPTION
-    if board.baseline and board.significance_note:
-        caption += " " + tex(board.significance_note)
+    note = significance_note(board) if board.baseline else None
+    if note:
+        caption += " " + tex(note)
+    caption += _smoke_caption(data)
     if not data.meaningful:
         caption += NOT_MEANINGFUL_CAPTION
     out += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""]
@@ -308,17 +464,37 @@ def latex_leaderboard(board: Leaderboard, data: ReportData) -> str:
         rf"not measured here. {tex(PUBLISHED_CAVEAT)}}}",
         r"\end{table}",
     ]
-    return "\n".join(out) + "\n"
+    return _latex_file(_latex_banners(data), out)
 
 
-def latex_ablation(result: AblationResult) -> str:
-    """One booktabs table; its caption, which travels with the table, says when an arm is incomplete or
-    its numbers come from random weights (the file's comment lines, which do not travel, say it too)."""
+def _arms_data(result: AblationResult, data: ReportData) -> ReportData:
+    """The runs and methods an ablation's arms come from: its caption's warnings are theirs, not the report's."""
+    methods = {arm.method: data.methods[arm.method] for arm in result.arms if arm.method in data.methods}
+    runs = list({id(method.run): method.run for method in methods.values()}.values())
+    return ReportData(runs, methods)
+
+
+def _ablation_subset(result: AblationResult, data: ReportData) -> str:
+    """'Measured on 3 of DreamBench's 30 subjects (a subset). ' when the arms' runs hold fewer than the protocol's
+    subjects ('on a subset of' when the arms differ: the coverage note gives each arm's count); else ''."""
+    from dataset.protocol import load_protocol
+
+    total = len(load_protocol().subjects)
+    if all(len(run.subjects) >= total for run in _arms_data(result, data).runs if run.subjects):
+        return ""
+    counts = sorted({len(arm.subjects) for arm in result.arms})
+    if len(counts) == 1:
+        return f"Measured on {counts[0]} of DreamBench's {total} subjects (a subset). "
+    return f"Measured on a subset of DreamBench's {total} subjects. "
+
+
+def latex_ablation(result: AblationResult, data: ReportData | None = None) -> str:
+    """One booktabs table; its caption, which travels with the table, says when an arm is incomplete, comes
+    from a smoke run (given `data`, the runs) or its numbers come from random weights (the file's comment
+    lines, which do not travel, say it too)."""
     ablation = result.ablation
     metrics = list(ablation.metrics)
-    heads = " & ".join(
-        tex(METRICS[m].name) + (r" $\uparrow$" if METRICS[m].higher_is_better else r" $\downarrow$") for m in metrics
-    )
+    heads = " & ".join(tex(metric_header(m)) for m in metrics)
     out = [
         r"\begin{table}[t]",
         r"\centering",
@@ -352,14 +528,19 @@ def latex_ablation(result: AblationResult) -> str:
         source += f" Every arm ran with the options {tex(result.options)}: {labels}."
     if result.code_warning:
         source += f" {tex(result.code_warning)}"
-    if not all(arm.complete for arm in result.arms):
-        source += INCOMPLETE_CAPTION
+    if result.coverage_note:
+        source += f" {tex(result.coverage_note)}"
+    if result.incomplete_note:
+        source += rf" $^\dagger${tex(result.incomplete_note)}"
+    subset = "" if data is None else _ablation_subset(result, data)
+    if data is not None:
+        source += _smoke_caption(_arms_data(result, data))
     if not all(arm.meaningful for arm in result.arms):
         source += NOT_MEANINGFUL_CAPTION
     out += [
         r"\bottomrule",
         r"\end{tabular}",
-        rf"\caption{{{tex(ablation.title)}. Ours: mean over subjects [95\% CI]; $\Delta$: row minus "
+        rf"\caption{{{tex(ablation.title)}. {subset}Ours: mean over subjects [95\% CI]; $\Delta$: row minus "
         rf"{tex(result.arms[0].label)}, paired over shared cells [95\% CI]. {source}}}",
         r"\end{table}",
     ]
@@ -367,13 +548,13 @@ def latex_ablation(result: AblationResult) -> str:
 
 
 def write_latex(data: ReportData, board: Leaderboard, ablations: list[AblationResult], out_dir: Path) -> list[Path]:
-    """leaderboard.tex and ablations.tex (booktabs, amssymb)."""
+    """leaderboard.tex and ablations.tex, each opening with the comment lines that name the packages it needs."""
     out_dir = Path(out_dir)
     paths = [out_dir / "leaderboard.tex", out_dir / "ablations.tex"]
     paths[0].write_text(latex_leaderboard(board, data), encoding="utf-8")
-    parts = [latex_ablation(a) for a in ablations if a.available]
-    missing_note = [f"% {a.ablation.title}: {ablation_unavailable(a)}" for a in ablations if not a.available]
-    paths[1].write_text("\n".join(_latex_banners(data) + missing_note + parts) + "\n", encoding="utf-8")
+    parts = [latex_ablation(a, data) for a in ablations if a.available]
+    missing_note = _comments([f"{a.ablation.title}: {ablation_unavailable(a)}" for a in ablations if not a.available])
+    paths[1].write_text(_latex_file(_latex_banners(data) + missing_note, parts), encoding="utf-8")
     return paths
 
 

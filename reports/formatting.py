@@ -17,30 +17,68 @@ def missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def fmt(value, digits: int = 3) -> str:
-    return NA if missing(value) else f"{float(value):.{digits}f}"
-
-
 # Below this a difference is float noise (summation order), printed as the zero it is.
 NOISE = 1e-12
+# A cell holding a number at least this large prints in fixed decimals, whatever else it holds.
+FIXED_FLOOR = 0.01
 
 
-def _fixed_or_small(value: float, digits: int, sign: str = "") -> str:
-    """Fixed decimals, except a value that would print as (-)0.000 while not being 0: a difference of 2e-05
-    with a CI excluding zero must not read "-0.000 [-0.000, -0.000]"."""
-    if NOISE <= abs(value) < 0.5 * 10**-digits:
-        return f"{value:{sign}.1e}"
+def _notation(numbers, digits: int) -> str:
+    """'f' (fixed decimals) or 'e' (scientific) for numbers printed together, e.g. a mean and its CI.
+
+    Fixed decimals turn a difference of 2e-05 into 0.000, which hides an interval that excludes
+    zero; but a cell that prints one number in each notation ("+3.9e-06 [-0.001, 3.9e-04]") cannot
+    be read either. So a cell is scientific only when all its numbers are below FIXED_FLOOR and fixed
+    decimals would print one that is not noise as zero; otherwise every number is fixed.
+    """
+    sizes = [abs(float(n)) for n in numbers if not missing(n)]
+    if not sizes or max(sizes) >= FIXED_FLOOR:
+        return "f"
+    return "e" if any(NOISE <= size < 0.5 * 10**-digits for size in sizes) else "f"
+
+
+def _number(value, notation: str, digits: int, sign: str = "") -> str:
+    value = float(value)
+    if notation == "e":
+        return f"{0.0 if abs(value) < NOISE else value:{sign}.1e}"  # two significant digits, noise as zero
     return f"{value:{sign}.{digits}f}"
 
 
-def fmt_signed(value, digits: int = 3) -> str:
-    return NA if missing(value) else _fixed_or_small(float(value), digits, "+")
+def fmt(value, digits: int = 3, *, cell=None) -> str:
+    """A number, in the notation it shares with `cell` (the numbers printed beside it), by default its own."""
+    if missing(value):
+        return NA
+    return _number(value, _notation(cell if cell is not None else (value,), digits), digits)
 
 
-def fmt_ci(low, high, digits: int = 3) -> str:
+def fmt_signed(value, digits: int = 3, *, cell=None) -> str:
+    """A difference, with its sign: '+0.012', '-2.1e-05' (see fmt for `cell`)."""
+    if missing(value):
+        return NA
+    return _number(value, _notation(cell if cell is not None else (value,), digits), digits, "+")
+
+
+def fmt_ci(low, high, digits: int = 3, *, cell=None) -> str:
+    """'[0.607, 0.882]': both ends in one notation, the one of `cell` when given (the CI with its mean)."""
     if missing(low) or missing(high):
         return NA
-    return f"[{_fixed_or_small(float(low), digits)}, {_fixed_or_small(float(high), digits)}]"
+    notation = _notation(cell if cell is not None else (low, high), digits)
+    return f"[{_number(low, notation, digits)}, {_number(high, notation, digits)}]"
+
+
+def fmt_estimate(mean, low, high, *, signed: bool = False, n_subjects=None, digits: int = 3) -> str:
+    """'0.766 [0.607, 0.882]': a mean and its CI in one notation, and a single n.a. when there is no mean.
+
+    Without a CI (one subject has no spread to resample) the mean stands alone, followed by
+    '(n=1, no CI)' when `n_subjects` is given, so an empty interval is never printed as a second n.a.
+    """
+    if missing(mean):
+        return NA
+    cell = (mean, low, high)
+    text = (fmt_signed if signed else fmt)(mean, digits, cell=cell)
+    if not missing(low) and not missing(high):
+        return f"{text} {fmt_ci(low, high, digits, cell=cell)}"
+    return text if n_subjects is None else f"{text} (n={n_subjects}, no CI)"
 
 
 def ci_text(low, high, n_subjects) -> str:
