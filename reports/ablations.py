@@ -111,7 +111,7 @@ ABLATIONS: tuple[Ablation, ...] = (
         None,
         None,
         ("dino", "clip-i", "clip-t"),
-        (Arm("Rare token (e.g. lv)", "dreambooth"), Arm("English word (special)", "dreambooth-english-id")),
+        (Arm("Rare token (seeded draw)", "dreambooth"), Arm("English word (special)", "dreambooth-english-id")),
     ),
 )
 
