@@ -81,11 +81,11 @@ def fmt_estimate(mean, low, high, *, signed: bool = False, n_subjects=None, digi
     return text if n_subjects is None else f"{text} (n={n_subjects}, no CI)"
 
 
-def ci_text(low, high, n_subjects) -> str:
-    """'[0.61, 0.88] n=3', or 'n=1, no CI' when there is no spread to resample."""
+def ci_text(low, high, n_subjects, *, cell=None) -> str:
+    """'[0.61, 0.88] n=3', or 'n=1, no CI' when there is no spread to resample (`cell`: as for fmt)."""
     if missing(low) or missing(high):
         return f"n={n_subjects}, no CI"
-    return f"{fmt_ci(low, high)} n={n_subjects}"
+    return f"{fmt_ci(low, high, cell=cell)} n={n_subjects}"
 
 
 def fmt_p(value) -> str:

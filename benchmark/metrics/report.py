@@ -75,13 +75,16 @@ class ScoreReport:
 
 
 def _ci(estimate: Estimate | None) -> str:
-    return NA if estimate is None else fmt_ci(estimate.ci_low, estimate.ci_high)
+    if estimate is None:
+        return NA
+    return fmt_ci(estimate.ci_low, estimate.ci_high, cell=(estimate.mean, estimate.ci_low, estimate.ci_high))
 
 
 def _row(label: str, estimate: Estimate | None, missing: str) -> str:
     if estimate is None:
         return f"| {label} | {missing} | | | |"
-    return f"| {label} | {fmt(estimate.mean)} | {_ci(estimate)} | {estimate.n_subjects} | {estimate.n_images} |"
+    mean = fmt(estimate.mean, cell=(estimate.mean, estimate.ci_low, estimate.ci_high))
+    return f"| {label} | {mean} | {_ci(estimate)} | {estimate.n_subjects} | {estimate.n_images} |"
 
 
 def _method_markdown(scores: MethodScores) -> str:
@@ -160,10 +163,12 @@ def comparisons_table(comparisons: Iterable[Mapping]) -> str:
     ]
     comparisons = list(comparisons)
     for c in comparisons:
+        diffs = (c["mean_diff"], c["ci_low"], c["ci_high"])  # the difference and its CI in one notation
         lines.append(
             f"| {metric_header(c['metric'])} | {c['method_a']} | {c['method_b']} | {fmt(c['mean_a'])} | "
-            f"{fmt(c['mean_b'])} | {fmt_signed(c['mean_diff'])} | {fmt_ci(c['ci_low'], c['ci_high'])} | "
-            f"{fmt_p(c['p_value'])} | {c['n_subjects']} | {c['n_cells']} |"
+            f"{fmt(c['mean_b'])} | {fmt_signed(c['mean_diff'], cell=diffs)} | "
+            f"{fmt_ci(c['ci_low'], c['ci_high'], cell=diffs)} | {fmt_p(c['p_value'])} | {c['n_subjects']} | "
+            f"{c['n_cells']} |"
         )
     counts = [int(c["n_subjects"]) for c in comparisons]
     note = too_few_subjects_note(min(counts), most=max(counts)) if counts and min(counts) else None
