@@ -19,7 +19,13 @@ import pandas as pd
 
 from benchmark.metrics.registry import METRICS
 from reports.ablations import AblationResult, ablation_frame, build_ablations, incomplete_legend, shortfall
-from reports.banner import protocol_banners, report_banners, smoke_run_banners
+from reports.banner import (
+    mixed_scoring_banners,
+    protocol_banners,
+    report_banners,
+    smoke_run_banners,
+    uncommitted_code_banners,
+)
 from reports.formatting import (
     NA,
     SIGNIFICANCE_MARKS,
@@ -387,10 +393,14 @@ def _subjects_measured(data: ReportData, board: Leaderboard) -> str:
 
 
 def _smoke_caption(data: ReportData) -> str:
-    """The SMOKE RUN lines for a caption: authors delete a .tex file's comments, and the caption is what is left."""
-    return "".join(
-        rf" \textbf{{SMOKE RUN:}} {tex(line.removeprefix('SMOKE RUN: '))}" for line in smoke_run_banners(data)
-    )
+    """The SMOKE RUN, MIXED SCORING and UNCOMMITTED CODE lines for a caption: authors delete a .tex file's
+    comments, and the caption is what is left."""
+    lines = [*smoke_run_banners(data), *mixed_scoring_banners(data), *uncommitted_code_banners(data)]
+    out = []
+    for line in lines:
+        head, _, rest = line.partition(": ")
+        out.append(rf" \textbf{{{tex(head)}:}} {tex(rest)}")
+    return "".join(out)
 
 
 EXTERNAL_CAPTION = (

@@ -305,6 +305,8 @@ def test_rows_scored_with_other_settings_are_not_paired_and_the_report_says_so(r
     assert "| DINO ↑" in rows and "| CLIP-T ↑" not in rows  # the CLIP-T row is left out, DINO is paired
     html = write_report([run], tmp_path / "report", baseline="base").index.read_text()
     assert 'id="mixed-scoring"' in html and "dreambooth: the prompt exactly as generated" in unescape(html)
+    captions = re.findall(r"\\caption\{(.*)\}", (tmp_path / "report" / "leaderboard.tex").read_text())
+    assert any(r"\textbf{MIXED SCORING:} CLIP-T was not scored alike" in caption for caption in captions)
 
 
 def test_two_runs_of_different_methods_share_one_leaderboard_with_paired_comparisons(runs, data, html):
