@@ -254,7 +254,8 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
     lines += [
         "",
         "Per-subject means over the (subject, prompt, image) cells both runs have; two-sided Wilcoxon signed-rank "
-        "test over subjects; 95% CI: percentile bootstrap over subjects.",
+        "test over subjects; 95% CI: percentile bootstrap over subjects. Each p is for its own comparison, not "
+        "corrected for the number of metrics and methods compared.",
     ]
     external = sorted({m.label for pair in pairs for m in pair if m.external})
     if external:

@@ -115,12 +115,17 @@ def too_few_subjects_note(n_subjects: int, alpha: float = SIGNIFICANCE_LEVEL, mo
         return (
             f"Some comparisons pair only {n_subjects} subject(s) (see n subjects): their smallest possible "
             f"Wilcoxon p is {floor:.3g}, so they cannot reach p < {alpha:g}, however large the difference; "
-            f"significance needs at least {needed} subjects."
+            f"significance needs at least {needed} subjects. {FEW_SUBJECTS_CI}"
         )
     return (
         f"With {n_subjects} subject(s) the smallest possible Wilcoxon p is {floor:.3g}: no difference can reach "
-        f"p < {alpha:g}, however large; significance needs at least {needed} subjects."
+        f"p < {alpha:g}, however large; significance needs at least {needed} subjects. {FEW_SUBJECTS_CI}"
     )
+
+
+# The percentile bootstrap resamples subjects: over 2-5 of them its CI spans about the range of their means, so a
+# CI that excludes 0 beside a p that cannot be significant is no contradiction, and no evidence.
+FEW_SUBJECTS_CI = "A bootstrap CI over so few subjects is little more than the range of their means."
 
 
 def min_subjects_for(alpha: float = SIGNIFICANCE_LEVEL) -> int:
