@@ -568,7 +568,7 @@ def _note_unfinished_subjects(run_dir: Path, scored: set[str], labels: list[str]
 )
 @user_errors
 def report(run_dirs, out_dir, baseline):
-    """Write a self-contained HTML report of one or more runs; print the leaderboard as Markdown.
+    """Write an HTML report folder of one or more runs (it opens from disk); print the leaderboard as Markdown.
 
     CSV, LaTeX and Markdown tables are written beside index.html; the report opens
     from disk with no server and no network.
