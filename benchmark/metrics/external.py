@@ -331,6 +331,6 @@ def check_method_name(name: str) -> None:
     bad = set('/\\:*?"<>|') & set(name)
     if not name or name.startswith(".") or bad or not name.isprintable():
         raise BenchError(
-            f"--name {name!r}: the method's name becomes a folder; use letters, digits and - _ . [ ] = , "
-            "without a leading . (e.g. my-method)"
+            f"--name {name!r}: the method's name becomes a folder, so it may not hold / \\ : * ? \" < > | or "
+            "control characters, nor start with . (e.g. my-method)"
         )
