@@ -411,6 +411,8 @@ def run(
         click.echo(not_meaningful_banner(config.profile), err=True)
     if summary.scores is not None:  # the subjects asked for: a failed one makes the run incomplete, not a subset
         _note_subset({result.cell.subject for result in summary.results}, asked=True)
+    if summary.scores is not None and not summary.failures:
+        _fail_if_left_out(summary.scores)
     if summary.failures:
         for failure in summary.failures:
             click.echo(f"bench: FAILED {failure.cell.method}/{failure.cell.subject}: {failure.error}", err=True)
@@ -533,7 +535,16 @@ def score(
     if not folder:  # a folder's scoring already says which subjects, prompts and images it lacks
         _note_unfinished_subjects(target, set(report.subjects), list(report.methods))
         _note_subset(report.subjects)
-    if report.warnings:  # a batch job must notice images left out, as it notices failed cells of a run
+    _fail_if_left_out(report)
+
+
+def _fail_if_left_out(report) -> None:
+    """Exit 1 when scoring left images or subjects out (a batch job must notice, as it notices failed cells); the
+    scores of the rest are written by then."""
+    if report.left_out:
+        _fail(f"subject(s) {', '.join(report.left_out)} left out of the scores (damaged dataset images, named "
+              "above); the other subjects' scores are written", 1)  # fmt: skip
+    if report.warnings:
         _fail(f"{len(report.warnings)} image(s) left out of the scores (listed above: missing, corrupt or altered); "
               "the other images' scores are written", 1)  # fmt: skip
 

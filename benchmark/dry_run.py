@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.config import RunConfig
-from benchmark.planning import plan_groups
-from benchmark.runner import PreparedRun, prepare_run, preset_notes
+from benchmark.runner import PreparedRun, images_on_disk, prepare_run, preset_notes
 from benchmark.store.run_dir import RUN_FILE, RunStore
 
 
@@ -110,20 +109,6 @@ def _recorded_device(run_dir: Path) -> str | None:
 
 
 def _cell_plan(prepared: PreparedRun, store: RunStore, cell) -> CellPlan:
-    config = prepared.config
-    subject = prepared.protocol.subject(cell.subject)
-    groups = plan_groups(
-        prepared.protocol, subject, config.seed, config.images_per_prompt, config.limit_prompts,
-        pres=config.generate_pres,
-    )  # fmt: skip
-    on_disk = 0
-    for group in groups:
-        try:
-            payload = json.loads(store.group_path(cell.method, cell.subject, group.prompt.index).read_text("utf-8"))
-            records = payload["records"]
-        except (OSError, ValueError, KeyError):
-            continue
-        if len(records) == len(group.seeds) and all((store.root / r["file"]).exists() for r in records):
-            on_disk += len(records)
+    planned, on_disk = images_on_disk(prepared, store, cell)
     personalized = store.artifact_info(cell.method, cell.subject) is not None
-    return CellPlan(cell.method, cell.subject, personalized, sum(len(g.seeds) for g in groups), on_disk)
+    return CellPlan(cell.method, cell.subject, personalized, planned, on_disk)

@@ -9,6 +9,7 @@ recorded and the rest of the run goes on; the run then exits non-zero.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -251,6 +252,30 @@ class PreparedRun:
         return shard_cells(plan_cells(self.labels, self.subjects), index, count)
 
 
+def images_on_disk(prepared: PreparedRun, store: RunStore, cell) -> tuple[int, int]:
+    """(images the configuration asks of the cell, of those recorded in finished groups and present on disk).
+
+    Read-only, without hashing: what a dry run reports as left, and how a run tells a finished cell of a
+    subject whose dataset images were damaged since (kept) from an unfinished one (failed).
+    """
+    config = prepared.config
+    subject = prepared.protocol.subject(cell.subject)
+    groups = plan_groups(
+        prepared.protocol, subject, config.seed, config.images_per_prompt, config.limit_prompts,
+        pres=config.generate_pres,
+    )  # fmt: skip
+    on_disk = 0
+    for group in groups:
+        try:
+            payload = json.loads(store.group_path(cell.method, cell.subject, group.prompt.index).read_text("utf-8"))
+            records = payload["records"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if len(records) == len(group.seeds) and all((store.root / r["file"]).exists() for r in records):
+            on_disk += len(records)
+    return sum(len(g.seeds) for g in groups), on_disk
+
+
 def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> PreparedRun:
     """Every check that can fail on user input, before any work: a mistake costs seconds.
 
@@ -331,9 +356,15 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         )
         _, count = config.shard_spec()
         cells = prepared.cells()
-        # A subject whose dataset images are damaged fails its cells here, recorded like any failure; the rest run.
-        unusable = [cell for cell in cells if cell.subject in prepared.unusable]
-        runnable = [cell for cell in cells if cell.subject not in prepared.unusable]
+        # A subject whose dataset images are damaged fails its unfinished cells here, recorded like any failure; its
+        # cells finished before the damage are kept as they are; the rest run.
+        unusable, kept, runnable = [], [], []
+        for cell in cells:
+            if cell.subject not in prepared.unusable:
+                runnable.append(cell)
+                continue
+            planned, on_disk = images_on_disk(prepared, store, cell)
+            (kept if planned and on_disk == planned else unusable).append(cell)
         spec = CellSpec(
             run_dir=str(run_dir),
             config=config.to_dict(),
@@ -386,8 +417,16 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             shard = f" (shard {config.shard})" if config.shard else ""
             log(f"bench: {time.strftime('%Y-%m-%d %H:%M:%S')} {len(cells)} cells{shard} of {', '.join(labels)} "
                 f"into {run_dir} on {device}, {config.executor} executor x{config.workers}")  # fmt: skip
-        for subject in dict.fromkeys(cell.subject for cell in unusable):
-            log(f"bench: warning: {prepared.unusable[subject]}: {subject}'s cells fail, the other subjects run")
+        for subject in dict.fromkeys(cell.subject for cell in [*unusable, *kept]):
+            done = sum(c.subject == subject for c in kept)
+            left = sum(c.subject == subject for c in unusable)
+            if not done:
+                fate = f"{subject}'s cells fail"
+            elif not left:
+                fate = f"{subject}'s cells had finished: kept as they are, and left out of scoring"
+            else:
+                fate = f"{subject}'s {done} finished cell(s) are kept, its {left} other(s) fail"
+            log(f"bench: warning: {prepared.unusable[subject]}: {fate}, the other subjects run")
         order = [s.name for s in protocol.subjects.values()]
         try:
             failed = [CellResult(c, error=f"{prepared.unusable[c.subject]}; fix it and re-run") for c in unusable]
@@ -402,7 +441,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                 results = run_processes(spec, runnable, config.workers, progress, on_cell, log)
             else:
                 results = run_local(spec, runnable, total_groups, progress, on_cell)
-            results = failed + results
+            results = failed + [CellResult(c, reused=images_on_disk(prepared, store, c)[1]) for c in kept] + results
         except BaseException:
             # Killed (Ctrl-C, SIGTERM) or stopped (a full disk): the finished groups' records still make each
             # method's generations.jsonl, so `bench report` and `bench score` see the work done so far.

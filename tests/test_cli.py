@@ -171,6 +171,28 @@ def test_a_damaged_subject_fails_its_cells_and_the_other_subjects_run(cli, run_a
     assert len(image_hashes(tmp_path / "run")) == 4
 
 
+def test_a_subject_damaged_after_its_cells_finished_keeps_them_and_is_left_out_of_scoring(
+    cli, run_args, tmp_path, dataset_copy
+):
+    """Resuming after the damage: the finished work is not failed, and the other subjects still get scores."""
+    args = [a if a != run_args[run_args.index("--dataset-dir") + 1] else str(dataset_copy) for a in run_args]
+    args[args.index("backpack")] = "backpack,dog"
+    args.remove("--no-score")
+    assert cli(*args).exit_code == 0
+    before = image_hashes(tmp_path / "run")
+    (dataset_copy / "dog" / "02.jpg").write_bytes(b"not a jpeg")
+    result = cli(*args)
+    assert result.exit_code == 1, result.output
+    assert "dog's cells had finished: kept as they are" in result.stderr and "FAILED" not in result.stderr
+    assert "dog's images are left out of the scores" in result.stderr
+    assert "bench: error: subject(s) dog left out of the scores" in result.stderr
+    assert not (tmp_path / "run" / "base" / "failures").exists() and image_hashes(tmp_path / "run") == before
+    scores = json.loads((tmp_path / "run" / "base" / "scores.json").read_text())
+    assert [row["subject"] for row in scores["per_subject"]] == ["backpack"]
+    rescore = cli("score", tmp_path / "run", "--dataset-dir", dataset_copy, "--quiet")
+    assert rescore.exit_code == 1 and "subject(s) dog left out of the scores" in rescore.stderr
+
+
 def test_failed_cell_exits_1_and_names_it(cli, run_args, tmp_path, dreambench_dir):
     result = cli(
         *run_args,

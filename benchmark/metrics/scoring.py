@@ -621,7 +621,7 @@ def score_run(
     An image too small for DIV's LPIPS is an error before any model runs, not a crash in it.
     """
     from dataset.locate import resolve_dataset_dir
-    from dataset.validate import require_valid
+    from dataset.validate import unusable_subjects
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -637,6 +637,14 @@ def score_run(
         raise BenchError(f"no method in {run_dir} has a generations.jsonl; run `bench run` first")
     metrics = _select_metrics(metrics)
     records = {method: read_generations(run_dir, method) for method in methods}
+    left_out = {}
+    if any(records.values()):
+        # A subject whose real images are damaged cannot be scored against them; the others can.
+        dataset_dir = resolve_dataset_dir(dataset_dir)
+        left_out = unusable_subjects(dataset_dir, protocol, _subjects_of(protocol, records))
+        for name, why in left_out.items():
+            warn(f"{why}: {name}'s images are left out of the scores; fix it and re-score")
+        records = {method: [r for r in rows if r["subject"] not in left_out] for method, rows in records.items()}
     empty = [method for method, rows in records.items() if not rows]
     if len(empty) == len(methods):
         raise BenchError(f"no generated images recorded for {', '.join(empty)} in {run_dir}")
@@ -648,8 +656,6 @@ def score_run(
         for method in methods:
             require_div_sizes(run_dir, records[method])
     subjects = _subjects_of(protocol, records)
-    dataset_dir = resolve_dataset_dir(dataset_dir)
-    require_valid(dataset_dir, protocol, subjects)
 
     scoring_profile = get_profile(profile)
     scorers = Scorers(scoring_profile, model_sources, device, batch_size)
@@ -687,6 +693,7 @@ def score_run(
         metrics=definitions,
         clip_t_text=CLIP_T_TEXT[keep_identifier],
         methods={},
+        left_out=left_out,
     )
     for method in methods:
         say(f"scoring {method}: {len(records[method])} images")
