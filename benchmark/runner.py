@@ -185,13 +185,22 @@ def preset_notes(config: RunConfig) -> list[str]:
                 "results where the ablation tables and other runs look for them"
             )
     for base, given in config.options.items():
+        base_cls = get_method_class(base, config.include)
         for preset in _presets_in_run(config, base):
-            missing = sorted(key for key in given if key not in config.options.get(preset, {}))
+            preset_cls = get_method_class(preset, config.include)
+            resolved = resolve_options(preset_cls, config.options.get(preset), config.profile)
+            missing = sorted(
+                key for key in given
+                if key not in base_cls.run_options  # checkpointing and such change no output
+                and preset_cls.default_options.get(key) == base_cls.default_options.get(key)  # not what it ablates
+                and resolved.get(key) != given[key]  # the preset does not run with that value anyway
+            )  # fmt: skip
             if missing:
-                keys = ", ".join(f"options.{base}.{key}" for key in missing)
+                keys = " and ".join(f"options.{base}.{key}" for key in missing)
+                sets = " ".join(f"--set options.{preset}.{key}={given[key]}" for key in missing)
                 notes.append(
-                    f"{keys} does not reach {preset} (a preset is a method of its own, run at its own defaults): "
-                    f"set options.{preset}.{missing[0]} too if the two are to be compared as an ablation"
+                    f"{keys} {'does' if len(missing) == 1 else 'do'} not reach {preset} (a preset is a method of "
+                    f"its own, run at its own defaults): add {sets} if the two are to be compared as an ablation"
                 )
     return notes
 

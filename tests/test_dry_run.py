@@ -111,6 +111,13 @@ def test_options_set_for_a_method_do_not_silently_miss_its_presets(tmp_path, dre
     both = {"methods": ["dreambooth", "dreambooth-no-prior"], "options": {"dreambooth": {"steps": 2}}}
     (note,) = dry(tmp_path / "run", dreambench_dir, **both).warnings()
     assert note.startswith("options.dreambooth.steps does not reach dreambooth-no-prior")
+    assert note.endswith("add --set options.dreambooth-no-prior.steps=2 if the two are to be compared as an ablation")
+    # What the preset ablates, what changes no output, and what it runs with anyway need no advice
+    quiet = {
+        "dreambooth": {"prior_preservation": False, "checkpoint_every": 5, "steps": 6, "learning_rate": 2e-4},
+        "dreambooth-no-prior": {"learning_rate": 2e-4},
+    }  # tiny's steps: 6
+    assert dry(tmp_path / "run", dreambench_dir, methods=both["methods"], options=quiet).warnings() == []
     alike = {**both, "options": {"dreambooth": {"steps": 2}, "dreambooth-no-prior": {"steps": 2}}}
     assert dry(tmp_path / "run", dreambench_dir, **alike).warnings() == []
     with pytest.raises(
