@@ -490,6 +490,7 @@ def _load_scored_folder(path: Path, only: str | None) -> tuple[RunInfo, list[Met
     # another tool's choice of prompts and images is coverage (INCOMPLETE against the protocol's 4 images per
     # prompt), never a smoke run whose banner would name `bench run` flags
     run.images_per_prompt, run.prompt_limit = PROTOCOL_IMAGES_PER_PROMPT, None
+    run.revisions = _revisions([], methods)  # the scoring's: another tool made the images
     return run, methods
 
 
@@ -532,8 +533,14 @@ def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     run.subjects = _expected_subjects(invocations, seen)
     run.images_per_prompt, run.prompt_limit = _run_shape(manifest, invocations, methods, run.subjects)
     first = (manifest.get("environment") or {}).get("git_revision")
-    run.revisions = [r for r in dict.fromkeys([first, *(line.get("git_revision") for line in invocations)]) if r]
+    run.revisions = _revisions([first, *(line.get("git_revision") for line in invocations)], methods)
     return run, methods
+
+
+def _revisions(runs: list, methods: list[MethodRun]) -> list[str]:
+    """The harness revisions that made a run's images (its `bench run` invocations) and scored them (scores.json)."""
+    scorings = [(method.scores or {}).get("git_revision") for method in methods]
+    return [revision for revision in dict.fromkeys([*runs, *scorings]) if revision]
 
 
 def _run_shape(

@@ -241,6 +241,15 @@ def test_work_made_by_uncommitted_code_is_warned_of_and_the_report_says_so(tmp_p
     assert data.runs[0].revisions == ["0123abc", "0123abc+dirty"]  # run.json keeps the first; the report shows both
     assert "UNCOMMITTED CODE: run 'run' was (in part) made by a harness checkout with uncommitted changes " \
         "(0123abc+dirty)" in markdown_leaderboard([run])  # fmt: skip
+    # Scoring code counts too: edited metric code moves numbers as surely as edited training code
+    from benchmark.metrics import score_run
+
+    scored = tmp_path / "scored"
+    monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "0123abc")
+    tiny_run(scored, dreambench_dir, subjects=["dog"], limit_prompts=1)
+    monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "4567def+dirty")
+    score_run(scored, dreambench_dir, profile="tiny", metrics=["dino"])
+    assert load_runs([scored]).runs[0].revisions == ["0123abc", "4567def+dirty"]
 
 
 def test_manifest_records_what_a_reader_needs(finished_run):

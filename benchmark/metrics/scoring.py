@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark import environment
 from benchmark.errors import BenchError
 from benchmark.metrics import aggregate, similarity, sources
 from benchmark.metrics.backbones import DEFAULT_BATCH_SIZE, load_clip, load_dino
@@ -547,6 +548,7 @@ def _write_method(
         "metrics": {m: report.metrics[m] for m in metrics},
         "clip_t_text": report.clip_t_text,
         "image_sizes": image_sizes(report.run_dir, records),  # DIV is measured at these (reports pair DIV within one)
+        "git_revision": environment.git_revision(),  # the scoring code's (a report flags uncommitted code, '+dirty')
         "statistics": {
             "aggregation": "per-subject means, then the macro mean over subjects",
             "ci": f"{CONFIDENCE:.0%} percentile bootstrap over subjects",
