@@ -659,6 +659,10 @@ def score_run(
             require_div_sizes(run_dir, records[method])
     subjects = _subjects_of(protocol, records)
 
+    revision = environment.git_revision() or ""
+    if revision.endswith("+dirty"):
+        warn(f"the harness checkout has uncommitted changes ({revision}): these scores cannot be traced to a "
+             "commit, and reports of them will say so")  # fmt: skip
     scoring_profile = get_profile(profile)
     scorers = Scorers(scoring_profile, model_sources, device, batch_size)
     definitions = _metric_definitions(scorers, metrics)  # locates every model now: a missing one fails up front
