@@ -51,6 +51,7 @@ class ScoreReport:
     embeddings_reused: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the images lack against the protocol, said before the table
     left_out: dict[str, str] = field(default_factory=dict)  # subject -> why its dataset images could not be used
+    image_sizes: dict[str, list[str]] = field(default_factory=dict)  # method -> its protocol images' sizes ("32x32")
 
     @property
     def warnings(self) -> list[str]:

@@ -532,7 +532,7 @@ def _jsonl_line(record: dict, scored: dict, metrics: list[str], meaningful: bool
 
 
 def _write_method(
-    scores: MethodScores, records: list[dict], report: ScoreReport, metrics: list[str], stats: dict
+    scores: MethodScores, records: list[dict], report: ScoreReport, metrics: list[str], stats: dict, sizes: list[str]
 ) -> None:
     scored = scores.rows[[*metrics, "clip_t_text", "error"]].to_dict(orient="records")
     lines = [
@@ -547,7 +547,7 @@ def _write_method(
         "banner": scores.banner,
         "metrics": {m: report.metrics[m] for m in metrics},
         "clip_t_text": report.clip_t_text,
-        "image_sizes": image_sizes(report.run_dir, records),  # DIV is measured at these (reports pair DIV within one)
+        "image_sizes": sizes,  # DIV is measured at these (reports pair DIV within one size only)
         "git_revision": environment.git_revision(),  # the scoring code's (a report flags uncommitted code, '+dirty')
         "statistics": {
             "aggregation": "per-subject means, then the macro mean over subjects",
@@ -707,7 +707,8 @@ def score_run(
             run_dir, method, records[method], real, cache, scorers, metrics, keep_identifier, progress, stats,
             earlier[method], warn,
         )  # fmt: skip
-        _write_method(scores, records[method], report, list(scores.summary), stats)
+        report.image_sizes[method] = image_sizes(run_dir, records[method])
+        _write_method(scores, records[method], report, list(scores.summary), stats, report.image_sizes[method])
         report.methods[method] = scores
     used = {m for scores in report.methods.values() for m in scores.summary}
     report.metrics = {m: definitions[m] for m in METRICS if m in used}
@@ -734,6 +735,8 @@ def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
         for metric in report.metrics:
             if metric not in report.methods[names[0]].summary or metric not in report.methods[other].summary:
                 continue  # a metric one of them kept from an earlier scoring and the other lacks
+            if metric == "div" and report.image_sizes.get(names[0]) != report.image_sizes.get(other):
+                continue  # LPIPS at the images' own size: two sizes are two instruments (as the reports say)
             comparison = paired_comparison(
                 report.methods[names[0]].rows,
                 report.methods[other].rows,
