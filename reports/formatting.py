@@ -23,25 +23,35 @@ NOISE = 1e-12
 FIXED_FLOOR = 0.01
 
 
-def _notation(numbers, digits: int) -> str:
-    """'f' (fixed decimals) or 'e' (scientific) for numbers printed together, e.g. a mean and its CI.
+# The most decimals a fixed cell widens to so that a small number beside a large one does not print as 0.000.
+MAX_DECIMALS = 6
+
+
+def _notation(numbers, digits: int):
+    """How numbers printed together (a mean and its CI) are written: 'e' (scientific) or a count of decimals.
 
     Fixed decimals turn a difference of 2e-05 into 0.000, which hides an interval that excludes
     zero; but a cell that prints one number in each notation ("+3.9e-06 [-0.001, 3.9e-04]") cannot
     be read either. So a cell is scientific only when all its numbers are below FIXED_FLOOR and fixed
-    decimals would print one that is not noise as zero; otherwise every number is fixed.
+    decimals would print one that is not noise as zero. A cell with a larger number stays fixed and
+    takes as many more decimals (up to MAX_DECIMALS) as its smallest number needs not to read as zero:
+    "+0.0370 [-0.0004, 0.0750]", never "+0.037 [-0.000, 0.075]".
     """
     sizes = [abs(float(n)) for n in numbers if not missing(n)]
-    if not sizes or max(sizes) >= FIXED_FLOOR:
-        return "f"
-    return "e" if any(NOISE <= size < 0.5 * 10**-digits for size in sizes) else "f"
+    small = [size for size in sizes if NOISE <= size]
+    if sizes and max(sizes) < FIXED_FLOOR and any(size < 0.5 * 10**-digits for size in small):
+        return "e"
+    decimals = digits
+    while decimals < MAX_DECIMALS and any(size < 0.5 * 10**-decimals for size in small):
+        decimals += 1
+    return decimals
 
 
-def _number(value, notation: str, digits: int, sign: str = "") -> str:
+def _number(value, notation, digits: int, sign: str = "") -> str:
     value = float(value)
     if notation == "e":
         return f"{0.0 if abs(value) < NOISE else value:{sign}.1e}"  # two significant digits, noise as zero
-    return f"{value:{sign}.{digits}f}"
+    return f"{value:{sign}.{notation}f}"
 
 
 def fmt(value, digits: int = 3, *, cell=None) -> str:

@@ -28,9 +28,17 @@ def dreambench_dir() -> Path:
 
 
 def _isolate(patch: pytest.MonkeyPatch, cache: Path) -> None:
+    import benchmark.environment
+
     patch.setenv("BENCH_CACHE_DIR", str(cache))
     patch.setenv("HF_HUB_OFFLINE", "1")
     patch.delenv("DREAMBENCH_DIR", raising=False)
+    # A developer's uncommitted edits would add UNCOMMITTED CODE warnings and banners to every run and report:
+    # tests see one clean revision whatever the checkout's state (tests of that warning set their own).
+    patch.setattr(benchmark.environment, "git_revision", lambda: TEST_REVISION)
+
+
+TEST_REVISION = "0000000000000000000000000000000000000000"
 
 
 @pytest.fixture(scope="session", autouse=True)
