@@ -54,7 +54,8 @@ def clip_quick_gelu(source: str, location: Path | None = None) -> bool:
 
     OpenAI weights run with plain GELU still load without an error (open_clip only warns), and
     every embedding is then slightly off, so it is decided here, not left to a folder's config:
-    weights named `openai` get QuickGELU; an open_clip folder gets what its config says; a bare
+    weights whose name says `openai` get QuickGELU; another open_clip folder gets what its config
+    says (a copy of OpenAI's weights under another name needs `quick_gelu: true` there); a bare
     checkpoint is taken for OpenAI's ViT-B/32 (what DESIGN.md pins).
     """
     named = Path(source).name if Path(source).exists() else source  # a local path: its own name, not its parents'
@@ -67,7 +68,7 @@ def clip_quick_gelu(source: str, location: Path | None = None) -> bool:
             return bool(json.loads(config.read_text(encoding="utf-8")).get("model_cfg", {}).get("quick_gelu", False))
         except (OSError, ValueError, AttributeError):
             return False
-    return folder.is_file()
+    return folder.exists()  # a bare checkpoint, or a folder holding one: loaded as OpenAI's ViT-B/32
 
 
 def _clip_label(source: str, quick_gelu: bool | None) -> str:
