@@ -101,7 +101,7 @@ def storage_checks() -> list[Check]:
 def dataset_check(dataset_dir: str | os.PathLike | None) -> Check:
     from dataset.locate import resolve_dataset_dir
     from dataset.protocol import load_protocol
-    from dataset.validate import find_problems
+    from dataset.validate import find_problems, first_of
 
     try:
         root = resolve_dataset_dir(dataset_dir)
@@ -110,8 +110,7 @@ def dataset_check(dataset_dir: str | os.PathLike | None) -> Check:
     problems = find_problems(root, load_protocol())
     if not problems:
         return Check("dataset", f"{root}: ok, every hash matches")
-    more = f" (and {len(problems) - 1} more; `bench dataset verify` lists them)" if len(problems) > 1 else ""
-    return Check("dataset", f"{root}: {problems[0]}{more}", problem=True)
+    return Check("dataset", f"{root}: {first_of(problems)}", problem=True)
 
 
 def weight_checks(profile_names: list[str], required: set[str]) -> list[Check]:

@@ -55,10 +55,11 @@ class RunPlan:
     def summary(self) -> str:
         where = "exists, its configuration matches" if self.exists else "would be created"
         shard = f", shard {self.shard}" if self.shard else ""
-        planned = sum(c.planned for c in self.cells)
-        left = planned - sum(c.on_disk for c in self.cells)
+        doable = [c for c in self.cells if c.subject not in self.unusable or c.on_disk == c.planned]
+        planned = sum(c.planned for c in doable)
+        left = planned - sum(c.on_disk for c in doable)
         weights = "" if self.meaningful else "; random weights (numbers NOT meaningful)"
-        failing = sum(cell.subject in self.unusable for cell in self.cells)
+        failing = len(self.cells) - len(doable)
         fail = f"; {failing} of them would fail at once (damaged dataset images, see above)" if failing else ""
         return (
             f"dry run: {len(self.cells)} cells{shard} on {self.device}{weights}{fail}; {left} of {planned} images "
@@ -67,7 +68,8 @@ class RunPlan:
 
     def warnings(self) -> list[str]:
         """What the real run would warn of before its first cell."""
-        failing = [f"{why}: {name}'s cells would fail, the other subjects run" for name, why in self.unusable.items()]
+        failing = [f"{why}: {name}'s unfinished cells would fail (finished ones are kept), the other subjects run"
+                   for name, why in self.unusable.items()]  # fmt: skip
         return [*self.notes, *failing]
 
 

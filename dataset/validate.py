@@ -76,10 +76,14 @@ def find_problems(root: Path, protocol: Protocol, subjects: list[Subject] | None
     return problems
 
 
-def describe(problems: list[Problem]) -> str:
+def first_of(problems: list[Problem]) -> str:
     """The first problem and how many more there are, as one line."""
     more = f" (and {len(problems) - 1} more problems; `bench dataset verify` lists them)" if len(problems) > 1 else ""
-    return f"dataset: {problems[0]}{more}"
+    return f"{problems[0]}{more}"
+
+
+def describe(problems: list[Problem]) -> str:
+    return f"dataset: {first_of(problems)}"
 
 
 def require_valid(root: Path, protocol: Protocol, subjects: list[Subject] | None = None) -> None:
@@ -96,13 +100,14 @@ def unusable_subjects(root: Path, protocol: Protocol, subjects: list[Subject]) -
     not the night's run. Only when no subject asked for is usable is the run refused outright
     (a wrong --dataset-dir, say), since there is nothing to run then.
     """
-    unusable = {}
+    unusable, every = {}, []
     for subject in subjects:
         problems = subject_problems(root, subject)
         if problems:
             unusable[subject.name] = describe(problems)
+            every += problems
     if subjects and len(unusable) == len(subjects):
-        raise BenchError(describe(find_problems(root, protocol, subjects)))
+        raise BenchError(describe(every))
     return unusable
 
 

@@ -40,7 +40,7 @@ _CONTEXT = ("a", "dog")  # a word is tested between neighbours, the way it is us
 
 @dataclass(frozen=True)
 class Identifier:
-    text: str  # e.g. "ffy"
+    text: str  # e.g. "yal" (seed 0)
     token_id: int
     kind: str  # "rare" | "fixed" | "english"
     procedure: str  # how it was chosen, in words, recorded with the results
@@ -76,8 +76,9 @@ def word_frequency(word: str) -> float:
     """
     table = _frequency_table()
     if word not in table:
-        raise BenchError(f"no English frequency for '{word}' in {FREQUENCY_TABLE.name}; regenerate it with "
-                         "`python -m methods.identifiers` (needs `pip install wordfreq`)")  # fmt: skip
+        raise BenchError(f"no English frequency for '{word}' in {FREQUENCY_TABLE.name} (another english-words than "
+                         "2.0.x lets other words through?); regenerate it with `python -m methods.identifiers` (needs "
+                         "`pip install wordfreq`)")  # fmt: skip
     return table[word]
 
 

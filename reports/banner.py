@@ -122,7 +122,7 @@ def subset_banners(data: ReportData) -> list[str]:
             f"{its} means average those subjects only and do not compare with {total}-subject DreamBench results, "
             "the published ones included."
         )
-        note = too_few_subjects_note(len(subjects))
+        note = too_few_subjects_note(len(subjects), about_ci=False)  # the comparisons' own note says it
         lines.append(line + (f" {note}" if note else ""))
     return lines
 

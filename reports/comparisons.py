@@ -91,9 +91,10 @@ def scoring_mismatch(a: MethodRun, b: MethodRun, metric: str) -> str | None:
 
 def mismatch_remedy(differs: list[str]) -> str:
     """What makes two scorings comparable again: a re-score for settings, nothing for the images' own size."""
+    size = "DIV compares images at their own size, so it compares only methods that generate at one size"
     if differs == ["image size"]:
-        return "DIV compares images at their own size, so it compares only methods that generate at one size"
-    return "re-score one as the other was scored"
+        return size
+    return "re-score one as the other was scored" + (f" ({size})" if "image size" in differs else "")
 
 
 def compare_methods(

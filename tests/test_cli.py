@@ -148,10 +148,9 @@ def test_a_damaged_subject_fails_its_cells_and_the_other_subjects_run(cli, run_a
     damaged.write_bytes(b"not a jpeg")
     dry = cli(*args, "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert f"bench: warning: dataset: {damaged}: corrupt image (cannot be decoded): dog's cells would fail" in (
-        dry.stderr
-    )
-    assert "1 of them would fail at once" in dry.stdout
+    warned = f"bench: warning: dataset: {damaged}: corrupt image (cannot be decoded): dog's unfinished cells would fail"
+    assert warned in dry.stderr
+    assert "1 of them would fail at once (damaged dataset images, see above); 2 of 2 images left" in dry.stdout
     result = cli(*args)
     assert result.exit_code == 1, result.output
     warning = f"bench: warning: dataset: {damaged}: corrupt image (cannot be decoded): dog's cells fail"

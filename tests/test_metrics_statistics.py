@@ -80,3 +80,7 @@ def test_the_significance_floor_is_the_exact_wilcoxon_p_of_a_unanimous_subject_s
     mixed = too_few_subjects_note(2, most=30)
     assert mixed.startswith("Some comparisons pair only 2 subject(s)") and "0.5" in mixed
     assert too_few_subjects_note(2, most=2).startswith("With 2 subject(s)")
+    # Over 2-5 subjects a percentile-bootstrap CI is about their range; one subject has no CI to speak of
+    assert too_few_subjects_note(3).endswith("little more than the range of their means.")
+    assert "bootstrap CI" not in too_few_subjects_note(1)
+    assert "bootstrap CI" not in too_few_subjects_note(3, about_ci=False)

@@ -101,25 +101,30 @@ def smallest_wilcoxon_p(n_subjects: int) -> float:
     return 2.0 / 2**n_subjects if n_subjects > 0 else 1.0
 
 
-def too_few_subjects_note(n_subjects: int, alpha: float = SIGNIFICANCE_LEVEL, most: int | None = None) -> str | None:
+def too_few_subjects_note(
+    n_subjects: int, alpha: float = SIGNIFICANCE_LEVEL, most: int | None = None, *, about_ci: bool = True
+) -> str | None:
     """A line saying why no comparison over n subjects can be significant, or None when one can.
 
     `most`: the largest n of the table's rows, when they differ; the line then speaks of the rows
-    with the fewest subjects only, not of a table whose other rows can be significant.
+    with the fewest subjects only, not of a table whose other rows can be significant. `about_ci`:
+    add what so few subjects do to a bootstrap CI (left out where the line is no table's note, and
+    over one subject, which has no CI at all).
     """
     floor = smallest_wilcoxon_p(n_subjects)
     if floor < alpha:
         return None
     needed = min_subjects_for(alpha)
+    ci = f" {FEW_SUBJECTS_CI}" if about_ci and n_subjects > 1 else ""
     if most is not None and most != n_subjects:
         return (
             f"Some comparisons pair only {n_subjects} subject(s) (see n subjects): their smallest possible "
             f"Wilcoxon p is {floor:.3g}, so they cannot reach p < {alpha:g}, however large the difference; "
-            f"significance needs at least {needed} subjects. {FEW_SUBJECTS_CI}"
+            f"significance needs at least {needed} subjects.{ci}"
         )
     return (
         f"With {n_subjects} subject(s) the smallest possible Wilcoxon p is {floor:.3g}: no difference can reach "
-        f"p < {alpha:g}, however large; significance needs at least {needed} subjects. {FEW_SUBJECTS_CI}"
+        f"p < {alpha:g}, however large; significance needs at least {needed} subjects.{ci}"
     )
 
 
