@@ -438,9 +438,11 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             log(f"bench: warning: {prepared.unusable[subject]}: {fate}, the other subjects run")
         order = [s.name for s in protocol.subjects.values()]
         try:
-            failed = [CellResult(c, error=f"{prepared.unusable[c.subject]}; fix it and re-run") for c in unusable]
-            for result in failed:
-                on_cell(result)
+            # Settled without a worker: the damaged subject's unfinished cells (failed) and finished ones (kept).
+            settled = [CellResult(c, error=f"{prepared.unusable[c.subject]}; fix it and re-run") for c in unusable]
+            settled += [CellResult(c, reused=images_on_disk(prepared, store, c)[1]) for c in kept]
+            for result in settled:
+                on_cell(result)  # recorded, counted and logged like any finished cell
             if not runnable:
                 results = []
             elif config.executor == "ray":
@@ -450,7 +452,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
                 results = run_processes(spec, runnable, config.workers, progress, on_cell, log)
             else:
                 results = run_local(spec, runnable, total_groups, progress, on_cell)
-            results = failed + [CellResult(c, reused=images_on_disk(prepared, store, c)[1]) for c in kept] + results
+            results = settled + results
         except BaseException:
             # Killed (Ctrl-C, SIGTERM) or stopped (a full disk): the finished groups' records still make each
             # method's generations.jsonl, so `bench report` and `bench score` see the work done so far.
