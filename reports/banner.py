@@ -128,7 +128,8 @@ def subset_banners(data: ReportData) -> list[str]:
 
 
 def mixed_scoring_banners(data: ReportData) -> list[str]:
-    """One MIXED SCORING line per metric whose rows were not all scored alike (backbone, weights, CLIP-T text).
+    """One MIXED SCORING line per metric whose rows were not all scored alike (backbone, weights, CLIP-T text, and
+    for DIV the image size).
 
     A column then holds numbers from different instruments; the leaderboard, comparisons and ablations
     pair only rows scored alike (`reports.comparisons.scoring_mismatch`), and this line says why some
@@ -156,8 +157,9 @@ def mixed_scoring_banners(data: ReportData) -> list[str]:
             f"{', '.join(keys)}: " + ", ".join(f'{what} "{v}"' for what, v in zip(differing, values, strict=True))
             for values, keys in groups.items()
         )
-        remedy = (mismatch_remedy(differing) if differing == ["image size"]
-                  else f"re-score them with the same settings (bench score RUN --metrics {metric})")  # fmt: skip
+        remedy = mismatch_remedy(differing).replace(
+            "re-score one as the other was scored", f"re-score them alike (bench score RUN --metrics {metric})"
+        )
         lines.append(
             f"MIXED SCORING: {METRICS[metric].name} was not scored alike for every row ({shown}): rows scored "
             f"differently are not compared with each other; {remedy}."
