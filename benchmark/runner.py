@@ -302,7 +302,7 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
     run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
     labels, method_names, method_options = plan_methods(config, run_dir)
     dataset_dir = resolve_dataset_dir(config.dataset_dir)
-    unusable = unusable_subjects(dataset_dir, protocol, subjects)  # raises when no subject asked for is usable
+    unusable = unusable_subjects(dataset_dir, subjects)  # raises when no subject asked for is usable
     locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
     device = resolve_device(config.device, must_exist=device_must_exist)
     if config.executor == "ray":

@@ -3,7 +3,7 @@
 A benchmark number is only comparable if it came from the same 158 images, so a
 missing, extra, unreadable or altered file is an error that names the file, not a
 warning: a run fails the cells of a subject that has one (and runs the others), and
-scoring refuses it. Hashing all 17 MB takes well under a second, so every run does it.
+scoring leaves it out. Hashing all 17 MB takes well under a second, so every run does it.
 """
 
 from __future__ import annotations
@@ -86,14 +86,7 @@ def describe(problems: list[Problem]) -> str:
     return f"dataset: {first_of(problems)}"
 
 
-def require_valid(root: Path, protocol: Protocol, subjects: list[Subject] | None = None) -> None:
-    """Raise a one-line BenchError for the first problem (and say how many more there are)."""
-    problems = find_problems(root, protocol, subjects)
-    if problems:
-        raise BenchError(describe(problems))
-
-
-def unusable_subjects(root: Path, protocol: Protocol, subjects: list[Subject]) -> dict[str, str]:
+def unusable_subjects(root: Path, subjects: list[Subject]) -> dict[str, str]:
     """Subject name -> one line saying why its images cannot be used, for the subjects with a problem.
 
     Why per subject: one damaged image of a 30-subject sweep should cost its subject's cells,

@@ -9,7 +9,7 @@ import pytest
 from benchmark.errors import BenchError
 from dataset.locate import resolve_dataset_dir
 from dataset.protocol import load_protocol
-from dataset.validate import find_problems, require_valid, unusable_subjects
+from dataset.validate import find_problems, unusable_subjects
 
 SUBJECTS = ["backpack", "dog", "cat"]
 
@@ -63,22 +63,23 @@ def test_unreadable_image(dataset_copy):
     assert os.path.isdir(path)
 
 
-def test_require_valid_reports_the_first_problem_and_the_count(dataset_copy):
+def test_a_refusal_reports_the_first_problem_and_the_count(dataset_copy):
     (dataset_copy / "cat" / "00.jpg").unlink()
     (dataset_copy / "cat" / "01.jpg").unlink()
-    with pytest.raises(BenchError, match=r"cat/00.jpg: missing image \(and 1 more problems"):
-        require_valid(dataset_copy, load_protocol(), load_protocol().select(SUBJECTS))
+    (dataset_copy / "dog" / "00.jpg").unlink()
+    with pytest.raises(BenchError, match=r"cat/00.jpg: missing image \(and 2 more problems"):  # over every subject
+        unusable_subjects(dataset_copy, load_protocol().select(["cat", "dog"]))
 
 
 def test_a_run_loses_only_the_damaged_subjects_unless_none_is_left(dataset_copy):
     protocol = load_protocol()
     (dataset_copy / "cat" / "00.jpg").unlink()
     (dataset_copy / "cat" / "01.jpg").write_bytes(b"junk")
-    unusable = unusable_subjects(dataset_copy, protocol, protocol.select(SUBJECTS))
+    unusable = unusable_subjects(dataset_copy, protocol.select(SUBJECTS))
     assert list(unusable) == ["cat"]  # backpack and dog still run
     assert unusable["cat"].startswith(f"dataset: {dataset_copy / 'cat' / '00.jpg'}: missing image (and 1 more")
     with pytest.raises(BenchError, match="cat/00.jpg: missing image"):  # nothing asked for is usable: refused
-        unusable_subjects(dataset_copy, protocol, protocol.select(["cat"]))
+        unusable_subjects(dataset_copy, protocol.select(["cat"]))
 
 
 def test_location_order_is_flag_then_env_then_cache(tmp_path, monkeypatch):

@@ -643,7 +643,7 @@ def score_run(
     if any(records.values()):
         # A subject whose real images are damaged cannot be scored against them; the others can.
         dataset_dir = resolve_dataset_dir(dataset_dir)
-        left_out = unusable_subjects(dataset_dir, protocol, _subjects_of(protocol, records))
+        left_out = unusable_subjects(dataset_dir, _subjects_of(protocol, records))
         for name, why in left_out.items():
             warn(f"{why}: {name}'s images are left out of the scores; fix it and re-score")
         records = {method: [r for r in rows if r["subject"] not in left_out] for method, rows in records.items()}
