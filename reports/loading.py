@@ -321,7 +321,7 @@ class RunInfo:
     method_keys: list[str] = field(default_factory=list)
     images_per_prompt: int = PROTOCOL_IMAGES_PER_PROMPT  # what the run was configured with
     prompt_limit: int | None = None  # K of `--limit-prompts K` that its methods' images stay within; None: no limit
-    revisions: list[str] = field(default_factory=list)  # harness git revisions of its invocations, first first
+    revisions: list[str] = field(default_factory=list)  # harness git revisions that generated or scored it, first first
 
     @property
     def uncommitted(self) -> list[str]:
