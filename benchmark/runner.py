@@ -22,7 +22,7 @@ import torch
 from benchmark import determinism
 from benchmark.config import RunConfig
 from benchmark.devices import resolve_device
-from benchmark.environment import environment_record
+from benchmark.environment import environment_record, uncommitted_warning
 from benchmark.errors import BenchError
 from benchmark.eta import eta_text, remaining_seconds
 from benchmark.executors import check_ray_address, run_local, run_processes, run_ray
@@ -164,7 +164,7 @@ def _presets_in_run(config: RunConfig, base: str) -> list[str]:
     return presets
 
 
-def preset_notes(config: RunConfig) -> list[str]:
+def preset_notes(prepared: PreparedRun) -> list[str]:
     """Where options and presets do not meet as a user would think, one note each, said before any work.
 
     - `--method dreambooth,dreambooth-no-prior --set options.dreambooth.steps=400` reads as "every arm
@@ -174,11 +174,11 @@ def preset_notes(config: RunConfig) -> list[str]:
     - `dreambooth[prior_preservation=False]` trains what the preset `dreambooth-no-prior` does, under a
       label the ablation tables and other runs do not look for.
     """
-    notes = []
-    labels, names, options = plan_methods(config)
-    for label in labels:
-        cls = get_method_class(names[label], config.include)
-        twin = same_outputs_as(cls, options[label], config.profile, config.include) if label != cls.name else None
+    config, notes = prepared.config, []
+    for label in prepared.labels:
+        cls = get_method_class(prepared.method_names[label], config.include)
+        options = prepared.method_options[label]
+        twin = same_outputs_as(cls, options, config.profile, config.include) if label != cls.name else None
         if twin:
             notes.append(
                 f"{label} trains what {twin} trains (its defaults are these options): --method {twin} files the "
@@ -325,7 +325,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         log(f"bench: deterministic=true is for CUDA: it changes nothing on {device.type}")
     if not profile.meaningful:
         log(f"bench: {not_meaningful_banner(profile.name)}")
-    for note in preset_notes(config):
+    for note in preset_notes(prepared):
         log(f"bench: warning: {note}")
     store.refuse_foreign_directory()
     try:
@@ -339,9 +339,9 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
         method_keys = {label: store.open_method(label, *prepared.method_record(label)) for label in labels}
         environment = manifest["environment"]  # this invocation's (run.json keeps the first invocation's)
-        if str(environment.get("git_revision") or "").endswith("+dirty"):
-            log(f"bench: warning: the harness checkout has uncommitted changes ({environment['git_revision']}): "
-                "what this run makes cannot be traced to a commit, and its report will say so")  # fmt: skip
+        uncommitted = uncommitted_warning(environment.get("git_revision"), "what this run makes")
+        if uncommitted:
+            log(f"bench: warning: {uncommitted}")
         store.log_invocation(
             {
                 "argv": sys.argv,
@@ -367,13 +367,16 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         cells = prepared.cells()
         # A subject whose dataset images are damaged fails its unfinished cells here, recorded like any failure; its
         # cells finished before the damage are kept as they are; the rest run.
-        unusable, kept, runnable = [], [], []
+        unusable, kept, runnable = [], {}, []
         for cell in cells:
             if cell.subject not in prepared.unusable:
                 runnable.append(cell)
                 continue
             planned, on_disk = images_on_disk(prepared, store, cell)
-            (kept if planned and on_disk == planned else unusable).append(cell)
+            if planned and on_disk == planned:
+                kept[cell] = on_disk
+            else:
+                unusable.append(cell)
         spec = CellSpec(
             run_dir=str(run_dir),
             config=config.to_dict(),
@@ -440,7 +443,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         try:
             # Settled without a worker: the damaged subject's unfinished cells (failed) and finished ones (kept).
             settled = [CellResult(c, error=f"{prepared.unusable[c.subject]}; fix it and re-run") for c in unusable]
-            settled += [CellResult(c, reused=images_on_disk(prepared, store, c)[1]) for c in kept]
+            settled += [CellResult(c, reused=on_disk) for c, on_disk in kept.items()]
             for result in settled:
                 on_cell(result)  # recorded, counted and logged like any finished cell
             if not runnable:

@@ -18,6 +18,7 @@ import pandas as pd
 from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
 from benchmark.metrics.report import comparisons_table, default_reference
+from benchmark.metrics.report import scoring_signature as signature_of_scores  # of a scores.json payload
 from benchmark.metrics.statistics import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
@@ -54,20 +55,9 @@ def verdict(metric: str, diff: float, p_value: float, alpha: float = ALPHA) -> s
     return "better" if improves else "worse"
 
 
-SCORING_KEYS = (("backbone", "backbone_id"), ("weights", "weights"))
-
-
 def scoring_signature(method: MethodRun, metric: str) -> tuple:
-    """What decides a value of `metric` besides the images' content: backbone (with its preprocessing), weights, for
-    CLIP-T the text and for DIV the image size. A part a scores.json does not record is left out, so older scorings
-    are not told apart."""
-    definition = ((method.scores or {}).get("metrics") or {}).get(metric) or {}
-    parts = [(what, definition[key]) for what, key in SCORING_KEYS if definition.get(key) is not None]
-    if metric == "clip-t" and (method.scores or {}).get("clip_t_text"):
-        parts.append(("text", method.scores["clip_t_text"]))
-    if metric == "div" and (method.scores or {}).get("image_sizes"):  # LPIPS at the images' own resolution
-        parts.append(("image size", ", ".join(method.scores["image_sizes"])))
-    return tuple(parts)
+    """`benchmark.metrics.report.scoring_signature` of a method's scores.json (empty when it has none)."""
+    return signature_of_scores(method.scores or {}, metric)
 
 
 def scoring_mismatch(a: MethodRun, b: MethodRun, metric: str) -> str | None:

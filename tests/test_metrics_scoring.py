@@ -391,8 +391,9 @@ def test_run_tables_compare_against_the_reports_default_baseline(monkeypatch, me
         lambda rows_a, rows_b, metric, method_a, method_b, **kw: pairs.append((method_a, method_b)),
     )
     report = SimpleNamespace(
-        metrics={"dino": {}}, methods={name: SimpleNamespace(summary={"dino": {}}, rows=[]) for name in methods}
-    )
+        metrics={"dino": {}}, clip_t_text="t", image_sizes={},
+        methods={name: SimpleNamespace(summary={"dino": {}}, rows=[]) for name in methods},
+    )  # fmt: skip
     scoring.compare_methods(report)
     assert {a for a, _ in pairs} == {reference} and {b for _, b in pairs} == set(methods) - {reference}
 

@@ -140,55 +140,60 @@ def check_generated(run_dir: Path, records: list[dict]) -> tuple[dict[int, Image
     return refs, problems
 
 
-def image_sizes(run_dir: Path, records: list[dict]) -> list[str]:
-    """The sizes ("512x512") of a method's protocol images, read from their headers.
+def read_image_sizes(run_dir: Path, records: list[dict]) -> dict[int, tuple[int, int]]:
+    """(width, height) of each protocol image by its record's index, read from the headers once per scoring.
 
-    DIV compares images at their own resolution, so DIV of 512 px images and DIV of 64 px images
-    are two instruments; scores.json records the sizes, and reports never pair DIV across them.
+    An image that cannot be opened is left out: `check_generated` reports it with its path.
     """
     from PIL import Image
 
-    sizes = set()
-    for record in records:
+    sizes = {}
+    for index, record in enumerate(records):
         if is_prior_preservation(record):
             continue
         try:
             with Image.open(image_location(run_dir, record)) as image:
-                sizes.add(image.size)
+                sizes[index] = image.size
         except Exception:
-            continue  # missing or unreadable: reported by check_generated
-    return [f"{width}x{height}" for width, height in sorted(sizes)]
+            continue
+    return sizes
 
 
-def require_div_sizes(run_dir: Path, records: list[dict]) -> dict[tuple[str, str], set[tuple[int, int]]]:
+def size_labels(sizes: dict[int, tuple[int, int]]) -> list[str]:
+    """The distinct sizes ("512x512") of a method's protocol images.
+
+    DIV compares images at their own resolution, so DIV of 512 px images and DIV of 64 px images
+    are two instruments; scores.json records the sizes, and reports never pair DIV across them.
+    """
+    return [f"{width}x{height}" for width, height in sorted(set(sizes.values()))]
+
+
+def require_div_sizes(
+    run_dir: Path, records: list[dict], sizes: dict[int, tuple[int, int]] | None = None
+) -> dict[tuple[str, str], set[tuple[int, int]]]:
     """Refuse, before any model runs, an image too small for LPIPS, which would otherwise crash deep inside DIV.
 
     Only images DIV compares count: protocol images whose (subject, prompt) has another.
-    One that cannot be opened is left to `check_generated`, which reports it with its path.
-    Returns the sizes read, per (subject, prompt): an import says from them where DIV will
-    stretch one image of a pair, without opening every file again.
+    `sizes`: `read_image_sizes`'s, when the caller has them already. Returns the sizes per
+    (subject, prompt): an import says from them where DIV will stretch one image of a pair,
+    without opening every file again.
     """
-    from PIL import Image
+    sizes = read_image_sizes(run_dir, records) if sizes is None else sizes
 
     def group(record: dict) -> tuple[str, str]:
         return str(record["subject"]), str(record["prompt_index"])
 
     counts = Counter(group(r) for r in records if not is_prior_preservation(r))
     read: dict[tuple[str, str], set[tuple[int, int]]] = {}
-    for record in records:
-        if is_prior_preservation(record) or counts[group(record)] < 2:
+    for index, record in enumerate(records):
+        if index not in sizes or counts[group(record)] < 2:
             continue
-        path = image_location(run_dir, record)
-        try:
-            with Image.open(path) as image:
-                width, height = image.size
-        except Exception:
-            continue
+        width, height = sizes[index]
         read.setdefault(group(record), set()).add((width, height))
         if min(width, height) < DIV_MIN_SIDE:
             raise BenchError(
-                f"{path}: {width}x{height} pixels, smaller than the {DIV_MIN_SIDE}x{DIV_MIN_SIDE} that DIV's LPIPS "
-                "(AlexNet) needs; DINO, CLIP-I, CLIP-T and PRES take any size: leave DIV out with "
-                "--metrics dino,clip-i,clip-t,pres, or use larger images"
+                f"{image_location(run_dir, record)}: {width}x{height} pixels, smaller than the {DIV_MIN_SIDE}x"
+                f"{DIV_MIN_SIDE} that DIV's LPIPS (AlexNet) needs; DINO, CLIP-I, CLIP-T and PRES take any size: "
+                "leave DIV out with --metrics dino,clip-i,clip-t,pres, or use larger images"
             )
     return read

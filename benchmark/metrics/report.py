@@ -52,6 +52,7 @@ class ScoreReport:
     notes: list[str] = field(default_factory=list)  # what the images lack against the protocol, said before the table
     left_out: dict[str, str] = field(default_factory=dict)  # subject -> why its dataset images could not be used
     image_sizes: dict[str, list[str]] = field(default_factory=dict)  # method -> its protocol images' sizes ("32x32")
+    git_revision: str | None = None  # the harness code that scored (recorded in each scores.json)
 
     @property
     def warnings(self) -> list[str]:
@@ -74,6 +75,23 @@ class ScoreReport:
             parts.append(_comparisons_markdown(self.comparisons))
         parts.append(_definitions_markdown(self))
         return "\n\n".join(parts) + "\n"
+
+
+SCORING_KEYS = (("backbone", "backbone_id"), ("weights", "weights"))
+
+
+def scoring_signature(scores: dict, metric: str) -> tuple:
+    """What decides a value of `metric` besides the images' content, from a scores.json payload: backbone (with its
+    preprocessing), weights, for CLIP-T the text and for DIV the image size. Two values are one measurement only
+    where these agree (`bench score`'s own comparisons and the reports both ask this); a part a scores.json does
+    not record is left out, so older scorings are not told apart."""
+    definition = (scores.get("metrics") or {}).get(metric) or {}
+    parts = [(what, definition[key]) for what, key in SCORING_KEYS if definition.get(key) is not None]
+    if metric == "clip-t" and scores.get("clip_t_text"):
+        parts.append(("text", scores["clip_t_text"]))
+    if metric == "div" and scores.get("image_sizes"):  # LPIPS at the images' own resolution
+        parts.append(("image size", ", ".join(scores["image_sizes"])))
+    return tuple(parts)
 
 
 def _ci(estimate: Estimate | None) -> str:

@@ -40,14 +40,15 @@ from benchmark.metrics.records import (
     check_generated,
     clip_t_text,
     discover_methods,
-    image_sizes,
     is_prior_preservation,
     read_generations,
+    read_image_sizes,
     read_jsonl,
     require_div_sizes,
+    size_labels,
 )
 from benchmark.metrics.registry import METRICS, ORACLE_METRICS
-from benchmark.metrics.report import MethodScores, ScoreReport, default_reference
+from benchmark.metrics.report import MethodScores, ScoreReport, default_reference, scoring_signature
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, paired_comparison
 from benchmark.profiles import Profile, get_profile
 from benchmark.store.atomic import atomic_write_json, atomic_write_text
@@ -548,7 +549,7 @@ def _write_method(
         "metrics": {m: report.metrics[m] for m in metrics},
         "clip_t_text": report.clip_t_text,
         "image_sizes": sizes,  # DIV is measured at these (reports pair DIV within one size only)
-        "git_revision": environment.git_revision(),  # the scoring code's (a report flags uncommitted code, '+dirty')
+        "git_revision": report.git_revision,  # the scoring code's (a report flags uncommitted code, '+dirty')
         "statistics": {
             "aggregation": "per-subject means, then the macro mean over subjects",
             "ci": f"{CONFIDENCE:.0%} percentile bootstrap over subjects",
@@ -654,15 +655,16 @@ def score_run(
         warn(f"no generated images recorded for {', '.join(empty)} in {run_dir}: skipped, scoring the others")
         methods = [method for method in methods if method not in empty]
         records = {method: records[method] for method in methods}
+    sizes = {method: read_image_sizes(run_dir, records[method]) for method in methods}  # headers, read once
     if "div" in metrics:
         for method in methods:
-            require_div_sizes(run_dir, records[method])
+            require_div_sizes(run_dir, records[method], sizes[method])
     subjects = _subjects_of(protocol, records)
 
-    revision = environment.git_revision() or ""
-    if revision.endswith("+dirty"):
-        warn(f"the harness checkout has uncommitted changes ({revision}): these scores cannot be traced to a "
-             "commit, and reports of them will say so")  # fmt: skip
+    revision = environment.git_revision()  # asked once: git runs twice per ask
+    uncommitted = environment.uncommitted_warning(revision, "these scores")
+    if uncommitted:
+        warn(uncommitted)
     scoring_profile = get_profile(profile)
     scorers = Scorers(scoring_profile, model_sources, device, batch_size)
     definitions = _metric_definitions(scorers, metrics)  # locates every model now: a missing one fails up front
@@ -700,6 +702,7 @@ def score_run(
         clip_t_text=CLIP_T_TEXT[keep_identifier],
         methods={},
         left_out=left_out,
+        git_revision=revision,
     )
     for method in methods:
         say(f"scoring {method}: {len(records[method])} images")
@@ -707,7 +710,7 @@ def score_run(
             run_dir, method, records[method], real, cache, scorers, metrics, keep_identifier, progress, stats,
             earlier[method], warn,
         )  # fmt: skip
-        report.image_sizes[method] = image_sizes(run_dir, records[method])
+        report.image_sizes[method] = size_labels(sizes[method])
         _write_method(scores, records[method], report, list(scores.summary), stats, report.image_sizes[method])
         report.methods[method] = scores
     used = {m for scores in report.methods.values() for m in scores.summary}
@@ -730,13 +733,19 @@ def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
     if reference is not None:
         names.remove(reference)
         names.insert(0, reference)
+
+    def scored_as(method: str) -> dict:
+        """What this scoring writes to the method's scores.json about how it scored."""
+        return {"metrics": report.metrics, "clip_t_text": report.clip_t_text,
+                "image_sizes": report.image_sizes.get(method)}  # fmt: skip
+
     out = []
     for other in names[1:]:
         for metric in report.metrics:
             if metric not in report.methods[names[0]].summary or metric not in report.methods[other].summary:
                 continue  # a metric one of them kept from an earlier scoring and the other lacks
-            if metric == "div" and report.image_sizes.get(names[0]) != report.image_sizes.get(other):
-                continue  # LPIPS at the images' own size: two sizes are two instruments (as the reports say)
+            if scoring_signature(scored_as(names[0]), metric) != scoring_signature(scored_as(other), metric):
+                continue  # two instruments (within one scoring only DIV's image size can differ), as reports say
             comparison = paired_comparison(
                 report.methods[names[0]].rows,
                 report.methods[other].rows,
