@@ -71,7 +71,7 @@ def word_frequency(word: str) -> float:
     """How often `word` occurs in English text, on wordfreq's Zipf scale (0: never seen; 7: "the").
 
     Read from a table of every word the other rules let through (`python -m methods.identifiers` writes it
-    with wordfreq), not from wordfreq itself: a run needs no 50 MB word list, and the draw cannot move
+    with wordfreq), not from wordfreq itself: a run needs no 57 MB word list, and the draw cannot move
     with the version installed. A test checks the table against wordfreq.
     """
     table = _frequency_table()
