@@ -25,10 +25,37 @@ def image_seed(base_seed: int, subject: str, prompt_key: int | str, image_index:
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
+ACCELERATOR_RNG_TYPES = ("cuda", "mps")  # devices with a global generator of their own, apart from the CPU's
+
+
+@contextmanager
+def seeded_torch_rng(seed: int, device) -> Iterator[None]:
+    """Torch's global generators, the CPU's and `device`'s own (CUDA or MPS), seeded for the block, then put
+    back as they were.
+
+    `torch.random.fork_rng` saves only CUDA's generator unless told the device type, and seeding only the
+    CPU generator leaves `torch.randn(..., device="mps")` drawing from wherever the process left it: on an
+    Apple GPU a draw in training would then depend on what ran before it.
+    """
+    import torch
+
+    device = torch.device(device)
+    kind = device.type if device.type in ACCELERATOR_RNG_TYPES else None
+    forked = torch.random.fork_rng(devices=[device] if kind else [], device_type=kind or "cuda")
+    with forked:
+        torch.random.default_generator.manual_seed(seed)
+        if kind == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
+        elif kind == "mps":
+            torch.mps.manual_seed(seed)
+        yield
+
+
 @contextmanager
 def seeded_global_rngs(seed: int, device) -> Iterator[None]:
-    """Torch's (CPU and the CUDA device's), NumPy's and Python's global generators seeded for the block, then
-    put back as they were.
+    """Torch's (CPU and the device's: CUDA or MPS), NumPy's and Python's global generators seeded for the
+    block, then put back as they were.
 
     The harness runs every method's `personalize` and `generate` inside this, seeded from the cell (training)
     or the batch's image seeds (sampling): code that draws from a global generator (a plug-in's
@@ -38,15 +65,9 @@ def seeded_global_rngs(seed: int, device) -> Iterator[None]:
     import random
 
     import numpy as np
-    import torch
 
-    devices = [device] if torch.device(device).type == "cuda" else []
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=devices):
-        torch.random.default_generator.manual_seed(seed)
-        if devices:
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(seed)
+    with seeded_torch_rng(seed, device):
         random.seed(seed)
         np.random.seed(seed % 2**32)
         try:

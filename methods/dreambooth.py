@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import BenchError
-from benchmark.seeds import image_seed
+from benchmark.seeds import image_seed, seeded_torch_rng
 from methods import speedups
 from methods import training as T
 from methods.class_images import ensure_class_images
@@ -280,8 +280,7 @@ class DreamBooth(Method):
         """
         device = self.context.device
         self.release()  # the previous subject's pipeline has no business in memory while this one trains
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.training_seed(subject, "global-rng"))
+        with seeded_torch_rng(self.training_seed(subject, "global-rng"), device):
             return self._train(subject, workdir, scratch)
 
     def _train(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:

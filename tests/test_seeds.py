@@ -85,3 +85,28 @@ def test_the_seed_scheme_written_in_run_json_computes_the_seeds():
     for base, subject, prompt, image in [(0, "backpack", 0, 0), (7, "dog", "class", 3), (123, "cat2", 24, 1)]:
         filled = SEED_SCHEME.format(base=base, subject=subject, prompt=prompt, image=image)
         assert eval(filled, {"sha256": sha256}) == image_seed(base, subject, prompt, image)
+
+
+def test_a_seeded_block_draws_the_same_whatever_came_before_and_leaves_the_process_generators_as_they_were():
+    """A plug-in's global draws inside a cell repeat on any worker, and the process's own stream is untouched."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from benchmark.seeds import seeded_global_rngs
+
+    def draws():
+        return torch.randn(3).tolist(), random.random(), float(np.random.rand())
+
+    seen = []
+    for earlier in (0, 7):
+        torch.manual_seed(earlier), random.seed(earlier), np.random.seed(earlier)
+        before = (torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
+        with seeded_global_rngs(123, "cpu"):
+            seen.append(draws())
+        assert torch.equal(torch.get_rng_state(), before[0])
+        assert random.getstate() == before[1] and (np.random.get_state()[1] == before[2]).all()
+    assert seen[0] == seen[1]
+    with seeded_global_rngs(124, "cpu"):
+        assert draws() != seen[0]
