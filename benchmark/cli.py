@@ -148,10 +148,13 @@ def ls_prompts(subject):
 @user_errors
 def ls_methods(includes):
     """Registered methods with a one-line description each."""
-    from methods.registry import available_methods
+    from methods.registry import available_methods, broken_plugins, method_origin
 
     for name, cls in available_methods(list(includes)).items():
-        click.echo(f"{name:<28} {cls.description}")
+        origin = method_origin(cls)
+        click.echo(f"{name:<28} {cls.description}" + (f"  [plug-in: {origin}]" if origin else ""))
+    for line in broken_plugins():
+        click.echo(f"bench: warning: {line}: its methods are not listed", err=True)
 
 
 @ls.command("options")
@@ -176,9 +179,9 @@ def ls_options(method, profile, includes):
     for key, value in options.items():
         note = f"  (profile {profile})" if key in changed else ""
         default = cls.default_options[key]
-        kind = "any" if default is None else type(default).__name__
+        kind = "any" if default is None else type(default).__name__ + ("|null" if key in cls.nullable_options else "")
         text = cls.option_help.get(key, "")
-        click.echo(f"{key:<28} {json.dumps(value) + note:<24} {kind:<5} {text}".rstrip())
+        click.echo(f"{key:<28} {json.dumps(value) + note:<24} {kind:<10} {text}".rstrip())
 
 
 @ls.command("profiles")
@@ -324,7 +327,13 @@ def doctor(profile, dataset_dir):
 @click.option(
     "--shard", help="Run only shard i/n of the cells, i from 0 (e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)."
 )
-@click.option("--include", "includes", multiple=True, type=click.Path(), help="Load methods from a Python file.")
+@click.option(
+    "--include",
+    "includes",
+    multiple=True,
+    type=click.Path(),
+    help="Load methods from a Python file (repeat for several).",
+)
 @click.option("--config", "config_file", type=click.Path(), help="YAML file of config keys.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Override any config key.")
 @click.option("--score/--no-score", "score_after", default=None, help="Score after generating (default: yes).")

@@ -155,6 +155,17 @@ def _device_check() -> Check:
     return Check("device", f"CUDA: {', '.join(device.get('cuda_devices', [])) or 'none (CPU only)'}")
 
 
+def plugin_checks() -> list[Check]:
+    """Installed method plug-ins: one that fails to import is a problem, since a job asking for its methods
+    would stop at 'unknown method' after waiting in the queue (the other methods still run)."""
+    from methods.registry import _REGISTRY, BUILTIN_MODULES, broken_plugins
+
+    broken = broken_plugins()
+    found = sorted(name for name, cls in _REGISTRY.items() if cls.__module__ not in BUILTIN_MODULES)
+    checks = [Check("plug-ins", f"installed methods: {', '.join(found)}")] if found else []
+    return checks + [Check("plug-ins", line, problem=True) for line in broken]
+
+
 def run_checks(profile: str | None, dataset_dir: str | os.PathLike | None) -> list[Check]:
     from benchmark.environment import git_revision
     from benchmark.profiles import PROFILES, get_profile
@@ -167,6 +178,7 @@ def run_checks(profile: str | None, dataset_dir: str | os.PathLike | None) -> li
     checks += _guarded("device", _device_check)
     checks += _guarded("storage", storage_checks)
     checks += _guarded("dataset", lambda: dataset_check(dataset_dir))
+    checks += _guarded("plug-ins", plugin_checks)
     names = [profile] if profile else list(PROFILES)
     checks += _guarded("weights", lambda: weight_checks(names, required={profile} if profile else set()))
     return checks

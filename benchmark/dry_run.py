@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.config import RunConfig
-from benchmark.runner import PreparedRun, images_on_disk, prepare_run, preset_notes
+from benchmark.runner import PreparedRun, images_on_disk, prepare_run, run_warnings
 from benchmark.store.run_dir import RUN_FILE, RunStore
 
 
@@ -96,7 +96,7 @@ def plan_run(config: RunConfig) -> RunPlan:
         store.open_method(label, *prepared.method_record(label), write=False)
     device = f"{prepared.device}{device_note}"
     plan = RunPlan(prepared.run_dir, exists, device, prepared.profile.meaningful, config.shard)
-    plan.notes = preset_notes(prepared)
+    plan.notes = run_warnings(prepared)
     plan.cells = [_cell_plan(prepared, store, cell) for cell in prepared.cells()]
     in_plan = {cell.subject for cell in plan.cells}
     plan.unusable = {subject: why for subject, why in prepared.unusable.items() if subject in in_plan}

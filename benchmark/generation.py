@@ -23,7 +23,7 @@ from benchmark.background import BackgroundWriter
 from benchmark.config import config_from_dict, stable_hash
 from benchmark.devices import device_name
 from benchmark.errors import BenchError, StorageFailure, raise_if_storage_failure
-from benchmark.images import check_method_output, png_bytes
+from benchmark.images import check_method_output, check_subject_phrase, png_bytes
 from benchmark.planning import PRES_PROMPT, Cell, plan_groups, sampling_batches
 from benchmark.profiles import get_profile
 from benchmark.seeds import image_seed, seeded_global_rngs
@@ -194,7 +194,9 @@ class CellRunner:
             info = {
                 "method": cell.method,
                 "subject": cell.subject,
-                "subject_phrase": method.subject_phrase(subject),
+                "subject_phrase": check_subject_phrase(
+                    method.subject_phrase(subject), self.spec.method_names[cell.method]
+                ),
                 "method_key": self.spec.method_keys[cell.method],
                 # The GPU model (or CPU) that trained it: a report's training hours name it, and a run trained on
                 # several models shows it. Recorded here, in the worker, since a Ray cluster may mix them.
@@ -273,6 +275,19 @@ class CellRunner:
                 "self.context.generation.resolution"
             )
 
+    def _note_identical_images(self, cell: Cell, group, records: list[dict], result: CellResult) -> None:
+        """Once per cell: byte-identical images drawn from different seeds mean `generate` ignores its seeds;
+        DIV would read 0 and every image of the prompt would count as one sample four times."""
+        digests = [record["sha256"] for record in records]
+        if len(set(digests)) == len(digests) or len(set(group.seeds)) < len(group.seeds):
+            return
+        if not any("byte-identical" in note for note in result.notes):
+            result.notes.append(
+                f"{cell.method}/{cell.subject}: prompt {group.prompt.index}'s images are byte-identical though their "
+                "seeds differ: generate() does not draw image i from seed i (methods.image_generators(seeds) does); "
+                "DIV reads 0 for it"
+            )
+
     def _group_keys(self, cell: Cell, artifact: dict, groups: list, texts: list[str], plan: list) -> list[str]:
         """What decides each group's bytes; a finished group whose key still matches is kept on a re-run.
 
@@ -337,6 +352,7 @@ class CellRunner:
                 }
             )
         self.store.write_group(cell.method, cell.subject, group.prompt.index, key, records)
+        self._note_identical_images(cell, group, records, result)
         if changed:
             result.notes.append(
                 f"{cell.method}/{cell.subject}: resampling prompt {group.prompt.index}'s images (one was missing or "

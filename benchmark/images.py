@@ -28,10 +28,20 @@ def check_method_output(images, expected: int, method: str) -> None:
     if not isinstance(images, (list, tuple)):
         raise BenchError(f"{where} returned {type(images).__name__}, not a list of PIL images")
     if len(images) != expected:
-        raise BenchError(f"{where} returned {len(images)} images for {expected} (prompt, seed) pairs; one per pair")
+        got = "1 image" if len(images) == 1 else f"{len(images)} images"
+        raise BenchError(f"{where} returned {got} for {expected} (prompt, seed) pairs; one per pair")
     for image in images:
         if not isinstance(image, Image.Image):
             kind = f"{type(image).__module__}.{type(image).__name__}".removeprefix("builtins.")
             raise BenchError(f"{where} returned a {kind}, not a PIL image (numpy: PIL.Image.fromarray(array))")
         if image.mode != "RGB":
             raise BenchError(f"{where} returned a mode {image.mode!r} image; scorers take RGB: image.convert('RGB')")
+
+
+def check_subject_phrase(phrase, method: str) -> str:
+    """A method's `subject_phrase` is the words every prompt is built around: `None` or blank would make
+    prompts such as "a None in the jungle" and be scored as if they were the protocol's."""
+    if not isinstance(phrase, str) or not phrase.strip():
+        raise BenchError(f"method '{method}': subject_phrase() returned {phrase!r}; it must be the words that stand "
+                         "for the subject in prompts, e.g. 'sks dog'")  # fmt: skip
+    return phrase

@@ -38,6 +38,9 @@ from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
 from dataset.validate import unusable_subjects
 from methods.registry import (
+    broken_plugins,
+    builtin_versions,
+    earlier_labels,
     get_method_class,
     identity_options,
     method_label,
@@ -127,9 +130,9 @@ def _log_to_stderr(message: str) -> None:
 def plan_methods(config: RunConfig, run_dir: Path | None = None) -> tuple[list[str], dict[str, str], dict[str, dict]]:
     """Each method's label (its folder and name in results), registered name and resolved options.
 
-    A folder that an earlier version labelled with an option at its default value
-    (`dreambooth[steps=6]` on tiny, now `dreambooth`) keeps its label in `run_dir`, so
-    resuming it finds its finished work instead of training everything again.
+    A folder that an earlier version labelled otherwise (an option at its default value,
+    `dreambooth[steps=6]` on tiny, now `dreambooth`; an int for a float option) keeps its
+    label in `run_dir`, so resuming it finds its finished work instead of training it again.
     """
     unknown = sorted(set(config.options) - set(config.methods))
     if unknown:
@@ -144,10 +147,11 @@ def plan_methods(config: RunConfig, run_dir: Path | None = None) -> tuple[list[s
         except BenchError as exc:
             raise BenchError(f"{exc}{_recorded_include_hint(config, run_dir)}") from None
         label = method_label(cls, config.options.get(name), config.profile)
-        earlier = method_label(cls, config.options.get(name), drop_defaults=False)  # as labels were made before
-        if run_dir is not None and earlier != label and (Path(run_dir) / earlier / "method.json").exists():
-            if not (Path(run_dir) / label / "method.json").exists():
-                label = earlier
+        if run_dir is not None and not (Path(run_dir) / label / "method.json").exists():
+            for earlier in earlier_labels(cls, config.options.get(name), config.profile):  # as labels were made before
+                if (Path(run_dir) / earlier / "method.json").exists():
+                    label = earlier
+                    break
         labels.append(label)
         names[label] = name
         options[label] = resolve_options(cls, config.options.get(name), config.profile)
@@ -162,6 +166,12 @@ def _presets_in_run(config: RunConfig, base: str) -> list[str]:
             if getattr(get_method_class(name, config.include), "preset_of", None) == base:
                 presets.append(name)
     return presets
+
+
+def run_warnings(prepared: PreparedRun) -> list[str]:
+    """What a run says before any work: installed plug-ins that failed to import (their methods cannot run;
+    the others can), then `preset_notes`."""
+    return [f"{line}: its methods cannot run" for line in broken_plugins()] + preset_notes(prepared)
 
 
 def preset_notes(prepared: PreparedRun) -> list[str]:
@@ -254,6 +264,9 @@ class PreparedRun:
         code = plugin_code_fingerprint(cls)
         if code is not None:  # built-ins leave it out: their keys, and so their finished images, stay as they were
             info["plugin_code"] = code
+        built_on = builtin_versions(cls)
+        if built_on:  # a plug-in subclassing DreamBooth changes with DreamBooth's version, not only with its own
+            info["base_versions"] = built_on
         return info, cls.run_options
 
     def cells(self) -> list:
@@ -325,7 +338,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         log(f"bench: deterministic=true is for CUDA: it changes nothing on {device.type}")
     if not profile.meaningful:
         log(f"bench: {not_meaningful_banner(profile.name)}")
-    for note in preset_notes(prepared):
+    for note in run_warnings(prepared):
         log(f"bench: warning: {note}")
     store.refuse_foreign_directory()
     try:

@@ -141,6 +141,7 @@ class DreamBooth(Method):
         "seed": "training seed (with the run's --seed): another value retrains",
     }
     run_options = frozenset({"checkpoint_every"})  # resuming from a checkpoint gives the same weights (tested)
+    nullable_options = frozenset({"max_grad_norm"})
     profile_options = {
         "tiny": {"steps": 6, "num_class_images": 3, "learning_rate": 1e-4, "checkpoint_every": 3},
     }

@@ -41,7 +41,12 @@ CONVERTED_PARTS = ("unet", "vae", "text_encoder")
 
 @dataclass
 class MethodContext:
-    """Shared resources a method draws on; models load lazily, once per process."""
+    """Shared resources a method draws on; models load lazily, once per process.
+
+    `config.seed` is the run's base seed, `generation` the sampling settings (resolution, steps,
+    batch size), `base_components` the base model's fp32 parts (unet, vae, text_encoder, tokenizer,
+    scheduler), shared by every method of the process: copy a part before training it.
+    """
 
     config: RunConfig
     profile: Profile
@@ -145,7 +150,8 @@ class Method(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
-    # Bump when a change alters what the method produces: it invalidates cached artifacts and images.
+    # Bump when a change alters what the method produces: a run folder made by another version is then refused
+    # (never mixed), and the new version runs into a new --output-dir.
     version: ClassVar[str] = "1"
     # Defaults of the options a user may change with `--set options.<name>.<key>=value`.
     default_options: ClassVar[dict[str, Any]] = {}
@@ -160,10 +166,14 @@ class Method(ABC):
     # Options that change how a run goes, never what it produces (how often to checkpoint): left out of the
     # method's label and identity, so turning one on for a run already started extends that run.
     run_options: ClassVar[frozenset[str]] = frozenset()
+    # Options whose default is not null but that take null too (DreamBooth's `max_grad_norm`: no clipping). Any
+    # other option set to null is refused: `steps=null` would otherwise fail minutes into training.
+    nullable_options: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
-        """Reject impossible option values before any work starts (raise BenchError); override to add rules."""
+        """Reject impossible option values before any work starts (raise BenchError or ValueError with what is
+        wrong); override to add rules."""
         return None
 
     def __init__(self, context: MethodContext, options: dict[str, Any]):

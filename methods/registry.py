@@ -25,6 +25,7 @@ BUILTIN_MODULES = ("methods.base_model", "methods.dreambooth", "methods.dreamboo
 _REGISTRY: dict[str, type[Method]] = {}
 _PLUGIN_CODE: dict[type[Method], str | None] = {}  # taken at import: the code that runs, not the file as edited since
 _loaded_plugins = False
+_BROKEN_PLUGINS: dict[str, str] = {}  # entry-point name -> why it failed to load
 
 
 # A method's name is its results' folder and the start of its label ("name[option=value]"), so it is one
@@ -44,6 +45,7 @@ def register_method(cls: type[Method]) -> type[Method]:
     missing = sorted(getattr(cls, "__abstractmethods__", ()))
     if missing:  # refused now, not cell by cell once a run has started
         raise TypeError(f"method '{name}' ({cls.__qualname__}) does not define {', '.join(m + '()' for m in missing)}")
+    _check_option_declarations(cls)
     existing = _REGISTRY.get(name)
     # The same class registered again (its module re-imported) is fine; any other class under a taken name is
     # refused, even one with the same class name: a plug-in must never silently replace a built-in.
@@ -56,6 +58,51 @@ def register_method(cls: type[Method]) -> type[Method]:
     _REGISTRY[name] = cls
     _PLUGIN_CODE[cls] = _fingerprint(cls)
     return cls
+
+
+def _check_option_declarations(cls: type[Method]) -> None:
+    """A plug-in's option tables, refused at import when they could only go wrong later: a typo in
+    `profile_options` would be recorded and silently not applied, a default JSON cannot write would
+    fail a run after its folder was made, and a tuple default could never be set (YAML gives lists)."""
+    name, defaults = cls.name, cls.default_options
+    for key, value in defaults.items():
+        where = f"method '{name}': default_options[{key!r}]"
+        if isinstance(value, tuple):
+            raise TypeError(f"{where} is a tuple; use a list (`--set` and YAML give lists)")
+        _require_json_value(where, value)
+    for table in ("option_help", "run_options", "nullable_options"):
+        unknown = sorted(set(getattr(cls, table)) - set(defaults))
+        if unknown:
+            raise TypeError(f"method '{name}': {table} names {unknown[0]!r}, which is not in default_options")
+    for profile, changes in cls.profile_options.items():
+        for key, value in changes.items():
+            if key not in defaults:
+                raise TypeError(f"method '{name}': profile_options[{profile!r}] names {key!r}, which is not in "
+                                "default_options")  # fmt: skip
+            _require_json_value(f"method '{name}': profile_options[{profile!r}][{key!r}]", value)
+            try:
+                _check_option_type(cls, key, value)
+            except BenchError as exc:
+                raise TypeError(f"method '{name}': profile_options[{profile!r}]: {exc}") from None
+
+
+def _require_json_value(where: str, value) -> None:
+    """Options are written to method.json and compared from it, so they must survive JSON unchanged."""
+    import json
+
+    try:
+        same = json.loads(json.dumps(value, allow_nan=False)) == value
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise TypeError(f"{where} = {value!r} is not a plain JSON value (number, text, bool, null, list, dict)")
+
+
+def method_origin(cls: type[Method]) -> str | None:
+    """Where a plug-in's method comes from (its file, else its module); None for the built-ins."""
+    if cls.__module__ in BUILTIN_MODULES:
+        return None
+    return _origin(cls)
 
 
 def _origin(cls) -> str:
@@ -73,6 +120,22 @@ def _source_file(cls) -> Path | None:
         return Path(inspect.getfile(cls)).resolve()
     except (TypeError, OSError):
         return None
+
+
+def builtin_versions(cls: type[Method]) -> dict[str, str]:
+    """The versions of the built-in methods a plug-in's class is built on (`{"methods.dreambooth.DreamBooth":
+    "3"}`); empty for built-ins and for plug-ins built on `Method` alone.
+
+    A plug-in that subclasses DreamBooth and sets its own `version` would otherwise hide DreamBooth's bumps:
+    after a harness upgrade its new images would be averaged with images of the old training code.
+    """
+    if cls.__module__ in BUILTIN_MODULES:
+        return {}
+    return {
+        f"{base.__module__}.{base.__qualname__}": str(base.version)
+        for base in cls.__mro__[1:]
+        if base.__module__ in BUILTIN_MODULES and "version" in vars(base)
+    }
 
 
 def plugin_code_fingerprint(cls: type[Method]) -> str | None:
@@ -128,13 +191,29 @@ def _load_plugins() -> None:
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             entry.load()
-        except Exception as exc:
-            raise BenchError(f"plug-in '{entry.name}' ({entry.value}) failed to load: {exc}") from None
+        except Exception as exc:  # one broken installed package must not take every other method down with it
+            _BROKEN_PLUGINS[entry.name] = (
+                f"plug-in '{entry.name}' ({entry.value}) failed to load: {_exception_line(exc)}"
+            )
+
+
+def broken_plugins() -> list[str]:
+    """Why each installed plug-in that could not be imported failed: its methods are missing from the registry,
+    which `bench ls methods`, `bench doctor` and an unknown-method error say."""
+    _load_plugins()
+    return list(_BROKEN_PLUGINS.values())
+
+
+def _exception_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def include_file(path: str | Path) -> None:
     """Import a Python file so its `@register_method` classes join the registry."""
     path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise BenchError(f"--include {path} is a folder: give the .py file that defines the method")
     if not path.is_file():
         raise BenchError(f"--include {path}: no such file")
     module_name = f"bench_include_{path.stem}_{abs(hash(str(path))) % 10**8}"
@@ -163,8 +242,32 @@ def available_methods(includes: list[str] = ()) -> dict[str, type[Method]]:
 def get_method_class(name: str, includes: list[str] = ()) -> type[Method]:
     methods = available_methods(includes)
     if name not in methods:
-        raise BenchError(f"unknown method '{name}'; available: {', '.join(methods)} (or load one with --include FILE)")
+        hint = " (or load one with --include FILE)"
+        unregistered = _unregistered_classes(includes)
+        if unregistered:
+            hint = f"; {unregistered}"
+        broken = f"; {'; '.join(_BROKEN_PLUGINS.values())}" if _BROKEN_PLUGINS else ""
+        raise BenchError(f"unknown method '{name}'; available: {', '.join(methods)}{hint}{broken}")
     return methods[name]
+
+
+def _unregistered_classes(includes: list[str]) -> str | None:
+    """Method classes an included file defines without `@register_method`: the usual reason its method is
+    unknown though the file was given."""
+    found = []
+    for module in list(sys.modules.values()):
+        if not getattr(module, "__name__", "").startswith("bench_include_"):
+            continue
+        path = getattr(module, "__file__", None)
+        if path is None or not any(Path(p).expanduser().resolve() == Path(path) for p in includes):
+            continue
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, Method) and value.__module__ == module.__name__
+                    and value not in _PLUGIN_CODE):  # fmt: skip
+                found.append(f"{value.__qualname__} ({Path(path).name})")
+    if not found:
+        return None
+    return f"{', '.join(found)} is a Method never registered: decorate it with @register_method"
 
 
 def resolve_options(cls: type[Method], given: dict | None, profile: str | None = None) -> dict:
@@ -180,20 +283,49 @@ def resolve_options(cls: type[Method], given: dict | None, profile: str | None =
                              f"'{close[0]}'? (`bench ls options {cls.name}` lists them)")  # fmt: skip
         known = ", ".join(cls.default_options) or "none"
         raise BenchError(f"options.{cls.name}.{unknown[0]}: method '{cls.name}' has no such option (it has: {known})")
-    for key, value in given.items():
-        _check_option_type(cls, key, value)
-    options = {**cls.default_options, **cls.profile_options.get(profile or "", {}), **given}
+    options = {**cls.default_options, **cls.profile_options.get(profile or "", {}), **typed_options(cls, given)}
     try:
         cls.check_options(options)
+    except BenchError:
+        raise
     except (ValueError, TypeError) as exc:  # a plug-in's check saying no: the user's mistake, not a crash
         raise BenchError(f"options.{cls.name}: {exc}") from None
+    except Exception as exc:  # a bug in the check itself: where it is, in one line
+        raise BenchError(f"options.{cls.name}: {cls.__qualname__}.check_options failed: {_exception_line(exc)}"
+                         f"{_raised_at(exc)}") from None  # fmt: skip
     return options
 
 
+def _raised_at(exc: BaseException) -> str:
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+
+
+def typed_options(cls: type[Method], given: dict | None) -> dict:
+    """The user's options checked against their defaults' types, ints given for float options made floats:
+    `prior_loss_weight=2` and `=2.0` are one setting, so they must make one label and one result row."""
+    typed = {}
+    for key, value in (given or {}).items():
+        if key in cls.default_options:
+            _check_option_type(cls, key, value)
+            default = cls.default_options[key]
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+        typed[key] = value
+    return typed
+
+
 def _check_option_type(cls: type[Method], key: str, value) -> None:
-    """An option takes the type of its default (ints pass for floats; a None default takes any scalar)."""
+    """An option takes the type of its default (ints pass for floats; a None default takes any scalar); null
+    only where the default is null or the method lists the option in `nullable_options`."""
     default = cls.default_options[key]
-    if default is None or value is None:
+    if value is None:
+        if default is None or key in cls.nullable_options:
+            return
+        raise BenchError(f"options.{cls.name}.{key} cannot be null (its default is {default!r})")
+    if default is None:
         return
     expected = type(default)
     ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
@@ -249,27 +381,41 @@ def same_outputs_as(cls: type[Method], options: dict, profile: str | None, inclu
     return None
 
 
-def method_label(cls: type[Method], given: dict | None, profile: str | None = None, drop_defaults: bool = True) -> str:
+def method_label(cls: type[Method], given: dict | None, profile: str | None = None) -> str:
     """The name results are filed under: the method, plus any option the user changed.
 
     `dreambooth` with `--set options.dreambooth.lr=1e-5` becomes `dreambooth[lr=1e-05]`,
     so a changed setting is visible in every table and never mixes with the defaults.
     Run options (checkpointing) change no output, so they never make another label,
     and neither does an option set to the value it has anyway (on `profile`): it
-    would file identical outputs under a second name and train them again
-    (`drop_defaults=False`: the label as versions before that made it).
+    would file identical outputs under a second name and train them again. An int
+    given for a float option is its float (`=2` and `=2.0` are one label).
     """
-    name = cls.name
+    return _label(cls, typed_options(cls, given), profile, drop_defaults=True)
+
+
+def earlier_labels(cls: type[Method], given: dict | None, profile: str | None = None) -> list[str]:
+    """The labels earlier versions gave these options, newest first: before ints were made floats
+    (`[prior_loss_weight=2]`), and before options at their defaults were dropped (`[steps=6]` on tiny).
+    A folder under one of them is resumed instead of being trained again under the new name."""
+    labels = [
+        _label(cls, given or {}, profile, drop_defaults=True),
+        _label(cls, given or {}, profile, drop_defaults=False),
+    ]
+    return [label for label in dict.fromkeys(labels) if label != method_label(cls, given, profile)]
+
+
+def _label(cls: type[Method], given: dict, profile: str | None, drop_defaults: bool) -> str:
     defaults = {**cls.default_options, **cls.profile_options.get(profile or "", {})}
     given = {
         key: value
-        for key, value in (given or {}).items()
+        for key, value in given.items()
         if key not in cls.run_options and not (drop_defaults and key in defaults and _same_value(defaults[key], value))
     }
     if not given:
-        return name
+        return cls.name
     parts = ",".join(f"{key}={_path_safe(given[key])}" for key in sorted(given))
-    return f"{name}[{parts}]"
+    return f"{cls.name}[{parts}]"
 
 
 def _path_safe(value) -> str:

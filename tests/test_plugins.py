@@ -159,7 +159,7 @@ def careless_plugin(tmp_path_factory):
     [
         ("numpy", "returned a numpy.ndarray, not a PIL image (numpy: PIL.Image.fromarray(array))"),
         ("none", "returned NoneType, not a list of PIL images"),
-        ("few", "returned 1 images for 2 (prompt, seed) pairs"),
+        ("few", "returned 1 image for 2 (prompt, seed) pairs"),
         ("L", "returned a mode 'L' image; scorers take RGB: image.convert('RGB')"),
         ("RGBA", "returned a mode 'RGBA' image"),
     ],

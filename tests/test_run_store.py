@@ -126,7 +126,9 @@ def test_an_option_at_its_profile_value_makes_no_new_label():
     assert method_label(DreamBooth, {"steps": tiny_steps}, "tiny") == "dreambooth"
     assert method_label(DreamBooth, {"steps": tiny_steps}, "sd15") == f"dreambooth[steps={tiny_steps}]"
     assert method_label(DreamBooth, {"learning_rate": 5e-6, "scale_lr": False}, "sd15") == "dreambooth"
-    assert method_label(DreamBooth, {"train_text_encoder": 1}) == "dreambooth[train_text_encoder=1]"  # True is not 1
+    # an int for a float option is the same setting, one label whichever way it was typed
+    assert method_label(DreamBooth, {"prior_loss_weight": 2}) == method_label(DreamBooth, {"prior_loss_weight": 2.0})
+    assert method_label(DreamBooth, {"prior_loss_weight": 2}) == "dreambooth[prior_loss_weight=2.0]"
     # a value with a path separator stays one folder name, which `bench score` and `bench report` find again
     assert method_label(DreamBooth, {"class_prompt": "a photo/of {}"}) == "dreambooth[class_prompt=a photo%2Fof {}]"
 

@@ -65,6 +65,8 @@ def _same_but_older_record(before: dict, info: dict, run_options: frozenset[str]
         # recorded before fingerprints, or this code cannot be fingerprinted now (no source to read): unchecked
         before = {k: v for k, v in before.items() if k != "plugin_code"}
         info = {k: v for k, v in info.items() if k != "plugin_code"}
+    if "base_versions" not in before:  # recorded before the built-in versions a plug-in is built on were
+        info = {k: v for k, v in info.items() if k != "base_versions"}
     return before == info
 
 
@@ -179,17 +181,25 @@ class RunStore:
                     # from now on an edit of the plug-in is caught; the finished images keep their key
                     atomic_write_json(path, {"key": old["key"], "info": info})
                 return old["key"]
+            holds = "holds outputs" if self._holds_outputs(method) else "holds no outputs yet, only the record"
             if before.get("version", info.get("version")) != info.get("version"):
                 raise BenchError(
-                    f"{path.parent} holds outputs of {info.get('name', method)} version {before['version']}; "
+                    f"{path.parent} {holds} of {info.get('name', method)} version {before['version']}; "
                     f"this code is version {info['version']}, whose outputs differ (the method's `version` "
                     "comment says how): use another --output-dir, or install the version that made it"
                 )
             if before.get("plugin_code", info.get("plugin_code")) != info.get("plugin_code"):
                 raise BenchError(
-                    f"{path.parent} holds outputs of plug-in {info.get('name', method)} made from other code: its "
+                    f"{path.parent} {holds} of plug-in {info.get('name', method)} made from other code: its "
                     "file has changed since (comments and blank lines aside), so new images would be averaged with "
                     f"old ones; use another --output-dir, or delete {path.parent} to redo it with this code"
+                )
+            if before.get("base_versions", info.get("base_versions")) != info.get("base_versions"):
+                was = ", ".join(f"{k} {v}" for k, v in sorted((before.get("base_versions") or {}).items()))
+                now = ", ".join(f"{k} {v}" for k, v in sorted((info.get("base_versions") or {}).items()))
+                raise BenchError(
+                    f"{path.parent} {holds} of plug-in {info.get('name', method)} built on {was}; this harness has "
+                    f"{now}, whose outputs differ: use another --output-dir, or delete {path.parent} to redo it"
                 )
             diffs = _differences(before, info)
             raise BenchError(
@@ -198,6 +208,15 @@ class RunStore:
         elif write:
             atomic_write_json(path, {"key": key, "info": info})
         return key
+
+    def _holds_outputs(self, method: str) -> bool:
+        """Whether a method's folder holds anything a refusal would protect: a trained artifact, a record
+        of images, or a checkpoint to resume from (not only its method.json and failures)."""
+        folder = self.method_dir(method)
+        artifacts = folder / "artifacts"
+        trained = artifacts.is_dir() and any(not p.name.startswith(".staging-") for p in artifacts.iterdir())
+        return trained or any(path.is_file() for part in ("records", "images", "scratch")
+                              for path in (folder / part).rglob("*"))  # fmt: skip
 
     # ------------------------------------------------------------ artifacts
     def artifact_dir(self, method: str, subject: str) -> Path:
