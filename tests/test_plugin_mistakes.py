@@ -227,6 +227,10 @@ def test_a_plugin_built_on_dreambooth_is_refused_after_dreambooth_changes_versio
     older = RunStore(tmp_path / "older")
     key = older.open_method("xattn", {k: v for k, v in info.items() if k != "base_versions"})
     assert older.open_method("xattn", info) == key
+    recorded = json.loads((older.method_dir("xattn") / "method.json").read_text())
+    assert recorded == {"key": key, "info": info}  # adopted: from now on a DreamBooth bump is caught there too
+    with pytest.raises(BenchError, match="built on"):
+        older.open_method("xattn", newer)
 
 
 def test_a_refusal_says_when_the_folder_holds_no_outputs_yet(tmp_path):

@@ -177,8 +177,9 @@ class RunStore:
             if old.get("key") == key or before == info:  # (the second: a folder that adopted a newer record)
                 return old["key"]
             if _same_but_older_record(before, info, run_options):
-                if write and "plugin_code" in info and "plugin_code" not in before:
-                    # from now on an edit of the plug-in is caught; the finished images keep their key
+                if write and any(part in info and part not in before for part in ("plugin_code", "base_versions")):
+                    # from now on an edit of the plug-in (or of the built-in it is built on) is caught; the
+                    # finished images keep their key
                     atomic_write_json(path, {"key": old["key"], "info": info})
                 return old["key"]
             holds = "holds outputs" if self._holds_outputs(method) else "holds no outputs yet, only the record"
