@@ -511,9 +511,11 @@ def score(
         run_file = target / "run.json"
         if not run_file.exists():
             raise BenchError(f"{target} is not a bench run directory (no run.json); use --folder for other images")
-        import json
+        from benchmark.store.run_dir import read_json_object
 
-        manifest_data = json.loads(run_file.read_text(encoding="utf-8"))
+        manifest_data = read_json_object(run_file) or {}
+        if not profile and not isinstance(manifest_data.get("profile"), str):
+            raise BenchError(f"{run_file} is damaged (no profile in it): give --profile to score the images anyway")
         profile = profile or manifest_data["profile"]
         recorded = manifest_data.get("dataset_dir")
         if not dataset_dir and not os.environ.get("DREAMBENCH_DIR") and recorded and Path(recorded).is_dir():

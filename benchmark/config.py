@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +195,9 @@ def _check(path: str, value: Any, annotation: Any) -> Any:
         if kind.__name__ in text.replace("dict", ""):
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 return float(value)
+            if kind is float and isinstance(value, float) and not math.isfinite(value):
+                # NaN would also make the run's identity unequal to itself: the run could never be resumed
+                raise BenchError(f"config key '{path}' must be a finite number, got {value!r}")
             if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
                 return value
             if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -241,6 +245,10 @@ def _validate(config: RunConfig) -> RunConfig:
         raise BenchError(f"generation.scheduler '{gen.scheduler}' is not one of: {', '.join(SCHEDULERS)}")
     if gen.dtype not in DTYPES:
         raise BenchError(f"generation.dtype '{gen.dtype}' is not one of: {', '.join(DTYPES)}")
+    for key in ("output_dir", "dataset_dir"):
+        value = getattr(config, key)
+        if value is not None and not str(value).strip():  # an unset variable in a job script: not "the default"
+            raise BenchError(f"{key} is empty; give a folder, or leave it out for the default")
     for key in ("resolution", "steps", "batch_size", "cpu_threads"):
         value = getattr(gen, key)
         if value is not None and value < 1:

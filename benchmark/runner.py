@@ -27,7 +27,8 @@ from benchmark.errors import BenchError
 from benchmark.eta import eta_text, remaining_seconds
 from benchmark.executors import check_ray_address, run_local, run_processes, run_ray
 from benchmark.generation import CellResult, CellSpec
-from benchmark.models.loading import require_models
+from benchmark.metrics.records import DIV_MIN_SIDE
+from benchmark.models.loading import require_models, weights_stamp
 from benchmark.planning import plan_cells, plan_groups, shard_cells
 from benchmark.profiles import get_profile
 from benchmark.seeds import SEED_SCHEME
@@ -80,9 +81,13 @@ def default_output_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.profile}-{config.identity_hash()[:10]}"
 
 
-def run_manifest(config: RunConfig, protocol, dataset_dir: Path, device: torch.device) -> dict:
+def run_manifest(
+    config: RunConfig, protocol, dataset_dir: Path, device: torch.device, locations: dict[str, str] | None = None
+) -> dict:
     profile = get_profile(config.profile)
+    stamp = weights_stamp(locations["base"]) if locations and "base" in locations else None
     return {
+        **({"base_weights": stamp} if stamp else {}),  # the bytes behind models.base: checked on every resume
         "layout_version": LAYOUT_VERSION,
         "protocol": protocol.version,
         "dataset_sha256": protocol.fingerprint,
@@ -116,9 +121,18 @@ def scoring_roles(config: RunConfig) -> list[str]:
     unknown = [m for m in metrics if m not in METRIC_ROLES]
     if unknown:
         raise BenchError(f"unknown metric '{unknown[0]}'; `bench ls metrics` lists {', '.join(METRIC_ROLES)}")
+    resolution = config.resolved_generation().resolution
+    if config.score and "div" in metrics and config.images_per_prompt > 1 and resolution < DIV_MIN_SIDE:
+        # found after every image was generated otherwise: say it before any work
+        raise BenchError(f"generation.resolution={resolution} is smaller than the {DIV_MIN_SIDE} pixels DIV's LPIPS "
+                         f"needs; sample at {DIV_MIN_SIDE + (-DIV_MIN_SIDE) % 8} or more, or leave DIV out "
+                         "(metrics=[dino,clip-i,clip-t,pres])")  # fmt: skip
     if not config.score or not profile.meaningful:
         return []
     return [role for role in dict.fromkeys(METRIC_ROLES[m] for m in metrics) if role in profile.models]
+
+
+MAX_FOLDER_NAME_BYTES = 255  # NAME_MAX of ext4, xfs, Lustre and GPFS
 
 
 def _log_to_stderr(message: str) -> None:
@@ -152,6 +166,10 @@ def plan_methods(config: RunConfig, run_dir: Path | None = None) -> tuple[list[s
                 if (Path(run_dir) / earlier / "method.json").exists():
                     label = earlier
                     break
+        if len(label.encode("utf-8")) > MAX_FOLDER_NAME_BYTES:  # refused before run.json, not at the first mkdir
+            raise BenchError(f"options of method '{name}' make a results folder name of {len(label.encode())} bytes "
+                             f"(file systems allow {MAX_FOLDER_NAME_BYTES}): {label[:60]}...; shorten the values, "
+                             "or register a preset with them as its defaults")  # fmt: skip
         labels.append(label)
         names[label] = name
         options[label] = resolve_options(cls, config.options.get(name), config.profile)
@@ -249,7 +267,7 @@ class PreparedRun:
         return RunStore(self.run_dir)
 
     def manifest(self) -> dict:
-        return run_manifest(self.config, self.protocol, self.dataset_dir, self.device)
+        return run_manifest(self.config, self.protocol, self.dataset_dir, self.device, self.locations)
 
     def method_record(self, label: str) -> tuple[dict, frozenset[str]]:
         """What `method.json` holds for a method of this run, and the options that stay out of its key."""
@@ -315,6 +333,9 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
     run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
     labels, method_names, method_options = plan_methods(config, run_dir)
     dataset_dir = resolve_dataset_dir(config.dataset_dir)
+    if run_dir.resolve().is_relative_to(Path(dataset_dir).resolve()):
+        # its files would sit among the subjects' photos: every later run would call the dataset damaged
+        raise BenchError(f"output directory {run_dir} is inside the dataset {dataset_dir}; put runs elsewhere")
     unusable = unusable_subjects(dataset_dir, subjects)  # raises when no subject asked for is usable
     locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
     device = resolve_device(config.device, must_exist=device_must_exist)
@@ -487,10 +508,15 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             scored = [label for label in labels if records[label]]
             if scored:
                 log(f"bench: scoring {', '.join(scored)}")
-                scores = score_run(
-                    run_dir, dataset_dir, methods=scored, profile=config.profile,
-                    model_sources=config.model_sources(), device=str(device),
-                    keep_identifier=config.clip_t_keep_identifier, metrics=config.metrics or None,
-                    progress=progress, log=log,
-                )  # fmt: skip
+                try:
+                    scores = score_run(
+                        run_dir, dataset_dir, methods=scored, profile=config.profile,
+                        model_sources=config.model_sources(), device=str(device),
+                        keep_identifier=config.clip_t_keep_identifier, metrics=config.metrics or None,
+                        progress=progress, log=log,
+                    )  # fmt: skip
+                except BenchError:  # its one line ends the run: the failed cells must not vanish behind it
+                    for failed in (result for result in results if result.error):
+                        log(f"bench: FAILED {failed.cell.method}/{failed.cell.subject}: {failed.error}")
+                    raise
     return RunSummary(run_dir, results, time.monotonic() - started, records, scores)

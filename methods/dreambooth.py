@@ -168,6 +168,12 @@ class DreamBooth(Method):
         for key in ("instance_prompt", "class_prompt"):
             if "{}" not in options[key]:  # without it the identifier never enters the prompt and nothing is learned
                 fail(f"{key} must hold {{}} where the subject phrase goes ('a photo of {{}}'), not {options[key]!r}")
+            try:
+                options[key].format("x")
+            except (IndexError, KeyError, ValueError):  # '{} {}' or '{name}': every cell would fail on it
+                fail(f"{key} must hold exactly one {{}} and no other braces, not {options[key]!r}")
+        if options["max_grad_norm"] is not None and not options["max_grad_norm"] > 0:
+            fail(f"max_grad_norm must be above 0 (null: no clipping), not {options['max_grad_norm']!r}")
         for key, low, strict in (("learning_rate", 0, True), ("prior_loss_weight", 0, False),
                                  ("checkpoint_every", 0, False), ("min_snr_gamma", 0, True)):  # fmt: skip
             value = options[key]

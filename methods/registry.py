@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import io
+import math
 import re
 import sys
 import tokenize
@@ -220,6 +221,8 @@ def include_file(path: str | Path) -> None:
     if module_name in sys.modules:
         return
     spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise BenchError(f"--include {path} is not a Python file (.py): give the file that defines the method")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
@@ -325,6 +328,8 @@ def _check_option_type(cls: type[Method], key: str, value) -> None:
         if default is None or key in cls.nullable_options:
             return
         raise BenchError(f"options.{cls.name}.{key} cannot be null (its default is {default!r})")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BenchError(f"options.{cls.name}.{key} must be a finite number, got {value!r}")
     if default is None:
         return
     expected = type(default)

@@ -387,11 +387,14 @@ class ReportData:
 
 def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except ValueError:
         raise BenchError(f"{path} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise BenchError(f"{path} holds a {type(value).__name__}, not the JSON object it should: damaged or not ours")
+    return value
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -498,6 +501,8 @@ def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     path = Path(path)
     if not path.exists():
         raise BenchError(f"{path} does not exist")
+    if not path.is_dir():
+        raise BenchError(f"{path} is a file; give a run directory (or a folder scored with `bench score --folder`)")
     manifest = _read_json(path / RUN_FILE)
     if manifest is None:
         scored = _scored_folder(path) if path.is_dir() else None

@@ -165,3 +165,37 @@ def load_base_components(source: str, location: str, device=None) -> dict:
         "tokenizer": pipe.tokenizer,
         "scheduler_config": dict(pipe.scheduler.config),
     }
+
+
+STAMP_BYTES = 1 << 20  # read at each end of every weights file
+
+
+def weights_stamp(location: str) -> str | None:
+    """A fingerprint of the weights at a local location (folder or file): each file's relative path, size,
+    and first and last megabyte. None for built-in random weights.
+
+    A run's identity names its models by path or hub id; weights replaced at the same path (a retrained
+    checkpoint copied over the old one) would otherwise mix images of two models in one run folder. Reading
+    both ends of each file, not all of it, keeps this well under a second for SD-1.5 (any retraining changes
+    the first tensors' bytes), and, unlike modification times, survives copying the folder to another node.
+    """
+    import hashlib
+
+    path = Path(location)
+    if path.is_file():
+        files = {path.name: path}
+    elif path.is_dir():  # hidden entries (.cache/, .gitattributes) are no weights
+        files = {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*"))
+                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)}  # fmt: skip
+    else:
+        return None
+    digest = hashlib.sha256()
+    for name, file in files.items():
+        size = file.stat().st_size
+        digest.update(f"{name}\0{size}\0".encode())
+        with open(file, "rb") as handle:
+            digest.update(handle.read(STAMP_BYTES))
+            if size > 2 * STAMP_BYTES:
+                handle.seek(size - STAMP_BYTES)
+                digest.update(handle.read(STAMP_BYTES))
+    return digest.hexdigest()[:16]

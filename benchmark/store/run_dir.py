@@ -119,11 +119,18 @@ class RunStore:
                 existing = json.loads(run_file.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError):
                 raise BenchError(f"{run_file} is unreadable; this directory cannot be resumed safely") from None
+            if not isinstance(existing, dict):
+                raise BenchError(f"{run_file} is not a JSON object; this directory cannot be resumed safely")
             diffs = _differences(existing.get("identity", {}), config.identity())
             if existing.get("protocol") != manifest["protocol"]:
                 diffs.append(f"protocol: {existing.get('protocol')} -> {manifest['protocol']}")
             if existing.get("dataset_sha256") != manifest["dataset_sha256"]:
                 diffs.append("dataset manifest changed")
+            if existing.get("base_weights", manifest.get("base_weights")) != manifest.get("base_weights"):
+                # absent on either side: recorded before stamps, or weights that have no files (built-in)
+                if "base_weights" in existing and "base_weights" in manifest:
+                    diffs.append(f"models.base: the weights at {config.model_sources().get('base')} have changed "
+                                 "since (other files or bytes)")  # fmt: skip
             if existing.get("device_type", manifest["device_type"]) != manifest["device_type"]:
                 diffs.append(f"device: {existing['device_type']} -> {manifest['device_type']} (use --device)")
             was_deterministic = existing.get("deterministic_kernels", False)  # absent: recorded before the option
