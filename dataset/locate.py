@@ -41,6 +41,8 @@ def resolve_dataset_dir(flag: str | os.PathLike | None = None) -> Path:
                 f"DreamBench images not found in {path}; run `bench dataset download`, "
                 f"or point --dataset-dir or ${ENV_VAR} at a copy of google/dreambooth's dataset/ folder"
             )
+    if path.exists() and not path.is_dir():
+        raise BenchError(f"dataset folder {path} (from {where}) is a file; give the folder of subject folders")
     if not path.is_dir():
         raise BenchError(f"dataset folder {path} (from {where}) does not exist")
     return path

@@ -52,6 +52,9 @@ class Subject:
         return "live" if self.live else "object"
 
 
+SUBJECT_GROUPS = ("all", "live", "object")  # what --subjects takes alone, instead of a list of names
+
+
 @dataclass(frozen=True)
 class Protocol:
     version: str
@@ -67,8 +70,9 @@ class Protocol:
         try:
             return self.subjects[name]
         except KeyError:
+            group = f" ('{name}' is a group: give it alone, --subjects {name})" if name in SUBJECT_GROUPS else ""
             raise BenchError(
-                f"unknown subject '{name}'; `bench ls subjects` lists the {len(self.subjects)} subjects"
+                f"unknown subject '{name}'{group}; `bench ls subjects` lists the {len(self.subjects)} subjects"
             ) from None
 
     def select(self, spec: str | list[str]) -> list[Subject]:

@@ -182,3 +182,17 @@ def test_weights_replaced_at_the_same_path_are_refused_instead_of_mixed_into_the
     store_before.open(config, older)
     store_before.open(config, manifest)  # a run recorded before stamps is resumed as it was
     assert "base_weights" not in json.loads((tmp_path / "older" / "run.json").read_text())
+
+
+def test_small_mistakes_get_messages_that_say_what_is_wrong(tmp_path):
+    from benchmark.metrics.scoring import _select_metrics
+    from dataset.locate import resolve_dataset_dir
+
+    a_file = tmp_path / "passwd"
+    a_file.write_text("x")
+    with pytest.raises(BenchError, match="is a file; give the folder of subject folders"):
+        resolve_dataset_dir(a_file)  # it said "does not exist"
+    with pytest.raises(BenchError, match="--metrics names no metric"):
+        _select_metrics(",".split(","))  # what `--metrics ,` gives
+    with pytest.raises(BenchError, match=r"'live' is a group: give it alone, --subjects live"):
+        load_protocol().select("live,dog")

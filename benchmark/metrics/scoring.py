@@ -122,7 +122,9 @@ def _metric_definitions(scorers: Scorers, metrics: list[str]) -> dict[str, dict]
 
 
 def _select_metrics(metrics: list[str] | None) -> list[str]:
-    chosen = list(metrics) if metrics else list(METRICS)
+    chosen = [m.strip() for m in metrics if m.strip()] if metrics else list(METRICS)
+    if metrics and not chosen:
+        raise BenchError(f"--metrics names no metric; `bench ls metrics` lists {', '.join(METRICS)}")
     unknown = [m for m in chosen if m not in METRICS]
     if unknown:
         raise BenchError(f"unknown metric(s) {', '.join(unknown)}; `bench ls metrics` lists {', '.join(METRICS)}")
