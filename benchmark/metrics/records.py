@@ -48,6 +48,13 @@ def clip_t_text(record: dict, keep_identifier: bool = False) -> str:
     return record["template"].format(record["class_noun"])
 
 
+# Files the harness writes whole from other records: a damaged one is repaired by the command that writes it.
+REBUILT_BY = {
+    "generations.jsonl": " (the same `bench run` rewrites it from the per-prompt records)",
+    "scores.jsonl": " (`bench score RUN --method METHOD` rewrites it)",
+}
+
+
 def numbered_jsonl(path: Path) -> list[tuple[int, dict]]:
     """(line number, object) for every non-blank line of a JSONL file.
 
@@ -64,7 +71,7 @@ def numbered_jsonl(path: Path) -> list[tuple[int, dict]]:
         except ValueError:
             record = None
         if not isinstance(record, dict):
-            raise BenchError(f"{path}:{number}: not a JSON object")
+            raise BenchError(f"{path}:{number}: not a JSON object{REBUILT_BY.get(Path(path).name, '')}")
         records.append((number, record))
     return records
 
