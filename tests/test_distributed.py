@@ -6,10 +6,9 @@ import json
 import logging
 
 import pytest
+import ray  # noqa: F401  (in the [test] extra: without it these tests fail, they never skip)
 
 from tests.conftest import FAKE_METHOD, image_hashes, tiny_run
-
-pytest.importorskip("ray")
 
 TWO_METHODS = {"methods": ["base", "dreambooth-lora"], "generate_pres": True, "score": True,
                "assignments": ["metrics=[dino,clip-t,pres]"]}  # fmt: skip
@@ -145,11 +144,11 @@ def test_a_cell_ray_gave_up_on_is_one_line():
     class RayActorError(Exception):
         pass
 
-    ray = SimpleNamespace(exceptions=SimpleNamespace(RayActorError=RayActorError))
+    fake_ray = SimpleNamespace(exceptions=SimpleNamespace(RayActorError=RayActorError))
     dump = RayActorError("The actor died unexpectedly before finishing this task.\n\tclass_name: RayCellWorker")
-    assert _ray_failure(ray, dump) == f"Ray worker process died ({RAY_RETRIES + 1} times, or its start failed)"
+    assert _ray_failure(fake_ray, dump) == f"Ray worker process died ({RAY_RETRIES + 1} times, or its start failed)"
     other = ValueError("\n  first line of the cause\n  second line")
-    assert _ray_failure(ray, other) == "Ray worker failed: ValueError: first line of the cause"
+    assert _ray_failure(fake_ray, other) == "Ray worker failed: ValueError: first line of the cause"
 
 
 def test_killing_the_run_ends_its_pool_workers(tmp_path, dreambench_dir):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from methods.identifiers import (
     word_frequency,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 BOS, EOS = 49406, 49407
 A, DOG = 320, 1929  # "a</w>", "dog</w>"
 
@@ -116,6 +118,22 @@ def test_class_nouns_are_never_candidates(tok, monkeypatch):
     assert {"dog", "cat", "can", "toy"} <= _class_words()
     assert not words & _class_words()
     assert "sks" in words  # the widened rules do let ordinary tokens through
+
+
+def test_seed_0_draws_the_identifier_the_readme_documents(tok):
+    """README says which token seed 0 draws (DreamBooth version 3: "Seed 0 now gives ...", and every rare subject
+    phrase of its method table). The other tests compare the draw with itself: another RNG or seed scheme would pass
+    them and silently move every DreamBooth result to another identifier under the same version."""
+    from methods.registry import available_methods, resolve_options
+
+    readme = (REPO / "README.md").read_text()
+    (documented,) = re.findall(r"Seed 0 now gives `(\w+)`", readme)
+    assert rare_identifier(tok, seed=0).text == documented
+    rows = re.findall(r"^\| `([\w-]+)` \| `([^`]+)` \|", readme, re.M)  # method | subject phrase (dog) | ...
+    methods = available_methods()
+    rare = [phrase for name, phrase in rows if name in methods
+            and resolve_options(methods[name], {}, "tiny").get("identifier") == "rare"]  # fmt: skip
+    assert len(rare) >= 5 and all(phrase.split()[0] == documented for phrase in rare), rare
 
 
 def test_same_seed_same_identifier_and_seeds_spread(tok):

@@ -1,4 +1,8 @@
-"""Every shipped method personalizes two subjects and generates their images through `bench run`."""
+"""Every shipped method personalizes a subject and generates its images through `bench run`.
+
+One subject, the dog, whose phrase and artifacts every assertion reads. A method training a second subject in
+the same process is tested where it costs less: DreamBooth in test_training (class images, compilation), Textual
+Inversion in test_training's placeholder test, LoRA in test_distributed's two-subject runs."""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ def run_dir(tmp_path_factory, dreambench_dir):
         "--method",
         ",".join(METHODS),
         "--subjects",
-        "dog,backpack",
+        "dog",
         "--limit-prompts",
         "1",
         "--images-per-prompt",
@@ -56,9 +60,9 @@ def test_method_generates_with_its_subject_phrase(run_dir, method):
     from methods.interface import SubjectInput
 
     records = [json.loads(line) for line in (run_dir / method / "generations.jsonl").read_text().splitlines()]
-    assert len(records) == 8 and {r["subject"] for r in records} == {"dog", "backpack"}
+    assert len(records) == 4 and {r["subject"] for r in records} == {"dog"}  # 1 prompt and PRES, 2 images each
     pres = [r for r in records if r["prompt_index"] == "class"]
-    assert {(r["subject"], r["prompt"]) for r in pres} == {("dog", "a dog"), ("backpack", "a backpack")}
+    assert len(pres) == 2 and {(r["subject"], r["prompt"]) for r in pres} == {("dog", "a dog")}
     records = [r for r in records if r["prompt_index"] != "class"]
     dog = load_protocol().subject("dog")
     expected = METHODS[method].format(

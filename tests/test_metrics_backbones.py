@@ -51,6 +51,55 @@ def test_tiny_backbones_are_identical_in_every_build(images):
     assert texts.shape == (2, 32) and not np.allclose(texts[0], texts[1])
 
 
+def test_the_embedding_cache_tells_apart_two_weights_under_one_backbone_id(images, tmp_path):
+    """README: embeddings are cached by (backbone id and weights fingerprint, image SHA-256). One hub name can hold
+    other weights (a new revision, a local fine-tune): those must embed afresh, never be handed the old vectors."""
+    import hashlib
+
+    from benchmark.metrics.backbones import ClipBackbone, DinoBackbone
+    from benchmark.metrics.embedding_cache import EmbeddingCache, ImageRef
+    from benchmark.metrics.preprocess import CLIP_PREPROCESS, DINO_PREPROCESS
+    from benchmark.metrics.tiny_backbones import tiny_clip, tiny_dino
+    from benchmark.metrics.weights import parameter_fingerprint
+
+    def retrained(model):
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+        return model
+
+    refs = []
+    for index, image in enumerate(images):
+        image.save(tmp_path / f"{index}.png")
+        refs.append(
+            ImageRef(hashlib.sha256((tmp_path / f"{index}.png").read_bytes()).hexdigest(), tmp_path / f"{index}.png")
+        )
+    dino = load_backbone("dino", "tiny")
+    other_model = retrained(tiny_dino())
+    other = DinoBackbone(dino.id, parameter_fingerprint(other_model), lambda: other_model, DINO_PREPROCESS)
+    assert other.id == dino.id and other.weights != dino.weights
+    first, _ = EmbeddingCache(tmp_path / "cache").image_embeddings([dino], refs, "real")
+    cache = EmbeddingCache(tmp_path / "cache")  # a later scoring: only the disk is shared
+    found, _ = cache.image_embeddings([other], refs, "real")
+    assert cache.computed["real"] == len(refs) and cache.reused["real"] == 0
+    np.testing.assert_allclose(found[other.cache_key][refs[0].sha256], other.embed_images(images[:1])[0], atol=1e-6)
+    assert not np.allclose(found[other.cache_key][refs[0].sha256], first[dino.cache_key][refs[0].sha256], atol=1e-4)
+    again = EmbeddingCache(tmp_path / "cache")
+    again.image_embeddings([load_backbone("dino", "tiny")], refs, "real")  # the same weights: all reused
+    assert again.computed["real"] == 0 and again.reused["real"] == len(refs)
+
+    clip = load_backbone("clip", "tiny")
+    other_clip = retrained(tiny_clip())
+    other_text = ClipBackbone(clip.id, parameter_fingerprint(other_clip), lambda: other_clip, CLIP_PREPROCESS,
+                              text_id=clip.text_id)  # fmt: skip
+    EmbeddingCache(tmp_path / "cache").text_embeddings(clip, ["a dog"])
+    texts = EmbeddingCache(tmp_path / "cache")
+    vectors = texts.text_embeddings(other_text, ["a dog"])
+    assert texts.computed["text"] == 1
+    np.testing.assert_allclose(vectors["a dog"], other_text.embed_texts(["a dog"])[0], atol=1e-6)
+
+
 def test_tiny_clip_uses_the_real_clip_vocabulary():
     clip = load_backbone("clip", "tiny")
     assert clip.model.vocab_size == 49408 and clip.model.context_length == 77

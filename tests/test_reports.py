@@ -309,6 +309,26 @@ def test_rows_scored_with_other_settings_are_not_paired_and_the_report_says_so(r
     assert any(r"\textbf{MIXED SCORING:} CLIP-T was not scored alike" in caption for caption in captions)
 
 
+@pytest.mark.parametrize(("key", "what"), [("weights", "weights"), ("backbone_id", "backbone")])
+def test_rows_scored_with_other_dino_weights_or_backbone_are_not_paired(runs, tmp_path, key, what):
+    """A DINO column from another checkpoint or another backbone (`--set models.dino=...`) is another instrument:
+    a difference would measure the instruments. scores.json records both; one method's is edited here."""
+    run = Path(shutil.copytree(runs.main, tmp_path / "run"))
+    path = run / "dreambooth" / "scores.json"
+    edited = json.loads(path.read_text())
+    original = edited["metrics"]["dino"][key]
+    assert original and original == scores(run, "base")["metrics"]["dino"][key]  # scored alike until now
+    edited["metrics"]["dino"][key] = f"{original}-other"
+    path.write_text(json.dumps(edited))
+    data = load_runs([run])
+    base, dreambooth = data.methods["base"], data.methods["dreambooth"]
+    paired = set(compare_methods(base, dreambooth)["metric"])
+    assert "dino" not in paired and "clip-i" in paired  # CLIP was scored alike: still paired
+    assert "dino" in set(compare_methods(base, data.methods["dreambooth-no-prior"])["metric"])
+    (banner,) = [line for line in mixed_scoring_banners(data) if line.startswith("MIXED SCORING: DINO ")]
+    assert f'dreambooth: {what} "{original}-other"' in banner and f'{what} "{original}"' in banner
+
+
 def test_two_runs_of_different_methods_share_one_leaderboard_with_paired_comparisons(runs, data, html):
     board = build_leaderboard(data)  # default baseline: base
     assert board.baseline == "base"

@@ -1,21 +1,13 @@
-"""`bench report` and `bench compare` on the shared tiny runs (skipped until the commands are in benchmark/cli.py)."""
+"""`bench report` and `bench compare` on the shared tiny runs."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 
-import pytest
-
 import reports.leaderboard
-from benchmark.cli import main as bench_main
 from reports.banner import not_meaningful_banner
 from tests.browser.runs import FAILING, OTHER, report_runs
-
-pytestmark = pytest.mark.skipif(
-    not {"report", "compare"} <= set(bench_main.commands),
-    reason="`bench report` / `bench compare` are not wired into benchmark/cli.py yet",
-)
 
 
 def test_bench_report_writes_the_html_and_prints_the_markdown_leaderboard(cli, tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,11 +19,18 @@ from methods.registry import method_label
 from tests.conftest import FAKE_METHOD, image_hashes, tiny_run
 
 
-@pytest.fixture
-def finished_run(tmp_path, dreambench_dir):
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory, dreambench_dir) -> Path:
+    """One finished tiny `base` run, made once for the module; tests get copies (`finished_run`)."""
+    run_dir = tmp_path_factory.mktemp("run-store-source") / "run"
     tiny_run(run_dir, dreambench_dir)
     return run_dir
+
+
+@pytest.fixture
+def finished_run(tmp_path, source_run) -> Path:
+    """A private copy of the finished run: tests re-run into it, damage it and rewrite its records."""
+    return Path(shutil.copytree(source_run, tmp_path / "run"))
 
 
 def test_rerun_generates_nothing(finished_run, dreambench_dir):
@@ -30,6 +39,29 @@ def test_rerun_generates_nothing(finished_run, dreambench_dir):
     summary = tiny_run(finished_run, dreambench_dir)
     assert summary.generated == 0 and summary.reused == len(before)
     assert {p: p.stat().st_mtime_ns for p in finished_run.glob("base/images/*/*.png")} == mtimes
+
+
+def test_a_rerun_never_trains_a_finished_cell_again(tmp_path, dreambench_dir, monkeypatch):
+    """A finished cell's artifact is what a re-run generates from: training it again would cost the whole training
+    on every resume of a sweep, and since the published artifact.json is kept, no file would show it."""
+    run_dir = tmp_path / "run"
+    plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)], "limit_prompts": 1}
+    fake = registry.get_method_class("fake", [str(FAKE_METHOD)])
+    trained, real_personalize = [], fake.personalize
+
+    def personalize(self, subject, workdir, scratch):
+        trained.append(subject.name)
+        return real_personalize(self, subject, workdir, scratch)
+
+    monkeypatch.setattr(fake, "personalize", personalize)
+    first = tiny_run(run_dir, dreambench_dir, **plugin)
+    assert sorted(trained) == ["backpack", "dog"] and all(result.trained for result in first.results)
+    trained.clear()
+    again = tiny_run(run_dir, dreambench_dir, **plugin)
+    assert trained == [] and not any(result.trained for result in again.results) and again.generated == 0
+    (run_dir / "fake" / "images" / "dog" / "p00_i0.png").unlink()  # a lost image: made again from the artifact
+    repaired = tiny_run(run_dir, dreambench_dir, **plugin)
+    assert trained == [] and not any(result.trained for result in repaired.results) and repaired.generated == 1
 
 
 def test_deleted_image_comes_back_byte_identical(finished_run, dreambench_dir):

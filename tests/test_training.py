@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import inspect
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,10 +19,12 @@ from benchmark.models.tiny import tiny_noise_scheduler_config, tiny_text_encoder
 from dataset.protocol import load_protocol
 from methods import class_images
 from methods import training as T
-from methods.dreambooth import DreamBooth, wrong_class_noun
+from methods.dreambooth import RELATED_CLASSES, DreamBooth, wrong_class_noun
 from methods.interface import MethodContext, SubjectInput
 from methods.registry import get_method_class, resolve_options
 from methods.textual_inversion import TextualInversion
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def scheduler(prediction_type: str) -> DDPMScheduler:
@@ -317,13 +320,31 @@ def test_step_log_reads_losses_in_batches_and_stops_at_the_first_bad_step(tmp_pa
         accumulated.flush()
 
 
-def test_wrong_class_is_deterministic_and_wrong():
+def _documented_related_classes() -> list[set[str]]:
+    """The groups of related classes as README states them: "(toy / stuffed animal / cartoon and boot / sneaker
+    count as related)". Read from the text, so the code's RELATED_CLASSES is checked against the protocol."""
+    readme = " ".join((REPO / "README.md").read_text().split())
+    (groups,) = re.findall(r"\(([^()]*) count as related\)", readme)
+    return [{noun.strip() for noun in group.split(" / ")} for group in groups.split(" and ")]
+
+
+def test_wrong_class_is_deterministic_and_never_the_subjects_own_or_a_related_class():
+    """A "wrong" class that is a near-synonym (a plushie drawn as a "toy") would not be wrong at all: the
+    ablation would measure nothing. Every subject's draw is checked, against the README's related groups."""
     protocol = load_protocol()
+    related_groups = _documented_related_classes()
+    assert len(related_groups) == 2 and all(group <= set(protocol.class_nouns) for group in related_groups)
+    assert sorted(map(sorted, related_groups)) == sorted(map(sorted, RELATED_CLASSES))  # the code says what README does
     for subject in protocol.subjects.values():
         si = SubjectInput(subject.name, subject.class_noun, subject.live, ())
         noun = wrong_class_noun(si, protocol.class_nouns)
-        assert noun != subject.class_noun and noun in protocol.class_nouns
+        related = set().union({subject.class_noun}, *(g for g in related_groups if subject.class_noun in g))
+        assert noun in protocol.class_nouns and noun not in related, (subject.name, noun)
         assert wrong_class_noun(si, list(reversed(protocol.class_nouns))) == noun
+    # README's method table shows the dog's wrong-class phrase: the documented draw is the drawn one.
+    (documented,) = re.findall(r"^\| `dreambooth-wrong-class` \| `\w+ ([a-z ]+)` \|", (REPO / "README.md").read_text(),
+                               re.M)  # fmt: skip
+    assert wrong_class_noun(SubjectInput("dog", "dog", True, ()), protocol.class_nouns) == documented
 
 
 def _mkdir(path):
@@ -642,6 +663,154 @@ def test_a_trained_text_encoder_encodes_instance_and_class_prompts_in_one_call(c
         hook.remove()
     expected = T.tokenize(method.tokenizer, [*method.instance_prompts(subject, 1, None), "a can"])
     assert len(calls) == 2 and all(torch.equal(ids, expected) for ids in calls)
+
+
+@pytest.mark.parametrize("train_text_encoder", [False, True], ids=["frozen-cached-text", "trained-text-encoder"])
+def test_each_half_of_the_batch_trains_under_its_own_prompt(context, dreambench_dir, tmp_path, monkeypatch,
+                                                           train_text_encoder):  # fmt: skip
+    """Instance latents must meet the instance prompt's text states and class latents the class prompt's.
+
+    Swapped halves (class images under "a yal can", or the class half given the identifier's states) still
+    train and the loss still falls: only the pairing row by row shows it. Seen at the denoising step, with a
+    batch of 2 so each half has more than one row; the expected states are encoded here from the prompts.
+    """
+    loaded, drawn, steps = [], [], []
+    real_load, real_sample, real_step = T.load_pixels, T.LatentSource.sample, T.denoising_step
+    subject = subject_input("can", dreambench_dir)
+
+    def load_pixels(paths, resolution):
+        pixels = real_load(paths, resolution)
+        loaded.append((pixels, "instance" if list(paths) == list(subject.images) else "class"))
+        return pixels
+
+    def sample(source, *args, **kwargs):
+        latents = real_sample(source, *args, **kwargs)
+        drawn.append((next(role for pixels, role in loaded if pixels is source.pixels), latents.detach().clone()))
+        return latents
+
+    def step(unet, scheduler, latents, encoder_states, *args, **kwargs):
+        steps.append((latents.detach().clone(), encoder_states.detach().clone()))
+        return real_step(unet, scheduler, latents, encoder_states, *args, **kwargs)
+
+    monkeypatch.setattr(T, "load_pixels", load_pixels)
+    monkeypatch.setattr(T.LatentSource, "sample", sample)
+    monkeypatch.setattr(T, "denoising_step", step)
+    method = make(DreamBooth, context, steps=1, train_batch_size=2, train_text_encoder=train_text_encoder)
+    method.personalize(subject, _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s"))
+
+    assert [role for role, _ in drawn] == ["instance", "class"] and len(steps) == 1
+    (latents, states), instance_latents, class_latents = steps[0], drawn[0][1], drawn[1][1]
+    assert torch.equal(latents[:2], instance_latents) and torch.equal(latents[2:], class_latents)
+    # What each prompt encodes to with the base encoder (a trained copy has not moved before its first step).
+    encoder, tokenizer = context.base_components["text_encoder"], context.base_components["tokenizer"]
+    identifier = method.identifier().text
+    with torch.no_grad():
+        instance_states, class_states = (
+            encoder(T.tokenize(tokenizer, [p]))[0] for p in (f"a {identifier} can", "a can")
+        )
+    assert not torch.allclose(instance_states, class_states, atol=1e-3)  # a swap is visible at all
+    torch.testing.assert_close(states[:2], instance_states.expand(2, -1, -1), rtol=0, atol=1e-5)
+    torch.testing.assert_close(states[2:], class_states.expand(2, -1, -1), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("max_grad_norm", [None, 1e-3], ids=["unclipped", "clipped"])
+def test_the_applied_gradient_is_the_mean_over_micro_batches_clipped_to_max_grad_norm(
+    context, dreambench_dir, tmp_path, monkeypatch, max_grad_norm
+):
+    """Two accumulated micro-batches must update as one batch of both: the mean of their gradients, not the sum
+    (which would double the learning rate with every accumulation step); clipping must bound that mean's norm.
+
+    Each micro-batch's own gradient is taken here with autograd from its loss, and what the optimizer is
+    handed is read in its step pre-hook (after clipping), so neither side comes from the code under test.
+    """
+    params, own, applied = [], [], []
+    real_loss, real_make = T.dreambooth_loss, T.make_optimizer
+
+    def make_optimizer(trained, lr, options, device):
+        params.extend(trained)
+        optimizer = real_make(params, lr, options, device)
+        optimizer.register_step_pre_hook(lambda *_: applied.append([_grad(p, p.grad) for p in params]))
+        return optimizer
+
+    def loss(*args, **kwargs):
+        parts = real_loss(*args, **kwargs)
+        grads = torch.autograd.grad(parts.total, params, retain_graph=True, allow_unused=True)
+        own.append([_grad(p, g) for p, g in zip(params, grads, strict=True)])
+        return parts
+
+    monkeypatch.setattr(T, "make_optimizer", make_optimizer)
+    monkeypatch.setattr(T, "dreambooth_loss", loss)
+    make(DreamBooth, context, steps=1, gradient_accumulation_steps=2, max_grad_norm=max_grad_norm,
+         train_text_encoder=False, prior_preservation=False).personalize(
+        subject_input("can", dreambench_dir), _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s")
+    )  # fmt: skip
+    assert len(own) == 2 and len(applied) == 1
+    mean = [(first + second) / 2 for first, second in zip(*own, strict=True)]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in mean]))
+    scale = 1.0
+    if max_grad_norm is not None:
+        assert norm > 10 * max_grad_norm  # the bound does bind
+        scale = max_grad_norm / norm
+    for got, expected in zip(applied[0], mean, strict=True):
+        torch.testing.assert_close(got, expected * scale, rtol=1e-4, atol=1e-9)
+
+
+def _grad(param: torch.Tensor, grad: torch.Tensor | None) -> torch.Tensor:
+    return torch.zeros_like(param) if grad is None else grad.detach().clone()
+
+
+def test_the_textual_inversion_placeholder_starts_as_the_class_nouns_embedding(context, dreambench_dir, tmp_path,
+                                                                               monkeypatch):  # fmt: skip
+    """The protocol (DESIGN.md, README's method table): the new token is initialised from the class noun's
+    embedding, the mean of its tokens' rows for a two-token noun. A zero or random start trains another method.
+
+    Read at the optimizer's creation, before any step moves it. One method trains both subjects, as a run does:
+    the second gets one new row of its own, not a second one added to the first subject's vocabulary.
+    """
+    initial = []
+    real_make = T.make_optimizer
+
+    def make_optimizer(params, *args):
+        initial.append(params[0].detach().clone())
+        return real_make(params, *args)
+
+    monkeypatch.setattr(T, "make_optimizer", make_optimizer)
+    method = make(TextualInversion, context, steps=1)
+    tokenizer = context.base_components["tokenizer"]
+    base_rows = tiny_text_encoder().get_input_embeddings().weight.detach()
+    for name in ("dog", "grey_sloth_plushie"):  # "dog": one token; "stuffed animal": two
+        subject = subject_input(name, dreambench_dir)
+        info = method.personalize(subject, _mkdir(tmp_path / name / "o"), _mkdir(tmp_path / name / "s"))
+        noun_ids = tokenizer(subject.class_noun, add_special_tokens=False).input_ids
+        assert len(noun_ids) == len(subject.class_noun.split())
+        embeddings = initial.pop()
+        assert embeddings.shape[0] == info["identifier_token_id"] + 1 == len(base_rows) + 1
+        torch.testing.assert_close(embeddings[-1], base_rows[noun_ids].mean(0), rtol=0, atol=1e-7)
+
+
+def test_class_images_are_drawn_with_the_class_sampler_not_the_runs_scheduler(context, monkeypatch):
+    """The cache key names `class_sampler`; images drawn with the run's scheduler would be filed under a key that
+    lies about them (and the protocol's ancestral sampler, Euler ancestral, would never be used)."""
+    from benchmark.config import SCHEDULERS
+    from methods import diffusion
+
+    used = []
+    real_sample = diffusion.sample
+
+    def sample(pipe, prompts, seeds, generation):
+        used.append(type(pipe.scheduler))
+        return real_sample(pipe, prompts, seeds, generation)
+
+    monkeypatch.setattr(diffusion, "sample", sample)
+    config = context.base_components["scheduler_config"]
+    run_scheduler = type(diffusion.make_scheduler(context.generation.scheduler, config))
+    samplers = [name for name in ("euler_ancestral", "dpm") if name != context.generation.scheduler]
+    assert set(samplers) <= set(SCHEDULERS) and len(samplers) == 2
+    for sampler in samplers:
+        class_images.ensure_class_images(context, "a can", 1, sampler=sampler, seed=0)
+    assert used[0].__name__ == "EulerAncestralDiscreteScheduler"  # README: "an ancestral sampler (Euler ancestral)"
+    assert used == [type(diffusion.make_scheduler(name, config)) for name in samplers]
+    assert run_scheduler not in used
 
 
 def test_prompts_encoded_together_get_the_states_each_gets_alone(context):

@@ -1,9 +1,9 @@
 """What scoring returns: per-method results, paired comparisons, and their Markdown form.
 
-The Markdown is what `bench score` prints: one table per method (metric, mean, 95%
-CI, n), the exact backbone id and pairing of every metric beneath it, the split
-table, copy flags, images that could not be scored, and a NOT MEANINGFUL banner
-whenever random weights produced or scored the images.
+The Markdown is what `bench score` prints: one table per method (metric, mean, CI
+at `statistics.CONFIDENCE`, n), the exact backbone id and pairing of every metric
+beneath it, the split table, copy flags, images that could not be scored, and a
+NOT MEANINGFUL banner whenever random weights produced or scored the images.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 
 from benchmark.metrics.embedding_cache import ImageProblem
 from benchmark.metrics.registry import METRICS
-from benchmark.metrics.statistics import Estimate, PairedComparison, too_few_subjects_note
+from benchmark.metrics.statistics import Estimate, PairedComparison, ci_label, too_few_subjects_note
 from reports.formatting import NA, fmt, fmt_ci, fmt_p, fmt_signed, metric_header  # one spelling of numbers
 
 
@@ -111,7 +111,7 @@ def _method_markdown(scores: MethodScores) -> str:
     lines = [f"## {scores.method}", ""]
     if scores.banner:
         lines += [f"> **NOT MEANINGFUL**: {scores.banner}", ""]
-    lines += ["| metric | mean | 95% CI | n subjects | n images |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| metric | mean | {ci_label()} | n subjects | n images |", "| --- | --- | --- | --- | --- |"]
     for metric, estimate in scores.summary.items():
         definition = METRICS[metric]
         arrow = "↑" if definition.higher_is_better else "↓"
@@ -136,7 +136,7 @@ def _method_markdown(scores: MethodScores) -> str:
 def _definitions_markdown(report: ScoreReport) -> str:
     lines = [
         f"Definitions (scoring profile `{report.profile}`; raw cosines and LPIPS distances, never rescaled; "
-        "95% CI: percentile bootstrap over subjects, seeded):"
+        f"{ci_label()}: percentile bootstrap over subjects, seeded):"
     ]
     for info in report.metrics.values():
         lines.append(f"- {info['name']}: `{info['backbone_id']}` (weights {info['weights']}); {info['pairing']}")
@@ -178,7 +178,7 @@ def comparisons_table(comparisons: Iterable[Mapping]) -> str:
     both fit without either converting to the other's type.
     """
     lines = [
-        "| metric | A | B | mean A | mean B | B - A | 95% CI | p | n subjects | n cells |",
+        f"| metric | A | B | mean A | mean B | B - A | {ci_label()} | p | n subjects | n cells |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     comparisons = list(comparisons)

@@ -31,6 +31,11 @@ BOOTSTRAP_SEED = 0
 CELL_KEY = ("subject", "prompt_index", "image_index")
 
 
+def ci_label() -> str:
+    """How a table heads its intervals ("95% CI"): from CONFIDENCE, so the text cannot claim a level the CIs lack."""
+    return f"{round(CONFIDENCE * 100, 6):g}% CI"
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A macro mean over subjects, its bootstrap CI, and how much data is behind it."""
