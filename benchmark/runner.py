@@ -122,7 +122,12 @@ def scoring_roles(config: RunConfig) -> list[str]:
     if unknown:
         raise BenchError(f"unknown metric '{unknown[0]}'; `bench ls metrics` lists {', '.join(METRIC_ROLES)}")
     resolution = config.resolved_generation().resolution
-    if config.score and "div" in metrics and config.images_per_prompt > 1 and resolution < DIV_MIN_SIDE:
+    if (
+        config.score
+        and "div" in metrics
+        and config.images_per_prompt > 1
+        and (resolution or DIV_MIN_SIDE) < DIV_MIN_SIDE
+    ):
         # found after every image was generated otherwise: say it before any work
         raise BenchError(f"generation.resolution={resolution} is smaller than the {DIV_MIN_SIDE} pixels DIV's LPIPS "
                          f"needs; sample at {DIV_MIN_SIDE + (-DIV_MIN_SIDE) % 8} or more, or leave DIV out "

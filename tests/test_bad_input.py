@@ -152,7 +152,7 @@ def test_weights_replaced_at_the_same_path_are_refused_instead_of_mixed_into_the
     images with one model and half with another, and the run said nothing."""
     weights = tmp_path / "weights"
     (weights / "unet").mkdir(parents=True)
-    (weights / "unet" / "model.safetensors").write_bytes(bytes(range(256)) * 20000)
+    (weights / "unet" / "model.safetensors").write_bytes(bytes(range(256)) * 40000)  # 10 MB: ends and samples
     (weights / ".cache").mkdir()
     (weights / ".cache" / "lock").write_text("x")
     first = weights_stamp(str(weights))
@@ -161,10 +161,19 @@ def test_weights_replaced_at_the_same_path_are_refused_instead_of_mixed_into_the
     assert weights_stamp(str(moved)) == first
     (weights / ".cache" / "lock").write_text("y")  # hidden files are no weights
     assert weights_stamp(str(weights)) == first
-    data = bytearray((weights / "unet" / "model.safetensors").read_bytes())
-    data[100] ^= 1
-    (weights / "unet" / "model.safetensors").write_bytes(bytes(data))
-    assert weights_stamp(str(weights)) != first
+    from benchmark.models.loading import STAMP_BYTES, STAMP_SAMPLES
+
+    original = (weights / "unet" / "model.safetensors").read_bytes()
+    middle = STAMP_BYTES + (len(original) - 2 * STAMP_BYTES) // (STAMP_SAMPLES + 1) * (STAMP_SAMPLES // 2)
+    for changed_at in (
+        100,
+        middle,
+        len(original) - 100,
+    ):  # the head, a tensor in the middle (a merged adapter), the tail
+        data = bytearray(original)
+        data[changed_at] ^= 1
+        (weights / "unet" / "model.safetensors").write_bytes(bytes(data))
+        assert weights_stamp(str(weights)) != first, changed_at
 
     config = build_config(overrides={"dataset_dir": str(dreambench_dir)})
     manifest = run_manifest(config, load_protocol(), dreambench_dir, torch.device("cpu"), {"base": str(moved)})
