@@ -44,8 +44,8 @@ class MethodContext:
     """Shared resources a method draws on; models load lazily, once per process.
 
     `config.seed` is the run's base seed, `generation` the sampling settings (resolution, steps,
-    batch size), `base_components` the base model's fp32 parts (unet, vae, text_encoder, tokenizer,
-    scheduler), shared by every method of the process: copy a part before training it.
+    batch size), `base_components` the base model's fp32 parts (unet, vae, text_encoder, tokenizer and
+    scheduler_config), shared by every method of the process: copy a part before training it.
     """
 
     config: RunConfig
