@@ -158,10 +158,10 @@ def _device_check() -> Check:
 def plugin_checks() -> list[Check]:
     """Installed method plug-ins: one that fails to import is a problem, since a job asking for its methods
     would stop at 'unknown method' after waiting in the queue (the other methods still run)."""
-    from methods.registry import _REGISTRY, BUILTIN_MODULES, broken_plugins
+    from methods.registry import available_methods, broken_plugins, method_origin
 
+    found = [name for name, cls in available_methods().items() if method_origin(cls) is not None]
     broken = broken_plugins()
-    found = sorted(name for name, cls in _REGISTRY.items() if cls.__module__ not in BUILTIN_MODULES)
     checks = [Check("plug-ins", f"installed methods: {', '.join(found)}")] if found else []
     return checks + [Check("plug-ins", line, problem=True) for line in broken]
 

@@ -121,20 +121,25 @@ def scoring_roles(config: RunConfig) -> list[str]:
     unknown = [m for m in metrics if m not in METRIC_ROLES]
     if unknown:
         raise BenchError(f"unknown metric '{unknown[0]}'; `bench ls metrics` lists {', '.join(METRIC_ROLES)}")
+    if not config.score or not profile.meaningful:
+        return []
+    return [role for role in dict.fromkeys(METRIC_ROLES[m] for m in metrics) if role in profile.models]
+
+
+def refuse_resolution_below_div(config: RunConfig) -> None:
+    """DIV's LPIPS needs images of DIV_MIN_SIDE pixels or more: a smaller resolution is said before any work,
+    not after every image was generated."""
     resolution = config.resolved_generation().resolution
+    metrics = config.metrics or list(METRIC_ROLES)
     if (
         config.score
         and "div" in metrics
         and config.images_per_prompt > 1
         and (resolution or DIV_MIN_SIDE) < DIV_MIN_SIDE
     ):
-        # found after every image was generated otherwise: say it before any work
         raise BenchError(f"generation.resolution={resolution} is smaller than the {DIV_MIN_SIDE} pixels DIV's LPIPS "
                          f"needs; sample at {DIV_MIN_SIDE + (-DIV_MIN_SIDE) % 8} or more, or leave DIV out "
                          "(metrics=[dino,clip-i,clip-t,pres])")  # fmt: skip
-    if not config.score or not profile.meaningful:
-        return []
-    return [role for role in dict.fromkeys(METRIC_ROLES[m] for m in metrics) if role in profile.models]
 
 
 MAX_FOLDER_NAME_BYTES = 255  # NAME_MAX of ext4, xfs, Lustre and GPFS
@@ -343,6 +348,7 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
         raise BenchError(f"output directory {run_dir} is inside the dataset {dataset_dir}; put runs elsewhere")
     unusable = unusable_subjects(dataset_dir, subjects)  # raises when no subject asked for is usable
     locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
+    refuse_resolution_below_div(config)
     device = resolve_device(config.device, must_exist=device_must_exist)
     if config.executor == "ray":
         check_ray_address(config.ray_address or os.environ.get("RAY_ADDRESS"))

@@ -210,6 +210,11 @@ def _exception_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def _include_module_name(path: Path) -> str:
+    """The module an `--include` file is imported as (one per resolved path, so a second include is a no-op)."""
+    return f"bench_include_{path.stem}_{abs(hash(str(path))) % 10**8}"
+
+
 def include_file(path: str | Path) -> None:
     """Import a Python file so its `@register_method` classes join the registry."""
     path = Path(path).expanduser().resolve()
@@ -217,7 +222,7 @@ def include_file(path: str | Path) -> None:
         raise BenchError(f"--include {path} is a folder: give the .py file that defines the method")
     if not path.is_file():
         raise BenchError(f"--include {path}: no such file")
-    module_name = f"bench_include_{path.stem}_{abs(hash(str(path))) % 10**8}"
+    module_name = _include_module_name(path)
     if module_name in sys.modules:
         return
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -258,16 +263,13 @@ def _unregistered_classes(includes: list[str]) -> str | None:
     """Method classes an included file defines without `@register_method`: the usual reason its method is
     unknown though the file was given."""
     found = []
-    for module in list(sys.modules.values()):
-        if not getattr(module, "__name__", "").startswith("bench_include_"):
-            continue
-        path = getattr(module, "__file__", None)
-        if path is None or not any(Path(p).expanduser().resolve() == Path(path) for p in includes):
-            continue
-        for value in vars(module).values():
+    for include in includes:
+        path = Path(include).expanduser().resolve()
+        module = sys.modules.get(_include_module_name(path))
+        for value in vars(module).values() if module is not None else ():
             if (isinstance(value, type) and issubclass(value, Method) and value.__module__ == module.__name__
                     and value not in _PLUGIN_CODE):  # fmt: skip
-                found.append(f"{value.__qualname__} ({Path(path).name})")
+                found.append(f"{value.__qualname__} ({path.name})")
     if not found:
         return None
     return f"{', '.join(found)} is a Method never registered: decorate it with @register_method"
