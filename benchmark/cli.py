@@ -621,6 +621,68 @@ def compare(run_a, run_b, method_a, method_b):
     click.echo(compare_runs(Path(run_a), Path(run_b or run_a), method_a, method_b))
 
 
+# --------------------------------------------------------------------- pocket
+@main.group("pocket")
+def pocket_group():
+    """The pocket world: a synthetic DreamBench whose models this project pre-trains itself."""
+
+
+@pocket_group.command("build")
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path),
+    default=Path("pocket-build/work"),
+    show_default=True,
+    help="Corpus, checkpoints and stage outputs (resumable).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("pocket-build/out"),
+    show_default=True,
+    help="Where the finished model folders go.",
+)
+@click.option("--smoke", is_flag=True, help="A few steps of every stage: proves the code runs, trains nothing useful.")
+@user_errors
+def pocket_build(work, out, smoke):
+    """Pre-train every pocket model from the fixed seed (about 2-3 hours on 2 CPU cores; re-run to resume)."""
+    from pocket.pretrain.build import FULL, SMOKE, build
+
+    build(work, out, SMOKE if smoke else FULL)
+    click.echo(f"pocket models in {out}")
+
+
+@pocket_group.command("sheet")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("pocket-sheet.png"),
+    show_default=True,
+    help="PNG to write.",
+)
+@user_errors
+def pocket_sheet(output):
+    """A contact sheet of the world: each subject's photos, then the subject in a context, as a cube, red, dressed."""
+    from pocket.sheet import contact_sheet
+
+    contact_sheet().save(output)
+    click.echo(f"contact sheet written to {output}")
+
+
+@pocket_group.command("photos")
+@click.option(
+    "--dest", type=click.Path(path_type=Path), default=None, help="Folder to write (default: the package's own copy)."
+)
+@user_errors
+def pocket_photos(dest):
+    """Re-render the subjects' photos and their manifest (pocketbench-v1)."""
+    from pocket.photos import SHIPPED, write_dataset
+
+    folder = write_dataset(dest or SHIPPED)
+    click.echo(f"pocketbench-v1 photos written to {folder}")
+
+
 def program() -> None:
     """The `bench` executable: `main`, plus what only a real process may do on its way out.
 

@@ -1,0 +1,146 @@
+"""`bench pocket build`: every pocket model pre-trained from a seed, in resumable stages.
+
+Stages and what each leaves in the work folder (a stage whose output exists is skipped,
+and a stage killed midway resumes from its last checkpoint):
+
+1. corpus     shards of the generator's stream (rendered images and captions)
+2. vae        the autoencoder (`vae/`)
+3. latents    the corpus encoded once (`latents.npy`, `scale.json`)
+4. generator  UNet and text encoder, then the pipeline folder (`<out>/base/`)
+5. judges     their own corpus (captions, and view pairs), then `<out>/dino/`,
+              `<out>/clip/` and `<out>/lpips/` (see `pocket.pretrain.judges`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pocket.pretrain import generator, shards, vae
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much of everything.
+
+    `FULL` is the shipped build (about 2-3 hours on 2 cores); `SMOKE` proves the code runs, in a minute.
+    """
+
+    corpus_shards: int
+    shard_size: int
+    vae_steps: int
+    generator_steps: int
+    batch: int
+    judge_shards: int
+    view_shards: int
+    dino_steps: int
+    clip_steps: int
+    lpips_steps: int
+
+
+FULL = Sizes(
+    24,
+    4000,
+    vae_steps=1500,
+    generator_steps=3600,
+    batch=64,
+    judge_shards=10,
+    view_shards=6,
+    dino_steps=800,
+    clip_steps=1200,
+    lpips_steps=800,
+)
+SMOKE = Sizes(
+    2,
+    16,
+    vae_steps=3,
+    generator_steps=3,
+    batch=4,
+    judge_shards=1,
+    view_shards=1,
+    dino_steps=2,
+    clip_steps=2,
+    lpips_steps=2,
+)
+SEED = 20261207
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def build(work: Path, out: Path, sizes: Sizes = FULL, seed: int = SEED, workers: int = 2) -> Path:
+    from diffusers import AutoencoderKL
+
+    work.mkdir(parents=True, exist_ok=True)
+    stream = shards.Stream("generator", seed, sizes.corpus_shards, sizes.shard_size)
+    corpus = shards.load_stream(shards.render_stream(stream, work / "corpus", workers, log))
+    log(f"corpus: {len(corpus['images'])} images, {len(np.unique(corpus['captions']))} distinct captions")
+
+    if not (work / "vae" / "config.json").exists():
+        model = vae.train_vae(corpus["images"], work, sizes.vae_steps, seed, log=log)
+        model.save_pretrained(os.fspath(work / "vae"))
+    autoencoder = AutoencoderKL.from_pretrained(os.fspath(work / "vae")).eval()
+
+    if not (work / "scale.json").exists():
+        log("latents: encoding the corpus")
+        latents = vae.encode_all(autoencoder, corpus["images"])
+        np.save(work / "latents.npy", latents)
+        (work / "scale.json").write_text(json.dumps({"scaling_factor": vae.scaling_factor(latents)}))
+    latents = np.load(work / "latents.npy")
+    scale = json.loads((work / "scale.json").read_text())["scaling_factor"]
+
+    tokenizer = generator.pocket_tokenizer(work / "tokenizer-files")
+    ids = generator.tokenize(tokenizer, corpus["captions"])
+    empty = np.asarray(tokenizer([""], padding="max_length", max_length=generator.MAX_LENGTH).input_ids[0], np.int64)
+    if not (out / "base" / "model_index.json").exists():
+        unet, text = generator.train_generator(
+            latents, ids, empty, scale, work, sizes.generator_steps, seed, batch=sizes.batch, log=log
+        )
+        base = generator.save_pipeline(autoencoder, unet, text, tokenizer, scale, out / "base")
+        log(f"base model written to {base}")
+    build_judges(work, out, sizes, seed, workers)
+    return out
+
+
+def build_judges(work: Path, out: Path, sizes: Sizes, seed: int, workers: int) -> None:
+    from pocket.pretrain import judges
+
+    judged = shards.Stream("judges", seed + 1, sizes.judge_shards, sizes.shard_size, signatures=0.5)
+    viewed = shards.Stream("views", seed + 2, sizes.view_shards, sizes.shard_size // 2, signatures=0.6, views=True)
+    corpus = shards.load_stream(shards.render_stream(judged, work / "corpus", workers, log))
+    views = shards.load_stream(shards.render_stream(viewed, work / "corpus", workers, log))["views"]
+    if not (out / "dino" / "config.json").exists():
+        judges.train_dino(views, work, out / "dino", sizes.dino_steps, seed, log=log)
+        log(f"DINO role written to {out / 'dino'}")
+    if not (out / "clip" / "open_clip_config.json").exists():
+        judges.train_clip(corpus["images"], corpus["captions"], work, out / "clip", sizes.clip_steps, seed, log=log)
+        log(f"CLIP role written to {out / 'clip'}")
+    if not (out / "lpips" / "alexnet-pocket.pth").exists():
+        judges.train_lpips_trunk(
+            corpus["images"], corpus["labels"], work, out / "lpips", sizes.lpips_steps, seed, log=log
+        )
+        log(f"LPIPS trunk written to {out / 'lpips'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pocket.pretrain.build", description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="folder for the corpus, checkpoints and stage outputs")
+    parser.add_argument("--out", type=Path, required=True, help="where the finished model folders go")
+    parser.add_argument("--smoke", action="store_true", help="a few steps of everything, to prove the code runs")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    build(args.work, args.out, SMOKE if args.smoke else FULL)
+
+
+if __name__ == "__main__":
+    main()

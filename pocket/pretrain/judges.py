@@ -1,0 +1,224 @@
+"""Stages 5-7: the judges, trained on the world as DINO, CLIP and AlexNet were trained on theirs.
+
+- DINO role: a timm ViT trained by instance discrimination. Its two views of an
+  instance are two renders of one member (with its mark, when it has one) in
+  different poses, sizes, positions and scenes, which is what "the same subject" means
+  in DreamBench's photos. Saved as a timm hub folder (config.json + model.safetensors).
+- CLIP role: an open_clip model trained contrastively on (image, caption) pairs of the
+  judges' stream. Saved as an open_clip folder (open_clip_config.json + weights),
+  the `local-dir:` layout.
+- LPIPS trunk: torchvision's AlexNet `features`, trained to tell class, context,
+  outfit and property apart; DIV's LPIPS reads it like the real AlexNet file.
+
+The judges' stream may carry signature-family marks (a web-trained judge has seen
+every kind of pattern) but never one of the 30 subjects' own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from pocket.pretrain import loop
+from pocket.render.classes import CLASSES
+from pocket.world import ACCESSORIES, CONTEXTS, PROPERTIES
+
+# Resolution the harness feeds each judge (benchmark/metrics/preprocess): both crop or resize to 224.
+JUDGE_INPUT = 224
+DINO_ARCHITECTURE = "vit_tiny_patch16_224"
+DINO_ARGS = {"patch_size": 32, "embed_dim": 128, "depth": 4, "num_heads": 4}
+CLIP_CONFIG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": JUDGE_INPUT, "layers": 4, "width": 128, "patch_size": 32, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 3},
+}
+MEAN = {"dino": (0.485, 0.456, 0.406), "clip": (0.48145466, 0.4578275, 0.40821073)}
+STD = {"dino": (0.229, 0.224, 0.225), "clip": (0.26862954, 0.26130258, 0.27577711)}
+
+
+def to_input(images: np.ndarray, role: str, g: torch.Generator | None = None, crop: bool = False) -> torch.Tensor:
+    """uint8 64 x 64 renders as the judge sees them: upsampled to 224 and normalized.
+
+    `crop` adds a random resized crop and flip: two views of one instance never line up pixel for pixel.
+    """
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
+    if crop:
+        n = x.shape[0]
+        scale = 0.7 + 0.3 * torch.rand(n, generator=g)
+        offset = (1 - scale)[:, None] * torch.rand(n, 2, generator=g)
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = scale
+        theta[:, :, 2] = offset * 2 + scale[:, None] - 1
+        flip = torch.rand(n, generator=g) < 0.5
+        theta[flip, 0, 0] *= -1
+        grid = F.affine_grid(theta, (n, 3, JUDGE_INPUT, JUDGE_INPUT), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    else:
+        x = F.interpolate(x, size=(JUDGE_INPUT, JUDGE_INPUT), mode="bicubic", align_corners=False).clamp(0, 1)
+    mean, std = torch.tensor(MEAN[role])[:, None, None], torch.tensor(STD[role])[:, None, None]
+    return (x - mean) / std
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    logits = a @ b.T / temperature
+    target = torch.arange(len(a))
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+# ------------------------------------------------------------------ DINO role
+def train_dino(
+    views: np.ndarray, folder: Path, out: Path, steps: int, seed: int, batch: int = 96, lr: float = 1e-3, log=print
+) -> Path:
+    """`views` holds pairs: views[i, 0] and views[i, 1] are one instance rendered twice."""
+    import timm
+
+    torch.manual_seed(seed)
+    model = timm.create_model(DINO_ARCHITECTURE, pretrained=False, num_classes=0, **DINO_ARGS)
+    head = torch.nn.Sequential(torch.nn.Linear(128, 256), torch.nn.GELU(), torch.nn.Linear(256, 64))
+    params = list(model.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+
+    def step_fn(step: int) -> float:
+        g = loop.step_generator(seed, step)
+        pick = torch.randint(len(views), (batch,), generator=g).numpy()
+        a = head(model(to_input(views[pick, 0], "dino", g, crop=True)))
+        b = head(model(to_input(views[pick, 1], "dino", g, crop=True)))
+        loss = info_nce(a, b, 0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    loop.run("dino", folder, {"model": model, "head": head}, optimizer, steps, step_fn, peak_lr=lr, warmup=100, log=log)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / "model.safetensors")
+    config = {"architecture": DINO_ARCHITECTURE, "model_args": DINO_ARGS, "num_classes": 0, "num_features": 128}
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return out
+
+
+# ------------------------------------------------------------------ CLIP role
+def train_clip(
+    images: np.ndarray,
+    captions: np.ndarray,
+    folder: Path,
+    out: Path,
+    steps: int,
+    seed: int,
+    batch: int = 128,
+    lr: float = 1e-3,
+    log=print,
+) -> Path:
+    import open_clip
+    from open_clip import CLIP
+
+    torch.manual_seed(seed)
+    model = CLIP(**CLIP_CONFIG)
+    tokenizer = open_clip.get_tokenizer("ViT-B-32")
+    unique, inverse = np.unique(captions, return_inverse=True)
+    tokens = tokenizer(list(unique))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+
+    def step_fn(step: int) -> float:
+        g = loop.step_generator(seed, step)
+        pick = torch.randint(len(images), (batch,), generator=g).numpy()
+        image_features = model.encode_image(to_input(images[pick], "clip", g, crop=True))
+        text_features = model.encode_text(tokens[inverse[pick]])
+        # captions repeat within a batch: count every image whose caption is the same as a right answer
+        same = torch.from_numpy(inverse[pick][:, None] == inverse[pick][None, :]).float()
+        logits = (
+            model.logit_scale.exp().clamp(max=100)
+            * F.normalize(image_features, dim=-1)
+            @ F.normalize(text_features, dim=-1).T
+        )
+        target = same / same.sum(1, keepdim=True)
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    loop.run("clip", folder, {"model": model}, optimizer, steps, step_fn, peak_lr=lr, warmup=100, log=log)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / "open_clip_model.safetensors")
+    preprocess = {
+        "size": JUDGE_INPUT,
+        "mean": list(MEAN["clip"]),
+        "std": list(STD["clip"]),
+        "interpolation": "bicubic",
+        "resize_mode": "shortest",
+    }
+    (out / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": CLIP_CONFIG, "preprocess_cfg": preprocess}, indent=2) + "\n"
+    )
+    return out
+
+
+# ---------------------------------------------------------------- LPIPS trunk
+LABEL_SIZES = (len(CLASSES), len(CONTEXTS) + 1, len(ACCESSORIES) + 1, len(PROPERTIES) + 1)
+
+
+def train_lpips_trunk(
+    images: np.ndarray,
+    labels: np.ndarray,
+    folder: Path,
+    out: Path,
+    steps: int,
+    seed: int,
+    batch: int = 128,
+    lr: float = 2e-3,
+    log=print,
+) -> Path:
+    """AlexNet's `features` learn what the world's images differ by, at 64 px as DIV feeds them.
+
+    The heads (class, context, outfit, property) are thrown away; LPIPS reads the trunk only.
+    """
+    import torchvision
+
+    torch.manual_seed(seed)
+    features = torchvision.models.alexnet(weights=None).features
+    heads = torch.nn.ModuleList(torch.nn.Linear(256, n) for n in LABEL_SIZES)
+    params = list(features.parameters()) + list(heads.parameters())
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    # LPIPS normalizes inputs to [-1, 1] and scales them like ImageNet, as here
+    shift, scale = (
+        torch.tensor([-0.030, -0.088, -0.188])[:, None, None],
+        torch.tensor([0.458, 0.448, 0.450])[:, None, None],
+    )
+
+    def step_fn(step: int) -> float:
+        g = loop.step_generator(seed, step)
+        pick = torch.randint(len(images), (batch,), generator=g).numpy()
+        x = torch.from_numpy(images[pick]).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        pooled = features((x - shift) / scale).mean(dim=(2, 3))
+        target = torch.from_numpy(labels[pick].astype(np.int64)) + torch.tensor([0, 1, 1, 1])
+        loss = sum(F.cross_entropy(head(pooled), target[:, k]) for k, head in enumerate(heads))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    loop.run(
+        "lpips",
+        folder,
+        {"features": features, "heads": heads},
+        optimizer,
+        steps,
+        step_fn,
+        peak_lr=lr,
+        warmup=100,
+        log=log,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "alexnet-pocket.pth"
+    tmp = path.with_suffix(".tmp")
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, tmp)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,101 @@
+"""A resumable training loop: checkpoints every few minutes, so pre-training can span sittings.
+
+Every random draw of step k comes from a generator seeded with (seed, k), so a run
+killed at step 900 and resumed gives the same weights as one that never stopped
+(up to the floating-point order of the CPU kernels).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def cosine_lr(step: int, steps: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+class Ema:
+    """An exponential moving average of a model's weights: small models sample much better from it."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for ours, theirs in zip(self.model.parameters(), model.parameters(), strict=True):
+            ours.lerp_(theirs.detach(), 1 - decay)
+
+
+def run(
+    name: str,
+    folder: Path,
+    models: dict[str, torch.nn.Module],
+    optimizer: torch.optim.Optimizer,
+    steps: int,
+    step_fn: Callable[[int], float],
+    peak_lr: float,
+    warmup: int = 200,
+    emas: dict[str, Ema] | None = None,
+    checkpoint_seconds: float = 300,
+    log=print,
+) -> None:
+    """Train `models` with `step_fn(step) -> loss` from the last checkpoint to `steps`, checkpointing on the way."""
+    emas = emas or {}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.ckpt"
+    start = 0
+    if path.exists():
+        state = torch.load(path, weights_only=False)
+        for key, model in models.items():
+            model.load_state_dict(state["models"][key])
+        for key, ema in emas.items():
+            ema.model.load_state_dict(state["emas"][key])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["step"]
+        log(f"{name}: resuming at step {start}/{steps}")
+
+    def save(step: int) -> None:
+        state = {
+            "step": step,
+            "models": {k: m.state_dict() for k, m in models.items()},
+            "emas": {k: e.model.state_dict() for k, e in emas.items()},
+            "optimizer": optimizer.state_dict(),
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    for model in models.values():
+        model.train()
+    last_save = began = time.time()
+    running = None
+    for step in range(start, steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, steps, peak_lr * group.get("lr_scale", 1.0), warmup)
+        loss = step_fn(step)
+        for key, ema in emas.items():
+            ema.update(models[key], step)
+        running = loss if running is None else 0.98 * running + 0.02 * loss
+        done = step + 1
+        if done % 50 == 0 or done == steps:
+            rate = (done - start) / (time.time() - began)
+            eta = (steps - done) / max(rate, 1e-9)
+            log(f"{name}: step {done}/{steps}  loss {running:.4f}  {rate:.2f} steps/s  eta {eta / 60:.1f} min")
+        if time.time() - last_save > checkpoint_seconds or done == steps:
+            save(done)
+            last_save = time.time()

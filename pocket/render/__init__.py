@@ -1,0 +1,1 @@
+"""The deterministic renderer: canvas and pens, palette, class painters, backgrounds, and scene composition."""

@@ -1,0 +1,79 @@
+"""`bench pocket build` still trains every model, in the formats the real loaders read, and resumes exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from pocket.pretrain import loop
+from pocket.pretrain.build import SMOKE, build
+
+
+@pytest.fixture(scope="module")
+def smoke_build(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pocket-build")
+    return build(root / "work", root / "out", SMOKE, workers=1)
+
+
+def test_the_base_model_is_a_stable_diffusion_folder_that_generates(smoke_build):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(os.fspath(smoke_build / "base"), local_files_only=True)
+    assert pipe.tokenizer.model_max_length == 32
+    assert pipe.tokenizer("a sks dog").input_ids[2] == 48136  # the real CLIP vocabulary: "sks" is one token
+    image = pipe("a dog on the beach", num_inference_steps=2, height=64, width=64, output_type="np").images[0]
+    assert image.shape == (64, 64, 3)
+    assert pipe.vae.config.scaling_factor != 0.18215  # measured on the world's latents, not SD's constant
+
+
+def test_the_judges_load_as_timm_open_clip_and_alexnet_checkpoints(smoke_build):
+    import open_clip
+    import timm
+    from safetensors.torch import load_file
+
+    config = json.loads((smoke_build / "dino" / "config.json").read_text())
+    dino = timm.create_model(config["architecture"], pretrained=False, num_classes=0, **config["model_args"])
+    dino.load_state_dict(load_file(smoke_build / "dino" / "model.safetensors"), strict=True)
+    assert dino(torch.zeros(1, 3, 224, 224)).shape == (1, 128)
+
+    clip = open_clip.create_model(f"local-dir:{smoke_build / 'clip'}")
+    tokens = open_clip.get_tokenizer("ViT-B-32")(["a dog"])
+    assert clip.encode_text(tokens).shape == (1, 64)
+
+    trunk = torch.load(smoke_build / "lpips" / "alexnet-pocket.pth")
+    assert sorted(trunk) == sorted(f"features.{i}.{p}" for i in (0, 3, 6, 8, 10) for p in ("weight", "bias"))
+
+
+def test_a_killed_stage_resumes_to_the_same_weights(tmp_path):
+    def train(folder, kill_at=None):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+
+        def step_fn(step):
+            if step == kill_at:
+                raise KeyboardInterrupt
+            g = loop.step_generator(7, step)
+            x = torch.randn(8, 4, generator=g)
+            loss = (model(x) - x.sum(1, keepdim=True)).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return float(loss)
+
+        loop.run(
+            "toy", folder, {"m": model}, optimizer, 6, step_fn, 0.1, warmup=2, checkpoint_seconds=0, log=lambda m: None
+        )
+        return model.state_dict()
+
+    straight = train(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "b", kill_at=4)
+    resumed = train(tmp_path / "b")
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+    assert not np.allclose(straight["weight"].numpy(), 0)
