@@ -1,0 +1,81 @@
+"""Nothing outside the run directory and the cache is ever written or deleted (issue #20).
+
+A report folder is replaced only where bench can prove it wrote every file it removes; a link
+inside a run directory that leads out of it stops the run before anything is touched; an output
+folder on a kernel pseudo file system is refused before any work, dry runs included.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.errors import BenchError
+from reports.html import write_report
+from tests.conftest import tiny_run
+
+
+@pytest.fixture(scope="module")
+def scored_run(tmp_path_factory, dreambench_dir):
+    """One subject, one prompt, two images, scored: enough for a report."""
+    run_dir = tmp_path_factory.mktemp("scored") / "run"
+    tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1, score=True)
+    return run_dir
+
+
+# --------------------------------------------------------------------------- report folders
+def _own_site(folder):
+    """Someone's folder whose file names happen to be those of a report."""
+    (folder / "images").mkdir(parents=True)
+    files = {
+        "index.html": "<html>my project page</html>",
+        "leaderboard.csv": "method,score\nmine,1\n",
+        "leaderboard.md": "| method | score |\n",
+        "images/logo.png": "not a report's",
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return files
+
+
+def test_a_folder_with_a_reports_file_names_is_refused_and_left_as_it_was(scored_run, tmp_path):
+    site = tmp_path / "docs"
+    files = _own_site(site)
+    with pytest.raises(BenchError, match="holds no earlier report") as caught:
+        write_report([scored_run], site)
+    assert "\n" not in str(caught.value)
+    assert {name: (site / name).read_text() for name in files} == files
+
+
+def test_a_page_carrying_the_generator_tag_is_not_proof_either(scored_run, tmp_path):
+    """A report's index.html saved into a site of one's own (with the site's images/) is not a report bench
+    wrote there: only the marker file bench writes, listing each file with its hash, proves that."""
+    site = tmp_path / "docs"
+    report = tmp_path / "report"
+    write_report([scored_run], report)
+    files = _own_site(site)
+    (site / "index.html").write_text((report / "index.html").read_text())
+    files["index.html"] = (site / "index.html").read_text()
+    with pytest.raises(BenchError, match="holds no earlier report"):
+        write_report([scored_run], site)
+    assert {name: (site / name).read_text() for name in files} == files
+
+
+def test_a_file_added_to_or_changed_in_an_earlier_report_is_never_deleted(scored_run, tmp_path):
+    out = tmp_path / "report"
+    write_report([scored_run], out)
+    (out / "images" / "mine.png").write_text("added by hand")
+    with pytest.raises(BenchError, match=r"images/mine\.png.*did not write") as caught:
+        write_report([scored_run], out)
+    assert "\n" not in str(caught.value)
+    assert (out / "images" / "mine.png").read_text() == "added by hand"
+
+    (out / "images" / "mine.png").unlink()
+    (out / "leaderboard.md").write_text("edited by hand")
+    with pytest.raises(BenchError, match=r"leaderboard\.md.*changed"):
+        write_report([scored_run], out)
+    assert (out / "leaderboard.md").read_text() == "edited by hand"
+
+    (out / "leaderboard.md").unlink()  # what is gone needs no proof: the report is replaced
+    (out / "notes.txt").write_text("beside the report, not in it")
+    write_report([scored_run], out)
+    assert (out / "leaderboard.md").is_file() and (out / "notes.txt").read_text() == "beside the report, not in it"
