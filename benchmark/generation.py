@@ -8,7 +8,6 @@ thing in its worker and produces the same bytes.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from benchmark.images import check_method_output, check_subject_phrase, png_byte
 from benchmark.planning import PRES_PROMPT, Cell, plan_groups, sampling_batches
 from benchmark.profiles import get_profile
 from benchmark.seeds import image_seed, seeded_global_rngs
+from benchmark.store.containment import remove_tree
 from benchmark.store.run_dir import RunStore
 from dataset.protocol import load_protocol
 from dataset.validate import instance_images
@@ -207,8 +207,7 @@ class CellRunner:
             self.store.remove_scratch(cell.method, cell.subject)
             return published
         finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(self.store.root, staging)
 
     def _run_cell(self, cell: Cell, result: CellResult, on_group) -> None:
         method = self.method(cell.method)

@@ -25,6 +25,7 @@ from benchmark.devices import device_name
 from benchmark.images import png_bytes
 from benchmark.seeds import image_seed
 from benchmark.store.atomic import atomic_write_bytes, atomic_write_json
+from benchmark.store.containment import require_inside
 
 # How many images have been generated in this process: tests use it to prove sharing.
 GENERATED = {"count": 0}
@@ -68,6 +69,7 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
     base_model = f"{context.config.model_sources()['base']}@{context.model_locations['base']}"
     key = class_image_key(base_model, prompt, sampler, generation, seed, device_name(context.device))
     folder = Path(context.cache_dir) / "class-images" / stable_hash(key)[:20]
+    require_inside(context.cache_dir, folder, "cache")
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{i:04d}.png" for i in range(count)]
     with FileLock(str(folder / ".lock")):  # workers training two subjects of one class wait, then reuse

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from benchmark.dry_run import plan_run
 from benchmark.errors import BenchError
 from reports.html import write_report
-from tests.conftest import tiny_run
+from tests.conftest import tiny_config, tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +80,58 @@ def test_a_file_added_to_or_changed_in_an_earlier_report_is_never_deleted(scored
     (out / "notes.txt").write_text("beside the report, not in it")
     write_report([scored_run], out)
     assert (out / "leaderboard.md").is_file() and (out / "notes.txt").read_text() == "beside the report, not in it"
+
+
+# --------------------------------------------------------------------------- links out of the run
+def test_a_link_that_leads_out_of_the_run_directory_is_refused_before_anything_is_touched(tmp_path, dreambench_dir):
+    """A `scratch` link to another folder lost that folder's `dog/` when the cell finished."""
+    run_dir = tmp_path / "run"
+    tiny_run(run_dir, dreambench_dir, subjects=["backpack"], limit_prompts=1)
+    victim = tmp_path / "elsewhere"
+    (victim / "dog").mkdir(parents=True)
+    (victim / "dog" / "keep.txt").write_text("not the run's")
+    (run_dir / "base" / "scratch").symlink_to(victim, target_is_directory=True)
+    before = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*"))
+    for dry_run in (True, False):
+        with pytest.raises(BenchError, match=r"base/scratch is a link to .*elsewhere, outside the run") as caught:
+            if dry_run:
+                plan_run(tiny_config(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1))
+            else:
+                tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1)
+        assert "\n" not in str(caught.value)
+    assert (victim / "dog" / "keep.txt").read_text() == "not the run's"
+    assert sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")) == before
+
+
+def test_a_link_that_stays_inside_the_run_and_a_run_directory_reached_by_a_link_are_fine(tmp_path, dreambench_dir):
+    """A cluster's usual layout: runs/x is a link to the big file system; only links out of the run are refused."""
+    real = tmp_path / "big" / "run"
+    real.mkdir(parents=True)
+    (tmp_path / "run").symlink_to(real, target_is_directory=True)
+    tiny_run(tmp_path / "run", dreambench_dir, subjects=["dog"], limit_prompts=1)
+    (real / "base" / "images-link").symlink_to(real / "base" / "images", target_is_directory=True)
+    summary = tiny_run(tmp_path / "run", dreambench_dir, subjects=["dog"], limit_prompts=1)
+    assert summary.reused == 2 and not summary.failures
+
+
+def test_a_guarded_delete_never_follows_a_link_made_after_the_check(tmp_path):
+    """Defence in depth: a link made while a run works is met where the harness deletes, not followed."""
+    from benchmark.store.run_dir import RunStore
+
+    run_dir, victim = tmp_path / "run", tmp_path / "elsewhere"
+    (run_dir / "base").mkdir(parents=True)
+    (victim / "dog").mkdir(parents=True)
+    (victim / "dog" / "keep.txt").write_text("not the run's")
+    (run_dir / "base" / "scratch").symlink_to(victim, target_is_directory=True)
+    with pytest.raises(BenchError, match="outside the run"):
+        RunStore(run_dir).remove_scratch("base", "dog")
+    assert (victim / "dog" / "keep.txt").is_file()
+
+
+# --------------------------------------------------------------------------- kernel pseudo file systems
+@pytest.mark.parametrize("folder", ["/proc/bench-run", "/sys/bench-run"])
+def test_an_output_folder_on_a_kernel_pseudo_file_system_fails_the_dry_run(folder, cli, dreambench_dir):
+    result = cli("run", "--dry-run", "--output-dir", folder, "--dataset-dir", dreambench_dir)
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"bench: error: output directory {folder} is under /") and "pseudo file system" in line

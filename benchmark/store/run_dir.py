@@ -32,8 +32,11 @@ import yaml
 from benchmark.config import RunConfig, stable_hash
 from benchmark.errors import BenchError
 from benchmark.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from benchmark.store.containment import remove_tree, require_inside
 
 RUN_FILE = "run.json"
+# What only a run that had its run.json holds: a folder with these but no run.json has lost it (not a foreign one).
+RUN_SIGNS = ("invocations.jsonl", "WARNING-RANDOM-WEIGHTS.txt")
 LAYOUT_VERSION = 1
 
 
@@ -236,12 +239,14 @@ class RunStore:
 
     def staging_dir(self, method: str, subject: str) -> Path:
         path = self.method_dir(method) / "artifacts" / f".staging-{subject}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        require_inside(self.root, path)
         path.mkdir(parents=True)
         return path
 
     def scratch_dir(self, method: str, subject: str) -> Path:
         """Per-cell working space that survives a killed run (training checkpoints live here)."""
         path = self.method_dir(method) / "scratch" / subject
+        require_inside(self.root, path)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -256,7 +261,7 @@ class RunStore:
         """Staging folders of killed trainings (several GB for SD), checkpoints once an artifact exists, and the
         temporary files of image and record writes a SIGKILL interrupted."""
         for staging in (self.method_dir(method) / "artifacts").glob(f".staging-{subject}-*"):
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(self.root, staging)
         if not keep_scratch:
             self.remove_scratch(method, subject)
         self.remove_stale_temporaries(method, subject)
@@ -278,7 +283,7 @@ class RunStore:
     def remove_scratch(self, method: str, subject: str) -> None:
         """A finished cell's checkpoints, and `scratch/` itself once no cell has any (it says work is pending)."""
         scratch = self.method_dir(method) / "scratch"
-        shutil.rmtree(scratch / subject, ignore_errors=True)
+        remove_tree(self.root, scratch / subject)
         try:
             scratch.rmdir()
         except OSError:  # another cell's checkpoints are still there, or it is gone already
@@ -293,6 +298,7 @@ class RunStore:
         if finished is not None:  # finished meanwhile by an overlapping run: keep that one
             return finished
         if final.exists():  # an incomplete leftover (no artifact.json, or an unreadable one): replace it
+            require_inside(self.root, final)
             shutil.rmtree(final)
         os.replace(staging, final)
         return info
