@@ -231,9 +231,10 @@ class CellRunner:
         pres = tuple(number for number, group in enumerate(groups) if group.prompt == PRES_PROMPT)
         plan = sampling_batches([len(group.seeds) for group in groups], self.context.generation.batch_size, pres)
         keys = self._group_keys(cell, artifact, groups, texts, plan)
+        planned = [self._planned_records(cell, *args) for args in zip(groups, texts, phrases, strict=True)]
         done = [
-            self.store.finished_group(cell.method, cell.subject, group.prompt.index, key) is not None
-            for group, key in zip(groups, keys, strict=True)
+            self.store.finished_group(cell.method, cell.subject, group.prompt.index, key, records) is not None
+            for group, key, records in zip(groups, keys, planned, strict=True)
         ]
         for number, group in enumerate(groups):
             if done[number]:
@@ -256,9 +257,8 @@ class CellRunner:
                         images.setdefault(number, {})[image_index] = image
                 for number in dict.fromkeys(number for number, _ in batch):
                     if not done[number] and len(images.get(number, {})) == len(groups[number].seeds):
-                        write = partial(self._write_group, cell, groups[number], texts[number], phrases[number],
-                                        keys[number], images.pop(number), result)  # fmt: skip
-                        writer.submit(write, done=on_group)
+                        parts = (groups[number], planned[number], keys[number], images.pop(number))
+                        writer.submit(partial(self._write_group, cell, *parts, result), done=on_group)
                         done[number] = True
 
     def _note_other_size(self, cell: Cell, images: list, result: CellResult) -> None:
@@ -312,13 +312,37 @@ class CellRunner:
             keys.append(stable_hash(key))
         return keys
 
-    def _write_group(
-        self, cell: Cell, group, text: str, phrase: str, key: str, images: dict, result: CellResult
-    ) -> None:
+    def _planned_records(self, cell: Cell, group, text: str, phrase: str) -> list[dict]:
+        """What the group's records must say, image by image, less each image's SHA-256: a records file that says
+        anything else (another file, seed or field, a record missing or twice) is not this group's."""
         protocol_subject = self.protocol.subject(cell.subject)
-        intact = self.store.intact_images(cell.method, cell.subject, group.prompt.index, key)
+        return [
+            {
+                "method": cell.method,
+                "method_name": self.spec.method_names[cell.method],
+                "subject": cell.subject,
+                "class_noun": protocol_subject.class_noun,
+                "kind": protocol_subject.kind,
+                "prompt_index": group.prompt.index,
+                "category": group.prompt.category,
+                "template": group.prompt.template,
+                "prompt": text,
+                "subject_phrase": phrase,
+                "image_index": image_index,
+                "seed": seed,
+                "file": self.store.image_path(cell.method, cell.subject, group.prompt.index, image_index)
+                .relative_to(self.store.root)
+                .as_posix(),
+                "profile": self.config.profile,
+                "meaningful": self.spec.meaningful,
+            }
+            for image_index, seed in enumerate(group.seeds)
+        ]
+
+    def _write_group(self, cell: Cell, group, planned: list[dict], key: str, images: dict, result: CellResult) -> None:
+        intact = self.store.intact_images(cell.method, cell.subject, group.prompt.index, key, planned)
         records, changed = [], []
-        for image_index, seed in enumerate(group.seeds):
+        for image_index, expected in enumerate(planned):
             path = self.store.image_path(cell.method, cell.subject, group.prompt.index, image_index)
             png = png_bytes(images[image_index])
             if image_index in intact and hashlib.sha256(png).hexdigest() != intact[image_index]:
@@ -330,26 +354,7 @@ class CellRunner:
                 digest, written = self.store.write_image(path, png)
             result.generated += written
             result.reused += not written
-            records.append(
-                {
-                    "method": cell.method,
-                    "method_name": self.spec.method_names[cell.method],
-                    "subject": cell.subject,
-                    "class_noun": protocol_subject.class_noun,
-                    "kind": protocol_subject.kind,
-                    "prompt_index": group.prompt.index,
-                    "category": group.prompt.category,
-                    "template": group.prompt.template,
-                    "prompt": text,
-                    "subject_phrase": phrase,
-                    "image_index": image_index,
-                    "seed": seed,
-                    "file": path.relative_to(self.store.root).as_posix(),
-                    "sha256": digest,
-                    "profile": self.config.profile,
-                    "meaningful": self.spec.meaningful,
-                }
-            )
+            records.append({**expected, "sha256": digest})
         self.store.write_group(cell.method, cell.subject, group.prompt.index, key, records)
         self._note_identical_images(cell, group, records, result)
         if changed:

@@ -339,10 +339,16 @@ def images_on_disk(prepared: PreparedRun, store: RunStore, cell) -> tuple[int, i
         try:
             payload = json.loads(store.group_path(cell.method, cell.subject, group.prompt.index).read_text("utf-8"))
             records = payload["records"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             continue
-        if len(records) == len(group.seeds) and all((store.root / r["file"]).exists() for r in records):
-            on_disk += len(records)
+        if not isinstance(records, list):
+            continue
+        # Each image's own file and seed, no record missing or twice (no hashing here: the run checks them whole).
+        files = [store.image_path(cell.method, cell.subject, group.prompt.index, i) for i in range(len(group.seeds))]
+        planned = [(path.relative_to(store.root).as_posix(), group.seeds[i]) for i, path in enumerate(files)]
+        said = [(r.get("file"), r.get("seed")) if isinstance(r, dict) else None for r in records]
+        if said == planned and all(path.exists() for path in files):
+            on_disk += len(files)
     return sum(len(g.seeds) for g in groups), on_disk
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -312,30 +313,48 @@ class RunStore:
         tag = f"p{prompt_key:02d}" if isinstance(prompt_key, int) else str(prompt_key)
         return self.method_dir(method) / "records" / subject / f"{tag}.json"
 
-    def intact_images(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> dict[int, str]:
+    def intact_images(
+        self, method: str, subject: str, prompt_key: int | str, group_key: str, planned: list[dict]
+    ) -> dict[int, str]:
         """image index -> SHA-256 of the group's images still on disk as its record (under `group_key`) has them.
 
-        A group is sampled again whole when one of its images is missing or broken; these are the images
-        that were not, which the new sampling must reproduce byte for byte if the method is deterministic.
+        A group is sampled again whole when one of its images is missing or broken, or its records do not add
+        up; these are the images whose own record is still exactly the planned one (`planned`, see
+        `finished_group`) and whose bytes match it, which the new sampling must reproduce byte for byte if the
+        method is deterministic. An image recorded twice is not one of them.
         """
-        intact = {}
+        by_index: dict[int, list[dict]] = {}
         for record in self._current_records(method, subject, prompt_key, group_key) or []:
-            index = int(record["image_index"])
-            image = self.image_path(method, subject, prompt_key, index)
-            if record["file"] != image.relative_to(self.root).as_posix():
-                continue  # recorded under another path: the image there now is not the one recorded
-            if image.exists() and sha256_file(image) == record["sha256"]:
-                intact[index] = record["sha256"]
+            index = record.get("image_index") if isinstance(record, dict) else None
+            if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(planned):
+                by_index.setdefault(index, []).append(record)
+        intact = {}
+        for index, records in by_index.items():
+            if len(records) == 1 and _is_planned(records[0], planned[index]):
+                image = self.root / records[0]["file"]
+                if image.is_file() and sha256_file(image) == records[0]["sha256"]:
+                    intact[index] = records[0]["sha256"]
         return intact
 
-    def finished_group(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> list[dict] | None:
-        """The group's records if it is complete and current, else None (so it is regenerated)."""
+    def finished_group(
+        self, method: str, subject: str, prompt_key: int | str, group_key: str, planned: list[dict]
+    ) -> list[dict] | None:
+        """The group's records if it is complete and current, else None (so it is regenerated).
+
+        Checked whole, not record by record: exactly the planned records (`planned`: every field of each
+        image's record but its SHA-256, in image order, so each names its own file and seed), each with a
+        SHA-256 its image on disk has. Two records naming one image, a record missing, added, or edited
+        in any field make the group's images be sampled again: reused as they were, they would change
+        scores silently (two records of one image read as a DIV of 0).
+        """
         records = self._current_records(method, subject, prompt_key, group_key)
-        if records is None:
+        if not isinstance(records, list) or len(records) != len(planned):
+            return None
+        if not all(_is_planned(record, expected) for record, expected in zip(records, planned, strict=True)):
             return None
         for record in records:
             image = self.root / record["file"]
-            if not image.exists() or sha256_file(image) != record["sha256"]:
+            if not image.is_file() or sha256_file(image) != record["sha256"]:
                 return None
         return records
 
@@ -347,7 +366,8 @@ class RunStore:
             return None
         if not isinstance(payload, dict) or payload.get("group_key") != group_key:
             return None
-        return payload.get("records")
+        records = payload.get("records")
+        return records if isinstance(records, list) else None
 
     def write_image(self, path: Path, png: bytes) -> tuple[str, bool]:
         """Write an image unless an identical one is there; return its SHA-256 and whether it was written."""
@@ -364,9 +384,11 @@ class RunStore:
         records = []
         for path in sorted((self.method_dir(method) / "records").glob("*/*.json")):
             try:
-                records.extend(json.loads(path.read_text(encoding="utf-8"))["records"])
-            except (OSError, json.JSONDecodeError, KeyError):
+                group = json.loads(path.read_text(encoding="utf-8"))["records"]
+            except (OSError, json.JSONDecodeError, KeyError, TypeError):
                 continue  # an unreadable group is simply not finished; the next run redoes it
+            if isinstance(group, list) and all(isinstance(r, dict) and _ORDER_KEYS <= set(r) for r in group):
+                records.extend(group)  # (an edited one is checked whole, and made again, when its cell runs)
         return records
 
     def write_generations_jsonl(self, method: str, order: list[str]) -> int:
@@ -400,6 +422,22 @@ class RunStore:
             path.parent.rmdir()  # an empty failures/ folder would suggest something had failed
         except OSError:  # other failures are recorded there, or it is gone already
             pass
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_ORDER_KEYS = {"subject", "prompt_index", "image_index"}  # what generations.jsonl is sorted by
+
+
+def _is_planned(record: object, expected: dict) -> bool:
+    """A record that says exactly what the plan does, plus a well-formed SHA-256 of its image."""
+    if not isinstance(record, dict) or set(record) != {*expected, "sha256"}:
+        return False
+    digest = record["sha256"]
+    return (
+        isinstance(digest, str)
+        and _SHA256.fullmatch(digest) is not None
+        and all(record[key] == value and type(record[key]) is type(value) for key, value in expected.items())
+    )
 
 
 def read_json_object(path: Path) -> dict | None:

@@ -1,0 +1,43 @@
+"""Nothing damaged is ever used: every input the harness reuses is verified by its hash (issue #20).
+
+The shared class-image cache, a group's records and a trained artifact are each checked whole
+before they are reused; what does not add up is made again, never trained on or scored as if fine.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import image_hashes, tiny_run
+
+
+# --------------------------------------------------------------------------- records
+def _same_image_twice(records):
+    records[1]["file"], records[1]["sha256"] = records[0]["file"], records[0]["sha256"]
+
+
+# One edit per prompt's group of records, all made again by one re-run.
+EDITS = (
+    _same_image_twice,  # was reused as fine: that prompt's DIV read 0
+    lambda records: records[0].pop("sha256"),  # was an internal KeyError that failed the cell on every re-run
+    lambda records: records.pop(),  # a record missing
+    lambda records: records[1].update(seed=records[1]["seed"] + 1),  # another seed than the plan's
+    lambda records: records.__setitem__(0, "p00_i0.png"),  # a record that is not an object
+)
+
+
+def test_a_group_whose_records_do_not_add_up_is_made_again(tmp_path, dreambench_dir):
+    run_dir, small = tmp_path / "run", {"subjects": ["dog"], "limit_prompts": len(EDITS)}
+    tiny_run(run_dir, dreambench_dir, **small)
+    groups = [run_dir / "base" / "records" / "dog" / f"p{prompt:02d}.json" for prompt in range(len(EDITS))]
+    made, images = [json.loads(group.read_text()) for group in groups], image_hashes(run_dir)
+    for group, edit in zip(groups, EDITS, strict=True):
+        payload = json.loads(group.read_text())
+        edit(payload["records"])
+        group.write_text(json.dumps(payload))
+
+    summary = tiny_run(run_dir, dreambench_dir, **small)
+    assert not summary.failures
+    assert [json.loads(group.read_text()) for group in groups] == made and image_hashes(run_dir) == images
+    lines = [json.loads(line) for line in (run_dir / "base" / "generations.jsonl").read_text().splitlines()]
+    assert lines == [record for group in made for record in group["records"]]
