@@ -162,9 +162,14 @@ class CellRunner:
     def _artifact(self, cell: Cell, method, subject: SubjectInput, result: CellResult) -> dict:
         with self.store.cell_lock(cell.method, cell.subject):  # overlapping runs never train one cell twice
             info = self.store.artifact_info(cell.method, cell.subject)
-            if info is not None:
+            damage = self.store.damaged_artifact(cell.method, cell.subject, info) if info is not None else None
+            if info is not None and damage is None:
                 self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=False)
                 return info
+            if damage is not None:  # never used: trained again, and its images made again from the new weights
+                self.store.discard_artifact(cell.method, cell.subject)
+                what = f"{cell.method}/{cell.subject}: its trained artifact is damaged ({damage})"
+                result.notes.append(f"{what}: trained again, and its images made again")
             self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=True)
             info = self._personalize(cell, method, subject, result)
             result.trained = info.get("trained") is not False  # `base` records that it trains nothing

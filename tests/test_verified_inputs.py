@@ -6,9 +6,12 @@ before they are reused; what does not add up is made again, never trained on or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from tests.conftest import image_hashes, tiny_run
+
+DREAMBOOTH = {"methods": ["dreambooth"], "subjects": ["dog"], "limit_prompts": 1}
 
 
 # --------------------------------------------------------------------------- records
@@ -41,3 +44,27 @@ def test_a_group_whose_records_do_not_add_up_is_made_again(tmp_path, dreambench_
     assert [json.loads(group.read_text()) for group in groups] == made and image_hashes(run_dir) == images
     lines = [json.loads(line) for line in (run_dir / "base" / "generations.jsonl").read_text().splitlines()]
     assert lines == [record for group in made for record in group["records"]]
+
+
+# --------------------------------------------------------------------------- trained artifacts
+def test_a_damaged_trained_artifact_is_found_and_trained_again(tmp_path, dreambench_dir):
+    """A truncated .safetensors went unnoticed while its images existed (dog); once one was missing (backpack),
+    every re-run failed with "Unable to load weights" without saying what to delete."""
+    run_dir, small = tmp_path / "run", {**DREAMBOOTH, "subjects": ["dog", "backpack"]}
+    tiny_run(run_dir, dreambench_dir, **small)
+    folder = run_dir / "dreambooth"
+    weights = {s: folder / "artifacts" / s / "unet" / "diffusion_pytorch_model.safetensors" for s in small["subjects"]}
+    trained, images = {s: path.read_bytes() for s, path in weights.items()}, image_hashes(run_dir)
+    recorded = json.loads((folder / "artifacts" / "dog" / "artifact.json").read_text())["file_sha256"]
+    assert recorded["unet/diffusion_pytorch_model.safetensors"] == hashlib.sha256(trained["dog"]).hexdigest()
+    for path in weights.values():
+        with open(path, "r+b") as handle:
+            handle.truncate(path.stat().st_size // 2)
+    (folder / "images" / "backpack" / "p00_i1.png").unlink()
+
+    notes = []
+    summary = tiny_run(run_dir, dreambench_dir, log=notes.append, **small)
+    assert not summary.failures and all(result.trained for result in summary.results)
+    assert {s: path.read_bytes() for s, path in weights.items()} == trained and image_hashes(run_dir) == images
+    damaged = [note for note in notes if "unet/diffusion_pytorch_model.safetensors" in note]
+    assert len(damaged) == 2 and all("trained again" in note for note in damaged)

@@ -42,7 +42,14 @@ LAYOUT_VERSION = 1
 
 
 def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:  # in blocks: a trained UNet is gigabytes
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+ARTIFACT_HASHES = "file_sha256"  # in artifact.json: each trained file's SHA-256, taken when it was published
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -291,8 +298,11 @@ class RunStore:
             pass
 
     def publish_artifact(self, method: str, subject: str, staging: Path, info: dict) -> dict:
-        """Move a finished artifact into place; artifact.json, written last, marks it complete."""
-        info = {**info, "artifact_id": uuid.uuid4().hex}
+        """Move a finished artifact into place; artifact.json, written last, marks it complete and records each
+        file's SHA-256 (`damaged_artifact` checks them before the artifact is used again)."""
+        files = sorted(Path(root) / name for root, _, names in os.walk(staging) for name in names)
+        hashes = {p.relative_to(staging).as_posix(): sha256_file(p) for p in files if not p.is_symlink()}
+        info = {**info, "artifact_id": uuid.uuid4().hex, ARTIFACT_HASHES: hashes}
         atomic_write_json(staging / "artifact.json", info)
         final = self.artifact_dir(method, subject)
         finished = read_json_object(final / "artifact.json")
@@ -303,6 +313,36 @@ class RunStore:
             shutil.rmtree(final)
         os.replace(staging, final)
         return info
+
+    def damaged_artifact(self, method: str, subject: str, info: dict) -> str | None:
+        """What is wrong with a finished artifact's files ('unet/x.safetensors has changed'), or None if each is as
+        published. A truncated weights file loads as "Unable to load weights" only once an image is missing,
+        and a replaced one would make images from other weights. Artifacts published before hashes were
+        recorded cannot be checked and pass."""
+        hashes = info.get(ARTIFACT_HASHES)
+        if hashes is None:
+            return None
+        if not isinstance(hashes, dict):
+            return f"its artifact.json's {ARTIFACT_HASHES} is not a mapping"
+        folder = self.artifact_dir(method, subject)
+        for name, digest in sorted(hashes.items()):
+            path = folder / name
+            if not path.resolve().is_relative_to(folder.resolve()):
+                return f"its artifact.json names {name}, outside the artifact"
+            if path.is_symlink() or not path.is_file():
+                return f"{name} is missing"
+            if sha256_file(path) != digest:
+                return f"{name} has changed since it was trained (damaged or replaced)"
+        return None
+
+    def discard_artifact(self, method: str, subject: str) -> None:
+        """A damaged artifact out of the way, renamed at once (a later run sees no half-deleted artifact), then
+        removed like a killed training's staging folder."""
+        final = self.artifact_dir(method, subject)
+        require_inside(self.root, final)
+        aside = final.parent / f".staging-{subject}-damaged-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        os.replace(final, aside)
+        remove_tree(self.root, aside)
 
     # ---------------------------------------------------------------- groups
     def image_path(self, method: str, subject: str, prompt_key: int | str, image_index: int) -> Path:
