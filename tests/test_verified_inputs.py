@@ -9,9 +9,37 @@ from __future__ import annotations
 import hashlib
 import json
 
+from PIL import Image
+
+from dataset.locate import cache_root
 from tests.conftest import image_hashes, tiny_run
 
 DREAMBOOTH = {"methods": ["dreambooth"], "subjects": ["dog"], "limit_prompts": 1}
+
+
+def _bytes(folder, pattern="*.png"):
+    return {p.name: p.read_bytes() for p in sorted(folder.glob(pattern))}
+
+
+# --------------------------------------------------------------------------- class-image cache
+def test_a_class_image_replaced_or_truncated_in_the_cache_is_made_again(tmp_path, dreambench_dir):
+    """Another valid PNG was trained on silently (other weights and images, exit 0); a truncated one failed every
+    cell of its class on every later run with an OSError that named no file."""
+    first = tiny_run(tmp_path / "a", dreambench_dir, **DREAMBOOTH)
+    assert not first.failures
+    (folder,) = (cache_root() / "class-images").iterdir()
+    cached = _bytes(folder)
+    assert len(cached) >= 3
+    Image.new("RGB", (32, 32), "red").save(folder / "0001.png")  # a valid PNG, not the one the cache made
+    with open(folder / "0000.png", "r+b") as image:
+        image.truncate(100)
+
+    second = tiny_run(tmp_path / "b", dreambench_dir, **DREAMBOOTH)
+    assert not second.failures
+    assert _bytes(folder) == cached
+    assert list(image_hashes(tmp_path / "b").values()) == list(image_hashes(tmp_path / "a").values())
+    recorded = json.loads((folder / "sha256.json").read_text())
+    assert recorded == {name: hashlib.sha256(data).hexdigest() for name, data in cached.items()}
 
 
 # --------------------------------------------------------------------------- records
