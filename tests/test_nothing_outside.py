@@ -128,10 +128,42 @@ def test_a_guarded_delete_never_follows_a_link_made_after_the_check(tmp_path):
     assert (victim / "dog" / "keep.txt").is_file()
 
 
-# --------------------------------------------------------------------------- kernel pseudo file systems
+# --------------------------------------------------------------------------- smaller refusals (case 7)
 @pytest.mark.parametrize("folder", ["/proc/bench-run", "/sys/bench-run"])
 def test_an_output_folder_on_a_kernel_pseudo_file_system_fails_the_dry_run(folder, cli, dreambench_dir):
     result = cli("run", "--dry-run", "--output-dir", folder, "--dataset-dir", dreambench_dir)
     assert result.exit_code == 2
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"bench: error: output directory {folder} is under /") and "pseudo file system" in line
+
+
+@pytest.mark.parametrize("setting", ["generation.steps=1000000000000", "generation.resolution=100000"])
+def test_an_absurd_sampling_value_is_refused_before_any_work(setting, tmp_path, dreambench_dir):
+    with pytest.raises(BenchError, match=rf"^{setting.split('=')[0]}=\d+ is more than \d+: "):
+        tiny_run(tmp_path / "run", dreambench_dir, subjects=["dog"], limit_prompts=1, assignments=[setting])
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_that_lost_its_run_json_is_refused_naming_run_json(scored_run, tmp_path, dreambench_dir):
+    import shutil
+
+    run_dir = shutil.copytree(scored_run, tmp_path / "run")
+    (run_dir / "run.json").unlink()
+    with pytest.raises(BenchError, match="lost its run.json") as caught:
+        tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1, score=True)
+    assert "WARNING-RANDOM-WEIGHTS" not in str(caught.value).split("(it holds")[0]
+
+
+def test_a_run_started_while_bench_score_works_is_told_it_is_a_scoring(tmp_path):
+    from benchmark.store.lock import run_lock, scoring_lock
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with scoring_lock(run_dir):
+        for shard in ((0, 1), (1, 2)):
+            with pytest.raises(BenchError, match=r"^a `bench score` is scoring .*run; wait for it"):
+                with run_lock(run_dir, shard):
+                    pass
+    with run_lock(run_dir, (0, 1)), pytest.raises(BenchError, match="another `bench run` is writing"):
+        with run_lock(run_dir, (0, 1)):
+            pass

@@ -100,6 +100,15 @@ class RunStore:
         if not self.root.is_dir():
             raise BenchError(f"{self.root} exists and is not a directory; choose another --output-dir")
         foreign = sorted(p.name for p in self.root.iterdir() if not _ours_before_the_run_exists(p.name))
+        signs = [name for name in foreign if name in RUN_SIGNS] + [
+            p.parent.name + "/" + p.name for p in sorted(self.root.glob("*/method.json"))
+        ]
+        if signs and not (self.root / RUN_FILE).exists():
+            raise BenchError(
+                f"{self.root} is a bench run directory that has lost its {RUN_FILE} (it holds {', '.join(signs[:2])}): "
+                f"without it the run's configuration cannot be checked, so nothing is added; put {RUN_FILE} back "
+                "(from a backup), or use another --output-dir"
+            )
         if foreign and not (self.root / RUN_FILE).exists():  # a shard may have made the run (and more) meanwhile
             raise BenchError(
                 f"{self.root} is not empty (it holds {foreign[0]}) and is not a bench run directory; "
