@@ -12,14 +12,20 @@ import pytest
 from benchmark.dry_run import plan_run
 from benchmark.errors import BenchError
 from reports.html import write_report
-from tests.conftest import tiny_config, tiny_run
+from tests.conftest import FAKE_METHOD, tiny_config, tiny_run
+
+# A plug-in's option value is part of its method's label, which the reports print.
+HTML = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
 def scored_run(tmp_path_factory, dreambench_dir):
-    """One subject, one prompt, two images, scored: enough for a report."""
+    """One subject, one prompt, two images, scored: enough for a report. Beside `base`, the fake plug-in with
+    HTML in its label (images of 64 px: DIV needs 31 or more)."""
     run_dir = tmp_path_factory.mktemp("scored") / "run"
-    tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1, score=True)
+    settings = [f"options.fake.fail_on={HTML}", "options.fake.size=64"]
+    methods = {"methods": ["base", "fake"], "include": [str(FAKE_METHOD)], "assignments": settings}
+    tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1, score=True, **methods)
     return run_dir
 
 
@@ -167,3 +173,11 @@ def test_a_run_started_while_bench_score_works_is_told_it_is_a_scoring(tmp_path)
     with run_lock(run_dir, (0, 1)), pytest.raises(BenchError, match="another `bench run` is writing"):
         with run_lock(run_dir, (0, 1)):
             pass
+
+
+def test_plugin_text_in_the_markdown_leaderboard_is_shown_not_rendered(scored_run, tmp_path):
+    """A Markdown viewer (a README, a pull request) rendered the label's HTML."""
+    written = write_report([scored_run], tmp_path / "report")
+    text = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "<img" not in text and "<img" not in written.markdown
+    assert "fake[fail_on=&lt;img src=x onerror=alert(1)&gt;,size=64]" in text
