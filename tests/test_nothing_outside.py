@@ -181,3 +181,37 @@ def test_plugin_text_in_the_markdown_leaderboard_is_shown_not_rendered(scored_ru
     text = (tmp_path / "report" / "leaderboard.md").read_text()
     assert "<img" not in text and "<img" not in written.markdown
     assert "fake[fail_on=&lt;img src=x onerror=alert(1)&gt;,size=64]" in text
+
+
+def test_scores_jsonl_and_scores_json_of_two_scorings_are_refused_not_mixed(
+    scored_run, tmp_path, monkeypatch, dreambench_dir
+):
+    """A scoring killed between writing scores.jsonl and scores.json left the report (scores.json) and `bench
+    compare` (scores.jsonl) disagreeing about one run."""
+    import shutil
+
+    import benchmark.metrics.scoring as scoring
+    from benchmark.metrics import score_run
+    from reports.comparisons import compare_runs
+    from reports.loading import load_runs
+
+    run_dir = shutil.copytree(scored_run, tmp_path / "run")
+    # the plug-in's, whose prompts hold an identifier: `--keep-identifier` changes its CLIP-T text and values
+    label = next(path.name for path in run_dir.iterdir() if path.name.startswith("fake"))
+    before = (run_dir / label / "scores.jsonl").read_text()
+    real = scoring.atomic_write_json
+
+    def killed_before_scores_json(path, payload):
+        if path.name == "scores.json":
+            raise KeyboardInterrupt
+        real(path, payload)
+
+    monkeypatch.setattr(scoring, "atomic_write_json", killed_before_scores_json)
+    with pytest.raises(KeyboardInterrupt):
+        score_run(run_dir, dreambench_dir, methods=[label], profile="tiny", metrics=["clip-t"], keep_identifier=True)
+    monkeypatch.undo()
+    assert (run_dir / label / "scores.jsonl").read_text() != before  # the kill left the two files disagreeing
+    refused = r"scores\.jsonl is not the one that .*scores\.json was written .*`bench score"
+    for read in (lambda: load_runs([run_dir]), lambda: compare_runs(run_dir, run_dir, "base", label)):
+        with pytest.raises(BenchError, match=refused):
+            read()
