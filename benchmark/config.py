@@ -28,6 +28,13 @@ from benchmark.errors import BenchError
 from benchmark.profiles import get_profile
 
 SCHEDULERS = ("ddim", "pndm", "euler_ancestral", "dpm")
+# Values no run can sample with, refused up front: each would fail every cell in turn, or run for ever.
+MAX_STEPS = 1000  # the schedulers' training timesteps (SD-1.x and tiny): diffusers refuses more
+MAX_RESOLUTION = 4096  # 64x SD-1.5's native area; 100000 px asks 40 GB for one latent batch
+LIMITS = (
+    ("steps", MAX_STEPS, "the schedulers have 1000 training timesteps, so no sampler takes more steps"),
+    ("resolution", MAX_RESOLUTION, "no GPU holds the latents of a larger image (SD-1.5 draws 512)"),
+)
 EXECUTORS = ("local", "process", "ray")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -255,6 +262,10 @@ def _validate(config: RunConfig) -> RunConfig:
             raise BenchError(f"generation.{key} must be at least 1")
     if gen.resolution is not None and gen.resolution % 8:
         raise BenchError("generation.resolution must be a multiple of 8")
+    for key, most, why in LIMITS:
+        value = getattr(gen, key)
+        if value is not None and value > most:  # found here, before any work, not by every cell in turn
+            raise BenchError(f"generation.{key}={value} is more than {most}: {why}")
     if gen.compile or gen.compile_mode != GenerationConfig.compile_mode:  # defaults need no check (nor torch)
         from methods.speedups import check_compile_settings
 

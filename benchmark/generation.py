@@ -8,7 +8,6 @@ thing in its worker and produces the same bytes.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from benchmark.images import check_method_output, check_subject_phrase, png_byte
 from benchmark.planning import PRES_PROMPT, Cell, plan_groups, sampling_batches
 from benchmark.profiles import get_profile
 from benchmark.seeds import image_seed, seeded_global_rngs
+from benchmark.store.containment import remove_tree
 from benchmark.store.run_dir import RunStore
 from dataset.protocol import load_protocol
 from dataset.validate import instance_images
@@ -162,9 +162,14 @@ class CellRunner:
     def _artifact(self, cell: Cell, method, subject: SubjectInput, result: CellResult) -> dict:
         with self.store.cell_lock(cell.method, cell.subject):  # overlapping runs never train one cell twice
             info = self.store.artifact_info(cell.method, cell.subject)
-            if info is not None:
+            damage = self.store.damaged_artifact(cell.method, cell.subject, info) if info is not None else None
+            if info is not None and damage is None:
                 self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=False)
                 return info
+            if damage is not None:  # never used: trained again, and its images made again from the new weights
+                self.store.discard_artifact(cell.method, cell.subject)
+                what = f"{cell.method}/{cell.subject}: its trained artifact is damaged ({damage})"
+                result.notes.append(f"{what}: trained again, and its images made again")
             self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=True)
             info = self._personalize(cell, method, subject, result)
             result.trained = info.get("trained") is not False  # `base` records that it trains nothing
@@ -207,8 +212,7 @@ class CellRunner:
             self.store.remove_scratch(cell.method, cell.subject)
             return published
         finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(self.store.root, staging)
 
     def _run_cell(self, cell: Cell, result: CellResult, on_group) -> None:
         method = self.method(cell.method)
@@ -232,9 +236,10 @@ class CellRunner:
         pres = tuple(number for number, group in enumerate(groups) if group.prompt == PRES_PROMPT)
         plan = sampling_batches([len(group.seeds) for group in groups], self.context.generation.batch_size, pres)
         keys = self._group_keys(cell, artifact, groups, texts, plan)
+        planned = [self._planned_records(cell, *args) for args in zip(groups, texts, phrases, strict=True)]
         done = [
-            self.store.finished_group(cell.method, cell.subject, group.prompt.index, key) is not None
-            for group, key in zip(groups, keys, strict=True)
+            self.store.finished_group(cell.method, cell.subject, group.prompt.index, key, records) is not None
+            for group, key, records in zip(groups, keys, planned, strict=True)
         ]
         for number, group in enumerate(groups):
             if done[number]:
@@ -257,9 +262,8 @@ class CellRunner:
                         images.setdefault(number, {})[image_index] = image
                 for number in dict.fromkeys(number for number, _ in batch):
                     if not done[number] and len(images.get(number, {})) == len(groups[number].seeds):
-                        write = partial(self._write_group, cell, groups[number], texts[number], phrases[number],
-                                        keys[number], images.pop(number), result)  # fmt: skip
-                        writer.submit(write, done=on_group)
+                        parts = (groups[number], planned[number], keys[number], images.pop(number))
+                        writer.submit(partial(self._write_group, cell, *parts, result), done=on_group)
                         done[number] = True
 
     def _note_other_size(self, cell: Cell, images: list, result: CellResult) -> None:
@@ -313,13 +317,37 @@ class CellRunner:
             keys.append(stable_hash(key))
         return keys
 
-    def _write_group(
-        self, cell: Cell, group, text: str, phrase: str, key: str, images: dict, result: CellResult
-    ) -> None:
+    def _planned_records(self, cell: Cell, group, text: str, phrase: str) -> list[dict]:
+        """What the group's records must say, image by image, less each image's SHA-256: a records file that says
+        anything else (another file, seed or field, a record missing or twice) is not this group's."""
         protocol_subject = self.protocol.subject(cell.subject)
-        intact = self.store.intact_images(cell.method, cell.subject, group.prompt.index, key)
+        return [
+            {
+                "method": cell.method,
+                "method_name": self.spec.method_names[cell.method],
+                "subject": cell.subject,
+                "class_noun": protocol_subject.class_noun,
+                "kind": protocol_subject.kind,
+                "prompt_index": group.prompt.index,
+                "category": group.prompt.category,
+                "template": group.prompt.template,
+                "prompt": text,
+                "subject_phrase": phrase,
+                "image_index": image_index,
+                "seed": seed,
+                "file": self.store.image_path(cell.method, cell.subject, group.prompt.index, image_index)
+                .relative_to(self.store.root)
+                .as_posix(),
+                "profile": self.config.profile,
+                "meaningful": self.spec.meaningful,
+            }
+            for image_index, seed in enumerate(group.seeds)
+        ]
+
+    def _write_group(self, cell: Cell, group, planned: list[dict], key: str, images: dict, result: CellResult) -> None:
+        intact = self.store.intact_images(cell.method, cell.subject, group.prompt.index, key, planned)
         records, changed = [], []
-        for image_index, seed in enumerate(group.seeds):
+        for image_index, expected in enumerate(planned):
             path = self.store.image_path(cell.method, cell.subject, group.prompt.index, image_index)
             png = png_bytes(images[image_index])
             if image_index in intact and hashlib.sha256(png).hexdigest() != intact[image_index]:
@@ -331,26 +359,7 @@ class CellRunner:
                 digest, written = self.store.write_image(path, png)
             result.generated += written
             result.reused += not written
-            records.append(
-                {
-                    "method": cell.method,
-                    "method_name": self.spec.method_names[cell.method],
-                    "subject": cell.subject,
-                    "class_noun": protocol_subject.class_noun,
-                    "kind": protocol_subject.kind,
-                    "prompt_index": group.prompt.index,
-                    "category": group.prompt.category,
-                    "template": group.prompt.template,
-                    "prompt": text,
-                    "subject_phrase": phrase,
-                    "image_index": image_index,
-                    "seed": seed,
-                    "file": path.relative_to(self.store.root).as_posix(),
-                    "sha256": digest,
-                    "profile": self.config.profile,
-                    "meaningful": self.spec.meaningful,
-                }
-            )
+            records.append({**expected, "sha256": digest})
         self.store.write_group(cell.method, cell.subject, group.prompt.index, key, records)
         self._note_identical_images(cell, group, records, result)
         if changed:

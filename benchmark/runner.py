@@ -33,6 +33,7 @@ from benchmark.planning import plan_cells, plan_groups, shard_cells
 from benchmark.profiles import get_profile
 from benchmark.seeds import SEED_SCHEME
 from benchmark.store.atomic import atomic_write_text
+from benchmark.store.containment import refuse_links_out
 from benchmark.store.lock import run_lock
 from benchmark.store.run_dir import LAYOUT_VERSION, RunStore, recorded_includes
 from dataset.locate import cache_root, resolve_dataset_dir
@@ -143,6 +144,25 @@ def refuse_resolution_below_div(config: RunConfig) -> None:
 
 
 MAX_FOLDER_NAME_BYTES = 255  # NAME_MAX of ext4, xfs, Lustre and GPFS
+
+
+# Kernel pseudo file systems: files there are the kernel's, and a run written there would hold nothing.
+PSEUDO_FILE_SYSTEMS = (Path("/proc"), Path("/sys"))
+
+
+def refuse_unwritable_place(run_dir: Path) -> None:
+    """An output directory no run could write, said before any work and by `--dry-run` too: under /proc or /sys,
+    or below a file or a folder this user may not write."""
+    resolved = Path(run_dir).resolve()
+    for pseudo in PSEUDO_FILE_SYSTEMS:
+        if resolved.is_relative_to(pseudo):
+            what = f"{pseudo}, a kernel pseudo file system that holds no files"
+            raise BenchError(f"output directory {run_dir} is under {what}: choose a folder on disk")
+    existing = next(path for path in (resolved, *resolved.parents) if path.exists())
+    if existing != resolved and not existing.is_dir():  # (the folder itself a file: the run directory check says)
+        raise BenchError(f"output directory {run_dir}: {existing} is a file, not a folder; choose another --output-dir")
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        raise BenchError(f"output directory {run_dir}: {existing} is not writable by this user; use another one")
 
 
 def _log_to_stderr(message: str) -> None:
@@ -319,10 +339,16 @@ def images_on_disk(prepared: PreparedRun, store: RunStore, cell) -> tuple[int, i
         try:
             payload = json.loads(store.group_path(cell.method, cell.subject, group.prompt.index).read_text("utf-8"))
             records = payload["records"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             continue
-        if len(records) == len(group.seeds) and all((store.root / r["file"]).exists() for r in records):
-            on_disk += len(records)
+        if not isinstance(records, list):
+            continue
+        # Each image's own file and seed, no record missing or twice (no hashing here: the run checks them whole).
+        files = [store.image_path(cell.method, cell.subject, group.prompt.index, i) for i in range(len(group.seeds))]
+        planned = [(path.relative_to(store.root).as_posix(), group.seeds[i]) for i, path in enumerate(files)]
+        said = [(r.get("file"), r.get("seed")) if isinstance(r, dict) else None for r in records]
+        if said == planned and all(path.exists() for path in files):
+            on_disk += len(files)
     return sum(len(g.seeds) for g in groups), on_disk
 
 
@@ -341,6 +367,8 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
                          "leave --limit-prompts out to run them all")  # fmt: skip
     profile = get_profile(config.profile)
     run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
+    refuse_links_out(run_dir)  # before anything is written, moved or deleted through one
+    refuse_unwritable_place(run_dir)
     labels, method_names, method_options = plan_methods(config, run_dir)
     dataset_dir = resolve_dataset_dir(config.dataset_dir)
     if run_dir.resolve().is_relative_to(Path(dataset_dir).resolve()):

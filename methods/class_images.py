@@ -7,6 +7,12 @@ by everything that determines them: base model, prompt, sampler, steps, guidance
 resolution and seed. Image i always comes from its own seed, so asking for 200
 after 100 reuses the first 100 and a killed generation resumes where it stopped.
 
+The cache is shared by every run, so nothing in it is trusted by its name: each
+image's SHA-256 is recorded (`sha256.json`) when it is made and checked on every use.
+An image missing, changed (another valid PNG put in its place would be trained on
+silently) or damaged (a truncated one failed every cell of its class) is sampled again
+with its block; so is one without a recorded hash, which cannot be verified.
+
 They are sampled in aligned blocks of `generation.batch_size` images (4, the
 images per prompt, unless a run asks for wider batches to fill a big GPU): an
 image's rounding depends on its batch companions, so the block size is part of
@@ -16,6 +22,8 @@ the cache key, and a block is always sampled whole, whatever was cached before.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from pathlib import Path
 
 from filelock import FileLock
@@ -25,9 +33,11 @@ from benchmark.devices import device_name
 from benchmark.images import png_bytes
 from benchmark.seeds import image_seed
 from benchmark.store.atomic import atomic_write_bytes, atomic_write_json
+from benchmark.store.containment import require_inside
 
 # How many images have been generated in this process: tests use it to prove sharing.
 GENERATED = {"count": 0}
+HASHES = "sha256.json"  # beside the images: each one's SHA-256, recorded when it was made
 
 
 def class_image_key(
@@ -68,18 +78,43 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
     base_model = f"{context.config.model_sources()['base']}@{context.model_locations['base']}"
     key = class_image_key(base_model, prompt, sampler, generation, seed, device_name(context.device))
     folder = Path(context.cache_dir) / "class-images" / stable_hash(key)[:20]
+    require_inside(context.cache_dir, folder, "cache")
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{i:04d}.png" for i in range(count)]
     with FileLock(str(folder / ".lock")):  # workers training two subjects of one class wait, then reuse
         atomic_write_json(folder / "key.json", key)
+        recorded = _recorded_hashes(folder)
         block_size = generation.batch_size
-        blocks = sorted({i // block_size for i, path in enumerate(paths) if not path.exists()})
+        blocks = sorted({i // block_size for i, path in enumerate(paths) if not _intact(path, recorded)})
         if blocks:
             pipe = build_pipeline(context.generation_parts(), generation, context.device, context.dtype)
             for block in blocks:
                 chunk = list(range(block * block_size, (block + 1) * block_size))  # past `count`: kept for later
                 seeds = [image_seed(seed, "class-images", prompt, i) for i in chunk]
                 for i, image in zip(chunk, sample(pipe, [prompt] * len(chunk), seeds, generation), strict=True):
-                    atomic_write_bytes(folder / f"{i:04d}.png", png_bytes(image))
+                    png = png_bytes(image)
+                    atomic_write_bytes(folder / f"{i:04d}.png", png)
+                    recorded[f"{i:04d}.png"] = hashlib.sha256(png).hexdigest()
                     GENERATED["count"] += 1
+                # after each block: a run killed midway keeps the blocks it finished, with their hashes
+                atomic_write_json(folder / HASHES, dict(sorted(recorded.items())))
     return paths
+
+
+def _recorded_hashes(folder: Path) -> dict[str, str]:
+    """file name -> SHA-256 recorded when it was made; {} when the record is missing or unreadable (then
+    every image is sampled again: none can be verified)."""
+    try:
+        recorded = json.loads((folder / HASHES).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {name: value for name, value in recorded.items() if isinstance(value, str)}
+
+
+def _intact(path: Path, recorded: dict[str, str]) -> bool:
+    """The image is a plain file whose bytes are those recorded when it was made."""
+    if path.is_symlink() or not path.is_file() or path.name not in recorded:
+        return False
+    return hashlib.sha256(path.read_bytes()).hexdigest() == recorded[path.name]

@@ -184,6 +184,10 @@ class DreamBooth(Method):
         resolution = options["resolution"]
         if resolution is not None and (not isinstance(resolution, int) or resolution < 8 or resolution % 8):
             fail(f"resolution must be a multiple of 8 (the VAE downsamples by 8), not {options['resolution']!r}")
+        from benchmark.config import MAX_RESOLUTION
+
+        if resolution is not None and resolution > MAX_RESOLUTION:
+            fail(f"resolution must be at most {MAX_RESOLUTION} (no GPU holds larger latents), not {resolution}")
         if options["mixed_precision"] not in T.MIXED_PRECISIONS:
             fail(f"mixed_precision must be one of {', '.join(T.MIXED_PRECISIONS)}, not {options['mixed_precision']!r}")
         speedups.check_compile_settings(

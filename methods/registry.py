@@ -7,6 +7,7 @@ idea: `bench run --include my_method.py --method my-method`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import io
@@ -231,13 +232,50 @@ def include_file(path: str | Path) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        said = _import_apart(spec, module, path)
     except BenchError as exc:  # a registration the harness refused: its own words say why
         del sys.modules[module_name]
         raise BenchError(f"--include {path}: {exc}") from None
+    except SystemExit as exc:
+        del sys.modules[module_name]
+        last = _last_line(getattr(exc, "said", ""))
+        raise BenchError(
+            f"--include {path} exited while being imported (sys.exit({exc.code!r}){': ' + repr(last) if last else ''}"
+            "); a plug-in file may define and register methods at import, never parse a command line or exit"
+        ) from None
     except Exception as exc:
         del sys.modules[module_name]
         raise BenchError(f"--include {path} failed to import: {type(exc).__name__}: {exc}") from None
+    sys.stdout.write(said[0])  # what it printed while importing, now that it imported: its own, never bench's
+    sys.stderr.write(said[1])
+
+
+def _import_apart(spec, module, path: Path) -> tuple[str, str]:
+    """Run an include's module with its own `sys.argv` (`[path]`) and its output held back: returns what it
+    printed (stdout, stderr). A plug-in that parses a command line at import would read bench's, and its
+    argparse would print a usage and an error line that read as bench's own ("usage: bench ...", "bench:
+    error: ..."); one that calls sys.exit would end `bench run` with exit 0 and nothing done. Its SystemExit
+    carries what it printed (`said`), for the one line that replaces it."""
+    out, err = io.StringIO(), io.StringIO()
+    argv, sys.argv = sys.argv, [str(path)]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            spec.loader.exec_module(module)
+    except SystemExit as exc:
+        exc.said = out.getvalue() + err.getvalue()
+        raise
+    except BaseException:
+        sys.stdout.write(out.getvalue())
+        sys.stderr.write(err.getvalue())
+        raise
+    finally:
+        sys.argv = argv
+    return out.getvalue(), err.getvalue()
+
+
+def _last_line(text: str, limit: int = 160) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""
 
 
 def available_methods(includes: list[str] = ()) -> dict[str, type[Method]]:

@@ -11,6 +11,7 @@ banner, and its rows are read one by one.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,15 +77,23 @@ def _training_text(training: dict) -> str:
     return f"{time}, {fmt_memory(training['peak_memory_mb'])}"
 
 
+def md(text: object) -> str:
+    """Text from a run (a label holding an option's value, a plug-in's device or notes) as Markdown shows it
+    literally: a viewer renders raw HTML (`<img onerror=...>` in a label would run in a README or a PR),
+    and a `|` would split a table cell. `<`, `>` and `&` become entities, which every viewer shows as the
+    characters themselves; the CSV files keep the text as it is, a label being what names a method's folder."""
+    return html.escape(str(text), quote=False).replace("|", "\\|")
+
+
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + [
-        "| " + " | ".join(r) + " |" for r in rows
+    return ["| " + " | ".join(map(md, header)) + " |", "|" + " --- |" * len(header)] + [
+        "| " + " | ".join(map(md, r)) + " |" for r in rows
     ]
 
 
 def board_markdown(board: Leaderboard, data: ReportData) -> str:
     """The leaderboard as Markdown (see the module docstring for its blocks)."""
-    lines = [f"> **{line}**" for line in (*report_banners(data), *protocol_banners(data))]
+    lines = [f"> **{md(line)}**" for line in (*report_banners(data), *protocol_banners(data))]
     if lines:
         lines.append("")
     heads = [metric_header(m) for m in board.metrics]
@@ -188,9 +197,9 @@ def ablation_markdown(result: AblationResult) -> str:
         lines.append(f"{ablation_unavailable(result)} (`{result.hint}`).")
         return "\n".join(lines) + "\n"
     if result.options:
-        lines += [f"Every arm ran with the options `{result.options}`.", ""]
+        lines += [f"Every arm ran with the options {md(result.options)}.", ""]
     if result.code_warning:
-        lines += [f"**{result.code_warning}**", ""]
+        lines += [f"**{md(result.code_warning)}**", ""]
     lines += [
         "| arm | method | metric | ours [95% CI] | published | Δ ours vs first row [95% CI] | p | Δ published |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -202,12 +211,12 @@ def ablation_markdown(result: AblationResult) -> str:
             p_value, published_delta = fmt_p(line.delta_p), fmt_signed(line.published_delta)
         ours = fmt_estimate(line.ours_mean, line.ours_ci_low, line.ours_ci_high, n_subjects=line.ours_n_subjects)
         lines.append(
-            f"| {line.arm}{'' if line.complete else ' †'} | {line.method} | {METRICS[line.metric].name} "
+            f"| {md(line.arm)}{'' if line.complete else ' †'} | {md(line.method)} | {METRICS[line.metric].name} "
             f"{arrow(line.metric)} | "
             f"{ours} | {fmt(line.published)} | {delta} | {p_value} | {published_delta} |"
         )
     lines.append("")
-    lines += [f"{note}\n" for note in _ablation_notes(result)]
+    lines += [f"{md(note)}\n" for note in _ablation_notes(result)]
     lines.append(f"Published: {result.source or 'none (' + result.no_source + ')'}.")
     return "\n".join(lines) + "\n"
 

@@ -27,7 +27,7 @@ from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
 from benchmark.store.run_dir import recorded_includes
 from dataset.protocol import ATTRIBUTION
-from reports import formatting
+from reports import formatting, ownership
 from reports.ablations import build_ablations
 from reports.banner import (
     mixed_scoring_banners,
@@ -274,6 +274,7 @@ def write_report(
     staging = _staging_dir(out_dir)
     try:
         markdown = _build(data, board, ablations, staging, thumbnail_px)
+        ownership.write_marker(staging)
         _move_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -304,33 +305,24 @@ def _require_distinct_runs(data: ReportData) -> None:
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    """Refuse, before any slow work, a target that is a file or a folder of someone else's files."""
+    """Refuse, before any slow work, a target that is a file, a folder of someone else's files, or an earlier
+    report holding a file bench cannot prove it wrote (see reports.ownership)."""
     try:
         if out_dir.exists() and not out_dir.is_dir():
             raise BenchError(f"{out_dir} exists and is not a directory: choose an empty or new directory")
         if out_dir.is_dir():
             entries = [p for p in out_dir.iterdir() if not p.name.startswith(STAGING_PREFIX)]
-            if entries and not _holds_earlier_report(out_dir):
+            recorded = ownership.recorded_files(out_dir)
+            if entries and recorded is None:
                 raise BenchError(
-                    f"{out_dir} is not empty and holds no earlier report: choose an empty or new directory"
+                    f"{out_dir} is not empty and holds no earlier report written by bench (no {ownership.MARKER} "
+                    "listing its files): choose an empty or new directory"
                 )
+            if entries:
+                replaced = {INDEX, IMAGES_DIR, PLOTS_DIR, *(name.split("/", 1)[0] for name in recorded)}
+                ownership.require_ours(out_dir, sorted(replaced), recorded)
     except OSError as exc:
         raise BenchError(f"cannot use {out_dir} for the report: {exc.strerror or exc}") from None
-
-
-def _holds_earlier_report(out_dir: Path) -> bool:
-    """An index.html this tool wrote (its generator tag; before the tag, the exports beside it).
-
-    Only such a folder is ever replaced: `-o docs/` with someone's own index.html and
-    images/ must be refused, not emptied.
-    """
-    index = out_dir / INDEX
-    if not index.is_file():
-        return False
-    with index.open(encoding="utf-8", errors="replace") as handle:
-        if GENERATOR in handle.read(4096):
-            return True
-    return (out_dir / "leaderboard.csv").is_file() and (out_dir / "leaderboard.md").is_file()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -367,12 +359,15 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
     The earlier report's entries (those the new one replaces, and its images/ and plots/,
     which may hold methods no longer in it) first move aside into the staging folder;
     if moving the new ones in fails, they move back. Only then is the old set deleted.
-    Nothing else in out_dir is touched.
+    Every file moved aside is checked first against the earlier report's marker (it may
+    have changed while the new one was built): nothing bench did not write is deleted, and
+    nothing else in out_dir is touched.
     """
     new_entries = sorted(staging.iterdir(), key=lambda p: (p.name != INDEX, p.name))
+    names = dict.fromkeys([IMAGES_DIR, PLOTS_DIR, *(entry.name for entry in new_entries)])
+    ownership.require_ours(out_dir, names, ownership.recorded_files(out_dir) or {})
     aside = staging / ".earlier"
     aside.mkdir()
-    names = dict.fromkeys([IMAGES_DIR, PLOTS_DIR, *(entry.name for entry in new_entries)])
     moved_aside, moved_in = [], []
     try:
         for name in names:

@@ -41,7 +41,7 @@ from benchmark.config import RunConfig
 from benchmark.errors import BenchError
 from benchmark.metrics.external import DEFAULT_OUTPUT as SCORED_FOLDER_DEFAULT
 from benchmark.metrics.external import SOURCE as SOURCE_JSON
-from benchmark.metrics.records import GENERATIONS, SCORES_JSON, SCORES_JSONL, read_jsonl
+from benchmark.metrics.records import GENERATIONS, SCORES_JSON, SCORES_JSONL, read_jsonl, scores_pair_problem
 from benchmark.metrics.registry import METRICS
 from benchmark.store.run_dir import RUN_FILE, read_invocations
 from dataset.protocol import load_protocol
@@ -397,6 +397,16 @@ def _read_json(path: Path) -> dict | None:
     return value
 
 
+def _read_scores(method_dir: Path) -> dict | None:
+    """scores.json, once it is known to go with the scores.jsonl beside it: the report reads one and the
+    comparisons the other, so a pair from two scorings (one killed between the files) is refused, not mixed."""
+    scores = _read_json(method_dir / SCORES_JSON)
+    problem = scores_pair_problem(method_dir, scores)
+    if problem:
+        raise BenchError(problem)
+    return scores
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     return read_jsonl(path) if path.is_file() else []  # not written yet: nothing recorded
 
@@ -460,7 +470,7 @@ def _load_scored_folder(path: Path, only: str | None) -> tuple[RunInfo, list[Met
         if only is not None and method_dir.name != only:
             continue
         source = _read_json(method_dir / SOURCE_JSON) or {}
-        scores = _read_json(method_dir / SCORES_JSON)
+        scores = _read_scores(method_dir)
         imported = str(source.get("imported_from", "unknown"))
         info = {
             "name": method_dir.name,
@@ -516,7 +526,7 @@ def load_run(path: Path) -> tuple[RunInfo, list[MethodRun]]:
     methods = []
     for method_dir in _method_dirs(path):
         info = (_read_json(method_dir / METHOD_JSON) or {}).get("info", {})
-        scores = _read_json(method_dir / SCORES_JSON)
+        scores = _read_scores(method_dir)
         methods.append(
             MethodRun(
                 key=method_dir.name,

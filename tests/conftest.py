@@ -68,8 +68,8 @@ def dataset_copy(tmp_path, dreambench_dir) -> Path:
     return root
 
 
-def tiny_run(output_dir: Path, dataset_dir: Path, **overrides):
-    """A small in-process `bench run`: 2 prompts x 2 images per subject, no PRES images, no scoring."""
+def tiny_config(output_dir: Path, dataset_dir: Path, **overrides):
+    """The config of a small `bench run`: 2 prompts x 2 images per subject, no PRES images, no scoring."""
     values = {
         "generate_pres": False,
         "score": False,
@@ -82,8 +82,13 @@ def tiny_run(output_dir: Path, dataset_dir: Path, **overrides):
     }
     values.update(overrides)
     assignments = values.pop("assignments", [])
-    log = values.pop("log", lambda message: None)
-    return execute_run(build_config(assignments=assignments, overrides=values), progress=False, log=log)
+    return build_config(assignments=assignments, overrides=values)
+
+
+def tiny_run(output_dir: Path, dataset_dir: Path, **overrides):
+    """A small in-process `bench run` (see `tiny_config`)."""
+    log = overrides.pop("log", lambda message: None)
+    return execute_run(tiny_config(output_dir, dataset_dir, **overrides), progress=False, log=log)
 
 
 def image_hashes(run_dir: Path) -> dict[str, str]:

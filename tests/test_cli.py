@@ -450,7 +450,7 @@ def test_bench_score_refuses_while_a_run_or_a_shard_writes_to_the_run(cli, run_a
     from benchmark.errors import BenchError
     from benchmark.store.lock import scoring_lock
 
-    with scoring_lock(run), pytest.raises(BenchError, match="another `bench run` is writing"):
+    with scoring_lock(run), pytest.raises(BenchError, match="a `bench score` is scoring"):
         with run_lock(run, (1, 2)):  # and no shard starts while it scores
             pass
     assert cli("score", run, "--profile", "tiny", "--quiet").exit_code == 0  # and scores once the run is done

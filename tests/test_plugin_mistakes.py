@@ -246,3 +246,29 @@ def test_a_refusal_says_when_the_folder_holds_no_outputs_yet(tmp_path):
     with pytest.raises(BenchError, match="holds outputs of plug-in p made from other code"):
         store.open_method("p", {**info, "plugin_code": "b" * 16})
     assert json.loads((store.method_dir("p") / "method.json").read_text())["info"] == info
+
+
+ARGPARSE_AT_IMPORT = """import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--steps", type=int, required=True)
+args = parser.parse_args()
+"""
+
+
+@pytest.mark.parametrize("body", ["import sys\nprint('bye')\nsys.exit(0)\n", ARGPARSE_AT_IMPORT])
+def test_a_plugin_that_exits_at_import_is_one_error_line_naming_it(body, tmp_path, cli, dreambench_dir, monkeypatch):
+    """`sys.exit(0)` at import made `bench run` exit 0 with nothing done; a plug-in's argparse printed a usage
+    and an error line under bench's name, about bench's own command line."""
+    plugin = tmp_path / "exits.py"
+    plugin.write_text(body)
+    small = "--subjects dog --limit-prompts 1 --images-per-prompt 1 --no-score --quiet".split()
+    args = ["run", "--include", plugin, "--method", "base", *small, "--output-dir", tmp_path / "run"]
+    args += ["--dataset-dir", dreambench_dir]
+    monkeypatch.setattr("sys.argv", ["bench", *map(str, args)])  # what a plug-in parsing sys.argv would read
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"bench: error: --include {plugin} exited while being imported")
+    assert "usage: bench" not in result.stderr and "bench: error: the following" not in result.stderr
+    assert not (tmp_path / "run").exists()

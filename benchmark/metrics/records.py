@@ -76,6 +76,32 @@ def numbered_jsonl(path: Path) -> list[tuple[int, dict]]:
     return records
 
 
+SCORES_JSONL_SHA256 = "scores_jsonl_sha256"  # in scores.json: the scores.jsonl written with it
+
+
+def scores_pair_problem(method_dir: Path, scores: dict | None) -> str | None:
+    """Why a method's scores.json and scores.jsonl are not one scoring's, or None.
+
+    The two files are written one after the other, so a scoring killed between them leaves the new per-image
+    lines beside the old summary: the report reads one, `bench compare` the other, and they disagree about
+    one run. scores.json records the SHA-256 of the scores.jsonl written just before it; a pair that does not
+    match is refused. (A scores.json written before this was recorded has nothing to check against.)
+    """
+    if not scores or SCORES_JSONL_SHA256 not in scores:
+        return None
+    lines = Path(method_dir) / SCORES_JSONL
+    if not lines.is_file():
+        found = "is missing"
+    elif hashlib.sha256(lines.read_bytes()).hexdigest() == scores[SCORES_JSONL_SHA256]:
+        return None
+    else:
+        found = "is not the one"
+    return (
+        f"{lines} {found} that {Path(method_dir) / SCORES_JSON} was written with (a scoring stopped between the "
+        f"two): score it again, `bench score RUN --method {Path(method_dir).name}`"
+    )
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """Every non-blank line of a JSONL file as a dict (see `numbered_jsonl` for the errors)."""
     return [record for _, record in numbered_jsonl(path)]

@@ -17,6 +17,7 @@ same images under the same settings (the rule is in `score_run`'s docstring).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -37,6 +38,7 @@ from benchmark.metrics.embedding_cache import EmbeddingCache, ImageProblem, Imag
 from benchmark.metrics.records import (
     SCORES_JSON,
     SCORES_JSONL,
+    SCORES_JSONL_SHA256,
     check_generated,
     clip_t_text,
     discover_methods,
@@ -45,6 +47,7 @@ from benchmark.metrics.records import (
     read_image_sizes,
     read_jsonl,
     require_div_sizes,
+    scores_pair_problem,
     size_labels,
 )
 from benchmark.metrics.registry import METRICS, ORACLE_METRICS
@@ -318,6 +321,9 @@ def _earlier_scores(
         recorded = summary.get("metrics", {})
         if not isinstance(recorded, dict):
             raise ValueError("its metrics are not a mapping")
+        disagree = scores_pair_problem(method_dir, summary)
+        if disagree:
+            raise ValueError(disagree)
         candidates = [m for m in METRICS if m in recorded and m not in requested]
         lines = read_jsonl(method_dir / SCORES_JSONL) if candidates else []
     except (OSError, ValueError, AttributeError, BenchError) as exc:
@@ -541,7 +547,8 @@ def _write_method(
     lines = [
         _jsonl_line(record, values, metrics, scores.meaningful) for record, values in zip(records, scored, strict=True)
     ]
-    atomic_write_text(scores.scores_jsonl, "\n".join(lines) + ("\n" if lines else ""))
+    text = "\n".join(lines) + ("\n" if lines else "")
+    atomic_write_text(scores.scores_jsonl, text)
     per_subject = scores.per_subject.reset_index().to_dict(orient="records")
     payload = {
         "method": scores.method,
@@ -567,6 +574,8 @@ def _write_method(
         "problems": [{"path": p.path, "what": p.what} for p in scores.problems],
         # metrics kept from an earlier scoring for only some images: (images with a value, images it applies to)
         "partial_metrics": {m: {"scored": k, "applicable": n} for m, (k, n) in scores.partial_metrics.items()},
+        # the scores.jsonl just written: a scoring killed between the two files leaves a pair readers refuse
+        SCORES_JSONL_SHA256: hashlib.sha256(text.encode("utf-8")).hexdigest(),
     }
     atomic_write_json(scores.scores_json, _plain(payload))
 

@@ -13,19 +13,40 @@ from filelock import FileLock, Timeout
 
 from benchmark.errors import BenchError
 
+SCORING = ".lock-scoring"  # held by `bench score` (with the run locks), so a refused run is told it is a scoring
+
+
+def _held(path: Path) -> bool:
+    """Whether another process (or lock) holds the lock at `path` now."""
+    if not path.is_file():
+        return False
+    probe = FileLock(str(path))
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
+    probe.release()
+    return False
+
 
 @contextmanager
 def run_lock(run_dir: Path, shard: tuple[int, int]):
     index, count = shard
     name = ".lock" if count == 1 else f".lock-shard-{index}-of-{count}"
+    scoring = BenchError(f"a `bench score` is scoring {run_dir}; wait for it to finish (or use another --output-dir)")
     lock = FileLock(str(run_dir / name))
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        if _held(run_dir / SCORING):  # a scoring holds the run's locks while it works: say that it is one
+            raise scoring from None
         raise BenchError(
             f"another `bench run` is writing to {run_dir} (lock {name}); "
             "wait for it to finish or use another --output-dir"
         ) from None
+    if _held(run_dir / SCORING):  # a shard whose lock the scoring could not know of (made since it began)
+        lock.release()
+        raise scoring
     try:
         yield
     finally:
@@ -38,7 +59,8 @@ def scoring_lock(run_dir: Path):
 
     A concurrent run adds images and then writes its own scores; a scoring that started
     before would write older scores over them when it ends later. The run's lock and every
-    shard lock found are held until the scoring ends, so no run or shard starts meanwhile.
+    shard lock found are held until the scoring ends, so no run or shard starts meanwhile
+    (a shard whose lock did not exist yet finds `.lock-scoring` held and stops).
     """
     busy = BenchError(
         f"a `bench run` is writing to {run_dir}: score it once the run has finished (a run without --shard "
@@ -46,13 +68,15 @@ def scoring_lock(run_dir: Path):
     )
     held = []
     try:
-        for path in [run_dir / ".lock", *sorted(run_dir.glob(".lock-shard-*"))]:
+        for path in [run_dir / SCORING, run_dir / ".lock", *sorted(run_dir.glob(".lock-shard-*"))]:
             if path.exists() and not path.is_file():
                 continue
             lock = FileLock(str(path))
             try:
                 lock.acquire(timeout=0)
             except Timeout:
+                if path.name == SCORING:
+                    raise BenchError(f"another `bench score` is scoring {run_dir}; wait for it to finish") from None
                 raise busy from None
             held.append(lock)
         yield

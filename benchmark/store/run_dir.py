@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -32,13 +33,23 @@ import yaml
 from benchmark.config import RunConfig, stable_hash
 from benchmark.errors import BenchError
 from benchmark.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from benchmark.store.containment import remove_tree, require_inside
 
 RUN_FILE = "run.json"
+# What only a run that had its run.json holds: a folder with these but no run.json has lost it (not a foreign one).
+RUN_SIGNS = ("invocations.jsonl", "WARNING-RANDOM-WEIGHTS.txt")
 LAYOUT_VERSION = 1
 
 
 def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:  # in blocks: a trained UNet is gigabytes
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+ARTIFACT_HASHES = "file_sha256"  # in artifact.json: each trained file's SHA-256, taken when it was published
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -89,6 +100,15 @@ class RunStore:
         if not self.root.is_dir():
             raise BenchError(f"{self.root} exists and is not a directory; choose another --output-dir")
         foreign = sorted(p.name for p in self.root.iterdir() if not _ours_before_the_run_exists(p.name))
+        signs = [name for name in foreign if name in RUN_SIGNS] + [
+            p.parent.name + "/" + p.name for p in sorted(self.root.glob("*/method.json"))
+        ]
+        if signs and not (self.root / RUN_FILE).exists():
+            raise BenchError(
+                f"{self.root} is a bench run directory that has lost its {RUN_FILE} (it holds {', '.join(signs[:2])}): "
+                f"without it the run's configuration cannot be checked, so nothing is added; put {RUN_FILE} back "
+                "(from a backup), or use another --output-dir"
+            )
         if foreign and not (self.root / RUN_FILE).exists():  # a shard may have made the run (and more) meanwhile
             raise BenchError(
                 f"{self.root} is not empty (it holds {foreign[0]}) and is not a bench run directory; "
@@ -236,12 +256,14 @@ class RunStore:
 
     def staging_dir(self, method: str, subject: str) -> Path:
         path = self.method_dir(method) / "artifacts" / f".staging-{subject}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        require_inside(self.root, path)
         path.mkdir(parents=True)
         return path
 
     def scratch_dir(self, method: str, subject: str) -> Path:
         """Per-cell working space that survives a killed run (training checkpoints live here)."""
         path = self.method_dir(method) / "scratch" / subject
+        require_inside(self.root, path)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -256,7 +278,7 @@ class RunStore:
         """Staging folders of killed trainings (several GB for SD), checkpoints once an artifact exists, and the
         temporary files of image and record writes a SIGKILL interrupted."""
         for staging in (self.method_dir(method) / "artifacts").glob(f".staging-{subject}-*"):
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(self.root, staging)
         if not keep_scratch:
             self.remove_scratch(method, subject)
         self.remove_stale_temporaries(method, subject)
@@ -278,24 +300,58 @@ class RunStore:
     def remove_scratch(self, method: str, subject: str) -> None:
         """A finished cell's checkpoints, and `scratch/` itself once no cell has any (it says work is pending)."""
         scratch = self.method_dir(method) / "scratch"
-        shutil.rmtree(scratch / subject, ignore_errors=True)
+        remove_tree(self.root, scratch / subject)
         try:
             scratch.rmdir()
         except OSError:  # another cell's checkpoints are still there, or it is gone already
             pass
 
     def publish_artifact(self, method: str, subject: str, staging: Path, info: dict) -> dict:
-        """Move a finished artifact into place; artifact.json, written last, marks it complete."""
-        info = {**info, "artifact_id": uuid.uuid4().hex}
+        """Move a finished artifact into place; artifact.json, written last, marks it complete and records each
+        file's SHA-256 (`damaged_artifact` checks them before the artifact is used again)."""
+        files = sorted(Path(root) / name for root, _, names in os.walk(staging) for name in names)
+        hashes = {p.relative_to(staging).as_posix(): sha256_file(p) for p in files if not p.is_symlink()}
+        info = {**info, "artifact_id": uuid.uuid4().hex, ARTIFACT_HASHES: hashes}
         atomic_write_json(staging / "artifact.json", info)
         final = self.artifact_dir(method, subject)
         finished = read_json_object(final / "artifact.json")
         if finished is not None:  # finished meanwhile by an overlapping run: keep that one
             return finished
         if final.exists():  # an incomplete leftover (no artifact.json, or an unreadable one): replace it
+            require_inside(self.root, final)
             shutil.rmtree(final)
         os.replace(staging, final)
         return info
+
+    def damaged_artifact(self, method: str, subject: str, info: dict) -> str | None:
+        """What is wrong with a finished artifact's files ('unet/x.safetensors has changed'), or None if each is as
+        published. A truncated weights file loads as "Unable to load weights" only once an image is missing,
+        and a replaced one would make images from other weights. Artifacts published before hashes were
+        recorded cannot be checked and pass."""
+        hashes = info.get(ARTIFACT_HASHES)
+        if hashes is None:
+            return None
+        if not isinstance(hashes, dict):
+            return f"its artifact.json's {ARTIFACT_HASHES} is not a mapping"
+        folder = self.artifact_dir(method, subject)
+        for name, digest in sorted(hashes.items()):
+            path = folder / name
+            if not path.resolve().is_relative_to(folder.resolve()):
+                return f"its artifact.json names {name}, outside the artifact"
+            if path.is_symlink() or not path.is_file():
+                return f"{name} is missing"
+            if sha256_file(path) != digest:
+                return f"{name} has changed since it was trained (damaged or replaced)"
+        return None
+
+    def discard_artifact(self, method: str, subject: str) -> None:
+        """A damaged artifact out of the way, renamed at once (a later run sees no half-deleted artifact), then
+        removed like a killed training's staging folder."""
+        final = self.artifact_dir(method, subject)
+        require_inside(self.root, final)
+        aside = final.parent / f".staging-{subject}-damaged-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        os.replace(final, aside)
+        remove_tree(self.root, aside)
 
     # ---------------------------------------------------------------- groups
     def image_path(self, method: str, subject: str, prompt_key: int | str, image_index: int) -> Path:
@@ -306,30 +362,48 @@ class RunStore:
         tag = f"p{prompt_key:02d}" if isinstance(prompt_key, int) else str(prompt_key)
         return self.method_dir(method) / "records" / subject / f"{tag}.json"
 
-    def intact_images(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> dict[int, str]:
+    def intact_images(
+        self, method: str, subject: str, prompt_key: int | str, group_key: str, planned: list[dict]
+    ) -> dict[int, str]:
         """image index -> SHA-256 of the group's images still on disk as its record (under `group_key`) has them.
 
-        A group is sampled again whole when one of its images is missing or broken; these are the images
-        that were not, which the new sampling must reproduce byte for byte if the method is deterministic.
+        A group is sampled again whole when one of its images is missing or broken, or its records do not add
+        up; these are the images whose own record is still exactly the planned one (`planned`, see
+        `finished_group`) and whose bytes match it, which the new sampling must reproduce byte for byte if the
+        method is deterministic. An image recorded twice is not one of them.
         """
-        intact = {}
+        by_index: dict[int, list[dict]] = {}
         for record in self._current_records(method, subject, prompt_key, group_key) or []:
-            index = int(record["image_index"])
-            image = self.image_path(method, subject, prompt_key, index)
-            if record["file"] != image.relative_to(self.root).as_posix():
-                continue  # recorded under another path: the image there now is not the one recorded
-            if image.exists() and sha256_file(image) == record["sha256"]:
-                intact[index] = record["sha256"]
+            index = record.get("image_index") if isinstance(record, dict) else None
+            if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(planned):
+                by_index.setdefault(index, []).append(record)
+        intact = {}
+        for index, records in by_index.items():
+            if len(records) == 1 and _is_planned(records[0], planned[index]):
+                image = self.root / records[0]["file"]
+                if image.is_file() and sha256_file(image) == records[0]["sha256"]:
+                    intact[index] = records[0]["sha256"]
         return intact
 
-    def finished_group(self, method: str, subject: str, prompt_key: int | str, group_key: str) -> list[dict] | None:
-        """The group's records if it is complete and current, else None (so it is regenerated)."""
+    def finished_group(
+        self, method: str, subject: str, prompt_key: int | str, group_key: str, planned: list[dict]
+    ) -> list[dict] | None:
+        """The group's records if it is complete and current, else None (so it is regenerated).
+
+        Checked whole, not record by record: exactly the planned records (`planned`: every field of each
+        image's record but its SHA-256, in image order, so each names its own file and seed), each with a
+        SHA-256 its image on disk has. Two records naming one image, a record missing, added, or edited
+        in any field make the group's images be sampled again: reused as they were, they would change
+        scores silently (two records of one image read as a DIV of 0).
+        """
         records = self._current_records(method, subject, prompt_key, group_key)
-        if records is None:
+        if not isinstance(records, list) or len(records) != len(planned):
+            return None
+        if not all(_is_planned(record, expected) for record, expected in zip(records, planned, strict=True)):
             return None
         for record in records:
             image = self.root / record["file"]
-            if not image.exists() or sha256_file(image) != record["sha256"]:
+            if not image.is_file() or sha256_file(image) != record["sha256"]:
                 return None
         return records
 
@@ -341,7 +415,8 @@ class RunStore:
             return None
         if not isinstance(payload, dict) or payload.get("group_key") != group_key:
             return None
-        return payload.get("records")
+        records = payload.get("records")
+        return records if isinstance(records, list) else None
 
     def write_image(self, path: Path, png: bytes) -> tuple[str, bool]:
         """Write an image unless an identical one is there; return its SHA-256 and whether it was written."""
@@ -358,9 +433,11 @@ class RunStore:
         records = []
         for path in sorted((self.method_dir(method) / "records").glob("*/*.json")):
             try:
-                records.extend(json.loads(path.read_text(encoding="utf-8"))["records"])
-            except (OSError, json.JSONDecodeError, KeyError):
+                group = json.loads(path.read_text(encoding="utf-8"))["records"]
+            except (OSError, json.JSONDecodeError, KeyError, TypeError):
                 continue  # an unreadable group is simply not finished; the next run redoes it
+            if isinstance(group, list) and all(isinstance(r, dict) and _ORDER_KEYS <= set(r) for r in group):
+                records.extend(group)  # (an edited one is checked whole, and made again, when its cell runs)
         return records
 
     def write_generations_jsonl(self, method: str, order: list[str]) -> int:
@@ -394,6 +471,22 @@ class RunStore:
             path.parent.rmdir()  # an empty failures/ folder would suggest something had failed
         except OSError:  # other failures are recorded there, or it is gone already
             pass
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_ORDER_KEYS = {"subject", "prompt_index", "image_index"}  # what generations.jsonl is sorted by
+
+
+def _is_planned(record: object, expected: dict) -> bool:
+    """A record that says exactly what the plan does, plus a well-formed SHA-256 of its image."""
+    if not isinstance(record, dict) or set(record) != {*expected, "sha256"}:
+        return False
+    digest = record["sha256"]
+    return (
+        isinstance(digest, str)
+        and _SHA256.fullmatch(digest) is not None
+        and all(record[key] == value and type(record[key]) is type(value) for key, value in expected.items())
+    )
 
 
 def read_json_object(path: Path) -> dict | None:
