@@ -645,7 +645,7 @@ def pocket_group():
 @click.option("--smoke", is_flag=True, help="A few steps of every stage: proves the code runs, trains nothing useful.")
 @user_errors
 def pocket_build(work, out, smoke):
-    """Pre-train every pocket model from the fixed seed (about 2-3 hours on 2 CPU cores; re-run to resume)."""
+    """Pre-train every pocket model from the fixed seed (hours on 2 CPU cores; re-run to resume; see docs/pocket.md)."""
     from pocket.pretrain.build import FULL, SMOKE, build
 
     build(work, out, SMOKE if smoke else FULL)

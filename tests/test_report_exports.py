@@ -28,7 +28,7 @@ from reports.formatting import NA, fmt_ci, fmt_estimate, fmt_signed
 from reports.html import write_report
 from reports.loading import load_runs
 from tests.browser.runs import report_runs
-from tests.test_reports import _extend_to_every_prompt
+from tests.test_reports import _extend_to_every_prompt, pair_scores_with_lines
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +293,7 @@ def _drop_subject(run: Path, method: str, subject: str) -> None:
     for estimate in scores["summary"].values():
         estimate["n_subjects"] -= 1
     (run / method / "scores.json").write_text(json.dumps(scores))
+    pair_scores_with_lines(run / method)
 
 
 def _report(run: Path, out: Path) -> dict[str, str]:

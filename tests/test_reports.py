@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import errno
+import hashlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import pytest
 import reports.html
 from benchmark.errors import BenchError
 from benchmark.metrics import score_run
+from benchmark.metrics.records import SCORES_JSONL_SHA256
 from reports.ablations import ABLATIONS, ablation_frame, build_ablation, build_ablations
 from reports.banner import mixed_scoring_banners, not_meaningful_banner, report_banners, smoke_run_banners
 from reports.comparisons import compare_methods, compare_runs, verdict
@@ -694,6 +696,16 @@ def _extend_to_every_prompt(run: Path, method: str, *, protocol_images: bool = F
                 for line in lines
             ]
         path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    pair_scores_with_lines(run / method)
+
+
+def pair_scores_with_lines(method_dir: Path) -> None:
+    """As a scoring that wrote these scores.jsonl lines would: scores.json names the scores.jsonl it goes with."""
+    scores_json = method_dir / "scores.json"
+    scores = json.loads(scores_json.read_text())
+    if SCORES_JSONL_SHA256 in scores:
+        scores[SCORES_JSONL_SHA256] = hashlib.sha256((method_dir / "scores.jsonl").read_bytes()).hexdigest()
+        scores_json.write_text(json.dumps(scores))
 
 
 def test_a_method_on_fewer_prompts_than_the_protocol_is_incomplete_beside_one_on_every_prompt(runs, tmp_path):
@@ -748,7 +760,8 @@ def test_a_limited_run_is_labelled_a_smoke_run_in_every_format(runs, html):
     banner = re.search(r'<div class="banner smoke-run" role="alert">(.*?)<small>', html, re.S).group(1)
     assert [unescape(text) for text in re.findall(r'<span class="smoke-line">([^<]*)</span>', banner)] == [line]
     assert html.index("smoke-run") < html.index('id="leaderboard"')
-    assert f"> **{line}**" in (runs.report / "leaderboard.md").read_text()
+    # the Markdown escapes <, > and & (a viewer shows them as written)
+    assert f"> **{line}**" in unescape((runs.report / "leaderboard.md").read_text())
     assert f"% {line}" in (runs.report / "leaderboard.tex").read_text()
     single = smoke_run_banners(load_runs([runs.main]))
     assert single == [line.replace("runs 'main' and 'other' have", "run 'main' has").replace("their", "its")]
@@ -766,7 +779,8 @@ def test_a_run_on_some_subjects_is_labelled_a_subset_in_every_format(runs, html)
     lines = [unescape(text) for text in re.findall(r'<span class="subset-line">([^<]*)</span>', banner)]
     assert lines == [line]
     assert html.index("subset-run") < html.index('id="leaderboard"')
-    assert f"> **{line}**" in (runs.report / "leaderboard.md").read_text()
+    # the Markdown escapes <, > and & (a viewer shows them as written)
+    assert f"> **{line}**" in unescape((runs.report / "leaderboard.md").read_text())
     tex = (runs.report / "leaderboard.tex").read_text()
     assert f"% {line}" in tex and "Rows average 1 to 2 of DreamBench's 30 subjects (a subset; n per row:" in tex
     one_run = line.replace("runs 'main' and 'other' cover", "run 'main' covers").replace("their means", "its means", 1)
@@ -1010,6 +1024,7 @@ def test_every_export_says_when_its_numbers_are_random_weights_or_incomplete(run
         path = run / "dreambooth-no-prior" / name
         lines = [json.loads(line) for line in path.read_text().splitlines()]
         path.write_text("".join(json.dumps(line) + "\n" for line in lines if line["prompt_index"] in (0, 1, "class")))
+    pair_scores_with_lines(run / "dreambooth-no-prior")
     out = tmp_path / "report-2"
     write_report([run], out)
     per_subject = pd.read_csv(out / "per_subject.csv")

@@ -30,7 +30,8 @@ from pocket.pretrain import generator, shards, vae
 class Sizes:
     """How much of everything.
 
-    `FULL` is the shipped build (about 2-3 hours on 2 cores); `SMOKE` proves the code runs, in a minute.
+    `FULL` is the shipped build (budget: 3 hours on 2 cores; not yet met, see docs/pocket.md);
+    `SMOKE` proves the code runs.
     """
 
     corpus_shards: int
