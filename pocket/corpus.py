@@ -11,11 +11,12 @@ Each sample is a pure function of (seed, index), so a stream resumes anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from pocket.render.classes import CLASSES, LIVE_CLASSES, sample_member
-from pocket.render.compose import EMBLEMS, Pose, Scene, Signature
+from pocket.render.compose import EMBLEMS, Pose, Scene, Signature, random_pose
 from pocket.render.palette import SIGNATURE_COLOURS
 from pocket.subjects import pocket_subjects
 from pocket.world import ACCESSORIES, CONTEXTS, PROPERTIES, caption
@@ -35,21 +36,21 @@ class Sample:
     prop: str | None
 
 
-def random_pose(rng: np.random.Generator) -> Pose:
-    return Pose(
-        height=float(rng.uniform(0.42, 0.75)),
-        centre=float(rng.uniform(0.3, 0.7)),
-        bottom=float(rng.uniform(0.84, 0.96)),
-        flip=bool(rng.random() < 0.5),
-        tilt=float(rng.uniform(-6, 6)),
+def corpus_pose(rng: np.random.Generator) -> Pose:
+    return random_pose(rng, height=(0.42, 0.75), centre=(0.3, 0.7), bottom=(0.84, 0.96), tilt=6)
+
+
+@lru_cache(maxsize=1)
+def subject_marks() -> frozenset:
+    """The 30 subjects' own (split colour, emblem, emblem colour): what no judge may see in pre-training."""
+    return frozenset(
+        (s.signature.split_colour, s.signature.emblem, s.signature.emblem_colour) for s in pocket_subjects().values()
     )
 
 
 def random_signature(rng: np.random.Generator) -> Signature:
     """A mark of the signature family, never one of the 30 subjects' own."""
-    taken = {
-        (s.signature.split_colour, s.signature.emblem, s.signature.emblem_colour) for s in pocket_subjects().values()
-    }
+    taken = subject_marks()
     while True:
         split, emblem_colour = (str(c) for c in rng.choice(SIGNATURE_COLOURS, 2, replace=False))
         emblem = str(rng.choice(EMBLEMS))
@@ -75,7 +76,7 @@ def sample(seed: int, index: int, signatures: float = 0.0, cls: str | None = Non
     if prop == "cube" and accessory:
         accessory = None
     signature = random_signature(rng) if signatures and rng.random() < signatures else None
-    scene = Scene(member, random_pose(rng), context, accessory, prop, signature, seed=int(rng.integers(2**31)))
+    scene = Scene(member, corpus_pose(rng), context, accessory, prop, signature, seed=int(rng.integers(2**31)))
     return Sample(scene, caption(cls, context, accessory, prop), cls, context, accessory, prop)
 
 
@@ -87,6 +88,6 @@ def instance_views(seed: int, index: int, marked: float = 0.6) -> tuple[Scene, S
 
     def view() -> Scene:
         context = str(rng.choice(list(CONTEXTS))) if rng.random() < 0.5 else None
-        return Scene(member, random_pose(rng), context, signature=signature, seed=int(rng.integers(2**31)))
+        return Scene(member, corpus_pose(rng), context, signature=signature, seed=int(rng.integers(2**31)))
 
     return view(), view()

@@ -13,6 +13,7 @@ import io
 import json
 from pathlib import Path
 
+from benchmark.store.atomic import atomic_write_bytes, atomic_write_text
 from dataset.protocol import MANIFEST_PATH
 from pocket.subjects import SUBJECTS, pocket_subjects, subject_photos
 
@@ -52,6 +53,6 @@ def write_dataset(folder: Path = SHIPPED) -> Path:
     for name, items in files.items():
         (folder / name).mkdir(parents=True, exist_ok=True)
         for file, data in items:
-            (folder / name / file).write_bytes(data)
-    (folder / MANIFEST_NAME).write_text(json.dumps(build_manifest(files), indent=1) + "\n")
+            atomic_write_bytes(folder / name / file, data)
+    atomic_write_text(folder / MANIFEST_NAME, json.dumps(build_manifest(files), indent=1) + "\n")
     return folder

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from pocket.render.classes import Member, sample_member
-from pocket.render.compose import EMBLEMS, Pose, Scene, Signature, render
+from pocket.render.compose import EMBLEMS, Pose, Scene, Signature, random_pose, render
 from pocket.render.palette import SIGNATURE_COLOURS
 
 WORLD_SEED = 20261207
@@ -124,13 +124,7 @@ def pocket_subjects() -> dict[str, PocketSubject]:
 
 
 def photo_pose(rng: np.random.Generator) -> Pose:
-    return Pose(
-        height=float(rng.uniform(0.5, 0.72)),
-        centre=float(rng.uniform(0.38, 0.62)),
-        bottom=float(rng.uniform(0.86, 0.95)),
-        flip=bool(rng.random() < 0.5),
-        tilt=float(rng.uniform(-5, 5)),
-    )
+    return random_pose(rng, height=(0.5, 0.72), centre=(0.38, 0.62), bottom=(0.86, 0.95), tilt=5)
 
 
 def subject_photos(name: str) -> list[Image.Image]:

@@ -8,8 +8,6 @@ are all built from the very strings of the protocol.
 
 from __future__ import annotations
 
-from pocket.render.classes import CLASSES, LIVE_CLASSES
-
 # The 20 backgrounds, in protocol order (the first 10 are the live subjects' too).
 CONTEXTS = {
     "jungle": "in the jungle",
@@ -77,4 +75,4 @@ def prompt_change(template: str) -> dict:
     raise ValueError(f"the pocket world cannot render the prompt template {template!r}")
 
 
-__all__ = ["ACCESSORIES", "CLASSES", "CONTEXTS", "LIVE_CLASSES", "PROPERTIES", "caption", "prompt_change"]
+__all__ = ["ACCESSORIES", "CONTEXTS", "PROPERTIES", "caption", "prompt_change"]

@@ -10,23 +10,15 @@ is someone else's, and the report is refused in one line instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from benchmark.errors import BenchError
+from benchmark.store.run_dir import sha256_file
 
 MARKER = "bench-report.json"
 GENERATOR = "dreambench-harness report"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_marker(folder: Path) -> None:
@@ -35,7 +27,7 @@ def write_marker(folder: Path) -> None:
     for root, _, names in os.walk(folder):
         for name in names:
             path = Path(root) / name
-            files[path.relative_to(folder).as_posix()] = _sha256(path)
+            files[path.relative_to(folder).as_posix()] = sha256_file(path)
     files.pop(MARKER, None)
     text = json.dumps({"generator": GENERATOR, "files": dict(sorted(files.items()))}, indent=1) + "\n"
     (folder / MARKER).write_text(text, encoding="utf-8")
@@ -70,7 +62,7 @@ def require_ours(out_dir: Path, names, recorded: dict[str, str]) -> None:
                     f"{out_dir} holds {relative}, which bench did not write there: move it out of the way (a new "
                     "report replaces only the files the earlier one wrote), or choose another directory"
                 )
-            if _sha256(path) != recorded[relative]:
+            if sha256_file(path) != recorded[relative]:
                 raise BenchError(
                     f"{out_dir} holds {relative}, which has changed since bench wrote it: move it out of the way "
                     "(a new report replaces only files it can prove it wrote), or choose another directory"

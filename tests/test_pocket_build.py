@@ -59,11 +59,7 @@ def test_a_killed_stage_resumes_to_the_same_weights(tmp_path):
                 raise KeyboardInterrupt
             g = loop.step_generator(7, step)
             x = torch.randn(8, 4, generator=g)
-            loss = (model(x) - x.sum(1, keepdim=True)).pow(2).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            return float(loss)
+            return (model(x) - x.sum(1, keepdim=True)).pow(2).mean()
 
         loop.run(
             "toy", folder, {"m": model}, optimizer, 6, step_fn, 0.1, warmup=2, checkpoint_seconds=0, log=lambda m: None

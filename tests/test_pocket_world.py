@@ -13,7 +13,7 @@ import pytest
 from dataset.protocol import MANIFEST_PATH, load_protocol
 from pocket import corpus
 from pocket.render.classes import CLASSES
-from pocket.render.compose import Pose, render
+from pocket.render.compose import Pose, Scene, render
 from pocket.subjects import SUBJECTS, pocket_subjects, subject_photos
 from pocket.world import caption, prompt_change
 
@@ -89,7 +89,7 @@ def test_the_signature_is_what_sets_a_subject_apart_from_its_class():
 
     subject = pocket_subjects()["dog3"]
     with_mark = pixels(render(subject.scene(pose=POSE, seed=1)))
-    without = pixels(render(subject.scene(pose=POSE, seed=1).__class__(subject.member, POSE, seed=1)))
+    without = pixels(render(Scene(subject.member, POSE, seed=1)))
     loud = np.array([COLOURS[c] for c in SIGNATURE_COLOURS], np.float32)
 
     def loud_share(image):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.store.atomic import atomic_write_text
 from pocket.pretrain import generator, shards, vae
 
 
@@ -78,9 +79,17 @@ def log(message: str) -> None:
 
 
 def build(work: Path, out: Path, sizes: Sizes = FULL, seed: int = SEED, workers: int = 2) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
+    # a finished base model needs neither its corpus nor its latents loaded again
+    if not (out / "base" / "model_index.json").exists():
+        build_generator(work, out, sizes, seed, workers)
+    build_judges(work, out, sizes, seed, workers)
+    return out
+
+
+def build_generator(work: Path, out: Path, sizes: Sizes, seed: int, workers: int) -> None:
     from diffusers import AutoencoderKL
 
-    work.mkdir(parents=True, exist_ok=True)
     stream = shards.Stream("generator", seed, sizes.corpus_shards, sizes.shard_size)
     corpus = shards.load_stream(shards.render_stream(stream, work / "corpus", workers, log))
     log(f"corpus: {len(corpus['images'])} images, {len(np.unique(corpus['captions']))} distinct captions")
@@ -94,21 +103,18 @@ def build(work: Path, out: Path, sizes: Sizes = FULL, seed: int = SEED, workers:
         log("latents: encoding the corpus")
         latents = vae.encode_all(autoencoder, corpus["images"])
         np.save(work / "latents.npy", latents)
-        (work / "scale.json").write_text(json.dumps({"scaling_factor": vae.scaling_factor(latents)}))
+        atomic_write_text(work / "scale.json", json.dumps({"scaling_factor": vae.scaling_factor(latents)}))
     latents = np.load(work / "latents.npy")
     scale = json.loads((work / "scale.json").read_text())["scaling_factor"]
 
     tokenizer = generator.pocket_tokenizer(work / "tokenizer-files")
     ids = generator.tokenize(tokenizer, corpus["captions"])
     empty = np.asarray(tokenizer([""], padding="max_length", max_length=generator.MAX_LENGTH).input_ids[0], np.int64)
-    if not (out / "base" / "model_index.json").exists():
-        unet, text = generator.train_generator(
-            latents, ids, empty, scale, work, sizes.generator_steps, seed, batch=sizes.batch, log=log
-        )
-        base = generator.save_pipeline(autoencoder, unet, text, tokenizer, scale, out / "base")
-        log(f"base model written to {base}")
-    build_judges(work, out, sizes, seed, workers)
-    return out
+    unet, text = generator.train_generator(
+        latents, ids, empty, scale, work, sizes.generator_steps, seed, batch=sizes.batch, log=log
+    )
+    base = generator.save_pipeline(autoencoder, unet, text, tokenizer, scale, out / "base")
+    log(f"base model written to {base}")
 
 
 def build_judges(work: Path, out: Path, sizes: Sizes, seed: int, workers: int) -> None:

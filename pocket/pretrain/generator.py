@@ -88,7 +88,7 @@ def train_generator(
     emas = {"unet": loop.Ema(unet, 0.999), "text": loop.Ema(text, 0.999)}
     empty = torch.from_numpy(empty_ids)
 
-    def step_fn(step: int) -> float:
+    def step_fn(step: int) -> torch.Tensor:
         g = loop.step_generator(seed, step)
         pick = torch.randint(len(latents), (batch,), generator=g).numpy()
         x = torch.from_numpy(latents[pick].astype(np.float32)) * scale
@@ -100,11 +100,7 @@ def train_generator(
         noisy = noise_schedule.add_noise(x, noise, t)
         context = text(tokens)[0]
         loss = F.mse_loss(unet(noisy, t, context).sample, noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        return float(loss)
+        return loss
 
     loop.run(
         "generator",
@@ -116,6 +112,7 @@ def train_generator(
         peak_lr=lr,
         warmup=300,
         emas=emas,
+        clip_grad=1.0,
         log=log,
     )
     return emas["unet"].model, emas["text"].model

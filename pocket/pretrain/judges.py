@@ -17,15 +17,16 @@ every kind of pattern) but never one of the 30 subjects' own.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
+from benchmark.store.atomic import atomic_write_bytes, atomic_write_text, atomic_write_with
 from pocket.pretrain import loop
+from pocket.pretrain.shards import to_tensor
 from pocket.render.classes import CLASSES
 from pocket.world import ACCESSORIES, CONTEXTS, PROPERTIES
 
@@ -65,6 +66,11 @@ def to_input(images: np.ndarray, role: str, g: torch.Generator | None = None, cr
     return (x - mean) / std
 
 
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    """A model's weights as one safetensors file, whole or absent (a stage is done when its files exist)."""
+    atomic_write_bytes(path, safetensors_bytes({k: v.contiguous() for k, v in model.state_dict().items()}))
+
+
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
     a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
     logits = a @ b.T / temperature
@@ -85,22 +91,19 @@ def train_dino(
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
 
-    def step_fn(step: int) -> float:
+    def step_fn(step: int) -> torch.Tensor:
         g = loop.step_generator(seed, step)
         pick = torch.randint(len(views), (batch,), generator=g).numpy()
         a = head(model(to_input(views[pick, 0], "dino", g, crop=True)))
         b = head(model(to_input(views[pick, 1], "dino", g, crop=True)))
         loss = info_nce(a, b, 0.1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return float(loss)
+        return loss
 
     loop.run("dino", folder, {"model": model, "head": head}, optimizer, steps, step_fn, peak_lr=lr, warmup=100, log=log)
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / "model.safetensors")
+    save_weights(model, out / "model.safetensors")
     config = {"architecture": DINO_ARCHITECTURE, "model_args": DINO_ARGS, "num_classes": 0, "num_features": 128}
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    atomic_write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
     return out
 
 
@@ -126,7 +129,7 @@ def train_clip(
     tokens = tokenizer(list(unique))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
 
-    def step_fn(step: int) -> float:
+    def step_fn(step: int) -> torch.Tensor:
         g = loop.step_generator(seed, step)
         pick = torch.randint(len(images), (batch,), generator=g).numpy()
         image_features = model.encode_image(to_input(images[pick], "clip", g, crop=True))
@@ -140,14 +143,11 @@ def train_clip(
         )
         target = same / same.sum(1, keepdim=True)
         loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return float(loss)
+        return loss
 
     loop.run("clip", folder, {"model": model}, optimizer, steps, step_fn, peak_lr=lr, warmup=100, log=log)
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / "open_clip_model.safetensors")
+    save_weights(model, out / "open_clip_model.safetensors")
     preprocess = {
         "size": JUDGE_INPUT,
         "mean": list(MEAN["clip"]),
@@ -155,8 +155,9 @@ def train_clip(
         "interpolation": "bicubic",
         "resize_mode": "shortest",
     }
-    (out / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": CLIP_CONFIG, "preprocess_cfg": preprocess}, indent=2) + "\n"
+    atomic_write_text(
+        out / "open_clip_config.json",
+        json.dumps({"model_cfg": CLIP_CONFIG, "preprocess_cfg": preprocess}, indent=2) + "\n",
     )
     return out
 
@@ -193,17 +194,14 @@ def train_lpips_trunk(
         torch.tensor([0.458, 0.448, 0.450])[:, None, None],
     )
 
-    def step_fn(step: int) -> float:
+    def step_fn(step: int) -> torch.Tensor:
         g = loop.step_generator(seed, step)
         pick = torch.randint(len(images), (batch,), generator=g).numpy()
-        x = torch.from_numpy(images[pick]).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        x = to_tensor(images[pick])
         pooled = features((x - shift) / scale).mean(dim=(2, 3))
         target = torch.from_numpy(labels[pick].astype(np.int64)) + torch.tensor([0, 1, 1, 1])
         loss = sum(F.cross_entropy(head(pooled), target[:, k]) for k, head in enumerate(heads))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return float(loss)
+        return loss
 
     loop.run(
         "lpips",
@@ -218,7 +216,6 @@ def train_lpips_trunk(
     )
     out.mkdir(parents=True, exist_ok=True)
     path = out / "alexnet-pocket.pth"
-    tmp = path.with_suffix(".tmp")
-    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, tmp)
-    os.replace(tmp, path)
+    trunk = {f"features.{k}": v for k, v in features.state_dict().items()}
+    atomic_write_with(path, lambda handle: torch.save(trunk, handle))
     return path

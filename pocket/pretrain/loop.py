@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from benchmark.store.atomic import atomic_write_with
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -47,14 +48,19 @@ def run(
     models: dict[str, torch.nn.Module],
     optimizer: torch.optim.Optimizer,
     steps: int,
-    step_fn: Callable[[int], float],
+    step_fn: Callable[[int], torch.Tensor],
     peak_lr: float,
     warmup: int = 200,
     emas: dict[str, Ema] | None = None,
+    clip_grad: float | None = None,
     checkpoint_seconds: float = 300,
     log=print,
 ) -> None:
-    """Train `models` with `step_fn(step) -> loss` from the last checkpoint to `steps`, checkpointing on the way."""
+    """Train `models` from the last checkpoint to `steps`, checkpointing on the way.
+
+    `step_fn(step)` returns the step's loss; the loop takes the optimizer step (and clips gradients to
+    `clip_grad` when given), so every stage steps, schedules and averages the same way.
+    """
     emas = emas or {}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.ckpt"
@@ -76,10 +82,9 @@ def run(
             "emas": {k: e.model.state_dict() for k, e in emas.items()},
             "optimizer": optimizer.state_dict(),
         }
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        atomic_write_with(path, lambda handle: torch.save(state, handle))
 
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     for model in models.values():
         model.train()
     last_save = began = time.time()
@@ -88,6 +93,12 @@ def run(
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(step, steps, peak_lr * group.get("lr_scale", 1.0), warmup)
         loss = step_fn(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(params, clip_grad)
+        optimizer.step()
+        loss = loss.item()
         for key, ema in emas.items():
             ema.update(models[key], step)
         running = loss if running is None else 0.98 * running + 0.02 * loss

@@ -8,13 +8,14 @@ killed build resumes without redrawing what it has.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from benchmark.store.atomic import atomic_write_with
 from pocket.corpus import instance_views, sample
 from pocket.render.classes import CLASSES
 from pocket.render.compose import render
@@ -55,9 +56,7 @@ def render_shard(stream: Stream, shard: int, path: Path) -> Path:
             _index(ACCESSORIES, s.accessory),
             _index(PROPERTIES, s.prop),
         )
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, images=images, captions=np.array(captions), labels=labels)
-    os.replace(tmp, path)
+    atomic_write_with(path, lambda handle: np.savez(handle, images=images, captions=np.array(captions), labels=labels))
     return path
 
 
@@ -67,9 +66,7 @@ def _render_view_shard(stream: Stream, shard: int, path: Path) -> Path:
     for k in range(stream.shard_size):
         for v, scene in enumerate(instance_views(stream.seed, first + k, stream.signatures)):
             views[k, v] = np.asarray(render(scene))
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, views=views)
-    os.replace(tmp, path)
+    atomic_write_with(path, lambda handle: np.savez(handle, views=views))
     return path
 
 
@@ -83,6 +80,11 @@ def render_stream(stream: Stream, folder: Path, workers: int = 2, log=print) -> 
         for done, _ in enumerate(pool.map(render_shard, [stream] * len(todo), todo, [paths[k] for k in todo]), 1):
             log(f"  {stream.name}: shard {done}/{len(todo)}")
     return paths
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 renders (N, 64, 64, 3) as the float (N, 3, 64, 64) in [-1, 1] that the VAE and LPIPS take."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
 
 
 def load_stream(paths: list[Path]) -> dict[str, np.ndarray]:

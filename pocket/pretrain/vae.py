@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL
 
 from pocket.pretrain import loop
+from pocket.pretrain.shards import to_tensor
 
 CONFIG = {
     "in_channels": 3,
@@ -32,10 +33,6 @@ CONFIG = {
 KL_WEIGHT = 1e-6
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-
-
 def train_vae(
     images: np.ndarray, folder: Path, steps: int, seed: int, batch: int = 32, lr: float = 1e-3, log=print
 ) -> AutoencoderKL:
@@ -44,7 +41,7 @@ def train_vae(
     optimizer = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     crop_until = int(steps * 0.8)
 
-    def step_fn(step: int) -> float:
+    def step_fn(step: int) -> torch.Tensor:
         g = loop.step_generator(seed, step)
         pick = torch.randint(len(images), (batch,), generator=g).numpy()
         x = to_tensor(images[np.sort(pick)])
@@ -56,10 +53,7 @@ def train_vae(
         z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=g)
         recon = vae.decode(z).sample
         loss = F.mse_loss(recon, x) + 0.5 * F.l1_loss(recon, x) + KL_WEIGHT * posterior.kl().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return float(loss)
+        return loss
 
     loop.run("vae", folder, {"vae": vae}, optimizer, steps, step_fn, peak_lr=lr, warmup=100, log=log)
     vae.eval()

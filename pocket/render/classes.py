@@ -9,7 +9,7 @@ soles, flames and clock faces keep theirs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,7 +55,6 @@ class Member:
     form: str = ""
     # proportions and part choices, each in 0..1 and read by the painter as it likes
     shape: tuple[float, ...] = (0.5, 0.5, 0.5, 0.5)
-    extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def rgb(self) -> RGB:
@@ -329,10 +328,10 @@ def paint_sneaker(pen: Pen, m: Member) -> Anchors:
 
 def paint_boot(pen: Pen, m: Member) -> Anchors:
     c, a = m.rgb, m.accent_rgb
-    shaft, heel, cuff, _ = m.shape
+    shaft, _, cuff, _ = m.shape
     top = lerp(0.2, 0.0, shaft)
     pen.rect(0.22, 0.86, 0.92, 1.0, shade(c, 0.35), radius=0.03)
-    pen.rect(0.22, 0.86, 0.36, 1.0 + 0.0 * heel, shade(c, 0.3))
+    pen.rect(0.22, 0.86, 0.36, 1.0, shade(c, 0.3))
     pen.poly([(0.24, top), (0.56, top), (0.58, 0.58), (0.88, 0.7), (0.92, 0.88), (0.22, 0.88)], c, body=True)
     if cuff > 0.45:
         pen.rect(0.21, top, 0.59, top + 0.12, a)

@@ -44,6 +44,23 @@ class Pose:
     tilt: float = 0.0
 
 
+def random_pose(
+    rng: np.random.Generator,
+    height: tuple[float, float],
+    centre: tuple[float, float],
+    bottom: tuple[float, float],
+    tilt: float,
+) -> Pose:
+    """A pose drawn within the given ranges (photos vary less than the corpus), mirrored half the time."""
+    return Pose(
+        height=float(rng.uniform(*height)),
+        centre=float(rng.uniform(*centre)),
+        bottom=float(rng.uniform(*bottom)),
+        flip=bool(rng.random() < 0.5),
+        tilt=float(rng.uniform(-tilt, tilt)),
+    )
+
+
 @dataclass(frozen=True)
 class Signature:
     """What makes a subject itself and no other member of its class: a two-tone body and an emblem.
