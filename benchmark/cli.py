@@ -99,15 +99,24 @@ def ls():
 
 
 @ls.command("subjects")
+@click.option("--profile", default=None, help="List the subjects of this profile's dataset (pocket: the pocket world).")
 @user_errors
-def ls_subjects():
-    """The 30 DreamBench subjects with class noun, kind and image count."""
-    from dataset.protocol import load_protocol
+def ls_subjects(profile):
+    """The 30 DreamBench subjects with class noun, kind and image count (and, in the pocket world, signature)."""
+    from benchmark.profiles import get_profile
+    from dataset.protocol import DEFAULT_PROTOCOL, load_protocol
 
-    protocol = load_protocol()
-    click.echo(f"{'subject':<20} {'class':<16} {'kind':<7} images")
+    protocol = load_protocol(get_profile(profile).dataset if profile else DEFAULT_PROTOCOL)
+    signatures = {}
+    if protocol.version == "pocketbench-v1":
+        from pocket.subjects import pocket_subjects
+
+        signatures = {name: subject.signature for name, subject in pocket_subjects().items()}
+    click.echo(f"{'subject':<20} {'class':<16} {'kind':<7} images" + ("  signature" if signatures else ""))
     for s in protocol.subjects.values():
-        click.echo(f"{s.name:<20} {s.class_noun:<16} {s.kind:<7} {len(s.images)}")
+        mark = signatures.get(s.name)
+        what = f"  {mark.split_colour} half, {mark.emblem_colour} {mark.emblem}" if mark else ""
+        click.echo(f"{s.name:<20} {s.class_noun:<16} {s.kind:<7} {len(s.images):<6}{what}".rstrip())
     live = sum(s.live for s in protocol.subjects.values())
     click.echo(
         f"{len(protocol.subjects)} subjects ({live} live, {len(protocol.subjects) - live} objects); 25 prompts each"
@@ -187,12 +196,13 @@ def ls_options(method, profile, includes):
 @ls.command("profiles")
 @user_errors
 def ls_profiles():
-    """Model profiles and the weights each uses."""
+    """Model profiles (shipped, and any in $BENCH_PROFILE_PATH), the dataset and the weights each uses."""
     from benchmark.profiles import PROFILES
 
+    flags = {"random": "  [random weights: numbers NOT meaningful]", "pocket": "  [POCKET WORLD]"}
     for profile in PROFILES.values():
-        flag = "" if profile.meaningful else "  [random weights: numbers NOT meaningful]"
-        click.echo(f"{profile.name:<6} {profile.description}{flag}")
+        click.echo(f"{profile.name:<6} {profile.description}{flags.get(profile.weights, '')}")
+        click.echo(f"       dataset {profile.dataset}")
         for spec in profile.models.values():
             click.echo(f"       {spec.role:<6} {spec.source}  ({spec.purpose})")
 
@@ -638,18 +648,38 @@ def pocket_group():
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    default=Path("pocket-build/out"),
-    show_default=True,
-    help="Where the finished model folders go.",
+    default=None,
+    help="Where the finished model folders and their manifest go [default: the package's pocket/weights/, "
+    "where the pocket profile loads them from].",
 )
 @click.option("--smoke", is_flag=True, help="A few steps of every stage: proves the code runs, trains nothing useful.")
 @user_errors
 def pocket_build(work, out, smoke):
     """Pre-train every pocket model from the fixed seed (hours on 2 CPU cores; re-run to resume; see docs/pocket.md)."""
+    from benchmark.models.loading import pocket_weights_dir
     from pocket.pretrain.build import FULL, SMOKE, build
 
+    out = out or pocket_weights_dir()
     build(work, out, SMOKE if smoke else FULL)
     click.echo(f"pocket models in {out}")
+
+
+@pocket_group.command("findings")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Also write the table here.")
+@user_errors
+def pocket_findings(run_dir, output):
+    """Test the DreamBooth paper's findings on a scored run (paired Wilcoxon over subjects, p < 0.01)."""
+    from pocket.findings import ALPHA, Outcome, evaluate_all, markdown_table
+
+    outcomes = evaluate_all(run_dir)
+    table = markdown_table(outcomes)
+    click.echo(table)
+    if output:
+        output.write_text(table + "\n", encoding="utf-8")
+    required = [o for o in outcomes if (o.finding if isinstance(o, Outcome) else o[0]).required]
+    held = sum(isinstance(o, Outcome) and o.holds for o in required)
+    click.echo(f"{held} of {len(required)} required findings hold at p < {ALPHA}")
 
 
 @pocket_group.command("sheet")

@@ -98,16 +98,16 @@ def storage_checks() -> list[Check]:
     return checks
 
 
-def dataset_check(dataset_dir: str | os.PathLike | None) -> Check:
+def dataset_check(dataset_dir: str | os.PathLike | None, protocol: str = "dreambench-v1") -> Check:
     from dataset.locate import resolve_dataset_dir
     from dataset.protocol import load_protocol
     from dataset.validate import find_problems, first_of
 
     try:
-        root = resolve_dataset_dir(dataset_dir)
+        root = resolve_dataset_dir(dataset_dir, protocol)
     except BenchError as exc:
         return Check("dataset", str(exc), problem=True)
-    problems = find_problems(root, load_protocol())
+    problems = find_problems(root, load_protocol(protocol))
     if not problems:
         return Check("dataset", f"{root}: ok, every hash matches")
     return Check("dataset", f"{root}: {first_of(problems)}", problem=True)
@@ -115,7 +115,7 @@ def dataset_check(dataset_dir: str | os.PathLike | None) -> Check:
 
 def weight_checks(profile_names: list[str], required: set[str]) -> list[Check]:
     """One line per model of each profile, then whether the profile can run; only `required` profiles count."""
-    from benchmark.models.loading import model_statuses
+    from benchmark.models.loading import POCKET_HINT, POCKET_PREFIX, model_statuses
     from benchmark.profiles import get_profile
 
     checks = []
@@ -127,13 +127,29 @@ def weight_checks(profile_names: list[str], required: set[str]) -> list[Check]:
             mark = "present" if status.present else "MISSING"
             checks.append(Check("weights", f"{name}/{status.role:<5} {mark:<8} {status.source}  {status.where}"))
         missing = [s.role for s in statuses if not s.present]
+        changed = _pocket_weight_problems(statuses) if not missing else []
+        if changed:
+            checks.append(Check("profile", f"{name}: not ready, {changed[0]}", problem=name in required))
+            continue
         if missing:
             how = f"`bench models download --profile {name}` on a connected machine, or --set models.ROLE=/local/path"
+            if any(s.source.startswith(POCKET_PREFIX) for s in statuses if not s.present):
+                how = POCKET_HINT
             text = f"{name}: not ready, missing {', '.join(missing)} ({how})"
         else:
             text = f"{name}: ready" + ("" if profile.meaningful else " (random weights: timings only, no real numbers)")
         checks.append(Check("profile", text, problem=bool(missing) and name in required))
     return checks
+
+
+def _pocket_weight_problems(statuses) -> list[str]:
+    """What differs from the pocket weights' manifest, when a profile uses them."""
+    from benchmark.models.loading import POCKET_PREFIX, pocket_weights_dir
+    from benchmark.models.weights_manifest import manifest_problems
+
+    if not any(s.source.startswith(POCKET_PREFIX) for s in statuses):
+        return []
+    return [f"pocket weights changed: {p}" for p in manifest_problems(pocket_weights_dir())]
 
 
 def _guarded(topic: str, check) -> list[Check]:
@@ -177,7 +193,9 @@ def run_checks(profile: str | None, dataset_dir: str | os.PathLike | None) -> li
     checks.append(Check("git", git_revision() or "not a git checkout"))
     checks += _guarded("device", _device_check)
     checks += _guarded("storage", storage_checks)
-    checks += _guarded("dataset", lambda: dataset_check(dataset_dir))
+    # the dataset the named profile runs on (the pocket world's ships with the package); DreamBench otherwise
+    protocol = get_profile(profile).dataset if profile else "dreambench-v1"
+    checks += _guarded("dataset", lambda: dataset_check(dataset_dir, protocol))
     checks += _guarded("plug-ins", plugin_checks)
     names = [profile] if profile else list(PROFILES)
     checks += _guarded("weights", lambda: weight_checks(names, required={profile} if profile else set()))

@@ -102,7 +102,7 @@ class CellRunner:
         self.spec = spec
         self.config = config_from_dict(spec.config)
         self.store = RunStore(Path(spec.run_dir))
-        self.protocol = load_protocol()
+        self.protocol = load_protocol(get_profile(self.config.profile).dataset)
         self._methods: dict = {}
         self._subject_of: dict[str, str] = {}  # method label -> the subject its last cell ran
 

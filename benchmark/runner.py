@@ -50,7 +50,7 @@ from methods.registry import (
     resolve_options,
     same_outputs_as,
 )
-from reports.banner import BANNER_FILE, not_meaningful_banner
+from reports.banner import BANNER_FILE, not_meaningful_banner, pocket_world_banner
 
 
 @dataclass
@@ -358,19 +358,19 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
     `device_must_exist=False` (a dry run on a login node without the GPU the jobs will
     get) takes the device named as the one the work will run on.
     """
-    protocol = load_protocol()
+    profile = get_profile(config.profile)
+    protocol = load_protocol(profile.dataset)
     subjects = protocol.select(config.subjects)
     most = max(len(protocol.prompts_for(subject)) for subject in subjects)
     if config.limit_prompts is not None and config.limit_prompts > most:
         # Not capped silently: the run would be filed as a smoke run of "the first 26 of 25 prompts".
         raise BenchError(f"limit_prompts {config.limit_prompts} is more than the {most} prompts a subject has; "
                          "leave --limit-prompts out to run them all")  # fmt: skip
-    profile = get_profile(config.profile)
     run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
     refuse_links_out(run_dir)  # before anything is written, moved or deleted through one
     refuse_unwritable_place(run_dir)
     labels, method_names, method_options = plan_methods(config, run_dir)
-    dataset_dir = resolve_dataset_dir(config.dataset_dir)
+    dataset_dir = resolve_dataset_dir(config.dataset_dir, profile.dataset)
     if run_dir.resolve().is_relative_to(Path(dataset_dir).resolve()):
         # its files would sit among the subjects' photos: every later run would call the dataset damaged
         raise BenchError(f"output directory {run_dir} is inside the dataset {dataset_dir}; put runs elsewhere")
@@ -398,6 +398,8 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         log(f"bench: deterministic=true is for CUDA: it changes nothing on {device.type}")
     if not profile.meaningful:
         log(f"bench: {not_meaningful_banner(profile.name)}")
+    if profile.pocket:
+        log(f"bench: {pocket_world_banner(profile.name)}")
     for note in run_warnings(prepared):
         log(f"bench: warning: {note}")
     store.refuse_foreign_directory()

@@ -28,8 +28,16 @@ def default_dataset_dir() -> Path:
     return cache_root() / "dreambench-v1" / "dataset"
 
 
-def resolve_dataset_dir(flag: str | os.PathLike | None = None) -> Path:
-    """Return the first configured location; fail with a line that says how to get the data."""
+def resolve_dataset_dir(flag: str | os.PathLike | None = None, protocol: str = "dreambench-v1") -> Path:
+    """Return the first configured location; fail with a line that says how to get the data.
+
+    The pocket world's photos ship with the package, so `pocketbench-v1` needs no download
+    ($DREAMBENCH_DIR, which names real DreamBench photos, does not apply to it).
+    """
+    if protocol == "pocketbench-v1" and not flag:
+        from dataset.protocol import POCKET_DATASET
+
+        return POCKET_DATASET
     if flag:
         where, path = "--dataset-dir", Path(flag).expanduser()
     elif os.environ.get(ENV_VAR):

@@ -1,7 +1,9 @@
-"""DreamBench ("dreambench-v1") as typed data: subjects, images and prompts.
+"""DreamBench ("dreambench-v1") and the pocket world's "pocketbench-v1" as typed data: subjects, images, prompts.
 
-Everything here is read from `dreambench_v1.json`, which `dataset.build_manifest`
-derived from the upstream `prompts_and_classes.txt`; the tests check the two agree.
+DreamBench is read from `dreambench_v1.json`, which `dataset.build_manifest` derived
+from the upstream `prompts_and_classes.txt`; the tests check the two agree. The
+pocket world's manifest has the same schema, subjects and prompts with rendered
+photos (`pocket/dataset/`); a profile names which of the two it runs on.
 Prompts are templates around a *subject phrase* because the phrase is what a
 method chooses ("sks backpack", "backpack", "sks can", ...), never the harness.
 """
@@ -12,11 +14,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.util import find_spec
 from pathlib import Path
 
 from benchmark.errors import BenchError
 
 MANIFEST_PATH = Path(__file__).with_name("dreambench_v1.json")
+# the pocket world's rendered photos ship inside the `pocket` package (found without importing it)
+POCKET_DATASET = Path(find_spec("pocket").origin).parent / "dataset"
+MANIFESTS = {"dreambench-v1": MANIFEST_PATH, "pocketbench-v1": POCKET_DATASET / "pocketbench_v1.json"}
+DEFAULT_PROTOCOL = "dreambench-v1"
 ATTRIBUTION = (
     "DreamBench images: Ruiz et al., DreamBooth (CVPR 2023), google/dreambooth dataset, "
     "licensed CC-BY-4.0; per-image credits in references_and_licenses.txt."
@@ -93,9 +100,12 @@ class Protocol:
         return sorted({s.class_noun for s in self.subjects.values()})
 
 
-@lru_cache(maxsize=1)
-def load_protocol() -> Protocol:
-    raw = MANIFEST_PATH.read_bytes()
+@lru_cache(maxsize=len(MANIFESTS))
+def load_protocol(name: str = DEFAULT_PROTOCOL) -> Protocol:
+    """A protocol by name; the default is DreamBench (a profile's `dataset` names the one its runs use)."""
+    if name not in MANIFESTS:
+        raise BenchError(f"unknown dataset protocol '{name}'; known: {', '.join(MANIFESTS)}")
+    raw = MANIFESTS[name].read_bytes()
     data = json.loads(raw)
 
     def prompts(items):

@@ -36,8 +36,7 @@ def build_manifest(files: dict[str, list[tuple[str, bytes]]]) -> dict:
     for name, _noun, _live, _count in SUBJECTS:
         subject = pocket_subjects()[name]
         images = [
-            {"file": f"{name}/{file}", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-            for file, data in files[name]
+            {"file": file, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for file, data in files[name]
         ]
         subjects.append({"name": name, "class_noun": subject.class_noun, "live": subject.live, "images": images})
     return {"protocol": PROTOCOL, "source": SOURCE, "subjects": subjects, "prompts": dreambench["prompts"]}

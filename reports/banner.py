@@ -29,8 +29,16 @@ def not_meaningful_banner(profile: str) -> str:
     )
 
 
+def pocket_world_banner(profile: str) -> str:
+    return (
+        f"POCKET WORLD: profile '{profile}' runs on a synthetic DreamBench with models this project pre-trained "
+        "itself; its numbers check the harness and show method differences in miniature, not real-model numbers."
+    )
+
+
 def report_banners(data: ReportData) -> list[str]:
-    """One NOT MEANINGFUL line per random-weight profile among the runs and their scorings; none iff meaningful.
+    """One NOT MEANINGFUL line per random-weight profile among the runs and their scorings (none iff meaningful),
+    then one POCKET WORLD line per pocket-world profile among the runs.
 
     A real run scored with random-weight backbones is just as meaningless, so a scoring profile
     counts too, but only when it is itself a random-weight one: a random-weight run scored with
@@ -46,7 +54,8 @@ def report_banners(data: ReportData) -> list[str]:
                 profiles.add(scoring)
     if not profiles and not data.meaningful:
         profiles.add("unknown")
-    return [not_meaningful_banner(profile) for profile in sorted(profiles)]
+    pocket = {run.profile for run in data.runs if run.profile in PROFILES and PROFILES[run.profile].pocket}
+    return [not_meaningful_banner(p) for p in sorted(profiles)] + [pocket_world_banner(p) for p in sorted(pocket)]
 
 
 def _runs_phrase(names: list[str]) -> tuple[str, str, str, str]:

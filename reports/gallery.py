@@ -91,17 +91,18 @@ def thumbnail(source: Path, target_stem: Path, size: int = THUMBNAIL_PX) -> Path
 
 
 def _real_thumbs(data: ReportData, subject: str, out_dir: Path, size: int) -> tuple[list[Thumb], str | None]:
-    from dataset.protocol import load_protocol
+    from dataset.protocol import DEFAULT_PROTOCOL, load_protocol
 
-    try:
-        entry = load_protocol().subject(subject)
-    except Exception:
-        return [], f"'{subject}' is not a DreamBench subject"
     tried = []
     for run in data.runs:
         root = run.dataset_dir
         if root is None:
             continue
+        try:
+            # the run's own dataset: DreamBench's photos, or the pocket world's
+            entry = load_protocol(run.manifest.get("protocol") or DEFAULT_PROTOCOL).subject(subject)
+        except Exception:
+            return [], f"'{subject}' is not a subject of {run.manifest.get('protocol')}"
         tried.append(str(root))
         if not (root / subject).is_dir():
             continue

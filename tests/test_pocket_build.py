@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from benchmark.errors import BenchError
 from pocket.pretrain import loop
 from pocket.pretrain.build import SMOKE, build
 
@@ -73,3 +75,73 @@ def test_a_killed_stage_resumes_to_the_same_weights(tmp_path):
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
     assert not np.allclose(straight["weight"].numpy(), 0)
+
+
+def test_the_build_lists_every_file_it_made_and_a_changed_byte_is_named(smoke_build, tmp_path):
+    from benchmark.models.weights_manifest import manifest_problems
+
+    assert manifest_problems(smoke_build) == []
+    copy = tmp_path / "weights"
+    shutil.copytree(smoke_build, copy)
+    weights = copy / "dino" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    (copy / "clip" / "notes.txt").write_text("added")
+    (copy / "lpips" / "alexnet-pocket.pth").unlink()
+    problems = manifest_problems(copy)
+    assert any("dino/model.safetensors: differs" in p for p in problems)
+    assert any("clip/notes.txt: not in manifest.json" in p for p in problems)
+    assert any("alexnet-pocket.pth: missing" in p for p in problems)
+
+
+def test_a_pocket_run_refuses_weights_that_differ_from_their_manifest(smoke_build, tmp_path, monkeypatch):
+    import benchmark.models.loading as loading
+    from benchmark.profiles import get_profile
+
+    copy = tmp_path / "weights"
+    shutil.copytree(smoke_build, copy)
+    monkeypatch.setattr(loading, "pocket_weights_dir", lambda: copy)
+    profile = get_profile("pocket")
+    sources = {role: spec.source for role, spec in profile.models.items()}
+    assert loading.require_models(profile, sources, ["base", "dino"])["base"] == str(copy / "base")
+    (copy / "base" / "model_index.json").write_text("{}")
+    with pytest.raises(BenchError, match="pocket weights changed: .*model_index.json: differs"):
+        loading.require_models(profile, sources, ["base"])
+    monkeypatch.setattr(loading, "pocket_weights_dir", lambda: tmp_path / "never-built")
+    with pytest.raises(BenchError, match="missing weights: base=pocket:base: .*bench pocket build"):
+        loading.require_models(profile, sources, ["base"])
+
+
+def test_the_pocket_profile_runs_and_scores_through_the_real_loaders(smoke_build, tmp_path):
+    """The models load as sd15's do (diffusers folder, timm folder with model_args, open_clip local-dir, an AlexNet
+    file), the photos come from the pocket dataset shipped in the package, and the run says which dataset it used."""
+    from benchmark.config import build_config
+    from benchmark.runner import execute_run
+    from dataset.protocol import POCKET_DATASET
+
+    overrides = {
+        "base": smoke_build / "base",
+        "dino": smoke_build / "dino",
+        "clip": smoke_build / "clip",
+        "lpips": smoke_build / "lpips" / "alexnet-pocket.pth",
+    }
+    config = build_config(
+        assignments=[f"models.{role}={path}" for role, path in overrides.items()],
+        overrides={
+            "profile": "pocket",
+            "methods": ["base"],
+            "subjects": ["dog"],
+            "limit_prompts": 1,
+            "images_per_prompt": 2,
+            "generate_pres": False,
+            "output_dir": str(tmp_path / "run"),
+        },
+    )
+    summary = execute_run(config, progress=False, log=lambda message: None)
+    assert summary.generated == 2
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["protocol"] == "pocketbench-v1" and run["dataset_dir"] == str(POCKET_DATASET.resolve())
+    assert run["meaningful"] is True
+    scores = json.loads((tmp_path / "run" / "base" / "scores.json").read_text())
+    assert {"dino", "clip-i", "clip-t", "div"} <= set(scores["metrics"])

@@ -117,9 +117,10 @@ def test_the_shipped_photos_are_the_rendered_ones_and_their_manifest_is_dreamben
     ]
     for subject in manifest["subjects"]:
         for entry in subject["images"]:
-            data = (SHIPPED / entry["file"]).read_bytes()
+            data = (SHIPPED / subject["name"] / entry["file"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["file"]
-    shipped = [np.asarray(Image.open(SHIPPED / e["file"])) for e in manifest["subjects"][6]["images"]]
+    sixth = manifest["subjects"][6]
+    shipped = [np.asarray(Image.open(SHIPPED / sixth["name"] / e["file"])) for e in sixth["images"]]
     rendered = [np.asarray(p) for p in subject_photos(manifest["subjects"][6]["name"])]
     assert all((a == b).all() for a, b in zip(shipped, rendered, strict=True))
 

@@ -142,28 +142,32 @@ class ClipBackbone(ImageBackbone):
 
 
 # ----------------------------------------------------------------- real weights
-def _dino_architecture(source: str, location: Path) -> str:
+def _dino_architecture(source: str, location: Path) -> tuple[str, dict]:
+    """timm's architecture name and its `model_args` (a timm hub config's overrides: the pocket world's DINO
+    role is a smaller ViT than any named one)."""
     config = location / "config.json" if location.is_dir() else location.parent / "config.json"
     if config.is_file():
         try:
-            return json.loads(config.read_text())["architecture"]
-        except (ValueError, KeyError):
+            data = json.loads(config.read_text())
+            return data["architecture"], dict(data.get("model_args") or {})
+        except (ValueError, KeyError, TypeError):
             pass
     if source.startswith("timm/"):
-        return source.split("/", 1)[1].split(".", 1)[0]
-    return "vit_small_patch16_224"
+        return source.split("/", 1)[1].split(".", 1)[0], {}
+    return "vit_small_patch16_224", {}
 
 
-def _build_dino(source: str, architecture: str, weights_file: Path) -> torch.nn.Module:
+def _build_dino(source: str, architecture: tuple[str, dict], weights_file: Path) -> torch.nn.Module:
     import timm
     from timm.models.vision_transformer import checkpoint_filter_fn
 
-    model = timm.create_model(architecture, pretrained=False, num_classes=0)
+    name, model_args = architecture
+    model = timm.create_model(name, pretrained=False, num_classes=0, **model_args)
     state = checkpoint_filter_fn(read_state_dict(weights_file), model)
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys:
         missing = ", ".join(result.missing_keys[:3])
-        raise BenchError(f"{weights_file} does not fit {architecture} for dino={source}: missing {missing}")
+        raise BenchError(f"{weights_file} does not fit {name} for dino={source}: missing {missing}")
     return model
 
 

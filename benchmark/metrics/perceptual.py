@@ -20,7 +20,14 @@ from benchmark.errors import BenchError
 from benchmark.metrics import sources
 from benchmark.metrics.backbones import DEFAULT_BATCH_SIZE, LazyModel
 from benchmark.metrics.weights import fingerprint, parameter_fingerprint, read_state_dict
-from benchmark.models.loading import BUILTIN_TINY, TORCHHUB_PREFIX, torchhub_file
+from benchmark.models.loading import (
+    BUILTIN_TINY,
+    POCKET_HINT,
+    POCKET_PREFIX,
+    TORCHHUB_PREFIX,
+    pocket_file,
+    torchhub_file,
+)
 
 # lpips' AlexNet wrapper slices torchvision's `features` into 5 blocks: feature index -> slice.
 _ALEX_SLICES = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
@@ -59,6 +66,10 @@ class LpipsScorer(LazyModel):
 def _alexnet_file(source: str, profile: str) -> Path:
     if source.startswith(TORCHHUB_PREFIX):
         path = torchhub_file(source)
+    elif source.startswith(POCKET_PREFIX):
+        path = pocket_file(source)
+        if not path.is_file():
+            raise BenchError(f"missing weights: lpips={source} ({path} does not exist; {POCKET_HINT})")
     else:
         path = Path(source).expanduser()
     if not path.is_file():

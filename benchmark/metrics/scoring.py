@@ -55,6 +55,7 @@ from benchmark.metrics.report import MethodScores, ScoreReport, default_referenc
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, paired_comparison
 from benchmark.profiles import Profile, get_profile
 from benchmark.store.atomic import atomic_write_json, atomic_write_text
+from benchmark.store.run_dir import RUN_FILE
 from dataset.protocol import Protocol, Subject, load_protocol
 
 CLIP_T_TEXT = {
@@ -149,8 +150,8 @@ def check_scoring_inputs(
     from dataset.locate import resolve_dataset_dir
 
     chosen = _select_metrics(metrics)
-    resolve_dataset_dir(dataset_dir)
     scoring_profile = get_profile(profile)
+    resolve_dataset_dir(dataset_dir, scoring_profile.dataset)
     for role in dict.fromkeys(BACKBONE_ROLES[METRICS[m].backbone] for m in chosen):
         locate_or_fail(role, sources.resolve_source(role, scoring_profile, model_sources), scoring_profile.name)
 
@@ -274,7 +275,7 @@ def _cell(record: dict) -> tuple[str, str, str]:
 
 def _settings(profile: str) -> dict:
     """The file-wide provenance scores.json records: per-image values are only comparable when all of it matches."""
-    protocol = load_protocol()
+    protocol = load_protocol(get_profile(profile).dataset)
     return {
         "protocol": protocol.version,
         "dataset_sha256": protocol.fingerprint,
@@ -593,6 +594,19 @@ def _versions() -> dict[str, str]:
 
 
 # ------------------------------------------------------------------ entry point
+def _refuse_other_dataset(run_dir: Path, protocol: Protocol, profile: str) -> None:
+    """A run made on one dataset (DreamBench or the pocket world) is never scored against the other's photos."""
+    try:
+        made_on = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("protocol")
+    except (OSError, ValueError, AttributeError):
+        return
+    if made_on and made_on != protocol.version:
+        raise BenchError(
+            f"{run_dir} was made on {made_on}, but profile '{profile}' scores against {protocol.version}; "
+            "score it with a profile of its own dataset"
+        )
+
+
 def score_run(
     run_dir: Path,
     dataset_dir: Path | None,
@@ -645,7 +659,9 @@ def score_run(
     def warn(message: str) -> None:
         (log or (lambda line: print(line, file=sys.stderr)))(f"bench: warning: {message}")
 
-    protocol = load_protocol()
+    scoring_profile = get_profile(profile)
+    protocol = load_protocol(scoring_profile.dataset)
+    _refuse_other_dataset(run_dir, protocol, scoring_profile.name)
     methods = list(methods) if methods else discover_methods(run_dir)
     if not methods:
         raise BenchError(f"no method in {run_dir} has a generations.jsonl; run `bench run` first")
@@ -654,7 +670,7 @@ def score_run(
     left_out = {}
     if any(records.values()):
         # A subject whose real images are damaged cannot be scored against them; the others can.
-        dataset_dir = resolve_dataset_dir(dataset_dir)
+        dataset_dir = resolve_dataset_dir(dataset_dir, protocol.version)
         left_out = unusable_subjects(dataset_dir, _subjects_of(protocol, records))
         for name, why in left_out.items():
             warn(f"{why}: {name}'s images are left out of the scores; fix it and re-score")
@@ -676,7 +692,6 @@ def score_run(
     uncommitted = environment.uncommitted_warning(revision, "these scores")
     if uncommitted:
         warn(uncommitted)
-    scoring_profile = get_profile(profile)
     scorers = Scorers(scoring_profile, model_sources, device, batch_size)
     definitions = _metric_definitions(scorers, metrics)  # locates every model now: a missing one fails up front
     cache = cache if cache is not None else EmbeddingCache()

@@ -15,12 +15,14 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import BenchError
-from benchmark.models.loading import locate
+from benchmark.models.loading import POCKET_PREFIX, locate
 
 _REVISION = re.compile(r"^[0-9a-f]{40}$")
 
 
 def missing_model(role: str, source: str, why: str, profile: str) -> BenchError:
+    if source.startswith(POCKET_PREFIX):
+        return BenchError(f"missing weights: {role}={source} ({why})")
     return BenchError(
         f"missing weights: {role}={source} ({why}). Fetch them with `bench models download --profile {profile}` "
         f"on a connected machine, or point --set models.{role}=/local/path at a copy"

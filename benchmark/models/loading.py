@@ -20,6 +20,20 @@ BUILTIN_SD15_SIZED = "builtin:sd15-sized-random"
 BUILTINS = (BUILTIN_TINY, BUILTIN_SD15_SIZED)
 # Weights torchvision keeps in torch hub's cache (LPIPS's AlexNet trunk), named by file.
 TORCHHUB_PREFIX = "torchhub:"
+# The pocket world's weights, shipped inside the `pocket` package (`pocket:base`, `pocket:lpips/alexnet-pocket.pth`).
+POCKET_PREFIX = "pocket:"
+POCKET_HINT = "the pocket world's weights are built by `bench pocket build` (see docs/pocket.md)"
+
+
+def pocket_weights_dir() -> Path:
+    """Where the shipped pocket weights live (found without importing the `pocket` package)."""
+    from importlib.util import find_spec
+
+    return Path(find_spec("pocket").origin).parent / "weights"
+
+
+def pocket_file(source: str) -> Path:
+    return pocket_weights_dir() / source[len(POCKET_PREFIX) :]
 
 
 def torchhub_file(source: str) -> Path:
@@ -60,6 +74,11 @@ def locate(role: str, source: str, allow_patterns: tuple[str, ...] = ()) -> Mode
         if path.is_file():
             return ModelStatus(role, source, True, str(path))
         return ModelStatus(role, source, False, f"not in torch hub's cache ({path})")
+    if source.startswith(POCKET_PREFIX):
+        path = pocket_file(source)
+        if path.exists():
+            return ModelStatus(role, source, True, str(path))
+        return ModelStatus(role, source, False, f"not built yet: {path} does not exist; {POCKET_HINT}")
     if _looks_local(source):
         path = Path(source).expanduser()
         if path.exists():
@@ -91,13 +110,31 @@ def require_models(profile: Profile, sources: dict[str, str], roles: list[str]) 
     if local:  # a mistyped path: downloading would not help
         named = "; ".join(f"models.{s.role}={s.source}" for s in local)
         raise BenchError(f"missing weights: {named}: no such folder or file on this machine")
+    pocket = [s for s in missing if s.source.startswith(POCKET_PREFIX)]
+    if pocket:
+        named = "; ".join(f"{s.role}={s.source}" for s in pocket)
+        raise BenchError(f"missing weights: {named}: {POCKET_HINT}")
     if missing:
         named = "; ".join(f"{s.role}={s.source} ({s.where})" for s in missing)
         raise BenchError(
             f"missing weights: {named}. Fetch them with `bench models download --profile {profile.name}` "
             f"on a connected machine, or point --set models.ROLE=/local/path at a copy"
         )
+    if any(s.source.startswith(POCKET_PREFIX) for s in statuses):
+        refuse_changed_pocket_weights()
     return {s.role: s.where for s in statuses}
+
+
+def refuse_changed_pocket_weights() -> None:
+    """The shipped pocket weights are part of the protocol: every file must match its SHA-256 in the manifest."""
+    from benchmark.models.weights_manifest import manifest_problems
+
+    problems = manifest_problems(pocket_weights_dir())
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BenchError(
+            f"pocket weights changed: {problems[0]}{more}; reinstall the package or rebuild them ({POCKET_HINT})"
+        )
 
 
 def download_models(profile: Profile, sources: dict[str, str]) -> list[ModelStatus]:
@@ -107,7 +144,7 @@ def download_models(profile: Profile, sources: dict[str, str]) -> list[ModelStat
     results = []
     for role, source in sources.items():
         status = locate(role, source, profile.models[role].hub_files)
-        if status.present or source in BUILTINS or _looks_local(source):
+        if status.present or source in BUILTINS or _looks_local(source) or source.startswith(POCKET_PREFIX):
             results.append(status)
             continue
         try:

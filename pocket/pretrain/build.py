@@ -5,10 +5,11 @@ and a stage killed midway resumes from its last checkpoint):
 
 1. corpus     shards of the generator's stream (rendered images and captions)
 2. vae        the autoencoder (`vae/`)
-3. latents    the corpus encoded once (`latents.npy`, `scale.json`)
-4. generator  UNet and text encoder, then the pipeline folder (`<out>/base/`)
-5. judges     their own corpus (captions, and view pairs), then `<out>/dino/`,
+3. judges     their own corpus (captions, and view pairs), then `<out>/dino/`,
               `<out>/clip/` and `<out>/lpips/` (see `pocket.pretrain.judges`)
+4. latents    the corpus encoded once (`latents.npy`, `scale.json`)
+5. generator  UNet and text encoder, then the pipeline folder (`<out>/base/`)
+6. manifest   every output file's SHA-256 (`<out>/manifest.json`), which `bench doctor` checks
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import argparse
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmark.store.atomic import atomic_write_text
+from benchmark.models.weights_manifest import write_manifest
+from benchmark.store.atomic import atomic_write_text, atomic_write_with
 from pocket.pretrain import generator, shards, vae
 
 
@@ -50,7 +52,7 @@ class Sizes:
 FULL = Sizes(
     24,
     4000,
-    vae_steps=1500,
+    vae_steps=4000,
     generator_steps=3600,
     batch=64,
     judge_shards=10,
@@ -79,26 +81,38 @@ def log(message: str) -> None:
 
 
 def build(work: Path, out: Path, sizes: Sizes = FULL, seed: int = SEED, workers: int = 2) -> Path:
+    """Every stage in turn; the autoencoder comes first (the riskiest stage, its PSNR logged as it learns), the
+    judges next (they need no autoencoder), the generator last."""
     work.mkdir(parents=True, exist_ok=True)
     # a finished base model needs neither its corpus nor its latents loaded again
-    if not (out / "base" / "model_index.json").exists():
-        build_generator(work, out, sizes, seed, workers)
+    needs_base = not (out / "base" / "model_index.json").exists()
+    if needs_base:
+        corpus = _generator_corpus(work, sizes, seed, workers)
+        _train_autoencoder(work, corpus, sizes, seed)
     build_judges(work, out, sizes, seed, workers)
+    if needs_base:
+        build_generator(work, out, corpus, sizes, seed)
+    write_manifest(out, about={"seed": seed, "sizes": asdict(sizes), "built": time.strftime("%Y-%m-%d")})
     return out
 
 
-def build_generator(work: Path, out: Path, sizes: Sizes, seed: int, workers: int) -> None:
-    from diffusers import AutoencoderKL
-
+def _generator_corpus(work: Path, sizes: Sizes, seed: int, workers: int) -> dict:
     stream = shards.Stream("generator", seed, sizes.corpus_shards, sizes.shard_size)
     corpus = shards.load_stream(shards.render_stream(stream, work / "corpus", workers, log))
     log(f"corpus: {len(corpus['images'])} images, {len(np.unique(corpus['captions']))} distinct captions")
+    return corpus
 
+
+def _train_autoencoder(work: Path, corpus: dict, sizes: Sizes, seed: int) -> None:
     if not (work / "vae" / "config.json").exists():
         model = vae.train_vae(corpus["images"], work, sizes.vae_steps, seed, log=log)
         model.save_pretrained(os.fspath(work / "vae"))
-    autoencoder = AutoencoderKL.from_pretrained(os.fspath(work / "vae")).eval()
 
+
+def build_generator(work: Path, out: Path, corpus: dict, sizes: Sizes, seed: int) -> None:
+    from diffusers import AutoencoderKL
+
+    autoencoder = AutoencoderKL.from_pretrained(os.fspath(work / "vae")).eval()
     if not (work / "scale.json").exists():
         log("latents: encoding the corpus")
         latents = vae.encode_all(autoencoder, corpus["images"])
@@ -124,17 +138,41 @@ def build_judges(work: Path, out: Path, sizes: Sizes, seed: int, workers: int) -
     viewed = shards.Stream("views", seed + 2, sizes.view_shards, sizes.shard_size // 2, signatures=0.6, views=True)
     corpus = shards.load_stream(shards.render_stream(judged, work / "corpus", workers, log))
     views = shards.load_stream(shards.render_stream(viewed, work / "corpus", workers, log))["views"]
+    decoded_images = _round_trip(work, "judges", corpus["images"])
+    decoded_views = _round_trip(work, "views", views.reshape(-1, *views.shape[2:])).reshape(views.shape)
     if not (out / "dino" / "config.json").exists():
-        judges.train_dino(views, work, out / "dino", sizes.dino_steps, seed, log=log)
+        judges.train_dino(views, work, out / "dino", sizes.dino_steps, seed, decoded=decoded_views, log=log)
         log(f"DINO role written to {out / 'dino'}")
     if not (out / "clip" / "open_clip_config.json").exists():
-        judges.train_clip(corpus["images"], corpus["captions"], work, out / "clip", sizes.clip_steps, seed, log=log)
+        judges.train_clip(
+            corpus["images"],
+            corpus["captions"],
+            work,
+            out / "clip",
+            sizes.clip_steps,
+            seed,
+            decoded=decoded_images,
+            log=log,
+        )
         log(f"CLIP role written to {out / 'clip'}")
     if not (out / "lpips" / "alexnet-pocket.pth").exists():
         judges.train_lpips_trunk(
             corpus["images"], corpus["labels"], work, out / "lpips", sizes.lpips_steps, seed, log=log
         )
         log(f"LPIPS trunk written to {out / 'lpips'}")
+
+
+def _round_trip(work: Path, name: str, images: np.ndarray) -> np.ndarray:
+    """The judges' images through the finished autoencoder, computed once (see `judges.either`)."""
+    from diffusers import AutoencoderKL
+
+    path = work / f"{name}-decoded.npy"
+    if not path.exists():
+        log(f"{name}: {len(images)} images through the autoencoder")
+        autoencoder = AutoencoderKL.from_pretrained(os.fspath(work / "vae")).eval()
+        decoded = vae.round_trip(autoencoder, images)
+        atomic_write_with(path, lambda handle: np.save(handle, decoded))
+    return np.load(path)
 
 
 def main(argv: list[str] | None = None) -> None:

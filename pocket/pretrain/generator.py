@@ -41,8 +41,8 @@ TEXT_CONFIG = {
 }
 UNET_CONFIG = {
     "sample_size": 16,
-    "in_channels": 4,
-    "out_channels": 4,
+    "in_channels": 8,
+    "out_channels": 8,
     "block_out_channels": [32, 64, 96],
     "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
     "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],

@@ -66,6 +66,19 @@ def to_input(images: np.ndarray, role: str, g: torch.Generator | None = None, cr
     return (x - mean) / std
 
 
+def either(images: np.ndarray, decoded: np.ndarray | None, view: int | None, pick: np.ndarray, g) -> np.ndarray:
+    """images[pick], each one replaced by its autoencoder round trip with probability 1/2 (when there is one).
+
+    The generator's images all pass the decoder, the photos never do: a judge that saw only sharp renders
+    would score a method by how blurry its images are rather than by what they show."""
+    chosen = images[pick]
+    if decoded is None:
+        return chosen
+    swap = (torch.rand(len(pick), generator=g) < 0.5).numpy()
+    source = decoded[pick] if view is None else decoded[pick, view]
+    return np.where(swap[:, None, None, None], source, chosen)
+
+
 def save_weights(model: torch.nn.Module, path: Path) -> None:
     """A model's weights as one safetensors file, whole or absent (a stage is done when its files exist)."""
     atomic_write_bytes(path, safetensors_bytes({k: v.contiguous() for k, v in model.state_dict().items()}))
@@ -80,9 +93,21 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
 
 # ------------------------------------------------------------------ DINO role
 def train_dino(
-    views: np.ndarray, folder: Path, out: Path, steps: int, seed: int, batch: int = 96, lr: float = 1e-3, log=print
+    views: np.ndarray,
+    folder: Path,
+    out: Path,
+    steps: int,
+    seed: int,
+    batch: int = 96,
+    lr: float = 1e-3,
+    decoded: np.ndarray | None = None,
+    log=print,
 ) -> Path:
-    """`views` holds pairs: views[i, 0] and views[i, 1] are one instance rendered twice."""
+    """`views` holds pairs: views[i, 0] and views[i, 1] are one instance rendered twice.
+
+    `decoded` (same shape) holds the views after the autoencoder's round trip: each view is drawn from it half
+    the time, so a generated image of a subject and a photo of it are the same instance to this judge.
+    """
     import timm
 
     torch.manual_seed(seed)
@@ -94,8 +119,8 @@ def train_dino(
     def step_fn(step: int) -> torch.Tensor:
         g = loop.step_generator(seed, step)
         pick = torch.randint(len(views), (batch,), generator=g).numpy()
-        a = head(model(to_input(views[pick, 0], "dino", g, crop=True)))
-        b = head(model(to_input(views[pick, 1], "dino", g, crop=True)))
+        a = head(model(to_input(either(views[:, 0], decoded, 0, pick, g), "dino", g, crop=True)))
+        b = head(model(to_input(either(views[:, 1], decoded, 1, pick, g), "dino", g, crop=True)))
         loss = info_nce(a, b, 0.1)
         return loss
 
@@ -117,8 +142,10 @@ def train_clip(
     seed: int,
     batch: int = 128,
     lr: float = 1e-3,
+    decoded: np.ndarray | None = None,
     log=print,
 ) -> Path:
+    """`decoded`: the images after the autoencoder's round trip, drawn half the time (see `train_dino`)."""
     import open_clip
     from open_clip import CLIP
 
@@ -132,7 +159,7 @@ def train_clip(
     def step_fn(step: int) -> torch.Tensor:
         g = loop.step_generator(seed, step)
         pick = torch.randint(len(images), (batch,), generator=g).numpy()
-        image_features = model.encode_image(to_input(images[pick], "clip", g, crop=True))
+        image_features = model.encode_image(to_input(either(images, decoded, None, pick, g), "clip", g, crop=True))
         text_features = model.encode_text(tokens[inverse[pick]])
         # captions repeat within a batch: count every image whose caption is the same as a right answer
         same = torch.from_numpy(inverse[pick][:, None] == inverse[pick][None, :]).float()
