@@ -12,8 +12,9 @@ import copy
 from pathlib import Path
 
 from benchmark.errors import BenchError
-from methods.diffusion import build_pipeline, quiet_libraries
+from methods.diffusion import build_pipeline
 from methods.dreambooth import DreamBooth, fp32_copy
+from methods.libraries import quiet_libraries
 from methods.registry import register_method
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]

@@ -112,9 +112,10 @@ class MethodContext:
         if key not in copies:
             import copy
 
-            from methods.diffusion import quiet_libraries
+            from methods.libraries import quiet_libraries
 
-            with quiet_libraries():  # diffusers warns of "modules to keep in float32" even when there are none
+            # diffusers warns of "modules to keep in float32" even when there are none
+            with quiet_libraries():
                 copies[key] = copy.deepcopy(self.base_components[key]).to(self.device, self.dtype)
         return copies[key]
 

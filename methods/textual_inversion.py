@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import BenchError
-from methods.diffusion import build_pipeline, quiet_libraries
+from methods.diffusion import build_pipeline
 from methods.dreambooth import DreamBooth
 from methods.identifiers import Identifier
 from methods.interface import SubjectInput
+from methods.libraries import quiet_libraries
 from methods.registry import register_method
 
 EMBEDDINGS_FILE = "learned_embeds.safetensors"
