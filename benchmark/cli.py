@@ -176,21 +176,20 @@ def ls_options(method, profile, includes):
     import json
 
     from benchmark.profiles import get_profile
-    from methods.registry import get_method_class, resolve_options
+    from methods.options import option_specs, resolve_options
+    from methods.registry import get_method_class
 
     if profile:
         get_profile(profile)
     cls = get_method_class(method, list(includes))
-    changed = cls.profile_options.get(profile or "", {})
+    specs = option_specs(cls)
     options = resolve_options(cls, {}, profile)
     if not options:
         click.echo(f"{method} has no options")
     for key, value in options.items():
-        note = f"  (profile {profile})" if key in changed else ""
-        default = cls.default_options[key]
-        kind = "any" if default is None else type(default).__name__ + ("|null" if key in cls.nullable_options else "")
-        text = cls.option_help.get(key, "")
-        click.echo(f"{key:<28} {json.dumps(value) + note:<24} {kind:<10} {text}".rstrip())
+        spec = specs[key]
+        note = f"  (profile {profile})" if (profile or "") in spec.profiles else ""
+        click.echo(f"{key:<28} {json.dumps(value) + note:<24} {spec.kind:<10} {spec.help}".rstrip())
 
 
 @ls.command("profiles")

@@ -30,7 +30,7 @@ from benchmark.generation import CellResult, CellSpec
 from benchmark.metrics.records import DIV_MIN_SIDE
 from benchmark.models.loading import require_models, weights_stamp
 from benchmark.planning import plan_cells, plan_groups, shard_cells
-from benchmark.profiles import get_profile
+from benchmark.profiles import Profile, get_profile
 from benchmark.seeds import SEED_SCHEME
 from benchmark.store.atomic import atomic_write_text
 from benchmark.store.containment import refuse_links_out
@@ -39,17 +39,11 @@ from benchmark.store.run_dir import LAYOUT_VERSION, RunStore, recorded_includes
 from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
 from dataset.validate import unusable_subjects
-from methods.registry import (
-    broken_plugins,
-    builtin_versions,
-    earlier_labels,
-    get_method_class,
-    identity_options,
-    method_label,
-    plugin_code_fingerprint,
-    resolve_options,
-    same_outputs_as,
-)
+from methods.interface import Method
+from methods.labels import earlier_labels, identity_options, method_label, same_outputs_as
+from methods.options import resolve_options
+from methods.provenance import builtin_versions, plugin_code_fingerprint
+from methods.registry import available_methods, broken_plugins, get_method_class
 from reports.banner import BANNER_FILE, not_meaningful_banner, pocket_world_banner
 
 
@@ -59,7 +53,8 @@ class RunSummary:
     results: list[CellResult] = field(default_factory=list)
     seconds: float = 0.0
     records: dict[str, int] = field(default_factory=dict)
-    scores: object | None = None  # benchmark.metrics.ScoreReport when the run was scored
+    # benchmark.metrics.ScoreReport when the run was scored
+    scores: object | None = None
 
     @property
     def generated(self) -> int:
@@ -83,16 +78,24 @@ def default_output_dir(config: RunConfig) -> Path:
 
 
 def run_manifest(
-    config: RunConfig, protocol, dataset_dir: Path, device: torch.device, locations: dict[str, str] | None = None
+    config: RunConfig,
+    protocol,
+    dataset_dir: Path,
+    device: torch.device,
+    locations: dict[str, str] | None = None,
+    profile: Profile | None = None,
 ) -> dict:
-    profile = get_profile(config.profile)
+    """What run.json records of a run (`profile`: the config's, resolved; looked up when not given)."""
+    profile = profile or get_profile(config.profile)
     stamp = weights_stamp(locations["base"]) if locations and "base" in locations else None
     return {
-        **({"base_weights": stamp} if stamp else {}),  # the bytes behind models.base: checked on every resume
+        # the bytes behind models.base: checked on every resume
+        **({"base_weights": stamp} if stamp else {}),
         "layout_version": LAYOUT_VERSION,
         "protocol": protocol.version,
         "dataset_sha256": protocol.fingerprint,
-        "dataset_dir": str(Path(dataset_dir).resolve()),  # where `bench score` looks first for the real images
+        # where `bench score` looks first for the real images
+        "dataset_dir": str(Path(dataset_dir).resolve()),
         "profile": profile.name,
         "meaningful": profile.meaningful,
         "identity": config.identity(),
@@ -115,9 +118,9 @@ def run_manifest(
 METRIC_ROLES = {"dino": "dino", "pres": "dino", "clip-i": "clip", "clip-t": "clip", "div": "lpips"}
 
 
-def scoring_roles(config: RunConfig) -> list[str]:
+def scoring_roles(config: RunConfig, profile: Profile | None = None) -> list[str]:
     """Scoring models a real profile must have on disk (random profiles score with built-in toys)."""
-    profile = get_profile(config.profile)
+    profile = profile or get_profile(config.profile)
     metrics = config.metrics or list(METRIC_ROLES)
     unknown = [m for m in metrics if m not in METRIC_ROLES]
     if unknown:
@@ -138,12 +141,15 @@ def refuse_resolution_below_div(config: RunConfig) -> None:
         and config.images_per_prompt > 1
         and (resolution or DIV_MIN_SIDE) < DIV_MIN_SIDE
     ):
-        raise BenchError(f"generation.resolution={resolution} is smaller than the {DIV_MIN_SIDE} pixels DIV's LPIPS "
-                         f"needs; sample at {DIV_MIN_SIDE + (-DIV_MIN_SIDE) % 8} or more, or leave DIV out "
-                         "(metrics=[dino,clip-i,clip-t,pres])")  # fmt: skip
+        raise BenchError(
+            f"generation.resolution={resolution} is smaller than the {DIV_MIN_SIDE} pixels DIV's LPIPS "
+            f"needs; sample at {DIV_MIN_SIDE + (-DIV_MIN_SIDE) % 8} or more, or leave DIV out "
+            "(metrics=[dino,clip-i,clip-t,pres])"
+        )
 
 
-MAX_FOLDER_NAME_BYTES = 255  # NAME_MAX of ext4, xfs, Lustre and GPFS
+# NAME_MAX of ext4, xfs, Lustre and GPFS
+MAX_FOLDER_NAME_BYTES = 255
 
 
 # Kernel pseudo file systems: files there are the kernel's, and a run written there would hold nothing.
@@ -159,7 +165,8 @@ def refuse_unwritable_place(run_dir: Path) -> None:
             what = f"{pseudo}, a kernel pseudo file system that holds no files"
             raise BenchError(f"output directory {run_dir} is under {what}: choose a folder on disk")
     existing = next(path for path in (resolved, *resolved.parents) if path.exists())
-    if existing != resolved and not existing.is_dir():  # (the folder itself a file: the run directory check says)
+    # (the folder itself a file: the run directory check says)
+    if existing != resolved and not existing.is_dir():
         raise BenchError(f"output directory {run_dir}: {existing} is a file, not a folder; choose another --output-dir")
     if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
         raise BenchError(f"output directory {run_dir}: {existing} is not writable by this user; use another one")
@@ -168,11 +175,25 @@ def refuse_unwritable_place(run_dir: Path) -> None:
 def _log_to_stderr(message: str) -> None:
     from tqdm.auto import tqdm
 
-    tqdm.write(message, file=sys.stderr)  # above a progress bar instead of through it
+    # above a progress bar instead of through it
+    tqdm.write(message, file=sys.stderr)
 
 
-def plan_methods(config: RunConfig, run_dir: Path | None = None) -> tuple[list[str], dict[str, str], dict[str, dict]]:
-    """Each method's label (its folder and name in results), registered name and resolved options.
+@dataclass(frozen=True)
+class PlannedMethod:
+    """One method of a run, resolved once: its class, the label its results are filed under, its options."""
+
+    label: str
+    cls: type[Method]
+    options: dict
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+
+def plan_methods(config: RunConfig, run_dir: Path | None = None) -> tuple[list[PlannedMethod], dict[str, type[Method]]]:
+    """Each method of the run resolved (its class, label and options), and every method known by name.
 
     A folder that an earlier version labelled otherwise (an option at its default value,
     `dreambooth[steps=6]` on tiny, now `dreambooth`; an int for a float option) keeps its
@@ -180,40 +201,46 @@ def plan_methods(config: RunConfig, run_dir: Path | None = None) -> tuple[list[s
     """
     unknown = sorted(set(config.options) - set(config.methods))
     if unknown:
-        presets = _presets_in_run(config, unknown[0])
-        hint = (f" (its preset {presets[0]} is a method of its own: options.{presets[0]}.KEY=V sets it)"
-                if presets else "")  # fmt: skip
+        presets = _presets_in_run(config, unknown[0], _known_or_none(config))
+        hint = (
+            f" (its preset {presets[0]} is a method of its own: options.{presets[0]}.KEY=V sets it)" if presets else ""
+        )
         raise BenchError(f"options.{unknown[0]}: '{unknown[0]}' is not among the methods of this run{hint}")
-    labels, names, options = [], {}, {}
+    planned = []
     for name in dict.fromkeys(config.methods):
         try:
             cls = get_method_class(name, config.include)
         except BenchError as exc:
             raise BenchError(f"{exc}{_recorded_include_hint(config, run_dir)}") from None
-        label = method_label(cls, config.options.get(name), config.profile)
+        given = config.options.get(name)
+        label = method_label(cls, given, config.profile)
         if run_dir is not None and not (Path(run_dir) / label / "method.json").exists():
-            for earlier in earlier_labels(cls, config.options.get(name), config.profile):  # as labels were made before
+            # as labels were made before
+            for earlier in earlier_labels(cls, given, config.profile):
                 if (Path(run_dir) / earlier / "method.json").exists():
                     label = earlier
                     break
-        if len(label.encode("utf-8")) > MAX_FOLDER_NAME_BYTES:  # refused before run.json, not at the first mkdir
-            raise BenchError(f"options of method '{name}' make a results folder name of {len(label.encode())} bytes "
-                             f"(file systems allow {MAX_FOLDER_NAME_BYTES}): {label[:60]}...; shorten the values, "
-                             "or register a preset with them as its defaults")  # fmt: skip
-        labels.append(label)
-        names[label] = name
-        options[label] = resolve_options(cls, config.options.get(name), config.profile)
-    return labels, names, options
+        # refused before run.json, not at the first mkdir
+        if len(label.encode("utf-8")) > MAX_FOLDER_NAME_BYTES:
+            raise BenchError(
+                f"options of method '{name}' make a results folder name of {len(label.encode())} bytes "
+                f"(file systems allow {MAX_FOLDER_NAME_BYTES}): {label[:60]}...; shorten the values, "
+                "or register a preset with them as its defaults"
+            )
+        planned.append(PlannedMethod(label, cls, resolve_options(cls, given, config.profile)))
+    return planned, available_methods(config.include)
 
 
-def _presets_in_run(config: RunConfig, base: str) -> list[str]:
+def _known_or_none(config: RunConfig) -> dict[str, type[Method]]:
+    """Every method known, or none when loading them fails (said with its own message later)."""
+    with contextlib.suppress(BenchError):
+        return available_methods(config.include)
+    return {}
+
+
+def _presets_in_run(config: RunConfig, base: str, known: dict[str, type[Method]]) -> list[str]:
     """The run's methods that are presets (`register_preset`) of `base`."""
-    presets = []
-    for name in dict.fromkeys(config.methods):
-        with contextlib.suppress(BenchError):  # an unknown method is refused with its own message later
-            if getattr(get_method_class(name, config.include), "preset_of", None) == base:
-                presets.append(name)
-    return presets
+    return [name for name in dict.fromkeys(config.methods) if getattr(known.get(name), "preset_of", None) == base]
 
 
 def run_warnings(prepared: PreparedRun) -> list[str]:
@@ -232,27 +259,31 @@ def preset_notes(prepared: PreparedRun) -> list[str]:
     - `dreambooth[prior_preservation=False]` trains what the preset `dreambooth-no-prior` does, under a
       label the ablation tables and other runs do not look for.
     """
-    config, notes = prepared.config, []
-    for label in prepared.labels:
-        cls = get_method_class(prepared.method_names[label], config.include)
-        options = prepared.method_options[label]
-        twin = same_outputs_as(cls, options, config.profile, config.include) if label != cls.name else None
+    config, known, notes = prepared.config, prepared.known_methods, []
+    for method in prepared.methods:
+        twin = None
+        if method.label != method.name:
+            twin = same_outputs_as(method.cls, method.options, config.profile, known)
         if twin:
             notes.append(
-                f"{label} trains what {twin} trains (its defaults are these options): --method {twin} files the "
-                "results where the ablation tables and other runs look for them"
+                f"{method.label} trains what {twin} trains (its defaults are these options): --method {twin} files "
+                "the results where the ablation tables and other runs look for them"
             )
     for base, given in config.options.items():
-        base_cls = get_method_class(base, config.include)
-        for preset in _presets_in_run(config, base):
-            preset_cls = get_method_class(preset, config.include)
+        base_cls = known[base]
+        for preset in _presets_in_run(config, base, known):
+            preset_cls = known[preset]
             resolved = resolve_options(preset_cls, config.options.get(preset), config.profile)
             missing = sorted(
-                key for key in given
-                if key not in base_cls.run_options  # checkpointing and such change no output
-                and preset_cls.default_options.get(key) == base_cls.default_options.get(key)  # not what it ablates
-                and resolved.get(key) != given[key]  # the preset does not run with that value anyway
-            )  # fmt: skip
+                key
+                for key in given
+                # checkpointing and such change no output
+                if key not in base_cls.run_options
+                # not what it ablates
+                and preset_cls.default_options.get(key) == base_cls.default_options.get(key)
+                # the preset does not run with that value anyway
+                and resolved.get(key) != given[key]
+            )
             if missing:
                 keys = " and ".join(f"options.{base}.{key}" for key in missing)
                 sets = " ".join(f"--set options.{preset}.{key}={given[key]}" for key in missing)
@@ -277,49 +308,82 @@ def _recorded_include_hint(config: RunConfig, run_dir: Path | None) -> str:
 
 @dataclass
 class PreparedRun:
-    """A configuration checked against everything outside it (subjects, methods, dataset, weights, device)."""
+    """A configuration checked against everything outside it (subjects, methods, dataset, weights, device), its
+    names resolved to the objects they stand for: nothing after `prepare_run` looks a method or profile up."""
 
     config: RunConfig
     protocol: object
     subjects: list
-    profile: object
-    labels: list[str]
-    method_names: dict[str, str]
-    method_options: dict[str, dict]
+    profile: Profile
+    methods: list[PlannedMethod]
+    # every method known by name (the run's and the others): what presets and their twins are looked for in
+    known_methods: dict[str, type[Method]]
     dataset_dir: Path
     locations: dict[str, str]
     device: torch.device
     run_dir: Path
-    unusable: dict[str, str] = field(default_factory=dict)  # subject -> why its dataset images cannot be used
+    # subject -> why its dataset images cannot be used
+    unusable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return [method.label for method in self.methods]
+
+    @property
+    def method_names(self) -> dict[str, str]:
+        """label -> registered method name (what worker processes look the class up by)."""
+        return {method.label: method.name for method in self.methods}
+
+    @property
+    def method_options(self) -> dict[str, dict]:
+        return {method.label: method.options for method in self.methods}
+
+    def method(self, label: str) -> PlannedMethod:
+        return next(method for method in self.methods if method.label == label)
 
     @property
     def store(self) -> RunStore:
         return RunStore(self.run_dir)
 
     def manifest(self) -> dict:
-        return run_manifest(self.config, self.protocol, self.dataset_dir, self.device, self.locations)
+        return run_manifest(self.config, self.protocol, self.dataset_dir, self.device, self.locations, self.profile)
 
     def method_record(self, label: str) -> tuple[dict, frozenset[str]]:
         """What `method.json` holds for a method of this run, and the options that stay out of its key."""
-        cls = get_method_class(self.method_names[label], self.config.include)
+        method = self.method(label)
+        cls = method.cls
         info = {
             "name": cls.name,
             "preset_of": getattr(cls, "preset_of", None),
             "version": cls.version,
-            "options": identity_options(cls, self.method_options[label]),
+            "options": identity_options(cls, method.options),
             "run_identity": self.config.identity_hash(),
         }
         code = plugin_code_fingerprint(cls)
-        if code is not None:  # built-ins leave it out: their keys, and so their finished images, stay as they were
+        # built-ins leave it out: their keys, and so their finished images, stay as they were
+        if code is not None:
             info["plugin_code"] = code
         built_on = builtin_versions(cls)
-        if built_on:  # a plug-in subclassing DreamBooth changes with DreamBooth's version, not only with its own
+        # a plug-in subclassing DreamBooth changes with DreamBooth's version, not only with its own
+        if built_on:
             info["base_versions"] = built_on
         return info, cls.run_options
 
     def cells(self) -> list:
         index, count = self.config.shard_spec()
         return shard_cells(plan_cells(self.labels, self.subjects), index, count)
+
+    def groups(self, subject: str, images_per_prompt: int) -> list:
+        """The planned groups (one prompt's images) of a subject's cell."""
+        config = self.config
+        return plan_groups(
+            self.protocol,
+            self.protocol.subject(subject),
+            config.seed,
+            images_per_prompt,
+            config.limit_prompts,
+            pres=config.generate_pres,
+        )
 
 
 def images_on_disk(prepared: PreparedRun, store: RunStore, cell) -> tuple[int, int]:
@@ -328,12 +392,7 @@ def images_on_disk(prepared: PreparedRun, store: RunStore, cell) -> tuple[int, i
     Read-only, without hashing: what a dry run reports as left, and how a run tells a finished cell of a
     subject whose dataset images were damaged since (kept) from an unfinished one (failed).
     """
-    config = prepared.config
-    subject = prepared.protocol.subject(cell.subject)
-    groups = plan_groups(
-        prepared.protocol, subject, config.seed, config.images_per_prompt, config.limit_prompts,
-        pres=config.generate_pres,
-    )  # fmt: skip
+    groups = prepared.groups(cell.subject, prepared.config.images_per_prompt)
     on_disk = 0
     for group in groups:
         try:
@@ -355,8 +414,13 @@ def images_on_disk(prepared: PreparedRun, store: RunStore, cell) -> tuple[int, i
 def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> PreparedRun:
     """Every check that can fail on user input, before any work: a mistake costs seconds.
 
-    `device_must_exist=False` (a dry run on a login node without the GPU the jobs will
-    get) takes the device named as the one the work will run on.
+    Args:
+        config: the run's configuration.
+        device_must_exist: False for a dry run on a login node without the GPU the jobs will get: the device
+            named is taken as the one the work will run on.
+
+    Returns:
+        The run with its names resolved (methods, profile, dataset, weights, device).
     """
     profile = get_profile(config.profile)
     protocol = load_protocol(profile.dataset)
@@ -364,37 +428,177 @@ def prepare_run(config: RunConfig, *, device_must_exist: bool = True) -> Prepare
     most = max(len(protocol.prompts_for(subject)) for subject in subjects)
     if config.limit_prompts is not None and config.limit_prompts > most:
         # Not capped silently: the run would be filed as a smoke run of "the first 26 of 25 prompts".
-        raise BenchError(f"limit_prompts {config.limit_prompts} is more than the {most} prompts a subject has; "
-                         "leave --limit-prompts out to run them all")  # fmt: skip
+        raise BenchError(
+            f"limit_prompts {config.limit_prompts} is more than the {most} prompts a subject has; "
+            "leave --limit-prompts out to run them all"
+        )
     run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
-    refuse_links_out(run_dir)  # before anything is written, moved or deleted through one
+    # before anything is written, moved or deleted through one
+    refuse_links_out(run_dir)
     refuse_unwritable_place(run_dir)
-    labels, method_names, method_options = plan_methods(config, run_dir)
+    methods, known_methods = plan_methods(config, run_dir)
     dataset_dir = resolve_dataset_dir(config.dataset_dir, profile.dataset)
     if run_dir.resolve().is_relative_to(Path(dataset_dir).resolve()):
         # its files would sit among the subjects' photos: every later run would call the dataset damaged
         raise BenchError(f"output directory {run_dir} is inside the dataset {dataset_dir}; put runs elsewhere")
-    unusable = unusable_subjects(dataset_dir, subjects)  # raises when no subject asked for is usable
-    locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config)])
+    # raises when no subject asked for is usable
+    unusable = unusable_subjects(dataset_dir, subjects)
+    locations = require_models(profile, config.model_sources(), ["base", *scoring_roles(config, profile)])
     refuse_resolution_below_div(config)
     device = resolve_device(config.device, must_exist=device_must_exist)
     if config.executor == "ray":
         check_ray_address(config.ray_address or os.environ.get("RAY_ADDRESS"))
     return PreparedRun(
-        config, protocol, subjects, profile, labels, method_names, method_options, dataset_dir, locations, device,
-        run_dir, unusable,
-    )  # fmt: skip
+        config=config,
+        protocol=protocol,
+        subjects=subjects,
+        profile=profile,
+        methods=methods,
+        known_methods=known_methods,
+        dataset_dir=dataset_dir,
+        locations=locations,
+        device=device,
+        run_dir=run_dir,
+        unusable=unusable,
+    )
 
 
-def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_lines: bool = False) -> RunSummary:
-    """Run (or resume) every cell of the config. `progress` shows bars; `cell_lines` logs a line per cell."""
-    log = log or _log_to_stderr
-    started = time.monotonic()
-    prepared = prepare_run(config)
-    protocol, subjects, profile, device = prepared.protocol, prepared.subjects, prepared.profile, prepared.device
-    labels, method_names, method_options = prepared.labels, prepared.method_names, prepared.method_options
-    dataset_dir, locations, run_dir, store = prepared.dataset_dir, prepared.locations, prepared.run_dir, prepared.store
-    if config.deterministic and not determinism.applies(device):  # the cells' processes switch; nothing here
+class CellProgress:
+    """The cells of a run as they finish: each recorded at once (a run killed later still shows a failure), and
+    said in a line with the time left where no progress bar shows (a batch job's log)."""
+
+    def __init__(self, store: RunStore, cells: list, workers: int, log, cell_lines: bool):
+        self.store = store
+        self.cells = cells
+        # Ray on a cluster says its own count (`set_workers`)
+        self.workers = workers
+        self.log = log
+        self.cell_lines = cell_lines
+        self.finished: list[CellResult] = []
+
+    def set_workers(self, count: int) -> None:
+        self.workers = count
+
+    def __call__(self, result: CellResult) -> None:
+        """One cell finished. A resumed training is said either way, since it is what a user re-running a
+        killed job wants to see."""
+        self.finished.append(result)
+        if result.error:
+            self.store.record_failure(result.cell.method, result.cell.subject, result.error, result.detail)
+        else:
+            self.store.clear_failure(result.cell.method, result.cell.subject)
+        if self.cell_lines:
+            self.log(
+                f"bench: [{len(self.finished)}/{len(self.cells)} {time.strftime('%H:%M:%S')}] {result.summary()}"
+                f"{eta_text(self.seconds_left())}"
+            )
+        elif result.resumed_from_step:
+            self.log(
+                f"bench: {result.cell.method}/{result.cell.subject}: training resumed from its step "
+                f"{result.resumed_from_step} checkpoint"
+            )
+        for note in result.notes:
+            self.log(f"bench: warning: {note}")
+
+    def seconds_left(self) -> float | None:
+        done = {result.cell for result in self.finished}
+        return remaining_seconds(self.finished, [cell for cell in self.cells if cell not in done], self.workers)
+
+
+@dataclass
+class Triage:
+    """The cells of a run sorted before any work: a subject whose dataset images are damaged fails its unfinished
+    cells (recorded like any failure) and keeps those finished before the damage; the rest run."""
+
+    runnable: list
+    failed: list
+    # finished cell -> its images on disk
+    kept: dict
+
+    def settled(self, unusable: dict[str, str]) -> list[CellResult]:
+        """The damaged subjects' cells, settled without a worker."""
+        results = [CellResult(cell, error=f"{unusable[cell.subject]}; fix it and re-run") for cell in self.failed]
+        return results + [CellResult(cell, reused=on_disk) for cell, on_disk in self.kept.items()]
+
+
+def triage_cells(prepared: PreparedRun, store: RunStore, cells: list) -> Triage:
+    triage = Triage([], [], {})
+    for cell in cells:
+        if cell.subject not in prepared.unusable:
+            triage.runnable.append(cell)
+            continue
+        planned, on_disk = images_on_disk(prepared, store, cell)
+        if planned and on_disk == planned:
+            triage.kept[cell] = on_disk
+        else:
+            triage.failed.append(cell)
+    return triage
+
+
+def _say_triage(prepared: PreparedRun, triage: Triage, log) -> None:
+    for subject in dict.fromkeys(cell.subject for cell in [*triage.failed, *triage.kept]):
+        done = sum(cell.subject == subject for cell in triage.kept)
+        left = sum(cell.subject == subject for cell in triage.failed)
+        if not done:
+            fate = f"{subject}'s cells fail"
+        elif not left:
+            fate = f"{subject}'s cells had finished: kept as they are, and left out of scoring"
+        else:
+            fate = f"{subject}'s {done} finished cell(s) are kept, its {left} other(s) fail"
+        log(f"bench: warning: {prepared.unusable[subject]}: {fate}, the other subjects run")
+
+
+@dataclass
+class CellJob:
+    """What an executor is handed: the cells to run, the plain-data spec its workers rebuild the run from, and
+    where each finished cell goes."""
+
+    prepared: PreparedRun
+    spec: CellSpec
+    cells: list
+    progress: bool
+    on_cell: CellProgress
+    log: object
+
+
+def _run_locally(job: CellJob) -> list[CellResult]:
+    total_groups = sum(len(job.prepared.groups(cell.subject, 1)) for cell in job.cells)
+    return run_local(job.spec, job.cells, total_groups, job.progress, job.on_cell)
+
+
+def _run_on_processes(job: CellJob) -> list[CellResult]:
+    config = job.prepared.config
+    return run_processes(job.spec, job.cells, config.workers, job.progress, job.on_cell, job.log)
+
+
+def _run_on_ray(job: CellJob) -> list[CellResult]:
+    config = job.prepared.config
+    return run_ray(
+        job.spec,
+        job.cells,
+        config.workers,
+        config.ray_address,
+        job.progress,
+        job.on_cell,
+        on_workers=job.on_cell.set_workers,
+    )
+
+
+# The executor of `--executor`: one process's loop, a pool of spawned workers, or a Ray cluster.
+EXECUTORS = {"local": _run_locally, "process": _run_on_processes, "ray": _run_on_ray}
+
+
+def executor_for(config: RunConfig):
+    """The executor that runs the cells (`process` with one worker is the local loop)."""
+    if config.executor == "process" and config.workers <= 1:
+        return _run_locally
+    return EXECUTORS.get(config.executor, _run_locally)
+
+
+def _say_before_work(prepared: PreparedRun, log) -> None:
+    config, profile, device = prepared.config, prepared.profile, prepared.device
+    # the cells' processes switch; nothing here
+    if config.deterministic and not determinism.applies(device):
         log(f"bench: deterministic=true is for CUDA: it changes nothing on {device.type}")
     if not profile.meaningful:
         log(f"bench: {not_meaningful_banner(profile.name)}")
@@ -402,162 +606,181 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         log(f"bench: {pocket_world_banner(profile.name)}")
     for note in run_warnings(prepared):
         log(f"bench: warning: {note}")
-    store.refuse_foreign_directory()
+
+
+def _make_run_dir(prepared: PreparedRun) -> None:
+    prepared.store.refuse_foreign_directory()
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        prepared.run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BenchError(f"cannot create output directory {run_dir}: {exc.strerror}") from None
-    with run_lock(run_dir, config.shard_spec()):
-        manifest = prepared.manifest()
-        store.open(config, manifest)
-        if not profile.meaningful:
-            atomic_write_text(run_dir / BANNER_FILE, not_meaningful_banner(profile.name) + "\n")
-        method_keys = {label: store.open_method(label, *prepared.method_record(label)) for label in labels}
-        environment = manifest["environment"]  # this invocation's (run.json keeps the first invocation's)
-        uncommitted = uncommitted_warning(environment.get("git_revision"), "what this run makes")
-        if uncommitted:
-            log(f"bench: warning: {uncommitted}")
-        store.log_invocation(
-            {
-                "argv": sys.argv,
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "methods": config.methods,
-                "subjects": [s.name for s in subjects],
-                "shard": config.shard,
-                "limit_prompts": config.limit_prompts,  # a smoke run, as the report labels it
-                "executor": config.executor,
-                "workers": config.workers,
-                "device": str(device),
-                "deterministic": config.deterministic,
-                # Where and with what: a relative --dataset-dir in argv means something only with the cwd; a
-                # shard on another node may run other code or libraries than run.json's first invocation.
-                "cwd": os.getcwd(),
-                "git_revision": environment["git_revision"],
-                "torch": environment["packages"].get("torch"),
-                **{key.lower(): os.environ[key] for key in SCHEDULER_VARIABLES if key in os.environ},
-            }
+        raise BenchError(f"cannot create output directory {prepared.run_dir}: {exc.strerror}") from None
+
+
+def _open_run(prepared: PreparedRun, store: RunStore) -> tuple[dict[str, str], dict]:
+    """run.json, the banner of a random-weight profile and each method's method.json: (each method's key, this
+    invocation's environment; run.json keeps the first invocation's)."""
+    manifest = prepared.manifest()
+    store.open(prepared.config, manifest)
+    if not prepared.profile.meaningful:
+        atomic_write_text(prepared.run_dir / BANNER_FILE, not_meaningful_banner(prepared.profile.name) + "\n")
+    method_keys = {label: store.open_method(label, *prepared.method_record(label)) for label in prepared.labels}
+    return method_keys, manifest["environment"]
+
+
+def _log_invocation(prepared: PreparedRun, store: RunStore, environment: dict, log) -> None:
+    config = prepared.config
+    uncommitted = uncommitted_warning(environment.get("git_revision"), "what this run makes")
+    if uncommitted:
+        log(f"bench: warning: {uncommitted}")
+    store.log_invocation(
+        {
+            "argv": sys.argv,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "methods": config.methods,
+            "subjects": [s.name for s in prepared.subjects],
+            "shard": config.shard,
+            # a smoke run, as the report labels it
+            "limit_prompts": config.limit_prompts,
+            "executor": config.executor,
+            "workers": config.workers,
+            "device": str(prepared.device),
+            "deterministic": config.deterministic,
+            # Where and with what: a relative --dataset-dir in argv means something only with the cwd; a
+            # shard on another node may run other code or libraries than run.json's first invocation.
+            "cwd": os.getcwd(),
+            "git_revision": environment["git_revision"],
+            "torch": environment["packages"].get("torch"),
+            **{key.lower(): os.environ[key] for key in SCHEDULER_VARIABLES if key in os.environ},
+        }
+    )
+
+
+def cell_spec(prepared: PreparedRun, method_keys: dict[str, str]) -> CellSpec:
+    """The run as plain data, for worker processes to rebuild it from."""
+    return CellSpec(
+        run_dir=str(prepared.run_dir),
+        config=prepared.config.to_dict(),
+        dataset_dir=str(prepared.dataset_dir),
+        model_locations=prepared.locations,
+        method_keys=method_keys,
+        method_options=prepared.method_options,
+        method_names=prepared.method_names,
+        device=str(prepared.device),
+        cache_dir=str(cache_root()),
+        meaningful=prepared.profile.meaningful,
+    )
+
+
+def _run_cells(prepared: PreparedRun, store: RunStore, job: CellJob, triage: Triage) -> list[CellResult]:
+    """The settled cells, then the rest on the executor; each method's generations.jsonl written either way."""
+    order = [s.name for s in prepared.protocol.subjects.values()]
+    try:
+        settled = triage.settled(prepared.unusable)
+        # recorded, counted and logged like any finished cell
+        for result in settled:
+            job.on_cell(result)
+        results = executor_for(prepared.config)(job) if job.cells else []
+        return settled + results
+    except BaseException:
+        # Killed (Ctrl-C, SIGTERM) or stopped (a full disk): the finished groups' records still make each
+        # method's generations.jsonl, so `bench report` and `bench score` see the work done so far.
+        for label in prepared.labels:
+            with contextlib.suppress(Exception):
+                store.write_generations_jsonl(label, order)
+        raise
+
+
+def _write_records(prepared: PreparedRun, store: RunStore) -> dict[str, int]:
+    order = [s.name for s in prepared.protocol.subjects.values()]
+    return {label: store.write_generations_jsonl(label, order) for label in prepared.labels}
+
+
+def _score(prepared: PreparedRun, records: dict[str, int], results: list[CellResult], progress: bool, log):
+    """Score the methods with records, when the run scores and is not one shard of several."""
+    config = prepared.config
+    _, count = config.shard_spec()
+    if not config.score:
+        return None
+    if count > 1:
+        # a shard scores nothing: the run is complete only with all shards
+        log(
+            f"bench: shard {config.shard} done; scores come from the same command without --shard once every "
+            "shard has finished"
         )
-        _, count = config.shard_spec()
+        return None
+    from benchmark.metrics import score_run
+
+    scored = [label for label in prepared.labels if records[label]]
+    if not scored:
+        return None
+    log(f"bench: scoring {', '.join(scored)}")
+    try:
+        return score_run(
+            prepared.run_dir,
+            prepared.dataset_dir,
+            methods=scored,
+            profile=config.profile,
+            model_sources=config.model_sources(),
+            device=str(prepared.device),
+            keep_identifier=config.clip_t_keep_identifier,
+            metrics=config.metrics or None,
+            progress=progress,
+            log=log,
+        )
+    # its one line ends the run: the failed cells must not vanish behind it
+    except BenchError:
+        for failed in (result for result in results if result.error):
+            log(f"bench: FAILED {failed.cell.method}/{failed.cell.subject}: {failed.error}")
+        raise
+
+
+def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_lines: bool = False) -> RunSummary:
+    """Run (or resume) every cell of the config, then score the run.
+
+    Args:
+        config: the run's configuration; every check that can fail on it runs before any work (`prepare_run`).
+        progress: show progress bars.
+        log: where one-line messages go (default: stderr, above any progress bar).
+        cell_lines: a line per finished cell with the time left, for a batch job's log where no bar shows.
+
+    Returns:
+        The cells' results, the records written per method, the time taken and the scores (None when the run
+        did not score: `score=false`, one shard of several, or nothing generated).
+
+    Raises:
+        BenchError: a mistake in the configuration or its surroundings, in one line, before any work; or the
+            scoring's, after the failed cells were named.
+    """
+    log = log or _log_to_stderr
+    started = time.monotonic()
+    # 1. check everything, names resolved once
+    prepared = prepare_run(config)
+    store = prepared.store
+    # 2. say what the run is, then open its directory (under its lock from here on)
+    _say_before_work(prepared, log)
+    _make_run_dir(prepared)
+    with run_lock(prepared.run_dir, config.shard_spec()):
+        method_keys, environment = _open_run(prepared, store)
+        # 3. log this invocation
+        _log_invocation(prepared, store, environment, log)
+        # 4. triage the cells of subjects whose dataset images are damaged
         cells = prepared.cells()
-        # A subject whose dataset images are damaged fails its unfinished cells here, recorded like any failure; its
-        # cells finished before the damage are kept as they are; the rest run.
-        unusable, kept, runnable = [], {}, []
-        for cell in cells:
-            if cell.subject not in prepared.unusable:
-                runnable.append(cell)
-                continue
-            planned, on_disk = images_on_disk(prepared, store, cell)
-            if planned and on_disk == planned:
-                kept[cell] = on_disk
-            else:
-                unusable.append(cell)
-        spec = CellSpec(
-            run_dir=str(run_dir),
-            config=config.to_dict(),
-            dataset_dir=str(dataset_dir),
-            model_locations=locations,
-            method_keys=method_keys,
-            method_options=method_options,
-            method_names=method_names,
-            device=str(device),
-            cache_dir=str(cache_root()),
-            meaningful=profile.meaningful,
-        )
-        total_groups = sum(
-            len(
-                plan_groups(
-                    protocol,
-                    protocol.subject(c.subject),
-                    config.seed,
-                    1,
-                    config.limit_prompts,
-                    pres=config.generate_pres,
-                )
-            )
-            for c in runnable
-        )
-        finished = []
-        parallel = [config.workers if config.executor != "local" else 1]  # Ray on a cluster says its own count
-
-        def on_cell(result) -> None:
-            """A line per finished cell where no progress bar shows (a batch job's log); a resumed training
-            is said either way, since it is what a user re-running a killed job wants to see. A failure is
-            recorded at once, so a run killed later still shows it."""
-            finished.append(result)
-            if result.error:
-                store.record_failure(result.cell.method, result.cell.subject, result.error, result.detail)
-            else:
-                store.clear_failure(result.cell.method, result.cell.subject)
-            if cell_lines:
-                done = {r.cell for r in finished}
-                left = remaining_seconds(finished, [c for c in cells if c not in done], parallel[0])
-                log(f"bench: [{len(finished)}/{len(cells)} {time.strftime('%H:%M:%S')}] {result.summary()}"
-                    f"{eta_text(left)}")  # fmt: skip
-            elif result.resumed_from_step:
-                log(f"bench: {result.cell.method}/{result.cell.subject}: training resumed from its step "
-                    f"{result.resumed_from_step} checkpoint")  # fmt: skip
-            for note in result.notes:
-                log(f"bench: warning: {note}")
-
-        if cell_lines:  # a batch job's log starts by saying what this job does
+        triage = triage_cells(prepared, store, cells)
+        on_cell = CellProgress(store, cells, config.workers if config.executor != "local" else 1, log, cell_lines)
+        job = CellJob(prepared, cell_spec(prepared, method_keys), triage.runnable, progress, on_cell, log)
+        # a batch job's log starts by saying what this job does
+        if cell_lines:
             shard = f" (shard {config.shard})" if config.shard else ""
-            log(f"bench: {time.strftime('%Y-%m-%d %H:%M:%S')} {len(cells)} cells{shard} of {', '.join(labels)} "
-                f"into {run_dir} on {device}, {config.executor} executor x{config.workers}")  # fmt: skip
-        for subject in dict.fromkeys(cell.subject for cell in [*unusable, *kept]):
-            done = sum(c.subject == subject for c in kept)
-            left = sum(c.subject == subject for c in unusable)
-            if not done:
-                fate = f"{subject}'s cells fail"
-            elif not left:
-                fate = f"{subject}'s cells had finished: kept as they are, and left out of scoring"
-            else:
-                fate = f"{subject}'s {done} finished cell(s) are kept, its {left} other(s) fail"
-            log(f"bench: warning: {prepared.unusable[subject]}: {fate}, the other subjects run")
-        order = [s.name for s in protocol.subjects.values()]
-        try:
-            # Settled without a worker: the damaged subject's unfinished cells (failed) and finished ones (kept).
-            settled = [CellResult(c, error=f"{prepared.unusable[c.subject]}; fix it and re-run") for c in unusable]
-            settled += [CellResult(c, reused=on_disk) for c, on_disk in kept.items()]
-            for result in settled:
-                on_cell(result)  # recorded, counted and logged like any finished cell
-            if not runnable:
-                results = []
-            elif config.executor == "ray":
-                results = run_ray(spec, runnable, config.workers, config.ray_address, progress, on_cell,
-                                  on_workers=lambda count: parallel.__setitem__(0, count))  # fmt: skip
-            elif config.executor == "process" and config.workers > 1:
-                results = run_processes(spec, runnable, config.workers, progress, on_cell, log)
-            else:
-                results = run_local(spec, runnable, total_groups, progress, on_cell)
-            results = settled + results
-        except BaseException:
-            # Killed (Ctrl-C, SIGTERM) or stopped (a full disk): the finished groups' records still make each
-            # method's generations.jsonl, so `bench report` and `bench score` see the work done so far.
-            for label in labels:
-                with contextlib.suppress(Exception):
-                    store.write_generations_jsonl(label, order)
-            raise
-        records = {label: store.write_generations_jsonl(label, order) for label in labels}
-        scores = None
-        if config.score and count > 1:
-            log(f"bench: shard {config.shard} done; scores come from the same command without --shard once every "
-                "shard has finished")  # fmt: skip
-        if config.score and count == 1:  # a shard scores nothing: the run is complete only with all shards
-            from benchmark.metrics import score_run
-
-            scored = [label for label in labels if records[label]]
-            if scored:
-                log(f"bench: scoring {', '.join(scored)}")
-                try:
-                    scores = score_run(
-                        run_dir, dataset_dir, methods=scored, profile=config.profile,
-                        model_sources=config.model_sources(), device=str(device),
-                        keep_identifier=config.clip_t_keep_identifier, metrics=config.metrics or None,
-                        progress=progress, log=log,
-                    )  # fmt: skip
-                except BenchError:  # its one line ends the run: the failed cells must not vanish behind it
-                    for failed in (result for result in results if result.error):
-                        log(f"bench: FAILED {failed.cell.method}/{failed.cell.subject}: {failed.error}")
-                    raise
-    return RunSummary(run_dir, results, time.monotonic() - started, records, scores)
+            log(
+                f"bench: {time.strftime('%Y-%m-%d %H:%M:%S')} {len(cells)} cells{shard} of "
+                f"{', '.join(prepared.labels)} into {prepared.run_dir} on {prepared.device}, {config.executor} "
+                f"executor x{config.workers}"
+            )
+        _say_triage(prepared, triage, log)
+        # 5. run the cells on the executor
+        results = _run_cells(prepared, store, job, triage)
+        # 6. write each method's records, then 7. score them
+        records = _write_records(prepared, store)
+        scores = _score(prepared, records, results, progress, log)
+    return RunSummary(prepared.run_dir, results, time.monotonic() - started, records, scores)

@@ -7,13 +7,12 @@ them, which is what makes their numbers comparable.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 
 from benchmark.config import GenerationConfig
 from methods import speedups
 from methods.interface import image_generators
+from methods.libraries import quiet_libraries
 
 _SCHEDULERS = {
     "ddim": "DDIMScheduler",
@@ -21,22 +20,6 @@ _SCHEDULERS = {
     "euler_ancestral": "EulerAncestralDiscreteScheduler",
     "dpm": "DPMSolverMultistepScheduler",
 }
-
-
-@contextmanager
-def quiet_libraries():
-    """Silence diffusers' and transformers' info/warning logs around a call known to be noisy but fine."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()
-    transformers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        diffusers_logging.set_verbosity(levels[0])
-        transformers_logging.set_verbosity(levels[1])
 
 
 def make_scheduler(name: str, scheduler_config: dict):
@@ -62,7 +45,8 @@ def build_pipeline(components: dict, generation: GenerationConfig, device: torch
     pipe.set_progress_bar_config(disable=True)
     pipe = pipe.to(device)
     if pipe.unet.dtype != dtype:
-        with quiet_libraries():  # diffusers warns of "modules to keep in float32" even when there are none
+        # diffusers warns of "modules to keep in float32" even when there are none
+        with quiet_libraries():
             pipe = pipe.to(dtype=dtype)
     # Set explicitly every time: in fp32 these are the shared base modules, which a trainer may have changed.
     for module in (pipe.unet, pipe.vae):

@@ -19,6 +19,7 @@ import copy
 import random
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,6 +32,7 @@ from methods.class_images import ensure_class_images
 from methods.diffusion import build_pipeline, sample
 from methods.identifiers import resolve_identifier
 from methods.interface import Method, SubjectInput
+from methods.options import option
 from methods.registry import register_method, register_preset
 from methods.training_step import TrainingStep
 
@@ -65,86 +67,60 @@ class DreamBooth(Method):
     # gradients, hence the weights, change at rounding level.
     # 3: the rare identifier is also rare in English text (identifiers.MAX_ZIPF): seed 0 draws "yal", not "lv".
     version = "3"
-    default_options = {
-        "identifier": "rare",  # "rare" (the paper's procedure), "sks", or any single-token word
-        "identifier_seed": 0,
-        "class_noun": "correct",  # correct | none | wrong
-        "prior_preservation": True,
-        "prior_loss_weight": 1.0,
-        "num_class_images": 200,
-        "class_prompt": "a {}",
-        "instance_prompt": "a {}",
-        "class_sampler": "euler_ancestral",
-        "steps": 800,
-        "learning_rate": 5e-6,
-        "scale_lr": False,  # multiply the lr by batch size x accumulation steps
-        "train_batch_size": 1,  # instance images per step (and as many prior images)
-        "gradient_accumulation_steps": 1,
-        "train_text_encoder": True,  # the paper fine-tunes all layers; false = the diffusers default
-        "max_grad_norm": 1.0,
-        "adam_beta1": 0.9,
-        "adam_beta2": 0.999,
-        "adam_weight_decay": 1e-2,
-        "adam_epsilon": 1e-8,
-        "use_8bit_adam": False,
-        "mixed_precision": "auto",  # auto (bf16 where supported, else fp16) | fp16 | bf16 | no; CUDA only
-        "gradient_checkpointing": False,
-        "min_snr_gamma": None,  # e.g. 5.0: min-SNR weighting of the instance half
-        "checkpoint_every": 200,  # steps between resumable checkpoints (0 = never)
-        "resolution": None,  # None: the profile's generation resolution
-        # Speed-ups that leave the result unchanged (each can be switched off to check exactly that):
-        "cache_latents": True,  # encode each image with the frozen VAE once, sample its posterior every step
-        "cache_text_embeddings": True,  # encode fixed prompts once when the text encoder is frozen
-        "sdpa_attention": True,  # PyTorch's fused attention kernel; false = diffusers' classic softmax(QK^T)V
-        "channels_last": True,  # NHWC convolution layout (what GPU tensor cores want)
-        "fused_adam": True,  # AdamW's one-kernel update on CUDA (on CPU the loop version is used either way)
-        "compile": False,  # torch.compile the UNet (and a trained text encoder): faster steps after minutes compiling
-        "compile_backend": "inductor",
-        "compile_mode": "default",  # default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
-        "seed": 0,
-    }
-    option_help = {
-        "identifier": "rare (the paper's rare-token procedure), sks, or any one-token word",
-        "identifier_seed": "which rare token the procedure draws",
-        "class_noun": "correct | none | wrong: the class noun after the identifier",
-        "prior_preservation": "train on class images of 'a {class}' too, so the class prior survives",
-        "prior_loss_weight": "weight of the prior-preservation loss (the paper: 1)",
-        "num_class_images": "class images per class (sampled once, cached, shared by every method)",
-        "class_prompt": "prompt of the class images ({} = the class noun)",
-        "instance_prompt": "training prompt of the subject's photos ({} = the subject phrase)",
-        "class_sampler": "scheduler that samples the class images",
-        "steps": "optimizer steps",
-        "learning_rate": "AdamW learning rate",
-        "scale_lr": "multiply the learning rate by batch size x accumulation steps",
-        "train_batch_size": "instance images per step (and as many class images)",
-        "gradient_accumulation_steps": "micro-batches per optimizer step",
-        "train_text_encoder": "fine-tune the text encoder too (the paper: all layers)",
-        "max_grad_norm": "gradient clipping norm (null: no clipping)",
-        "adam_beta1": "AdamW beta1",
-        "adam_beta2": "AdamW beta2",
-        "adam_weight_decay": "AdamW weight decay",
-        "adam_epsilon": "AdamW epsilon",
-        "use_8bit_adam": "bitsandbytes' 8-bit AdamW (CUDA; pip install 'dreambench-harness[bnb]')",
-        "mixed_precision": "auto | bf16 | fp16 | no: autocast on CUDA",
-        "gradient_checkpointing": "recompute activations in backward: less memory, slower steps",
-        "min_snr_gamma": "min-SNR loss weighting of the instance half (e.g. 5.0; null: off)",
-        "checkpoint_every": "steps between resumable checkpoints (0: never); changes no output",
-        "resolution": "training resolution (null: the run's generation resolution)",
-        "cache_latents": "speed-up: encode each image with the frozen VAE once",
-        "cache_text_embeddings": "speed-up: encode fixed prompts once while the text encoder is frozen",
-        "sdpa_attention": "speed-up: PyTorch's fused attention (false: classic softmax(QK^T)V)",
-        "channels_last": "speed-up: NHWC convolution layout",
-        "fused_adam": "speed-up: one-kernel AdamW update on CUDA",
-        "compile": "speed-up: torch.compile the UNet (minutes of compiling first)",
-        "compile_backend": "torch.compile backend",
-        "compile_mode": "default | reduce-overhead (CUDA graphs) | max-autotune | max-autotune-no-cudagraphs",
-        "seed": "training seed (with the run's --seed): another value retrains",
-    }
-    run_options = frozenset({"checkpoint_every"})  # resuming from a checkpoint gives the same weights (tested)
-    nullable_options = frozenset({"max_grad_norm"})
-    profile_options = {
-        "tiny": {"steps": 6, "num_class_images": 3, "learning_rate": 1e-4, "checkpoint_every": 3},
-    }
+
+    @dataclass
+    class Options:
+        identifier: str = option("rare", "rare (the paper's rare-token procedure), sks, or any one-token word")
+        identifier_seed: int = option(0, "which rare token the procedure draws")
+        class_noun: str = option("correct", "correct | none | wrong: the class noun after the identifier")
+        prior_preservation: bool = option(True, "train on class images of 'a {class}' too, so the class prior survives")
+        prior_loss_weight: float = option(1.0, "weight of the prior-preservation loss (the paper: 1)")
+        num_class_images: int = option(
+            200, "class images per class (sampled once, cached, shared by every method)", profiles={"tiny": 3}
+        )
+        class_prompt: str = option("a {}", "prompt of the class images ({} = the class noun)")
+        instance_prompt: str = option("a {}", "training prompt of the subject's photos ({} = the subject phrase)")
+        class_sampler: str = option("euler_ancestral", "scheduler that samples the class images")
+        steps: int = option(800, "optimizer steps", profiles={"tiny": 6})
+        learning_rate: float = option(5e-6, "AdamW learning rate", profiles={"tiny": 1e-4})
+        scale_lr: bool = option(False, "multiply the learning rate by batch size x accumulation steps")
+        train_batch_size: int = option(1, "instance images per step (and as many class images)")
+        gradient_accumulation_steps: int = option(1, "micro-batches per optimizer step")
+        # The paper fine-tunes all layers; false is the diffusers default.
+        train_text_encoder: bool = option(True, "fine-tune the text encoder too (the paper: all layers)")
+        max_grad_norm: float | None = option(1.0, "gradient clipping norm (null: no clipping)")
+        adam_beta1: float = option(0.9, "AdamW beta1")
+        adam_beta2: float = option(0.999, "AdamW beta2")
+        adam_weight_decay: float = option(1e-2, "AdamW weight decay")
+        adam_epsilon: float = option(1e-8, "AdamW epsilon")
+        use_8bit_adam: bool = option(False, "bitsandbytes' 8-bit AdamW (CUDA; pip install 'dreambench-harness[bnb]')")
+        # auto: bf16 where supported, else fp16; CUDA only.
+        mixed_precision: str = option("auto", "auto | bf16 | fp16 | no: autocast on CUDA")
+        gradient_checkpointing: bool = option(False, "recompute activations in backward: less memory, slower steps")
+        min_snr_gamma: float | None = option(None, "min-SNR loss weighting of the instance half (e.g. 5.0; null: off)")
+        # Resuming from a checkpoint gives the same weights (tested), so it changes no output.
+        checkpoint_every: int = option(
+            200,
+            "steps between resumable checkpoints (0: never); changes no output",
+            profiles={"tiny": 3},
+            run_only=True,
+        )
+        resolution: int | None = option(None, "training resolution (null: the run's generation resolution)")
+        # Speed-ups that leave the result unchanged (each can be switched off to check exactly that).
+        cache_latents: bool = option(True, "speed-up: encode each image with the frozen VAE once")
+        cache_text_embeddings: bool = option(
+            True, "speed-up: encode fixed prompts once while the text encoder is frozen"
+        )
+        sdpa_attention: bool = option(True, "speed-up: PyTorch's fused attention (false: classic softmax(QK^T)V)")
+        channels_last: bool = option(True, "speed-up: NHWC convolution layout")
+        # On CPU the loop version is used either way.
+        fused_adam: bool = option(True, "speed-up: one-kernel AdamW update on CUDA")
+        compile: bool = option(False, "speed-up: torch.compile the UNet (minutes of compiling first)")
+        compile_backend: str = option("inductor", "torch.compile backend")
+        compile_mode: str = option(
+            "default", "default | reduce-overhead (CUDA graphs) | max-autotune | max-autotune-no-cudagraphs"
+        )
+        seed: int = option(0, "training seed (with the run's --seed): another value retrains")
 
     @classmethod
     def check_options(cls, options: dict) -> None:
@@ -174,8 +150,12 @@ class DreamBooth(Method):
                 fail(f"{key} must hold exactly one {{}} and no other braces, not {options[key]!r}")
         if options["max_grad_norm"] is not None and not options["max_grad_norm"] > 0:
             fail(f"max_grad_norm must be above 0 (null: no clipping), not {options['max_grad_norm']!r}")
-        for key, low, strict in (("learning_rate", 0, True), ("prior_loss_weight", 0, False),
-                                 ("checkpoint_every", 0, False), ("min_snr_gamma", 0, True)):  # fmt: skip
+        for key, low, strict in (
+            ("learning_rate", 0, True),
+            ("prior_loss_weight", 0, False),
+            ("checkpoint_every", 0, False),
+            ("min_snr_gamma", 0, True),
+        ):
             value = options[key]
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 fail(f"{key} must be a number, not {value!r}")
@@ -295,86 +275,42 @@ class DreamBooth(Method):
             return self._train(subject, workdir, scratch)
 
     def _train(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict:
+        """The training of `personalize`, in its steps: class images, the modules that train, the training
+        step, the loop (resumed from a checkpoint in `scratch`), then the artifact and what it records."""
         opts, ctx = self.options, self.context
-        device = ctx.device
         noun = self.class_noun_for(subject)
         prior = bool(opts["prior_preservation"])
         if prior and noun is None:
             raise BenchError("prior preservation needs a class noun; set prior_preservation=false with class_noun=none")
-        resolution = opts["resolution"] or ctx.generation.resolution
-        # Loading the base model and sampling class images (cached per class, shared by every method that
-        # asks) are not this training's cost: the first method of a run to need them would carry them.
+        # 1. class images. Loading the base model and sampling them (cached per class, shared by every method
+        # that asks) are not this training's cost: the first method of a run to need them would carry them.
         base = ctx.base_components
         class_prompt = opts["class_prompt"].format(noun) if prior else None
         class_started = time.monotonic()
-        class_paths = (
-            ensure_class_images(ctx, class_prompt, opts["num_class_images"], sampler=opts["class_sampler"],
-                                seed=opts["seed"])
-            if prior
-            else []
-        )  # fmt: skip
+        class_paths = self._class_images(class_prompt) if prior else []
         class_seconds = time.monotonic() - class_started
 
-        ctx.release_generation_copies()  # class-image sampling may have made them; training needs the memory
+        # class-image sampling may have made them; training needs the memory
+        ctx.release_generation_copies()
         started = time.monotonic()
-        T.reset_peak_memory(device)
-        from diffusers import DDPMScheduler
-
-        vae = base["vae"].to(device)
-        unet, text_encoder, params = self.trainable_modules(base)
-        if opts["gradient_checkpointing"]:
-            unet.enable_gradient_checkpointing()
-            if text_encoder.training:
-                text_encoder.gradient_checkpointing_enable()
+        T.reset_peak_memory(ctx.device)
+        # 2. the modules that train, 3. the step that trains them
+        modules = self._training_modules(base)
         batch, accumulation = opts["train_batch_size"], opts["gradient_accumulation_steps"]
         lr = opts["learning_rate"] * (batch * accumulation if opts["scale_lr"] else 1)
         generator = torch.Generator("cpu").manual_seed(self.training_seed(subject, "train"))
-        forward = unet  # what computes the prediction; `unet` itself is what trains and is saved
-        text_forward = text_encoder
-        if opts["compile"]:
-            forward = speedups.compiled(unet, opts["compile_backend"], opts["compile_mode"])
-            if text_encoder.training:  # it runs every step, forward and backward (a frozen one is cached)
-                text_forward = speedups.compiled(text_encoder, opts["compile_backend"], opts["compile_mode"])
-
-        def latents(paths: list[Path]) -> T.LatentSource:
-            return T.LatentSource(vae, T.load_pixels(paths, resolution), opts["cache_latents"])
-
+        vae, unet = modules["vae"], modules["unet"]
         # Layout and attention kernel for this run only: the VAE (and Textual Inversion's UNet) are the shared
         # base modules, which a pipeline may have left in its own settings; they round differently.
         with speedups.applied(vae, unet, sdpa=opts["sdpa_attention"], channels_last=opts["channels_last"]):
-            step = TrainingStep(
-                self,
-                subject,
-                forward=forward,
-                text_encoder=text_encoder,
-                text_forward=text_forward,
-                params=params,
-                optimizer=T.make_optimizer(params, lr, opts, device),
-                scheduler=DDPMScheduler.from_config(base["scheduler_config"]),
-                scaling=vae.config.scaling_factor,
-                instance_latents=latents(list(subject.images)),
-                prior_latents=latents(class_paths) if prior else None,
-                class_prompt=class_prompt,
-                generator=generator,
-                autocast=T.autocast_dtype(opts["mixed_precision"], device),
-            )
-            trained = {"unet": unet, "text_encoder": text_encoder}
+            step = self._training_step(subject, base, modules, lr, generator, class_paths, class_prompt)
+            trained = {"unet": unet, "text_encoder": modules["text_encoder"]}
+            # 4. the loop, from the last checkpoint
             start = self._resume(scratch, trained, step)
-            log = T.StepLog(scratch, subject.name, started)
-            for number in range(start + 1, opts["steps"] + 1):
-                loss, micro_batch_totals = step.run()
-                log.record(number, loss, lr, micro_batch_totals)  # logs the last micro-batch's loss, as before
-                every = opts["checkpoint_every"]
-                if every and number % every == 0 and number < opts["steps"]:
-                    log.flush()  # a diverged loss stops here, before it can be checkpointed
-                    trainable = {
-                        name: {k: v for k, v in module.named_parameters() if v.requires_grad}
-                        for name, module in trained.items()
-                    }
-                    T.save_checkpoint(scratch, number, trainable, step.optimizer, generator, step.scaler)
-            log.flush()
+            log = self._train_loop(step, trained, scratch, subject, start, lr, started)
 
-        saved = self.save_artifact(workdir, unet, text_encoder)
+        # 5. the artifact, and what it records
+        saved = self.save_artifact(workdir, unet, modules["text_encoder"])
         if (scratch / T.LOG_FILE).exists():
             shutil.copy(scratch / T.LOG_FILE, workdir / T.LOG_FILE)
         identifier = self.identifier()
@@ -391,11 +327,93 @@ class DreamBooth(Method):
             "resumed_from_step": start,
             "final_loss": log.last_loss,
             "train_seconds": round(time.monotonic() - started, 3),
-            "class_image_seconds": round(class_seconds, 3),  # found in the cache or sampled, apart from training
-            "peak_memory_mb": T.peak_memory_mb(device),
-            "device": str(device),
+            # found in the cache or sampled, apart from training
+            "class_image_seconds": round(class_seconds, 3),
+            "peak_memory_mb": T.peak_memory_mb(ctx.device),
+            "device": str(ctx.device),
             "files": saved,
         }
+
+    def _class_images(self, class_prompt: str) -> list[Path]:
+        opts = self.options
+        return ensure_class_images(
+            self.context, class_prompt, opts["num_class_images"], sampler=opts["class_sampler"], seed=opts["seed"]
+        )
+
+    def _training_modules(self, base: dict) -> dict:
+        """The VAE, the modules that train (`trainable_modules`) and what computes their forward passes (compiled
+        with `compile`; `unet` itself is what trains and is saved)."""
+        opts = self.options
+        vae = base["vae"].to(self.context.device)
+        unet, text_encoder, params = self.trainable_modules(base)
+        if opts["gradient_checkpointing"]:
+            unet.enable_gradient_checkpointing()
+            if text_encoder.training:
+                text_encoder.gradient_checkpointing_enable()
+        forward, text_forward = unet, text_encoder
+        if opts["compile"]:
+            forward = speedups.compiled(unet, opts["compile_backend"], opts["compile_mode"])
+            # it runs every step, forward and backward (a frozen one is cached)
+            if text_encoder.training:
+                text_forward = speedups.compiled(text_encoder, opts["compile_backend"], opts["compile_mode"])
+        return {
+            "vae": vae,
+            "unet": unet,
+            "text_encoder": text_encoder,
+            "params": params,
+            "forward": forward,
+            "text_forward": text_forward,
+        }
+
+    def _training_step(
+        self, subject: SubjectInput, base: dict, modules: dict, lr: float, generator, class_paths, class_prompt
+    ) -> TrainingStep:
+        from diffusers import DDPMScheduler
+
+        opts, device, vae = self.options, self.context.device, modules["vae"]
+        resolution = opts["resolution"] or self.context.generation.resolution
+
+        def latents(paths: list[Path]) -> T.LatentSource:
+            return T.LatentSource(vae, T.load_pixels(paths, resolution), opts["cache_latents"])
+
+        return TrainingStep(
+            self,
+            subject,
+            forward=modules["forward"],
+            text_encoder=modules["text_encoder"],
+            text_forward=modules["text_forward"],
+            params=modules["params"],
+            optimizer=T.make_optimizer(modules["params"], lr, opts, device),
+            scheduler=DDPMScheduler.from_config(base["scheduler_config"]),
+            scaling=vae.config.scaling_factor,
+            instance_latents=latents(list(subject.images)),
+            prior_latents=latents(class_paths) if opts["prior_preservation"] else None,
+            class_prompt=class_prompt,
+            generator=generator,
+            autocast=T.autocast_dtype(opts["mixed_precision"], device),
+        )
+
+    def _train_loop(
+        self, step: TrainingStep, trained: dict, scratch: Path, subject: SubjectInput, start: int, lr, started
+    ) -> T.StepLog:
+        """The optimizer steps after `start`, checkpointed into `scratch` every `checkpoint_every`."""
+        opts = self.options
+        log = T.StepLog(scratch, subject.name, started)
+        for number in range(start + 1, opts["steps"] + 1):
+            loss, micro_batch_totals = step.run()
+            # logs the last micro-batch's loss, as before
+            log.record(number, loss, lr, micro_batch_totals)
+            every = opts["checkpoint_every"]
+            if every and number % every == 0 and number < opts["steps"]:
+                # a diverged loss stops here, before it can be checkpointed
+                log.flush()
+                trainable = {
+                    name: {k: v for k, v in module.named_parameters() if v.requires_grad}
+                    for name, module in trained.items()
+                }
+                T.save_checkpoint(scratch, number, trainable, step.optimizer, step.generator, step.scaler)
+        log.flush()
+        return log
 
     @staticmethod
     def _resume(scratch: Path, trained: dict, step: TrainingStep) -> int:
@@ -427,23 +445,28 @@ class DreamBooth(Method):
 
 # ------------------------------------------------------------------ the paper's ablations
 register_preset(
-    DreamBooth, "dreambooth-no-prior",
+    DreamBooth,
+    "dreambooth-no-prior",
     "ablation: DreamBooth without the prior-preservation loss (paper Table 3)",
     prior_preservation=False,
-)  # fmt: skip
+)
 register_preset(
-    DreamBooth, "dreambooth-wrong-class",
+    DreamBooth,
+    "dreambooth-wrong-class",
     "ablation: identifier with a deterministic wrong class noun, e.g. '<id> boot' for the backpack (Table 4)",
     class_noun="wrong",
-)  # fmt: skip
+)
 register_preset(
-    DreamBooth, "dreambooth-no-class",
+    DreamBooth,
+    "dreambooth-no-class",
     "ablation: identifier alone, no class noun and hence no class prior to preserve (Table 4)",
-    class_noun="none", prior_preservation=False,
-)  # fmt: skip
+    class_noun="none",
+    prior_preservation=False,
+)
 register_preset(
-    DreamBooth, "dreambooth-english-id",
+    DreamBooth,
+    "dreambooth-english-id",
     "ablation: a common English word ('special') as identifier instead of a rare token",
     # The paper's "unique" is two CLIP tokens (uni + que), so the one-token English word "special" stands in.
     identifier="special",
-)  # fmt: skip
+)

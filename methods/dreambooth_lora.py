@@ -9,11 +9,14 @@ belong beside the full fine-tune. The artifact is a single
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.errors import BenchError
-from methods.diffusion import build_pipeline, quiet_libraries
+from methods.diffusion import build_pipeline
 from methods.dreambooth import DreamBooth, fp32_copy
+from methods.libraries import quiet_libraries
+from methods.options import option, option_of
 from methods.registry import register_method
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
@@ -23,19 +26,14 @@ LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
 class DreamBoothLoRA(DreamBooth):
     name = "dreambooth-lora"
     description = "DreamBooth with LoRA adapters on the UNet attention (peft), prior preservation on"
-    default_options = {
-        **DreamBooth.default_options,
-        "learning_rate": 1e-4,  # the diffusers LoRA recipe; adapters need a far larger step than full weights
-        "train_text_encoder": False,
-        "lora_rank": 4,
-        "lora_alpha": 4,
-    }
-    profile_options = {"tiny": {**DreamBooth.profile_options["tiny"], "learning_rate": 1e-3}}
-    option_help = {
-        **DreamBooth.option_help,
-        "lora_rank": "rank of the LoRA adapters on the UNet's attention projections",
-        "lora_alpha": "LoRA scale numerator (the update is scaled by alpha / rank)",
-    }
+
+    @dataclass
+    class Options(DreamBooth.Options):
+        # the diffusers LoRA recipe: adapters need a far larger step than full weights
+        learning_rate: float = option_of(DreamBooth.Options, "learning_rate", default=1e-4, profiles={"tiny": 1e-3})
+        train_text_encoder: bool = option_of(DreamBooth.Options, "train_text_encoder", default=False)
+        lora_rank: int = option(4, "rank of the LoRA adapters on the UNet's attention projections")
+        lora_alpha: int = option(4, "LoRA scale numerator (the update is scaled by alpha / rank)")
 
     @classmethod
     def check_options(cls, options: dict) -> None:

@@ -24,6 +24,7 @@ import torch
 from benchmark.config import GenerationConfig, RunConfig
 from benchmark.profiles import Profile
 from methods import speedups
+from methods.options import OptionSpec, settle_declaration
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,10 @@ class MethodContext:
         if key not in copies:
             import copy
 
-            from methods.diffusion import quiet_libraries
+            from methods.libraries import quiet_libraries
 
-            with quiet_libraries():  # diffusers warns of "modules to keep in float32" even when there are none
+            # diffusers warns of "modules to keep in float32" even when there are none
+            with quiet_libraries():
                 copies[key] = copy.deepcopy(self.base_components[key]).to(self.device, self.dtype)
         return copies[key]
 
@@ -153,30 +155,45 @@ class Method(ABC):
     # Bump when a change alters what the method produces: a run folder made by another version is then refused
     # (never mixed), and the new version runs into a new --output-dir.
     version: ClassVar[str] = "1"
-    # Defaults of the options a user may change with `--set options.<name>.<key>=value`.
-    default_options: ClassVar[dict[str, Any]] = {}
     # Whether the harness calls `release()` when the method moves on to another subject (always when it moves on
     # to another method): a pipeline kept between `generate` calls holds one subject's weights. A method whose
     # pipeline holds nothing of a subject (`base`) keeps it, and its compiled UNet, for the whole run.
     release_between_subjects: ClassVar[bool] = True
-    # One line per option for `bench ls options` (what it does, its values); an option without one shows its type.
+    # The options a user may change with `--set options.<name>.<key>=value`, declared once: a dataclass named
+    # `Options` in the class, one `option(default, help, profiles=..., run_only=...)` per field (see
+    # methods/options.py). Read through `option_specs`, which `__init_subclass__` fills from it.
+    option_specs: ClassVar[dict[str, OptionSpec]] = {}
+    # The earlier declaration, five tables: still read from plug-ins that set them, and derived from `Options`
+    # for code that reads them. `default_options`: defaults; `profile_options`: per-profile changes to them;
+    # `option_help`: one line per option for `bench ls options`; `run_options`: options that change how a run
+    # goes, never what it produces; `nullable_options`: options whose default is not null but that take null.
+    default_options: ClassVar[dict[str, Any]] = {}
     option_help: ClassVar[dict[str, str]] = {}
-    # Per-profile changes to those defaults (e.g. a few training steps on `tiny`).
     profile_options: ClassVar[dict[str, dict[str, Any]]] = {}
-    # Options that change how a run goes, never what it produces (how often to checkpoint): left out of the
-    # method's label and identity, so turning one on for a run already started extends that run.
     run_options: ClassVar[frozenset[str]] = frozenset()
-    # Options whose default is not null but that take null too (DreamBooth's `max_grad_norm`: no clipping). Any
-    # other option set to null is refused: `steps=null` would otherwise fail minutes into training.
     nullable_options: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        settle_declaration(cls)
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
-        """Reject impossible option values before any work starts (raise BenchError or ValueError with what is
-        wrong); override to add rules."""
+        """Reject impossible option values before any work starts; override to add rules.
+
+        Args:
+            options: every option resolved (defaults, the profile's, the user's), each of its declared type.
+
+        Raises:
+            BenchError or ValueError: saying what is wrong; the run stops before any work.
+        """
         return None
 
     def __init__(self, context: MethodContext, options: dict[str, Any]):
+        """Args:
+        context: the shared resources (base model parts, device, generation settings) of this process.
+        options: the resolved options (as `check_options` accepted them).
+        """
         self.context = context
         self.options = options
 
@@ -187,7 +204,11 @@ class Method(ABC):
 
     @abstractmethod
     def subject_phrase(self, subject: SubjectInput) -> str:
-        """The words that stand for the subject in every prompt ("sks backpack", "backpack", ...)."""
+        """The words that stand for the subject in every prompt ("sks backpack", "backpack", ...).
+
+        Args:
+            subject: the subject the prompts are about.
+        """
 
     @abstractmethod
     def personalize(self, subject: SubjectInput, workdir: Path, scratch: Path) -> dict[str, Any]:
@@ -197,8 +218,23 @@ class Method(ABC):
         crash never leaves an artifact that looks finished. `scratch` survives an
         interrupted run (put checkpoints there to resume long trainings) and is
         deleted once the artifact is published.
+
+        Args:
+            subject: the subject to learn, with its real images.
+            workdir: an empty folder for the artifact; published as the artifact once this returns.
+            scratch: a folder that survives an interrupted run, for checkpoints.
+
+        Returns:
+            Plain JSON metadata, recorded in the artifact's `artifact.json`.
         """
 
     @abstractmethod
     def generate(self, subject: SubjectInput, artifact_dir: Path, prompts: list[str], seeds: list[int]) -> list[Any]:
-        """Return one PIL image per (prompt, seed), image i drawn from seed i alone."""
+        """Return one PIL image per (prompt, seed), image i drawn from seed i alone.
+
+        Args:
+            subject: the subject the prompts are about.
+            artifact_dir: the published artifact of `personalize` for this subject.
+            prompts: the prompts, the subject phrase already in them.
+            seeds: one seed per prompt (use `image_generators(seeds)`).
+        """

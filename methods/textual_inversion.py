@@ -11,15 +11,18 @@ The artifact, `learned_embeds.safetensors`, loads with `pipe.load_textual_invers
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from benchmark.errors import BenchError
-from methods.diffusion import build_pipeline, quiet_libraries
+from methods.diffusion import build_pipeline
 from methods.dreambooth import DreamBooth
 from methods.identifiers import Identifier
 from methods.interface import SubjectInput
+from methods.libraries import quiet_libraries
+from methods.options import option_of
 from methods.registry import register_method
 
 EMBEDDINGS_FILE = "learned_embeds.safetensors"
@@ -51,24 +54,25 @@ class TextualInversion(DreamBooth):
     # DreamBooth's version 2 changed how instance and class prompts are encoded together; with no class prompt
     # Textual Inversion's step is unchanged, so its earlier runs stay valid.
     version = "1"
-    default_options = {
-        **DreamBooth.default_options,
-        "identifier": "placeholder",
-        "class_noun": "none",
-        "prior_preservation": False,
-        "train_text_encoder": False,
-        "steps": 3000,
-        "learning_rate": 5e-4,
-        "scale_lr": True,
-        "gradient_accumulation_steps": 4,
-        "checkpoint_every": 500,
+
+    @dataclass
+    class Options(DreamBooth.Options):
+        identifier: str = option_of(DreamBooth.Options, "identifier", default="placeholder")
+        class_noun: str = option_of(DreamBooth.Options, "class_noun", default="none")
+        prior_preservation: bool = option_of(DreamBooth.Options, "prior_preservation", default=False)
+        # No prior, so no class images: the tiny profile leaves their count as it is.
+        num_class_images: int = option_of(DreamBooth.Options, "num_class_images", profiles={})
+        steps: int = option_of(DreamBooth.Options, "steps", default=3000, profiles={"tiny": 4})
+        learning_rate: float = option_of(DreamBooth.Options, "learning_rate", default=5e-4, profiles={"tiny": 5e-2})
+        scale_lr: bool = option_of(DreamBooth.Options, "scale_lr", default=True)
+        gradient_accumulation_steps: int = option_of(
+            DreamBooth.Options, "gradient_accumulation_steps", default=4, profiles={"tiny": 2}
+        )
+        train_text_encoder: bool = option_of(DreamBooth.Options, "train_text_encoder", default=False)
         # No clipping, as in the diffusers recipe: the norm of the whole embedding matrix's gradient
         # would be set by rows that are restored after every step anyway.
-        "max_grad_norm": None,
-    }
-    profile_options = {
-        "tiny": {"steps": 4, "gradient_accumulation_steps": 2, "learning_rate": 5e-2, "checkpoint_every": 2}
-    }
+        max_grad_norm: float | None = option_of(DreamBooth.Options, "max_grad_norm", default=None)
+        checkpoint_every: int = option_of(DreamBooth.Options, "checkpoint_every", default=500, profiles={"tiny": 2})
 
     @classmethod
     def check_options(cls, options: dict) -> None:

@@ -230,7 +230,7 @@ def test_ls_options_shows_defaults_and_what_a_profile_changes(cli):
     options = {line.split()[0]: line.split()[1:3] for line in lines}  # name: default, type
     assert options["steps"] == ["800", "int"] and options["channels_last"] == ["true", "bool"]
     assert options["prior_preservation"] == ["true", "bool"] and options["train_text_encoder"] == ["true", "bool"]
-    assert options["min_snr_gamma"] == ["null", "any"] and options["learning_rate"] == ["5e-06", "float"]
+    assert options["min_snr_gamma"] == ["null", "float|null"] and options["learning_rate"] == ["5e-06", "float"]
     assert "the paper's rare-token procedure" in next(line for line in lines if line.startswith("identifier "))
     tiny = cli("ls", "options", "dreambooth-no-prior", "--profile", "tiny").stdout.splitlines()
     steps = next(line for line in tiny if line.startswith("steps "))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.errors import BenchError
-from methods import registry
+from methods import provenance, registry
 from tests.conftest import FAKE_METHOD, tiny_run
 
 
@@ -93,7 +93,7 @@ def test_one_plugin_file_loaded_under_two_module_names_is_one_method(tmp_path):
     sys.modules["installed_twice"] = module
     spec.loader.exec_module(module)
     method = registry.get_method_class("twice", [str(plugin)])  # no clash: the later import, of the same file
-    assert method.__qualname__ == "Twice" and registry._source_file(method) == plugin.resolve()
+    assert method.__qualname__ == "Twice" and provenance.source_file(method) == plugin.resolve()
 
 
 def test_plugin_without_description_is_rejected(tmp_path):

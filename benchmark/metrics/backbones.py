@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.devices import resolve_device
 from benchmark.errors import BenchError
 from benchmark.metrics import sources
+from benchmark.metrics.lazy_model import DEFAULT_BATCH_SIZE, LazyModel
 from benchmark.metrics.preprocess import CLIP_PREPROCESS, DINO_PREPROCESS, PreprocessSpec
 from benchmark.metrics.weights import (
     fingerprint,
@@ -32,45 +32,10 @@ from benchmark.metrics.weights import (
 from benchmark.models.loading import BUILTIN_TINY
 from benchmark.profiles import get_profile
 
-DEFAULT_BATCH_SIZE = 32
-
 
 def _batches(items: Sequence, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-class LazyModel:
-    """A scoring model named by its id and weights fingerprint, built on first use.
-
-    A fully cached re-score then never builds (or even locates) the real model.
-    """
-
-    def __init__(
-        self,
-        id: str,
-        weights: str | Callable[[], str],
-        build: Callable[[], torch.nn.Module],
-        device: str | torch.device = "cpu",
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ):
-        self.id = id
-        self._weights = weights
-        self._build = build
-        self.device = resolve_device(device)
-        self.batch_size = max(1, int(batch_size))
-
-    @cached_property
-    def weights(self) -> str:
-        return self._weights() if callable(self._weights) else self._weights
-
-    @property
-    def cache_key(self) -> str:
-        return f"{self.id}#{self.weights}"
-
-    @cached_property
-    def model(self) -> torch.nn.Module:
-        return self._build().to(self.device).eval()
 
 
 class ImageBackbone(LazyModel):

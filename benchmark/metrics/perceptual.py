@@ -18,7 +18,7 @@ import torch
 
 from benchmark.errors import BenchError
 from benchmark.metrics import sources
-from benchmark.metrics.backbones import DEFAULT_BATCH_SIZE, LazyModel
+from benchmark.metrics.lazy_model import DEFAULT_BATCH_SIZE, LazyModel
 from benchmark.metrics.weights import fingerprint, parameter_fingerprint, read_state_dict
 from benchmark.models.loading import (
     BUILTIN_TINY,

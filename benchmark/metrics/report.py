@@ -15,9 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.metrics.embedding_cache import ImageProblem
+
+# one spelling of numbers, shared with the reports
+from benchmark.metrics.formatting import NA, fmt, fmt_ci, fmt_p, fmt_signed, metric_header
 from benchmark.metrics.registry import METRICS
 from benchmark.metrics.statistics import Estimate, PairedComparison, ci_label, too_few_subjects_note
-from reports.formatting import NA, fmt, fmt_ci, fmt_p, fmt_signed, metric_header  # one spelling of numbers
 
 
 @dataclass

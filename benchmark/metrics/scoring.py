@@ -607,6 +607,57 @@ def _refuse_other_dataset(run_dir: Path, protocol: Protocol, profile: str) -> No
         )
 
 
+@dataclass
+class RecordsToScore:
+    """The methods a scoring scores, each with its records (damaged subjects left out) and image sizes."""
+
+    methods: list[str]
+    metrics: list[str]
+    records: dict[str, list[dict]]
+    sizes: dict[str, list]
+    dataset_dir: Path | None
+    # subject -> why its real images cannot be used
+    left_out: dict[str, str]
+
+
+def _records_to_score(
+    run_dir: Path, dataset_dir, methods: list[str] | None, metrics: list[str] | None, protocol: Protocol, warn
+) -> RecordsToScore:
+    """Each method's records, less the subjects whose real images are damaged (warned of) and the methods left
+    with none (warned of; an error when none is left); the metrics asked for, checked; every image's size
+    checked for DIV."""
+    from dataset.locate import resolve_dataset_dir
+    from dataset.validate import unusable_subjects
+
+    methods = list(methods) if methods else discover_methods(run_dir)
+    if not methods:
+        raise BenchError(f"no method in {run_dir} has a generations.jsonl; run `bench run` first")
+    metrics = _select_metrics(metrics)
+    records = {method: read_generations(run_dir, method) for method in methods}
+    left_out = {}
+    if any(records.values()):
+        # A subject whose real images are damaged cannot be scored against them; the others can.
+        dataset_dir = resolve_dataset_dir(dataset_dir, protocol.version)
+        left_out = unusable_subjects(dataset_dir, _subjects_of(protocol, records))
+        for name, why in left_out.items():
+            warn(f"{why}: {name}'s images are left out of the scores; fix it and re-score")
+        records = {method: [r for r in rows if r["subject"] not in left_out] for method, rows in records.items()}
+    empty = [method for method, rows in records.items() if not rows]
+    if len(empty) == len(methods):
+        raise BenchError(f"no generated images recorded for {', '.join(empty)} in {run_dir}")
+    # e.g. a method whose every cell failed: the others are still worth scoring
+    if empty:
+        warn(f"no generated images recorded for {', '.join(empty)} in {run_dir}: skipped, scoring the others")
+        methods = [method for method in methods if method not in empty]
+        records = {method: records[method] for method in methods}
+    # headers, read once
+    sizes = {method: read_image_sizes(run_dir, records[method]) for method in methods}
+    if "div" in metrics:
+        for method in methods:
+            require_div_sizes(run_dir, records[method], sizes[method])
+    return RecordsToScore(methods, metrics, records, sizes, dataset_dir, left_out)
+
+
 def score_run(
     run_dir: Path,
     dataset_dir: Path | None,
@@ -647,10 +698,25 @@ def score_run(
     A method with no image (every cell of it failed, say) is skipped with one warning
     line, so that the others still score; only a scoring with nothing at all is an error.
     An image too small for DIV's LPIPS is an error before any model runs, not a crash in it.
-    """
-    from dataset.locate import resolve_dataset_dir
-    from dataset.validate import unusable_subjects
 
+    Args:
+        run_dir: the run directory (each method's generations.jsonl in its folder).
+        dataset_dir: the DreamBench copy with the real images (None: where the harness looks by default).
+        methods: the method labels to score (default: every one with a generations.jsonl).
+        profile: the profile whose backbones score.
+        model_sources: the backbones by role instead of the profile's.
+        device: where the backbones run.
+        keep_identifier: CLIP-T reads the prompt with the rare identifier in it, not the class noun.
+        progress: show progress bars.
+        metrics: the metrics to compute (default: all); the others keep their earlier values.
+        batch_size: images per backbone forward pass.
+        cache: the embedding cache (default: the shared one).
+        bootstrap_resamples, bootstrap_seed: the bootstrap of the CIs and paired tests.
+        log: where one-line messages go (default: warnings to stderr, progress lines nowhere).
+
+    Returns:
+        The scores per method, their definitions and the paired comparisons (also written to disk).
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise BenchError(f"run directory {run_dir} does not exist")
@@ -662,38 +728,20 @@ def score_run(
     scoring_profile = get_profile(profile)
     protocol = load_protocol(scoring_profile.dataset)
     _refuse_other_dataset(run_dir, protocol, scoring_profile.name)
-    methods = list(methods) if methods else discover_methods(run_dir)
-    if not methods:
-        raise BenchError(f"no method in {run_dir} has a generations.jsonl; run `bench run` first")
-    metrics = _select_metrics(metrics)
-    records = {method: read_generations(run_dir, method) for method in methods}
-    left_out = {}
-    if any(records.values()):
-        # A subject whose real images are damaged cannot be scored against them; the others can.
-        dataset_dir = resolve_dataset_dir(dataset_dir, protocol.version)
-        left_out = unusable_subjects(dataset_dir, _subjects_of(protocol, records))
-        for name, why in left_out.items():
-            warn(f"{why}: {name}'s images are left out of the scores; fix it and re-score")
-        records = {method: [r for r in rows if r["subject"] not in left_out] for method, rows in records.items()}
-    empty = [method for method, rows in records.items() if not rows]
-    if len(empty) == len(methods):
-        raise BenchError(f"no generated images recorded for {', '.join(empty)} in {run_dir}")
-    if empty:  # e.g. a method whose every cell failed: the others are still worth scoring
-        warn(f"no generated images recorded for {', '.join(empty)} in {run_dir}: skipped, scoring the others")
-        methods = [method for method in methods if method not in empty]
-        records = {method: records[method] for method in methods}
-    sizes = {method: read_image_sizes(run_dir, records[method]) for method in methods}  # headers, read once
-    if "div" in metrics:
-        for method in methods:
-            require_div_sizes(run_dir, records[method], sizes[method])
+    # 1. the records to score, less damaged subjects and methods with none
+    found = _records_to_score(run_dir, dataset_dir, methods, metrics, protocol, warn)
+    methods, metrics, records, sizes = found.methods, found.metrics, found.records, found.sizes
+    dataset_dir, left_out = found.dataset_dir, found.left_out
     subjects = _subjects_of(protocol, records)
 
-    revision = environment.git_revision()  # asked once: git runs twice per ask
+    # 2. the scoring models, each located now: a missing one fails up front
+    # asked once: git runs twice per ask
+    revision = environment.git_revision()
     uncommitted = environment.uncommitted_warning(revision, "these scores")
     if uncommitted:
         warn(uncommitted)
     scorers = Scorers(scoring_profile, model_sources, device, batch_size)
-    definitions = _metric_definitions(scorers, metrics)  # locates every model now: a missing one fails up front
+    definitions = _metric_definitions(scorers, metrics)
     cache = cache if cache is not None else EmbeddingCache()
     stats = {"n_resamples": bootstrap_resamples, "seed": bootstrap_seed}
 
@@ -706,6 +754,7 @@ def score_run(
                 return None, str(exc).split(". ")[0]  # "missing weights: ROLE=SOURCE (where)"
         return definitions[metric], None
 
+    # 3. what earlier scores of other metrics may lend, under the same settings
     settings = _settings(scoring_profile.name)
     earlier = {
         method: _earlier_scores(
@@ -719,6 +768,7 @@ def score_run(
     oracle_metrics = {m for kept in earlier.values() for m in kept.metrics if m in ORACLE_METRICS}
     real_metrics = [m for m in METRICS if m in metrics or m in oracle_metrics]
 
+    # 4. the real images, 5. each method's images, written as they are scored, 6. the comparisons
     say(f"embedding {sum(len(s.images) for s in subjects)} real images of {len(subjects)} subjects")
     real = _embed_real(cache, scorers, subjects, dataset_dir, real_metrics, progress)
     report = ScoreReport(
@@ -733,9 +783,19 @@ def score_run(
     for method in methods:
         say(f"scoring {method}: {len(records[method])} images")
         scores = _score_method(
-            run_dir, method, records[method], real, cache, scorers, metrics, keep_identifier, progress, stats,
-            earlier[method], warn,
-        )  # fmt: skip
+            run_dir,
+            method,
+            records[method],
+            real,
+            cache,
+            scorers,
+            metrics,
+            keep_identifier,
+            progress,
+            stats,
+            earlier[method],
+            warn,
+        )
         report.image_sizes[method] = size_labels(sizes[method])
         _write_method(scores, records[method], report, list(scores.summary), stats, report.image_sizes[method])
         report.methods[method] = scores
