@@ -25,7 +25,7 @@ from benchmark.devices import resolve_device
 from benchmark.environment import environment_record, uncommitted_warning
 from benchmark.errors import BenchError
 from benchmark.eta import eta_text, remaining_seconds
-from benchmark.executors import check_ray_address, run_local, run_processes, run_ray
+from benchmark.executors import check_ray_address, resolve_executor, run_local, run_processes, run_ray
 from benchmark.generation import CellResult, CellSpec
 from benchmark.metrics.records import DIV_MIN_SIDE
 from benchmark.models.loading import require_models, weights_stamp
@@ -391,6 +391,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
     log = log or _log_to_stderr
     started = time.monotonic()
     prepared = prepare_run(config)
+    config = prepared.config = resolve_executor(config, prepared.device, len(prepared.cells()))
     protocol, subjects, profile, device = prepared.protocol, prepared.subjects, prepared.profile, prepared.device
     labels, method_names, method_options = prepared.labels, prepared.method_names, prepared.method_options
     dataset_dir, locations, run_dir, store = prepared.dataset_dir, prepared.locations, prepared.run_dir, prepared.store
@@ -461,6 +462,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
             device=str(device),
             cache_dir=str(cache_root()),
             meaningful=profile.meaningful,
+            progress=progress,
         )
         total_groups = sum(
             len(

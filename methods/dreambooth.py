@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from benchmark import progress
 from benchmark.errors import BenchError
 from benchmark.seeds import image_seed, seeded_torch_rng
 from methods import speedups
@@ -361,9 +362,11 @@ class DreamBooth(Method):
             trained = {"unet": unet, "text_encoder": text_encoder}
             start = self._resume(scratch, trained, step)
             log = T.StepLog(scratch, subject.name, started)
+            bar = progress.bar(f"train {self.name}/{subject.name}", opts["steps"], "step", initial=start)
             for number in range(start + 1, opts["steps"] + 1):
                 loss, micro_batch_totals = step.run()
                 log.record(number, loss, lr, micro_batch_totals)  # logs the last micro-batch's loss, as before
+                bar.update(1)
                 every = opts["checkpoint_every"]
                 if every and number % every == 0 and number < opts["steps"]:
                     log.flush()  # a diverged loss stops here, before it can be checkpointed
@@ -373,6 +376,7 @@ class DreamBooth(Method):
                     }
                     T.save_checkpoint(scratch, number, trainable, step.optimizer, generator, step.scaler)
             log.flush()
+            bar.close()
 
         saved = self.save_artifact(workdir, unet, text_encoder)
         if (scratch / T.LOG_FILE).exists():
