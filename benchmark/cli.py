@@ -136,6 +136,9 @@ def ls_prompts(subject):
 
     protocol = load_protocol()
     if subject:
+        from benchmark.suggest import refuse_misspelled
+
+        refuse_misspelled("subject", [subject], protocol.subjects, "bench ls subjects")
         entry = protocol.subject(subject)
         lists = [(f"{entry.name} ({entry.kind}, class noun '{entry.class_noun}')", protocol.prompts_for(entry))]
         phrase = entry.class_noun
@@ -168,28 +171,85 @@ def ls_methods(includes):
 
 @ls.command("options")
 @click.argument("method")
-@click.option("--profile", default=None, help="Show the defaults this profile gives (e.g. tiny's few steps).")
+@click.option("--profile", default=None, help="Show the defaults this profile gives (default: the default profile).")
 @click.option("--include", "includes", multiple=True, type=click.Path(), help="Also load methods from this file.")
 @user_errors
 def ls_options(method, profile, includes):
-    """A method's options with their defaults; set one with --set options.METHOD.KEY=VALUE."""
+    """The options METHOD takes, with their defaults on the profile; set one with --set options.METHOD.KEY=VALUE."""
     import json
 
+    from benchmark.config import RunConfig
     from benchmark.profiles import get_profile
-    from methods.options import option_specs, resolve_options
-    from methods.registry import get_method_class
+    from benchmark.suggest import refuse_misspelled
+    from methods.registry import available_methods, get_method_class
 
-    if profile:
-        get_profile(profile)
+    profile = profile or RunConfig.profile  # what `bench run` uses when no --profile is given
+    get_profile(profile)
+    refuse_misspelled("method", [method], available_methods(list(includes)), "bench ls methods")
     cls = get_method_class(method, list(includes))
-    specs = option_specs(cls)
-    options = resolve_options(cls, {}, profile)
-    if not options:
+    rows = method_option_rows(cls, profile)
+    if not rows:
         click.echo(f"{method} has no options")
+        return
+    click.echo(f"options of {method} with the defaults of profile {profile} "
+               f"(set one with --set options.{method}.KEY=VALUE):")  # fmt: skip
+    click.echo(f"{'option':<28} {'default':<24} {'type':<10} what it does")
+    for key, value, from_profile, kind, text in rows:
+        note = f"  (profile {profile})" if from_profile else ""
+        click.echo(f"{key:<28} {json.dumps(value) + note:<24} {kind:<10} {text}".rstrip())
+
+
+# An option that only means something while another has a given value: Textual Inversion, whose prior preservation
+# and identifier are fixed, takes none of the class-image options nor a rare-token draw.
+OPTION_NEEDS = {
+    "identifier_seed": ("identifier", "rare"),
+    "prior_loss_weight": ("prior_preservation", True),
+    "num_class_images": ("prior_preservation", True),
+    "class_prompt": ("prior_preservation", True),
+    "class_sampler": ("prior_preservation", True),
+}
+
+
+def method_option_rows(cls, profile: str) -> list[tuple[str, object, bool, str, str]]:
+    """(option, default on `profile`, whether the profile changed it, type, help) for each option `cls` takes.
+
+    Left out: an option the method refuses to change (its `check_options` turns down every value another method
+    gives it by default), and an option that needs another one at a value the method keeps fixed elsewhere.
+    """
+    from methods.options import option_specs, resolve_options
+    from methods.registry import available_methods
+
+    options = resolve_options(cls, {}, profile)
+    specs = option_specs(cls)
+    others = [other for other in available_methods().values() if other is not cls]
+
+    def fixed(key: str) -> bool:
+        alternatives = []
+        for other in others:
+            value = other.default_options.get(key, options[key])
+            if value != options[key] and value not in alternatives and type(value) is type(options[key]):
+                alternatives.append(value)
+        if isinstance(options[key], bool) and not alternatives:
+            alternatives = [not options[key]]
+        if not alternatives:
+            return False
+        for value in alternatives:
+            try:
+                cls.check_options({**options, key: value})
+                return False
+            except Exception:  # refused: this value is not one the method takes
+                continue
+        return True
+
+    fixed_keys = {key for key in options if fixed(key)}
+    rows = []
     for key, value in options.items():
+        needs = OPTION_NEEDS.get(key)
+        if key in fixed_keys or (needs and needs[0] in fixed_keys and options.get(needs[0]) != needs[1]):
+            continue
         spec = specs[key]
-        note = f"  (profile {profile})" if (profile or "") in spec.profiles else ""
-        click.echo(f"{key:<28} {json.dumps(value) + note:<24} {spec.kind:<10} {spec.help}".rstrip())
+        rows.append((key, value, profile in spec.profiles, spec.kind, spec.help))
+    return rows
 
 
 @ls.command("profiles")
@@ -329,7 +389,9 @@ def doctor(profile, dataset_dir):
     help="CUDA: deterministic kernels, so a rerun on the same GPU and software repeats every byte (slower).",
 )
 @click.option(
-    "--executor", type=click.Choice(["local", "process", "ray"]), help="Run cells here, in worker processes, or on Ray."
+    "--executor",
+    type=click.Choice(["auto", "local", "process", "ray"]),
+    help="Run cells here, in worker processes, or on Ray (default auto: a process per core on CPU, here on a GPU).",
 )
 @click.option("--workers", type=int, help="Worker processes (process) or concurrent cells on a local Ray instance.")
 @click.option("--ray-address", help="Join this Ray cluster instead of starting one (e.g. auto).")
@@ -347,6 +409,9 @@ def doctor(profile, dataset_dir):
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Override any config key.")
 @click.option("--score/--no-score", "score_after", default=None, help="Score after generating (default: yes).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option(
+    "--verbose", is_flag=True, help="End with every method's block, splits and paired tables, not the compact board."
+)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -373,12 +438,13 @@ def run(
     assignments,
     score_after,
     quiet,
+    verbose,
     dry_run,
 ):
-    """Personalize each subject with each method and generate the protocol's images.
+    """Personalize each subject with each method, generate the protocol's images, score them and write the report.
 
     Re-running the same command resumes: finished images are kept and only
-    missing ones are generated.
+    missing ones are generated. The HTML report goes to RUN_DIR/report/index.html.
     """
     from benchmark.config import build_config
     from benchmark.runner import execute_run
@@ -404,6 +470,9 @@ def run(
         "score": score_after,
     }
     config = build_config(config_file, list(assignments), overrides)
+    from benchmark.suggest import check_run_names
+
+    check_run_names(config)
     if dry_run:
         from benchmark.dry_run import plan_run
 
@@ -416,13 +485,16 @@ def run(
     interactive = sys.stderr.isatty()
     summary = execute_run(config, progress=not quiet and interactive, cell_lines=not quiet and not interactive)
     if summary.scores is not None:
-        click.echo(summary.scores.markdown())
-    for name, count in summary.records.items():
-        click.echo(f"{name}: {count} image records in {summary.run_dir / name / 'generations.jsonl'}")
+        click.echo(summary.scores.markdown() if verbose else summary.scores.leaderboard())
+    if verbose:
+        for name, count in summary.records.items():
+            click.echo(f"{name}: {count} image records in {summary.run_dir / name / 'generations.jsonl'}")
     click.echo(
-        f"done in {summary.seconds:.1f}s: {summary.generated} images generated, "
+        f"done in {human_seconds(summary.seconds)}: {summary.generated} images generated, "
         f"{summary.reused} reused -> {summary.run_dir}"
     )
+    if summary.scores is not None:
+        _write_run_report(summary.run_dir)
     from benchmark.profiles import get_profile
 
     if not get_profile(config.profile).meaningful:
@@ -438,6 +510,30 @@ def run(
         record = summary.run_dir / first.cell.method / "failures" / f"{first.cell.subject}.json"
         _fail(f"{len(summary.failures)} cell(s) failed (each recorded with its traceback in "
               f"METHOD/failures/SUBJECT.json, e.g. {record}); re-run to retry them", 1)  # fmt: skip
+
+
+def human_seconds(seconds: float) -> str:
+    """'42.0 s', '6 min 1 s', '1 h 05 min': a duration as a person reads it."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _write_run_report(run_dir: Path) -> None:
+    """The run's HTML report in RUN_DIR/report, so a first run ends in something to open. A report that cannot be
+    written (an earlier one edited by hand, say) costs a warning, never the run's exit status."""
+    from reports.html import write_report
+
+    try:
+        written = write_report([run_dir], run_dir / "report")
+    except BenchError as exc:
+        click.echo(f"bench: warning: no report written: {exc}", err=True)
+        return
+    click.echo(f"report: {written.index} (open it in a browser)")
 
 
 def _note_subset(subjects: set[str], asked: bool = False) -> None:

@@ -35,7 +35,7 @@ LIMITS = (
     ("steps", MAX_STEPS, "the schedulers have 1000 training timesteps, so no sampler takes more steps"),
     ("resolution", MAX_RESOLUTION, "no GPU holds the latents of a larger image (SD-1.5 draws 512)"),
 )
-EXECUTORS = ("local", "process", "ray")
+EXECUTORS = ("auto", "local", "process", "ray")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
@@ -88,8 +88,10 @@ class RunConfig:
     # CUDA only: deterministic kernels, so the same GPU model and software repeat a run's bytes, trained weights
     # included (slower). Not part of the identity but recorded in run.json: one setting per run directory.
     deterministic: bool = False
-    executor: str = "local"
-    workers: int = 1
+    # auto: on a CPU the process executor with one worker per core (each pins its threads, so the bytes are those of
+    # any other executor); on a GPU one cell at a time in this process. workers None: as many as that choice takes.
+    executor: str = "auto"
+    workers: int | None = None
     shard: str | None = None
     ray_address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); none: start one here
     include: list[str] = field(default_factory=list)
@@ -237,11 +239,11 @@ def _validate(config: RunConfig) -> RunConfig:
         raise BenchError("images_per_prompt must be at least 1")
     if config.limit_prompts is not None and config.limit_prompts < 1:
         raise BenchError("limit_prompts must be at least 1")
-    if config.workers < 1:
+    if config.workers is not None and config.workers < 1:
         raise BenchError("workers must be at least 1")
     if config.executor not in EXECUTORS:
         raise BenchError(f"executor '{config.executor}' is not one of: {', '.join(EXECUTORS)}")
-    if config.workers > 1 and config.executor == "local":
+    if (config.workers or 1) > 1 and config.executor == "local":
         raise BenchError(f"workers={config.workers} needs --executor process or ray (the local executor runs one cell "
                          "at a time)")  # fmt: skip
     check_device_name(config.device)

@@ -38,35 +38,89 @@ class Check:
     problem: bool = False
 
 
-def required_package_names() -> list[str]:
-    """The harness's hard dependencies, read from its installed metadata so the list never drifts from pyproject."""
+def declared_requirements() -> list[tuple[str, str, str | None]]:
+    """(name, version specifier, extra or None) of each dependency, read from the installed metadata so the floors
+    never drift from pyproject.toml; from a source tree never installed, the tracked names without floors."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         declared = requires(DISTRIBUTION) or []
     except PackageNotFoundError:  # run from a source tree that was never installed
         from benchmark.environment import TRACKED_PACKAGES
 
-        return [name for name in TRACKED_PACKAGES if name != DISTRIBUTION]
-    names = []
+        return [(name, "", None) for name in TRACKED_PACKAGES if name != DISTRIBUTION]
+    found = []
     for line in declared:
-        if "extra ==" in line:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
             continue
-        match = re.match(r"[A-Za-z0-9_.\-]+", line)
-        if match and match.group(0) not in names:
-            names.append(match.group(0))
-    return names
+        extra = re.search(r"extra\s*==\s*[\"']([^\"']+)[\"']", str(requirement.marker or ""))
+        found.append((requirement.name, str(requirement.specifier), extra.group(1) if extra else None))
+    return found
+
+
+def required_package_names() -> list[str]:
+    """The harness's hard dependencies (no extra's)."""
+    return list(dict.fromkeys(name for name, _, extra in declared_requirements() if extra is None))
+
+
+def version_check(name: str, specifier: str, required: bool, purpose: str = "") -> Check:
+    """One package against the versions pyproject.toml allows: missing or outside them is a problem when `bench run`
+    needs the package (an open_clip below 3.0 cannot load real CLIP weights, say)."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    found = installed_version(name)
+    wanted = f" (needs {specifier})" if specifier else ""
+    if found is None:
+        if required:
+            return Check(name, f"NOT INSTALLED{wanted}: pip install -e .", problem=True)
+        return Check(name, f"not installed ({purpose})" if purpose else f"not installed{wanted}")
+    try:
+        allowed = not specifier or SpecifierSet(specifier).contains(Version(found), prereleases=True)
+    except InvalidVersion:
+        allowed = True  # a local build's odd version string: nothing to compare
+    if allowed:
+        return Check(name, f"{found} (ok: {specifier})" if specifier else found)
+    fix = "pip install -e ." if required else f"pip install '{name}{specifier}'"
+    return Check(name, f"{found} is outside {specifier}: {fix}", problem=required)
 
 
 def package_checks() -> list[Check]:
     checks = []
     harness = installed_version(DISTRIBUTION)
     checks.append(Check("harness", harness or "not installed as a package (run from source)"))
-    for name in required_package_names():
-        found = installed_version(name)
-        checks.append(Check(name, found or "NOT INSTALLED (required: pip install -e .)", problem=found is None))
+    declared = declared_requirements()
+    for name, specifier, extra in declared:
+        if extra is None:
+            checks.append(version_check(name, specifier, required=True))
+    extras = {name: specifier for name, specifier, extra in declared if extra is not None}
     for name, purpose in OPTIONAL_PACKAGES.items():
-        found = installed_version(name)
-        checks.append(Check(name, found or f"not installed ({purpose})"))
+        checks.append(version_check(name, extras.get(name, ""), required=False, purpose=purpose))
     return checks
+
+
+def torch_build_check() -> Check:
+    """Which torch build is installed: a CUDA build on a machine without a GPU is gigabytes of libraries it cannot
+    use, and a CPU-only build on a GPU machine runs everything on the CPU."""
+    import torch
+
+    cuda = torch.version.cuda
+    if not cuda:
+        text = f"{torch.__version__}: CPU-only build"
+        if torch.cuda.is_available() is False and _has_nvidia_device():
+            text += " on a machine with an NVIDIA GPU: install a CUDA build to use it"
+        return Check("torch build", text)
+    text = f"{torch.__version__}: CUDA {cuda} build"
+    if not torch.cuda.is_available():
+        text += (" with no usable GPU here; on a machine without one, the CPU-only build saves gigabytes "
+                 "(README: Quick start)")  # fmt: skip
+    return Check("torch build", text)
+
+
+def _has_nvidia_device() -> bool:
+    return Path("/proc/driver/nvidia/gpus").is_dir() and any(Path("/proc/driver/nvidia/gpus").iterdir())
 
 
 def _free_gib(path: Path) -> float | None:
@@ -191,6 +245,7 @@ def run_checks(profile: str | None, dataset_dir: str | os.PathLike | None) -> li
     checks = [Check("python", f"{sys.version.split()[0]} ({platform.platform()})")]
     checks += package_checks()
     checks.append(Check("git", git_revision() or "not a git checkout"))
+    checks += _guarded("torch build", torch_build_check)
     checks += _guarded("device", _device_check)
     checks += _guarded("storage", storage_checks)
     # the dataset the named profile runs on (the pocket world's ships with the package); DreamBench otherwise

@@ -24,6 +24,31 @@ from benchmark.planning import Cell
 _worker_runner: CellRunner | None = None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a job's CPU allocation, not the whole node's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def resolve_executor(config, device, cells: int):
+    """The config with `executor: auto` and `workers: null` made concrete for this machine and job.
+
+    On a CPU, auto is the process executor with one worker per usable core, never more workers than cells (each
+    worker pays its start-up and model loading): every worker pins its torch threads, so the bytes are those of the
+    local executor. On a GPU, auto runs here, one cell at a time, unless workers asks for more processes.
+    """
+    import dataclasses
+
+    executor, workers = config.executor, config.workers
+    if executor == "auto":
+        if workers is None:
+            workers = min(usable_cores(), cells) if device.type == "cpu" else 1
+        executor = "process" if workers > 1 else "local"
+    return dataclasses.replace(config, executor=executor, workers=max(1, workers or 1))
+
+
 def _ignore(result: CellResult) -> None:
     return None
 
@@ -40,8 +65,10 @@ def run_local(
     import torch
 
     from benchmark import determinism
+    from benchmark import progress as cell_progress
 
     threads, kernels = torch.get_num_threads(), determinism.current_state()
+    cell_progress.configure(spec.progress, position=1)  # under the run's own bar
     runner = CellRunner(spec)
     results = []
     try:
@@ -53,6 +80,7 @@ def run_local(
     finally:
         torch.set_num_threads(threads)
         determinism.restore(kernels)
+        cell_progress.configure(False)  # what this process runs next shows no cell bars of its own
     return results
 
 
@@ -87,17 +115,20 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _init_worker(spec: CellSpec, device_index: list, started_dir: str) -> None:
+def _init_worker(spec: CellSpec, device_index: list, started_dir: str, workers: int = 1) -> None:
     global _worker_runner, _started_dir
     import signal
+
+    from benchmark import progress as cell_progress
 
     _exit_with_parent()
     _started_dir = started_dir
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
+    with device_index.get_lock():
+        slot = device_index.value
+        device_index.value += 1
+    cell_progress.configure(spec.progress, position=1 + slot % max(1, workers))  # a line per worker under the bar
     if spec.device == "cuda":  # one GPU per worker; an explicit cuda:N is kept as the user asked
-        with device_index.get_lock():
-            slot = device_index.value
-            device_index.value += 1
         import torch
 
         spec.device = f"cuda:{slot % max(1, torch.cuda.device_count())}"
@@ -147,7 +178,7 @@ def run_processes(
                 os.unlink(os.path.join(started_dir, mark))
             pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker,
-                initargs=(spec, counter, started_dir),
+                initargs=(spec, counter, started_dir, workers),
             )  # fmt: skip
             processes = pool._processes  # filled as workers start; read after a break for their exit codes
             try:

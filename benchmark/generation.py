@@ -86,6 +86,7 @@ class CellSpec:
     device: str
     cache_dir: str
     meaningful: bool = True
+    progress: bool = False  # bars for training steps and class images (a terminal, not --quiet)
 
 
 def quiet_library_progress_bars() -> None:

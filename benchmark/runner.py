@@ -25,7 +25,7 @@ from benchmark.devices import resolve_device
 from benchmark.environment import environment_record, uncommitted_warning
 from benchmark.errors import BenchError
 from benchmark.eta import eta_text, remaining_seconds
-from benchmark.executors import check_ray_address, run_local, run_processes, run_ray
+from benchmark.executors import check_ray_address, resolve_executor, run_local, run_processes, run_ray
 from benchmark.generation import CellResult, CellSpec
 from benchmark.metrics.records import DIV_MIN_SIDE
 from benchmark.models.loading import require_models, weights_stamp
@@ -656,7 +656,7 @@ def _log_invocation(prepared: PreparedRun, store: RunStore, environment: dict, l
     )
 
 
-def cell_spec(prepared: PreparedRun, method_keys: dict[str, str]) -> CellSpec:
+def cell_spec(prepared: PreparedRun, method_keys: dict[str, str], progress: bool = False) -> CellSpec:
     """The run as plain data, for worker processes to rebuild it from."""
     return CellSpec(
         run_dir=str(prepared.run_dir),
@@ -669,6 +669,7 @@ def cell_spec(prepared: PreparedRun, method_keys: dict[str, str]) -> CellSpec:
         device=str(prepared.device),
         cache_dir=str(cache_root()),
         meaningful=prepared.profile.meaningful,
+        progress=progress,
     )
 
 
@@ -756,6 +757,8 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
     started = time.monotonic()
     # 1. check everything, names resolved once
     prepared = prepare_run(config)
+    # `executor: auto` becomes a process per core on a CPU (never more than cells): same bytes, sooner
+    config = prepared.config = resolve_executor(config, prepared.device, len(prepared.cells()))
     store = prepared.store
     # 2. say what the run is, then open its directory (under its lock from here on)
     _say_before_work(prepared, log)
@@ -768,7 +771,7 @@ def execute_run(config: RunConfig, *, progress: bool = True, log=None, cell_line
         cells = prepared.cells()
         triage = triage_cells(prepared, store, cells)
         on_cell = CellProgress(store, cells, config.workers if config.executor != "local" else 1, log, cell_lines)
-        job = CellJob(prepared, cell_spec(prepared, method_keys), triage.runnable, progress, on_cell, log)
+        job = CellJob(prepared, cell_spec(prepared, method_keys, progress), triage.runnable, progress, on_cell, log)
         # a batch job's log starts by saying what this job does
         if cell_lines:
             shard = f" (shard {config.shard})" if config.shard else ""

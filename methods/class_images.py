@@ -28,6 +28,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from benchmark import progress
 from benchmark.config import GenerationConfig, compile_identity, stable_hash
 from benchmark.devices import device_name
 from benchmark.images import png_bytes
@@ -88,6 +89,7 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
         blocks = sorted({i // block_size for i, path in enumerate(paths) if not _intact(path, recorded)})
         if blocks:
             pipe = build_pipeline(context.generation_parts(), generation, context.device, context.dtype)
+            bar = progress.bar(f"class images '{prompt}'", len(blocks) * block_size, "image")
             for block in blocks:
                 chunk = list(range(block * block_size, (block + 1) * block_size))  # past `count`: kept for later
                 seeds = [image_seed(seed, "class-images", prompt, i) for i in chunk]
@@ -98,6 +100,8 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
                     GENERATED["count"] += 1
                 # after each block: a run killed midway keeps the blocks it finished, with their hashes
                 atomic_write_json(folder / HASHES, dict(sorted(recorded.items())))
+                bar.update(len(chunk))
+            bar.close()
     return paths
 
 

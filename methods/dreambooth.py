@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from benchmark import progress
 from benchmark.errors import BenchError
 from benchmark.seeds import image_seed, seeded_torch_rng
 from methods import speedups
@@ -399,10 +400,12 @@ class DreamBooth(Method):
         """The optimizer steps after `start`, checkpointed into `scratch` every `checkpoint_every`."""
         opts = self.options
         log = T.StepLog(scratch, subject.name, started)
+        bar = progress.bar(f"train {self.name}/{subject.name}", opts["steps"], "step", initial=start)
         for number in range(start + 1, opts["steps"] + 1):
             loss, micro_batch_totals = step.run()
             # logs the last micro-batch's loss, as before
             log.record(number, loss, lr, micro_batch_totals)
+            bar.update(1)
             every = opts["checkpoint_every"]
             if every and number % every == 0 and number < opts["steps"]:
                 # a diverged loss stops here, before it can be checkpointed
@@ -413,6 +416,7 @@ class DreamBooth(Method):
                 }
                 T.save_checkpoint(scratch, number, trainable, step.optimizer, step.generator, step.scaler)
         log.flush()
+        bar.close()
         return log
 
     @staticmethod

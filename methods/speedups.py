@@ -2,7 +2,7 @@
 
 Each one changes how fast a step runs, never what it computes beyond float
 rounding, so each is an option that can be switched off to check exactly that
-(`benchmarks/bench_speedups.py` measures each against the plain path).
+(`perf/bench_speedups.py` measures each against the plain path).
 
 The modules they touch may be shared: Textual Inversion trains against the frozen
 base UNet, and fp32 generation pipelines use the base masters themselves. So the

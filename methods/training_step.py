@@ -2,7 +2,7 @@
 
 Why apart: two callers must run the very same step. `DreamBooth._train` wraps it
 in what a real training needs (resume, per-step log, checkpoints), and
-`benchmarks/estimate_training_memory.py` runs it on fake tensors to estimate the
+`perf/estimate_training_memory.py` runs it on fake tensors to estimate the
 peak memory at SD-1.5 size without a GPU; a copy of the step in the estimate
 would drift from the method (it had: no accumulation, both halves encoded as
 one prompt). LoRA and Textual Inversion run it too, through the method's hooks
@@ -75,7 +75,7 @@ class TrainingStep:
         Prompts not cached are encoded in one text-encoder call, instance and class
         together: with a trained encoder two calls cost a second forward and
         backward's worth of host-dispatched ops (9858 ops per step at SD-1.5 size
-        with two calls, 8139 with one: `benchmarks/count_step_ops.py`), and the step
+        with two calls, 8139 with one: `perf/count_step_ops.py`), and the step
         looked bound by the host on a large GPU. The gradients then sum in another order than with two
         calls, so this changed DreamBooth's outputs at rounding level (version 2).
         """

@@ -22,11 +22,27 @@ if TYPE_CHECKING:  # the runner imports this module: it stays free of pandas and
 BANNER_FILE = "WARNING-RANDOM-WEIGHTS.txt"
 
 
-def not_meaningful_banner(profile: str) -> str:
-    return (
-        f"NOT MEANINGFUL: profile '{profile}' uses RANDOM weights (a test model). "
-        "Its images and any numbers computed from them say nothing about any method."
-    )
+# What every output says of numbers made with weights that carry no knowledge, in one place: the line (logs,
+# WARNING-RANDOM-WEIGHTS.txt, every report format), the report's explanation under it, the stamp across its plots and
+# the tag on its rows. Another kind of weights that makes numbers not comparable with real ones is one more entry.
+WEIGHT_WARNINGS = {
+    "random": {
+        "line": (
+            "NOT MEANINGFUL: profile '{profile}' uses RANDOM weights (a test model). "
+            "Its images and any numbers computed from them say nothing about any method."
+        ),
+        "explanation": (
+            "random-weight test models so that every code path can run on a laptop. The images are noise and every "
+            "number from them is meaningless: use them to check the pipeline, never to compare methods."
+        ),
+        "stamp": "RANDOM WEIGHTS\nNOT MEANINGFUL",
+        "tag": "random weights: not meaningful",
+    },
+}
+
+
+def not_meaningful_banner(profile: str, kind: str = "random") -> str:
+    return WEIGHT_WARNINGS[kind]["line"].format(profile=profile)
 
 
 def pocket_world_banner(profile: str) -> str:
@@ -141,11 +157,11 @@ def mixed_scoring_banners(data: ReportData) -> list[str]:
     for DIV the image size).
 
     A column then holds numbers from different instruments; the leaderboard, comparisons and ablations
-    pair only rows scored alike (`reports.comparisons.scoring_mismatch`), and this line says why some
+    pair only rows scored alike (`reports.scoring_match.scoring_mismatch`), and this line says why some
     pairs are missing.
     """
     from benchmark.metrics.registry import METRICS
-    from reports.comparisons import mismatch_remedy, scoring_signature
+    from reports.scoring_match import mismatch_remedy, scoring_signature
 
     lines = []
     for metric in data.metrics:

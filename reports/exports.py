@@ -38,6 +38,7 @@ from reports.formatting import (
     fmt_p,
     fmt_signed,
     fmt_training_time,
+    memory_unit,
     metric_header,
     missing,
 )
@@ -68,13 +69,13 @@ def _cell_text(cell: Cell | None) -> str:
     return f"{text}{(' ' + mark) if mark else ''}"
 
 
-def _training_text(training: dict) -> str:
+def _training_text(training: dict, memory: str | None = None) -> str:
     if training.get("external"):
         return "not measured (external)"
     if missing(training["train_seconds"]):
         return "no training"
     time = fmt_training_time(training["train_seconds"], training["device"])
-    return f"{time}, {fmt_memory(training['peak_memory_mb'])}"
+    return f"{time}, {fmt_memory(training['peak_memory_mb'], memory)}"
 
 
 def md(text: object) -> str:
@@ -98,11 +99,12 @@ def board_markdown(board: Leaderboard, data: ReportData) -> str:
         lines.append("")
     heads = [metric_header(m) for m in board.metrics]
     rows = []
+    memory = memory_unit(row.training.get("peak_memory_mb") for row in board.rows)  # one unit for the column
     for row in board.rows:
         name = f"{row.key} (baseline)" if row.is_baseline else row.key
         status = row.status if row.complete else f"**{row.status}**"
         cells = [_cell_text(row.cells.get(m)) for m in board.metrics]
-        rows.append([name, *cells, _training_text(row.training), status])
+        rows.append([name, *cells, _training_text(row.training, memory), status])
     for oracle in board.oracle:
         label = "real images (oracle)" + (f", {oracle.run}" if len(board.oracle) > 1 else "")
         rows.append([label, *[_cell_text(oracle.cells.get(m)) for m in board.metrics], "", "reference"])

@@ -30,6 +30,7 @@ from dataset.protocol import ATTRIBUTION
 from reports import formatting, ownership
 from reports.ablations import build_ablations
 from reports.banner import (
+    WEIGHT_WARNINGS,
     mixed_scoring_banners,
     report_banners,
     smoke_run_banners,
@@ -73,6 +74,7 @@ def _environment() -> Environment:
         arrow=formatting.arrow,
         metric_header=formatting.metric_header,
         missing=formatting.missing,
+        memory_unit=formatting.memory_unit,
         ci_text=formatting.ci_text,
         marks=formatting.SIGNIFICANCE_MARKS,
     )
@@ -422,6 +424,7 @@ def _build(data: ReportData, board: Leaderboard, ablations: list, out_dir: Path,
         "runs": _run_metadata(data),
         "banners": report_banners(data),
         "banners_cover_all": not any(m.meaningful for m in data.methods.values()),
+        "weights": WEIGHT_WARNINGS["random"],
         "smoke_runs": smoke_run_banners(data),
         "subset_runs": subset_banners(data),
         "mixed_scoring": mixed_scoring_banners(data),

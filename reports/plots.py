@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from benchmark.metrics.registry import METRICS
+from reports.banner import WEIGHT_WARNINGS
 from reports.leaderboard import Leaderboard
 from reports.loading import ReportData
 from reports.tables import subject_intervals
@@ -34,7 +35,7 @@ def _not_meaningful_stamp(figure: Figure, data: ReportData) -> None:
         figure.text(
             0.5,
             0.5,
-            "RANDOM WEIGHTS\nNOT MEANINGFUL",
+            WEIGHT_WARNINGS["random"]["stamp"],
             ha="center",
             va="center",
             fontsize=28,
@@ -99,7 +100,8 @@ def fidelity_scatter(board: Leaderboard, data: ReportData, path: Path) -> Path |
     axes.set_ylabel("DINO  (subject fidelity, higher is better)")
     axes.set_title("Subject fidelity vs prompt fidelity (mean over subjects, 95% CI)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="best")
+    # Beside the axes, never over a point: with several methods "best" still lands on data or a CI bar.
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     _not_meaningful_stamp(figure, data)
     return _save(figure, path)
 

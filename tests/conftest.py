@@ -71,6 +71,9 @@ def dataset_copy(tmp_path, dreambench_dir) -> Path:
 def tiny_config(output_dir: Path, dataset_dir: Path, **overrides):
     """The config of a small `bench run`: 2 prompts x 2 images per subject, no PRES images, no scoring."""
     values = {
+        # In this process, so a test's monkeypatches reach the cells (`executor: auto` would start a worker per core;
+        # tests of the executors and of the default name theirs).
+        "executor": "local",
         "generate_pres": False,
         "score": False,
         "methods": ["base"],

@@ -226,7 +226,7 @@ def test_ls_commands(cli):
 
 
 def test_ls_options_shows_defaults_and_what_a_profile_changes(cli):
-    lines = cli("ls", "options", "dreambooth").stdout.splitlines()
+    lines = cli("ls", "options", "dreambooth", "--profile", "sd15").stdout.splitlines()
     options = {line.split()[0]: line.split()[1:3] for line in lines}  # name: default, type
     assert options["steps"] == ["800", "int"] and options["channels_last"] == ["true", "bool"]
     assert options["prior_preservation"] == ["true", "bool"] and options["train_text_encoder"] == ["true", "bool"]
@@ -237,6 +237,9 @@ def test_ls_options_shows_defaults_and_what_a_profile_changes(cli):
     assert steps.split()[1:5] == ["6", "(profile", "tiny)", "int"]
     assert next(line for line in tiny if line.startswith("prior_preservation ")).split()[1] == "false"
     assert "(profile" not in next(line for line in tiny if line.startswith("prior_preservation "))
+    # without --profile, the defaults of the profile `bench run` uses without one (not sd15's 800 steps)
+    default = cli("ls", "options", "dreambooth-no-prior").stdout.splitlines()
+    assert next(line for line in default if line.startswith("steps ")).split()[1:4] == ["6", "(profile", "tiny)"]
     unknown = cli("ls", "options", "dreambooth-xl")
     assert unknown.exit_code == 2 and "unknown method 'dreambooth-xl'" in unknown.stderr
 

@@ -121,13 +121,14 @@ def test_class_nouns_are_never_candidates(tok, monkeypatch):
 
 
 def test_seed_0_draws_the_identifier_the_readme_documents(tok):
-    """README says which token seed 0 draws (DreamBooth version 3: "Seed 0 now gives ...", and every rare subject
-    phrase of its method table). The other tests compare the draw with itself: another RNG or seed scheme would pass
-    them and silently move every DreamBooth result to another identifier under the same version."""
+    """docs/methods.md says which token seed 0 draws (DreamBooth version 3: "Seed 0 now gives ..."), and the README's
+    method table shows it in every rare subject phrase. The other tests compare the draw with itself: another RNG or
+    seed scheme would pass them and silently move every DreamBooth result to another identifier under the same
+    version."""
     from methods.registry import available_methods, resolve_options
 
     readme = (REPO / "README.md").read_text()
-    (documented,) = re.findall(r"Seed 0 now gives `(\w+)`", readme)
+    (documented,) = re.findall(r"Seed 0 now gives `(\w+)`", (REPO / "docs" / "methods.md").read_text())
     assert rare_identifier(tok, seed=0).text == documented
     rows = re.findall(r"^\| `([\w-]+)` \| `([^`]+)` \|", readme, re.M)  # method | subject phrase (dog) | ...
     methods = available_methods()

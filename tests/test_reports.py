@@ -162,9 +162,24 @@ def test_training_cost_names_every_gpu_model_that_trained_and_says_when_a_record
     cost = training_cost(method)
     assert cost["device"] == "gpu" and cost["train_seconds"] == 30.0
     assert cost["hardware"] == "NVIDIA A100-SXM4-80GB; NVIDIA H100 80GB HBM3; cuda (model not recorded)"
-    # wall-clock hours and the device they ran on, never "GPU h" that reads like a core-hour unit
-    assert fmt_training_time(cost["train_seconds"], cost["device"]) == "0.0083 h on GPU"
+    # wall-clock time in the unit a person reads (never "0.0083 h") and the device it ran on, never "GPU h" that
+    # reads like a core-hour unit
+    assert fmt_training_time(cost["train_seconds"], cost["device"]) == "30 s on GPU"
     assert fmt_training_time(7200.0, "cpu,gpu") == "2.00 h on CPU, GPU"
+
+
+def test_durations_and_memory_read_in_human_units():
+    from reports.formatting import fmt_duration, fmt_memory, memory_unit
+
+    assert [fmt_duration(s) for s in (0.42, 5, 42.4, 90, 450, 3599, 3600, 5400)] == [
+        "0.42 s", "5 s", "42 s", "1.5 min", "7.5 min", "60.0 min", "1.00 h", "1.50 h",
+    ]  # fmt: skip
+    # one unit for a column: a 900 MiB row beside a 3 GiB one reads 0.9 GiB, not "900 MiB" under "3.0 GiB"
+    column = [900.0, 3072.0, float("nan")]
+    assert memory_unit(column) == "GiB" and [fmt_memory(mb, memory_unit(column)) for mb in column] == [
+        "0.9 GiB", "3.0 GiB", "n.a.",
+    ]  # fmt: skip
+    assert memory_unit([12.0, 900.0]) == "MiB" and fmt_memory(900.0, "MiB") == "900 MiB"
 
 
 def test_the_run_metadata_says_whether_cuda_kernels_were_deterministic():
@@ -217,7 +232,7 @@ def test_published_rows_are_data_with_their_source_and_never_mixed_with_measured
 def test_a_tiny_run_report_carries_the_not_meaningful_banner_everywhere(runs, html):
     banner = not_meaningful_banner("tiny")
     text = unescape(html)
-    assert f'<div class="banner" id="not-meaningful" role="alert">{banner}' in text
+    assert f'<li class="warning not-meaningful" id="not-meaningful"><b>{banner}</b>' in text
     assert text.index(banner) < text.index('id="leaderboard"')  # before any number
     assert banner in (runs.report / "leaderboard.md").read_text()
     assert banner in (runs.report / "leaderboard.tex").read_text()
@@ -757,7 +772,7 @@ def test_a_limited_run_is_labelled_a_smoke_run_in_every_format(runs, html):
         "(bench run --limit-prompts 2) and 2 of the protocol's 4 images per prompt (--images-per-prompt 2): "
         "their numbers are not DreamBench results and do not compare with full runs."
     )
-    banner = re.search(r'<div class="banner smoke-run" role="alert">(.*?)<small>', html, re.S).group(1)
+    banner = re.search(r'<li class="warning smoke-run">(.*?)<small>', html, re.S).group(1)
     assert [unescape(text) for text in re.findall(r'<span class="smoke-line">([^<]*)</span>', banner)] == [line]
     assert html.index("smoke-run") < html.index('id="leaderboard"')
     # the Markdown escapes <, > and & (a viewer shows them as written)
@@ -775,7 +790,7 @@ def test_a_run_on_some_subjects_is_labelled_a_subset_in_every_format(runs, html)
         "included. With 2 subject(s) the smallest possible Wilcoxon p is 0.5: no difference can reach p < 0.05, "
         "however large; significance needs at least 6 subjects."
     )
-    banner = re.search(r'<div class="banner subset-run" role="alert">(.*?)<small>', html, re.S).group(1)
+    banner = re.search(r'<li class="warning subset-run">(.*?)<small>', html, re.S).group(1)
     lines = [unescape(text) for text in re.findall(r'<span class="subset-line">([^<]*)</span>', banner)]
     assert lines == [line]
     assert html.index("subset-run") < html.index('id="leaderboard"')

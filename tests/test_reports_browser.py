@@ -93,9 +93,59 @@ def test_report_sorts_shows_every_image_and_logs_no_error_in_chromium():
         images = browser.evaluate(LOAD_ALL_IMAGES)
         broken = [image["src"] for image in images if not image["width"]]
         assert len(images) > 20 and not broken, f"broken images: {broken}"
-        assert browser.evaluate("document.querySelector('.banner').textContent").startswith("NOT MEANINGFUL")
+        assert browser.evaluate("document.querySelector('#warnings li').textContent").startswith("NOT MEANINGFUL")
 
         browser.evaluate("window.scrollTo(0, 0)")
         shot = browser.screenshot(ARTIFACTS / "report-browser.png", full_page=True, max_height=3200)
+        assert shot.stat().st_size > 10_000
+        assert browser.console_errors() == []
+
+
+# Every element whose right edge passes the viewport's, unless an ancestor clips it in a frame of its own that scrolls
+# (an image grid wider than the screen scrolls inside its box; the page itself never scrolls sideways).
+OVERFLOWING = """
+(() => {
+  document.querySelectorAll('details').forEach(d => d.open = true);
+  const width = document.documentElement.clientWidth;
+  const framed = el => { for (let p = el.parentElement; p; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return p; }
+    return null; };
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (!r.width || r.right <= width + 1) continue;
+    const frame = framed(el);
+    if (frame && frame.getBoundingClientRect().right <= width + 1) continue;
+    out.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${el.className} right=${Math.round(r.right)}`);
+  }
+  return {width, scrollWidth: document.documentElement.scrollWidth, out: out.slice(0, 10)};
+})()
+"""
+
+
+def test_report_with_seven_methods_fits_a_1400px_window():
+    """At 1400 px the page never scrolls sideways: the seven-method image grid scrolls inside its own frame, and
+    nothing else (tables, metadata, plots, the warning box) passes the window's edge. The screenshot stays in
+    test-artifacts/ for a human to look at."""
+    from tests.browser.runs import WIDE_METHODS, wide_report
+
+    binary = _require_browser()
+    report = wide_report()
+    with Chromium(binary, width=1400) as browser:
+        browser.open((report / "index.html").resolve().as_uri())
+        found = browser.evaluate(OVERFLOWING)
+        assert 1300 < found["width"] <= 1400  # the window less any scroll bar
+        assert found["out"] == [] and found["scrollWidth"] <= found["width"], found
+        grid = browser.evaluate(
+            "(() => { const s = document.querySelector('#subject-dog .scroll');"
+            " return [s.scrollWidth, s.clientWidth, s.querySelectorAll('thead th').length]; })()"
+        )
+        assert grid[2] == 1 + len(WIDE_METHODS) and grid[0] > grid[1], grid  # wider than the page: it scrolls
+        # one warning box, every warning in it; INCOMPLETE is not repeated in a box under the table
+        assert browser.evaluate("document.querySelectorAll('section.warnings').length") == 1
+        items = browser.evaluate("[...document.querySelectorAll('#warnings li')].map(li => li.className)")
+        assert {"warning not-meaningful", "warning smoke-run", "warning subset-run"} <= set(items), items
+        assert browser.evaluate("document.querySelector('#warnings li').textContent").startswith("NOT MEANINGFUL")
+        shot = browser.screenshot(ARTIFACTS / "report-1400px.png", full_page=True, max_height=2400)
         assert shot.stat().st_size > 10_000
         assert browser.console_errors() == []

@@ -321,9 +321,9 @@ def test_step_log_reads_losses_in_batches_and_stops_at_the_first_bad_step(tmp_pa
 
 
 def _documented_related_classes() -> list[set[str]]:
-    """The groups of related classes as README states them: "(toy / stuffed animal / cartoon and boot / sneaker
+    """The groups of related classes as docs/methods.md states them: "(toy / stuffed animal / cartoon and boot / sneaker
     count as related)". Read from the text, so the code's RELATED_CLASSES is checked against the protocol."""
-    readme = " ".join((REPO / "README.md").read_text().split())
+    readme = " ".join((REPO / "docs" / "methods.md").read_text().split())
     (groups,) = re.findall(r"\(([^()]*) count as related\)", readme)
     return [{noun.strip() for noun in group.split(" / ")} for group in groups.split(" and ")]
 

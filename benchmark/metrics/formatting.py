@@ -113,26 +113,38 @@ def metric_header(metric: str) -> str:
     return f"{METRICS[metric].name} {arrow(metric)}"
 
 
-def fmt_hours(seconds) -> str:
-    """Training time in hours with enough digits to be non-zero for tiny runs (0.0012 h), or n.a."""
+def fmt_duration(seconds) -> str:
+    """A duration in the unit a person reads it in: '42 s', '7.5 min', '1.40 h' (never '0.0014 h'), or n.a."""
     if missing(seconds):
         return NA
-    hours = float(seconds) / 3600
-    return f"{hours:.2f}" if hours >= 0.1 else f"{hours:.2g}"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
 
 
 def fmt_training_time(seconds, device: str) -> str:
-    """'1.4 h on GPU': wall-clock hours and what they ran on ('0.0014 CPU h' read like core-hours)."""
-    hours = fmt_hours(seconds)
-    if hours == NA:
-        return hours
-    return f"{hours} h on {', '.join(kind.upper() for kind in str(device).split(','))}"
+    """'7.5 min on GPU': wall-clock time and what it ran on (an hour on CPU and one on GPU are not interchangeable)."""
+    duration = fmt_duration(seconds)
+    if duration == NA:
+        return duration
+    return f"{duration} on {', '.join(kind.upper() for kind in str(device).split(','))}"
 
 
-def fmt_memory(mb) -> str:
+def memory_unit(values) -> str:
+    """One unit for a whole column of peak memories: GiB when its largest is a GiB or more, else MiB."""
+    known = [float(v) for v in values if not missing(v)]
+    return "GiB" if known and max(known) >= 1024 else "MiB"
+
+
+def fmt_memory(mb, unit: str | None = None) -> str:
+    """Megabytes in `unit` (by default the value's own: GiB from 1024 MiB); a column passes its `memory_unit`."""
     if missing(mb):
         return NA
-    return f"{float(mb) / 1024:.1f} GiB" if float(mb) >= 1024 else f"{float(mb):.0f} MiB"
+    unit = unit or memory_unit([mb])
+    return f"{float(mb) / 1024:.1f} GiB" if unit == "GiB" else f"{float(mb):.0f} MiB"
 
 
 SIGNIFICANCE_MARKS = {"better": "▲", "worse": "▼", "n.s.": ""}

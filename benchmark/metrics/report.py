@@ -70,6 +70,36 @@ class ScoreReport:
     def computed_total(self) -> int:
         return sum(self.embeddings_computed.values())
 
+    def leaderboard(self) -> str:
+        """The compact table a run ends with: one row per method (and the real-image oracle), one column per metric,
+        each cell its mean and CI; the per-method blocks, splits and paired tables are `markdown()`'s."""
+        metrics = list(dict.fromkeys(m for scores in self.methods.values() for m in scores.summary))
+        header = [f"{METRICS[m].name} {'↑' if METRICS[m].higher_is_better else '↓'}" for m in metrics]
+        lines = [f"| method ({ci_label()}) | " + " | ".join(header) + " | n subjects |"]
+        lines.append("| --- " * (len(metrics) + 2) + "|")
+
+        def cell(estimate: Estimate | None) -> str:
+            if estimate is None:
+                return NA
+            mean = fmt(estimate.mean, cell=(estimate.mean, estimate.ci_low, estimate.ci_high))
+            return f"{mean} {_ci(estimate)}"
+
+        oracle: dict[str, Estimate | None] = {}
+        for name, scores in self.methods.items():
+            known = [e for e in scores.summary.values() if e is not None]
+            subjects = max((e.n_subjects for e in known), default=0)
+            lines.append(f"| {name} | " + " | ".join(cell(scores.summary.get(m)) for m in metrics) + f" | {subjects} |")
+            for metric, estimate in scores.oracle.items():
+                oracle.setdefault(metric, estimate)
+        if any(e is not None for e in oracle.values()):
+            row = " | ".join(cell(oracle.get(m)) if m in oracle else "" for m in metrics)
+            lines.append(f"| real images (oracle) | {row} | |")
+        parts = ["\n".join(f"> **Note**: {note}" for note in self.notes)] if self.notes else []
+        banners = dict.fromkeys(scores.banner for scores in self.methods.values() if scores.banner)
+        parts += [f"> **NOT MEANINGFUL**: {banner}" for banner in banners]
+        parts.append("\n".join(lines))
+        return "\n\n".join(parts) + "\n"
+
     def markdown(self) -> str:
         parts = ["\n".join(f"> **Note**: {note}" for note in self.notes)] if self.notes else []
         parts += [_method_markdown(scores) for scores in self.methods.values()]

@@ -78,3 +78,32 @@ def report_runs() -> ReportRuns:
     finally:
         _restore(saved)
     return ReportRuns(main=root / "main", other=root / "other", report=root / "report", root=root)
+
+
+WIDE_METHODS = [
+    "base",
+    "dreambooth",
+    "dreambooth-no-prior",
+    "dreambooth-wrong-class",
+    "dreambooth-no-class",
+    "dreambooth-lora",
+    "textual-inversion",
+]
+
+
+@functools.cache
+def wide_report() -> Path:
+    """(Once) a report of seven methods on one subject, 4 images per prompt: an image grid far wider than a screen,
+    a scatter plot with seven legend entries, and every warning a smoke run on a subset gets."""
+    from reports.html import write_report
+
+    root = Path(tempfile.mkdtemp(prefix="reports-wide-"))
+    atexit.register(shutil.rmtree, root, True)
+    saved = _env(root)
+    try:
+        tiny_run(root / "run", SHARED_DATASET, methods=WIDE_METHODS, subjects=["dog"], score=True, generate_pres=True,
+                 limit_prompts=1, images_per_prompt=4)  # fmt: skip
+        write_report([root / "run"], root / "report", baseline="base")
+    finally:
+        _restore(saved)
+    return root / "report"

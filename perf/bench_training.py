@@ -1,7 +1,7 @@
 """Training speed and memory of each method: steps per second and peak memory.
 
-    python benchmarks/bench_training.py --dataset-dir ../shared/dreambench/dataset
-    python benchmarks/bench_training.py --profile sd15-random --device cuda --steps 20   # on a GPU
+    python perf/bench_training.py --dataset-dir ../shared/dreambench/dataset
+    python perf/bench_training.py --profile sd15-random --device cuda --steps 20   # on a GPU
 
 `tiny` runs anywhere in seconds; `sd15-random` is SD-1.5's architecture with random
 weights (same cost per step as the real model) and is meant for a GPU. Class images

@@ -5,19 +5,19 @@
 # sized for a lent machine's 10-minute command limit (times estimated from the per-variant times
 # measured on an H200, 2026-11-26):
 #
-#   bash benchmarks/gpu_check.sh core       # ~7 min: plain vs fast per method, frozen text encoder,
+#   bash perf/gpu_check.sh core       # ~7 min: plain vs fast per method, frozen text encoder,
 #                                           #   sampling and scoring rates, projected sweep GPU-hours,
 #                                           #   then a tiny `bench run` + `bench report` on CUDA, so the
 #                                           #   CUDA-only paths (fp16 sampling, fused AdamW, autocast,
 #                                           #   CUDA scoring) run end to end
-#   bash benchmarks/gpu_check.sh speedups   # ~4 min: each training speed-up switched off alone
-#   bash benchmarks/gpu_check.sh compile    # torch.compile of DreamBooth's training fast path, then of
+#   bash perf/gpu_check.sh speedups   # ~4 min: each training speed-up switched off alone
+#   bash perf/gpu_check.sh compile    # torch.compile of DreamBooth's training fast path, then of
 #                                           #   sampling, then the sweep's GPU-hours with both compiled
 #                                           #   (compiling training alone took over 2 minutes there; give
 #                                           #   it a whole call; add --compile-mode reduce-overhead for
 #                                           #   CUDA graphs)
-#   bash benchmarks/gpu_check.sh profile    # ~1 min: where a fast-path step's time goes (launch-bound?)
-#   bash benchmarks/gpu_check.sh determinism  # ~4 min: train + sample one cell twice, default kernels and
+#   bash perf/gpu_check.sh profile    # ~1 min: where a fast-path step's time goes (launch-bound?)
+#   bash perf/gpu_check.sh determinism  # ~4 min: train + sample one cell twice, default kernels and
 #                                           #   --deterministic, on tiny and at SD-1.5 size: which repeat their bytes
 #                                           #   (add `speedups` for what --deterministic costs in steps/s)
 #
@@ -32,8 +32,8 @@
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #     --platform any -d .whl diffusers==0.42.1 open_clip_torch ftfy wcwidth platformdirs english-words \
 #     importlib_metadata filelock lpips
-# then run it with the device tool: command "bash benchmarks/gpu_check.sh core", carry [".whl", ".gpu-data"].
-# Anywhere with the project installed, `bash benchmarks/gpu_check.sh PART` works as it is.
+# then run it with the device tool: command "bash perf/gpu_check.sh core", carry [".whl", ".gpu-data"].
+# Anywhere with the project installed, `bash perf/gpu_check.sh PART` works as it is.
 set -euo pipefail
 PART="${1:-core}"
 shift || true
@@ -59,7 +59,7 @@ COMMON=(--profile sd15-random --device cuda --dataset-dir "$DATASET" --warmup 10
 
 case "$PART" in
 core)
-    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts core --steps 40 --images 16 --score-images 64 "$@" \
+    python3 perf/bench_speedups.py "${COMMON[@]}" --parts core --steps 40 --images 16 --score-images 64 "$@" \
         | tee -a "$LOG" || echo "bench_speedups failed" | tee -a "$LOG"
     echo "== tiny bench run + report on CUDA" | tee -a "$LOG"
     RUN_DIR="$(mktemp -d)/tiny-cuda"
@@ -70,19 +70,19 @@ core)
         tee -a "$LOG" || echo "tiny CUDA run failed" | tee -a "$LOG"
     ;;
 speedups)
-    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts speedups --steps 40 "$@" | tee -a "$LOG"
+    python3 perf/bench_speedups.py "${COMMON[@]}" --parts speedups --steps 40 "$@" | tee -a "$LOG"
     ;;
 compile)
-    python3 benchmarks/bench_speedups.py "${COMMON[@]}" --parts compile --methods dreambooth --steps 60 --images 8 "$@" |
+    python3 perf/bench_speedups.py "${COMMON[@]}" --parts compile --methods dreambooth --steps 60 --images 8 "$@" |
         tee -a "$LOG"
     ;;
 profile)
-    python3 benchmarks/profile_training_step.py "${COMMON[@]}" --steps 10 "$@" | tee -a "$LOG"
+    python3 perf/profile_training_step.py "${COMMON[@]}" --steps 10 "$@" | tee -a "$LOG"
     ;;
 determinism)
-    python3 benchmarks/check_determinism.py --device cuda --dataset-dir "$DATASET" "$@" | tee -a "$LOG" ||
+    python3 perf/check_determinism.py --device cuda --dataset-dir "$DATASET" "$@" | tee -a "$LOG" ||
         echo "check_determinism (tiny) exited non-zero" | tee -a "$LOG"
-    python3 benchmarks/check_determinism.py --device cuda --dataset-dir "$DATASET" --profile sd15-random \
+    python3 perf/check_determinism.py --device cuda --dataset-dir "$DATASET" --profile sd15-random \
         --set options.dreambooth.steps=20 --set options.dreambooth.num_class_images=2 --set generation.steps=20 "$@" |
         tee -a "$LOG" || echo "check_determinism (sd15-random) exited non-zero" | tee -a "$LOG"
     ;;

@@ -1,7 +1,7 @@
 """Peak training memory of a method at SD-1.5 size, estimated without a GPU (or the memory to run it).
 
-    python benchmarks/estimate_training_memory.py                       # dreambooth, frozen text encoder, 512 px
-    python benchmarks/estimate_training_memory.py --set train_text_encoder=true --set gradient_checkpointing=true
+    python perf/estimate_training_memory.py                       # dreambooth, frozen text encoder, 512 px
+    python perf/estimate_training_memory.py --set train_text_encoder=true --set gradient_checkpointing=true
 
 The method's own code builds what trains (`trainable_modules`) and its optimizer
 (`make_optimizer`), and runs full steps of its training (`TrainingStep`, the

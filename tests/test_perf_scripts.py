@@ -24,9 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_script(name: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / name), *args], capture_output=True, text=True, cwd=ROOT
-    )
+    done = subprocess.run([sys.executable, str(ROOT / "perf" / name), *args], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -73,7 +71,7 @@ def test_speedup_benchmark_compares_with_the_plain_path_and_projects_a_sweep(dre
 
 def benchmark_module(monkeypatch, name: str):
     """A script imported as the scripts import each other, for the checks too fine for its printed tables."""
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    monkeypatch.syspath_prepend(str(ROOT / "perf"))
     return importlib.import_module(name)
 
 

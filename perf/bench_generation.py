@@ -5,8 +5,8 @@ Prints wall time and images per second for a cold run (3000 protocol images plus
 benchmark), then for the re-run that must find everything done, so the README's
 numbers come from a command anyone can repeat:
 
-    python benchmarks/bench_generation.py --dataset-dir ../shared/dreambench/dataset
-    python benchmarks/bench_generation.py --executor process --workers 2 ...
+    python perf/bench_generation.py --dataset-dir ../shared/dreambench/dataset
+    python perf/bench_generation.py --executor process --workers 2 ...
 
 Target on 2 CPU cores with the tiny profile: cold run under 10 minutes, re-run in seconds.
 """

@@ -1,9 +1,9 @@
 """Each speed-up against the harness's plain path, and the projected hours of a 30-subject sweep.
 
-    python benchmarks/bench_speedups.py --dataset-dir ../shared/dreambench/dataset
-    python benchmarks/bench_speedups.py --profile sd15-random --device cuda          # on a GPU, 512 px
-    python benchmarks/bench_speedups.py ... --parts speedups   # only each speed-up off alone (and its plain row)
-    python benchmarks/bench_speedups.py ... --compile     # adds torch.compile rows (minutes of compiling)
+    python perf/bench_speedups.py --dataset-dir ../shared/dreambench/dataset
+    python perf/bench_speedups.py --profile sd15-random --device cuda          # on a GPU, 512 px
+    python perf/bench_speedups.py ... --parts speedups   # only each speed-up off alone (and its plain row)
+    python perf/bench_speedups.py ... --compile     # adds torch.compile rows (minutes of compiling)
 
 The plain path is the harness with every speed-up switched off: no latent or
 text-embedding cache, diffusers' classic attention, NCHW layout, the loop AdamW,

@@ -1,9 +1,9 @@
 """Does this machine repeat a run's bytes? Train and sample one cell twice, with and without `--deterministic`.
 
-    python benchmarks/check_determinism.py --dataset-dir ../shared/dreambench/dataset
-    python benchmarks/check_determinism.py --device cuda ...                        # the question that matters
-    python benchmarks/check_determinism.py --device cuda --profile sd15-random --set options.dreambooth.steps=20
-    python benchmarks/check_determinism.py --include my_method.py --method my-method  # a plug-in, before a sweep
+    python perf/check_determinism.py --dataset-dir ../shared/dreambench/dataset
+    python perf/check_determinism.py --device cuda ...                        # the question that matters
+    python perf/check_determinism.py --device cuda --profile sd15-random --set options.dreambooth.steps=20
+    python perf/check_determinism.py --include my_method.py --method my-method  # a plug-in, before a sweep
 
 Each run is a fresh `bench run` process with its own empty cache (so class images are
 sampled again, not reused) and its own output directory; the script compares the

@@ -1,7 +1,7 @@
 """How many PyTorch ops one training step dispatches, at SD-1.5 size, without a GPU.
 
-    python benchmarks/count_step_ops.py                                   # dreambooth, text encoder trained
-    python benchmarks/count_step_ops.py --set train_text_encoder=false --top 5
+    python perf/count_step_ops.py                                   # dreambooth, text encoder trained
+    python perf/count_step_ops.py --set train_text_encoder=false --top 5
 
 Why: on an H200 the DreamBooth step at batch 1 + 1 looked bound by the host (the
 CPU dispatching ops), not by GPU arithmetic. Then every op costs host time

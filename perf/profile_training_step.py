@@ -1,8 +1,8 @@
 """Where a training step's time goes: host work (Python, op dispatch, kernel launches) against GPU busy time.
 
-    python benchmarks/profile_training_step.py --dataset-dir ../shared/dreambench/dataset        # tiny, CPU
-    python benchmarks/profile_training_step.py --profile sd15-random --device cuda               # on a GPU, 512 px
-    python benchmarks/profile_training_step.py ... --variant plain --trace /tmp/step.json        # + a Chrome trace
+    python perf/profile_training_step.py --dataset-dir ../shared/dreambench/dataset        # tiny, CPU
+    python perf/profile_training_step.py --profile sd15-random --device cuda               # on a GPU, 512 px
+    python perf/profile_training_step.py ... --variant plain --trace /tmp/step.json        # + a Chrome trace
 
 Why: on an H200, SD-1.5-sized DreamBooth at 512 px (1 instance + 1 prior image)
 trained at 4-7 steps/s whether the speed-ups (bf16 autocast, SDPA, channels-last,

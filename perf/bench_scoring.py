@@ -9,7 +9,7 @@ as re-scoring a run or a second method's real images does. Model build time is
 excluded and printed separately. `bench_speedups.py` times its scoring rows with
 the same `time_scoring`, so both scripts measure, and check, the same thing.
 
-    python benchmarks/bench_scoring.py [--images 64] [--batch-size 32] [--threads N] [--device cpu]
+    python perf/bench_scoring.py [--images 64] [--batch-size 32] [--threads N] [--device cpu]
 """
 
 from __future__ import annotations
