@@ -24,7 +24,7 @@ from benchmark.metrics.statistics import (
     SIGNIFICANCE_LEVEL,
     paired_comparison,
 )
-from reports.banner import protocol_banners, report_banners
+from reports.banner import pocket_banners, protocol_banners, report_banners
 from reports.loading import MethodRun, ReportData, load_runs
 from reports.scoring_match import scoring_mismatch
 
@@ -201,7 +201,7 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
                       ""]  # fmt: skip
         else:
             lines += [f"A and B are two methods of one run ({run_a}): pairs share subject, prompt, image and seed.", ""]
-    banners = [*report_banners(data), *protocol_banners(data)]
+    banners = [*report_banners(data), *pocket_banners(data), *protocol_banners(data)]
     if banners:
         lines += [f"> **{line}**" for line in banners] + [""]
     lines += [f"Warning: {reason}." for reason in unpaired] + ([""] if unpaired else [])

@@ -22,6 +22,7 @@ from benchmark.metrics.registry import METRICS
 from reports.ablations import AblationResult, ablation_frame, build_ablations, incomplete_legend, shortfall
 from reports.banner import (
     mixed_scoring_banners,
+    pocket_banners,
     protocol_banners,
     report_banners,
     smoke_run_banners,
@@ -94,7 +95,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def board_markdown(board: Leaderboard, data: ReportData) -> str:
     """The leaderboard as Markdown (see the module docstring for its blocks)."""
-    lines = [f"> **{md(line)}**" for line in (*report_banners(data), *protocol_banners(data))]
+    lines = [f"> **{md(line)}**" for line in (*report_banners(data), *pocket_banners(data), *protocol_banners(data))]
     if lines:
         lines.append("")
     heads = [metric_header(m) for m in board.metrics]
@@ -342,7 +343,7 @@ def _tex_cell(cell: Cell | None) -> str:
 
 def _latex_banners(data: ReportData) -> list[str]:
     """The report's NOT MEANINGFUL, SMOKE RUN and SUBSET lines as LaTeX comments, for the top of a .tex file."""
-    return _comments([*report_banners(data), *protocol_banners(data)])
+    return _comments([*report_banners(data), *pocket_banners(data), *protocol_banners(data)])
 
 
 def _comments(lines: list[str]) -> list[str]:

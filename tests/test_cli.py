@@ -52,7 +52,7 @@ def test_run_writes_images_and_says_where(cli, run_args, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "fragments"),
     [
-        (["--method", "dreambooht"], ["unknown method 'dreambooht'", "available: base"]),
+        (["--method", "dreambooht"], ["unknown method 'dreambooht'", "did you mean 'dreambooth'"]),
         (["--subjects", "backpak"], ["unknown subject 'backpak'"]),
         (["--set", "generation.stepz=3"], ["unknown config key 'generation.stepz'"]),
         (["--profile", "sd3"], ["unknown profile 'sd3'"]),
@@ -63,7 +63,7 @@ def test_run_writes_images_and_says_where(cli, run_args, tmp_path):
         # An unset shell variable must not fall back to the defaults (30 subjects, `base`).
         (["--subjects", ""], ["no subjects given"]),
         (["--method", ""], ["no methods given"]),
-        (["--workers", "2"], ["workers=2 needs --executor process or ray"]),
+        (["--executor", "local", "--workers", "2"], ["workers=2 needs --executor process or ray"]),
         (["--set", "generation.steps=many"], ["generation.steps' must be int, got 'many'"]),
         (["--limit-prompts", "26"], ["limit_prompts 26 is more than the 25 prompts a subject has"]),
     ],

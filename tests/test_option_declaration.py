@@ -86,7 +86,7 @@ def ls_options(cli, method: str, path, *more: str) -> dict[str, list[str]]:
 
 def test_an_option_declared_once_shows_its_type_help_and_profile_default_in_ls_options(cli, tmp_path, own_registry):
     _, path = include(tmp_path, "declared", NEW_STYLE)
-    plain = ls_options(cli, "declared", path)
+    plain = ls_options(cli, "declared", path, "--profile", "sd15")
     assert plain["steps"] == ["400", "int", "optimizer", "steps"]
     assert plain["gamma"][:2] == ["null", "float|null"] and plain["words"][:2] == ['["a",', '"b"]']
     tiny = ls_options(cli, "declared", path, "--profile", "tiny")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -145,3 +146,11 @@ def test_the_pocket_profile_runs_and_scores_through_the_real_loaders(smoke_build
     assert run["meaningful"] is True
     scores = json.loads((tmp_path / "run" / "base" / "scores.json").read_text())
     assert {"dino", "clip-i", "clip-t", "div"} <= set(scores["metrics"])
+    assert not (tmp_path / "run" / "WARNING-RANDOM-WEIGHTS.txt").exists()
+
+    # the report says POCKET WORLD, with its own explanation, and never calls these weights random
+    from reports.html import write_report
+
+    page = html.unescape(write_report([tmp_path / "run"], tmp_path / "report").index.read_text())
+    assert "POCKET WORLD: profile 'pocket'" in page and "pre-trained on a CPU" in page
+    assert "NOT MEANINGFUL" not in page and "RANDOM" not in page

@@ -254,7 +254,8 @@ def test_plugin_example_runs_beside_the_baseline(plugin_run):
     assert "| base" in rows and "| my-method" in rows
     assert (run_dir / "report" / "index.html").is_file()
     options = bench_process(*smaller("bench ls options my-method --include my_method.py"), cwd=root).stdout
-    assert re.search(r"^steps +400 +int", options, re.M), options
+    # the default profile's default (`tiny`: the example declares 4 steps there)
+    assert re.search(r"^steps +4  \(profile tiny\) +int", options, re.M), options
 
 
 def test_run_dir_commands(plugin_run, tmp_path):
