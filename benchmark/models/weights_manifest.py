@@ -8,21 +8,13 @@ each file's size and hash, and name the first one that differs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from benchmark.store.atomic import atomic_write_text
+from benchmark.store.run_dir import sha256_file
 
 MANIFEST_NAME = "manifest.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _files(folder: Path) -> list[Path]:
@@ -39,7 +31,7 @@ def _files(folder: Path) -> list[Path]:
 def write_manifest(folder: Path, about: dict | None = None) -> Path:
     """List every file under `folder` with its size and SHA-256; `about` says how the weights were made."""
     files = {
-        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in _files(folder)
+        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in _files(folder)
     }
     path = folder / MANIFEST_NAME
     atomic_write_text(path, json.dumps({"about": about or {}, "files": files}, indent=1, sort_keys=True) + "\n")
@@ -60,7 +52,7 @@ def manifest_problems(folder: Path) -> list[str]:
         file = folder / name
         if not file.is_file():
             problems.append(f"{file}: missing")
-        elif file.stat().st_size != entry.get("bytes") or _sha256(file) != entry.get("sha256"):
+        elif file.stat().st_size != entry.get("bytes") or sha256_file(file) != entry.get("sha256"):
             problems.append(f"{file}: differs from its SHA-256 in {MANIFEST_NAME}")
     known = set(listed)
     problems += [
