@@ -736,16 +736,16 @@ def pocket_group():
 @click.option(
     "--work",
     type=click.Path(path_type=Path),
-    default=Path("pocket-build/work"),
-    show_default=True,
-    help="Corpus, checkpoints and stage outputs (resumable).",
+    default=None,
+    help="Corpus, checkpoints and stage outputs (resumable) [default: pocket-build/work, or pocket-build/smoke/work "
+    "with --smoke, so a smoke build never leaves its tiny stages where the real build would skip them].",
 )
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=None,
     help="Where the finished model folders and their manifest go [default: the package's pocket/weights/, "
-    "where the pocket profile loads them from].",
+    "where the pocket profile loads them from; pocket-build/smoke/weights with --smoke].",
 )
 @click.option("--smoke", is_flag=True, help="A few steps of every stage: proves the code runs, trains nothing useful.")
 @user_errors
@@ -754,6 +754,10 @@ def pocket_build(work, out, smoke):
     from benchmark.models.loading import pocket_weights_dir
     from pocket.pretrain.build import FULL, SMOKE, build
 
+    if smoke:
+        work = work or Path("pocket-build/smoke/work")
+        out = out or Path("pocket-build/smoke/weights")
+    work = work or Path("pocket-build/work")
     out = out or pocket_weights_dir()
     build(work, out, SMOKE if smoke else FULL)
     click.echo(f"pocket models in {out}")

@@ -154,3 +154,23 @@ def test_the_pocket_profile_runs_and_scores_through_the_real_loaders(smoke_build
     page = html.unescape(write_report([tmp_path / "run"], tmp_path / "report").index.read_text())
     assert "POCKET WORLD: profile 'pocket'" in page and "pre-trained on a CPU" in page
     assert "NOT MEANINGFUL" not in page and "RANDOM" not in page
+
+
+def test_a_smoke_build_keeps_out_of_the_real_builds_folders(monkeypatch, tmp_path):
+    # A smoke build in the real work folder would leave 32-image stages that the real build then skips as done.
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+    from benchmark.models.loading import pocket_weights_dir
+    from pocket.pretrain import build as build_module
+
+    calls = []
+    monkeypatch.setattr(build_module, "build", lambda work, out, sizes: calls.append((work, out, sizes)))
+    monkeypatch.chdir(tmp_path)
+    for args in (["pocket", "build", "--smoke"], ["pocket", "build"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+    (smoke_work, smoke_out, smoke_sizes), (work, out, sizes) = calls
+    assert (smoke_sizes, sizes) == (SMOKE, build_module.FULL)
+    assert smoke_work != work and smoke_out != out
+    assert out == pocket_weights_dir() and not smoke_out.resolve().is_relative_to(pocket_weights_dir().resolve())
