@@ -763,6 +763,25 @@ def pocket_build(work, out, smoke):
     click.echo(f"pocket models in {out}")
 
 
+@pocket_group.command("gates")
+@click.option("--renders", default=600, show_default=True, help="Held-out renders for the CLIP role's zero-shot gates.")
+@click.option("--per-pair", default=1, show_default=True, help="Base-model images per (class, context) pair.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Also write the lines here.")
+@user_errors
+def pocket_gates(renders, per_pair, output):
+    """Check the world gates: DINO tells subjects apart, CLIP reads class and context, the base model draws them."""
+    from pocket.gates import all_gates
+
+    gates = all_gates(renders, per_pair)
+    lines = [gate.line() for gate in gates]
+    click.echo("\n".join(lines))
+    if output:
+        output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    failed = [gate.name for gate in gates if not gate.holds]
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
 @pocket_group.command("findings")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Also write the table here.")

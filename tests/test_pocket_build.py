@@ -174,3 +174,27 @@ def test_a_smoke_build_keeps_out_of_the_real_builds_folders(monkeypatch, tmp_pat
     assert (smoke_sizes, sizes) == (SMOKE, build_module.FULL)
     assert smoke_work != work and smoke_out != out
     assert out == pocket_weights_dir() and not smoke_out.resolve().is_relative_to(pocket_weights_dir().resolve())
+
+
+def test_nearest_neighbour_retrieval_counts_only_other_photos():
+    from pocket.gates import nearest_neighbour_accuracy
+
+    # Each row's own similarity (1) must not count: a and b point apart, so only c's nearest is right.
+    rows = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.1, 0.9]])
+    assert nearest_neighbour_accuracy(rows, ["a", "b", "a", "b"]) == 1.0
+    assert nearest_neighbour_accuracy(rows, ["a", "b", "b", "a"]) == 0.0
+    assert nearest_neighbour_accuracy(rows, ["a", "a", "a", "b"]) == 0.5
+
+
+def test_the_world_gates_run_through_the_profiles_loaders(smoke_build, monkeypatch):
+    import benchmark.models.loading as loading
+    from pocket import gates
+
+    monkeypatch.setattr(loading, "pocket_weights_dir", lambda: smoke_build)
+    (dino,) = [gates.dino_gate()]
+    assert dino.count == 158 and 0 <= dino.value <= 1
+    images, classes, contexts = gates.held_out_renders(6)
+    assert len(images) == 6 and all(context for context in contexts) and len(set(classes)) > 1
+    base = gates.base_gates(nouns=("dog", "backpack"), contexts=("beach", "snow"))
+    assert [g.name for g in base] == ["base_class", "base_context"] and base[0].count == 4
+    assert all(0 <= g.value <= 1 and g.holds == (g.value >= g.threshold) for g in base)
