@@ -375,7 +375,10 @@ def doctor(profile, dataset_dir):
 @main.command("run")
 @click.option("--method", "methods", help="Method(s), comma-separated (see `bench ls methods`).")
 @click.option("--subjects", help="all, live, object, or a comma-separated list of subjects.")
-@click.option("--profile", help="Model profile: tiny (default, random weights) or sd15.")
+@click.option(
+    "--profile",
+    help="Model profile: tiny (default, random weights), pocket (the pocket world), sd15; `bench ls profiles`: all.",
+)
 @click.option("--output-dir", type=click.Path(), help="Run directory (default: runs/<profile>-<config hash>).")
 @click.option("--dataset-dir", type=click.Path(), help="DreamBench images (default: $DREAMBENCH_DIR, then the cache).")
 @click.option("--images-per-prompt", type=int, help="Images per prompt (protocol: 4).")

@@ -67,7 +67,8 @@ class DreamBooth(Method):
     # 2: instance and class prompts encoded in one text-encoder call (training_step.py); a trained encoder's
     # gradients, hence the weights, change at rounding level.
     # 3: the rare identifier is also rare in English text (identifiers.MAX_ZIPF): seed 0 draws "yal", not "lv".
-    version = "3"
+    # 4: the fused AdamW update on CPU too (methods.training.make_optimizer): weights change at rounding level.
+    version = "4"
 
     @dataclass
     class Options:
@@ -114,8 +115,7 @@ class DreamBooth(Method):
         )
         sdpa_attention: bool = option(True, "speed-up: PyTorch's fused attention (false: classic softmax(QK^T)V)")
         channels_last: bool = option(True, "speed-up: NHWC convolution layout")
-        # On CPU the loop version is used either way.
-        fused_adam: bool = option(True, "speed-up: one-kernel AdamW update on CUDA")
+        fused_adam: bool = option(True, "speed-up: one-kernel AdamW update (CUDA and CPU)")
         compile: bool = option(False, "speed-up: torch.compile the UNet (minutes of compiling first)")
         compile_backend: str = option("inductor", "torch.compile backend")
         compile_mode: str = option(

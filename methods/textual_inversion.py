@@ -53,7 +53,8 @@ class TextualInversion(DreamBooth):
     description = "Textual Inversion baseline: one new token initialised from the class noun, only its row trains"
     # DreamBooth's version 2 changed how instance and class prompts are encoded together; with no class prompt
     # Textual Inversion's step is unchanged, so its earlier runs stay valid.
-    version = "1"
+    # 2: DreamBooth's version 4 (the fused AdamW update on CPU) changes its step at rounding level too.
+    version = "2"
 
     @dataclass
     class Options(DreamBooth.Options):

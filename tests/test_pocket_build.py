@@ -198,3 +198,20 @@ def test_the_world_gates_run_through_the_profiles_loaders(smoke_build, monkeypat
     base = gates.base_gates(nouns=("dog", "backpack"), contexts=("beach", "snow"))
     assert [g.name for g in base] == ["base_class", "base_context"] and base[0].count == 4
     assert all(0 <= g.value <= 1 and g.holds == (g.value >= g.threshold) for g in base)
+
+
+def test_the_pocket_speed_script_times_every_method_and_sums_each_cells_training(monkeypatch, tmp_path):
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "perf"))
+    bench_pocket = importlib.import_module("bench_pocket")
+    everything = bench_pocket.method_names("all")
+    assert {"base", "dreambooth", "textual-inversion", "dreambooth-no-prior"} <= set(everything)
+    assert bench_pocket.method_names("dreambooth") == ["dreambooth"]
+    for method, subject, seconds in [("dreambooth", "dog", 12.5), ("dreambooth", "can", 7.5), ("base", "dog", None)]:
+        folder = tmp_path / method / "artifacts" / subject
+        folder.mkdir(parents=True)
+        info = {"trained": seconds is not None, **({"train_seconds": seconds} if seconds else {})}
+        (folder / "artifact.json").write_text(json.dumps(info))
+    assert bench_pocket.training_seconds(tmp_path) == 20.0
