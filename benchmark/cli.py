@@ -191,8 +191,9 @@ def ls_options(method, profile, includes):
     if not rows:
         click.echo(f"{method} has no options")
         return
-    click.echo(f"options of {method} with the defaults of profile {profile} "
-               f"(set one with --set options.{method}.KEY=VALUE):")  # fmt: skip
+    click.echo(
+        f"options of {method} with the defaults of profile {profile} (set one with --set options.{method}.KEY=VALUE):"
+    )
     click.echo(f"{'option':<28} {'default':<24} {'type':<10} what it does")
     for key, value, from_profile, kind, text in rows:
         note = f"  (profile {profile})" if from_profile else ""
@@ -508,8 +509,11 @@ def run(
             click.echo(f"bench: FAILED {failure.cell.method}/{failure.cell.subject}: {failure.error}", err=True)
         first = summary.failures[0]
         record = summary.run_dir / first.cell.method / "failures" / f"{first.cell.subject}.json"
-        _fail(f"{len(summary.failures)} cell(s) failed (each recorded with its traceback in "
-              f"METHOD/failures/SUBJECT.json, e.g. {record}); re-run to retry them", 1)  # fmt: skip
+        _fail(
+            f"{len(summary.failures)} cell(s) failed (each recorded with its traceback in "
+            f"METHOD/failures/SUBJECT.json, e.g. {record}); re-run to retry them",
+            1,
+        )
 
 
 def human_seconds(seconds: float) -> str:
@@ -638,8 +642,14 @@ def score(
         "progress": not quiet and sys.stderr.isatty(),
     }
     if folder:
-        report = score_folder(target, dataset_dir, output_dir=Path(output_dir) if output_dir else None,
-                              method=name, manifest=Path(manifest) if manifest else None, **options)  # fmt: skip
+        report = score_folder(
+            target,
+            dataset_dir,
+            output_dir=Path(output_dir) if output_dir else None,
+            method=name,
+            manifest=Path(manifest) if manifest else None,
+            **options,
+        )
     else:
         from benchmark.store.lock import scoring_lock
 
@@ -658,11 +668,17 @@ def _fail_if_left_out(report) -> None:
     """Exit 1 when scoring left images or subjects out (a batch job must notice, as it notices failed cells); the
     scores of the rest are written by then."""
     if report.left_out:
-        _fail(f"subject(s) {', '.join(report.left_out)} left out of the scores (damaged dataset images, named "
-              "above); the other subjects' scores are written", 1)  # fmt: skip
+        _fail(
+            f"subject(s) {', '.join(report.left_out)} left out of the scores (damaged dataset images, named "
+            "above); the other subjects' scores are written",
+            1,
+        )
     if report.warnings:
-        _fail(f"{len(report.warnings)} image(s) left out of the scores (listed above: missing, corrupt or altered); "
-              "the other images' scores are written", 1)  # fmt: skip
+        _fail(
+            f"{len(report.warnings)} image(s) left out of the scores (listed above: missing, corrupt or altered); "
+            "the other images' scores are written",
+            1,
+        )
 
 
 def _note_unfinished_subjects(run_dir: Path, scored: set[str], labels: list[str]) -> None:
@@ -674,8 +690,12 @@ def _note_unfinished_subjects(run_dir: Path, scored: set[str], labels: list[str]
     for label in labels:  # invocations name registered methods; the scored folders are labels
         record = read_json_object(run_dir / label / "method.json") or {}
         names.add((record.get("info") or {}).get("name") or label)
-    asked = [s for line in read_invocations(run_dir) if names & set(line.get("methods") or [])
-             for s in (line.get("subjects") or [])]  # fmt: skip
+    asked = [
+        s
+        for line in read_invocations(run_dir)
+        if names & set(line.get("methods") or [])
+        for s in (line.get("subjects") or [])
+    ]
     missing = [s for s in dict.fromkeys(asked) if s not in scored]
     if missing:
         shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")

@@ -244,12 +244,14 @@ def _validate(config: RunConfig) -> RunConfig:
     if config.executor not in EXECUTORS:
         raise BenchError(f"executor '{config.executor}' is not one of: {', '.join(EXECUTORS)}")
     if (config.workers or 1) > 1 and config.executor == "local":
-        raise BenchError(f"workers={config.workers} needs --executor process or ray (the local executor runs one cell "
-                         "at a time)")  # fmt: skip
+        raise BenchError(
+            f"workers={config.workers} needs --executor process or ray (the local executor runs one cell at a time)"
+        )
     check_device_name(config.device)
     if config.ray_address and config.executor != "ray":
-        raise BenchError(f"ray_address={config.ray_address} needs --executor ray (the {config.executor} executor "
-                         "would ignore it)")  # fmt: skip
+        raise BenchError(
+            f"ray_address={config.ray_address} needs --executor ray (the {config.executor} executor would ignore it)"
+        )
     if gen.scheduler is not None and gen.scheduler not in SCHEDULERS:
         raise BenchError(f"generation.scheduler '{gen.scheduler}' is not one of: {', '.join(SCHEDULERS)}")
     if gen.dtype not in DTYPES:

@@ -48,8 +48,11 @@ def manifest_entry(device: torch.device, deterministic: bool) -> dict:
 
 def current_state() -> tuple:
     """What `use_deterministic_kernels` changes in this process, to put back once the cells are done here."""
-    return (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-            torch.backends.cudnn.benchmark)  # fmt: skip
+    return (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
 
 
 def restore(state: tuple) -> None:

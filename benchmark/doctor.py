@@ -114,8 +114,10 @@ def torch_build_check() -> Check:
         return Check("torch build", text)
     text = f"{torch.__version__}: CUDA {cuda} build"
     if not torch.cuda.is_available():
-        text += (" with no usable GPU here; on a machine without one, the CPU-only build saves gigabytes "
-                 "(README: Quick start)")  # fmt: skip
+        text += (
+            " with no usable GPU here; on a machine without one, the CPU-only build saves gigabytes "
+            "(README: Quick start)"
+        )
     return Check("torch build", text)
 
 

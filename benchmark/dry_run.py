@@ -68,8 +68,10 @@ class RunPlan:
 
     def warnings(self) -> list[str]:
         """What the real run would warn of before its first cell."""
-        failing = [f"{why}: {name}'s unfinished cells would fail (finished ones are kept), the other subjects run"
-                   for name, why in self.unusable.items()]  # fmt: skip
+        failing = [
+            f"{why}: {name}'s unfinished cells would fail (finished ones are kept), the other subjects run"
+            for name, why in self.unusable.items()
+        ]
         return [*self.notes, *failing]
 
 

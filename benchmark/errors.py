@@ -36,14 +36,20 @@ def raise_if_storage_failure(exc: BaseException, where: object = "output") -> No
     if exc.errno == errno.ENOSPC:
         raise DiskFull(f"disk full while writing {where}; free space and re-run (finished work is kept)") from exc
     if exc.errno == errno.EDQUOT:  # a cluster's per-user quota: the usual "disk full" on shared storage
-        raise DiskFull(f"disk quota exceeded while writing {where}; free space in your quota (or write elsewhere) "
-                       "and re-run (finished work is kept)") from exc  # fmt: skip
+        raise DiskFull(
+            f"disk quota exceeded while writing {where}; free space in your quota (or write elsewhere) "
+            "and re-run (finished work is kept)"
+        ) from exc
     if exc.errno == errno.EFBIG:  # `ulimit -f`, or a file system's largest file: every later save fails alike
-        raise DiskFull(f"file too large while writing {where} (a file-size limit: `ulimit -f`, or the file "
-                       "system's); lift it and re-run (finished work is kept)") from exc  # fmt: skip
+        raise DiskFull(
+            f"file too large while writing {where} (a file-size limit: `ulimit -f`, or the file "
+            "system's); lift it and re-run (finished work is kept)"
+        ) from exc
     if exc.errno == errno.EROFS:
-        raise PermissionDenied(f"read-only file system: {exc.filename or where}; write to another folder and re-run "
-                               "(finished work is kept)") from exc  # fmt: skip
+        raise PermissionDenied(
+            f"read-only file system: {exc.filename or where}; write to another folder and re-run "
+            "(finished work is kept)"
+        ) from exc
     if exc.errno in (errno.EACCES, errno.EPERM):
         target = exc.filename or where
         raise PermissionDenied(

@@ -177,13 +177,16 @@ def run_processes(
             for mark in os.listdir(started_dir):
                 os.unlink(os.path.join(started_dir, mark))
             pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker,
+                max_workers=min(workers, len(pending)),
+                mp_context=context,
+                initializer=_init_worker,
                 initargs=(spec, counter, started_dir, workers),
-            )  # fmt: skip
+            )
             processes = pool._processes  # filled as workers start; read after a break for their exit codes
             try:
-                futures = {pool.submit(_run_in_worker, number, cell): (number, cell) for number, cell in
-                           enumerate(pending)}  # fmt: skip
+                futures = {
+                    pool.submit(_run_in_worker, number, cell): (number, cell) for number, cell in enumerate(pending)
+                }
                 for future in concurrent.futures.as_completed(futures):
                     number, cell = futures[future]
                     try:
@@ -194,8 +197,10 @@ def run_processes(
                         if attempts[cell] <= PROCESS_RETRIES:
                             retry.append(cell)
                             if charged:  # said, so a log shows why a cell took twice as long
-                                log(f"bench: {cell.method}/{cell.subject}: its worker process died; retrying "
-                                    f"(attempt {attempts[cell] + 1} of {PROCESS_RETRIES + 1})")  # fmt: skip
+                                log(
+                                    f"bench: {cell.method}/{cell.subject}: its worker process died; retrying "
+                                    f"(attempt {attempts[cell] + 1} of {PROCESS_RETRIES + 1})"
+                                )
                             continue
                         result = CellResult(cell, error=f"worker process died ({attempts[cell]} times): {exc}")
                     results.append(result)
@@ -230,8 +235,9 @@ def check_ray_address(address: str | None, timeout: float = 3.0) -> None:
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise BenchError(f"cannot reach the Ray cluster at {address}: {reason} (is the head node up? `ray status` "
-                         "on it says)") from None  # fmt: skip
+        raise BenchError(
+            f"cannot reach the Ray cluster at {address}: {reason} (is the head node up? `ray status` on it says)"
+        ) from None
 
 
 def _ray_failure(ray, exc: Exception) -> str:
@@ -378,8 +384,11 @@ def run_ray(
                 except Exception as exc:  # retries exhausted: record the cell as failed, keep the others
                     if isinstance(getattr(exc, "cause", None), StorageFailure):
                         raise exc.cause from None  # a full disk stops the run here as on any executor
-                    results.append(CellResult(cell, error=_ray_failure(ray, exc), detail=str(exc),
-                                              seconds=time.monotonic() - started))  # fmt: skip
+                    results.append(
+                        CellResult(
+                            cell, error=_ray_failure(ray, exc), detail=str(exc), seconds=time.monotonic() - started
+                        )
+                    )
                     if isinstance(exc, ray.exceptions.RayActorError):
                         actor = actor_class.remote(spec_ref)  # out of restarts: a new one for the other cells
                 on_cell(results[-1])

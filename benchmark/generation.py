@@ -53,8 +53,9 @@ class CellResult:
             return f"{what} FAILED after {self.seconds:.0f}s: {self.error}"
         training = ""
         if self.trained:
-            training = f"trained (resumed from step {self.resumed_from_step}), " if self.resumed_from_step else (
-                "trained, ")  # fmt: skip
+            training = (
+                f"trained (resumed from step {self.resumed_from_step}), " if self.resumed_from_step else "trained, "
+            )
         return f"{what} done in {self.seconds:.0f}s: {training}{self.generated} images generated, {self.reused} reused"
 
 

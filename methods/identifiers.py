@@ -76,9 +76,11 @@ def word_frequency(word: str) -> float:
     """
     table = _frequency_table()
     if word not in table:
-        raise BenchError(f"no English frequency for '{word}' in {FREQUENCY_TABLE.name} (another english-words than "
-                         "2.0.x lets other words through?); regenerate it with `python -m methods.identifiers` (needs "
-                         "`pip install wordfreq`)")  # fmt: skip
+        raise BenchError(
+            f"no English frequency for '{word}' in {FREQUENCY_TABLE.name} (another english-words than "
+            "2.0.x lets other words through?); regenerate it with `python -m methods.identifiers` (needs "
+            "`pip install wordfreq`)"
+        )
     return table[word]
 
 

@@ -86,8 +86,9 @@ def check_compile_settings(backend: str, mode: str, prefix: str, compiling: bool
 
     backends = list_backends(exclude_tags=())
     if backend not in backends:
-        raise BenchError(f"{prefix}compile_backend {backend!r} is not a torch.compile backend "
-                         f"({', '.join(sorted(backends))})")  # fmt: skip
+        raise BenchError(
+            f"{prefix}compile_backend {backend!r} is not a torch.compile backend ({', '.join(sorted(backends))})"
+        )
 
 
 def compiled(module: torch.nn.Module, backend: str, mode: str):

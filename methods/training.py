@@ -206,8 +206,14 @@ class StepLog:
         """
         totals = torch.stack([total.detach().float() for total in (*micro_batch_totals, loss.total)])
         prior = loss.prior if loss.prior is not None else torch.full_like(loss.total, math.nan)
-        values = torch.stack([loss.total.detach().float(), loss.instance.detach().float(), prior.detach().float(),
-                              totals.isfinite().all().float()])  # fmt: skip
+        values = torch.stack(
+            [
+                loss.total.detach().float(),
+                loss.instance.detach().float(),
+                prior.detach().float(),
+                totals.isfinite().all().float(),
+            ]
+        )
         self.pending.append((step, values, lr, time.monotonic() - self.started, loss.prior is not None))
         if len(self.pending) >= self.flush_every:
             self.flush()
@@ -224,14 +230,17 @@ class StepLog:
                 raise diverged(self.subject, total, step)
             if not all_finite:
                 raise diverged(self.subject, "not finite in a gradient-accumulation micro-batch", step)
-            append_log(self.scratch, {
-                "step": step,
-                "loss": total,
-                "instance_loss": instance,
-                "prior_loss": prior if has_prior else None,
-                "lr": lr,
-                "seconds": round(finished if index == len(pending) - 1 else seconds, 4),
-            })  # fmt: skip
+            append_log(
+                self.scratch,
+                {
+                    "step": step,
+                    "loss": total,
+                    "instance_loss": instance,
+                    "prior_loss": prior if has_prior else None,
+                    "lr": lr,
+                    "seconds": round(finished if index == len(pending) - 1 else seconds, 4),
+                },
+            )
             self.last_loss = total
 
 

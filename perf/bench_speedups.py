@@ -61,10 +61,21 @@ def train_in_child(args, method: str, overrides: dict, cache_dir: Path, determin
     """One measurement in a fresh process: its own peak memory, no compiled code or allocator state shared."""
     request = {"method": method, "overrides": overrides, "deterministic": deterministic}
     command = [
-        sys.executable, __file__, "--child", json.dumps(request),
-        "--profile", args.profile, "--device", args.device, "--subject", args.subject,
-        "--warmup", str(args.warmup), "--cache-dir", str(cache_dir),
-    ]  # fmt: skip
+        sys.executable,
+        __file__,
+        "--child",
+        json.dumps(request),
+        "--profile",
+        args.profile,
+        "--device",
+        args.device,
+        "--subject",
+        args.subject,
+        "--warmup",
+        str(args.warmup),
+        "--cache-dir",
+        str(cache_dir),
+    ]
     if args.dataset_dir:
         command += ["--dataset-dir", args.dataset_dir]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -152,8 +163,11 @@ def emit(row: tuple) -> dict:
     speed = result["steps_per_s"] / reference["steps_per_s"]
     peak, reference_peak = result["peak_memory_mb"], reference["peak_memory_mb"]
     memory = f"{peak / reference_peak:.2f}" if peak and reference_peak else "n.a."
-    print(f"| {method} | {variant} | {result['steps_per_s']:.2f} | {speed:.2f} | "
-          f"{peak or float('nan'):.0f} | {memory} | {result['first_steps_s']:.1f} |", flush=True)  # fmt: skip
+    print(
+        f"| {method} | {variant} | {result['steps_per_s']:.2f} | {speed:.2f} | "
+        f"{peak or float('nan'):.0f} | {memory} | {result['first_steps_s']:.1f} |",
+        flush=True,
+    )
     return result
 
 
@@ -169,8 +183,10 @@ def generation_rates(args, bench: TrainingBench, compiled: bool = False) -> dict
     if compiled:
         variants = {"fast path (defaults)": fast, "fast + torch.compile": {**fast, **compile_settings(args)}}
     else:
-        variants = {"plain path": dict(batch_size=1, sdpa_attention=False, channels_last=False, dtype=torch.float32),
-                    "fast path (defaults)": fast}  # fmt: skip
+        variants = {
+            "plain path": dict(batch_size=1, sdpa_attention=False, channels_last=False, dtype=torch.float32),
+            "fast path (defaults)": fast,
+        }
         if args.images >= WIDE_BATCH:  # what `generation.batch_size=16` does: batches spanning four prompts
             variants[f"fast, batch {WIDE_BATCH} across prompts"] = {**fast, "batch_size": WIDE_BATCH}
     return {label: sampling_rate(args, bench, **variant) for label, variant in variants.items()}
@@ -301,15 +317,19 @@ def print_compile_projection(args, compiled: dict, sampling: dict, scoring: dict
     """
     sweep, unit = Sweep(), hours_unit(device)
     fast_key, score_rate = "fast path (defaults)", scoring["fast path (defaults)"][0]
-    print(f"\n| projected {unit}, {sweep.subjects}-subject sweep, torch.compile | fast | fast + compile "
-          "| x fast | of which training (compiled) |\n| --- | --- | --- | --- | --- |")  # fmt: skip
+    print(
+        f"\n| projected {unit}, {sweep.subjects}-subject sweep, torch.compile | fast | fast + compile "
+        "| x fast | of which training (compiled) |\n| --- | --- | --- | --- | --- |"
+    )
     for method, result in compiled.items():
         compiled_h, compiled_train = sweep.hours(result, sampling["fast + torch.compile"][0], score_rate)
         fast = args.fast_results.get(method)
         fast_h = sweep.hours(fast, sampling[fast_key][0], score_rate)[0] if fast else None
         ratio = f"{fast_h / compiled_h:.2f}" if fast_h else "n.a."
-        print(f"| {method} | {f'{fast_h:.3f}' if fast_h else 'n.a.'} | {compiled_h:.3f} | {ratio} | "
-              f"{compiled_train:.3f} |")  # fmt: skip
+        print(
+            f"| {method} | {f'{fast_h:.3f}' if fast_h else 'n.a.'} | {compiled_h:.3f} | {ratio} | "
+            f"{compiled_train:.3f} |"
+        )
     print(sweep.footnote(args.profile))
 
 
@@ -325,7 +345,7 @@ def main() -> None:
         help="Comma-separated (default core,speedups): core (plain vs fast per method, frozen text encoder, "
         "sampling, scoring, projection), speedups (each training speed-up off alone), compile (torch.compile "
         "rows; minutes of compiling)",
-    )  # fmt: skip
+    )
     parser.add_argument("--compile", action="store_true", help="Add the compile part")
     parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend of the compile part")
     parser.add_argument("--compile-mode", default="default", help="torch.compile mode (inductor only)")
@@ -359,9 +379,11 @@ def main() -> None:
         bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, cache_dir)
         device = bench.context.device
         print(machine_line(device))
-        print(f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}, "
-              f"{args.steps} training steps per variant ({args.warmup} warm-up), "
-              f"resolution {bench.context.generation.resolution}")  # fmt: skip
+        print(
+            f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}, "
+            f"{args.steps} training steps per variant ({args.warmup} warm-up), "
+            f"resolution {bench.context.generation.resolution}"
+        )
         args.device_type = device.type
         if device.type != "cuda":
             print(f"{' and '.join(CUDA_ONLY)} apply on CUDA only: no rows for them here")

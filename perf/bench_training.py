@@ -38,8 +38,15 @@ class TrainingBench:
     profile: str
 
     @classmethod
-    def build(cls, profile: str, subject: str, device: str, dataset_dir: str | None, cache_dir: Path,
-              assignments: list[str] = ()) -> TrainingBench:  # fmt: skip
+    def build(
+        cls,
+        profile: str,
+        subject: str,
+        device: str,
+        dataset_dir: str | None,
+        cache_dir: Path,
+        assignments: list[str] = (),
+    ) -> TrainingBench:
         from benchmark.config import build_config
         from benchmark.devices import resolve_device
         from benchmark.errors import BenchError
@@ -68,9 +75,13 @@ class TrainingBench:
         entry = load_protocol().subject(subject)
         subject_input = SubjectInput(entry.name, entry.class_noun, entry.live, tuple(instance_images(folder, entry)))
         context = MethodContext(
-            config=config, profile=get_profile(profile), generation=generation, device=resolved,
-            model_locations=locations, cache_dir=cache_dir,
-        )  # fmt: skip
+            config=config,
+            profile=get_profile(profile),
+            generation=generation,
+            device=resolved,
+            model_locations=locations,
+            cache_dir=cache_dir,
+        )
         return cls(context, subject_input, profile)
 
     def options(self, method: str, overrides: dict) -> dict:
@@ -95,8 +106,13 @@ class TrainingBench:
         instance = get_method_class(method)(self.context, options)
         if options.get("prior_preservation"):  # warm the class-image cache so it is not timed
             prompt = options["class_prompt"].format(instance.class_noun_for(self.subject))
-            ensure_class_images(self.context, prompt, options["num_class_images"], sampler=options["class_sampler"],
-                                seed=options["seed"])  # fmt: skip
+            ensure_class_images(
+                self.context,
+                prompt,
+                options["num_class_images"],
+                sampler=options["class_sampler"],
+                seed=options["seed"],
+            )
         out, scratch = workdir / "out", workdir / "scratch"
         out.mkdir(parents=True)
         scratch.mkdir(parents=True)
@@ -147,8 +163,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
-        bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache",
-                                    args.assignments)  # fmt: skip
+        bench = TrainingBench.build(
+            args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache", args.assignments
+        )
         print(machine_line(bench.context.device))
         print(f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}")
         print(f"{'method':<24} {'steps':>6} {'steps/s':>9} {'peak MB':>9}  notes")

@@ -36,10 +36,27 @@ def run_once(args, work: Path, deterministic: bool) -> tuple[float, dict[str, st
     """One `bench run` in a fresh process and cache; returns its seconds, image hashes and weight-file hashes."""
     out = work / "run"
     command = [
-        sys.executable, "-m", "benchmark.cli", "run", "--method", args.method, "--subjects", args.subject,
-        "--profile", args.profile, "--device", args.device, "--limit-prompts", str(args.limit_prompts),
-        "--images-per-prompt", str(args.images_per_prompt), "--no-score", "--quiet", "--output-dir", str(out),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "benchmark.cli",
+        "run",
+        "--method",
+        args.method,
+        "--subjects",
+        args.subject,
+        "--profile",
+        args.profile,
+        "--device",
+        args.device,
+        "--limit-prompts",
+        str(args.limit_prompts),
+        "--images-per-prompt",
+        str(args.images_per_prompt),
+        "--no-score",
+        "--quiet",
+        "--output-dir",
+        str(out),
+    ]
     if args.dataset_dir:
         command += ["--dataset-dir", args.dataset_dir]
     for assignment in args.set:

@@ -80,8 +80,10 @@ def main() -> None:
         counts = count_step_ops(args.profile, args.method, given, args.resolution)
     except BenchError as exc:
         sys.exit(f"count_step_ops: error: {exc}")
-    print(f"ops dispatched by one training step: {args.method}, profile {args.profile}, {args.resolution} px, "
-          f"options {given or 'defaults'} (bf16 autocast, fused AdamW, foreach clipping, as on CUDA)")  # fmt: skip
+    print(
+        f"ops dispatched by one training step: {args.method}, profile {args.profile}, {args.resolution} px, "
+        f"options {given or 'defaults'} (bf16 autocast, fused AdamW, foreach clipping, as on CUDA)"
+    )
     print(f"| op | count |\n| --- | --- |\n| all ops | {sum(counts.values())} |")
     for name, count in counts.most_common(args.top):
         print(f"| {name} | {count} |")

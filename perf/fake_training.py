@@ -111,9 +111,13 @@ def fake_training(
     with FakeTensorMode(), torch.device("cpu"), fake_friendly_modules():
         base = load_base_components(source, "built in")
         context = MethodContext(
-            config=config, profile=get_profile(profile), generation=config.resolved_generation(),
-            device=torch.device("cpu"), model_locations={"base": "built in"}, cache_dir=None,
-        )  # fmt: skip
+            config=config,
+            profile=get_profile(profile),
+            generation=config.resolved_generation(),
+            device=torch.device("cpu"),
+            model_locations={"base": "built in"},
+            cache_dir=None,
+        )
         context.__dict__["base_components"] = base  # the method's tokenizer and identifier come from it
         method = cls(context, options)
         unet, text_encoder, params = method.trainable_modules(base)

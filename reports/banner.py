@@ -184,8 +184,15 @@ def mixed_scoring_banners(data: ReportData) -> list[str]:
             if method.scores and metric in (method.scores.get("summary") or {})
         }
         recorded = list(signatures.values())
-        differing = sorted({what for one in recorded for other in recorded for what in one
-                            if what in other and one[what] != other[what]})  # fmt: skip
+        differing = sorted(
+            {
+                what
+                for one in recorded
+                for other in recorded
+                for what in one
+                if what in other and one[what] != other[what]
+            }
+        )
         if not differing:
             continue
         groups: dict[tuple, list[str]] = {}
@@ -226,5 +233,9 @@ def uncommitted_code_banners(data: ReportData) -> list[str]:
 def protocol_banners(data: ReportData) -> list[str]:
     """Every line saying a run falls short of the protocol (SMOKE RUN: prompts or images; SUBSET: subjects), that
     a column mixes scorings (MIXED SCORING) or that uncommitted code made it (UNCOMMITTED CODE)."""
-    return [*smoke_run_banners(data), *subset_banners(data), *mixed_scoring_banners(data),
-            *uncommitted_code_banners(data)]  # fmt: skip
+    return [
+        *smoke_run_banners(data),
+        *subset_banners(data),
+        *mixed_scoring_banners(data),
+        *uncommitted_code_banners(data),
+    ]

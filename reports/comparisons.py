@@ -197,8 +197,10 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
     lines = [f"# Paired comparison: B = {run_b} against A = {run_a}", ""]
     if Path(run_a).resolve() == Path(run_b).resolve():
         if all(a.label == b.label for a, b in pairs):
-            lines += ["A and B are the same run: every difference is 0 by construction (a check, not a comparison).",
-                      ""]  # fmt: skip
+            lines += [
+                "A and B are the same run: every difference is 0 by construction (a check, not a comparison).",
+                "",
+            ]
         else:
             lines += [f"A and B are two methods of one run ({run_a}): pairs share subject, prompt, image and seed.", ""]
     banners = [*report_banners(data), *pocket_banners(data), *protocol_banners(data)]
@@ -206,8 +208,11 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
         lines += [f"> **{line}**" for line in banners] + [""]
     lines += [f"Warning: {reason}." for reason in unpaired] + ([""] if unpaired else [])
     if table is None:
-        lines.append("No metric left to pair." if unpaired else "No shared (subject, prompt, image) cells: nothing "
-                     "can be paired.")  # fmt: skip
+        lines.append(
+            "No metric left to pair."
+            if unpaired
+            else "No shared (subject, prompt, image) cells: nothing can be paired."
+        )
         return "\n".join(lines) + "\n"
     lines.append(comparisons_markdown(table))
     lines += [

@@ -276,8 +276,10 @@ class MethodRun:
             problems.append(f"{self.unscored_images} image(s) not scored yet; run: {self.score_command()}")
         rescore = [*self.partial_metrics, *(m for m in self.missing_metrics if m not in self.partial_metrics)]
         if rescore:
-            parts = [f"{METRICS[m].name if m in METRICS else m} on {c.get('scored')}/{c.get('applicable')} images"
-                     for m, c in self.partial_metrics.items()]  # fmt: skip
+            parts = [
+                f"{METRICS[m].name if m in METRICS else m} on {c.get('scored')}/{c.get('applicable')} images"
+                for m, c in self.partial_metrics.items()
+            ]
             if self.missing_metrics:
                 parts.append(f"{', '.join(METRICS[m].name for m in self.missing_metrics)} not scored")
             problems.append(f"{', '.join(parts)}; run: {self.rescore_command(rescore)}")
@@ -483,11 +485,18 @@ def _load_scored_folder(path: Path, only: str | None) -> tuple[RunInfo, list[Met
         }
         methods.append(
             MethodRun(
-                key=method_dir.name, label=method_dir.name, name=method_dir.name, run=run, info=info, scores=scores,
+                key=method_dir.name,
+                label=method_dir.name,
+                name=method_dir.name,
+                run=run,
+                info=info,
+                scores=scores,
                 cells=cells_frame(_read_jsonl(method_dir / SCORES_JSONL)),
-                records=_read_jsonl(method_dir / GENERATIONS), artifacts={}, failures={},
+                records=_read_jsonl(method_dir / GENERATIONS),
+                artifacts={},
+                failures={},
             )
-        )  # fmt: skip
+        )
     scored = [m.scores for m in methods if m.scores]
     first = scored[0] if scored else {}
     run.manifest = {

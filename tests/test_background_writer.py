@@ -16,8 +16,10 @@ def test_jobs_run_in_order_and_callbacks_run_in_the_callers_thread():
     caller = threading.get_ident()
     with BackgroundWriter(depth=2) as writer:
         for number in range(6):
-            writer.submit(lambda n=number: ran.append((n, threading.get_ident())),
-                          done=lambda n=number: callbacks.append((n, threading.get_ident())))  # fmt: skip
+            writer.submit(
+                lambda n=number: ran.append((n, threading.get_ident())),
+                done=lambda n=number: callbacks.append((n, threading.get_ident())),
+            )
     assert [n for n, _ in ran] == list(range(6))
     assert all(thread != caller for _, thread in ran)  # the work really left the sampling thread
     assert callbacks == [(n, caller) for n in range(6)]  # progress is reported where the bar lives

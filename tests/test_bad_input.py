@@ -125,22 +125,36 @@ def test_a_scoring_error_still_names_the_cells_that_failed(tmp_path, dreambench_
     monkeypatch.setattr(benchmark.metrics, "score_run", refuse)
     said = []
     with pytest.raises(BenchError, match="scoring refused"):
-        tiny_run(tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], score=True,
-                 assignments=["options.fake.fail_on=dog"], log=said.append)  # fmt: skip
+        tiny_run(
+            tmp_path / "run",
+            dreambench_dir,
+            methods=["fake"],
+            include=[str(FAKE_METHOD)],
+            score=True,
+            assignments=["options.fake.fail_on=dog"],
+            log=said.append,
+        )
     failed = [line for line in said if line.startswith("bench: FAILED")]
     assert len(failed) == 1 and failed[0].startswith("bench: FAILED fake[fail_on=dog]/dog:")
 
 
 def test_a_resolution_too_small_for_div_is_refused_before_any_image_is_generated(tmp_path, dreambench_dir):
-    config = build_config(overrides={"output_dir": str(tmp_path / "run"), "dataset_dir": str(dreambench_dir),
-                                     "score": True}, assignments=["generation.resolution=24"])  # fmt: skip
+    config = build_config(
+        overrides={"output_dir": str(tmp_path / "run"), "dataset_dir": str(dreambench_dir), "score": True},
+        assignments=["generation.resolution=24"],
+    )
     with pytest.raises(BenchError, match=r"generation.resolution=24 is smaller than the 31 pixels DIV's LPIPS needs"):
         execute_run(config, progress=False, log=lambda line: None)
     assert not (tmp_path / "run").exists()
     without_div = build_config(
-        overrides={"output_dir": str(tmp_path / "run"), "dataset_dir": str(dreambench_dir), "score": True,
-                   "metrics": ["dino", "clip-i"]}, assignments=["generation.resolution=24"],
-    )  # fmt: skip
+        overrides={
+            "output_dir": str(tmp_path / "run"),
+            "dataset_dir": str(dreambench_dir),
+            "score": True,
+            "metrics": ["dino", "clip-i"],
+        },
+        assignments=["generation.resolution=24"],
+    )
     prepare_run(without_div)  # the other metrics take any size
 
 

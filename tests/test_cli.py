@@ -368,15 +368,17 @@ def test_score_rejects_a_folder_that_is_not_a_run(cli, tmp_path):
         (["--method", "dreambooth", "--set", "options.dreambooth.steps=abc"], "must be int like its default 800"),
         (["--method", "dreambooth", "--set", "options.dreambooth.class_noun=bogus"], "class_noun must be one of"),
         (["--method", "dreambooth", "--set", "options.dreambooth.identifier=unique"], "'unique' is 2 tokens"),
-        (["--method", "textual-inversion", "--set", "options.textual-inversion.prior_preservation=true"],
-         "learns one placeholder token"),
+        (
+            ["--method", "textual-inversion", "--set", "options.textual-inversion.prior_preservation=true"],
+            "learns one placeholder token",
+        ),
         (["--method", "dreambooth", "--set", "options.dreambooth.num_class_images=0"], "num_class_images"),
         (["--method", "dreambooth-lora", "--set", "options.dreambooth-lora.train_text_encoder=true"], "UNet only"),
         (["--set", "options.base=5"], "options.base must map option names to values"),
         (["--set", "models.base=5"], "models.base must be a hub id or a path"),
         (["--set", "metrics=[bogus]"], "unknown metric 'bogus'"),
     ],
-)  # fmt: skip
+)
 def test_method_option_mistakes_fail_before_any_work(cli, run_args, tmp_path, extra, fragment):
     assert_one_line_error(cli(*run_args, *extra), fragment)
     assert not (tmp_path / "run").exists()

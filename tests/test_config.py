@@ -87,8 +87,9 @@ def test_compile_settings_count_in_the_identity_only_while_compiling():
     assert build_config(assignments=["generation.compile_mode=max-autotune"]).identity_hash() == base
     compiled = build_config(assignments=["generation.compile=true"]).identity_hash()
     assert compiled != base
-    assert build_config(assignments=["generation.compile=true", "generation.compile_mode=max-autotune"]
-                        ).identity_hash() not in (base, compiled)  # fmt: skip
+    assert build_config(
+        assignments=["generation.compile=true", "generation.compile_mode=max-autotune"]
+    ).identity_hash() not in (base, compiled)
 
 
 def test_an_unknown_compile_backend_fails_before_any_work():

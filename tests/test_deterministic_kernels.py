@@ -81,11 +81,17 @@ def test_on_cpu_the_flag_is_said_to_change_nothing_and_changes_no_byte(tmp_path,
     tiny_run(tmp_path / "plain", dreambench_dir, subjects=["dog"])
     config = build_config(
         overrides={
-            "generate_pres": False, "score": False, "methods": ["base"], "subjects": ["dog"], "limit_prompts": 2,
-            "images_per_prompt": 2, "output_dir": str(tmp_path / "det"), "dataset_dir": str(dreambench_dir),
+            "generate_pres": False,
+            "score": False,
+            "methods": ["base"],
+            "subjects": ["dog"],
+            "limit_prompts": 2,
+            "images_per_prompt": 2,
+            "output_dir": str(tmp_path / "det"),
+            "dataset_dir": str(dreambench_dir),
             "deterministic": True,
         }
-    )  # fmt: skip
+    )
     execute_run(config, progress=False, log=lines.append)
     # Asked for where the cells run (here: the local executor's runner), before it loads a model.
     assert [d.type for d in calls] == ["cpu"]
@@ -100,9 +106,23 @@ def test_on_cpu_the_flag_is_said_to_change_nothing_and_changes_no_byte(tmp_path,
 
 def test_the_cli_flag_reaches_the_config(cli, tmp_path, dreambench_dir):
     result = cli(
-        "run", "--method", "base", "--subjects", "dog", "--limit-prompts", "1", "--images-per-prompt", "1",
-        "--no-score", "--quiet", "--deterministic", "--dataset-dir", dreambench_dir, "--output-dir", tmp_path / "r",
-    )  # fmt: skip
+        "run",
+        "--method",
+        "base",
+        "--subjects",
+        "dog",
+        "--limit-prompts",
+        "1",
+        "--images-per-prompt",
+        "1",
+        "--no-score",
+        "--quiet",
+        "--deterministic",
+        "--dataset-dir",
+        dreambench_dir,
+        "--output-dir",
+        tmp_path / "r",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "invocations.jsonl").read_text())["deterministic"] is True
 
@@ -121,6 +141,12 @@ def test_cells_run_in_this_process_leave_its_kernels_as_they_were(
         "score_run",
         lambda *a, **k: seen.append(torch.are_deterministic_algorithms_enabled()) or real(*a, **k),
     )
-    tiny_run(tmp_path / "run", dreambench_dir, subjects=["dog"], deterministic=True, score=True,
-             assignments=["metrics=[dino]"])  # fmt: skip
+    tiny_run(
+        tmp_path / "run",
+        dreambench_dir,
+        subjects=["dog"],
+        deterministic=True,
+        score=True,
+        assignments=["metrics=[dino]"],
+    )
     assert seen == [False] and not torch.are_deterministic_algorithms_enabled()

@@ -10,8 +10,12 @@ import ray  # noqa: F401  (in the [test] extra: without it these tests fail, the
 
 from tests.conftest import FAKE_METHOD, image_hashes, tiny_run
 
-TWO_METHODS = {"methods": ["base", "dreambooth-lora"], "generate_pres": True, "score": True,
-               "assignments": ["metrics=[dino,clip-t,pres]"]}  # fmt: skip
+TWO_METHODS = {
+    "methods": ["base", "dreambooth-lora"],
+    "generate_pres": True,
+    "score": True,
+    "assignments": ["metrics=[dino,clip-t,pres]"],
+}
 
 
 def scores(run_dir):
@@ -74,9 +78,15 @@ def test_a_dead_ray_worker_is_retried_and_a_worker_keeps_its_models(tmp_path, dr
     instances.mkdir()
     lines = []
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], executor="ray", workers=1,
-        assignments=[f"options.fake.die_once={marker}", f"options.fake.count_in={instances}"], log=lines.append,
-    )  # fmt: skip
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["fake"],
+        include=[str(FAKE_METHOD)],
+        executor="ray",
+        workers=1,
+        assignments=[f"options.fake.die_once={marker}", f"options.fake.count_in={instances}"],
+        log=lines.append,
+    )
     assert marker.exists()  # a worker did die mid-cell
     assert not summary.failures and summary.generated == 8
     restarts = [line for line in lines if "Ray worker process died and Ray restarted it" in line]
@@ -114,9 +124,14 @@ def test_a_dead_pool_worker_costs_a_restart_not_the_other_cells(tmp_path, dreamb
     tiny_run(local, dreambench_dir, **plugin)
     marker, lines = tmp_path / "died-once", []
     summary = tiny_run(
-        tmp_path / "pool", dreambench_dir, executor="process", workers=2, **plugin,
-        assignments=[f"options.fake.die_once={marker}"], log=lines.append,
-    )  # fmt: skip
+        tmp_path / "pool",
+        dreambench_dir,
+        executor="process",
+        workers=2,
+        **plugin,
+        assignments=[f"options.fake.die_once={marker}"],
+        log=lines.append,
+    )
     assert marker.exists() and not summary.failures
     retries = [line for line in lines if "its worker process died; retrying" in line]
     assert len(retries) == 1 and retries[0].endswith("(attempt 2 of 3)")  # the log says why it took longer
@@ -128,9 +143,16 @@ def test_a_cell_that_kills_its_worker_every_time_fails_alone(tmp_path, dreambenc
     """Cells queued behind it when the pool breaks were never run: they must not share its retries."""
     subjects = ["backpack", "dog", "cat", "clock", "duck_toy"]
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], subjects=subjects,
-        executor="process", workers=2, limit_prompts=1, assignments=["options.fake.die_on=dog"],
-    )  # fmt: skip
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["fake"],
+        include=[str(FAKE_METHOD)],
+        subjects=subjects,
+        executor="process",
+        workers=2,
+        limit_prompts=1,
+        assignments=["options.fake.die_on=dog"],
+    )
     failed = {f.cell.subject: f.error for f in summary.failures}
     assert list(failed) == ["dog"] and "worker process died (3 times)" in failed["dog"]
     assert len(summary.results) == len(subjects)
@@ -162,13 +184,37 @@ def test_killing_the_run_ends_its_pool_workers(tmp_path, dreambench_dir):
     instances = tmp_path / "instances"
     instances.mkdir()
     parent = subprocess.Popen(
-        [sys.executable, "-m", "benchmark.cli", "run", "--method", "fake", "--include", str(FAKE_METHOD),
-         "--subjects", "backpack,dog,cat", "--limit-prompts", "1", "--no-score", "--quiet",
-         "--executor", "process", "--workers", "2", "--dataset-dir", str(dreambench_dir),
-         "--output-dir", str(tmp_path / "run"), "--set", "options.fake.sleep=60",
-         "--set", f"options.fake.count_in={instances}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmark.cli",
+            "run",
+            "--method",
+            "fake",
+            "--include",
+            str(FAKE_METHOD),
+            "--subjects",
+            "backpack,dog,cat",
+            "--limit-prompts",
+            "1",
+            "--no-score",
+            "--quiet",
+            "--executor",
+            "process",
+            "--workers",
+            "2",
+            "--dataset-dir",
+            str(dreambench_dir),
+            "--output-dir",
+            str(tmp_path / "run"),
+            "--set",
+            "options.fake.sleep=60",
+            "--set",
+            f"options.fake.count_in={instances}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while len(list(instances.iterdir())) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)

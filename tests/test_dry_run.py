@@ -14,9 +14,15 @@ from tests.conftest import tiny_run
 
 def dry(output_dir, dataset_dir, **overrides):
     values = {
-        "generate_pres": False, "score": False, "methods": ["base"], "subjects": ["backpack", "dog"],
-        "limit_prompts": 2, "images_per_prompt": 2, "output_dir": str(output_dir), "dataset_dir": str(dataset_dir),
-    }  # fmt: skip
+        "generate_pres": False,
+        "score": False,
+        "methods": ["base"],
+        "subjects": ["backpack", "dog"],
+        "limit_prompts": 2,
+        "images_per_prompt": 2,
+        "output_dir": str(output_dir),
+        "dataset_dir": str(dataset_dir),
+    }
     values.update(overrides)
     return plan_run(build_config(overrides=values))
 
@@ -33,8 +39,11 @@ def test_a_new_run_is_planned_whole_and_its_directory_is_not_created(tmp_path, d
     plan = dry(tmp_path / "run", dreambench_dir, methods=["base", "dreambooth"])
     assert not (tmp_path / "run").exists()
     assert [(c.method, c.subject) for c in plan.cells] == [
-        ("base", "backpack"), ("base", "dog"), ("dreambooth", "backpack"), ("dreambooth", "dog"),
-    ]  # fmt: skip
+        ("base", "backpack"),
+        ("base", "dog"),
+        ("dreambooth", "backpack"),
+        ("dreambooth", "dog"),
+    ]
     assert all(c.planned == 4 and c.on_disk == 0 and not c.personalized for c in plan.cells)
     assert "| dreambooth | 2 | 0/2 | 8 | 0 | 8 |" in plan.table()
     assert "would be created" in plan.summary() and "16 of 16 images left" in plan.summary()
@@ -82,9 +91,19 @@ def test_it_plans_for_a_gpu_this_machine_lacks_which_the_real_run_refuses(tmp_pa
 
 def test_the_cli_prints_the_plan_and_writes_nothing(cli, tmp_path, dreambench_dir):
     result = cli(
-        "run", "--method", "base", "--subjects", "dog", "--limit-prompts", "1", "--dry-run",
-        "--dataset-dir", dreambench_dir, "--output-dir", tmp_path / "r",
-    )  # fmt: skip
+        "run",
+        "--method",
+        "base",
+        "--subjects",
+        "dog",
+        "--limit-prompts",
+        "1",
+        "--dry-run",
+        "--dataset-dir",
+        dreambench_dir,
+        "--output-dir",
+        tmp_path / "r",
+    )
     assert result.exit_code == 0, result.output
     assert "| base | 1 | 0/1 | 8 | 0 | 8 |" in result.output  # 1 prompt x 4 images + 4 PRES images
     assert "Nothing was written" in result.output and not (tmp_path / "r").exists()

@@ -132,8 +132,11 @@ def test_seed_0_draws_the_identifier_the_readme_documents(tok):
     assert rare_identifier(tok, seed=0).text == documented
     rows = re.findall(r"^\| `([\w-]+)` \| `([^`]+)` \|", readme, re.M)  # method | subject phrase (dog) | ...
     methods = available_methods()
-    rare = [phrase for name, phrase in rows if name in methods
-            and resolve_options(methods[name], {}, "tiny").get("identifier") == "rare"]  # fmt: skip
+    rare = [
+        phrase
+        for name, phrase in rows
+        if name in methods and resolve_options(methods[name], {}, "tiny").get("identifier") == "rare"
+    ]
     assert len(rare) >= 5 and all(phrase.split()[0] == documented for phrase in rare), rare
 
 

@@ -91,8 +91,9 @@ def test_the_embedding_cache_tells_apart_two_weights_under_one_backbone_id(image
 
     clip = load_backbone("clip", "tiny")
     other_clip = retrained(tiny_clip())
-    other_text = ClipBackbone(clip.id, parameter_fingerprint(other_clip), lambda: other_clip, CLIP_PREPROCESS,
-                              text_id=clip.text_id)  # fmt: skip
+    other_text = ClipBackbone(
+        clip.id, parameter_fingerprint(other_clip), lambda: other_clip, CLIP_PREPROCESS, text_id=clip.text_id
+    )
     EmbeddingCache(tmp_path / "cache").text_embeddings(clip, ["a dog"])
     texts = EmbeddingCache(tmp_path / "cache")
     vectors = texts.text_embeddings(other_text, ["a dog"])

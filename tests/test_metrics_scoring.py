@@ -392,9 +392,11 @@ def test_run_tables_compare_against_the_reports_default_baseline(monkeypatch, me
         lambda rows_a, rows_b, metric, method_a, method_b, **kw: pairs.append((method_a, method_b)),
     )
     report = SimpleNamespace(
-        metrics={"dino": {}}, clip_t_text="t", image_sizes={},
+        metrics={"dino": {}},
+        clip_t_text="t",
+        image_sizes={},
         methods={name: SimpleNamespace(summary={"dino": {}}, rows=[]) for name in methods},
-    )  # fmt: skip
+    )
     scoring.compare_methods(report)
     assert {a for a, _ in pairs} == {reference} and {b for _, b in pairs} == set(methods) - {reference}
 
@@ -403,9 +405,15 @@ def test_bench_runs_own_comparisons_never_pair_div_across_image_sizes(tmp_path, 
     from tests.conftest import FAKE_METHOD
 
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["base", "fake"], include=[str(FAKE_METHOD)], subjects=["dog"],
-        limit_prompts=1, score=True, assignments=["options.fake.size=48", "metrics=[dino,div]"],
-    )  # fmt: skip
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["base", "fake"],
+        include=[str(FAKE_METHOD)],
+        subjects=["dog"],
+        limit_prompts=1,
+        score=True,
+        assignments=["options.fake.size=48", "metrics=[dino,div]"],
+    )
     assert summary.scores.image_sizes == {"base": ["32x32"], "fake[size=48]": ["48x48"]}
     assert [c.metric for c in summary.scores.comparisons] == ["dino"]  # DIV: 32 px against 48 px, not paired
     recorded = json.loads((tmp_path / "run" / "fake[size=48]" / "scores.json").read_text())["image_sizes"]

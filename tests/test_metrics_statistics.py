@@ -62,12 +62,36 @@ def test_the_markdown_names_the_confidence_level_the_intervals_have(monkeypatch)
 
     def markdown() -> str:
         estimate = Estimate(mean=0.5, ci_low=0.4, ci_high=0.6, n_subjects=2, n_images=8)
-        scores = MethodScores("base", True, None, {"dino": estimate}, {}, pd.DataFrame(), {}, [], [], pd.DataFrame(),
-                              8, Path("scores.jsonl"), Path("scores.json"))  # fmt: skip
+        scores = MethodScores(
+            "base",
+            True,
+            None,
+            {"dino": estimate},
+            {},
+            pd.DataFrame(),
+            {},
+            [],
+            [],
+            pd.DataFrame(),
+            8,
+            Path("scores.jsonl"),
+            Path("scores.json"),
+        )
         metric = {"name": "DINO", "backbone_id": "dino-id", "weights": "w", "pairing": "all pairs"}
         report = ScoreReport(Path("run"), "tiny", {"dino": metric}, "prompt", {"base": scores})
-        row = {"metric": "dino", "method_a": "a", "method_b": "b", "mean_a": 0.5, "mean_b": 0.6, "mean_diff": 0.1,
-               "ci_low": 0.05, "ci_high": 0.15, "p_value": 0.5, "n_subjects": 2, "n_cells": 8}  # fmt: skip
+        row = {
+            "metric": "dino",
+            "method_a": "a",
+            "method_b": "b",
+            "mean_a": 0.5,
+            "mean_b": 0.6,
+            "mean_diff": 0.1,
+            "ci_low": 0.05,
+            "ci_high": 0.15,
+            "p_value": 0.5,
+            "n_subjects": 2,
+            "n_cells": 8,
+        }
         return report.markdown() + comparisons_table([row])
 
     assert statistics.CONFIDENCE == 0.95  # README: 95% percentile-bootstrap CIs

@@ -86,8 +86,21 @@ def test_training_and_class_images_show_progress_in_a_terminal_only(tmp_path, dr
 
 
 def test_a_run_ends_in_the_compact_board_and_verbose_adds_the_blocks(cli, tmp_path, dreambench_dir):
-    args = ["run", "--method", "base", "--subjects", "dog", "--limit-prompts", "1", "--images-per-prompt", "2",
-            "--dataset-dir", dreambench_dir, "--executor", "local"]  # fmt: skip
+    args = [
+        "run",
+        "--method",
+        "base",
+        "--subjects",
+        "dog",
+        "--limit-prompts",
+        "1",
+        "--images-per-prompt",
+        "2",
+        "--dataset-dir",
+        dreambench_dir,
+        "--executor",
+        "local",
+    ]
     short = cli(*args, "--output-dir", tmp_path / "a")
     assert short.exit_code == 0, short.output
     assert "## base" not in short.stdout and "image records in" not in short.stdout

@@ -42,9 +42,21 @@ def table_rows(output: str, title: str) -> list[list[str]]:
 
 def test_speedup_benchmark_compares_with_the_plain_path_and_projects_a_sweep(dreambench_dir):
     output = run_script(
-        "bench_speedups.py", "--dataset-dir", str(dreambench_dir), "--methods", "dreambooth-lora", "--quick",
-        "--steps", "4", "--warmup", "1", "--images", "16", "--score-images", "2",
-    )  # fmt: skip
+        "bench_speedups.py",
+        "--dataset-dir",
+        str(dreambench_dir),
+        "--methods",
+        "dreambooth-lora",
+        "--quick",
+        "--steps",
+        "4",
+        "--warmup",
+        "1",
+        "--images",
+        "16",
+        "--score-images",
+        "2",
+    )
     assert output.startswith("machine: ") and "random weights" in output
     training = table_rows(output, "training")
     assert [row[:2] for row in training] == [
@@ -127,16 +139,35 @@ def test_compile_part_compares_compiled_sampling_and_training_with_their_referen
 
     def measure(args, cache_dir, method, overrides):  # training children replaced; sampling runs for real
         measured.append(overrides)
-        return {"steps_per_s": float(len(measured)), "peak_memory_mb": 100.0, "first_steps_s": 0.1,
-                "profile_steps": 800, "num_class_images": 200, "prior": True}  # fmt: skip
+        return {
+            "steps_per_s": float(len(measured)),
+            "peak_memory_mb": 100.0,
+            "first_steps_s": 0.1,
+            "profile_steps": 800,
+            "num_class_images": 200,
+            "prior": True,
+        }
 
     scoring = {"plain path": (10.0, "batch 1"), "fast path (defaults)": (50.0, "batch 32")}
     monkeypatch.setattr(bench_speedups, "measure", measure)
     monkeypatch.setattr(bench_speedups, "scoring_rates", lambda args, device: scoring)
-    monkeypatch.setattr(sys, "argv", [
-        "bench_speedups.py", "--dataset-dir", str(dreambench_dir), "--parts", "compile", "--methods", "dreambooth",
-        "--compile-backend", "aot_eager", "--images", "4",
-    ])  # fmt: skip
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "bench_speedups.py",
+            "--dataset-dir",
+            str(dreambench_dir),
+            "--parts",
+            "compile",
+            "--methods",
+            "dreambooth",
+            "--compile-backend",
+            "aot_eager",
+            "--images",
+            "4",
+        ],
+    )
     bench_speedups.main()
     output = capsys.readouterr().out
     sampling = table_rows(output, "generation, torch.compile")
@@ -187,8 +218,17 @@ def test_scoring_timing_refuses_a_pass_that_did_not_embed_every_image(monkeypatc
 
 
 def test_memory_estimate_counts_weights_gradients_and_adam_state():
-    output = run_script("estimate_training_memory.py", "--profile", "tiny", "--resolution", "32", "--steps", "1",
-                        "--set", "train_text_encoder=true")  # fmt: skip
+    output = run_script(
+        "estimate_training_memory.py",
+        "--profile",
+        "tiny",
+        "--resolution",
+        "32",
+        "--steps",
+        "1",
+        "--set",
+        "train_text_encoder=true",
+    )
     match = re.search(r"(\d+)M trained parameters", output)
     assert match and "text encoder trained" in output
     total = float(next(row[1] for row in table_rows(output, "kind") if row[0] == "total, training"))
@@ -232,10 +272,16 @@ def test_op_count_sees_the_backward_pass_and_the_text_encoder_cache(monkeypatch)
 def test_determinism_check_hashes_what_a_run_trained_and_sampled(monkeypatch, tmp_path, dreambench_dir):
     check = benchmark_module(monkeypatch, "check_determinism")
     args = SimpleNamespace(
-        method="dreambooth", subject="dog", profile="tiny", device="cpu", limit_prompts=1, images_per_prompt=1,
-        dataset_dir=str(dreambench_dir), set=["options.dreambooth.steps=2", "options.dreambooth.num_class_images=1"],
+        method="dreambooth",
+        subject="dog",
+        profile="tiny",
+        device="cpu",
+        limit_prompts=1,
+        images_per_prompt=1,
+        dataset_dir=str(dreambench_dir),
+        set=["options.dreambooth.steps=2", "options.dreambooth.num_class_images=1"],
         include=[],
-    )  # fmt: skip
+    )
     monkeypatch.chdir(ROOT)
     seconds, images, weights = check.run_once(args, tmp_path, deterministic=True)
     (method_dir,) = [p for p in (tmp_path / "run").iterdir() if p.is_dir()]
@@ -256,8 +302,9 @@ def test_determinism_check_hashes_what_a_run_trained_and_sampled(monkeypatch, tm
     assert sorted(weights) == ["artifacts/dog/weights.txt"] and len(images) == 2
 
 
-@pytest.mark.parametrize("device, differs, fails", [("cuda", "default", False), ("cuda", "deterministic", True),
-                                                    ("cpu", "default", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    "device, differs, fails", [("cuda", "default", False), ("cuda", "deterministic", True), ("cpu", "default", True)]
+)
 def test_determinism_check_fails_only_where_bytes_must_repeat(monkeypatch, capsys, device, differs, fails):
     check = benchmark_module(monkeypatch, "check_determinism")
     calls = []

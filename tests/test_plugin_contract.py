@@ -95,9 +95,17 @@ def test_a_tensor_in_the_metadata_is_saved_as_its_number_and_the_training_is_kep
 
 def test_a_method_that_does_not_repeat_its_bytes_keeps_the_images_there_and_says_so(tmp_path, dreambench_dir, obvious):
     run = tmp_path / "run"
-    overrides = {"methods": ["obvious"], "include": [obvious], "subjects": ["dog"], "limit_prompts": 1,
-                 "images_per_prompt": 2, "generate_pres": False, "score": False, "output_dir": str(run),
-                 "dataset_dir": str(dreambench_dir)}  # fmt: skip
+    overrides = {
+        "methods": ["obvious"],
+        "include": [obvious],
+        "subjects": ["dog"],
+        "limit_prompts": 1,
+        "images_per_prompt": 2,
+        "generate_pres": False,
+        "score": False,
+        "output_dir": str(run),
+        "dataset_dir": str(dreambench_dir),
+    }
     config = build_config(assignments=["options.obvious.random_bytes=true"], overrides=overrides)
     execute_run(config, progress=False, log=lambda message: None)
     before = image_hashes(run)
@@ -145,11 +153,13 @@ def test_a_plugin_check_raising_value_error_is_a_one_line_error(tmp_path):
     [
         ("    name = 'my/method'\n    description = 'x'\n", "method name 'my/method' must be letters, digits"),
         ("    name = 'has[bracket]'\n    description = 'x'\n", "method name 'has[bracket]' must be"),
-        ("    name = 'no-generate'\n    description = 'x'\n"
-         "    def personalize(self, subject, workdir, scratch):\n        return {}\n",
-         "method 'no-generate' (Broken) does not define generate(), subject_phrase()"),
+        (
+            "    name = 'no-generate'\n    description = 'x'\n"
+            "    def personalize(self, subject, workdir, scratch):\n        return {}\n",
+            "method 'no-generate' (Broken) does not define generate(), subject_phrase()",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_plugin_the_harness_could_not_run_is_refused_when_it_loads(tmp_path, body, message):
     """A name that is no folder, or a missing generate(), would otherwise fail cell by cell, hours in."""
     path = tmp_path / "broken.py"

@@ -66,22 +66,30 @@ def test_an_int_for_a_float_option_is_that_float_in_the_options_and_the_label():
 @pytest.mark.parametrize(
     ("attributes", "message"),
     [
-        ("    default_options = {'steps': 4}\n    profile_options = {'tiny': {'stepz': 2}}\n",
-         "profile_options['tiny'] names 'stepz', which is not in default_options"),
-        ("    default_options = {'steps': 4}\n    profile_options = {'tiny': {'steps': 'two'}}\n",
-         "profile_options['tiny']: options.typo.steps must be int like its default 4, got 'two'"),
-        ("    default_options = {'steps': 4}\n    option_help = {'step': 'optimizer steps'}\n",
-         "option_help names 'step', which is not in default_options"),
-        ("    default_options = {'steps': 4}\n    run_options = frozenset({'checkpoint'})\n",
-         "run_options names 'checkpoint', which is not in default_options"),
-        ("    import pathlib\n    default_options = {'where': pathlib.Path('/tmp')}\n",
-         "default_options['where'] = PosixPath('/tmp') is not a plain JSON value"),
-        ("    default_options = {'size': (32, 32)}\n",
-         "default_options['size'] is a tuple; use a list"),
-        ("    default_options = {'scale': float('nan')}\n",
-         "default_options['scale'] = nan is not a plain JSON value"),
+        (
+            "    default_options = {'steps': 4}\n    profile_options = {'tiny': {'stepz': 2}}\n",
+            "profile_options['tiny'] names 'stepz', which is not in default_options",
+        ),
+        (
+            "    default_options = {'steps': 4}\n    profile_options = {'tiny': {'steps': 'two'}}\n",
+            "profile_options['tiny']: options.typo.steps must be int like its default 4, got 'two'",
+        ),
+        (
+            "    default_options = {'steps': 4}\n    option_help = {'step': 'optimizer steps'}\n",
+            "option_help names 'step', which is not in default_options",
+        ),
+        (
+            "    default_options = {'steps': 4}\n    run_options = frozenset({'checkpoint'})\n",
+            "run_options names 'checkpoint', which is not in default_options",
+        ),
+        (
+            "    import pathlib\n    default_options = {'where': pathlib.Path('/tmp')}\n",
+            "default_options['where'] = PosixPath('/tmp') is not a plain JSON value",
+        ),
+        ("    default_options = {'size': (32, 32)}\n", "default_options['size'] is a tuple; use a list"),
+        ("    default_options = {'scale': float('nan')}\n", "default_options['scale'] = nan is not a plain JSON value"),
     ],
-)  # fmt: skip
+)
 def test_option_tables_that_could_only_go_wrong_later_are_refused_when_the_file_loads(
     tmp_path, own_registry, attributes, message
 ):
@@ -115,8 +123,9 @@ def test_a_method_class_left_unregistered_is_named_in_the_unknown_method_error(t
     path.write_text(
         "from methods import Method\nclass Forgot(Method):\n    name = 'forgot'\n    description = 'x'\n" + METHODS
     )
-    with pytest.raises(BenchError, match=r"Forgot \(forgot.py\) is a Method never registered: decorate it with "
-                                         r"@register_method"):  # fmt: skip
+    with pytest.raises(
+        BenchError, match=r"Forgot \(forgot.py\) is a Method never registered: decorate it with @register_method"
+    ):
         registry.get_method_class("forgot", [str(path)])
     with pytest.raises(BenchError, match=r"is a folder: give the .py file"):
         registry.include_file(tmp_path)
@@ -178,8 +187,15 @@ def sloppy(tmp_path_factory):
 
 
 def test_a_phrase_of_none_fails_the_cell_instead_of_prompting_with_none(tmp_path, dreambench_dir, sloppy):
-    run = tiny_run(tmp_path / "run", dreambench_dir, methods=["sloppy"], include=[sloppy], subjects=["dog"],
-                   limit_prompts=1, assignments=["options.sloppy.no_phrase=true"])  # fmt: skip
+    run = tiny_run(
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["sloppy"],
+        include=[sloppy],
+        subjects=["dog"],
+        limit_prompts=1,
+        assignments=["options.sloppy.no_phrase=true"],
+    )
     assert [failure.error for failure in run.failures] == [
         "method 'sloppy': subject_phrase() returned None; it must be the words that stand for the subject in "
         "prompts, e.g. 'sks dog'"
@@ -190,8 +206,15 @@ def test_a_phrase_of_none_fails_the_cell_instead_of_prompting_with_none(tmp_path
 def test_images_that_ignore_their_seeds_are_said_once_per_cell(tmp_path, dreambench_dir, sloppy):
     """DIV reads 0 for such a method, which otherwise looks like a finding rather than a bug."""
     said = []
-    run = tiny_run(tmp_path / "run", dreambench_dir, methods=["sloppy"], include=[sloppy], subjects=["dog"],
-                   assignments=["options.sloppy.ignore_seeds=true"], log=said.append)  # fmt: skip
+    run = tiny_run(
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["sloppy"],
+        include=[sloppy],
+        subjects=["dog"],
+        assignments=["options.sloppy.ignore_seeds=true"],
+        log=said.append,
+    )
     assert run.generated == 4 and not run.failures
     warned = [line for line in said if "byte-identical" in line]
     assert len(warned) == 1 and "sloppy[ignore_seeds=True]/dog: prompt 0's images" in warned[0]

@@ -16,13 +16,22 @@ from tests.conftest import FAKE_METHOD, tiny_run
 
 def plugin_source(class_name: str, name: str, description: str | None = None) -> str:
     """A minimal plug-in file registering one method (without `description` when None)."""
-    lines = ["from methods import Method, register_method", "@register_method", f"class {class_name}(Method):",
-             f"    name = {name!r}"]  # fmt: skip
+    lines = [
+        "from methods import Method, register_method",
+        "@register_method",
+        f"class {class_name}(Method):",
+        f"    name = {name!r}",
+    ]
     if description is not None:
         lines.append(f"    description = {description!r}")
-    lines += ["    def subject_phrase(self, subject):", "        return subject.class_noun",
-              "    def personalize(self, subject, workdir, scratch):", "        return {}",
-              "    def generate(self, subject, artifact_dir, prompts, seeds):", "        return []"]  # fmt: skip
+    lines += [
+        "    def subject_phrase(self, subject):",
+        "        return subject.class_noun",
+        "    def personalize(self, subject, workdir, scratch):",
+        "        return {}",
+        "    def generate(self, subject, artifact_dir, prompts, seeds):",
+        "        return []",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -45,9 +54,13 @@ def test_the_readme_example_method_runs_as_written(tmp_path, dreambench_dir):
     plugin = tmp_path / "my_method.py"
     plugin.write_text(code)
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["my-method"], include=[str(plugin)], subjects=["dog"],
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["my-method"],
+        include=[str(plugin)],
+        subjects=["dog"],
         assignments=["options.my-method.steps=800"],
-    )  # fmt: skip
+    )
     assert summary.generated == 4 and not summary.failures
     records = (tmp_path / "run" / "my-method[steps=800]" / "generations.jsonl").read_text().splitlines()
     assert {json.loads(line)["subject_phrase"] for line in records} == {"sks dog"}
@@ -169,9 +182,13 @@ def test_a_plugin_returning_the_wrong_images_fails_its_cell_with_what_to_change(
 ):
     plugin = careless_plugin
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["careless"], include=[str(plugin)], subjects=["dog"],
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["careless"],
+        include=[str(plugin)],
+        subjects=["dog"],
         assignments=[f"options.careless.mode={mode}"],
-    )  # fmt: skip
+    )
     (failure,) = summary.failures
     assert failure.error.startswith(f"method 'careless': generate() {message}") and failure.detail is None
     assert not list((tmp_path / "run").glob("*/images/dog/*.png"))  # nothing written from a bad batch

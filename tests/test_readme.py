@@ -275,8 +275,20 @@ def test_run_dir_commands(plugin_run, tmp_path):
         target.write_bytes(image.read_bytes())
         manifest.append({"subject": "dog", "prompt_index": 0, "image_index": number, "file": f"dog/0_{number}.png"})
     (folder / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in manifest))
-    bench("score", "--folder", folder, "--manifest", folder / "manifest.jsonl", "--name", "tool",
-          "--profile", "tiny", "--dataset-dir", SHARED_DATASET, check=False)  # fmt: skip
+    bench(
+        "score",
+        "--folder",
+        folder,
+        "--manifest",
+        folder / "manifest.jsonl",
+        "--name",
+        "tool",
+        "--profile",
+        "tiny",
+        "--dataset-dir",
+        SHARED_DATASET,
+        check=False,
+    )
     assert (folder / "_scores" / "tool" / "scores.json").is_file()
     report = bench("report", run_dir, folder, "-o", tmp_path / "report", "--baseline", "base")
     assert (tmp_path / "report" / "index.html").is_file() and "report:" in report.stdout

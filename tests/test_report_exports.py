@@ -368,7 +368,18 @@ def test_the_dagger_says_what_an_arm_lacks_when_its_metrics_cover_different_subj
 def test_bench_score_and_compare_print_a_difference_and_its_ci_in_one_notation():
     from benchmark.metrics.report import comparisons_table
 
-    row = {"metric": "dino", "method_a": "a", "method_b": "b", "mean_a": 0.743, "mean_b": 0.744, "mean_diff": 6.9e-4,
-           "ci_low": 4.3e-5, "ci_high": 1.3e-3, "p_value": 0.5, "n_subjects": 2, "n_cells": 8}  # fmt: skip
+    row = {
+        "metric": "dino",
+        "method_a": "a",
+        "method_b": "b",
+        "mean_a": 0.743,
+        "mean_b": 0.744,
+        "mean_diff": 6.9e-4,
+        "ci_low": 4.3e-5,
+        "ci_high": 1.3e-3,
+        "p_value": 0.5,
+        "n_subjects": 2,
+        "n_cells": 8,
+    }
     line = next(line for line in comparisons_table([row]).splitlines() if line.startswith("| DINO"))
     assert "| +6.9e-04 | [4.3e-05, 1.3e-03] |" in line  # not "+0.001 | [4.3e-05, 0.001]"

@@ -154,11 +154,16 @@ def test_training_cost_names_every_gpu_model_that_trained_and_says_when_a_record
     def artifact(**fields):
         return {"train_seconds": 10.0, "peak_memory_mb": 1.0, **fields}
 
-    method = SimpleNamespace(key="dreambooth", run=SimpleNamespace(name="r"), external=False, artifacts={
-        "dog": artifact(device="cuda:0", hardware="cuda:NVIDIA H100 80GB HBM3"),
-        "cat": artifact(device="cuda:1", hardware="cuda:NVIDIA A100-SXM4-80GB"),
-        "can": artifact(device="cuda"),  # trained before the model was recorded
-    })  # fmt: skip
+    method = SimpleNamespace(
+        key="dreambooth",
+        run=SimpleNamespace(name="r"),
+        external=False,
+        artifacts={
+            "dog": artifact(device="cuda:0", hardware="cuda:NVIDIA H100 80GB HBM3"),
+            "cat": artifact(device="cuda:1", hardware="cuda:NVIDIA A100-SXM4-80GB"),
+            "can": artifact(device="cuda"),  # trained before the model was recorded
+        },
+    )
     cost = training_cost(method)
     assert cost["device"] == "gpu" and cost["train_seconds"] == 30.0
     assert cost["hardware"] == "NVIDIA A100-SXM4-80GB; NVIDIA H100 80GB HBM3; cuda (model not recorded)"
@@ -172,13 +177,22 @@ def test_durations_and_memory_read_in_human_units():
     from reports.formatting import fmt_duration, fmt_memory, memory_unit
 
     assert [fmt_duration(s) for s in (0.42, 5, 42.4, 90, 450, 3599, 3600, 5400)] == [
-        "0.42 s", "5 s", "42 s", "1.5 min", "7.5 min", "60.0 min", "1.00 h", "1.50 h",
-    ]  # fmt: skip
+        "0.42 s",
+        "5 s",
+        "42 s",
+        "1.5 min",
+        "7.5 min",
+        "60.0 min",
+        "1.00 h",
+        "1.50 h",
+    ]
     # one unit for a column: a 900 MiB row beside a 3 GiB one reads 0.9 GiB, not "900 MiB" under "3.0 GiB"
     column = [900.0, 3072.0, float("nan")]
     assert memory_unit(column) == "GiB" and [fmt_memory(mb, memory_unit(column)) for mb in column] == [
-        "0.9 GiB", "3.0 GiB", "n.a.",
-    ]  # fmt: skip
+        "0.9 GiB",
+        "3.0 GiB",
+        "n.a.",
+    ]
     assert memory_unit([12.0, 900.0]) == "MiB" and fmt_memory(900.0, "MiB") == "900 MiB"
 
 
@@ -1140,8 +1154,9 @@ def test_another_tools_scored_folder_joins_the_report_and_compare(runs, tmp_path
     """A researcher's own images sit in the leaderboard and pair cell by cell with the harness's methods."""
     monkeypatch.setenv("BENCH_CACHE_DIR", str(runs.root / "cache"))
     folder = _as_another_tools_folder(runs.main, "dreambooth", tmp_path / "theirs")
-    scored = cli("score", folder, "--folder", "--name", "theirs", "--profile", "tiny", "--quiet",
-                 "--dataset-dir", SHARED_DATASET)  # fmt: skip
+    scored = cli(
+        "score", folder, "--folder", "--name", "theirs", "--profile", "tiny", "--quiet", "--dataset-dir", SHARED_DATASET
+    )
     assert scored.exit_code == 0, scored.output
 
     # The same bytes as dreambooth's images, paired by (subject, prompt, image index): every difference is 0.
@@ -1179,8 +1194,20 @@ def test_another_tools_scored_folder_joins_the_report_and_compare(runs, tmp_path
     assert "SMOKE RUN: run 'theirs'" not in tex and "INCOMPLETE" in load_runs([folder]).methods["theirs"].status
     # named like a built-in and loaded first, another tool's images still never fill an ablation arm
     posing = tmp_path / "posing"
-    cli("score", folder, "--folder", "--name", "dreambooth", "--output-dir", posing, "--profile", "tiny", "--quiet",
-        "--dataset-dir", SHARED_DATASET)  # fmt: skip
+    cli(
+        "score",
+        folder,
+        "--folder",
+        "--name",
+        "dreambooth",
+        "--output-dir",
+        posing,
+        "--profile",
+        "tiny",
+        "--quiet",
+        "--dataset-dir",
+        SHARED_DATASET,
+    )
     mixed = load_runs([posing, runs.main])
     prior = build_ablation(mixed, _ablation("prior"))
     assert prior.available and all(not mixed.methods[arm.method].external for arm in prior.arms)
@@ -1234,8 +1261,16 @@ def test_a_method_whose_every_cell_failed_is_told_to_re_run_not_to_score(tmp_pat
     from tests.conftest import FAKE_METHOD, tiny_run
 
     run = tmp_path / "run"
-    tiny_run(run, dreambench_dir, methods=["base", "fake"], include=[str(FAKE_METHOD)], subjects=["dog"],
-             limit_prompts=1, score=True, assignments=["options.fake.fail_on=dog", "metrics=[dino]"])  # fmt: skip
+    tiny_run(
+        run,
+        dreambench_dir,
+        methods=["base", "fake"],
+        include=[str(FAKE_METHOD)],
+        subjects=["dog"],
+        limit_prompts=1,
+        score=True,
+        assignments=["options.fake.fail_on=dog", "metrics=[dino]"],
+    )
     failed = load_runs([run]).methods["fake[fail_on=dog]"]
     assert failed.scores is None and not failed.records
     assert "bench score" not in failed.status  # nothing to score: scoring is not the fix

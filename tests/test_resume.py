@@ -156,8 +156,15 @@ def test_a_batch_log_gets_a_line_per_cell_and_hears_that_a_training_resumed(tmp_
     from benchmark.config import build_config
     from benchmark.runner import execute_run
 
-    config = build_config(overrides={**small, "generate_pres": False, "score": False, "output_dir": str(run_dir),
-                                     "dataset_dir": str(dreambench_dir)})  # fmt: skip
+    config = build_config(
+        overrides={
+            **small,
+            "generate_pres": False,
+            "score": False,
+            "output_dir": str(run_dir),
+            "dataset_dir": str(dreambench_dir),
+        }
+    )
     execute_run(config, progress=False, log=lines.append, cell_lines=True)
     starts = [line for line in lines if " cells of " in line]  # a batch log says first what this job does
     assert len(starts) == 1 and re.fullmatch(
@@ -171,8 +178,16 @@ def test_a_batch_log_gets_a_line_per_cell_and_hears_that_a_training_resumed(tmp_
     lines.clear()
     execute_run(config, progress=False, log=lines.append, cell_lines=False)  # a terminal: the bar shows progress
     assert not [line for line in lines if line.startswith("bench: [")]
-    base = build_config(overrides={**small, "methods": ["base"], "generate_pres": False, "score": False,
-                                   "output_dir": str(run_dir), "dataset_dir": str(dreambench_dir)})  # fmt: skip
+    base = build_config(
+        overrides={
+            **small,
+            "methods": ["base"],
+            "generate_pres": False,
+            "score": False,
+            "output_dir": str(run_dir),
+            "dataset_dir": str(dreambench_dir),
+        }
+    )
     lines.clear()
     execute_run(base, progress=False, log=lines.append, cell_lines=True)
     cells = [line.split(": ", 2)[-1] for line in lines if line.startswith("bench: [")]
@@ -195,8 +210,14 @@ def test_a_run_stopped_midway_leaves_its_failures_and_finished_records_where_rep
     monkeypatch.setattr(CellRunner, "run_cell", preempted_at_dog)
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        tiny_run(run, dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], subjects=["backpack", "cat", "dog"],
-                 assignments=["options.fake.fail_on=backpack"])  # fmt: skip
+        tiny_run(
+            run,
+            dreambench_dir,
+            methods=["fake"],
+            include=[str(FAKE_METHOD)],
+            subjects=["backpack", "cat", "dog"],
+            assignments=["options.fake.fail_on=backpack"],
+        )
     label = "fake[fail_on=backpack]"
     failure = json.loads((run / label / "failures" / "backpack.json").read_text())
     assert "deliberate failure for backpack" in failure["error"]

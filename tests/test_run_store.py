@@ -269,12 +269,16 @@ def test_work_made_by_uncommitted_code_is_warned_of_and_the_report_says_so(tmp_p
     monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "0123abc+dirty")
     lines = []
     tiny_run(run, dreambench_dir, subjects=["dog", "cat"], limit_prompts=1, log=lines.append)
-    assert any(line.startswith("bench: warning: the harness checkout has uncommitted changes (0123abc+dirty)")
-               for line in lines)  # fmt: skip
+    assert any(
+        line.startswith("bench: warning: the harness checkout has uncommitted changes (0123abc+dirty)")
+        for line in lines
+    )
     data = load_runs([run])
     assert data.runs[0].revisions == ["0123abc", "0123abc+dirty"]  # run.json keeps the first; the report shows both
-    assert "UNCOMMITTED CODE: run 'run' was (in part) made by a harness checkout with uncommitted changes " \
-        "(0123abc+dirty)" in markdown_leaderboard([run])  # fmt: skip
+    assert (
+        "UNCOMMITTED CODE: run 'run' was (in part) made by a harness checkout with uncommitted changes "
+        "(0123abc+dirty)" in markdown_leaderboard([run])
+    )
     # Scoring code counts too: edited metric code moves numbers as surely as edited training code
     from benchmark.metrics import score_run
 
@@ -454,10 +458,18 @@ def test_a_shard_says_that_scoring_waits_for_the_run_without_shard(tmp_path, dre
     from benchmark.runner import execute_run
 
     lines = []
-    config = build_config(overrides={
-        "methods": ["base"], "subjects": ["backpack", "dog"], "limit_prompts": 1, "images_per_prompt": 1,
-        "generate_pres": False, "shard": "0/2", "output_dir": str(tmp_path / "run"), "dataset_dir": str(dreambench_dir),
-    })  # fmt: skip
+    config = build_config(
+        overrides={
+            "methods": ["base"],
+            "subjects": ["backpack", "dog"],
+            "limit_prompts": 1,
+            "images_per_prompt": 1,
+            "generate_pres": False,
+            "shard": "0/2",
+            "output_dir": str(tmp_path / "run"),
+            "dataset_dir": str(dreambench_dir),
+        }
+    )
     summary = execute_run(config, progress=False, log=lines.append)
     assert summary.scores is None
     assert (

@@ -195,8 +195,12 @@ def test_broken_files_with_the_same_bytes_are_each_reported_and_the_rest_scores(
     assert "7_2" not in problems[0]
     lines = [json.loads(line) for line in (folder / "_scores" / "ext" / "scores.jsonl").read_text().splitlines()]
     assert sorted((line["prompt_index"], line.get("dino") is None) for line in lines) == [
-        (0, False), (0, False), (1, False), (5, True), (7, True),
-    ]  # fmt: skip
+        (0, False),
+        (0, False),
+        (1, False),
+        (5, True),
+        (7, True),
+    ]
     # random-weight backbones: every line says its numbers mean nothing, as scores.json does
     assert {line["meaningful"] for line in lines} == {False}
 
@@ -217,8 +221,9 @@ def test_folder_options_without_folder_and_a_bad_name_are_refused_before_anythin
         result = cli("score", folder, "--folder", "--name", name, *score_args(dreambench_dir))
         assert_one_line_error(result, "the method's name becomes a folder")
     # a typo in --metrics, or a dataset that is not there: nothing imported, no half-made method folder
-    assert_one_line_error(cli("score", folder, "--folder", *score_args(dreambench_dir), "--metrics", "dinov2"),
-                          "unknown metric(s) dinov2")  # fmt: skip
+    assert_one_line_error(
+        cli("score", folder, "--folder", *score_args(dreambench_dir), "--metrics", "dinov2"), "unknown metric(s) dinov2"
+    )
     no_data = cli("score", folder, "--folder", "--profile", "tiny", "--dataset-dir", tmp_path / "none", "--quiet")
     assert_one_line_error(no_data, "does not exist")
     assert not (folder / "_scores").exists() and not (tmp_path / "escape").exists()
@@ -242,8 +247,16 @@ def test_keep_identifier_needs_the_prompts_as_generated(cli, tmp_path, dreambenc
     result = cli("score", folder, "--folder", "--keep-identifier", *score_args(dreambench_dir))
     assert_one_line_error(result, "--keep-identifier scores CLIP-T against each image's prompt as generated")
     manifest = tmp_path / "ext" / "images.jsonl"
-    lines = [{"subject": "dog", "prompt_index": 0, "image_index": i, "file": f"dog/0_{i}.png",
-              "prompt": "a zwx dog in the jungle"} for i in range(2)]  # fmt: skip
+    lines = [
+        {
+            "subject": "dog",
+            "prompt_index": 0,
+            "image_index": i,
+            "file": f"dog/0_{i}.png",
+            "prompt": "a zwx dog in the jungle",
+        }
+        for i in range(2)
+    ]
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     result = cli("score", folder, "--folder", "--manifest", manifest, "--keep-identifier", *score_args(dreambench_dir))
     assert result.exit_code == 0, result.output

@@ -58,8 +58,14 @@ def test_cells_start_with_one_subject_per_class_so_parallel_workers_do_not_wait_
 
 def test_batches_up_to_a_group_stay_inside_it_and_larger_ones_run_through_groups():
     # Within a group: the historical layout (each group alone; 4 then 1 when 5 do not divide by 2).
-    assert sampling_batches([5, 5], 2) == [[(0, 0), (0, 1)], [(0, 2), (0, 3)], [(0, 4)], [(1, 0), (1, 1)],
-                                           [(1, 2), (1, 3)], [(1, 4)]]  # fmt: skip
+    assert sampling_batches([5, 5], 2) == [
+        [(0, 0), (0, 1)],
+        [(0, 2), (0, 3)],
+        [(0, 4)],
+        [(1, 0), (1, 1)],
+        [(1, 2), (1, 3)],
+        [(1, 4)],
+    ]
     assert sampling_batches([4, 4], 4) == [[(0, 0), (0, 1), (0, 2), (0, 3)], [(1, 0), (1, 1), (1, 2), (1, 3)]]
     # Larger: consecutive slots of the whole cell, so a big GPU gets full batches; a group may straddle two.
     assert sampling_batches([2, 2, 2], 3) == [[(0, 0), (0, 1), (1, 0)], [(1, 1), (2, 0), (2, 1)]]

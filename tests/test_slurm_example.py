@@ -57,13 +57,30 @@ def test_shards_then_the_scoring_job_make_the_same_run_as_one_local_command(tmp_
         "SHARDS": "2",
     }
     # DINO alone: the finish job's scoring is checked to happen, not what each metric does (CLIP, LPIPS cost seconds)
-    options = ["--method", "base", "--subjects", "dog,backpack", "--limit-prompts", "1", "--images-per-prompt", "1",
-               "--dataset-dir", str(dreambench_dir), "--device", "cpu", "--set", "metrics=dino"]  # fmt: skip
+    options = [
+        "--method",
+        "base",
+        "--subjects",
+        "dog,backpack",
+        "--limit-prompts",
+        "1",
+        "--images-per-prompt",
+        "1",
+        "--dataset-dir",
+        str(dreambench_dir),
+        "--device",
+        "cpu",
+        "--set",
+        "metrics=dino",
+    ]
     sweep = tmp_path / "sweep"
     done = subprocess.run(
         ["bash", str(ROOT / "examples/slurm/submit.sh"), str(sweep), *options],
-        env=env, capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     calls = log.read_text()
     assert "--array=0-1" in calls and "--dependency=afterany:100" in calls and "exited" not in calls, calls
@@ -77,12 +94,20 @@ def test_shards_then_the_scoring_job_make_the_same_run_as_one_local_command(tmp_
 
     local = tmp_path / "local"
     execute_run(
-        build_config(overrides={
-            "methods": ["base"], "subjects": ["dog", "backpack"], "limit_prompts": 1, "images_per_prompt": 1,
-            "dataset_dir": str(dreambench_dir), "output_dir": str(local), "score": False,
-        }),
-        progress=False, log=lambda message: None,
-    )  # fmt: skip
+        build_config(
+            overrides={
+                "methods": ["base"],
+                "subjects": ["dog", "backpack"],
+                "limit_prompts": 1,
+                "images_per_prompt": 1,
+                "dataset_dir": str(dreambench_dir),
+                "output_dir": str(local),
+                "score": False,
+            }
+        ),
+        progress=False,
+        log=lambda message: None,
+    )
     assert image_hashes(sweep) == image_hashes(local) and len(image_hashes(local)) == 4  # 2 x (1 prompt + PRES)
 
 
@@ -97,9 +122,18 @@ def test_a_typo_fails_on_the_login_node_before_anything_is_queued(tmp_path, drea
         "SBATCH_LOG": str(tmp_path / "sbatch.log"),
     }
     done = subprocess.run(
-        ["bash", str(ROOT / "examples/slurm/submit.sh"), str(tmp_path / "sweep"), "--method", "dreambooht",
-         "--dataset-dir", str(dreambench_dir)],
-        env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            "bash",
+            str(ROOT / "examples/slurm/submit.sh"),
+            str(tmp_path / "sweep"),
+            "--method",
+            "dreambooht",
+            "--dataset-dir",
+            str(dreambench_dir),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "bench: error:" in done.stderr and "dreambooht" in done.stderr
     assert not (tmp_path / "sbatch.log").exists() and not (tmp_path / "sweep").exists()

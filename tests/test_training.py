@@ -101,8 +101,9 @@ def context(tmp_path):
 
 def subject_input(name: str, dreambench_dir) -> SubjectInput:
     subject = load_protocol().subject(name)
-    return SubjectInput(name, subject.class_noun, subject.live,
-                        tuple(dreambench_dir / name / e.file for e in subject.images))  # fmt: skip
+    return SubjectInput(
+        name, subject.class_noun, subject.live, tuple(dreambench_dir / name / e.file for e in subject.images)
+    )
 
 
 def make(cls, context, **options):
@@ -342,8 +343,9 @@ def test_wrong_class_is_deterministic_and_never_the_subjects_own_or_a_related_cl
         assert noun in protocol.class_nouns and noun not in related, (subject.name, noun)
         assert wrong_class_noun(si, list(reversed(protocol.class_nouns))) == noun
     # README's method table shows the dog's wrong-class phrase: the documented draw is the drawn one.
-    (documented,) = re.findall(r"^\| `dreambooth-wrong-class` \| `\w+ ([a-z ]+)` \|", (REPO / "README.md").read_text(),
-                               re.M)  # fmt: skip
+    (documented,) = re.findall(
+        r"^\| `dreambooth-wrong-class` \| `\w+ ([a-z ]+)` \|", (REPO / "README.md").read_text(), re.M
+    )
     assert wrong_class_noun(SubjectInput("dog", "dog", True, ()), protocol.class_nouns) == documented
 
 
@@ -353,9 +355,12 @@ def _mkdir(path):
 
 
 PLAIN_PATH = {
-    "cache_latents": False, "cache_text_embeddings": False, "sdpa_attention": False, "channels_last": False,
+    "cache_latents": False,
+    "cache_text_embeddings": False,
+    "sdpa_attention": False,
+    "channels_last": False,
     "fused_adam": False,
-}  # fmt: skip
+}
 
 
 def _train_log_losses(folder) -> list[float]:
@@ -446,8 +451,9 @@ def test_a_compiled_module_keeps_one_static_graph_per_input_shape():
     graphs = []  # per compiled graph: [has a symbolic size, calls]
 
     def recording_backend(graph, example_inputs):
-        symbolic = any(isinstance(size, torch.SymInt) for x in example_inputs if isinstance(x, torch.Tensor)
-                       for size in x.shape) or any(isinstance(x, torch.SymInt) for x in example_inputs)  # fmt: skip
+        symbolic = any(
+            isinstance(size, torch.SymInt) for x in example_inputs if isinstance(x, torch.Tensor) for size in x.shape
+        ) or any(isinstance(x, torch.SymInt) for x in example_inputs)
         entry = [symbolic, 0]
         graphs.append(entry)
 
@@ -587,8 +593,14 @@ def _ran_before_each_step(seen: list[_Seen], kind: str) -> list[bool]:
     return flags
 
 
-SPEED_UPS_ON = {"sdpa_attention": True, "channels_last": True, "cache_latents": True, "cache_text_embeddings": True,
-                "compile": False, "train_text_encoder": False}  # fmt: skip
+SPEED_UPS_ON = {
+    "sdpa_attention": True,
+    "channels_last": True,
+    "cache_latents": True,
+    "cache_text_embeddings": True,
+    "compile": False,
+    "train_text_encoder": False,
+}
 
 
 @pytest.mark.parametrize(
@@ -666,8 +678,9 @@ def test_a_trained_text_encoder_encodes_instance_and_class_prompts_in_one_call(c
 
 
 @pytest.mark.parametrize("train_text_encoder", [False, True], ids=["frozen-cached-text", "trained-text-encoder"])
-def test_each_half_of_the_batch_trains_under_its_own_prompt(context, dreambench_dir, tmp_path, monkeypatch,
-                                                           train_text_encoder):  # fmt: skip
+def test_each_half_of_the_batch_trains_under_its_own_prompt(
+    context, dreambench_dir, tmp_path, monkeypatch, train_text_encoder
+):
     """Instance latents must meet the instance prompt's text states and class latents the class prompt's.
 
     Swapped halves (class images under "a yal can", or the class half given the identifier's states) still
@@ -740,10 +753,15 @@ def test_the_applied_gradient_is_the_mean_over_micro_batches_clipped_to_max_grad
 
     monkeypatch.setattr(T, "make_optimizer", make_optimizer)
     monkeypatch.setattr(T, "dreambooth_loss", loss)
-    make(DreamBooth, context, steps=1, gradient_accumulation_steps=2, max_grad_norm=max_grad_norm,
-         train_text_encoder=False, prior_preservation=False).personalize(
-        subject_input("can", dreambench_dir), _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s")
-    )  # fmt: skip
+    make(
+        DreamBooth,
+        context,
+        steps=1,
+        gradient_accumulation_steps=2,
+        max_grad_norm=max_grad_norm,
+        train_text_encoder=False,
+        prior_preservation=False,
+    ).personalize(subject_input("can", dreambench_dir), _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s"))
     assert len(own) == 2 and len(applied) == 1
     mean = [(first + second) / 2 for first, second in zip(*own, strict=True)]
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in mean]))
@@ -759,8 +777,9 @@ def _grad(param: torch.Tensor, grad: torch.Tensor | None) -> torch.Tensor:
     return torch.zeros_like(param) if grad is None else grad.detach().clone()
 
 
-def test_the_textual_inversion_placeholder_starts_as_the_class_nouns_embedding(context, dreambench_dir, tmp_path,
-                                                                               monkeypatch):  # fmt: skip
+def test_the_textual_inversion_placeholder_starts_as_the_class_nouns_embedding(
+    context, dreambench_dir, tmp_path, monkeypatch
+):
     """The protocol (DESIGN.md, README's method table): the new token is initialised from the class noun's
     embedding, the mean of its tokens' rows for a two-token noun. A zero or random start trains another method.
 
@@ -937,8 +956,9 @@ def test_cpu_peak_memory_is_the_process_own_since_its_reset():
     ballast = bytearray(700 * 2**20)  # touched: zero-filled pages count as resident
     parent_peak = T.peak_memory_mb(torch.device("cpu"))
     probe = "import torch; from methods.training import peak_memory_mb; print(peak_memory_mb(torch.device('cpu')))"
-    child_peak = float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                                      check=True).stdout.split()[-1])  # fmt: skip
+    child_peak = float(
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()[-1]
+    )
     del ballast
     assert parent_peak > 700
     assert child_peak < parent_peak - 500

@@ -135,8 +135,10 @@ def _layout_entries(folder: Path, protocol: Protocol, say=None) -> list[tuple[di
             entries.append((entry, path, str(path)))
     if nested and say is not None:  # e.g. an older attempt kept in dog/old/: never read, and the user should know
         shown = nested[0].relative_to(folder).as_posix()
-        say(f"bench: warning: {len(nested)} folder(s) inside subject folders (e.g. {shown}/) are not read: "
-            "only <subject>/<prompt_index>_<image_index>.png files are")  # fmt: skip
+        say(
+            f"bench: warning: {len(nested)} folder(s) inside subject folders (e.g. {shown}/) are not read: "
+            "only <subject>/<prompt_index>_<image_index>.png files are"
+        )
     return entries
 
 
@@ -181,8 +183,9 @@ def _check_image_indices(records: list[dict], entries: list[tuple[dict, Path, st
     """Refuse image indices counted from 1: the cells would pair with the wrong images of every other method."""
     indices = {r["image_index"] for r in records if not is_prior_preservation(r)}
     if 0 not in indices and PROTOCOL_IMAGES_PER_PROMPT in indices:  # 1..4 where the protocol has 0..3
-        first = next(where for (entry, _, where), r in zip(entries, records, strict=True)
-                     if not is_prior_preservation(r))  # fmt: skip
+        first = next(
+            where for (entry, _, where), r in zip(entries, records, strict=True) if not is_prior_preservation(r)
+        )
         raise BenchError(
             f"image indices count from 0, and these run {min(indices)}..{max(indices)} with no 0 (e.g. "
             f"{first}): renumber them 0..{PROTOCOL_IMAGES_PER_PROMPT - 1} (e.g. 0_1.png -> 0_0.png)"
@@ -243,8 +246,10 @@ def import_folder(
         )
     lossy = [file for _, file, _ in entries if Path(file).suffix.lower() in LOSSY_SUFFIXES]
     if lossy:
-        say(f"bench: warning: {method}: {len(lossy)} of {len(entries)} images are JPEG or WebP (e.g. {lossy[0]}): "
-            "lossy compression moves every metric a little; score the tool's PNG output where it has one")  # fmt: skip
+        say(
+            f"bench: warning: {method}: {len(lossy)} of {len(entries)} images are JPEG or WebP (e.g. {lossy[0]}): "
+            "lossy compression moves every metric a little; score the tool's PNG output where it has one"
+        )
     records, seen = [], {}
     for entry, file, where in entries:
         record = _record(protocol, entry, file, run_dir, method, where)
@@ -318,9 +323,14 @@ def score_folder(
         log(line)
 
     import_folder(
-        folder, output_dir, method=method, manifest=manifest, metrics=score_options.get("metrics"),
-        log=keep, keep_identifier=score_options.get("keep_identifier", False),
-    )  # fmt: skip
+        folder,
+        output_dir,
+        method=method,
+        manifest=manifest,
+        metrics=score_options.get("metrics"),
+        log=keep,
+        keep_identifier=score_options.get("keep_identifier", False),
+    )
     report = score_run(output_dir, dataset_dir, methods=[method], **score_options)
     report.notes = said
     return report

@@ -434,8 +434,11 @@ def _merge_earlier(method, rows, records, earlier: Earlier, metrics: list[str], 
         )
     for metric in empty:
         del rows[metric]
-    partial = {m: (applicable - missing, applicable) for m, (missing, applicable) in coverage.items()
-               if m in lacking and m not in empty}  # fmt: skip
+    partial = {
+        m: (applicable - missing, applicable)
+        for m, (missing, applicable) in coverage.items()
+        if m in lacking and m not in empty
+    }
     return [m for m in METRICS if m in metrics or (m in earlier.metrics and m not in empty)], partial
 
 
@@ -822,8 +825,11 @@ def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
 
     def scored_as(method: str) -> dict:
         """What this scoring writes to the method's scores.json about how it scored."""
-        return {"metrics": report.metrics, "clip_t_text": report.clip_t_text,
-                "image_sizes": report.image_sizes.get(method)}  # fmt: skip
+        return {
+            "metrics": report.metrics,
+            "clip_t_text": report.clip_t_text,
+            "image_sizes": report.image_sizes.get(method),
+        }
 
     out = []
     for other in names[1:]:

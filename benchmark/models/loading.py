@@ -224,8 +224,11 @@ def weights_stamp(location: str) -> str | None:
     if path.is_file():
         files = {path.name: path}
     elif path.is_dir():  # hidden entries (.cache/, .gitattributes) are no weights
-        files = {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*"))
-                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)}  # fmt: skip
+        files = {
+            p.relative_to(path).as_posix(): p
+            for p in sorted(path.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        }
     else:
         return None
     digest = hashlib.sha256()

@@ -117,10 +117,18 @@ def sd15_sized_components(init_device: torch.device | None = None) -> dict:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     text_config = CLIPTextConfig(
-        vocab_size=CLIP_VOCAB_SIZE, hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-        num_hidden_layers=12, max_position_embeddings=MODEL_MAX_LENGTH, projection_dim=768, hidden_act="quick_gelu",
-        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
-    )  # fmt: skip
+        vocab_size=CLIP_VOCAB_SIZE,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_attention_heads=12,
+        num_hidden_layers=12,
+        max_position_embeddings=MODEL_MAX_LENGTH,
+        projection_dim=768,
+        hidden_act="quick_gelu",
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+    )
     return {
         "unet": _seeded(lambda: UNet2DConditionModel(sample_size=64, cross_attention_dim=768), init_device),
         "vae": _seeded(

@@ -149,8 +149,10 @@ class RunStore:
             if existing.get("base_weights", manifest.get("base_weights")) != manifest.get("base_weights"):
                 # absent on either side: recorded before stamps, or weights that have no files (built-in)
                 if "base_weights" in existing and "base_weights" in manifest:
-                    diffs.append(f"models.base: the weights at {config.model_sources().get('base')} have changed "
-                                 "since (other files or bytes)")  # fmt: skip
+                    diffs.append(
+                        f"models.base: the weights at {config.model_sources().get('base')} have changed "
+                        "since (other files or bytes)"
+                    )
             if existing.get("device_type", manifest["device_type"]) != manifest["device_type"]:
                 diffs.append(f"device: {existing['device_type']} -> {manifest['device_type']} (use --device)")
             was_deterministic = existing.get("deterministic_kernels", False)  # absent: recorded before the option
@@ -243,8 +245,9 @@ class RunStore:
         folder = self.method_dir(method)
         artifacts = folder / "artifacts"
         trained = artifacts.is_dir() and any(not p.name.startswith(".staging-") for p in artifacts.iterdir())
-        return trained or any(path.is_file() for part in ("records", "images", "scratch")
-                              for path in (folder / part).rglob("*"))  # fmt: skip
+        return trained or any(
+            path.is_file() for part in ("records", "images", "scratch") for path in (folder / part).rglob("*")
+        )
 
     # ------------------------------------------------------------ artifacts
     def artifact_dir(self, method: str, subject: str) -> Path:

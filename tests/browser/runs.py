@@ -101,8 +101,16 @@ def wide_report() -> Path:
     atexit.register(shutil.rmtree, root, True)
     saved = _env(root)
     try:
-        tiny_run(root / "run", SHARED_DATASET, methods=WIDE_METHODS, subjects=["dog"], score=True, generate_pres=True,
-                 limit_prompts=1, images_per_prompt=4)  # fmt: skip
+        tiny_run(
+            root / "run",
+            SHARED_DATASET,
+            methods=WIDE_METHODS,
+            subjects=["dog"],
+            score=True,
+            generate_pres=True,
+            limit_prompts=1,
+            images_per_prompt=4,
+        )
         write_report([root / "run"], root / "report", baseline="base")
     finally:
         _restore(saved)
