@@ -67,7 +67,8 @@ class OneLineErrors(click.Group):
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
-        except _NO_ARGS_IS_HELP as exc:  # `bench ls` alone: its help, as click shows it
+        except _NO_ARGS_IS_HELP as exc:
+            # `bench ls` alone: its help, as click shows it
             exc.show()
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
@@ -75,11 +76,13 @@ class OneLineErrors(click.Group):
             _fail(f"{exc.format_message()}{where}", exc.exit_code)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
-        except click.Abort:  # an interrupt before a command's own handling began
+        except click.Abort:
+            # an interrupt before a command's own handling began
             if sigterm_received():
                 _fail("terminated (SIGTERM)", 143)
             _fail("interrupted", 130)
-        sys.exit(result if isinstance(result, int) else 0)  # --help and --version return their exit code
+        # --help and --version return their exit code
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 @click.group(
@@ -183,7 +186,8 @@ def ls_options(method, profile, includes):
     from benchmark.suggest import refuse_misspelled
     from methods.registry import available_methods, get_method_class
 
-    profile = profile or RunConfig.profile  # what `bench run` uses when no --profile is given
+    # what `bench run` uses when no --profile is given
+    profile = profile or RunConfig.profile
     get_profile(profile)
     refuse_misspelled("method", [method], available_methods(list(includes)), "bench ls methods")
     cls = get_method_class(method, list(includes))
@@ -238,7 +242,8 @@ def method_option_rows(cls, profile: str) -> list[tuple[str, object, bool, str, 
             try:
                 cls.check_options({**options, key: value})
                 return False
-            except Exception:  # refused: this value is not one the method takes
+            except Exception:
+                # refused: this value is not one the method takes
                 continue
         return True
 
@@ -500,7 +505,8 @@ def run(
 
     if not get_profile(config.profile).meaningful:
         click.echo(not_meaningful_banner(config.profile), err=True)
-    if summary.scores is not None:  # the subjects asked for: a failed one makes the run incomplete, not a subset
+    # the subjects asked for: a failed one makes the run incomplete, not a subset
+    if summary.scores is not None:
         _note_subset({result.cell.subject for result in summary.results}, asked=True)
     if summary.scores is not None and not summary.failures:
         _fail_if_left_out(summary.scores)
@@ -628,7 +634,8 @@ def score(
         profile = profile or manifest_data["profile"]
         recorded = manifest_data.get("dataset_dir")
         if not dataset_dir and not os.environ.get("DREAMBENCH_DIR") and recorded and Path(recorded).is_dir():
-            dataset_dir = recorded  # the copy the run was generated from
+            # the copy the run was generated from
+            dataset_dir = recorded
     config = build_config(assignments=list(assignments), overrides={"profile": profile})
     from benchmark.devices import check_device_name
 
@@ -658,7 +665,8 @@ def score(
     click.echo(report.markdown())
     for warning in report.warnings:
         click.echo(f"bench: warning: {warning}", err=True)
-    if not folder:  # a folder's scoring already says which subjects, prompts and images it lacks
+    # a folder's scoring already says which subjects, prompts and images it lacks
+    if not folder:
         _note_unfinished_subjects(target, set(report.subjects), list(report.methods))
         _note_subset(report.subjects)
     _fail_if_left_out(report)
@@ -687,7 +695,8 @@ def _note_unfinished_subjects(run_dir: Path, scored: set[str], labels: list[str]
     from benchmark.store.run_dir import read_invocations, read_json_object
 
     names = set()
-    for label in labels:  # invocations name registered methods; the scored folders are labels
+    # invocations name registered methods; the scored folders are labels
+    for label in labels:
         record = read_json_object(run_dir / label / "method.json") or {}
         names.add((record.get("info") or {}).get("name") or label)
     asked = [
@@ -723,7 +732,8 @@ def report(run_dirs, out_dir, baseline):
     from reports.html import write_report
 
     written = write_report([Path(p) for p in run_dirs], Path(out_dir), baseline=baseline)
-    click.echo(written.markdown)  # the board the report built, not a second build of it
+    # the board the report built, not a second build of it
+    click.echo(written.markdown)
     click.echo(f"report: {written.index} (open it in a browser; CSV, LaTeX and Markdown beside it)")
 
 

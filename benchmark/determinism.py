@@ -37,7 +37,8 @@ def use_deterministic_kernels(device: torch.device) -> bool:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False  # autotuning picks by timing, which varies from run to run
+    # autotuning picks by timing, which varies from run to run
+    torch.backends.cudnn.benchmark = False
     return True
 
 

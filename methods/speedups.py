@@ -52,7 +52,8 @@ def settings_of(module: torch.nn.Module) -> tuple[dict | None, bool]:
 def restore_settings(module: torch.nn.Module, settings: tuple[dict | None, bool]) -> None:
     processors, channels_last = settings
     if processors is not None:
-        module.set_attn_processor(dict(processors))  # a copy: diffusers pops the entries it sets
+        # a copy: diffusers pops the entries it sets
+        module.set_attn_processor(dict(processors))
     set_layout(module, channels_last)
 
 

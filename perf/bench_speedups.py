@@ -35,7 +35,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
+# the sibling scripts, when imported from elsewhere
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_training import TrainingBench, add_bench_arguments, machine_line, weights_label  # noqa: E402
 
@@ -49,11 +50,13 @@ TRAINING_SPEEDUPS = {
     "fused AdamW": {"fused_adam": False},
     "mixed precision": {"mixed_precision": "no"},
 }
-CUDA_ONLY = ("fused AdamW", "mixed precision")  # on CPU both are off in every variant
+# on CPU both are off in every variant
+CUDA_ONLY = ("fused AdamW", "mixed precision")
 PLAIN_TRAINING = {key: value for switch in TRAINING_SPEEDUPS.values() for key, value in switch.items()}
 PARTS = ("core", "speedups", "compile")
 IMAGES_PER_PROMPT, PRES_IMAGES = 4, 4
-WIDE_BATCH = 16  # a sampling batch of four prompts' images, the `generation.batch_size` to try on a big GPU
+# a sampling batch of four prompts' images, the `generation.batch_size` to try on a big GPU
+WIDE_BATCH = 16
 
 
 # ------------------------------------------------------------------------ training
@@ -87,14 +90,16 @@ def train_in_child(args, method: str, overrides: dict, cache_dir: Path, determin
 
 def child(args) -> None:
     request = json.loads(args.child)
-    if request.get("deterministic"):  # process-wide, as in a `bench run --deterministic` worker
+    # process-wide, as in a `bench run --deterministic` worker
+    if request.get("deterministic"):
         from benchmark.determinism import use_deterministic_kernels
 
         use_deterministic_kernels(torch.device(args.device))
     bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(args.cache_dir))
     with tempfile.TemporaryDirectory(prefix="bench-speedups-") as tmp:
         result = bench.train(request["method"], request["overrides"], Path(tmp) / "work", args.warmup)
-    defaults = bench.options(request["method"], {})  # what a real run of this profile would do
+    # what a real run of this profile would do
+    defaults = bench.options(request["method"], {})
     result["profile_steps"], result["num_class_images"] = defaults["steps"], defaults.get("num_class_images", 0)
     print(json.dumps(result))
 
@@ -130,7 +135,8 @@ def speedup_rows(args, cache_dir: Path, plain_for) -> None:
     for label, switch in TRAINING_SPEEDUPS.items():
         if label not in CUDA_ONLY or args.device_type == "cuda":
             emit(("dreambooth", f"fast without {label}", measure(args, cache_dir, "dreambooth", switch), plain))
-    if args.device_type == "cuda":  # the price of `--deterministic` (on CPU it changes nothing)
+    # the price of `--deterministic` (on CPU it changes nothing)
+    if args.device_type == "cuda":
         emit(("dreambooth", "fast, deterministic kernels", measure(args, cache_dir, "dreambooth", {}, True), plain))
 
 
@@ -187,7 +193,8 @@ def generation_rates(args, bench: TrainingBench, compiled: bool = False) -> dict
             "plain path": dict(batch_size=1, sdpa_attention=False, channels_last=False, dtype=torch.float32),
             "fast path (defaults)": fast,
         }
-        if args.images >= WIDE_BATCH:  # what `generation.batch_size=16` does: batches spanning four prompts
+        # what `generation.batch_size=16` does: batches spanning four prompts
+        if args.images >= WIDE_BATCH:
             variants[f"fast, batch {WIDE_BATCH} across prompts"] = {**fast, "batch_size": WIDE_BATCH}
     return {label: sampling_rate(args, bench, **variant) for label, variant in variants.items()}
 
@@ -205,7 +212,8 @@ def sampling_rate(args, bench: TrainingBench, dtype: torch.dtype, **settings) ->
     components = context.base_components if dtype == torch.float32 else context.generation_parts()
     pipe = build_pipeline(components, generation, context.device, dtype)
     batch = generation.batch_size
-    sample(pipe, prompts[:batch], seeds[:batch], generation)  # warm-up
+    # warm-up
+    sample(pipe, prompts[:batch], seeds[:batch], generation)
     synchronize(context.device)
     started = time.perf_counter()
     for start in range(0, len(prompts), batch):
@@ -355,7 +363,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    if args.images % IMAGES_PER_PROMPT:  # a smaller last batch would compile (or re-plan) inside the timing
+    # a smaller last batch would compile (or re-plan) inside the timing
+    if args.images % IMAGES_PER_PROMPT:
         parser.error(f"--images must be a multiple of {IMAGES_PER_PROMPT}")
     if args.quick and args.parts:
         parser.error("--quick is the core part alone: give --quick or --parts, not both")
@@ -413,10 +422,12 @@ def main() -> None:
         if "speedups" in args.parts:
             speedup_rows(args, cache_dir, plain_for)
         if "compile" in args.parts:
-            training = compile_rows(args, cache_dir, plain_for)  # training first: it is most of a sweep's hours
+            # training first: it is most of a sweep's hours
+            training = compile_rows(args, cache_dir, plain_for)
             sampling = generation_rates(args, bench, compiled=True)
             print_rates(f"generation, torch.compile ({args.images} images, warm-up batch compiles)", sampling)
-            scoring = scoring or scoring_rates(args, device)  # seconds; the projection needs it
+            # seconds; the projection needs it
+            scoring = scoring or scoring_rates(args, device)
             print_compile_projection(args, training, sampling, scoring, device)
 
 

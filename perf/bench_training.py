@@ -66,12 +66,15 @@ class TrainingBench:
         except BenchError as exc:
             sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")
         quiet_library_progress_bars()
-        import diffusers  # now, so that import time is not counted as warm-up
+        # now, so that import time is not counted as warm-up
+        import diffusers
 
-        _ = diffusers.DDPMScheduler, diffusers.StableDiffusionPipeline  # diffusers imports these lazily
+        # diffusers imports these lazily
+        _ = diffusers.DDPMScheduler, diffusers.StableDiffusionPipeline
         generation = config.resolved_generation()
         if resolved.type == "cpu":
-            torch.set_num_threads(generation.cpu_threads)  # as `bench run` pins it
+            # as `bench run` pins it
+            torch.set_num_threads(generation.cpu_threads)
         entry = load_protocol().subject(subject)
         subject_input = SubjectInput(entry.name, entry.class_noun, entry.live, tuple(instance_images(folder, entry)))
         context = MethodContext(
@@ -104,7 +107,8 @@ class TrainingBench:
             extra["num_class_images"] = class_images
         options = self.options(method, {**overrides, **extra})
         instance = get_method_class(method)(self.context, options)
-        if options.get("prior_preservation"):  # warm the class-image cache so it is not timed
+        # warm the class-image cache so it is not timed
+        if options.get("prior_preservation"):
             prompt = options["class_prompt"].format(instance.class_noun_for(self.subject))
             ensure_class_images(
                 self.context,

@@ -37,14 +37,18 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
+# the sibling scripts, when imported from elsewhere
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_speedups import PLAIN_TRAINING  # noqa: E402
 from bench_training import TrainingBench, add_bench_arguments, machine_line, weights_label  # noqa: E402
 
-STEP_MARKER = "ProfilerStep"  # the profiler's own annotation of each step: ProfilerStep#7, or ProfilerStep* once merged
-LAUNCH_PREFIXES = ("cudaLaunch", "cuLaunch", "cudaGraphLaunch")  # runtime and driver API names, as CUPTI reports them
-HOST_CATEGORIES = {  # where host time is spent, in the order printed; the last three exist on CUDA only
+# the profiler's own annotation of each step: ProfilerStep#7, or ProfilerStep* once merged
+STEP_MARKER = "ProfilerStep"
+# runtime and driver API names, as CUPTI reports them
+LAUNCH_PREFIXES = ("cudaLaunch", "cuLaunch", "cudaGraphLaunch")
+# where host time is spent, in the order printed; the last three exist on CUDA only
+HOST_CATEGORIES = {
     "op": "PyTorch ops: aten ops, autograd nodes (self time)",
     "annotation": "Python inside record_function blocks (e.g. Optimizer.step)",
     "launch": "kernel-launch calls",
@@ -57,10 +61,12 @@ HOST_CATEGORIES = {  # where host time is spent, in the order printed; the last 
 class OpRow:
     """One CPU-side event name's totals over the profiled steps, in microseconds."""
 
-    category: str  # a key of HOST_CATEGORIES
+    # a key of HOST_CATEGORIES
+    category: str
     calls: int = 0
     self_cpu_us: float = 0.0
-    gpu_us: float = 0.0  # kernels this op launched itself (not its children's)
+    # kernels this op launched itself (not its children's)
+    gpu_us: float = 0.0
 
 
 def category(event) -> str:
@@ -95,10 +101,12 @@ def profiled_training(bench: TrainingBench, args, overrides: dict, workdir: Path
 
     warmup, steps = args.warmup, args.steps
     total = warmup + 2 * steps + 1
-    marks: list[tuple[float, float]] = []  # (before, after) the profiler's step() at the end of each training step
+    # (before, after) the profiler's step() at the end of each training step
+    marks: list[tuple[float, float]] = []
     cuda = bench.context.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    window_edges = {warmup - 1, warmup - 1 + steps, total - 1 - steps, total - 1}  # indices into marks
+    # indices into marks
+    window_edges = {warmup - 1, warmup - 1 + steps, total - 1 - steps, total - 1}
     schedule = torch.profiler.schedule(wait=warmup + steps, warmup=1, active=steps, repeat=1)
     record = T.StepLog.record
 
@@ -119,7 +127,8 @@ def profiled_training(bench: TrainingBench, args, overrides: dict, workdir: Path
             f"profile_training_step: {args.method} recorded {len(marks)} steps, not {total}: its loop does not "
             "call methods.training.StepLog.record once per step, so its steps cannot be marked"
         )
-    seconds = [marks[k][0] - marks[k - 1][1] for k in range(1, total)]  # seconds[k - 1] is step k
+    # seconds[k - 1] is step k
+    seconds = [marks[k][0] - marks[k - 1][1] for k in range(1, total)]
     unprofiled = seconds[warmup - 1 : warmup - 1 + steps]
     profiled = seconds[total - 1 - steps :]
     return unprofiled, profiled, prof, result
@@ -142,9 +151,11 @@ def op_rows(events) -> tuple[int, dict[str, OpRow], float, int]:
                 row = rows.setdefault(event.name, OpRow(category(event)))
                 row.calls += 1
                 row.self_cpu_us += event.self_cpu_time_total
-                if row.category == "op":  # an annotation's linked "kernel" is its own span on the GPU timeline
+                # an annotation's linked "kernel" is its own span on the GPU timeline
+                if row.category == "op":
                     row.gpu_us += sum(kernel.duration for kernel in event.kernels)
-        elif not getattr(event, "is_user_annotation", False):  # kernels, copies, memsets; not annotation spans
+        elif not getattr(event, "is_user_annotation", False):
+            # kernels, copies, memsets; not annotation spans
             gpu_busy += event.time_range.elapsed_us()
             gpu_activities += 1
     return recorded, rows, gpu_busy, gpu_activities

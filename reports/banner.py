@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from benchmark.profiles import PROFILES
 
-if TYPE_CHECKING:  # the runner imports this module: it stays free of pandas and the report code
+# the runner imports this module: it stays free of pandas and the report code
+if TYPE_CHECKING:
     from reports.loading import ReportData
 
 BANNER_FILE = "WARNING-RANDOM-WEIGHTS.txt"
@@ -160,7 +161,8 @@ def subset_banners(data: ReportData) -> list[str]:
             f"{its} means average those subjects only and do not compare with {total}-subject DreamBench results, "
             "the published ones included."
         )
-        note = too_few_subjects_note(len(subjects), about_ci=False)  # the comparisons' own note says it
+        # the comparisons' own note says it
+        note = too_few_subjects_note(len(subjects), about_ci=False)
         lines.append(line + (f" {note}" if note else ""))
     return lines
 

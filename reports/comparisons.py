@@ -69,7 +69,8 @@ def compare_methods(
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     for metric in metrics or list(METRICS):
         if metric not in a.cells or metric not in b.cells or scoring_mismatch(a, b, metric):
-            continue  # a metric one lacks, or one scored otherwise on each side: no difference to take
+            # a metric one lacks, or one scored otherwise on each side: no difference to take
+            continue
         result = paired_comparison(
             a.cells, b.cells, metric, method_a=a.key, method_b=b.key, n_resamples=n_resamples, seed=seed
         )
@@ -110,7 +111,8 @@ def resolve_baseline(data: ReportData, baseline: str | None) -> MethodRun | None
     scored = [m for m in data.methods.values() if m.scores]
     by_label = {}
     for method in scored:
-        by_label.setdefault(method.label, method)  # the first run's, as before when two runs share a label
+        # the first run's, as before when two runs share a label
+        by_label.setdefault(method.label, method)
     reference = default_reference({label: method.name for label, method in by_label.items()})
     if reference is not None:
         return by_label[reference]

@@ -20,7 +20,8 @@ from reports.leaderboard import Leaderboard
 from reports.loading import ReportData
 from reports.tables import subject_intervals
 
-PLOT_BOOTSTRAP_RESAMPLES = 2000  # figure error bars only; the tables use the scoring default
+# figure error bars only; the tables use the scoring default
+PLOT_BOOTSTRAP_RESAMPLES = 2000
 DPI = 110
 
 

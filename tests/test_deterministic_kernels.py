@@ -32,7 +32,8 @@ def restore_torch_flags(monkeypatch):
 
 
 def test_cuda_gets_pytorch_deterministic_algorithms_cudnn_and_a_fixed_cublas_workspace(restore_torch_flags):
-    torch.backends.cudnn.benchmark = True  # as a user's script might have left it
+    # as a user's script might have left it
+    torch.backends.cudnn.benchmark = True
     assert determinism.use_deterministic_kernels(torch.device("cuda:1")) is True
     assert torch.are_deterministic_algorithms_enabled()
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
@@ -54,7 +55,8 @@ def _open(root, dataset_dir, device: str, deterministic: bool) -> None:
 def test_a_cuda_run_directory_holds_outputs_of_one_setting_only(tmp_path, dreambench_dir):
     _open(tmp_path / "det", dreambench_dir, "cuda", True)
     assert json.loads((tmp_path / "det" / "run.json").read_text())["deterministic_kernels"] is True
-    _open(tmp_path / "det", dreambench_dir, "cuda", True)  # resuming with the same setting is fine
+    # resuming with the same setting is fine
+    _open(tmp_path / "det", dreambench_dir, "cuda", True)
     with pytest.raises(BenchError, match="deterministic kernels: it was started with --deterministic"):
         _open(tmp_path / "det", dreambench_dir, "cuda", False)
 
@@ -133,7 +135,8 @@ def test_cells_run_in_this_process_leave_its_kernels_as_they_were(
     """The local executor switches this very process for its cells; scoring afterwards must not inherit it."""
     import benchmark.metrics
 
-    monkeypatch.setattr(determinism, "applies", lambda device: True)  # as on CUDA
+    # as on CUDA
+    monkeypatch.setattr(determinism, "applies", lambda device: True)
     seen = []
     real = benchmark.metrics.score_run
     monkeypatch.setattr(

@@ -22,13 +22,20 @@ CPU, GPU = SimpleNamespace(type="cpu"), SimpleNamespace(type="cuda")
 @pytest.mark.parametrize(
     ("given", "device", "cores", "cells", "expected"),
     [
-        ({}, CPU, 4, 30, ("process", 4)),  # every core of a CPU
-        ({}, CPU, 4, 3, ("process", 3)),  # never more workers than cells: each pays its start-up
-        ({}, CPU, 4, 1, ("local", 1)),  # one cell: no worker to start
-        ({}, CPU, 1, 30, ("local", 1)),  # one core
-        ({}, GPU, 8, 30, ("local", 1)),  # one GPU, this process
-        ({"workers": 2}, GPU, 8, 30, ("process", 2)),  # asked for: a process per GPU
-        ({"executor": "local"}, CPU, 4, 30, ("local", 1)),  # named: as named
+        # every core of a CPU
+        ({}, CPU, 4, 30, ("process", 4)),
+        # never more workers than cells: each pays its start-up
+        ({}, CPU, 4, 3, ("process", 3)),
+        # one cell: no worker to start
+        ({}, CPU, 4, 1, ("local", 1)),
+        # one core
+        ({}, CPU, 1, 30, ("local", 1)),
+        # one GPU, this process
+        ({}, GPU, 8, 30, ("local", 1)),
+        # asked for: a process per GPU
+        ({"workers": 2}, GPU, 8, 30, ("process", 2)),
+        # named: as named
+        ({"executor": "local"}, CPU, 4, 30, ("local", 1)),
         ({"executor": "process", "workers": 3}, CPU, 8, 30, ("process", 3)),
         ({"executor": "ray"}, CPU, 8, 30, ("ray", 1)),
     ],
@@ -125,7 +132,8 @@ def test_doctor_checks_each_version_against_its_floor(monkeypatch):
     assert not checks["torch"].problem and "(ok: >=" in checks["torch"].text
     monkeypatch.setattr(doctor, "installed_version", lambda name: None if name == "ray" else real(name))
     ray = {check.topic: check for check in doctor.package_checks()}["ray"]
-    assert not ray.problem and "not installed" in ray.text  # optional: said, never a problem
+    # optional: said, never a problem
+    assert not ray.problem and "not installed" in ray.text
 
 
 def test_doctor_says_which_torch_build_is_installed(monkeypatch):

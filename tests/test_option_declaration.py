@@ -166,7 +166,8 @@ def test_an_old_style_plugin_still_loads_with_its_five_tables(cli, tmp_path, own
     cls, path = include(tmp_path, "tables", OLD_STYLE)
     specs = option_specs(cls)
     assert specs["steps"].profiles == {"tiny": 3} and specs["every"].run_only and specs["clip"].nullable
-    assert specs["gamma"].types is None  # a null default took anything, and still does
+    # a null default took anything, and still does
+    assert specs["gamma"].types is None
     assert resolve_options(cls, {"gamma": "anything"}, "tiny") == {
         "steps": 3,
         "gamma": "anything",

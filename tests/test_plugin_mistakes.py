@@ -51,8 +51,10 @@ def test_null_is_refused_unless_the_option_takes_it():
             BenchError, match=rf"^options.dreambooth.{key} cannot be null \(its default is {default}\)$"
         ):
             registry.resolve_options(dreambooth, {key: None})
-    assert registry.resolve_options(dreambooth, {"max_grad_norm": None})["max_grad_norm"] is None  # no clipping
-    assert registry.resolve_options(dreambooth, {"min_snr_gamma": None})["min_snr_gamma"] is None  # a null default
+    # no clipping
+    assert registry.resolve_options(dreambooth, {"max_grad_norm": None})["max_grad_norm"] is None
+    # a null default
+    assert registry.resolve_options(dreambooth, {"min_snr_gamma": None})["min_snr_gamma"] is None
 
 
 def test_an_int_for_a_float_option_is_that_float_in_the_options_and_the_label():
@@ -236,7 +238,8 @@ def test_a_plugin_built_on_dreambooth_is_refused_after_dreambooth_changes_versio
     from methods.dreambooth import DreamBooth
 
     assert registry.builtin_versions(cls) == {"methods.dreambooth.DreamBooth": DreamBooth.version}
-    assert registry.builtin_versions(DreamBooth) == {}  # built-ins bump together and record nothing of it
+    # built-ins bump together and record nothing of it
+    assert registry.builtin_versions(DreamBooth) == {}
     store = RunStore(tmp_path / "run")
     info = {"name": "xattn", "version": "1", "options": {}, "base_versions": registry.builtin_versions(cls)}
     store.open_method("xattn", info)
@@ -251,7 +254,8 @@ def test_a_plugin_built_on_dreambooth_is_refused_after_dreambooth_changes_versio
     key = older.open_method("xattn", {k: v for k, v in info.items() if k != "base_versions"})
     assert older.open_method("xattn", info) == key
     recorded = json.loads((older.method_dir("xattn") / "method.json").read_text())
-    assert recorded == {"key": key, "info": info}  # adopted: from now on a DreamBooth bump is caught there too
+    # adopted: from now on a DreamBooth bump is caught there too
+    assert recorded == {"key": key, "info": info}
     with pytest.raises(BenchError, match="built on"):
         older.open_method("xattn", newer)
 
@@ -262,7 +266,8 @@ def test_a_refusal_says_when_the_folder_holds_no_outputs_yet(tmp_path):
     store = RunStore(tmp_path / "run")
     info = {"name": "p", "version": "1", "options": {}, "plugin_code": "a" * 16}
     store.open_method("p", info)
-    (store.method_dir("p") / "scratch" / "dog").mkdir(parents=True)  # made for every cell, empty
+    # made for every cell, empty
+    (store.method_dir("p") / "scratch" / "dog").mkdir(parents=True)
     with pytest.raises(BenchError, match="holds no outputs yet, only the record of plug-in p made from other code"):
         store.open_method("p", {**info, "plugin_code": "b" * 16})
     (store.method_dir("p") / "scratch" / "dog" / "checkpoint.pt").write_bytes(b"x")
@@ -287,7 +292,8 @@ def test_a_plugin_that_exits_at_import_is_one_error_line_naming_it(body, tmp_pat
     small = "--subjects dog --limit-prompts 1 --images-per-prompt 1 --no-score --quiet".split()
     args = ["run", "--include", plugin, "--method", "base", *small, "--output-dir", tmp_path / "run"]
     args += ["--dataset-dir", dreambench_dir]
-    monkeypatch.setattr("sys.argv", ["bench", *map(str, args)])  # what a plug-in parsing sys.argv would read
+    # what a plug-in parsing sys.argv would read
+    monkeypatch.setattr("sys.argv", ["bench", *map(str, args)])
     result = cli(*args)
     assert result.exit_code == 2
     assert result.stdout == ""

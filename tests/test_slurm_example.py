@@ -84,7 +84,8 @@ def test_shards_then_the_scoring_job_make_the_same_run_as_one_local_command(tmp_
     assert done.returncode == 0, done.stderr
     calls = log.read_text()
     assert "--array=0-1" in calls and "--dependency=afterany:100" in calls and "exited" not in calls, calls
-    assert "--export=ALL,BENCH_SHARDS=2" in calls  # the shard count travels with the tasks, whichever are re-run
+    # the shard count travels with the tasks, whichever are re-run
+    assert "--export=ALL,BENCH_SHARDS=2" in calls
     assert "submitted: shards 100" in done.stdout
     # each task did its own shard and scored nothing; the dependent job scored and reported
     for task in (0, 1):
@@ -108,7 +109,8 @@ def test_shards_then_the_scoring_job_make_the_same_run_as_one_local_command(tmp_
         progress=False,
         log=lambda message: None,
     )
-    assert image_hashes(sweep) == image_hashes(local) and len(image_hashes(local)) == 4  # 2 x (1 prompt + PRES)
+    # 2 x (1 prompt + PRES)
+    assert image_hashes(sweep) == image_hashes(local) and len(image_hashes(local)) == 4
 
 
 def test_a_typo_fails_on_the_login_node_before_anything_is_queued(tmp_path, dreambench_dir):

@@ -132,7 +132,8 @@ def _select_metrics(metrics: list[str] | None) -> list[str]:
     unknown = [m for m in chosen if m not in METRICS]
     if unknown:
         raise BenchError(f"unknown metric(s) {', '.join(unknown)}; `bench ls metrics` lists {', '.join(METRICS)}")
-    return [m for m in METRICS if m in chosen]  # registry order
+    # registry order
+    return [m for m in METRICS if m in chosen]
 
 
 BACKBONE_ROLES = {"dino": "dino", "clip-image": "clip", "clip-text": "clip", "lpips": "lpips"}
@@ -159,25 +160,30 @@ def check_scoring_inputs(
 def _subjects_of(protocol: Protocol, records_by_method: dict[str, list[dict]]) -> list[Subject]:
     names = {record["subject"] for records in records_by_method.values() for record in records}
     for name in names:
-        protocol.subject(name)  # a one-line error for an unknown subject
+        # a one-line error for an unknown subject
+        protocol.subject(name)
     return [s for s in protocol.subjects.values() if s.name in names]
 
 
 # ------------------------------------------------------------------ real images
 @dataclass
 class RealSet:
-    embeddings: dict[str, dict[str, np.ndarray]]  # backbone cache key -> subject -> (n_real, dim)
-    oracle: pd.DataFrame  # subject -> oracle per metric, n_real
+    # backbone cache key -> subject -> (n_real, dim)
+    embeddings: dict[str, dict[str, np.ndarray]]
+    # subject -> oracle per metric, n_real
+    oracle: pd.DataFrame
 
 
 def _embed_real(
     cache: EmbeddingCache, scorers: Scorers, subjects: list[Subject], dataset_dir: Path, metrics: list[str], progress
 ) -> RealSet:
-    backbones = scorers.image_backbones([m for m in metrics if m in ("dino", "pres", "clip-i")])  # CLIP-T: no reals
+    # CLIP-T: no reals
+    backbones = scorers.image_backbones([m for m in metrics if m in ("dino", "pres", "clip-i")])
     refs = {s.name: [ImageRef(e.sha256, dataset_dir / s.name / e.file) for e in s.images] for s in subjects}
     found, problems = cache.image_embeddings(backbones, [r for rs in refs.values() for r in rs], "real", progress)
     if problems:
-        raise BenchError(f"dataset: {problems[0]}")  # validated beforehand; only a race could get here
+        # validated beforehand; only a race could get here
+        raise BenchError(f"dataset: {problems[0]}")
     embeddings = {
         b.cache_key: {name: np.stack([found[b.cache_key][r.sha256] for r in rs]) for name, rs in refs.items()}
         for b in backbones
@@ -261,9 +267,12 @@ def _method_meaning(records: list[dict], profile: Profile) -> tuple[bool, str | 
 class Earlier:
     """What a method's scores.json and scores.jsonl from an earlier scoring may lend to a subset scoring."""
 
-    metrics: list[str]  # not requested now, and scored under the current settings
-    lines: dict[tuple, dict]  # image cell -> its earlier error-free line (cells seen twice are left out)
-    groups: dict[tuple, frozenset]  # (subject, prompt) -> its error-free (cell, sha256) then: what DIV compared
+    # not requested now, and scored under the current settings
+    metrics: list[str]
+    # image cell -> its earlier error-free line (cells seen twice are left out)
+    lines: dict[tuple, dict]
+    # (subject, prompt) -> its error-free (cell, sha256) then: what DIV compared
+    groups: dict[tuple, frozenset]
 
 
 NOTHING_EARLIER = Earlier([], {}, {})
@@ -556,13 +565,16 @@ def _write_method(
     per_subject = scores.per_subject.reset_index().to_dict(orient="records")
     payload = {
         "method": scores.method,
-        **_settings(report.profile),  # what `_earlier_scores` compares before keeping a value
+        # what `_earlier_scores` compares before keeping a value
+        **_settings(report.profile),
         "meaningful": scores.meaningful,
         "banner": scores.banner,
         "metrics": {m: report.metrics[m] for m in metrics},
         "clip_t_text": report.clip_t_text,
-        "image_sizes": sizes,  # DIV is measured at these (reports pair DIV within one size only)
-        "git_revision": report.git_revision,  # the scoring code's (a report flags uncommitted code, '+dirty')
+        # DIV is measured at these (reports pair DIV within one size only)
+        "image_sizes": sizes,
+        # the scoring code's (a report flags uncommitted code, '+dirty')
+        "git_revision": report.git_revision,
         "statistics": {
             "aggregation": "per-subject means, then the macro mean over subjects",
             "ci": f"{CONFIDENCE:.0%} percentile bootstrap over subjects",
@@ -754,7 +766,8 @@ def score_run(
             try:
                 definitions.update(_metric_definitions(scorers, [metric]))
             except BenchError as exc:
-                return None, str(exc).split(". ")[0]  # "missing weights: ROLE=SOURCE (where)"
+                # "missing weights: ROLE=SOURCE (where)"
+                return None, str(exc).split(". ")[0]
         return definitions[metric], None
 
     # 3. what earlier scores of other metrics may lend, under the same settings
@@ -835,9 +848,11 @@ def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
     for other in names[1:]:
         for metric in report.metrics:
             if metric not in report.methods[names[0]].summary or metric not in report.methods[other].summary:
-                continue  # a metric one of them kept from an earlier scoring and the other lacks
+                # a metric one of them kept from an earlier scoring and the other lacks
+                continue
             if scoring_signature(scored_as(names[0]), metric) != scoring_signature(scored_as(other), metric):
-                continue  # two instruments (within one scoring only DIV's image size can differ), as reports say
+                # two instruments (within one scoring only DIV's image size can differ), as reports say
+                continue
             comparison = paired_comparison(
                 report.methods[names[0]].rows,
                 report.methods[other].rows,

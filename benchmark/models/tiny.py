@@ -13,7 +13,8 @@ import torch
 
 from benchmark.models.tokenizer import CLIP_VOCAB_SIZE, MODEL_MAX_LENGTH, clip_tokenizer
 
-TINY_WEIGHT_SEED = 20230315  # fixed: the tiny models are part of the protocol of a tiny run
+# fixed: the tiny models are part of the protocol of a tiny run
+TINY_WEIGHT_SEED = 20230315
 TINY_RESOLUTION = 32
 
 
@@ -29,7 +30,8 @@ def _seeded(build, init_device: torch.device | None = None):
             module = build()
         return module.eval()
     with torch.random.fork_rng(devices=[init_device], device_type=init_device.type), init_device:
-        torch.manual_seed(TINY_WEIGHT_SEED)  # seeds every device's generator
+        # seeds every device's generator
+        torch.manual_seed(TINY_WEIGHT_SEED)
         module = build()
     return module.cpu().eval()
 

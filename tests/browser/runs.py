@@ -27,7 +27,8 @@ from tests.conftest import FAKE_METHOD, SHARED_DATASET, tiny_run
 
 SUBJECTS = ["backpack", "dog"]
 MAIN_METHODS = ["base", "dreambooth", "dreambooth-no-prior", "fake"]
-FAILING = "fake[fail_on=dog,size=64]"  # LPIPS needs images larger than the fake's default 16 px
+# LPIPS needs images larger than the fake's default 16 px
+FAILING = "fake[fail_on=dog,size=64]"
 OTHER = "fake[size=64]"
 
 
@@ -35,7 +36,8 @@ OTHER = "fake[size=64]"
 class ReportRuns:
     main: Path
     other: Path
-    report: Path  # write_report([main, other], report, baseline="base")
+    # write_report([main, other], report, baseline="base")
+    report: Path
     root: Path
 
 
