@@ -454,7 +454,7 @@ def run(
     """
     from benchmark.config import build_config
     from benchmark.runner import execute_run
-    from reports.banner import not_meaningful_banner
+    from benchmark.weights_notice import not_meaningful_banner
 
     overrides = {
         # An empty value is an error below, never the defaults: a script's unset variable must not start 30 subjects.

@@ -26,11 +26,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
 from benchmark.store.run_dir import recorded_includes
+from benchmark.weights_notice import WEIGHT_WARNINGS
 from dataset.protocol import ATTRIBUTION
 from reports import formatting, ownership
 from reports.ablations import build_ablations
 from reports.banner import (
-    WEIGHT_WARNINGS,
     mixed_scoring_banners,
     pocket_banners,
     report_banners,

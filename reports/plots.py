@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from benchmark.metrics.registry import METRICS
-from reports.banner import WEIGHT_WARNINGS
+from benchmark.weights_notice import WEIGHT_WARNINGS
 from reports.leaderboard import Leaderboard
 from reports.loading import ReportData
 from reports.tables import subject_intervals

@@ -158,11 +158,12 @@ def test_the_banners_and_the_comparisons_do_not_import_each_other():
 
 
 def test_the_random_weights_wording_comes_from_one_place():
-    from reports.banner import WEIGHT_WARNINGS, not_meaningful_banner
+    from benchmark.weights_notice import WEIGHT_WARNINGS
+    from reports.banner import not_meaningful_banner
 
     assert not_meaningful_banner("tiny") == WEIGHT_WARNINGS["random"]["line"].format(profile="tiny")
-    for path in (REPO / "reports").rglob("*"):
-        if path.is_file() and path.name != "banner.py" and path.suffix in (".py", ".j2"):
+    for path in [*(REPO / "reports").rglob("*"), *(REPO / "benchmark").rglob("*")]:
+        if path.is_file() and path.name != "weights_notice.py" and path.suffix in (".py", ".j2"):
             text = path.read_text()
             assert "RANDOM WEIGHTS\\n" not in text and "random-weight test models" not in text, path
 
