@@ -609,6 +609,7 @@ def score(
     """
     from benchmark.config import build_config
     from benchmark.metrics import score_folder, score_run
+    from benchmark.profiles import get_profile
 
     target = Path(target)
     folder_only = {"--manifest": manifest, "--name": name, "--output-dir": output_dir}
@@ -641,7 +642,8 @@ def score(
 
     check_device_name(device)
     options = {
-        "profile": profile,
+        # looked up once, here: scoring takes the profile itself
+        "profile": get_profile(config.profile),
         "model_sources": config.model_sources(),
         "device": device,
         "keep_identifier": keep_identifier,

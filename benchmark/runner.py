@@ -721,7 +721,7 @@ def _score(prepared: PreparedRun, records: dict[str, int], results: list[CellRes
             prepared.run_dir,
             prepared.dataset_dir,
             methods=scored,
-            profile=config.profile,
+            profile=prepared.profile,
             model_sources=config.model_sources(),
             device=str(prepared.device),
             keep_identifier=config.clip_t_keep_identifier,

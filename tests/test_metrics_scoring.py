@@ -18,11 +18,14 @@ from benchmark.metrics.backbones import load_backbone
 from benchmark.metrics.embedding_cache import EmbeddingCache, decode_image
 from benchmark.metrics.records import DIV_MIN_SIDE
 from benchmark.metrics.similarity import cosine_matrix
+from benchmark.profiles import get_profile
 from dataset.protocol import load_protocol
 from tests.conftest import tiny_run
 from tests.test_cli import assert_one_line_error
 
 # DIV is exercised in its own test, the rest stay quick
+# resolved once, as `bench score` resolves --profile before it scores
+TINY = get_profile("tiny")
 NO_DIV = ["dino", "clip-i", "clip-t", "pres"]
 
 
@@ -55,7 +58,7 @@ def real_paths(dataset_dir: Path, subject: str) -> list[Path]:
 
 
 def test_scoring_writes_jsonl_json_and_a_markdown_table(run, dreambench_dir):
-    report = score_run(run, dreambench_dir, profile="tiny")
+    report = score_run(run, dreambench_dir, profile=TINY)
     lines = records(run, name="scores.jsonl")
     assert len(lines) == 8 and all({"dino", "clip-i", "clip-t", "div"} <= set(line) for line in lines)
     assert all(-1 <= line["dino"] <= 1 and line["div"] >= 0 for line in lines)
@@ -77,7 +80,7 @@ def test_scoring_writes_jsonl_json_and_a_markdown_table(run, dreambench_dir):
 
 
 def test_dino_per_image_is_the_mean_cosine_to_every_real_image_of_its_subject(run, dreambench_dir):
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])
+    score_run(run, dreambench_dir, profile=TINY, metrics=["dino"])
     # a dog image
     line = records(run, name="scores.jsonl")[5]
     dino = load_backbone("dino", "tiny")
@@ -88,9 +91,9 @@ def test_dino_per_image_is_the_mean_cosine_to_every_real_image_of_its_subject(ru
 
 
 def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, dreambench_dir, tmp_path):
-    first = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    first = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
     assert first.embeddings_computed["real"] == 2 * 11 and first.embeddings_computed["generated"] == 2 * 8
-    again = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    again = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
     assert again.computed_total == 0
     # a second method (another tool's images: the same cells, mirrored) scored against the same real images
     folder = tmp_path / "other-tool"
@@ -101,7 +104,7 @@ def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, 
     # never the run itself: an import refuses a run directory
     scored = tmp_path / "scored"
     import_folder(folder, scored, method="other")
-    second = score_run(scored, dreambench_dir, profile="tiny", methods=["other"], metrics=NO_DIV)
+    second = score_run(scored, dreambench_dir, profile=TINY, methods=["other"], metrics=NO_DIV)
     assert second.embeddings_computed.get("real", 0) == 0
     assert second.embeddings_computed["generated"] == 2 * 8
     # the run's own images beside it, through a manifest: the same bytes, so nothing to embed
@@ -110,13 +113,13 @@ def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, 
     rows = [{key: line[key] for key in keys} | {"file": str(run / line["file"])} for line in records(run)]
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
     import_folder(tmp_path, scored, method="base", manifest=manifest)
-    both = score_run(scored, dreambench_dir, profile="tiny", methods=["base", "other"], metrics=NO_DIV)
+    both = score_run(scored, dreambench_dir, profile=TINY, methods=["base", "other"], metrics=NO_DIV)
     assert both.computed_total == 0
     dino = next(c for c in both.comparisons if c.metric == "dino")
     assert (dino.method_a, dino.method_b, dino.n_cells, dino.n_subjects) == ("base", "other", 8, 2)
     assert "Paired comparisons" in both.markdown()
     # `base` is the reference wherever it is named, as in the HTML report: the same difference, the same sign
-    swapped = score_run(scored, dreambench_dir, profile="tiny", methods=["other", "base"], metrics=NO_DIV)
+    swapped = score_run(scored, dreambench_dir, profile=TINY, methods=["other", "base"], metrics=NO_DIV)
     assert [(c.method_a, c.method_b) for c in swapped.comparisons if c.metric == "dino"] == [("base", "other")]
 
 
@@ -126,7 +129,7 @@ def test_corrupt_and_missing_images_are_reported_and_the_rest_scores(run, dreamb
     # truncated PNG
     corrupt.write_bytes(corrupt.read_bytes()[:100])
     missing.unlink()
-    report = score_run(run, dreambench_dir, profile="tiny")
+    report = score_run(run, dreambench_dir, profile=TINY)
     assert any(str(corrupt) in w and "corrupt" in w for w in report.warnings)
     assert any(str(missing) in w and "missing" in w for w in report.warnings)
     assert str(corrupt) in report.markdown() and str(missing) in report.markdown()
@@ -141,7 +144,7 @@ def test_corrupt_and_missing_images_are_reported_and_the_rest_scores(run, dreamb
 
 
 def test_prior_preservation_images_feed_pres_only(run, dreambench_dir):
-    baseline = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV).methods["base"]
+    baseline = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV).methods["base"]
     lines = records(run)
     reals = real_paths(dreambench_dir, "backpack")
     prior = []
@@ -156,7 +159,7 @@ def test_prior_preservation_images_feed_pres_only(run, dreambench_dir):
             | {"sha256": None}
         )
     write_records(run, lines + prior)
-    scores = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV).methods["base"]
+    scores = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV).methods["base"]
     for metric in ("dino", "clip-i", "clip-t"):
         assert scores.summary[metric].mean == pytest.approx(baseline.summary[metric].mean)
         assert scores.summary[metric].n_images == 8
@@ -177,7 +180,7 @@ def test_clip_t_text_drops_the_identifier_by_default(run, dreambench_dir):
         line["subject_phrase"] = f"sks {line['class_noun']}"
         line["prompt"] = line["template"].format(line["subject_phrase"])
     write_records(run, lines)
-    default = score_run(run, dreambench_dir, profile="tiny", metrics=["clip-t"])
+    default = score_run(run, dreambench_dir, profile=TINY, metrics=["clip-t"])
     scored = records(run, name="scores.jsonl")
     assert all("sks" not in line["clip_t_text"] for line in scored)
     assert [line["clip_t_text"] for line in scored] == [ln["template"].format(ln["class_noun"]) for ln in lines]
@@ -187,7 +190,7 @@ def test_clip_t_text_drops_the_identifier_by_default(run, dreambench_dir):
     text = clip.embed_texts([scored[0]["clip_t_text"]])
     assert scored[0]["clip-t"] == pytest.approx(float(cosine_matrix(image, text)[0, 0]), abs=1e-5)
 
-    score_run(run, dreambench_dir, profile="tiny", metrics=["clip-t"], keep_identifier=True)
+    score_run(run, dreambench_dir, profile=TINY, metrics=["clip-t"], keep_identifier=True)
     kept = records(run, name="scores.jsonl")
     assert all(line["clip_t_text"] == line["prompt"] and "sks" in line["clip_t_text"] for line in kept)
     assert kept[0]["clip-t"] != pytest.approx(scored[0]["clip-t"])
@@ -199,7 +202,7 @@ def test_a_folder_from_another_tool_scores_like_a_run(run, dreambench_dir, tmp_p
     for name, line in (("3_0.png", records(run)[4]), ("3_1.png", records(run)[5])):
         shutil.copy(run / line["file"], folder / "dog" / name)
     (folder / "dog" / "class_0.png").write_bytes(b"not an image")
-    report = score_folder(folder, dreambench_dir, method="closed", profile="tiny", metrics=NO_DIV)
+    report = score_folder(folder, dreambench_dir, method="closed", profile=TINY, metrics=NO_DIV)
     scored = records(folder / "_scores", "closed", "scores.jsonl")
     protocol = load_protocol()
     prompt = protocol.prompts_for(protocol.subject("dog"))[3]
@@ -215,9 +218,9 @@ def test_a_folder_from_another_tool_scores_like_a_run(run, dreambench_dir, tmp_p
 
 def test_unknown_method_or_metric_is_a_one_line_error(run, dreambench_dir):
     with pytest.raises(BenchError, match="no generations.jsonl for method 'nope'.*base"):
-        score_run(run, dreambench_dir, profile="tiny", methods=["nope"])
+        score_run(run, dreambench_dir, profile=TINY, methods=["nope"])
     with pytest.raises(BenchError, match="unknown metric"):
-        score_run(run, dreambench_dir, profile="tiny", metrics=["fid"])
+        score_run(run, dreambench_dir, profile=TINY, metrics=["fid"])
 
 
 def test_a_line_that_is_not_a_json_object_is_a_one_line_error_naming_file_and_line(run, dreambench_dir, tmp_path):
@@ -234,12 +237,12 @@ def test_a_line_that_is_not_a_json_object_is_a_one_line_error_naming_file_and_li
     cut = rf"^{re.escape(str(generations))}:{len(lines) + 1}: not a JSON object \(the same `bench run` rewrites it"
     # and says what repairs it
     with pytest.raises(BenchError, match=cut):
-        score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])
+        score_run(run, dreambench_dir, profile=TINY, metrics=["dino"])
     # A record missing a field names its line in the file, blank lines counted, not its record number.
     incomplete = {key: value for key, value in json.loads(lines[0]).items() if key != "file"}
     generations.write_text("\n".join(lines) + "\n\n" + json.dumps(incomplete) + "\n")
     with pytest.raises(BenchError, match=rf"^{re.escape(str(generations))}:{len(lines) + 2}: lacks file$"):
-        score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])
+        score_run(run, dreambench_dir, profile=TINY, metrics=["dino"])
 
 
 # ------------------------------------------------------------------ scoring a subset of the metrics
@@ -249,15 +252,15 @@ def scores_json(run_dir: Path, method: str = "base") -> dict:
 
 def test_a_subset_merges_into_the_earlier_scores_as_if_everything_was_scored_at_once(run, dreambench_dir):
     # the first scoring: a subset
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino", "div"])
+    score_run(run, dreambench_dir, profile=TINY, metrics=["dino", "div"])
     assert set(scores_json(run)["metrics"]) == {"dino", "div"}
     assert all(set(line) & {"clip-i", "clip-t", "pres"} == set() for line in records(run, name="scores.jsonl"))
-    report = score_run(run, dreambench_dir, profile="tiny", metrics=["clip-i", "clip-t", "pres"])
+    report = score_run(run, dreambench_dir, profile=TINY, metrics=["clip-i", "clip-t", "pres"])
     assert list(report.metrics) == ["dino", "clip-i", "clip-t", "pres", "div"]
     assert "| DIV ↑ |" in report.markdown() and "real images (oracle) DINO" in report.markdown()
     merged, merged_lines = scores_json(run), records(run, name="scores.jsonl")
     # every metric afresh
-    score_run(run, dreambench_dir, profile="tiny")
+    score_run(run, dreambench_dir, profile=TINY)
     assert merged_lines == records(run, name="scores.jsonl")
     everything = scores_json(run)
     for key in ("metrics", "summary", "oracle", "per_subject", "splits", "flags"):
@@ -265,7 +268,7 @@ def test_a_subset_merges_into_the_earlier_scores_as_if_everything_was_scored_at_
 
 
 def test_earlier_scores_under_other_settings_are_dropped_with_one_warning(run, dreambench_dir, capsys):
-    score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
     path = run / "base" / "scores.json"
     summary = scores_json(run)
     # as if other CLIP weights scored them
@@ -273,7 +276,7 @@ def test_earlier_scores_under_other_settings_are_dropped_with_one_warning(run, d
     path.write_text(json.dumps(summary))
     capsys.readouterr()
     # another CLIP-T text
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], keep_identifier=True)
+    score_run(run, dreambench_dir, profile=TINY, metrics=["dino"], keep_identifier=True)
     warnings = capsys.readouterr().err.splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("bench: warning: base: dropped the earlier CLIP-I, CLIP-T ")
     assert "clip-i weights" in warnings[0] and "CLIP-T text" in warnings[0]
@@ -287,7 +290,7 @@ def test_earlier_scores_under_other_settings_are_dropped_with_one_warning(run, d
     summary["versions"]["torch"] = "0.0"
     path.write_text(json.dumps(summary))
     messages = []
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    score_run(run, dreambench_dir, profile=TINY, metrics=["dino"], log=messages.append)
     assert [m for m in messages if "warning" in m] == [
         "bench: warning: base: dropped the earlier PRES scores, computed under other settings (versions of torch); "
         "score them again with --metrics pres"
@@ -296,7 +299,7 @@ def test_earlier_scores_under_other_settings_are_dropped_with_one_warning(run, d
 
 
 def test_earlier_scores_are_kept_only_for_images_unchanged_since(run, dreambench_dir):
-    score_run(run, dreambench_dir, profile="tiny")
+    score_run(run, dreambench_dir, profile=TINY)
     before, lines = records(run, name="scores.jsonl"), records(run)
     # the method made (backpack, prompt 0, image 0) again: new bytes, new hash
     remade = run / lines[0]["file"]
@@ -304,7 +307,7 @@ def test_earlier_scores_are_kept_only_for_images_unchanged_since(run, dreambench
     lines[0]["sha256"] = hashlib.sha256(remade.read_bytes()).hexdigest()
     write_records(run, lines)
     messages = []
-    report = score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    report = score_run(run, dreambench_dir, profile=TINY, metrics=["dino"], log=messages.append)
     after = records(run, name="scores.jsonl")
     assert after[0]["dino"] != pytest.approx(before[0]["dino"])
     assert after[0]["clip-i"] is None and after[0]["clip-t"] is None and after[0]["div"] is None
@@ -323,15 +326,15 @@ def test_earlier_scores_are_kept_only_for_images_unchanged_since(run, dreambench
 
     (base,) = load_run(run)[1]
     assert not base.complete and "CLIP-I on 7/8 images" in base.status and "--metrics clip-i,clip-t,div" in base.status
-    score_run(run, dreambench_dir, profile="tiny", metrics=["clip-i", "clip-t", "div"])
+    score_run(run, dreambench_dir, profile=TINY, metrics=["clip-i", "clip-t", "div"])
     assert json.loads((run / "base" / "scores.json").read_text())["partial_metrics"] == {}
 
 
 def test_methods_are_compared_only_on_metrics_both_have(run, dreambench_dir):
-    score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
     # never scored
     shutil.copytree(run / "base", run / "again", ignore=shutil.ignore_patterns("scores.*"))
-    report = score_run(run, dreambench_dir, profile="tiny", methods=["again", "base"], metrics=["dino"])
+    report = score_run(run, dreambench_dir, profile=TINY, methods=["again", "base"], metrics=["dino"])
     assert set(report.methods["base"].summary) == set(NO_DIV) and set(report.methods["again"].summary) == {"dino"}
     assert set(report.metrics) == set(NO_DIV) and [c.metric for c in report.comparisons] == ["dino"]
 
@@ -343,7 +346,7 @@ def test_methods_without_images_are_skipped_with_one_warning_and_the_others_scor
         (run / method).mkdir()
         (run / method / "generations.jsonl").write_text("")
     messages = []
-    report = score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    report = score_run(run, dreambench_dir, profile=TINY, metrics=["dino"], log=messages.append)
     assert [m for m in messages if "warning" in m] == [
         f"bench: warning: no generated images recorded for failed, gone in {run}: skipped, scoring the others"
     ]
@@ -369,12 +372,12 @@ def test_images_too_small_for_div_are_one_line_naming_the_first_before_any_scori
     cache = EmbeddingCache(run / "cache")
     first = re.escape(str(run / lines[0]["file"]))
     with pytest.raises(BenchError, match=rf"^{first}: 17x23 pixels, smaller than the 31x31 that DIV's LPIPS"):
-        score_run(run, dreambench_dir, profile="tiny", cache=cache)
+        score_run(run, dreambench_dir, profile=TINY, cache=cache)
     assert cache.computed == {} and not (run / "base" / "scores.jsonl").exists()
     result = cli("score", run, "--quiet")
     assert_one_line_error(result, str(run / lines[0]["file"]), "17x23", "31x31", "--metrics dino,clip-i,clip-t,pres")
     # the other scorers resize to 224 first: without DIV the same images score
-    report = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    report = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
     assert report.methods["base"].summary["dino"].n_images == 8 and not report.warnings
 
 

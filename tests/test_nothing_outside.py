@@ -193,6 +193,7 @@ def test_scores_jsonl_and_scores_json_of_two_scorings_are_refused_not_mixed(
 
     import benchmark.metrics.scoring as scoring
     from benchmark.metrics import score_run
+    from benchmark.profiles import get_profile
     from reports.comparisons import compare_runs
     from reports.loading import load_runs
 
@@ -209,7 +210,14 @@ def test_scores_jsonl_and_scores_json_of_two_scorings_are_refused_not_mixed(
 
     monkeypatch.setattr(scoring, "atomic_write_json", killed_before_scores_json)
     with pytest.raises(KeyboardInterrupt):
-        score_run(run_dir, dreambench_dir, methods=[label], profile="tiny", metrics=["clip-t"], keep_identifier=True)
+        score_run(
+            run_dir,
+            dreambench_dir,
+            methods=[label],
+            profile=get_profile("tiny"),
+            metrics=["clip-t"],
+            keep_identifier=True,
+        )
     monkeypatch.undo()
     # the kill left the two files disagreeing
     assert (run_dir / label / "scores.jsonl").read_text() != before

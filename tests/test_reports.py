@@ -30,6 +30,7 @@ import reports.html
 from benchmark.errors import BenchError
 from benchmark.metrics import score_run
 from benchmark.metrics.records import SCORES_JSONL_SHA256
+from benchmark.profiles import get_profile
 from reports.ablations import ABLATIONS, ablation_frame, build_ablation, build_ablations
 from reports.banner import mixed_scoring_banners, not_meaningful_banner, report_banners, smoke_run_banners
 from reports.comparisons import compare_methods, compare_runs, verdict
@@ -306,7 +307,7 @@ def test_subjects_scored_counts_subjects_with_any_metric_not_the_first_metric(ru
     ignore = shutil.ignore_patterns("scores.json", "scores.jsonl")
     clip_t_only = Path(shutil.copytree(runs.other, tmp_path / "clip-t-only", ignore=ignore))
     # scored, but has no DINO
-    score_run(clip_t_only, dreambench_dir, profile="tiny", metrics=["clip-t"])
+    score_run(clip_t_only, dreambench_dir, profile=get_profile("tiny"), metrics=["clip-t"])
     html = write_report([runs.main, clip_t_only], tmp_path / "report", baseline="base").index.read_text()
 
     def subjects_cell(method: str) -> str:
@@ -324,7 +325,14 @@ def test_rows_scored_with_other_settings_are_not_paired_and_the_report_says_so(r
     """`bench score --method X --keep-identifier` re-scores X's CLIP-T against another text than the other rows':
     a difference between them would measure the text as much as the methods."""
     run = Path(shutil.copytree(runs.main, tmp_path / "run"))
-    score_run(run, dreambench_dir, methods=["dreambooth"], profile="tiny", metrics=["clip-t"], keep_identifier=True)
+    score_run(
+        run,
+        dreambench_dir,
+        methods=["dreambooth"],
+        profile=get_profile("tiny"),
+        metrics=["clip-t"],
+        keep_identifier=True,
+    )
     data = load_runs([run])
     base, dreambooth = data.methods["base"], data.methods["dreambooth"]
     compared = compare_methods(base, dreambooth)
@@ -1154,7 +1162,9 @@ def test_a_method_missing_a_metric_is_incomplete_with_the_command_that_fills_it_
 ):
     run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("dreambooth*", "fake*")))
     messages = []
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], keep_identifier=True, log=messages.append)
+    score_run(
+        run, dreambench_dir, profile=get_profile("tiny"), metrics=["dino"], keep_identifier=True, log=messages.append
+    )
     # the merge the walkthrough ran
     assert any("dropped the earlier CLIP-T scores" in m for m in messages)
 

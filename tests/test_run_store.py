@@ -286,13 +286,14 @@ def test_work_made_by_uncommitted_code_is_warned_of_and_the_report_says_so(tmp_p
     )
     # Scoring code counts too: edited metric code moves numbers as surely as edited training code
     from benchmark.metrics import score_run
+    from benchmark.profiles import get_profile
 
     scored = tmp_path / "scored"
     monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "0123abc")
     tiny_run(scored, dreambench_dir, subjects=["dog"], limit_prompts=1)
     monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "4567def+dirty")
     said = []
-    score_run(scored, dreambench_dir, profile="tiny", metrics=["dino"], log=said.append)
+    score_run(scored, dreambench_dir, profile=get_profile("tiny"), metrics=["dino"], log=said.append)
     assert any("uncommitted changes (4567def+dirty)" in line for line in said)
     assert load_runs([scored]).runs[0].revisions == ["0123abc", "4567def+dirty"]
 

@@ -317,7 +317,8 @@ def score_folder(
     manifest: Path | None = None,
     **score_options,
 ):
-    """Import `folder` (or `manifest`) into `output_dir` (default `<folder>/_scores`) and score it with `score_run`."""
+    """Import `folder` (or `manifest`) into `output_dir` (default `<folder>/_scores`) and score it with `score_run`
+    (`score_options` are its keyword arguments, `profile` a resolved `Profile` among them)."""
     from benchmark.metrics.scoring import check_scoring_inputs, score_run
 
     check_method_name(method)
