@@ -16,30 +16,7 @@ from benchmark.errors import BenchError
 from benchmark.store.run_dir import RunStore
 from methods import registry
 from tests.conftest import tiny_run
-
-METHODS = """
-    def subject_phrase(self, subject):
-        return subject.class_noun
-    def personalize(self, subject, workdir, scratch):
-        return {}
-    def generate(self, subject, artifact_dir, prompts, seeds):
-        return []
-"""
-
-
-def plugin(tmp_path, name: str, attributes: str, methods: str = METHODS):
-    path = tmp_path / f"{name.replace('-', '_')}.py"
-    path.write_text(
-        "from methods import Method, register_method\n@register_method\nclass Plugin(Method):\n"
-        f"    name = {name!r}\n    description = 'test plug-in'\n{attributes}{methods}"
-    )
-    return path
-
-
-@pytest.fixture
-def own_registry(monkeypatch):
-    registry.available_methods()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+from tests.plugin_files import HOOKS, registered_plugin
 
 
 def test_null_is_refused_unless_the_option_takes_it():
@@ -97,7 +74,7 @@ def test_option_tables_that_could_only_go_wrong_later_are_refused_when_the_file_
 ):
     """A typo in `profile_options` was recorded and silently not applied; a Path default failed a run after
     its folder was made; a tuple default could never be set, since YAML gives lists."""
-    path = plugin(tmp_path, "typo", attributes)
+    path = registered_plugin(tmp_path, "typo", attributes)
     with pytest.raises(BenchError) as caught:
         registry.include_file(path)
     assert str(caught.value).startswith(f"--include {path.resolve()} failed to import: TypeError: method 'typo': ")
@@ -105,7 +82,7 @@ def test_option_tables_that_could_only_go_wrong_later_are_refused_when_the_file_
 
 
 def test_a_bug_inside_check_options_is_one_line_that_says_where(tmp_path, own_registry):
-    path = plugin(
+    path = registered_plugin(
         tmp_path,
         "checks",
         "    default_options = {'mode': 'a'}\n    @classmethod\n    def check_options(cls, options):\n"
@@ -123,7 +100,7 @@ def test_a_bug_inside_check_options_is_one_line_that_says_where(tmp_path, own_re
 def test_a_method_class_left_unregistered_is_named_in_the_unknown_method_error(tmp_path, own_registry):
     path = tmp_path / "forgot.py"
     path.write_text(
-        "from methods import Method\nclass Forgot(Method):\n    name = 'forgot'\n    description = 'x'\n" + METHODS
+        "from methods import Method\nclass Forgot(Method):\n    name = 'forgot'\n    description = 'x'\n" + HOOKS
     )
     with pytest.raises(
         BenchError, match=r"Forgot \(forgot.py\) is a Method never registered: decorate it with @register_method"

@@ -227,14 +227,6 @@ CALLS = []
 """
 
 
-@pytest.fixture
-def own_registry(monkeypatch):
-    """Each test's "edited" plug-in is its own file: keep it out of the registry the other tests see."""
-    # the built-ins first, so the copy has them whichever test runs first
-    registry.available_methods()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-
-
 def _import_as_now(plugin: Path) -> None:
     """What a new `bench run` process does: import the plug-in file as it is on disk now."""
     import sys
