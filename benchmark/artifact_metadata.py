@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from pathlib import PurePath
 
-SMALL = 64  # a tensor or array up to this many numbers is kept as a (nested) list; a bigger one is a mistake
+# a tensor or array up to this many numbers is kept as a (nested) list; a bigger one is a mistake
+SMALL = 64
 
 
 def json_safe_metadata(metadata: dict, method: str) -> tuple[dict, list[str]]:
@@ -27,7 +28,8 @@ def _safe(value, where: str, method: str, notes: list[str]):
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)  # JSON has no NaN or inf
+        # JSON has no NaN or inf
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, dict):
         return {str(k): _safe(v, f"{where}.{k}", method, notes) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -67,7 +67,8 @@ class OneLineErrors(click.Group):
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
-        except _NO_ARGS_IS_HELP as exc:  # `bench ls` alone: its help, as click shows it
+        except _NO_ARGS_IS_HELP as exc:
+            # `bench ls` alone: its help, as click shows it
             exc.show()
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
@@ -75,11 +76,13 @@ class OneLineErrors(click.Group):
             _fail(f"{exc.format_message()}{where}", exc.exit_code)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
-        except click.Abort:  # an interrupt before a command's own handling began
+        except click.Abort:
+            # an interrupt before a command's own handling began
             if sigterm_received():
                 _fail("terminated (SIGTERM)", 143)
             _fail("interrupted", 130)
-        sys.exit(result if isinstance(result, int) else 0)  # --help and --version return their exit code
+        # --help and --version return their exit code
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 @click.group(
@@ -183,7 +186,8 @@ def ls_options(method, profile, includes):
     from benchmark.suggest import refuse_misspelled
     from methods.registry import available_methods, get_method_class
 
-    profile = profile or RunConfig.profile  # what `bench run` uses when no --profile is given
+    # what `bench run` uses when no --profile is given
+    profile = profile or RunConfig.profile
     get_profile(profile)
     refuse_misspelled("method", [method], available_methods(list(includes)), "bench ls methods")
     cls = get_method_class(method, list(includes))
@@ -191,8 +195,9 @@ def ls_options(method, profile, includes):
     if not rows:
         click.echo(f"{method} has no options")
         return
-    click.echo(f"options of {method} with the defaults of profile {profile} "
-               f"(set one with --set options.{method}.KEY=VALUE):")  # fmt: skip
+    click.echo(
+        f"options of {method} with the defaults of profile {profile} (set one with --set options.{method}.KEY=VALUE):"
+    )
     click.echo(f"{'option':<28} {'default':<24} {'type':<10} what it does")
     for key, value, from_profile, kind, text in rows:
         note = f"  (profile {profile})" if from_profile else ""
@@ -237,7 +242,8 @@ def method_option_rows(cls, profile: str) -> list[tuple[str, object, bool, str, 
             try:
                 cls.check_options({**options, key: value})
                 return False
-            except Exception:  # refused: this value is not one the method takes
+            except Exception:
+                # refused: this value is not one the method takes
                 continue
         return True
 
@@ -451,7 +457,7 @@ def run(
     """
     from benchmark.config import build_config
     from benchmark.runner import execute_run
-    from reports.banner import not_meaningful_banner
+    from benchmark.weights_notice import not_meaningful_banner
 
     overrides = {
         # An empty value is an error below, never the defaults: a script's unset variable must not start 30 subjects.
@@ -502,7 +508,8 @@ def run(
 
     if not get_profile(config.profile).meaningful:
         click.echo(not_meaningful_banner(config.profile), err=True)
-    if summary.scores is not None:  # the subjects asked for: a failed one makes the run incomplete, not a subset
+    # the subjects asked for: a failed one makes the run incomplete, not a subset
+    if summary.scores is not None:
         _note_subset({result.cell.subject for result in summary.results}, asked=True)
     if summary.scores is not None and not summary.failures:
         _fail_if_left_out(summary.scores)
@@ -511,8 +518,11 @@ def run(
             click.echo(f"bench: FAILED {failure.cell.method}/{failure.cell.subject}: {failure.error}", err=True)
         first = summary.failures[0]
         record = summary.run_dir / first.cell.method / "failures" / f"{first.cell.subject}.json"
-        _fail(f"{len(summary.failures)} cell(s) failed (each recorded with its traceback in "
-              f"METHOD/failures/SUBJECT.json, e.g. {record}); re-run to retry them", 1)  # fmt: skip
+        _fail(
+            f"{len(summary.failures)} cell(s) failed (each recorded with its traceback in "
+            f"METHOD/failures/SUBJECT.json, e.g. {record}); re-run to retry them",
+            1,
+        )
 
 
 def human_seconds(seconds: float) -> str:
@@ -602,6 +612,7 @@ def score(
     """
     from benchmark.config import build_config
     from benchmark.metrics import score_folder, score_run
+    from benchmark.profiles import get_profile
 
     target = Path(target)
     folder_only = {"--manifest": manifest, "--name": name, "--output-dir": output_dir}
@@ -627,13 +638,15 @@ def score(
         profile = profile or manifest_data["profile"]
         recorded = manifest_data.get("dataset_dir")
         if not dataset_dir and not os.environ.get("DREAMBENCH_DIR") and recorded and Path(recorded).is_dir():
-            dataset_dir = recorded  # the copy the run was generated from
+            # the copy the run was generated from
+            dataset_dir = recorded
     config = build_config(assignments=list(assignments), overrides={"profile": profile})
     from benchmark.devices import check_device_name
 
     check_device_name(device)
     options = {
-        "profile": profile,
+        # looked up once, here: scoring takes the profile itself
+        "profile": get_profile(config.profile),
         "model_sources": config.model_sources(),
         "device": device,
         "keep_identifier": keep_identifier,
@@ -641,8 +654,14 @@ def score(
         "progress": not quiet and sys.stderr.isatty(),
     }
     if folder:
-        report = score_folder(target, dataset_dir, output_dir=Path(output_dir) if output_dir else None,
-                              method=name, manifest=Path(manifest) if manifest else None, **options)  # fmt: skip
+        report = score_folder(
+            target,
+            dataset_dir,
+            output_dir=Path(output_dir) if output_dir else None,
+            method=name,
+            manifest=Path(manifest) if manifest else None,
+            **options,
+        )
     else:
         from benchmark.store.lock import scoring_lock
 
@@ -651,7 +670,8 @@ def score(
     click.echo(report.markdown())
     for warning in report.warnings:
         click.echo(f"bench: warning: {warning}", err=True)
-    if not folder:  # a folder's scoring already says which subjects, prompts and images it lacks
+    # a folder's scoring already says which subjects, prompts and images it lacks
+    if not folder:
         _note_unfinished_subjects(target, set(report.subjects), list(report.methods))
         _note_subset(report.subjects)
     _fail_if_left_out(report)
@@ -661,11 +681,17 @@ def _fail_if_left_out(report) -> None:
     """Exit 1 when scoring left images or subjects out (a batch job must notice, as it notices failed cells); the
     scores of the rest are written by then."""
     if report.left_out:
-        _fail(f"subject(s) {', '.join(report.left_out)} left out of the scores (damaged dataset images, named "
-              "above); the other subjects' scores are written", 1)  # fmt: skip
+        _fail(
+            f"subject(s) {', '.join(report.left_out)} left out of the scores (damaged dataset images, named "
+            "above); the other subjects' scores are written",
+            1,
+        )
     if report.warnings:
-        _fail(f"{len(report.warnings)} image(s) left out of the scores (listed above: missing, corrupt or altered); "
-              "the other images' scores are written", 1)  # fmt: skip
+        _fail(
+            f"{len(report.warnings)} image(s) left out of the scores (listed above: missing, corrupt or altered); "
+            "the other images' scores are written",
+            1,
+        )
 
 
 def _note_unfinished_subjects(run_dir: Path, scored: set[str], labels: list[str]) -> None:
@@ -674,11 +700,16 @@ def _note_unfinished_subjects(run_dir: Path, scored: set[str], labels: list[str]
     from benchmark.store.run_dir import read_invocations, read_json_object
 
     names = set()
-    for label in labels:  # invocations name registered methods; the scored folders are labels
+    # invocations name registered methods; the scored folders are labels
+    for label in labels:
         record = read_json_object(run_dir / label / "method.json") or {}
         names.add((record.get("info") or {}).get("name") or label)
-    asked = [s for line in read_invocations(run_dir) if names & set(line.get("methods") or [])
-             for s in (line.get("subjects") or [])]  # fmt: skip
+    asked = [
+        s
+        for line in read_invocations(run_dir)
+        if names & set(line.get("methods") or [])
+        for s in (line.get("subjects") or [])
+    ]
     missing = [s for s in dict.fromkeys(asked) if s not in scored]
     if missing:
         shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
@@ -706,7 +737,8 @@ def report(run_dirs, out_dir, baseline):
     from reports.html import write_report
 
     written = write_report([Path(p) for p in run_dirs], Path(out_dir), baseline=baseline)
-    click.echo(written.markdown)  # the board the report built, not a second build of it
+    # the board the report built, not a second build of it
+    click.echo(written.markdown)
     click.echo(f"report: {written.index} (open it in a browser; CSV, LaTeX and Markdown beside it)")
 
 

@@ -29,8 +29,10 @@ from benchmark.profiles import get_profile
 
 SCHEDULERS = ("ddim", "pndm", "euler_ancestral", "dpm")
 # Values no run can sample with, refused up front: each would fail every cell in turn, or run for ever.
-MAX_STEPS = 1000  # the schedulers' training timesteps (SD-1.x and tiny): diffusers refuses more
-MAX_RESOLUTION = 4096  # 64x SD-1.5's native area; 100000 px asks 40 GB for one latent batch
+# the schedulers' training timesteps (SD-1.x and tiny): diffusers refuses more
+MAX_STEPS = 1000
+# 64x SD-1.5's native area; 100000 px asks 40 GB for one latent batch
+MAX_RESOLUTION = 4096
 LIMITS = (
     ("steps", MAX_STEPS, "the schedulers have 1000 training timesteps, so no sampler takes more steps"),
     ("resolution", MAX_RESOLUTION, "no GPU holds the latents of a larger image (SD-1.5 draws 512)"),
@@ -93,7 +95,8 @@ class RunConfig:
     executor: str = "auto"
     workers: int | None = None
     shard: str | None = None
-    ray_address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); none: start one here
+    # an existing Ray cluster ("auto", "ray://host:10001"); none: start one here
+    ray_address: str | None = None
     include: list[str] = field(default_factory=list)
     models: dict[str, str] = field(default_factory=dict)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
@@ -175,7 +178,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
     if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
         hint = ""
-        if match and int(match[1]) == int(match[2]) >= 1:  # counted from 1, as a SLURM array --array=1-N does
+        # counted from 1, as a SLURM array --array=1-N does
+        if match and int(match[1]) == int(match[2]) >= 1:
             hint = f"; shards count from 0, so the last of {match[2]} is {int(match[2]) - 1}/{match[2]} (--array=0-N)"
         raise BenchError(f"shard '{text}' must look like i/n with 0 <= i < n, e.g. 0/4{hint}")
     return int(match[1]), int(match[2])
@@ -244,19 +248,22 @@ def _validate(config: RunConfig) -> RunConfig:
     if config.executor not in EXECUTORS:
         raise BenchError(f"executor '{config.executor}' is not one of: {', '.join(EXECUTORS)}")
     if (config.workers or 1) > 1 and config.executor == "local":
-        raise BenchError(f"workers={config.workers} needs --executor process or ray (the local executor runs one cell "
-                         "at a time)")  # fmt: skip
+        raise BenchError(
+            f"workers={config.workers} needs --executor process or ray (the local executor runs one cell at a time)"
+        )
     check_device_name(config.device)
     if config.ray_address and config.executor != "ray":
-        raise BenchError(f"ray_address={config.ray_address} needs --executor ray (the {config.executor} executor "
-                         "would ignore it)")  # fmt: skip
+        raise BenchError(
+            f"ray_address={config.ray_address} needs --executor ray (the {config.executor} executor would ignore it)"
+        )
     if gen.scheduler is not None and gen.scheduler not in SCHEDULERS:
         raise BenchError(f"generation.scheduler '{gen.scheduler}' is not one of: {', '.join(SCHEDULERS)}")
     if gen.dtype not in DTYPES:
         raise BenchError(f"generation.dtype '{gen.dtype}' is not one of: {', '.join(DTYPES)}")
     for key in ("output_dir", "dataset_dir"):
         value = getattr(config, key)
-        if value is not None and not str(value).strip():  # an unset variable in a job script: not "the default"
+        # an unset variable in a job script: not "the default"
+        if value is not None and not str(value).strip():
             raise BenchError(f"{key} is empty; give a folder, or leave it out for the default")
     for key in ("resolution", "steps", "batch_size", "cpu_threads"):
         value = getattr(gen, key)
@@ -266,9 +273,11 @@ def _validate(config: RunConfig) -> RunConfig:
         raise BenchError("generation.resolution must be a multiple of 8")
     for key, most, why in LIMITS:
         value = getattr(gen, key)
-        if value is not None and value > most:  # found here, before any work, not by every cell in turn
+        # found here, before any work, not by every cell in turn
+        if value is not None and value > most:
             raise BenchError(f"generation.{key}={value} is more than {most}: {why}")
-    if gen.compile or gen.compile_mode != GenerationConfig.compile_mode:  # defaults need no check (nor torch)
+    # defaults need no check (nor torch)
+    if gen.compile or gen.compile_mode != GenerationConfig.compile_mode:
         from methods.speedups import check_compile_settings
 
         check_compile_settings(gen.compile_backend, gen.compile_mode, "generation.", compiling=gen.compile)

@@ -37,7 +37,8 @@ def use_deterministic_kernels(device: torch.device) -> bool:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False  # autotuning picks by timing, which varies from run to run
+    # autotuning picks by timing, which varies from run to run
+    torch.backends.cudnn.benchmark = False
     return True
 
 
@@ -48,8 +49,11 @@ def manifest_entry(device: torch.device, deterministic: bool) -> dict:
 
 def current_state() -> tuple:
     """What `use_deterministic_kernels` changes in this process, to put back once the cells are done here."""
-    return (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-            torch.backends.cudnn.benchmark)  # fmt: skip
+    return (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
 
 
 def restore(state: tuple) -> None:

@@ -45,7 +45,8 @@ def declared_requirements() -> list[tuple[str, str, str | None]]:
 
     try:
         declared = requires(DISTRIBUTION) or []
-    except PackageNotFoundError:  # run from a source tree that was never installed
+    except PackageNotFoundError:
+        # run from a source tree that was never installed
         from benchmark.environment import TRACKED_PACKAGES
 
         return [(name, "", None) for name in TRACKED_PACKAGES if name != DISTRIBUTION]
@@ -80,7 +81,8 @@ def version_check(name: str, specifier: str, required: bool, purpose: str = "") 
     try:
         allowed = not specifier or SpecifierSet(specifier).contains(Version(found), prereleases=True)
     except InvalidVersion:
-        allowed = True  # a local build's odd version string: nothing to compare
+        # a local build's odd version string: nothing to compare
+        allowed = True
     if allowed:
         return Check(name, f"{found} (ok: {specifier})" if specifier else found)
     fix = "pip install -e ." if required else f"pip install '{name}{specifier}'"
@@ -114,8 +116,10 @@ def torch_build_check() -> Check:
         return Check("torch build", text)
     text = f"{torch.__version__}: CUDA {cuda} build"
     if not torch.cuda.is_available():
-        text += (" with no usable GPU here; on a machine without one, the CPU-only build saves gigabytes "
-                 "(README: Quick start)")  # fmt: skip
+        text += (
+            " with no usable GPU here; on a machine without one, the CPU-only build saves gigabytes "
+            "(README: Quick start)"
+        )
     return Check("torch build", text)
 
 
@@ -212,7 +216,8 @@ def _guarded(topic: str, check) -> list[Check]:
         found = check()
     except BenchError:
         raise
-    except Exception as exc:  # the point of doctor is to say what is broken, not to die of it
+    except Exception as exc:
+        # the point of doctor is to say what is broken, not to die of it
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return [Check(topic, f"cannot check: {type(exc).__name__}: {reason}", problem=True)]
     return found if isinstance(found, list) else [found]
@@ -241,7 +246,8 @@ def run_checks(profile: str | None, dataset_dir: str | os.PathLike | None) -> li
     from benchmark.profiles import PROFILES, get_profile
 
     if profile:
-        get_profile(profile)  # an unknown name fails before anything is checked
+        # an unknown name fails before anything is checked
+        get_profile(profile)
     checks = [Check("python", f"{sys.version.split()[0]} ({platform.platform()})")]
     checks += package_checks()
     checks.append(Check("git", git_revision() or "not a git checkout"))

@@ -23,9 +23,12 @@ from benchmark.store.run_dir import RUN_FILE, RunStore
 class CellPlan:
     method: str
     subject: str
-    personalized: bool  # an artifact is on disk: no training needed
-    planned: int  # images this configuration asks of the cell
-    on_disk: int  # of those, images recorded and present (kept if still current when the run checks them)
+    # an artifact is on disk: no training needed
+    personalized: bool
+    # images this configuration asks of the cell
+    planned: int
+    # of those, images recorded and present (kept if still current when the run checks them)
+    on_disk: int
 
 
 @dataclass
@@ -36,8 +39,10 @@ class RunPlan:
     meaningful: bool
     shard: str | None
     cells: list[CellPlan] = field(default_factory=list)
-    unusable: dict[str, str] = field(default_factory=dict)  # subject of these cells -> why its images cannot be used
-    notes: list[str] = field(default_factory=list)  # other warnings the real run gives before its first cell
+    # subject of these cells -> why its images cannot be used
+    unusable: dict[str, str] = field(default_factory=dict)
+    # other warnings the real run gives before its first cell
+    notes: list[str] = field(default_factory=list)
 
     def table(self) -> str:
         """Per method: subjects, personalized, images planned, on disk, left to generate."""
@@ -68,8 +73,10 @@ class RunPlan:
 
     def warnings(self) -> list[str]:
         """What the real run would warn of before its first cell."""
-        failing = [f"{why}: {name}'s unfinished cells would fail (finished ones are kept), the other subjects run"
-                   for name, why in self.unusable.items()]  # fmt: skip
+        failing = [
+            f"{why}: {name}'s unfinished cells would fail (finished ones are kept), the other subjects run"
+            for name, why in self.unusable.items()
+        ]
         return [*self.notes, *failing]
 
 
@@ -107,7 +114,8 @@ def _recorded_device(run_dir: Path) -> str | None:
     try:
         return json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("device_type")
     except (OSError, ValueError):
-        return None  # unreadable: `store.open` says so
+        # unreadable: `store.open` says so
+        return None
 
 
 def _cell_plan(prepared: PreparedRun, store: RunStore, cell) -> CellPlan:

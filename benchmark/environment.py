@@ -60,8 +60,10 @@ def uncommitted_warning(revision: str | None, what: str) -> str | None:
     """The warning for work done by a checkout with uncommitted changes ('+dirty'), or None for a clean one."""
     if not str(revision or "").endswith("+dirty"):
         return None
-    return (f"the harness checkout has uncommitted changes ({revision}): {what} cannot be traced to a commit, "
-            "and reports of it will say so")  # fmt: skip
+    return (
+        f"the harness checkout has uncommitted changes ({revision}): {what} cannot be traced to a commit, "
+        "and reports of it will say so"
+    )
 
 
 def device_description() -> dict:

@@ -35,15 +35,23 @@ def raise_if_storage_failure(exc: BaseException, where: object = "output") -> No
         return
     if exc.errno == errno.ENOSPC:
         raise DiskFull(f"disk full while writing {where}; free space and re-run (finished work is kept)") from exc
-    if exc.errno == errno.EDQUOT:  # a cluster's per-user quota: the usual "disk full" on shared storage
-        raise DiskFull(f"disk quota exceeded while writing {where}; free space in your quota (or write elsewhere) "
-                       "and re-run (finished work is kept)") from exc  # fmt: skip
-    if exc.errno == errno.EFBIG:  # `ulimit -f`, or a file system's largest file: every later save fails alike
-        raise DiskFull(f"file too large while writing {where} (a file-size limit: `ulimit -f`, or the file "
-                       "system's); lift it and re-run (finished work is kept)") from exc  # fmt: skip
+    # a cluster's per-user quota: the usual "disk full" on shared storage
+    if exc.errno == errno.EDQUOT:
+        raise DiskFull(
+            f"disk quota exceeded while writing {where}; free space in your quota (or write elsewhere) "
+            "and re-run (finished work is kept)"
+        ) from exc
+    # `ulimit -f`, or a file system's largest file: every later save fails alike
+    if exc.errno == errno.EFBIG:
+        raise DiskFull(
+            f"file too large while writing {where} (a file-size limit: `ulimit -f`, or the file "
+            "system's); lift it and re-run (finished work is kept)"
+        ) from exc
     if exc.errno == errno.EROFS:
-        raise PermissionDenied(f"read-only file system: {exc.filename or where}; write to another folder and re-run "
-                               "(finished work is kept)") from exc  # fmt: skip
+        raise PermissionDenied(
+            f"read-only file system: {exc.filename or where}; write to another folder and re-run "
+            "(finished work is kept)"
+        ) from exc
     if exc.errno in (errno.EACCES, errno.EPERM):
         target = exc.filename or where
         raise PermissionDenied(
@@ -68,7 +76,8 @@ def _raise_if_library_disk_full(exc: BaseException, where: object) -> None:
 
     text = str(exc)
     if any(marker in text for marker in _SHARED_MEMORY_TEXT):
-        return  # /dev/shm full (a DataLoader in a container): not the disk that freeing space on would help
+        # /dev/shm full (a DataLoader in a container): not the disk that freeing space on would help
+        return
     for markers, errno_code in (
         (_DISK_FULL_TEXT, errno.ENOSPC),
         (_QUOTA_TEXT, errno.EDQUOT),

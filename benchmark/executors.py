@@ -28,7 +28,8 @@ def usable_cores() -> int:
     """The cores this process may run on (a job's CPU allocation, not the whole node's)."""
     try:
         return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity call
+    except AttributeError:
+        # macOS and Windows have no affinity call
         return os.cpu_count() or 1
 
 
@@ -68,7 +69,8 @@ def run_local(
     from benchmark import progress as cell_progress
 
     threads, kernels = torch.get_num_threads(), determinism.current_state()
-    cell_progress.configure(spec.progress, position=1)  # under the run's own bar
+    # under the run's own bar
+    cell_progress.configure(spec.progress, position=1)
     runner = CellRunner(spec)
     results = []
     try:
@@ -80,7 +82,8 @@ def run_local(
     finally:
         torch.set_num_threads(threads)
         determinism.restore(kernels)
-        cell_progress.configure(False)  # what this process runs next shows no cell bars of its own
+        # what this process runs next shows no cell bars of its own
+        cell_progress.configure(False)
     return results
 
 
@@ -101,7 +104,8 @@ def _exit_with_parent() -> None:
             import ctypes
 
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            # PR_SET_PDEATHSIG
+            libc.prctl(1, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
     parent = multiprocessing.parent_process()
@@ -109,7 +113,8 @@ def _exit_with_parent() -> None:
         return
 
     def watch() -> None:
-        parent.join()  # returns when the parent has exited, however it ended
+        # returns when the parent has exited, however it ended
+        parent.join()
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
@@ -123,12 +128,15 @@ def _init_worker(spec: CellSpec, device_index: list, started_dir: str, workers: 
 
     _exit_with_parent()
     _started_dir = started_dir
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
+    # Ctrl-C is the parent's to handle: it stops the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with device_index.get_lock():
         slot = device_index.value
         device_index.value += 1
-    cell_progress.configure(spec.progress, position=1 + slot % max(1, workers))  # a line per worker under the bar
-    if spec.device == "cuda":  # one GPU per worker; an explicit cuda:N is kept as the user asked
+    # a line per worker under the bar
+    cell_progress.configure(spec.progress, position=1 + slot % max(1, workers))
+    # one GPU per worker; an explicit cuda:N is kept as the user asked
+    if spec.device == "cuda":
         import torch
 
         spec.device = f"cuda:{slot % max(1, torch.cuda.device_count())}"
@@ -146,7 +154,8 @@ def _run_in_worker(number: int, cell: Cell) -> CellResult:
     return _worker_runner.run_cell(cell)
 
 
-PROCESS_RETRIES = 2  # as on Ray: a cell whose pool lost a worker is rerun this many times, then recorded as failed
+# as on Ray: a cell whose pool lost a worker is rerun this many times, then recorded as failed
+PROCESS_RETRIES = 2
 
 
 def run_processes(
@@ -177,13 +186,17 @@ def run_processes(
             for mark in os.listdir(started_dir):
                 os.unlink(os.path.join(started_dir, mark))
             pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(workers, len(pending)), mp_context=context, initializer=_init_worker,
+                max_workers=min(workers, len(pending)),
+                mp_context=context,
+                initializer=_init_worker,
                 initargs=(spec, counter, started_dir, workers),
-            )  # fmt: skip
-            processes = pool._processes  # filled as workers start; read after a break for their exit codes
+            )
+            # filled as workers start; read after a break for their exit codes
+            processes = pool._processes
             try:
-                futures = {pool.submit(_run_in_worker, number, cell): (number, cell) for number, cell in
-                           enumerate(pending)}  # fmt: skip
+                futures = {
+                    pool.submit(_run_in_worker, number, cell): (number, cell) for number, cell in enumerate(pending)
+                }
                 for future in concurrent.futures.as_completed(futures):
                     number, cell = futures[future]
                     try:
@@ -193,9 +206,12 @@ def run_processes(
                         attempts[cell] += charged
                         if attempts[cell] <= PROCESS_RETRIES:
                             retry.append(cell)
-                            if charged:  # said, so a log shows why a cell took twice as long
-                                log(f"bench: {cell.method}/{cell.subject}: its worker process died; retrying "
-                                    f"(attempt {attempts[cell] + 1} of {PROCESS_RETRIES + 1})")  # fmt: skip
+                            # said, so a log shows why a cell took twice as long
+                            if charged:
+                                log(
+                                    f"bench: {cell.method}/{cell.subject}: its worker process died; retrying "
+                                    f"(attempt {attempts[cell] + 1} of {PROCESS_RETRIES + 1})"
+                                )
                             continue
                         result = CellResult(cell, error=f"worker process died ({attempts[cell]} times): {exc}")
                     results.append(result)
@@ -208,7 +224,8 @@ def run_processes(
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
             pool.shutdown(wait=True)
-            pending = [cell for cell in cells if cell in retry]  # in plan order
+            # in plan order
+            pending = [cell for cell in cells if cell in retry]
     order = {cell: i for i, cell in enumerate(cells)}
     return sorted(results, key=lambda r: order[r.cell])
 
@@ -224,19 +241,22 @@ def check_ray_address(address: str | None, timeout: float = 3.0) -> None:
     target = address.split("://", 1)[-1]
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
-        return  # not host:port: Ray decides what it means
+        # not host:port: Ray decides what it means
+        return
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise BenchError(f"cannot reach the Ray cluster at {address}: {reason} (is the head node up? `ray status` "
-                         "on it says)") from None  # fmt: skip
+        raise BenchError(
+            f"cannot reach the Ray cluster at {address}: {reason} (is the head node up? `ray status` on it says)"
+        ) from None
 
 
 def _ray_failure(ray, exc: Exception) -> str:
     """One line for a cell Ray gave up on (its own message is a multi-line dump of the actor and the node)."""
-    if isinstance(exc, ray.exceptions.RayActorError):  # Ray's whole account is kept in the failure record
+    # Ray's whole account is kept in the failure record
+    if isinstance(exc, ray.exceptions.RayActorError):
         return f"Ray worker process died ({RAY_RETRIES + 1} times, or its start failed)"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return f"Ray worker failed: {type(exc).__name__}: {lines[0] if lines else 'no message'}"
@@ -248,14 +268,17 @@ def _ran_in_a_dead_worker(started_dir: str, number: int, processes: dict) -> boo
         with open(os.path.join(started_dir, str(number))) as mark:
             pid = int(mark.read() or 0)
     except (OSError, ValueError):
-        return False  # never started: it was only queued
+        # never started: it was only queued
+        return False
     for process in list((processes or {}).values()):
-        process.join(timeout=5)  # the pool is stopping them; their exit codes say who died and who was stopped
+        # the pool is stopping them; their exit codes say who died and who was stopped
+        process.join(timeout=5)
     import signal
 
     stopped = {p.pid for p in (processes or {}).values() if p.exitcode in (0, -signal.SIGTERM)}
     dead = {p.pid for p in (processes or {}).values() if p.exitcode is not None} - stopped
-    return pid in dead or not dead  # no worker known dead: charge every started cell, as the safe side
+    # no worker known dead: charge every started cell, as the safe side
+    return pid in dead or not dead
 
 
 @contextlib.contextmanager
@@ -272,7 +295,8 @@ def _quiet_local_token_notice():
         notice.setLevel(level)
 
 
-RAY_RETRIES = 2  # a worker process that dies (OOM kill, preemption) is restarted and its cell rerun this many times
+# a worker process that dies (OOM kill, preemption) is restarted and its cell rerun this many times
+RAY_RETRIES = 2
 
 
 class RayCellWorker:
@@ -289,7 +313,8 @@ class RayCellWorker:
         import torch
 
         if spec.device.startswith("cuda"):
-            spec.device = "cuda" if torch.cuda.is_available() else spec.device  # Ray assigned this actor its GPU
+            # Ray assigned this actor its GPU
+            spec.device = "cuda" if torch.cuda.is_available() else spec.device
         self.runner = CellRunner(spec)
         # Ray restarts a dead actor and reruns the cell it was running first; the driver never hears of it, so
         # the rerun cell says so (the process executor logs its retries too).
@@ -331,7 +356,8 @@ def run_ray(
         import ray
     except ImportError:
         raise BenchError("--executor ray needs Ray: pip install 'dreambench-harness[ray]'") from None
-    address = address or os.environ.get("RAY_ADDRESS") or None  # `ray job submit` passes the cluster this way
+    # `ray job submit` passes the cluster this way
+    address = address or os.environ.get("RAY_ADDRESS") or None
     started_here = not ray.is_initialized()
     if started_here:
         import signal
@@ -347,15 +373,18 @@ def run_ray(
             what = f"connect to the Ray cluster at {address}" if address else "start a local Ray instance"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BenchError(f"cannot {what}: {first}") from None
-        finally:  # ray.init installs its own SIGTERM handler (a bare exit): keep ours, which says what happened
+        finally:
+            # ray.init installs its own SIGTERM handler (a bare exit): keep ours, which says what happened
             signal.signal(signal.SIGTERM, on_sigterm)
     gpus = 1 if spec.device.startswith("cuda") else 0
     actor_class = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=RAY_RETRIES, max_task_retries=RAY_RETRIES)(
         RayCellWorker
     )
-    spec_ref = spec  # small plain data: by value (an object-store argument makes Ray warn on every restartable actor)
+    # small plain data: by value (an object-store argument makes Ray warn on every restartable actor)
+    spec_ref = spec
     queue = list(cells)
-    pending: dict = {}  # object ref -> (actor, cell)
+    # object ref -> (actor, cell)
+    pending: dict = {}
 
     def give(actor) -> None:
         cell = queue.pop(0)
@@ -375,13 +404,19 @@ def run_ray(
                 actor, cell, started = pending.pop(done[0])
                 try:
                     results.append(ray.get(done[0]))
-                except Exception as exc:  # retries exhausted: record the cell as failed, keep the others
+                except Exception as exc:
+                    # retries exhausted: record the cell as failed, keep the others
                     if isinstance(getattr(exc, "cause", None), StorageFailure):
-                        raise exc.cause from None  # a full disk stops the run here as on any executor
-                    results.append(CellResult(cell, error=_ray_failure(ray, exc), detail=str(exc),
-                                              seconds=time.monotonic() - started))  # fmt: skip
+                        # a full disk stops the run here as on any executor
+                        raise exc.cause from None
+                    results.append(
+                        CellResult(
+                            cell, error=_ray_failure(ray, exc), detail=str(exc), seconds=time.monotonic() - started
+                        )
+                    )
                     if isinstance(exc, ray.exceptions.RayActorError):
-                        actor = actor_class.remote(spec_ref)  # out of restarts: a new one for the other cells
+                        # out of restarts: a new one for the other cells
+                        actor = actor_class.remote(spec_ref)
                 on_cell(results[-1])
                 bar.update(1)
                 if queue:

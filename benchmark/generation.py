@@ -37,14 +37,21 @@ from methods.registry import get_method_class
 @dataclass
 class CellResult:
     cell: Cell
-    generated: int = 0  # images written by this run
-    reused: int = 0  # images already on disk with the right bytes
+    # images written by this run
+    generated: int = 0
+    # images already on disk with the right bytes
+    reused: int = 0
     error: str | None = None
-    detail: str | None = None  # traceback of an unexpected error, kept in the failure record
-    seconds: float = 0.0  # wall time of the cell in its worker
-    trained: bool = False  # personalized in this run (not an artifact found on disk)
-    resumed_from_step: int = 0  # the training continued from this checkpoint of a killed run (0: from scratch)
-    notes: list[str] = field(default_factory=list)  # warnings a user must see whatever the log (terminal or batch)
+    # traceback of an unexpected error, kept in the failure record
+    detail: str | None = None
+    # wall time of the cell in its worker
+    seconds: float = 0.0
+    # personalized in this run (not an artifact found on disk)
+    trained: bool = False
+    # the training continued from this checkpoint of a killed run (0: from scratch)
+    resumed_from_step: int = 0
+    # warnings a user must see whatever the log (terminal or batch)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for a log that is not a terminal (a SLURM job's, a CI's): what the cell did."""
@@ -53,8 +60,9 @@ class CellResult:
             return f"{what} FAILED after {self.seconds:.0f}s: {self.error}"
         training = ""
         if self.trained:
-            training = f"trained (resumed from step {self.resumed_from_step}), " if self.resumed_from_step else (
-                "trained, ")  # fmt: skip
+            training = (
+                f"trained (resumed from step {self.resumed_from_step}), " if self.resumed_from_step else "trained, "
+            )
         return f"{what} done in {self.seconds:.0f}s: {training}{self.generated} images generated, {self.reused} reused"
 
 
@@ -68,7 +76,8 @@ def _where_raised(exc: BaseException) -> str:
 
     libraries = tuple(str(Path(sysconfig.get_paths()[key]).resolve()) for key in ("stdlib", "purelib", "platlib"))
     ours = [f for f in frames if not str(Path(f.filename).resolve()).startswith(libraries)]
-    frame = (ours or frames)[-1]  # the innermost line of the method's (or harness's) own code, not torch's
+    # the innermost line of the method's (or harness's) own code, not torch's
+    frame = (ours or frames)[-1]
     return f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
 
 
@@ -80,13 +89,17 @@ class CellSpec:
     config: dict
     dataset_dir: str
     model_locations: dict[str, str]
-    method_keys: dict[str, str]  # by label: the folder name of a method (plus changed options)
-    method_options: dict[str, dict]  # by label
-    method_names: dict[str, str]  # label -> registered method name
+    # by label: the folder name of a method (plus changed options)
+    method_keys: dict[str, str]
+    # by label
+    method_options: dict[str, dict]
+    # label -> registered method name
+    method_names: dict[str, str]
     device: str
     cache_dir: str
     meaningful: bool = True
-    progress: bool = False  # bars for training steps and class images (a terminal, not --quiet)
+    # bars for training steps and class images (a terminal, not --quiet)
+    progress: bool = False
 
 
 def quiet_library_progress_bars() -> None:
@@ -105,7 +118,8 @@ class CellRunner:
         self.store = RunStore(Path(spec.run_dir))
         self.protocol = load_protocol(get_profile(self.config.profile).dataset)
         self._methods: dict = {}
-        self._subject_of: dict[str, str] = {}  # method label -> the subject its last cell ran
+        # method label -> the subject its last cell ran
+        self._subject_of: dict[str, str] = {}
 
     @cached_property
     def context(self) -> MethodContext:
@@ -116,7 +130,8 @@ class CellRunner:
             # CPU kernels round differently with different thread counts, so the
             # count is pinned (part of the run identity) for byte-identical images.
             torch.set_num_threads(generation.cpu_threads)
-        if self.config.deterministic:  # in every worker (process pool, Ray actor) before it loads a model
+        # in every worker (process pool, Ray actor) before it loads a model
+        if self.config.deterministic:
             determinism.use_deterministic_kernels(device)
         return MethodContext(
             config=self.config,
@@ -130,7 +145,8 @@ class CellRunner:
     def method(self, label: str):
         for other, instance in self._methods.items():
             if other != label:
-                instance.release()  # one method's models in memory at a time
+                # one method's models in memory at a time
+                instance.release()
         if label not in self._methods:
             cls = get_method_class(self.spec.method_names[label], self.config.include)
             self._methods[label] = cls(self.context, self.spec.method_options[label])
@@ -161,19 +177,22 @@ class CellRunner:
         return result
 
     def _artifact(self, cell: Cell, method, subject: SubjectInput, result: CellResult) -> dict:
-        with self.store.cell_lock(cell.method, cell.subject):  # overlapping runs never train one cell twice
+        # overlapping runs never train one cell twice
+        with self.store.cell_lock(cell.method, cell.subject):
             info = self.store.artifact_info(cell.method, cell.subject)
             damage = self.store.damaged_artifact(cell.method, cell.subject, info) if info is not None else None
             if info is not None and damage is None:
                 self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=False)
                 return info
-            if damage is not None:  # never used: trained again, and its images made again from the new weights
+            # never used: trained again, and its images made again from the new weights
+            if damage is not None:
                 self.store.discard_artifact(cell.method, cell.subject)
                 what = f"{cell.method}/{cell.subject}: its trained artifact is damaged ({damage})"
                 result.notes.append(f"{what}: trained again, and its images made again")
             self.store.remove_leftovers(cell.method, cell.subject, keep_scratch=True)
             info = self._personalize(cell, method, subject, result)
-            result.trained = info.get("trained") is not False  # `base` records that it trains nothing
+            # `base` records that it trains nothing
+            result.trained = info.get("trained") is not False
             result.resumed_from_step = int(info.get("resumed_from_step") or 0)
             return info
 
@@ -218,7 +237,8 @@ class CellRunner:
     def _run_cell(self, cell: Cell, result: CellResult, on_group) -> None:
         method = self.method(cell.method)
         if self._subject_of.get(cell.method, cell.subject) != cell.subject and method.release_between_subjects:
-            method.release()  # a pipeline kept between `generate` calls holds the previous subject's weights
+            # a pipeline kept between `generate` calls holds the previous subject's weights
+            method.release()
         self._subject_of[cell.method] = cell.subject
         subject = self.subject_input(cell.subject)
         artifact = self._artifact(cell, method, subject, result)
@@ -247,14 +267,18 @@ class CellRunner:
                 result.reused += len(group.seeds)
                 if on_group:
                     on_group()
-        images: dict[int, dict[int, object]] = {}  # group -> image index -> image, until the group is complete
-        with BackgroundWriter() as writer:  # a group is encoded and written while the next batch samples
+        # group -> image index -> image, until the group is complete
+        images: dict[int, dict[int, object]] = {}
+        # a group is encoded and written while the next batch samples
+        with BackgroundWriter() as writer:
             for batch in plan:
                 if all(done[number] for number, _ in batch):
-                    continue  # a batch is sampled whole or not at all: its companions decide every image's rounding
+                    # a batch is sampled whole or not at all: its companions decide every image's rounding
+                    continue
                 prompts = [texts[number] for number, _ in batch]
                 seeds = [groups[number].seeds[image] for number, image in batch]
-                with seeded_global_rngs(seeds[0], self.context.device):  # a plug-in's global draws repeat too
+                # a plug-in's global draws repeat too
+                with seeded_global_rngs(seeds[0], self.context.device):
                     produced = method.generate(subject, artifact_dir, prompts, seeds)
                 check_method_output(produced, len(batch), self.spec.method_names[cell.method])
                 self._note_other_size(cell, produced, result)

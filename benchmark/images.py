@@ -42,6 +42,8 @@ def check_subject_phrase(phrase, method: str) -> str:
     """A method's `subject_phrase` is the words every prompt is built around: `None` or blank would make
     prompts such as "a None in the jungle" and be scored as if they were the protocol's."""
     if not isinstance(phrase, str) or not phrase.strip():
-        raise BenchError(f"method '{method}': subject_phrase() returned {phrase!r}; it must be the words that stand "
-                         "for the subject in prompts, e.g. 'sks dog'")  # fmt: skip
+        raise BenchError(
+            f"method '{method}': subject_phrase() returned {phrase!r}; it must be the words that stand "
+            "for the subject in prompts, e.g. 'sks dog'"
+        )
     return phrase

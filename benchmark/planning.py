@@ -50,7 +50,8 @@ def plan_cells(methods: list[str], subjects: list[Subject]) -> list[Cell]:
     for subject in subjects:
         rounds[subject.name] = seen.get(subject.class_noun, 0)
         seen[subject.class_noun] = rounds[subject.name] + 1
-    ordered = sorted(subjects, key=lambda subject: rounds[subject.name])  # stable: protocol order within a round
+    # stable: protocol order within a round
+    ordered = sorted(subjects, key=lambda subject: rounds[subject.name])
     return [Cell(method, subject.name) for method in methods for subject in ordered]
 
 
@@ -78,7 +79,8 @@ def plan_groups(
     return groups
 
 
-Slot = tuple[int, int]  # (group index in the cell's plan, image index in the group)
+# (group index in the cell's plan, image index in the group)
+Slot = tuple[int, int]
 
 
 def sampling_batches(group_sizes: list[int], batch_size: int, starts: tuple[int, ...] = ()) -> list[list[Slot]]:

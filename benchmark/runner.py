@@ -36,6 +36,7 @@ from benchmark.store.atomic import atomic_write_text
 from benchmark.store.containment import refuse_links_out
 from benchmark.store.lock import run_lock
 from benchmark.store.run_dir import LAYOUT_VERSION, RunStore, recorded_includes
+from benchmark.weights_notice import BANNER_FILE, not_meaningful_banner, pocket_world_banner
 from dataset.locate import cache_root, resolve_dataset_dir
 from dataset.protocol import ATTRIBUTION, load_protocol
 from dataset.validate import unusable_subjects
@@ -44,7 +45,6 @@ from methods.labels import earlier_labels, identity_options, method_label, same_
 from methods.options import resolve_options
 from methods.provenance import builtin_versions, plugin_code_fingerprint
 from methods.registry import available_methods, broken_plugins, get_method_class
-from reports.banner import BANNER_FILE, not_meaningful_banner, pocket_world_banner
 
 
 @dataclass
@@ -721,7 +721,7 @@ def _score(prepared: PreparedRun, records: dict[str, int], results: list[CellRes
             prepared.run_dir,
             prepared.dataset_dir,
             methods=scored,
-            profile=config.profile,
+            profile=prepared.profile,
             model_sources=config.model_sources(),
             device=str(prepared.device),
             keep_identifier=config.clip_t_keep_identifier,

@@ -25,7 +25,8 @@ def image_seed(base_seed: int, subject: str, prompt_key: int | str, image_index:
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
-ACCELERATOR_RNG_TYPES = ("cuda", "mps")  # devices with a global generator of their own, apart from the CPU's
+# devices with a global generator of their own, apart from the CPU's
+ACCELERATOR_RNG_TYPES = ("cuda", "mps")
 
 
 @contextmanager

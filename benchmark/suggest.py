@@ -12,7 +12,8 @@ def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name nearest to `name`, or None when none is near enough to be what was meant."""
     known = list(known)
     lowered = {k.lower(): k for k in known}
-    if name.lower() in lowered:  # only the case differs
+    # only the case differs
+    if name.lower() in lowered:
         return lowered[name.lower()]
     match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
     return lowered[match[0]] if match else None

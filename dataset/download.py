@@ -114,7 +114,8 @@ def _local_path(url: str) -> Path | None:
         return None
     if parsed.scheme == "file":
         return Path(urllib.request.url2pathname(parsed.path))
-    if len(parsed.scheme) <= 1:  # no scheme, or a Windows drive letter
+    # no scheme, or a Windows drive letter
+    if len(parsed.scheme) <= 1:
         return Path(url).expanduser()
     raise BenchError(f"cannot download {url}: only http(s)://, file:// URLs and local paths are supported")
 
@@ -200,7 +201,8 @@ def _unpack(archive: Path, into: Path, url: str) -> Path:
             raise BenchError(f"{url} is not a .zip or .tar.gz archive")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         raise BenchError(f"archive from {url} is damaged: {_one_line(exc)}") from None
-    except OSError as exc:  # gzip/zlib corruption surfaces as OSError too
+    except OSError as exc:
+        # gzip/zlib corruption surfaces as OSError too
         raise BenchError(f"archive from {url} could not be unpacked: {_one_line(exc.strerror or exc)}") from None
     return into.joinpath(*prefix)
 

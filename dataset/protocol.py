@@ -39,9 +39,11 @@ class ImageEntry:
 
 @dataclass(frozen=True)
 class Prompt:
-    index: int | str  # position in the protocol's list; "class" for the PRES prompt
+    # position in the protocol's list; "class" for the PRES prompt
+    index: int | str
     template: str
-    category: str  # recontextualization | accessorization | property (| prior-preservation)
+    # recontextualization | accessorization | property (| prior-preservation)
+    category: str
 
     def render(self, subject_phrase: str) -> str:
         return self.template.format(subject_phrase)
@@ -59,7 +61,8 @@ class Subject:
         return "live" if self.live else "object"
 
 
-SUBJECT_GROUPS = ("all", "live", "object")  # what --subjects takes alone, instead of a list of names
+# what --subjects takes alone, instead of a list of names
+SUBJECT_GROUPS = ("all", "live", "object")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ class Protocol:
     subjects: dict[str, Subject]
     object_prompts: tuple[Prompt, ...]
     live_prompts: tuple[Prompt, ...]
-    fingerprint: str  # SHA-256 of the manifest: the "dataset hash" recorded with every run
+    # SHA-256 of the manifest: the "dataset hash" recorded with every run
+    fingerprint: str
 
     def prompts_for(self, subject: Subject) -> tuple[Prompt, ...]:
         return self.live_prompts if subject.live else self.object_prompts

@@ -19,7 +19,8 @@ class BaseModel(Method):
     name = "base"
     description = "un-personalized base model prompted with the class noun (lower bound, no training)"
 
-    release_between_subjects = False  # the class noun's prompts need no subject's weights: one pipeline serves all
+    # the class noun's prompts need no subject's weights: one pipeline serves all
+    release_between_subjects = False
     _pipe = None
 
     def release(self) -> None:

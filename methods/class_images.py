@@ -38,7 +38,8 @@ from benchmark.store.containment import require_inside
 
 # How many images have been generated in this process: tests use it to prove sharing.
 GENERATED = {"count": 0}
-HASHES = "sha256.json"  # beside the images: each one's SHA-256, recorded when it was made
+# beside the images: each one's SHA-256, recorded when it was made
+HASHES = "sha256.json"
 
 
 def class_image_key(
@@ -61,7 +62,8 @@ def class_image_key(
         "resolution": generation.resolution,
         "dtype": generation.dtype,
         "cpu_threads": generation.cpu_threads,
-        "sdpa_attention": generation.sdpa_attention,  # kernels and layout change bytes by rounding
+        # kernels and layout change bytes by rounding
+        "sdpa_attention": generation.sdpa_attention,
         "channels_last": generation.channels_last,
         "seed": seed,
         **compile_identity(generation),
@@ -74,7 +76,8 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
 
     generation = copy.copy(context.generation)
     generation.scheduler = sampler
-    generation.dtype = str(context.dtype).removeprefix("torch.")  # "auto" would hide fp16 vs fp32
+    # "auto" would hide fp16 vs fp32
+    generation.dtype = str(context.dtype).removeprefix("torch.")
     # The resolved location names the exact weights (a hub snapshot folder carries its revision).
     base_model = f"{context.config.model_sources()['base']}@{context.model_locations['base']}"
     key = class_image_key(base_model, prompt, sampler, generation, seed, device_name(context.device))
@@ -82,7 +85,8 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
     require_inside(context.cache_dir, folder, "cache")
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{i:04d}.png" for i in range(count)]
-    with FileLock(str(folder / ".lock")):  # workers training two subjects of one class wait, then reuse
+    # workers training two subjects of one class wait, then reuse
+    with FileLock(str(folder / ".lock")):
         atomic_write_json(folder / "key.json", key)
         recorded = _recorded_hashes(folder)
         block_size = generation.batch_size
@@ -91,7 +95,8 @@ def ensure_class_images(context, prompt: str, count: int, *, sampler: str, seed:
             pipe = build_pipeline(context.generation_parts(), generation, context.device, context.dtype)
             bar = progress.bar(f"class images '{prompt}'", len(blocks) * block_size, "image")
             for block in blocks:
-                chunk = list(range(block * block_size, (block + 1) * block_size))  # past `count`: kept for later
+                # past `count`: kept for later
+                chunk = list(range(block * block_size, (block + 1) * block_size))
                 seeds = [image_seed(seed, "class-images", prompt, i) for i in chunk]
                 for i, image in zip(chunk, sample(pipe, [prompt] * len(chunk), seeds, generation), strict=True):
                     png = png_bytes(image)

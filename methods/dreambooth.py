@@ -44,7 +44,8 @@ def fp32_copy(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """A trainable copy in fp32 on the device; the shared base module (maybe fp16) is left as it is."""
     module = copy.deepcopy(module).to(device)
     module = module if module.dtype == torch.float32 else module.float()
-    speedups.set_layout(module, channels_last=False)  # the base may be NHWC from a pipeline; each run sets its own
+    # the base may be NHWC from a pipeline; each run sets its own
+    speedups.set_layout(module, channels_last=False)
     return module
 
 
@@ -143,11 +144,13 @@ class DreamBooth(Method):
         if options["class_sampler"] not in SCHEDULERS:
             fail(f"class_sampler must be one of {', '.join(SCHEDULERS)}, not {options['class_sampler']!r}")
         for key in ("instance_prompt", "class_prompt"):
-            if "{}" not in options[key]:  # without it the identifier never enters the prompt and nothing is learned
+            # without it the identifier never enters the prompt and nothing is learned
+            if "{}" not in options[key]:
                 fail(f"{key} must hold {{}} where the subject phrase goes ('a photo of {{}}'), not {options[key]!r}")
             try:
                 options[key].format("x")
-            except (IndexError, KeyError, ValueError):  # '{} {}' or '{name}': every cell would fail on it
+            except (IndexError, KeyError, ValueError):
+                # '{} {}' or '{name}': every cell would fail on it
                 fail(f"{key} must hold exactly one {{}} and no other braces, not {options[key]!r}")
         if options["max_grad_norm"] is not None and not options["max_grad_norm"] > 0:
             fail(f"max_grad_norm must be above 0 (null: no clipping), not {options['max_grad_norm']!r}")
@@ -271,7 +274,8 @@ class DreamBooth(Method):
         did before, which is what makes a cell's result the same on any executor.
         """
         device = self.context.device
-        self.release()  # the previous subject's pipeline has no business in memory while this one trains
+        # the previous subject's pipeline has no business in memory while this one trains
+        self.release()
         with seeded_torch_rng(self.training_seed(subject, "global-rng"), device):
             return self._train(subject, workdir, scratch)
 
@@ -439,7 +443,8 @@ class DreamBooth(Method):
     def generate(self, subject: SubjectInput, artifact_dir: Path, prompts: list[str], seeds: list[int]) -> list:
         key = str(artifact_dir)
         if self._pipe_key != key:
-            self._pipe = None  # one subject's weights in memory at a time
+            # one subject's weights in memory at a time
+            self._pipe = None
             if self.context.device.type == "cuda":
                 torch.cuda.empty_cache()
             self._pipe = self.pipeline_for(artifact_dir)

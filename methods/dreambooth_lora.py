@@ -80,8 +80,10 @@ class DreamBoothLoRA(DreamBooth):
 
     def pipeline_for(self, artifact_dir: Path):
         components = self.context.generation_parts()
-        components["unet"] = copy.deepcopy(components["unet"])  # adapters go into a copy, never the shared base
+        # adapters go into a copy, never the shared base
+        components["unet"] = copy.deepcopy(components["unet"])
         pipe = build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
-        with quiet_libraries():  # it warns that the (untrained) text encoder has no LoRA keys
+        # it warns that the (untrained) text encoder has no LoRA keys
+        with quiet_libraries():
             pipe.load_lora_weights(artifact_dir)
         return pipe

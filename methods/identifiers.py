@@ -25,7 +25,8 @@ from benchmark.errors import BenchError
 # relative slice of its 49,408 ids (15.6% - 31.2%) plays the same role. Looking at the
 # data: below it sit everyday short words and famous acronyms (usa, bbc, nba, mom);
 # far above it, more fragments of names and handles than whole words.
-RARE_BAND = (7700, 15400)  # half-open [start, stop) over CLIP token ids
+# half-open [start, stop) over CLIP token ids
+RARE_BAND = (7700, 15400)
 MAX_LETTERS = 3
 # The band alone still holds acronyms and brands a model knows well ("lv" is Louis Vuitton, to a backpack
 # subject a strong prior; "cnn", "fbi", "ibm"): a candidate must also be rarer than once in 100 million words
@@ -35,15 +36,19 @@ RARE_SPEC = "rare"
 
 _WORD_END = "</w>"
 _SHORT_WORD = re.compile(rf"[a-z]{{1,{MAX_LETTERS}}}")
-_CONTEXT = ("a", "dog")  # a word is tested between neighbours, the way it is used in prompts
+# a word is tested between neighbours, the way it is used in prompts
+_CONTEXT = ("a", "dog")
 
 
 @dataclass(frozen=True)
 class Identifier:
-    text: str  # e.g. "yal" (seed 0)
+    # e.g. "yal" (seed 0)
+    text: str
     token_id: int
-    kind: str  # "rare" | "fixed" | "english"
-    procedure: str  # how it was chosen, in words, recorded with the results
+    # "rare" | "fixed" | "english"
+    kind: str
+    # how it was chosen, in words, recorded with the results
+    procedure: str
 
 
 @lru_cache(maxsize=1)
@@ -76,9 +81,11 @@ def word_frequency(word: str) -> float:
     """
     table = _frequency_table()
     if word not in table:
-        raise BenchError(f"no English frequency for '{word}' in {FREQUENCY_TABLE.name} (another english-words than "
-                         "2.0.x lets other words through?); regenerate it with `python -m methods.identifiers` (needs "
-                         "`pip install wordfreq`)")  # fmt: skip
+        raise BenchError(
+            f"no English frequency for '{word}' in {FREQUENCY_TABLE.name} (another english-words than "
+            "2.0.x lets other words through?); regenerate it with `python -m methods.identifiers` (needs "
+            "`pip install wordfreq`)"
+        )
     return table[word]
 
 
@@ -101,7 +108,8 @@ def _ids_in_context(tokenizer, word: str) -> list[int]:
     expected_head = [tokenizer.bos_token_id, *_single_id(tokenizer, before)]
     expected_tail = [*_single_id(tokenizer, after), tokenizer.eos_token_id]
     if ids[:2] != expected_head or ids[-2:] != expected_tail:
-        return ids[1:-1]  # the word merged with a neighbour: it is not a token of its own
+        # the word merged with a neighbour: it is not a token of its own
+        return ids[1:-1]
     return ids[2:-2]
 
 
@@ -196,7 +204,8 @@ def resolve_identifier(spec: str, tokenizer, seed: int) -> Identifier:
     return Identifier(text=word, token_id=ids[0], kind=kind, procedure=procedure)
 
 
-if __name__ == "__main__":  # python -m methods.identifiers: rewrite the frequency table
+# python -m methods.identifiers: rewrite the frequency table
+if __name__ == "__main__":
     from benchmark.models.tokenizer import clip_tokenizer
 
     FREQUENCY_TABLE.write_text(json.dumps(frequency_table(clip_tokenizer()), indent=1, sort_keys=True) + "\n")

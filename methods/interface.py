@@ -78,7 +78,8 @@ class MethodContext:
         in the process. (Built-in trainers set their own settings explicitly; this changes nothing for them.)
         """
         loaded = self.__dict__.get("_base_as_loaded")
-        if loaded is None:  # nothing loaded yet: whatever loads inside the block is as loaded
+        # nothing loaded yet: whatever loads inside the block is as loaded
+        if loaded is None:
             yield
             return
         modules = [self.base_components[key] for key in SETTLED_PARTS]
@@ -129,7 +130,8 @@ class MethodContext:
         if self.__dict__.pop("_generation_copies", None) and self.device.type == "cuda":
             import gc
 
-            gc.collect()  # a frame kept alive by a caught exception may still hold them
+            # a frame kept alive by a caught exception may still hold them
+            gc.collect()
             torch.cuda.empty_cache()
 
     @property
@@ -139,7 +141,8 @@ class MethodContext:
         return getattr(torch, self.generation.dtype)
 
 
-SETTLED_PARTS = ("unet", "vae")  # the base modules with an attention kernel and a convolution layout
+# the base modules with an attention kernel and a convolution layout
+SETTLED_PARTS = ("unet", "vae")
 
 
 def image_generators(seeds: list[int]) -> list[torch.Generator]:

@@ -52,7 +52,8 @@ def settings_of(module: torch.nn.Module) -> tuple[dict | None, bool]:
 def restore_settings(module: torch.nn.Module, settings: tuple[dict | None, bool]) -> None:
     processors, channels_last = settings
     if processors is not None:
-        module.set_attn_processor(dict(processors))  # a copy: diffusers pops the entries it sets
+        # a copy: diffusers pops the entries it sets
+        module.set_attn_processor(dict(processors))
     set_layout(module, channels_last)
 
 
@@ -86,8 +87,9 @@ def check_compile_settings(backend: str, mode: str, prefix: str, compiling: bool
 
     backends = list_backends(exclude_tags=())
     if backend not in backends:
-        raise BenchError(f"{prefix}compile_backend {backend!r} is not a torch.compile backend "
-                         f"({', '.join(sorted(backends))})")  # fmt: skip
+        raise BenchError(
+            f"{prefix}compile_backend {backend!r} is not a torch.compile backend ({', '.join(sorted(backends))})"
+        )
 
 
 def compiled(module: torch.nn.Module, backend: str, mode: str):

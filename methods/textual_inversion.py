@@ -124,17 +124,20 @@ class TextualInversion(DreamBooth):
         embeddings = text_encoder.get_input_embeddings().weight
         noun_ids = self._tokenizer(subject.class_noun, add_special_tokens=False).input_ids
         with torch.no_grad():
-            embeddings[self._placeholder_id] = embeddings[noun_ids].mean(dim=0)  # "stuffed animal": mean of both
+            # "stuffed animal": mean of both
+            embeddings[self._placeholder_id] = embeddings[noun_ids].mean(dim=0)
         self._frozen_rows = embeddings.detach().clone()
         text_encoder.requires_grad_(False)
         text_encoder.train()
         embeddings.requires_grad_(True)
-        unet = base["unet"].to(device).eval().requires_grad_(False)  # the frozen fp32 master
+        # the frozen fp32 master
+        unet = base["unet"].to(device).eval().requires_grad_(False)
         return unet, text_encoder, [embeddings]
 
     def after_optimizer_step(self, text_encoder) -> None:
         embeddings = text_encoder.get_input_embeddings().weight
-        with torch.no_grad():  # every row back but the placeholder's (a boolean mask would wait for the GPU)
+        # every row back but the placeholder's (a boolean mask would wait for the GPU)
+        with torch.no_grad():
             learned = embeddings[self._placeholder_id].clone()
             embeddings.copy_(self._frozen_rows)
             embeddings[self._placeholder_id] = learned
@@ -151,6 +154,7 @@ class TextualInversion(DreamBooth):
         components["tokenizer"] = copy.deepcopy(components["tokenizer"])
         components["text_encoder"] = copy.deepcopy(components["text_encoder"])
         pipe = build_pipeline(components, self.context.generation, self.context.device, self.context.dtype)
-        with quiet_libraries():  # it announces how it initialises the new row, which the file then overwrites
+        # it announces how it initialises the new row, which the file then overwrites
+        with quiet_libraries():
             pipe.load_textual_inversion(artifact_dir / EMBEDDINGS_FILE)
         return pipe

@@ -98,7 +98,8 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     draws stay on the CPU generator: the same numbers on any device, which is what
     makes a training independent of its hardware.
     """
-    return tensor.to(device, non_blocking=device.type == "cuda")  # MPS may read a freed source (torch#139550)
+    # MPS may read a freed source (torch#139550)
+    return tensor.to(device, non_blocking=device.type == "cuda")
 
 
 def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
@@ -206,8 +207,14 @@ class StepLog:
         """
         totals = torch.stack([total.detach().float() for total in (*micro_batch_totals, loss.total)])
         prior = loss.prior if loss.prior is not None else torch.full_like(loss.total, math.nan)
-        values = torch.stack([loss.total.detach().float(), loss.instance.detach().float(), prior.detach().float(),
-                              totals.isfinite().all().float()])  # fmt: skip
+        values = torch.stack(
+            [
+                loss.total.detach().float(),
+                loss.instance.detach().float(),
+                prior.detach().float(),
+                totals.isfinite().all().float(),
+            ]
+        )
         self.pending.append((step, values, lr, time.monotonic() - self.started, loss.prior is not None))
         if len(self.pending) >= self.flush_every:
             self.flush()
@@ -215,7 +222,8 @@ class StepLog:
     def flush(self) -> None:
         if not self.pending:
             return
-        rows = torch.stack([entry[1] for entry in self.pending]).tolist()  # the one wait for the GPU
+        # the one wait for the GPU
+        rows = torch.stack([entry[1] for entry in self.pending]).tolist()
         finished = time.monotonic() - self.started
         pending, self.pending = self.pending, []
         for index, ((step, _, lr, seconds, has_prior), row) in enumerate(zip(pending, rows, strict=True)):
@@ -224,14 +232,17 @@ class StepLog:
                 raise diverged(self.subject, total, step)
             if not all_finite:
                 raise diverged(self.subject, "not finite in a gradient-accumulation micro-batch", step)
-            append_log(self.scratch, {
-                "step": step,
-                "loss": total,
-                "instance_loss": instance,
-                "prior_loss": prior if has_prior else None,
-                "lr": lr,
-                "seconds": round(finished if index == len(pending) - 1 else seconds, 4),
-            })  # fmt: skip
+            append_log(
+                self.scratch,
+                {
+                    "step": step,
+                    "loss": total,
+                    "instance_loss": instance,
+                    "prior_loss": prior if has_prior else None,
+                    "lr": lr,
+                    "seconds": round(finished if index == len(pending) - 1 else seconds, 4),
+                },
+            )
             self.last_loss = total
 
 
@@ -261,7 +272,8 @@ def make_optimizer(params, lr: float, options: dict, device: torch.device):
 
 
 HALF_PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
-MIXED_PRECISIONS = ("auto", "no", *HALF_PRECISIONS)  # what the `mixed_precision` option accepts
+# what the `mixed_precision` option accepts
+MIXED_PRECISIONS = ("auto", "no", *HALF_PRECISIONS)
 
 
 def autocast_dtype(mixed_precision: str, device: torch.device) -> torch.dtype | None:
@@ -279,9 +291,11 @@ def reset_peak_memory(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
         return
     try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
+        # resets VmHWM to the current resident size
+        Path("/proc/self/clear_refs").write_text("5")
     except OSError:
-        pass  # not Linux, or not allowed: the process's peak is reported instead
+        # not Linux, or not allowed: the process's peak is reported instead
+        pass
 
 
 def peak_memory_mb(device: torch.device) -> float | None:
@@ -295,13 +309,15 @@ def peak_memory_mb(device: torch.device) -> float | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
+                # kB
+                return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         pass
     try:
         import resource
 
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        # Linux reports KiB
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     except (ImportError, OSError):
         return None
 
@@ -330,7 +346,8 @@ def load_checkpoint(scratch: Path) -> dict | None:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
-        return None  # an unreadable checkpoint costs the progress since the start, never a crash
+        # an unreadable checkpoint costs the progress since the start, never a crash
+        return None
 
 
 def append_log(scratch: Path, entry: dict) -> None:
@@ -349,5 +366,6 @@ def truncate_log(scratch: Path, step: int) -> None:
             if json.loads(line)["step"] <= step:
                 kept.append(line)
         except (ValueError, KeyError, TypeError):
-            continue  # a line torn by a kill mid-write
+            # a line torn by a kill mid-write
+            continue
     atomic_write_text(path, "".join(line + "\n" for line in kept))

@@ -128,7 +128,8 @@ class TrainingStep:
     def _update(self) -> None:
         """Apply the accumulated gradient and clear it."""
         if self.scaler:
-            self.scaler.unscale_(self.optimizer)  # clipping must see the true gradients
+            # clipping must see the true gradients
+            self.scaler.unscale_(self.optimizer)
         if self.options["max_grad_norm"]:
             torch.nn.utils.clip_grad_norm_(self.params, self.options["max_grad_norm"])
         if self.scaler:

@@ -48,10 +48,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-generation-") as tmp:
         run_dir = Path(args.output_dir or Path(tmp) / "run")
         run_args = [
-            "--method", "base", "--subjects", args.subjects, "--profile", args.profile,
-            "--images-per-prompt", str(args.images_per_prompt), "--output-dir", str(run_dir),
-            "--executor", args.executor, "--workers", str(args.workers), "--quiet", "--no-score",
-        ]  # fmt: skip
+            "--method",
+            "base",
+            "--subjects",
+            args.subjects,
+            "--profile",
+            args.profile,
+            "--images-per-prompt",
+            str(args.images_per_prompt),
+            "--output-dir",
+            str(run_dir),
+            "--executor",
+            args.executor,
+            "--workers",
+            str(args.workers),
+            "--quiet",
+            "--no-score",
+        ]
         if args.dataset_dir:
             run_args += ["--dataset-dir", args.dataset_dir]
         cold = timed_run(run_args)

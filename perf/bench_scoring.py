@@ -53,7 +53,8 @@ def backbones(device: str) -> list:
     import open_clip
     import timm
 
-    logging.getLogger().setLevel(logging.ERROR)  # open_clip warns that the weights are random: they are meant to be
+    # open_clip warns that the weights are random: they are meant to be
+    logging.getLogger().setLevel(logging.ERROR)
 
     from benchmark.metrics.backbones import ClipBackbone, DinoBackbone
     from benchmark.metrics.preprocess import CLIP_PREPROCESS, DINO_PREPROCESS
@@ -127,7 +128,8 @@ def main() -> None:
         for index, (label, models) in enumerate(backbones(args.device)):
             started = time.perf_counter()
             for model in models:
-                _ = model.model  # timed here, so the build column is the build alone
+                # timed here, so the build column is the build alone
+                _ = model.model
             build = time.perf_counter() - started
             seconds = time_scoring(models, refs, Path(tmp) / f"cache-{index}", args.batch_size)
             rows.append((label, build, seconds["cold"], seconds["warm"]))

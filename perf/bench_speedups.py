@@ -35,7 +35,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
+# the sibling scripts, when imported from elsewhere
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_training import TrainingBench, add_bench_arguments, machine_line, weights_label  # noqa: E402
 
@@ -54,7 +55,8 @@ CUDA_ONLY = ("mixed precision",)
 PLAIN_TRAINING = {key: value for switch in TRAINING_SPEEDUPS.values() for key, value in switch.items()}
 PARTS = ("core", "speedups", "compile")
 IMAGES_PER_PROMPT, PRES_IMAGES = 4, 4
-WIDE_BATCH = 16  # a sampling batch of four prompts' images, the `generation.batch_size` to try on a big GPU
+# a sampling batch of four prompts' images, the `generation.batch_size` to try on a big GPU
+WIDE_BATCH = 16
 
 
 # ------------------------------------------------------------------------ training
@@ -62,10 +64,21 @@ def train_in_child(args, method: str, overrides: dict, cache_dir: Path, determin
     """One measurement in a fresh process: its own peak memory, no compiled code or allocator state shared."""
     request = {"method": method, "overrides": overrides, "deterministic": deterministic}
     command = [
-        sys.executable, __file__, "--child", json.dumps(request),
-        "--profile", args.profile, "--device", args.device, "--subject", args.subject,
-        "--warmup", str(args.warmup), "--cache-dir", str(cache_dir),
-    ]  # fmt: skip
+        sys.executable,
+        __file__,
+        "--child",
+        json.dumps(request),
+        "--profile",
+        args.profile,
+        "--device",
+        args.device,
+        "--subject",
+        args.subject,
+        "--warmup",
+        str(args.warmup),
+        "--cache-dir",
+        str(cache_dir),
+    ]
     if args.dataset_dir:
         command += ["--dataset-dir", args.dataset_dir]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -77,14 +90,16 @@ def train_in_child(args, method: str, overrides: dict, cache_dir: Path, determin
 
 def child(args) -> None:
     request = json.loads(args.child)
-    if request.get("deterministic"):  # process-wide, as in a `bench run --deterministic` worker
+    # process-wide, as in a `bench run --deterministic` worker
+    if request.get("deterministic"):
         from benchmark.determinism import use_deterministic_kernels
 
         use_deterministic_kernels(torch.device(args.device))
     bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(args.cache_dir))
     with tempfile.TemporaryDirectory(prefix="bench-speedups-") as tmp:
         result = bench.train(request["method"], request["overrides"], Path(tmp) / "work", args.warmup)
-    defaults = bench.options(request["method"], {})  # what a real run of this profile would do
+    # what a real run of this profile would do
+    defaults = bench.options(request["method"], {})
     result["profile_steps"], result["num_class_images"] = defaults["steps"], defaults.get("num_class_images", 0)
     print(json.dumps(result))
 
@@ -120,7 +135,8 @@ def speedup_rows(args, cache_dir: Path, plain_for) -> None:
     for label, switch in TRAINING_SPEEDUPS.items():
         if label not in CUDA_ONLY or args.device_type == "cuda":
             emit(("dreambooth", f"fast without {label}", measure(args, cache_dir, "dreambooth", switch), plain))
-    if args.device_type == "cuda":  # the price of `--deterministic` (on CPU it changes nothing)
+    # the price of `--deterministic` (on CPU it changes nothing)
+    if args.device_type == "cuda":
         emit(("dreambooth", "fast, deterministic kernels", measure(args, cache_dir, "dreambooth", {}, True), plain))
 
 
@@ -153,8 +169,11 @@ def emit(row: tuple) -> dict:
     speed = result["steps_per_s"] / reference["steps_per_s"]
     peak, reference_peak = result["peak_memory_mb"], reference["peak_memory_mb"]
     memory = f"{peak / reference_peak:.2f}" if peak and reference_peak else "n.a."
-    print(f"| {method} | {variant} | {result['steps_per_s']:.2f} | {speed:.2f} | "
-          f"{peak or float('nan'):.0f} | {memory} | {result['first_steps_s']:.1f} |", flush=True)  # fmt: skip
+    print(
+        f"| {method} | {variant} | {result['steps_per_s']:.2f} | {speed:.2f} | "
+        f"{peak or float('nan'):.0f} | {memory} | {result['first_steps_s']:.1f} |",
+        flush=True,
+    )
     return result
 
 
@@ -170,9 +189,12 @@ def generation_rates(args, bench: TrainingBench, compiled: bool = False) -> dict
     if compiled:
         variants = {"fast path (defaults)": fast, "fast + torch.compile": {**fast, **compile_settings(args)}}
     else:
-        variants = {"plain path": dict(batch_size=1, sdpa_attention=False, channels_last=False, dtype=torch.float32),
-                    "fast path (defaults)": fast}  # fmt: skip
-        if args.images >= WIDE_BATCH:  # what `generation.batch_size=16` does: batches spanning four prompts
+        variants = {
+            "plain path": dict(batch_size=1, sdpa_attention=False, channels_last=False, dtype=torch.float32),
+            "fast path (defaults)": fast,
+        }
+        # what `generation.batch_size=16` does: batches spanning four prompts
+        if args.images >= WIDE_BATCH:
             variants[f"fast, batch {WIDE_BATCH} across prompts"] = {**fast, "batch_size": WIDE_BATCH}
     return {label: sampling_rate(args, bench, **variant) for label, variant in variants.items()}
 
@@ -190,7 +212,8 @@ def sampling_rate(args, bench: TrainingBench, dtype: torch.dtype, **settings) ->
     components = context.base_components if dtype == torch.float32 else context.generation_parts()
     pipe = build_pipeline(components, generation, context.device, dtype)
     batch = generation.batch_size
-    sample(pipe, prompts[:batch], seeds[:batch], generation)  # warm-up
+    # warm-up
+    sample(pipe, prompts[:batch], seeds[:batch], generation)
     synchronize(context.device)
     started = time.perf_counter()
     for start in range(0, len(prompts), batch):
@@ -302,15 +325,19 @@ def print_compile_projection(args, compiled: dict, sampling: dict, scoring: dict
     """
     sweep, unit = Sweep(), hours_unit(device)
     fast_key, score_rate = "fast path (defaults)", scoring["fast path (defaults)"][0]
-    print(f"\n| projected {unit}, {sweep.subjects}-subject sweep, torch.compile | fast | fast + compile "
-          "| x fast | of which training (compiled) |\n| --- | --- | --- | --- | --- |")  # fmt: skip
+    print(
+        f"\n| projected {unit}, {sweep.subjects}-subject sweep, torch.compile | fast | fast + compile "
+        "| x fast | of which training (compiled) |\n| --- | --- | --- | --- | --- |"
+    )
     for method, result in compiled.items():
         compiled_h, compiled_train = sweep.hours(result, sampling["fast + torch.compile"][0], score_rate)
         fast = args.fast_results.get(method)
         fast_h = sweep.hours(fast, sampling[fast_key][0], score_rate)[0] if fast else None
         ratio = f"{fast_h / compiled_h:.2f}" if fast_h else "n.a."
-        print(f"| {method} | {f'{fast_h:.3f}' if fast_h else 'n.a.'} | {compiled_h:.3f} | {ratio} | "
-              f"{compiled_train:.3f} |")  # fmt: skip
+        print(
+            f"| {method} | {f'{fast_h:.3f}' if fast_h else 'n.a.'} | {compiled_h:.3f} | {ratio} | "
+            f"{compiled_train:.3f} |"
+        )
     print(sweep.footnote(args.profile))
 
 
@@ -326,7 +353,7 @@ def main() -> None:
         help="Comma-separated (default core,speedups): core (plain vs fast per method, frozen text encoder, "
         "sampling, scoring, projection), speedups (each training speed-up off alone), compile (torch.compile "
         "rows; minutes of compiling)",
-    )  # fmt: skip
+    )
     parser.add_argument("--compile", action="store_true", help="Add the compile part")
     parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend of the compile part")
     parser.add_argument("--compile-mode", default="default", help="torch.compile mode (inductor only)")
@@ -336,7 +363,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    if args.images % IMAGES_PER_PROMPT:  # a smaller last batch would compile (or re-plan) inside the timing
+    # a smaller last batch would compile (or re-plan) inside the timing
+    if args.images % IMAGES_PER_PROMPT:
         parser.error(f"--images must be a multiple of {IMAGES_PER_PROMPT}")
     if args.quick and args.parts:
         parser.error("--quick is the core part alone: give --quick or --parts, not both")
@@ -360,9 +388,11 @@ def main() -> None:
         bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, cache_dir)
         device = bench.context.device
         print(machine_line(device))
-        print(f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}, "
-              f"{args.steps} training steps per variant ({args.warmup} warm-up), "
-              f"resolution {bench.context.generation.resolution}")  # fmt: skip
+        print(
+            f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}, "
+            f"{args.steps} training steps per variant ({args.warmup} warm-up), "
+            f"resolution {bench.context.generation.resolution}"
+        )
         args.device_type = device.type
         if device.type != "cuda":
             print(f"{' and '.join(CUDA_ONLY)}: CUDA only, no rows for it here")
@@ -392,10 +422,12 @@ def main() -> None:
         if "speedups" in args.parts:
             speedup_rows(args, cache_dir, plain_for)
         if "compile" in args.parts:
-            training = compile_rows(args, cache_dir, plain_for)  # training first: it is most of a sweep's hours
+            # training first: it is most of a sweep's hours
+            training = compile_rows(args, cache_dir, plain_for)
             sampling = generation_rates(args, bench, compiled=True)
             print_rates(f"generation, torch.compile ({args.images} images, warm-up batch compiles)", sampling)
-            scoring = scoring or scoring_rates(args, device)  # seconds; the projection needs it
+            # seconds; the projection needs it
+            scoring = scoring or scoring_rates(args, device)
             print_compile_projection(args, training, sampling, scoring, device)
 
 

@@ -38,8 +38,15 @@ class TrainingBench:
     profile: str
 
     @classmethod
-    def build(cls, profile: str, subject: str, device: str, dataset_dir: str | None, cache_dir: Path,
-              assignments: list[str] = ()) -> TrainingBench:  # fmt: skip
+    def build(
+        cls,
+        profile: str,
+        subject: str,
+        device: str,
+        dataset_dir: str | None,
+        cache_dir: Path,
+        assignments: list[str] = (),
+    ) -> TrainingBench:
         from benchmark.config import build_config
         from benchmark.devices import resolve_device
         from benchmark.errors import BenchError
@@ -59,18 +66,25 @@ class TrainingBench:
         except BenchError as exc:
             sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")
         quiet_library_progress_bars()
-        import diffusers  # now, so that import time is not counted as warm-up
+        # now, so that import time is not counted as warm-up
+        import diffusers
 
-        _ = diffusers.DDPMScheduler, diffusers.StableDiffusionPipeline  # diffusers imports these lazily
+        # diffusers imports these lazily
+        _ = diffusers.DDPMScheduler, diffusers.StableDiffusionPipeline
         generation = config.resolved_generation()
         if resolved.type == "cpu":
-            torch.set_num_threads(generation.cpu_threads)  # as `bench run` pins it
+            # as `bench run` pins it
+            torch.set_num_threads(generation.cpu_threads)
         entry = load_protocol().subject(subject)
         subject_input = SubjectInput(entry.name, entry.class_noun, entry.live, tuple(instance_images(folder, entry)))
         context = MethodContext(
-            config=config, profile=get_profile(profile), generation=generation, device=resolved,
-            model_locations=locations, cache_dir=cache_dir,
-        )  # fmt: skip
+            config=config,
+            profile=get_profile(profile),
+            generation=generation,
+            device=resolved,
+            model_locations=locations,
+            cache_dir=cache_dir,
+        )
         return cls(context, subject_input, profile)
 
     def options(self, method: str, overrides: dict) -> dict:
@@ -93,10 +107,16 @@ class TrainingBench:
             extra["num_class_images"] = class_images
         options = self.options(method, {**overrides, **extra})
         instance = get_method_class(method)(self.context, options)
-        if options.get("prior_preservation"):  # warm the class-image cache so it is not timed
+        # warm the class-image cache so it is not timed
+        if options.get("prior_preservation"):
             prompt = options["class_prompt"].format(instance.class_noun_for(self.subject))
-            ensure_class_images(self.context, prompt, options["num_class_images"], sampler=options["class_sampler"],
-                                seed=options["seed"])  # fmt: skip
+            ensure_class_images(
+                self.context,
+                prompt,
+                options["num_class_images"],
+                sampler=options["class_sampler"],
+                seed=options["seed"],
+            )
         out, scratch = workdir / "out", workdir / "scratch"
         out.mkdir(parents=True)
         scratch.mkdir(parents=True)
@@ -147,8 +167,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
-        bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache",
-                                    args.assignments)  # fmt: skip
+        bench = TrainingBench.build(
+            args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache", args.assignments
+        )
         print(machine_line(bench.context.device))
         print(f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}")
         print(f"{'method':<24} {'steps':>6} {'steps/s':>9} {'peak MB':>9}  notes")

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when run from elsewhere
+# the sibling scripts, when run from elsewhere
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_training import machine_line  # noqa: E402
 
@@ -36,10 +37,27 @@ def run_once(args, work: Path, deterministic: bool) -> tuple[float, dict[str, st
     """One `bench run` in a fresh process and cache; returns its seconds, image hashes and weight-file hashes."""
     out = work / "run"
     command = [
-        sys.executable, "-m", "benchmark.cli", "run", "--method", args.method, "--subjects", args.subject,
-        "--profile", args.profile, "--device", args.device, "--limit-prompts", str(args.limit_prompts),
-        "--images-per-prompt", str(args.images_per_prompt), "--no-score", "--quiet", "--output-dir", str(out),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "benchmark.cli",
+        "run",
+        "--method",
+        args.method,
+        "--subjects",
+        args.subject,
+        "--profile",
+        args.profile,
+        "--device",
+        args.device,
+        "--limit-prompts",
+        str(args.limit_prompts),
+        "--images-per-prompt",
+        str(args.images_per_prompt),
+        "--no-score",
+        "--quiet",
+        "--output-dir",
+        str(out),
+    ]
     if args.dataset_dir:
         command += ["--dataset-dir", args.dataset_dir]
     for assignment in args.set:
@@ -60,7 +78,8 @@ def run_once(args, work: Path, deterministic: bool) -> tuple[float, dict[str, st
     for line in (method_dir / "generations.jsonl").read_text().splitlines():
         record = json.loads(line)
         images[record["file"]] = record["sha256"]
-    weights = {  # every file a training saved but its records (artifact.json, a loss log: timings) and locks
+    # every file a training saved but its records (artifact.json, a loss log: timings) and locks
+    weights = {
         path.relative_to(method_dir).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted((method_dir / "artifacts").rglob("*"))
         if path.is_file()
@@ -91,7 +110,8 @@ def main() -> None:
     parser.add_argument("--include", action="append", default=[], metavar="FILE", help="a plug-in file to load")
     args = parser.parse_args()
 
-    print(machine_line(torch.device(args.device)).rsplit(", ", 1)[0])  # the runs pin their own threads
+    # the runs pin their own threads
+    print(machine_line(torch.device(args.device)).rsplit(", ", 1)[0])
     print(
         f"profile: {args.profile}, method: {args.method}, subject: {args.subject}, "
         f"{args.limit_prompts} prompts x {args.images_per_prompt} images (+ PRES), settings: {args.set or 'defaults'}"

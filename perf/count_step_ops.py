@@ -27,7 +27,8 @@ from unittest import mock
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
+# the sibling scripts, when imported from elsewhere
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fake_training import SUPPORTED_METHODS, fake_training  # noqa: E402
 
@@ -48,7 +49,8 @@ class OpCounter(TorchDispatchMode):
 
 def count_step_ops(profile: str, method_name: str, given: dict, resolution: int) -> Counter:
     """The ops of one steady training step (a first step runs before, so lazy state such as Adam's exists)."""
-    clip_as_on_cuda = partial(torch.nn.utils.clip_grad_norm_, foreach=True)  # CUDA's default, explicit on CPU
+    # CUDA's default, explicit on CPU
+    clip_as_on_cuda = partial(torch.nn.utils.clip_grad_norm_, foreach=True)
     with (
         fake_training(profile, method_name, given, resolution, torch.bfloat16, optimizer_device="cuda") as traced,
         mock.patch.object(torch.nn.utils, "clip_grad_norm_", clip_as_on_cuda),
@@ -80,8 +82,10 @@ def main() -> None:
         counts = count_step_ops(args.profile, args.method, given, args.resolution)
     except BenchError as exc:
         sys.exit(f"count_step_ops: error: {exc}")
-    print(f"ops dispatched by one training step: {args.method}, profile {args.profile}, {args.resolution} px, "
-          f"options {given or 'defaults'} (bf16 autocast, fused AdamW, foreach clipping, as on CUDA)")  # fmt: skip
+    print(
+        f"ops dispatched by one training step: {args.method}, profile {args.profile}, {args.resolution} px, "
+        f"options {given or 'defaults'} (bf16 autocast, fused AdamW, foreach clipping, as on CUDA)"
+    )
     print(f"| op | count |\n| --- | --- |\n| all ops | {sum(counts.values())} |")
     for name, count in counts.most_common(args.top):
         print(f"| {name} | {count} |")

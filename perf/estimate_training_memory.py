@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
+# the sibling scripts, when imported from elsewhere
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fake_training import fake_training  # noqa: E402
 
@@ -60,8 +61,13 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--steps", type=int, default=2, help="Training steps traced (the peak is reached by step 2)")
     parser.add_argument("--autocast", default="bf16", choices=["bf16", "no"], help="What the GPU path would use")
-    parser.add_argument("--set", dest="assignments", action="append", default=[],
-                        help="Method option key=value (default: train_text_encoder=false)")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        help="Method option key=value (default: train_text_encoder=false)",
+    )
     args = parser.parse_args()
 
     from torch.distributed._tools.mem_tracker import MemTracker
@@ -85,8 +91,10 @@ def main() -> None:
                 for number in range(args.steps):
                     step.run(forward_pass=lambda micro_batch: OneCall(micro_batch)())
                     tracker.reset_mod_stats()
-                    print(f"traced step {number + 1}/{args.steps} ({time.perf_counter() - started:.0f} s)",
-                          file=sys.stderr)  # fmt: skip
+                    print(
+                        f"traced step {number + 1}/{args.steps} ({time.perf_counter() - started:.0f} s)",
+                        file=sys.stderr,
+                    )
             peak = tracker.get_tracker_snapshot("peak")[device]
     except BenchError as exc:
         sys.exit(f"estimate_training_memory: error: {exc}")
@@ -97,13 +105,24 @@ def main() -> None:
     total = mib.pop("total")
     trained = sum(p.numel() for p in params)
     halves = f"{batch} instance + {batch} prior" if prior else f"{batch} instance"
-    print(f"estimated peak tensor memory: {args.method}, profile {args.profile}, {args.resolution} px, "
-          f"batch {halves}, autocast {args.autocast}")  # fmt: skip
-    print(f"options: text encoder {'trained' if options['train_text_encoder'] else 'frozen'}, gradient checkpointing "
-          f"{'on' if options['gradient_checkpointing'] else 'off'}, {'8-bit' if options['use_8bit_adam'] else 'fp32'} "
-          f"AdamW states, {trained / 1e6:.0f}M trained parameters")  # fmt: skip
-    names = {"param": "weights", "buffer": "buffers", "grad": "gradients", "act": "activations",
-             "temp": "temporaries", "opt": "optimizer state", "oth": "other"}  # fmt: skip
+    print(
+        f"estimated peak tensor memory: {args.method}, profile {args.profile}, {args.resolution} px, "
+        f"batch {halves}, autocast {args.autocast}"
+    )
+    print(
+        f"options: text encoder {'trained' if options['train_text_encoder'] else 'frozen'}, gradient checkpointing "
+        f"{'on' if options['gradient_checkpointing'] else 'off'}, {'8-bit' if options['use_8bit_adam'] else 'fp32'} "
+        f"AdamW states, {trained / 1e6:.0f}M trained parameters"
+    )
+    names = {
+        "param": "weights",
+        "buffer": "buffers",
+        "grad": "gradients",
+        "act": "activations",
+        "temp": "temporaries",
+        "opt": "optimizer state",
+        "oth": "other",
+    }
     print("| kind | MiB at peak |")
     print("| --- | --- |")
     for kind, value in mib.items():

@@ -16,7 +16,8 @@ from unittest import mock
 
 import torch
 
-SUPPORTED_METHODS = ("dreambooth", "dreambooth-no-prior", "dreambooth-lora")  # TI's tokenizer copy needs real tensors
+# TI's tokenizer copy needs real tensors
+SUPPORTED_METHODS = ("dreambooth", "dreambooth-no-prior", "dreambooth-lora")
 # Images behind each latent source: DreamBench subjects have 3-6 photos; the cached posterior of a real run's
 # 200 class images is 26 MiB at 512 px, too little to matter, so the prior half draws from as few.
 IMAGES_PER_SOURCE = 4
@@ -26,7 +27,8 @@ IMAGES_PER_SOURCE = 4
 class FakeTraining:
     """The built step, and what a caller measures around it."""
 
-    step: object  # methods.training_step.TrainingStep
+    # methods.training_step.TrainingStep
+    step: object
     options: dict
     unet: torch.nn.Module
     text_encoder: torch.nn.Module
@@ -111,10 +113,15 @@ def fake_training(
     with FakeTensorMode(), torch.device("cpu"), fake_friendly_modules():
         base = load_base_components(source, "built in")
         context = MethodContext(
-            config=config, profile=get_profile(profile), generation=config.resolved_generation(),
-            device=torch.device("cpu"), model_locations={"base": "built in"}, cache_dir=None,
-        )  # fmt: skip
-        context.__dict__["base_components"] = base  # the method's tokenizer and identifier come from it
+            config=config,
+            profile=get_profile(profile),
+            generation=config.resolved_generation(),
+            device=torch.device("cpu"),
+            model_locations={"base": "built in"},
+            cache_dir=None,
+        )
+        # the method's tokenizer and identifier come from it
+        context.__dict__["base_components"] = base
         method = cls(context, options)
         unet, text_encoder, params = method.trainable_modules(base)
         if options["gradient_checkpointing"]:

@@ -37,14 +37,18 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, when imported from elsewhere
+# the sibling scripts, when imported from elsewhere
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_speedups import PLAIN_TRAINING  # noqa: E402
 from bench_training import TrainingBench, add_bench_arguments, machine_line, weights_label  # noqa: E402
 
-STEP_MARKER = "ProfilerStep"  # the profiler's own annotation of each step: ProfilerStep#7, or ProfilerStep* once merged
-LAUNCH_PREFIXES = ("cudaLaunch", "cuLaunch", "cudaGraphLaunch")  # runtime and driver API names, as CUPTI reports them
-HOST_CATEGORIES = {  # where host time is spent, in the order printed; the last three exist on CUDA only
+# the profiler's own annotation of each step: ProfilerStep#7, or ProfilerStep* once merged
+STEP_MARKER = "ProfilerStep"
+# runtime and driver API names, as CUPTI reports them
+LAUNCH_PREFIXES = ("cudaLaunch", "cuLaunch", "cudaGraphLaunch")
+# where host time is spent, in the order printed; the last three exist on CUDA only
+HOST_CATEGORIES = {
     "op": "PyTorch ops: aten ops, autograd nodes (self time)",
     "annotation": "Python inside record_function blocks (e.g. Optimizer.step)",
     "launch": "kernel-launch calls",
@@ -57,10 +61,12 @@ HOST_CATEGORIES = {  # where host time is spent, in the order printed; the last 
 class OpRow:
     """One CPU-side event name's totals over the profiled steps, in microseconds."""
 
-    category: str  # a key of HOST_CATEGORIES
+    # a key of HOST_CATEGORIES
+    category: str
     calls: int = 0
     self_cpu_us: float = 0.0
-    gpu_us: float = 0.0  # kernels this op launched itself (not its children's)
+    # kernels this op launched itself (not its children's)
+    gpu_us: float = 0.0
 
 
 def category(event) -> str:
@@ -95,10 +101,12 @@ def profiled_training(bench: TrainingBench, args, overrides: dict, workdir: Path
 
     warmup, steps = args.warmup, args.steps
     total = warmup + 2 * steps + 1
-    marks: list[tuple[float, float]] = []  # (before, after) the profiler's step() at the end of each training step
+    # (before, after) the profiler's step() at the end of each training step
+    marks: list[tuple[float, float]] = []
     cuda = bench.context.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    window_edges = {warmup - 1, warmup - 1 + steps, total - 1 - steps, total - 1}  # indices into marks
+    # indices into marks
+    window_edges = {warmup - 1, warmup - 1 + steps, total - 1 - steps, total - 1}
     schedule = torch.profiler.schedule(wait=warmup + steps, warmup=1, active=steps, repeat=1)
     record = T.StepLog.record
 
@@ -115,9 +123,12 @@ def profiled_training(bench: TrainingBench, args, overrides: dict, workdir: Path
         with mock.patch.object(T.StepLog, "record", record_and_mark):
             result = bench.train(args.method, {**overrides, "steps": total}, workdir, warmup)
     if len(marks) != total:
-        sys.exit(f"profile_training_step: {args.method} recorded {len(marks)} steps, not {total}: its loop does not "
-                 "call methods.training.StepLog.record once per step, so its steps cannot be marked")  # fmt: skip
-    seconds = [marks[k][0] - marks[k - 1][1] for k in range(1, total)]  # seconds[k - 1] is step k
+        sys.exit(
+            f"profile_training_step: {args.method} recorded {len(marks)} steps, not {total}: its loop does not "
+            "call methods.training.StepLog.record once per step, so its steps cannot be marked"
+        )
+    # seconds[k - 1] is step k
+    seconds = [marks[k][0] - marks[k - 1][1] for k in range(1, total)]
     unprofiled = seconds[warmup - 1 : warmup - 1 + steps]
     profiled = seconds[total - 1 - steps :]
     return unprofiled, profiled, prof, result
@@ -140,9 +151,11 @@ def op_rows(events) -> tuple[int, dict[str, OpRow], float, int]:
                 row = rows.setdefault(event.name, OpRow(category(event)))
                 row.calls += 1
                 row.self_cpu_us += event.self_cpu_time_total
-                if row.category == "op":  # an annotation's linked "kernel" is its own span on the GPU timeline
+                # an annotation's linked "kernel" is its own span on the GPU timeline
+                if row.category == "op":
                     row.gpu_us += sum(kernel.duration for kernel in event.kernels)
-        elif not getattr(event, "is_user_annotation", False):  # kernels, copies, memsets; not annotation spans
+        elif not getattr(event, "is_user_annotation", False):
+            # kernels, copies, memsets; not annotation spans
             gpu_busy += event.time_range.elapsed_us()
             gpu_activities += 1
     return recorded, rows, gpu_busy, gpu_activities
@@ -167,8 +180,10 @@ def print_report(args, cuda: bool, unprofiled: list[float], profiled: list[float
     print(f"| wall, profiled | {wall_profiled:.2f} | 100% |")
     for key in shown:
         print(f"| {HOST_CATEGORIES[key]} | {host_ms[key]:.2f} | {host_ms[key] / wall_profiled:.0%} |")
-    print(f"| elsewhere: Python between ops, autograd engine, the profiler | {max(elsewhere, 0.0):.2f} | "
-          f"{max(elsewhere, 0.0) / wall_profiled:.0%} |")  # fmt: skip
+    print(
+        f"| elsewhere: Python between ops, autograd engine, the profiler | {max(elsewhere, 0.0):.2f} | "
+        f"{max(elsewhere, 0.0) / wall_profiled:.0%} |"
+    )
 
     print("\n| counts per step | n |")
     print("| --- | --- |")
@@ -189,8 +204,10 @@ def print_report(args, cuda: bool, unprofiled: list[float], profiled: list[float
         print("verdict: none on CPU (the launch-bound question needs --device cuda); the tables show where time goes")
 
     ranked = sorted(rows.items(), key=lambda item: item[1].self_cpu_us, reverse=True)[: args.top]
-    print(f"\n| top {len(ranked)} by self CPU time | category | calls | self CPU ms | % of profiled wall |"
-          + (" self GPU ms |" if cuda else ""))  # fmt: skip
+    print(
+        f"\n| top {len(ranked)} by self CPU time | category | calls | self CPU ms | % of profiled wall |"
+        + (" self GPU ms |" if cuda else "")
+    )
     print("| --- | --- | --- | --- | --- |" + (" --- |" if cuda else ""))
     for name, row in ranked:
         cpu = row.self_cpu_us / steps / 1e3
@@ -209,9 +226,11 @@ def print_report(args, cuda: bool, unprofiled: list[float], profiled: list[float
 def verdict(busy_ratio: float) -> str:
     """A GPU busy for most of the step hides the host's work behind its own; an idle one waits for the host."""
     if busy_ratio < 0.5:
-        return (f"verdict: host-bound (launch/CPU overhead): the GPU is busy {busy_ratio:.0%} of a step and idle "
-                "the rest, waiting for Python, dispatch and launches; faster kernels cannot help, fewer launches "
-                "(torch.compile, CUDA graphs, a larger batch) can")  # fmt: skip
+        return (
+            f"verdict: host-bound (launch/CPU overhead): the GPU is busy {busy_ratio:.0%} of a step and idle "
+            "the rest, waiting for Python, dispatch and launches; faster kernels cannot help, fewer launches "
+            "(torch.compile, CUDA graphs, a larger batch) can"
+        )
     if busy_ratio < 0.8:
         return f"verdict: partly host-bound: the GPU is busy {busy_ratio:.0%} of a step"
     return f"verdict: GPU-bound: the GPU is busy {busy_ratio:.0%} of a step; faster kernels pay off directly"
@@ -238,8 +257,13 @@ def main() -> None:
     parser.add_argument("--method", default="dreambooth")
     variants = "fast: the harness's defaults; plain: every speed-up off, as bench_speedups' plain path"
     parser.add_argument("--variant", choices=["fast", "plain"], default="fast", help=variants)
-    parser.add_argument("--set", dest="assignments", action="append", default=[],
-                        help="Method option key=value, e.g. train_text_encoder=false (--steps sets steps)")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        help="Method option key=value, e.g. train_text_encoder=false (--steps sets steps)",
+    )
     parser.add_argument("--steps", type=int, default=5, help="Steps profiled (and as many timed without profiler)")
     parser.add_argument("--top", type=int, default=15, help="Rows of each top-ops table")
     parser.add_argument("--trace", type=Path, help="Also write the profiled steps as a Chrome trace (JSON) here")
@@ -252,13 +276,17 @@ def main() -> None:
         bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache")
         device = bench.context.device
         print(machine_line(device))
-        print(f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}, method: {args.method}, "
-              f"variant: {args.variant}{''.join(f', {text}' for text in args.assignments)}")  # fmt: skip
+        print(
+            f"profile: {args.profile} ({weights_label(bench)}), subject: {args.subject}, method: {args.method}, "
+            f"variant: {args.variant}{''.join(f', {text}' for text in args.assignments)}"
+        )
         unprofiled, profiled, prof, result = profiled_training(bench, args, overrides, Path(tmp) / "work")
         encoder = "trained" if result["text_encoder_trained"] else "frozen"
-        print(f"training: {args.warmup} warm-up + {args.steps} unprofiled + 1 profiler warm-up + {args.steps} "
-              f"profiled steps; text encoder {encoder}{', prior' if result['prior'] else ''}; "
-              "steps marked by wrapping methods.training.StepLog.record")  # fmt: skip
+        print(
+            f"training: {args.warmup} warm-up + {args.steps} unprofiled + 1 profiler warm-up + {args.steps} "
+            f"profiled steps; text encoder {encoder}{', prior' if result['prior'] else ''}; "
+            "steps marked by wrapping methods.training.StepLog.record"
+        )
         started = time.perf_counter()
         events = prof.events()
         print_report(args, device.type == "cuda", unprofiled, profiled, events)

@@ -49,8 +49,10 @@ from reports.tables import estimate_fields
 
 @dataclass(frozen=True)
 class Arm:
-    label: str  # the paper's row name
-    method: str  # harness method (ORACLE: the real-image oracle of the reference method's subjects)
+    # the paper's row name
+    label: str
+    # harness method (ORACLE: the real-image oracle of the reference method's subjects)
+    method: str
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,14 @@ class Ablation:
     id: str
     title: str
     question: str
-    table: str | None  # the paper's table, None when the paper printed no numbers
-    backbone: str | None  # the backbone of the published numbers
+    # the paper's table, None when the paper printed no numbers
+    table: str | None
+    # the backbone of the published numbers
+    backbone: str | None
     metrics: tuple[str, ...]
     arms: tuple[Arm, ...]
-    from_paper: bool = True  # False: a method's own presets (register_preset), which no paper printed
+    # False: a method's own presets (register_preset), which no paper printed
+    from_paper: bool = True
 
     @property
     def methods(self) -> list[str]:
@@ -119,18 +124,24 @@ ABLATIONS: tuple[Ablation, ...] = (
 @dataclass
 class ArmResult:
     label: str
-    method: str  # our method key, or ORACLE
+    # our method key, or ORACLE
+    method: str
     is_reference: bool
-    complete: bool  # the oracle arm: True, since it is real photos, not a method that can fall short
-    meaningful: bool  # False for numbers from random weights (run or scoring backbones)
+    # the oracle arm: True, since it is real photos, not a method that can fall short
+    complete: bool
+    # False for numbers from random weights (run or scoring backbones)
+    meaningful: bool
     is_oracle: bool = False
-    ours: dict[str, dict] = field(default_factory=dict)  # metric -> mean, ci_low, ci_high, n_subjects, n_images
+    # metric -> mean, ci_low, ci_high, n_subjects, n_images
+    ours: dict[str, dict] = field(default_factory=dict)
     published: dict[str, float | None] = field(default_factory=dict)
     # metric -> diff, ci_low, ci_high, p_value, n_subjects, seed_mismatches
     delta: dict[str, dict] = field(default_factory=dict)
     published_delta: dict[str, float | None] = field(default_factory=dict)
-    subjects: list[str] = field(default_factory=list)  # the subjects its means average (any metric)
-    shortfall: str = ""  # what an incomplete arm lacks (see `shortfall`); "" when complete
+    # the subjects its means average (any metric)
+    subjects: list[str] = field(default_factory=list)
+    # what an incomplete arm lacks (see `shortfall`); "" when complete
+    shortfall: str = ""
 
 
 def shortfall(method: MethodRun) -> str:
@@ -178,12 +189,16 @@ def incomplete_legend(shortfalls: dict[str, str]) -> str:
 @dataclass
 class AblationResult:
     ablation: Ablation
-    missing: list[str]  # arm methods with no scored label at all in these runs
+    # arm methods with no scored label at all in these runs
+    missing: list[str]
     arms: list[ArmResult] = field(default_factory=list)
-    hint: str = ""  # when not available: the `bench run` command that extends hint_run with the missing arms
+    # when not available: the `bench run` command that extends hint_run with the missing arms
+    hint: str = ""
     hint_run: str = ""
-    options: str = ""  # the option suffix every arm shares, e.g. "[steps=3]"; "" for the defaults
-    mixed: list[str] = field(default_factory=list)  # when arms exist only with other options: every label found
+    # the option suffix every arm shares, e.g. "[steps=3]"; "" for the defaults
+    options: str = ""
+    # when arms exist only with other options: every label found
+    mixed: list[str] = field(default_factory=list)
     # arms whose plug-in code differs from the reference arm's (the file was edited between their runs): each
     # folder alone is guarded, but an effect between two codes is partly the edit
     other_code: list[str] = field(default_factory=list)
@@ -306,7 +321,8 @@ def _arms_by_options(data: ReportData, ablation: Ablation) -> dict[str, dict[str
         for methods in by_name.values():
             for run in dict.fromkeys(m.run.name for m in methods):
                 held[run] = held.get(run, 0) + 1
-        home = max(held, key=held.get)  # max keeps the first of equals: load order
+        # max keeps the first of equals: load order
+        home = max(held, key=held.get)
         found[suffix] = {
             name: next((m for m in methods if m.run.name == home), methods[0]) for name, methods in by_name.items()
         }
@@ -353,7 +369,8 @@ def build_ablation(
                     "ci_high": row.ci_high,
                     "p_value": row.p_value,
                     "n_subjects": row.n_subjects,
-                    "seed_mismatches": row.seed_mismatches,  # an arm from another run with another base seed
+                    # an arm from another run with another base seed
+                    "seed_mismatches": row.seed_mismatches,
                 }
         for metric in ablation.metrics:
             if oracle:
@@ -416,7 +433,8 @@ def extend_command(run: RunInfo, methods: list[str], *, options: dict | None = N
             args += ["--" + key.replace("_", "-"), str(value)]
     if run.manifest.get("dataset_dir"):
         args += ["--dataset-dir", str(run.manifest["dataset_dir"])]
-    for plugin in recorded_includes(run.path):  # a plug-in's presets are unknown methods without their file
+    # a plug-in's presets are unknown methods without their file
+    for plugin in recorded_includes(run.path):
         args += ["--include", plugin]
     for assignment in _identity_assignments(identity, {k: v for k, v in flags.items() if v is not None}):
         args += ["--set", assignment]
@@ -435,7 +453,8 @@ def _identity_assignments(identity: dict, flags: dict) -> list[str]:
     """`--set` values for the models and sampling settings in which the run differs from its profile's defaults."""
     try:
         default = build_config(overrides=flags).identity()
-    except BenchError:  # a profile this checkout does not know: nothing to compare with
+    except BenchError:
+        # a profile this checkout does not know: nothing to compare with
         return []
     out = []
     for section in ("models", "generation"):
@@ -458,7 +477,8 @@ def preset_ablations(data: ReportData) -> list[Ablation]:
         parent = (method.info or {}).get("preset_of")
         if parent and method.name not in in_paper and method.scores and not method.external:
             presets.setdefault(parent, set()).add(method.name)
-    metrics = tuple(data.metrics)  # every metric these runs measured
+    # every metric these runs measured
+    metrics = tuple(data.metrics)
     return [
         Ablation(
             f"presets-{parent}",

@@ -2,7 +2,8 @@
 
 A number from the `tiny` profile looks exactly like a real one; the only thing that
 stops it from being pasted into a paper is this banner, so it is loud and repeated
-in logs, run directories and reports. `report_banners` decides, for every report
+in logs, run directories and reports (the lines themselves are benchmark.weights_notice's,
+which the runner writes before any report exists). `report_banners` decides, for every report
 output (HTML, Markdown, LaTeX, `bench compare`), which banners a set of runs needs;
 `smoke_run_banners` does the same for runs cut short of the protocol (`--limit-prompts`,
 fewer images per prompt), whose numbers look just as final, and `subset_banners` for runs
@@ -15,50 +16,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from benchmark.profiles import PROFILES
+from benchmark.weights_notice import not_meaningful_banner, pocket_world_banner
 
-if TYPE_CHECKING:  # the runner imports this module: it stays free of pandas and the report code
+# only for annotations: the banners stay free of pandas and the loading code
+if TYPE_CHECKING:
     from reports.loading import ReportData
-
-BANNER_FILE = "WARNING-RANDOM-WEIGHTS.txt"
-
-
-# What every output says of numbers made with weights that carry no knowledge, in one place: the line (logs,
-# WARNING-RANDOM-WEIGHTS.txt, every report format), the report's explanation under it, the stamp across its plots and
-# the tag on its rows. Another kind of weights that makes numbers not comparable with real ones is one more entry.
-WEIGHT_WARNINGS = {
-    "random": {
-        "line": (
-            "NOT MEANINGFUL: profile '{profile}' uses RANDOM weights (a test model). "
-            "Its images and any numbers computed from them say nothing about any method."
-        ),
-        "explanation": (
-            "random-weight test models so that every code path can run on a laptop. The images are noise and every "
-            "number from them is meaningless: use them to check the pipeline, never to compare methods."
-        ),
-        "stamp": "RANDOM WEIGHTS\nNOT MEANINGFUL",
-        "tag": "random weights: not meaningful",
-    },
-    "pocket": {
-        "line": (
-            "POCKET WORLD: profile '{profile}' runs on a synthetic DreamBench with models this project pre-trained "
-            "itself; its numbers check the harness and show method differences in miniature, not real-model numbers."
-        ),
-        "explanation": (
-            "the pocket world: 64 px renders of DreamBench's 30 subjects and models pre-trained on a CPU from a fixed "
-            "seed (docs/pocket.md). Compare methods within it; never quote its numbers beside real-model ones."
-        ),
-        "stamp": "POCKET WORLD",
-        "tag": "pocket world",
-    },
-}
-
-
-def not_meaningful_banner(profile: str, kind: str = "random") -> str:
-    return WEIGHT_WARNINGS[kind]["line"].format(profile=profile)
-
-
-def pocket_world_banner(profile: str) -> str:
-    return WEIGHT_WARNINGS["pocket"]["line"].format(profile=profile)
 
 
 def pocket_banners(data: ReportData) -> list[str]:
@@ -160,7 +122,8 @@ def subset_banners(data: ReportData) -> list[str]:
             f"{its} means average those subjects only and do not compare with {total}-subject DreamBench results, "
             "the published ones included."
         )
-        note = too_few_subjects_note(len(subjects), about_ci=False)  # the comparisons' own note says it
+        # the comparisons' own note says it
+        note = too_few_subjects_note(len(subjects), about_ci=False)
         lines.append(line + (f" {note}" if note else ""))
     return lines
 
@@ -184,8 +147,15 @@ def mixed_scoring_banners(data: ReportData) -> list[str]:
             if method.scores and metric in (method.scores.get("summary") or {})
         }
         recorded = list(signatures.values())
-        differing = sorted({what for one in recorded for other in recorded for what in one
-                            if what in other and one[what] != other[what]})  # fmt: skip
+        differing = sorted(
+            {
+                what
+                for one in recorded
+                for other in recorded
+                for what in one
+                if what in other and one[what] != other[what]
+            }
+        )
         if not differing:
             continue
         groups: dict[tuple, list[str]] = {}
@@ -226,5 +196,9 @@ def uncommitted_code_banners(data: ReportData) -> list[str]:
 def protocol_banners(data: ReportData) -> list[str]:
     """Every line saying a run falls short of the protocol (SMOKE RUN: prompts or images; SUBSET: subjects), that
     a column mixes scorings (MIXED SCORING) or that uncommitted code made it (UNCOMMITTED CODE)."""
-    return [*smoke_run_banners(data), *subset_banners(data), *mixed_scoring_banners(data),
-            *uncommitted_code_banners(data)]  # fmt: skip
+    return [
+        *smoke_run_banners(data),
+        *subset_banners(data),
+        *mixed_scoring_banners(data),
+        *uncommitted_code_banners(data),
+    ]

@@ -69,7 +69,8 @@ def compare_methods(
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     for metric in metrics or list(METRICS):
         if metric not in a.cells or metric not in b.cells or scoring_mismatch(a, b, metric):
-            continue  # a metric one lacks, or one scored otherwise on each side: no difference to take
+            # a metric one lacks, or one scored otherwise on each side: no difference to take
+            continue
         result = paired_comparison(
             a.cells, b.cells, metric, method_a=a.key, method_b=b.key, n_resamples=n_resamples, seed=seed
         )
@@ -110,7 +111,8 @@ def resolve_baseline(data: ReportData, baseline: str | None) -> MethodRun | None
     scored = [m for m in data.methods.values() if m.scores]
     by_label = {}
     for method in scored:
-        by_label.setdefault(method.label, method)  # the first run's, as before when two runs share a label
+        # the first run's, as before when two runs share a label
+        by_label.setdefault(method.label, method)
     reference = default_reference({label: method.name for label, method in by_label.items()})
     if reference is not None:
         return by_label[reference]
@@ -197,8 +199,10 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
     lines = [f"# Paired comparison: B = {run_b} against A = {run_a}", ""]
     if Path(run_a).resolve() == Path(run_b).resolve():
         if all(a.label == b.label for a, b in pairs):
-            lines += ["A and B are the same run: every difference is 0 by construction (a check, not a comparison).",
-                      ""]  # fmt: skip
+            lines += [
+                "A and B are the same run: every difference is 0 by construction (a check, not a comparison).",
+                "",
+            ]
         else:
             lines += [f"A and B are two methods of one run ({run_a}): pairs share subject, prompt, image and seed.", ""]
     banners = [*report_banners(data), *pocket_banners(data), *protocol_banners(data)]
@@ -206,8 +210,11 @@ def compare_runs(run_a: Path, run_b: Path, method_a: str | None = None, method_b
         lines += [f"> **{line}**" for line in banners] + [""]
     lines += [f"Warning: {reason}." for reason in unpaired] + ([""] if unpaired else [])
     if table is None:
-        lines.append("No metric left to pair." if unpaired else "No shared (subject, prompt, image) cells: nothing "
-                     "can be paired.")  # fmt: skip
+        lines.append(
+            "No metric left to pair."
+            if unpaired
+            else "No shared (subject, prompt, image) cells: nothing can be paired."
+        )
         return "\n".join(lines) + "\n"
     lines.append(comparisons_markdown(table))
     lines += [

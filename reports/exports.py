@@ -55,7 +55,8 @@ from reports.loading import ReportData, load_runs
 from reports.tables import per_category_table, per_subject_table
 
 PUBLISHED_CAVEAT = "Published numbers come from other code and mostly other backbones: compare trends, not values."
-ABLATIONS_HEADING = "\n## Ablations\n\n"  # in leaderboard.md, what follows the leaderboard itself
+# in leaderboard.md, what follows the leaderboard itself
+ABLATIONS_HEADING = "\n## Ablations\n\n"
 
 
 def _as_data(source: ReportData | Sequence[Path]) -> ReportData:
@@ -100,7 +101,8 @@ def board_markdown(board: Leaderboard, data: ReportData) -> str:
         lines.append("")
     heads = [metric_header(m) for m in board.metrics]
     rows = []
-    memory = memory_unit(row.training.get("peak_memory_mb") for row in board.rows)  # one unit for the column
+    # one unit for the column
+    memory = memory_unit(row.training.get("peak_memory_mb") for row in board.rows)
     for row in board.rows:
         name = f"{row.key} (baseline)" if row.is_baseline else row.key
         status = row.status if row.complete else f"**{row.status}**"
@@ -160,7 +162,8 @@ def significance_note(board: Leaderboard) -> str | None:
         counts.setdefault(str(line.method_b), []).append(int(line.n_subjects))
     every = sorted({n for ns in counts.values() for n in ns})
     if len(every) <= 1:
-        return note  # one n for every comparison: the note states it
+        # one n for every comparison: the note states it
+        return note
     needed = min_subjects_for(SIGNIFICANCE_LEVEL)
     floors = [f"{smallest_wilcoxon_p(n):.3g} over {n} subject(s)" for n in every if n < needed]
     floors_text = floors[0] if len(floors) == 1 else ", ".join(floors[:-1]) + f" and {floors[-1]}"
@@ -318,7 +321,8 @@ def tex(text: str) -> str:
         elif flag is not None:
             out.append(rf"\texttt{{-{{}}-{_tex_chars(flag)}}}")
         else:
-            opening = "{}" if out and out[-1][-1:] in ("!", "?") else ""  # !` and ?` are ligatures: ¡ and ¿
+            # !` and ?` are ligatures: ¡ and ¿
+            opening = "{}" if out and out[-1][-1:] in ("!", "?") else ""
             out.append(f"{opening}`{tex(single)}'" if single is not None else f"{opening}``{tex(double)}''")
         last = match.end()
     out.append(_tex_chars(text[last:]))

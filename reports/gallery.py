@@ -26,17 +26,21 @@ PRIOR = "class"
 
 @dataclass
 class Thumb:
-    src: str | None  # relative to the report, None when the image is missing
-    title: str  # the full prompt (or file name) and seed, shown on hover
+    # relative to the report, None when the image is missing
+    src: str | None
+    # the full prompt (or file name) and seed, shown on hover
+    title: str
     problem: str | None = None
 
 
 @dataclass
 class PromptRow:
     index: int | str
-    text: str  # the template around "[subject]"
+    # the template around "[subject]"
+    text: str
     category: str
-    cells: dict[str, list[Thumb] | str] = field(default_factory=dict)  # method key -> thumbs or a failure text
+    # method key -> thumbs or a failure text
+    cells: dict[str, list[Thumb] | str] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,7 +52,8 @@ class SubjectGrid:
     real_note: str | None
     methods: list[str]
     prompts: list[PromptRow]
-    failures: dict[str, str] = field(default_factory=dict)  # method key -> error, for a failed (method, subject)
+    # method key -> error, for a failed (method, subject)
+    failures: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_prompts(self) -> int:
@@ -64,7 +69,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
 
 
-UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)  # what Pillow raises on a bad file
+# what Pillow raises on a bad file
+UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 def thumbnail(source: Path, target_stem: Path, size: int = THUMBNAIL_PX) -> Path | None:
@@ -75,7 +81,8 @@ def thumbnail(source: Path, target_stem: Path, size: int = THUMBNAIL_PX) -> Path
     (a full disk) still stops the report.
     """
     try:
-        image = decode_image(source)  # every pixel, as scoring decodes it: a truncated file fails here
+        # every pixel, as scoring decodes it: a truncated file fails here
+        image = decode_image(source)
     except UNREADABLE:
         return None
     if max(image.size) > size:
@@ -182,7 +189,8 @@ def build_grids(data: ReportData, out_dir: Path, size: int = THUMBNAIL_PX) -> li
             failures[method.key] = str(failure.get("error", "unknown error"))
             for row in by_prompt.values():
                 row.cells.setdefault(method.key, f"FAILED: {failures[method.key]}")
-        if not class_noun:  # every method failed on this subject: no record names its class
+        # every method failed on this subject: no record names its class
+        if not class_noun:
             class_noun, kind = _protocol_facts(subject)
         real, note = _real_thumbs(data, subject, out_dir, size)
         prompts = [by_prompt[k] for k in sorted(by_prompt, key=_prompt_key)]

@@ -26,11 +26,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from benchmark.errors import BenchError
 from benchmark.metrics.registry import METRICS
 from benchmark.store.run_dir import recorded_includes
+from benchmark.weights_notice import WEIGHT_WARNINGS
 from dataset.protocol import ATTRIBUTION
 from reports import formatting, ownership
 from reports.ablations import build_ablations
 from reports.banner import (
-    WEIGHT_WARNINGS,
     mixed_scoring_banners,
     pocket_banners,
     report_banners,
@@ -47,8 +47,10 @@ from reports.tables import failures_table, per_category_table, per_subject_table
 
 PLOTS_DIR = "plots"
 INDEX = "index.html"
-STAGING_PREFIX = ".bench-report-partial-"  # a report being built inside out_dir (see write_report)
-GENERATOR = '<meta name="generator" content="dreambench-harness report">'  # in every index.html we write
+# a report being built inside out_dir (see write_report)
+STAGING_PREFIX = ".bench-report-partial-"
+# in every index.html we write
+GENERATOR = '<meta name="generator" content="dreambench-harness report">'
 
 
 def _environment() -> Environment:
@@ -192,7 +194,8 @@ def _differences(data: ReportData) -> list[str]:
 def _pivot_per_subject(data: ReportData) -> list[dict]:
     """For each metric, subjects x methods (value, n) plus the oracle column, for the per-subject tables."""
     entries, kinds = {}, {}
-    for r in per_subject_table(data).itertuples(index=False):  # methods in load order
+    # methods in load order
+    for r in per_subject_table(data).itertuples(index=False):
         entries[r.metric, r.subject, r.method] = r
         kinds.setdefault((r.metric, r.subject), r.kind)
     subjects = list(dict.fromkeys(s for run in data.runs for s in run.subjects))
@@ -243,9 +246,11 @@ class WrittenReport:
     building it a second time.
     """
 
-    index: Path  # out_dir/index.html
+    # out_dir/index.html
+    index: Path
     board: Leaderboard
-    markdown: str  # the leaderboard as Markdown: leaderboard.md up to its ablations
+    # the leaderboard as Markdown: leaderboard.md up to its ablations
+    markdown: str
 
 
 def write_report(
@@ -283,7 +288,8 @@ def write_report(
         shutil.rmtree(staging, ignore_errors=True)
         if created:
             with contextlib.suppress(OSError):
-                out_dir.rmdir()  # only if empty: nothing of the failed build reached it
+                # only if empty: nothing of the failed build reached it
+                out_dir.rmdir()
         raise
     return WrittenReport(index=out_dir / INDEX, board=board, markdown=markdown)
 
@@ -299,7 +305,8 @@ def _require_distinct_runs(data: ReportData) -> None:
     for run in data.runs:
         try:
             stat = run.path.stat()
-        except OSError:  # loaded, so it existed: nothing to compare if it is gone now
+        except OSError:
+            # loaded, so it existed: nothing to compare if it is gone now
             continue
         first = seen.setdefault((stat.st_dev, stat.st_ino), run.path)
         if first is not run.path:
@@ -334,7 +341,8 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:
-        return True  # exists, owned by someone else
+        # exists, owned by someone else
+        return True
     return True
 
 
@@ -382,12 +390,14 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
             os.replace(entry, out_dir / entry.name)
             moved_in.append(entry.name)
     except BaseException:
-        for name in moved_in:  # back into staging, which the caller removes
+        # back into staging, which the caller removes
+        for name in moved_in:
             os.replace(out_dir / name, staging / name)
         for name in moved_aside:
             os.replace(aside / name, out_dir / name)
         raise
-    shutil.rmtree(staging, ignore_errors=True)  # now only the earlier report's files
+    # now only the earlier report's files
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _build(data: ReportData, board: Leaderboard, ablations: list, out_dir: Path, thumbnail_px: int) -> str:

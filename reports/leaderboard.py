@@ -19,7 +19,8 @@ from reports.loading import ReportData
 from reports.published import LEADERBOARD_TABLE, PUBLISHED, PublishedRow
 from reports.tables import ESTIMATE_COLUMNS, estimate_fields, oracle_table, training_cost
 
-LEADERBOARD_METRICS = ("dino", "clip-i", "clip-t", "pres", "div")  # the order the paper reads them
+# the order the paper reads them
+LEADERBOARD_METRICS = ("dino", "clip-i", "clip-t", "pres", "div")
 
 
 @dataclass
@@ -31,7 +32,8 @@ class Cell:
     ci_high: float
     n_subjects: int
     n_images: int
-    verdict: str | None = None  # 'better' | 'worse' | 'n.s.' against the baseline; None: not compared
+    # 'better' | 'worse' | 'n.s.' against the baseline; None: not compared
+    verdict: str | None = None
     diff: float = math.nan
     diff_ci_low: float = math.nan
     diff_ci_high: float = math.nan
@@ -48,7 +50,8 @@ class Row:
     status: str
     meaningful: bool
     scored: bool
-    n_subjects_scored: int  # subjects with any metric value (MethodRun.measured_subjects)
+    # subjects with any metric value (MethodRun.measured_subjects)
+    n_subjects_scored: int
     n_subjects_expected: int
     cells: dict[str, Cell]
     training: dict
@@ -126,14 +129,16 @@ def build_leaderboard(data: ReportData, baseline: str | None = None) -> Leaderbo
                 problems=len(scores.get("problems", [])),
             )
         )
-    rows.sort(key=lambda row: not row.is_baseline)  # stable: the baseline first, the rest in load order
+    # stable: the baseline first, the rest in load order
+    rows.sort(key=lambda row: not row.is_baseline)
     oracle: list[OracleRow] = []
     table = oracle_table(data)
     for run_name, group in table.groupby("run", sort=False):
         cells = {r["metric"]: Cell(**{c: r[c] for c in ESTIMATE_COLUMNS}) for _, r in group.iterrows()}
         subjects = str(group["subjects"].iloc[0]).split(",")
         same = [o for o in oracle if o.subjects == subjects and _same_cells(o.cells, cells)]
-        if same:  # runs on the same subjects and dataset share one oracle row
+        # runs on the same subjects and dataset share one oracle row
+        if same:
             same[0].run = f"{same[0].run}, {run_name}"
             continue
         oracle.append(OracleRow(str(run_name), subjects, cells))
@@ -160,7 +165,8 @@ def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
             "complete": row.complete,
             "status": row.status,
             "meaningful": row.meaningful,
-            "external": bool(row.training.get("external")),  # another tool's images: no seeds, no training record
+            # another tool's images: no seeds, no training record
+            "external": bool(row.training.get("external")),
             "baseline": board.baseline or "",
         }
         for metric in board.metrics:
@@ -192,7 +198,8 @@ def leaderboard_frame(board: Leaderboard) -> pd.DataFrame:
         lines.append(line)
     frame = pd.DataFrame(lines)
     counts = [c for c in frame.columns if c.endswith(("_n_subjects", "_n_images"))]
-    frame[counts] = frame[counts].astype("Int64")  # counts stay integers beside the oracle's empty cells
+    # counts stay integers beside the oracle's empty cells
+    frame[counts] = frame[counts].astype("Int64")
     return frame
 
 

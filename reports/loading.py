@@ -49,7 +49,8 @@ from dataset.protocol import load_protocol
 # RunStore writes these under literal names (it has no constants for them); the glob patterns
 # below mirror its layout: <method>/method.json, artifacts/<subject>/artifact.json, failures/<subject>.json.
 METHOD_JSON = "method.json"
-PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt  # DreamBench's 4, the `bench run` default
+# DreamBench's 4, the `bench run` default
+PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt
 
 
 def _cell_keys(lines) -> set[tuple]:
@@ -73,11 +74,15 @@ class Coverage:
     only PRES uses), each with the run's images per prompt.
     """
 
-    prompts: dict[str, int]  # subject -> benchmark prompts with at least one image
-    protocol_prompts: dict[str, int]  # subject -> the prompts the protocol gives it
-    images: int  # images of those prompts, at most images_per_prompt each
+    # subject -> benchmark prompts with at least one image
+    prompts: dict[str, int]
+    # subject -> the prompts the protocol gives it
+    protocol_prompts: dict[str, int]
+    # images of those prompts, at most images_per_prompt each
+    images: int
     images_per_prompt: int
-    short_prompts: int  # (subject, prompt) pairs with fewer than images_per_prompt images
+    # (subject, prompt) pairs with fewer than images_per_prompt images
+    short_prompts: int
 
     @property
     def full(self) -> bool:
@@ -117,7 +122,8 @@ def measure_coverage(lines: list[dict], subjects: list[str], images_per_prompt: 
     prompts: dict[str, int] = {}
     for subject, _ in per_prompt:
         prompts[subject] = prompts.get(subject, 0) + 1
-    expected = {s: protocol_prompts(s) or prompts[s] for s in prompts}  # an unknown subject: what it has
+    # an unknown subject: what it has
+    expected = {s: protocol_prompts(s) or prompts[s] for s in prompts}
     return Coverage(
         prompts=prompts,
         protocol_prompts=expected,
@@ -131,16 +137,25 @@ def measure_coverage(lines: list[dict], subjects: list[str], images_per_prompt: 
 class MethodRun:
     """Everything one method of one run left on disk."""
 
-    key: str  # unique across the loaded runs
-    label: str  # the directory name results are filed under, e.g. "dreambooth[lr=1e-05]"
-    name: str  # the registered method name, e.g. "dreambooth"
+    # unique across the loaded runs
+    key: str
+    # the directory name results are filed under, e.g. "dreambooth[lr=1e-05]"
+    label: str
+    # the registered method name, e.g. "dreambooth"
+    name: str
     run: RunInfo
-    info: dict  # method.json "info" (description, options, preset_of, version)
-    scores: dict | None  # scores.json, None when the method was never scored
-    cells: pd.DataFrame  # scores.jsonl: one row per image with its record and metrics
-    records: list[dict]  # generations.jsonl
-    artifacts: dict[str, dict]  # subject -> artifact.json
-    failures: dict[str, dict]  # subject -> failures/<subject>.json
+    # method.json "info" (description, options, preset_of, version)
+    info: dict
+    # scores.json, None when the method was never scored
+    scores: dict | None
+    # scores.jsonl: one row per image with its record and metrics
+    cells: pd.DataFrame
+    # generations.jsonl
+    records: list[dict]
+    # subject -> artifact.json
+    artifacts: dict[str, dict]
+    # subject -> failures/<subject>.json
+    failures: dict[str, dict]
 
     @property
     def external(self) -> bool:
@@ -266,9 +281,11 @@ class MethodRun:
         problems = []
         if self.scores is None and self.records:
             problems.append(f"not scored; run: {self.score_command()}")
-        elif self.scores is None and not self.failures:  # stopped before its first image: scoring has nothing
+        elif self.scores is None and not self.failures:
+            # stopped before its first image: scoring has nothing
             problems.append("nothing generated yet; re-run the same `bench run`")
-        if self.failures:  # scoring cannot fix a failed cell: re-running does
+        # scoring cannot fix a failed cell: re-running does
+        if self.failures:
             problems.append(f"failed: {', '.join(self.failed_subjects)} (re-run the same `bench run` to retry)")
         if self.missing_subjects and self.scores is not None:
             problems.append(f"missing: {', '.join(self.missing_subjects)}")
@@ -276,8 +293,10 @@ class MethodRun:
             problems.append(f"{self.unscored_images} image(s) not scored yet; run: {self.score_command()}")
         rescore = [*self.partial_metrics, *(m for m in self.missing_metrics if m not in self.partial_metrics)]
         if rescore:
-            parts = [f"{METRICS[m].name if m in METRICS else m} on {c.get('scored')}/{c.get('applicable')} images"
-                     for m, c in self.partial_metrics.items()]  # fmt: skip
+            parts = [
+                f"{METRICS[m].name if m in METRICS else m} on {c.get('scored')}/{c.get('applicable')} images"
+                for m, c in self.partial_metrics.items()
+            ]
             if self.missing_metrics:
                 parts.append(f"{', '.join(METRICS[m].name for m in self.missing_metrics)} not scored")
             problems.append(f"{', '.join(parts)}; run: {self.rescore_command(rescore)}")
@@ -305,7 +324,8 @@ def _profile_names() -> set[str]:
 
 def _keeps_identifier(scores: dict) -> bool:
     """Whether a scoring computed CLIP-T against the prompt as generated (`bench score --keep-identifier`)."""
-    from benchmark.metrics.scoring import CLIP_T_TEXT  # imports torch: only asked for a CLIP-T to fill in
+    # imports torch: only asked for a CLIP-T to fill in
+    from benchmark.metrics.scoring import CLIP_T_TEXT
 
     return scores.get("clip_t_text") == CLIP_T_TEXT[True]
 
@@ -317,11 +337,15 @@ class RunInfo:
     path: Path
     name: str
     manifest: dict
-    subjects: list[str] = field(default_factory=list)  # protocol order
+    # protocol order
+    subjects: list[str] = field(default_factory=list)
     method_keys: list[str] = field(default_factory=list)
-    images_per_prompt: int = PROTOCOL_IMAGES_PER_PROMPT  # what the run was configured with
-    prompt_limit: int | None = None  # K of `--limit-prompts K` that its methods' images stay within; None: no limit
-    revisions: list[str] = field(default_factory=list)  # harness git revisions that generated or scored it, first first
+    # what the run was configured with
+    images_per_prompt: int = PROTOCOL_IMAGES_PER_PROMPT
+    # K of `--limit-prompts K` that its methods' images stay within; None: no limit
+    prompt_limit: int | None = None
+    # harness git revisions that generated or scored it, first first
+    revisions: list[str] = field(default_factory=list)
 
     @property
     def uncommitted(self) -> list[str]:
@@ -408,7 +432,8 @@ def _read_scores(method_dir: Path) -> dict | None:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    return read_jsonl(path) if path.is_file() else []  # not written yet: nothing recorded
+    # not written yet: nothing recorded
+    return read_jsonl(path) if path.is_file() else []
 
 
 def cells_frame(lines: list[dict]) -> pd.DataFrame:
@@ -437,7 +462,8 @@ def _expected_subjects(invocations: list[dict], seen: set[str]) -> list[str]:
     """Every subject a `bench run` on this directory asked for, plus every subject any method touched."""
     for line in invocations:
         seen.update(line.get("subjects") or [])
-    order = list(load_protocol().subjects)  # protocol order, so every table lists subjects alike
+    # protocol order, so every table lists subjects alike
+    order = list(load_protocol().subjects)
     rank = {name: i for i, name in enumerate(order)}
     return sorted(seen, key=lambda s: (rank.get(s, len(rank)), s))
 
@@ -477,17 +503,25 @@ def _load_scored_folder(path: Path, only: str | None) -> tuple[RunInfo, list[Met
             "description": f"another tool's images, imported from {imported} by `bench score --folder`",
             "external": True,
             "imported_from": imported,
-            "from_manifest": source.get("manifest"),  # None: imported by a version that did not say
+            # None: imported by a version that did not say
+            "from_manifest": source.get("manifest"),
             "version": "",
             "options": {},
         }
         methods.append(
             MethodRun(
-                key=method_dir.name, label=method_dir.name, name=method_dir.name, run=run, info=info, scores=scores,
+                key=method_dir.name,
+                label=method_dir.name,
+                name=method_dir.name,
+                run=run,
+                info=info,
+                scores=scores,
                 cells=cells_frame(_read_jsonl(method_dir / SCORES_JSONL)),
-                records=_read_jsonl(method_dir / GENERATIONS), artifacts={}, failures={},
+                records=_read_jsonl(method_dir / GENERATIONS),
+                artifacts={},
+                failures={},
             )
-        )  # fmt: skip
+        )
     scored = [m.scores for m in methods if m.scores]
     first = scored[0] if scored else {}
     run.manifest = {
@@ -503,7 +537,8 @@ def _load_scored_folder(path: Path, only: str | None) -> tuple[RunInfo, list[Met
     # another tool's choice of prompts and images is coverage (INCOMPLETE against the protocol's 4 images per
     # prompt), never a smoke run whose banner would name `bench run` flags
     run.images_per_prompt, run.prompt_limit = PROTOCOL_IMAGES_PER_PROMPT, None
-    run.revisions = _revisions([], methods)  # the scoring's: another tool made the images
+    # the scoring's: another tool made the images
+    run.revisions = _revisions([], methods)
     return run, methods
 
 
@@ -583,7 +618,8 @@ def _run_shape(
     if asked:
         limit = None if None in asked else max(asked)
         return images_per_prompt, (None if limit is None or (protocol is not None and limit >= protocol) else limit)
-    if not prompts or protocol is None:  # nothing to guess from, or nothing to compare the guess with
+    # nothing to guess from, or nothing to compare the guess with
+    if not prompts or protocol is None:
         return images_per_prompt, None
     limit = max(prompt for _, prompt, _ in prompts) + 1
     return images_per_prompt, (limit if limit < protocol else None)

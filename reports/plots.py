@@ -15,12 +15,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from benchmark.metrics.registry import METRICS
-from reports.banner import WEIGHT_WARNINGS
+from benchmark.weights_notice import WEIGHT_WARNINGS
 from reports.leaderboard import Leaderboard
 from reports.loading import ReportData
 from reports.tables import subject_intervals
 
-PLOT_BOOTSTRAP_RESAMPLES = 2000  # figure error bars only; the tables use the scoring default
+# figure error bars only; the tables use the scoring default
+PLOT_BOOTSTRAP_RESAMPLES = 2000
 DPI = 110
 
 

@@ -17,18 +17,24 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 PAPER = "DreamBooth paper"
-ORACLE = "real-images"  # the pseudo-method name of the real-image oracle in every table
+# the pseudo-method name of the real-image oracle in every table
+ORACLE = "real-images"
 
 
 @dataclass(frozen=True)
 class PublishedRow:
     """One row of one of the paper's tables."""
 
-    table: str  # "Table 1", "Table 3", "Table 4"
-    setting: str  # the row as the paper names it
-    method: str  # the harness method that reproduces the row (ORACLE for real images)
-    backbone: str  # "Imagen", "SD", or "real photos"
-    values: dict[str, float | None] = field(default_factory=dict)  # metric id -> value
+    # "Table 1", "Table 3", "Table 4"
+    table: str
+    # the row as the paper names it
+    setting: str
+    # the harness method that reproduces the row (ORACLE for real images)
+    method: str
+    # "Imagen", "SD", or "real photos"
+    backbone: str
+    # metric id -> value
+    values: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def source(self) -> str:

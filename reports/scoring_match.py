@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from benchmark.metrics.registry import METRICS
-from benchmark.metrics.report import scoring_signature as signature_of_scores  # of a scores.json payload
+
+# of a scores.json payload
+from benchmark.metrics.report import scoring_signature as signature_of_scores
 
 if TYPE_CHECKING:
     from reports.loading import MethodRun

@@ -17,7 +17,8 @@ import pandas as pd
 from benchmark.metrics.registry import ORACLE_METRICS
 from reports.loading import MethodRun, ReportData
 
-DEVICE_KINDS = {"cpu": "cpu", "cuda": "gpu", "mps": "gpu", "xpu": "gpu"}  # what an hour of training was spent on
+# what an hour of training was spent on
+DEVICE_KINDS = {"cpu": "cpu", "cuda": "gpu", "mps": "gpu", "xpu": "gpu"}
 ESTIMATE_COLUMNS = ["mean", "ci_low", "ci_high", "n_subjects", "n_images"]
 
 
@@ -74,7 +75,8 @@ def training_cost(method: MethodRun) -> dict:
         "peak_memory_mb": max(memory) if memory else math.nan,
         "device": ",".join(devices) if devices else "none",
         "hardware": "; ".join(hardware) if hardware else "none",
-        "external": method.external,  # trained elsewhere, if at all: its cost is unknown, not zero
+        # trained elsewhere, if at all: its cost is unknown, not zero
+        "external": method.external,
     }
 
 

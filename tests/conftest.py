@@ -109,3 +109,13 @@ def cli():
         return runner.invoke(bench_main, [str(a) for a in args], prog_name="bench", catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def own_registry(monkeypatch):
+    """Each test's plug-in is registered in a copy of the registry: the other tests never see it."""
+    from methods import registry
+
+    # the built-ins first, so the copy has them whichever test runs first
+    registry.available_methods()
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))

@@ -16,11 +16,15 @@ def test_jobs_run_in_order_and_callbacks_run_in_the_callers_thread():
     caller = threading.get_ident()
     with BackgroundWriter(depth=2) as writer:
         for number in range(6):
-            writer.submit(lambda n=number: ran.append((n, threading.get_ident())),
-                          done=lambda n=number: callbacks.append((n, threading.get_ident())))  # fmt: skip
+            writer.submit(
+                lambda n=number: ran.append((n, threading.get_ident())),
+                done=lambda n=number: callbacks.append((n, threading.get_ident())),
+            )
     assert [n for n, _ in ran] == list(range(6))
-    assert all(thread != caller for _, thread in ran)  # the work really left the sampling thread
-    assert callbacks == [(n, caller) for n in range(6)]  # progress is reported where the bar lives
+    # the work really left the sampling thread
+    assert all(thread != caller for _, thread in ran)
+    # progress is reported where the bar lives
+    assert callbacks == [(n, caller) for n in range(6)]
 
 
 def test_at_most_depth_jobs_wait():
@@ -32,7 +36,8 @@ def test_at_most_depth_jobs_wait():
         blocked = threading.Thread(target=writer.submit, args=(lambda: started.append(3),))
         blocked.start()
         time.sleep(0.2)
-        assert blocked.is_alive()  # a third job waits for the oldest: memory of queued images is bounded
+        # a third job waits for the oldest: memory of queued images is bounded
+        assert blocked.is_alive()
         release.set()
         blocked.join(5)
     assert started == [1, 2, 3]
@@ -50,7 +55,8 @@ def test_an_error_reaches_the_caller_and_jobs_queued_behind_it_still_ran():
             writer.submit(fail)
             writer.submit(lambda: ran.append("after"))
             queued.set()
-    assert ran == ["after"]  # its images were sampled: written, not dropped
+    # its images were sampled: written, not dropped
+    assert ran == ["after"]
 
 
 def test_leaving_by_an_exception_still_finishes_queued_writes():
@@ -58,8 +64,10 @@ def test_leaving_by_an_exception_still_finishes_queued_writes():
     with pytest.raises(KeyboardInterrupt):
         with BackgroundWriter(depth=4) as writer:
             writer.submit(lambda: (time.sleep(0.2), written.append("sampled image")))
-            raise KeyboardInterrupt  # Ctrl-C while the next batch samples
-    assert written == ["sampled image"]  # already sampled: not lost
+            # Ctrl-C while the next batch samples
+            raise KeyboardInterrupt
+    # already sampled: not lost
+    assert written == ["sampled image"]
 
 
 def test_a_failed_write_stops_the_next_submit_not_a_batch_later():
@@ -67,7 +75,8 @@ def test_a_failed_write_stops_the_next_submit_not_a_batch_later():
     with pytest.raises(DiskFull):
         with BackgroundWriter(depth=2) as writer:
             writer.submit(lambda: (_ for _ in ()).throw(DiskFull("disk full writing p00")))
-            time.sleep(0.2)  # the next batch samples meanwhile
+            # the next batch samples meanwhile
+            time.sleep(0.2)
             writer.submit(lambda: pytest.fail("a submit after a failed write must raise, not queue more"))
 
 
@@ -75,9 +84,11 @@ def test_a_full_disk_is_not_hidden_by_another_error_of_the_cell():
     with pytest.raises(DiskFull) as raised:
         with BackgroundWriter(depth=4) as writer:
             writer.submit(lambda: (_ for _ in ()).throw(DiskFull("disk full writing p00")))
-            raise RuntimeError("CUDA out of memory")  # the next batch failed while the write was failing
+            # the next batch failed while the write was failing
+            raise RuntimeError("CUDA out of memory")
     assert isinstance(raised.value.__cause__, RuntimeError)
-    with pytest.raises(KeyboardInterrupt):  # the user's Ctrl-C stays what stops the run
+    # the user's Ctrl-C stays what stops the run
+    with pytest.raises(KeyboardInterrupt):
         with BackgroundWriter(depth=4) as writer:
             writer.submit(lambda: (_ for _ in ()).throw(DiskFull("disk full writing p00")))
             raise KeyboardInterrupt

@@ -111,7 +111,8 @@ def test_damaged_run_files_are_one_line_in_every_command(tmp_path, dreambench_di
     for args in (("score", run_dir), ("report", run_dir, "-o", report)):
         result = cli(*args)
         assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
-    result = cli("score", run_dir, "--profile", "tiny", "--dataset-dir", dreambench_dir)  # scorable with it given
+    # scorable with it given
+    result = cli("score", run_dir, "--profile", "tiny", "--dataset-dir", dreambench_dir)
     assert result.exit_code == 0, result.output
 
 
@@ -125,23 +126,38 @@ def test_a_scoring_error_still_names_the_cells_that_failed(tmp_path, dreambench_
     monkeypatch.setattr(benchmark.metrics, "score_run", refuse)
     said = []
     with pytest.raises(BenchError, match="scoring refused"):
-        tiny_run(tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], score=True,
-                 assignments=["options.fake.fail_on=dog"], log=said.append)  # fmt: skip
+        tiny_run(
+            tmp_path / "run",
+            dreambench_dir,
+            methods=["fake"],
+            include=[str(FAKE_METHOD)],
+            score=True,
+            assignments=["options.fake.fail_on=dog"],
+            log=said.append,
+        )
     failed = [line for line in said if line.startswith("bench: FAILED")]
     assert len(failed) == 1 and failed[0].startswith("bench: FAILED fake[fail_on=dog]/dog:")
 
 
 def test_a_resolution_too_small_for_div_is_refused_before_any_image_is_generated(tmp_path, dreambench_dir):
-    config = build_config(overrides={"output_dir": str(tmp_path / "run"), "dataset_dir": str(dreambench_dir),
-                                     "score": True}, assignments=["generation.resolution=24"])  # fmt: skip
+    config = build_config(
+        overrides={"output_dir": str(tmp_path / "run"), "dataset_dir": str(dreambench_dir), "score": True},
+        assignments=["generation.resolution=24"],
+    )
     with pytest.raises(BenchError, match=r"generation.resolution=24 is smaller than the 31 pixels DIV's LPIPS needs"):
         execute_run(config, progress=False, log=lambda line: None)
     assert not (tmp_path / "run").exists()
     without_div = build_config(
-        overrides={"output_dir": str(tmp_path / "run"), "dataset_dir": str(dreambench_dir), "score": True,
-                   "metrics": ["dino", "clip-i"]}, assignments=["generation.resolution=24"],
-    )  # fmt: skip
-    prepare_run(without_div)  # the other metrics take any size
+        overrides={
+            "output_dir": str(tmp_path / "run"),
+            "dataset_dir": str(dreambench_dir),
+            "score": True,
+            "metrics": ["dino", "clip-i"],
+        },
+        assignments=["generation.resolution=24"],
+    )
+    # the other metrics take any size
+    prepare_run(without_div)
 
 
 def test_weights_replaced_at_the_same_path_are_refused_instead_of_mixed_into_the_run(tmp_path, dreambench_dir):
@@ -149,24 +165,28 @@ def test_weights_replaced_at_the_same_path_are_refused_instead_of_mixed_into_the
     images with one model and half with another, and the run said nothing."""
     weights = tmp_path / "weights"
     (weights / "unet").mkdir(parents=True)
-    (weights / "unet" / "model.safetensors").write_bytes(bytes(range(256)) * 40000)  # 10 MB: ends and samples
+    # 10 MB: ends and samples
+    (weights / "unet" / "model.safetensors").write_bytes(bytes(range(256)) * 40000)
     (weights / ".cache").mkdir()
     (weights / ".cache" / "lock").write_text("x")
     first = weights_stamp(str(weights))
     moved = tmp_path / "copied"
-    shutil.copytree(weights, moved)  # other modification times, other folder: the same weights
+    # other modification times, other folder: the same weights
+    shutil.copytree(weights, moved)
     assert weights_stamp(str(moved)) == first
-    (weights / ".cache" / "lock").write_text("y")  # hidden files are no weights
+    # hidden files are no weights
+    (weights / ".cache" / "lock").write_text("y")
     assert weights_stamp(str(weights)) == first
     from benchmark.models.loading import STAMP_BYTES, STAMP_SAMPLES
 
     original = (weights / "unet" / "model.safetensors").read_bytes()
     middle = STAMP_BYTES + (len(original) - 2 * STAMP_BYTES) // (STAMP_SAMPLES + 1) * (STAMP_SAMPLES // 2)
+    # the head, a tensor in the middle (a merged adapter), the tail
     for changed_at in (
         100,
         middle,
         len(original) - 100,
-    ):  # the head, a tensor in the middle (a merged adapter), the tail
+    ):
         data = bytearray(original)
         data[changed_at] ^= 1
         (weights / "unet" / "model.safetensors").write_bytes(bytes(data))
@@ -178,7 +198,8 @@ def test_weights_replaced_at_the_same_path_are_refused_instead_of_mixed_into_the
     store = RunStore(tmp_path / "run")
     (tmp_path / "run").mkdir()
     store.open(config, manifest)
-    store.open(config, manifest)  # the same weights: resumed
+    # the same weights: resumed
+    store.open(config, manifest)
     changed = {**manifest, "base_weights": weights_stamp(str(weights))}
     with pytest.raises(BenchError, match=r"different configuration \(models.base: the weights at .* have changed"):
         store.open(config, changed)
@@ -186,7 +207,8 @@ def test_weights_replaced_at_the_same_path_are_refused_instead_of_mixed_into_the
     store_before = RunStore(tmp_path / "older")
     (tmp_path / "older").mkdir()
     store_before.open(config, older)
-    store_before.open(config, manifest)  # a run recorded before stamps is resumed as it was
+    # a run recorded before stamps is resumed as it was
+    store_before.open(config, manifest)
     assert "base_weights" not in json.loads((tmp_path / "older" / "run.json").read_text())
 
 
@@ -197,8 +219,10 @@ def test_small_mistakes_get_messages_that_say_what_is_wrong(tmp_path):
     a_file = tmp_path / "passwd"
     a_file.write_text("x")
     with pytest.raises(BenchError, match="is a file; give the folder of subject folders"):
-        resolve_dataset_dir(a_file)  # it said "does not exist"
+        # it said "does not exist"
+        resolve_dataset_dir(a_file)
     with pytest.raises(BenchError, match="--metrics names no metric"):
-        _select_metrics(",".split(","))  # what `--metrics ,` gives
+        # what `--metrics ,` gives
+        _select_metrics(",".split(","))
     with pytest.raises(BenchError, match=r"'live' is a group: give it alone, --subjects live"):
         load_protocol().select("live,dog")

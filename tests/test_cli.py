@@ -41,7 +41,8 @@ def run_args(tmp_path, dreambench_dir):
 def test_run_writes_images_and_says_where(cli, run_args, tmp_path):
     result = cli(*run_args)
     assert result.exit_code == 0, result.output
-    assert "2 images generated" in result.stdout  # the prompt's image and the PRES image ("a backpack")
+    # the prompt's image and the PRES image ("a backpack")
+    assert "2 images generated" in result.stdout
     assert "NOT MEANINGFUL" in result.stderr
     assert sorted(image_hashes(tmp_path / "run")) == [
         "base/images/backpack/class_i0.png",
@@ -100,7 +101,8 @@ def test_a_denied_write_is_one_line_and_keeps_the_images(cli, run_args, tmp_path
         raise PermissionError(errno.EACCES, "Permission denied", str(dir))
 
     monkeypatch.setattr(atomic.tempfile, "mkstemp", denied)
-    (tmp_path / "run" / "base" / "images" / "backpack" / "p00_i0.png").unlink()  # something left to write
+    # something left to write
+    (tmp_path / "run" / "base" / "images" / "backpack" / "p00_i0.png").unlink()
     assert_one_line_error(cli(*run_args), "Permission denied: ", "fix its permissions", "finished work is kept")
     monkeypatch.undo()
     assert image_hashes(tmp_path / "run") == {k: v for k, v in before.items() if not k.endswith("p00_i0.png")}
@@ -126,8 +128,10 @@ def test_missing_weights_name_each_model_and_the_fix(cli, run_args, tmp_path, mo
     )
     result = cli(*run_args, "--profile", "sd15", "--set", "models.base=/models/nowhere")
     assert_one_line_error(result, "models.base=/models/nowhere: no such folder or file on this machine")
-    assert "download" not in result.stderr  # a mistyped path is not fixed by downloading
-    assert not (tmp_path / "run").exists()  # nothing is created before the checks pass
+    # a mistyped path is not fixed by downloading
+    assert "download" not in result.stderr
+    # nothing is created before the checks pass
+    assert not (tmp_path / "run").exists()
 
 
 def test_damaged_dataset_stops_a_resumed_run_without_losing_images(cli, run_args, tmp_path, dataset_copy):
@@ -164,7 +168,8 @@ def test_a_damaged_subject_fails_its_cells_and_the_other_subjects_run(cli, run_a
     assert "dog/02.jpg: corrupt image" in record["error"]
     report = cli("report", tmp_path / "run", "-o", tmp_path / "report")
     assert "dog/02.jpg: corrupt image" in (tmp_path / "report" / "index.html").read_text(), report.output
-    damaged.write_bytes(intact)  # fixed: the re-run does the subject and clears its failure
+    # fixed: the re-run does the subject and clears its failure
+    damaged.write_bytes(intact)
     assert cli(*args).exit_code == 0
     assert not (tmp_path / "run" / "base" / "failures" / "dog.json").exists()
     assert len(image_hashes(tmp_path / "run")) == 4
@@ -227,7 +232,8 @@ def test_ls_commands(cli):
 
 def test_ls_options_shows_defaults_and_what_a_profile_changes(cli):
     lines = cli("ls", "options", "dreambooth", "--profile", "sd15").stdout.splitlines()
-    options = {line.split()[0]: line.split()[1:3] for line in lines}  # name: default, type
+    # name: default, type
+    options = {line.split()[0]: line.split()[1:3] for line in lines}
     assert options["steps"] == ["800", "int"] and options["channels_last"] == ["true", "bool"]
     assert options["prior_preservation"] == ["true", "bool"] and options["train_text_encoder"] == ["true", "bool"]
     assert options["min_snr_gamma"] == ["null", "float|null"] and options["learning_rate"] == ["5e-06", "float"]
@@ -267,7 +273,8 @@ def test_every_command_has_help(cli, command):
 def test_dataset_verify(cli, dreambench_dir, dataset_copy):
     ok = cli("dataset", "verify", "--dataset-dir", dreambench_dir)
     assert ok.exit_code == 0 and "158 images" in ok.stdout
-    broken = cli("dataset", "verify", "--dataset-dir", dataset_copy)  # only 3 of 30 subjects
+    # only 3 of 30 subjects
+    broken = cli("dataset", "verify", "--dataset-dir", dataset_copy)
     assert broken.exit_code == 2
     assert "bench: " + str(dataset_copy / "can") + ": missing subject folder" in broken.stderr
 
@@ -292,7 +299,8 @@ def test_doctor_exit_status_gates_a_job(cli, dreambench_dir, dataset_copy, tmp_p
     assert cli("doctor", "--profile", "tiny", "--dataset-dir", dreambench_dir).exit_code == 0
     no_weights = cli("doctor", "--profile", "sd15", "--dataset-dir", dreambench_dir)
     assert no_weights.exit_code == 1 and "doctor: 1 problem(s): profile" in no_weights.stderr
-    incomplete = cli("doctor", "--profile", "tiny", "--dataset-dir", dataset_copy)  # 3 of 30 subjects
+    # 3 of 30 subjects
+    incomplete = cli("doctor", "--profile", "tiny", "--dataset-dir", dataset_copy)
     assert incomplete.exit_code == 1 and "missing subject folder" in incomplete.stdout
     assert "doctor: 1 problem(s): dataset" in incomplete.stderr
     unknown = cli("doctor", "--profile", "sd16")
@@ -331,11 +339,13 @@ def test_run_scores_by_default_and_prints_the_table(cli, run_args, tmp_path):
     result = cli(*args, "--subjects", "backpack,dog")
     assert result.exit_code == 0, result.stderr
     assert "| DINO ↑ |" in result.stdout and "| PRES ↓ |" in result.stdout
-    assert "NOT MEANINGFUL" in result.stdout  # the table itself carries the warning, not only the log
+    # the table itself carries the warning, not only the log
+    assert "NOT MEANINGFUL" in result.stdout
     summary = json.loads((tmp_path / "run" / "base" / "scores.json").read_text())
     assert summary["metrics"]["dino"]["id"] == "dino"
     lines = (tmp_path / "run" / "base" / "scores.jsonl").read_text().splitlines()
-    assert len(lines) == 4  # 2 subjects x (1 prompt image + 1 PRES image)
+    # 2 subjects x (1 prompt image + 1 PRES image)
+    assert len(lines) == 4
     rescored = cli("score", tmp_path / "run", "--quiet")
     assert rescored.exit_code == 0 and "| DINO ↑ |" in rescored.stdout
     # 2 of 30 subjects: the log says the means are a subset's, as the report's SUBSET banner does
@@ -368,15 +378,17 @@ def test_score_rejects_a_folder_that_is_not_a_run(cli, tmp_path):
         (["--method", "dreambooth", "--set", "options.dreambooth.steps=abc"], "must be int like its default 800"),
         (["--method", "dreambooth", "--set", "options.dreambooth.class_noun=bogus"], "class_noun must be one of"),
         (["--method", "dreambooth", "--set", "options.dreambooth.identifier=unique"], "'unique' is 2 tokens"),
-        (["--method", "textual-inversion", "--set", "options.textual-inversion.prior_preservation=true"],
-         "learns one placeholder token"),
+        (
+            ["--method", "textual-inversion", "--set", "options.textual-inversion.prior_preservation=true"],
+            "learns one placeholder token",
+        ),
         (["--method", "dreambooth", "--set", "options.dreambooth.num_class_images=0"], "num_class_images"),
         (["--method", "dreambooth-lora", "--set", "options.dreambooth-lora.train_text_encoder=true"], "UNet only"),
         (["--set", "options.base=5"], "options.base must map option names to values"),
         (["--set", "models.base=5"], "models.base must be a hub id or a path"),
         (["--set", "metrics=[bogus]"], "unknown metric 'bogus'"),
     ],
-)  # fmt: skip
+)
 def test_method_option_mistakes_fail_before_any_work(cli, run_args, tmp_path, extra, fragment):
     assert_one_line_error(cli(*run_args, *extra), fragment)
     assert not (tmp_path / "run").exists()
@@ -413,9 +425,11 @@ def test_doctor_reports_a_library_that_will_not_import_instead_of_dying_of_it(cl
     """torch installed (its metadata says so) but broken: the device line names it, and the exit says a problem."""
     import sys
 
-    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises, as a broken CUDA install does
+    # `import torch` now raises, as a broken CUDA install does
+    monkeypatch.setitem(sys.modules, "torch", None)
     result = cli("doctor", "--dataset-dir", dreambench_dir)
-    assert result.exit_code == 1, result.output  # a problem found, not a traceback (that would exit 1 with no line)
+    # a problem found, not a traceback (that would exit 1 with no line)
+    assert result.exit_code == 1, result.output
     assert "cannot check: ModuleNotFoundError" in result.stdout and "doctor: " in result.stderr
 
 
@@ -434,7 +448,8 @@ def test_sigterm_that_a_library_turned_into_a_keyboard_interrupt_still_exits_143
     with pytest.raises(SystemExit) as ctrl_c:
         waiting()
     assert ctrl_c.value.code == 130 and "interrupted;" in capsys.readouterr().err
-    errors.note_sigterm()  # what `bench`'s SIGTERM handler does before raising
+    # what `bench`'s SIGTERM handler does before raising
+    errors.note_sigterm()
     with pytest.raises(SystemExit) as sigterm:
         waiting()
     assert sigterm.value.code == 143 and "terminated (SIGTERM)" in capsys.readouterr().err
@@ -446,17 +461,21 @@ def test_bench_score_refuses_while_a_run_or_a_shard_writes_to_the_run(cli, run_a
 
     assert cli(*run_args).exit_code == 0
     run = tmp_path / "run"
-    for shard in ((0, 1), (1, 2)):  # the whole run, or one shard of it
+    # the whole run, or one shard of it
+    for shard in ((0, 1), (1, 2)):
         with run_lock(run, shard):
             assert_one_line_error(cli("score", run, "--profile", "tiny", "--quiet"), "a `bench run` is writing to")
-    assert not list(run.glob("*/scores.json"))  # nothing was scored while locked
+    # nothing was scored while locked
+    assert not list(run.glob("*/scores.json"))
     from benchmark.errors import BenchError
     from benchmark.store.lock import scoring_lock
 
     with scoring_lock(run), pytest.raises(BenchError, match="a `bench score` is scoring"):
-        with run_lock(run, (1, 2)):  # and no shard starts while it scores
+        # and no shard starts while it scores
+        with run_lock(run, (1, 2)):
             pass
-    assert cli("score", run, "--profile", "tiny", "--quiet").exit_code == 0  # and scores once the run is done
+    # and scores once the run is done
+    assert cli("score", run, "--profile", "tiny", "--quiet").exit_code == 0
     assert list(run.glob("*/scores.json"))
 
 

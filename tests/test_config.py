@@ -15,8 +15,10 @@ def test_precedence_is_file_then_set_then_flags(tmp_path):
     assert (config.seed, config.images_per_prompt) == (3, 3)
     resolved = config.resolved_generation()
     assert (resolved.steps, resolved.guidance_scale) == (7, 5.0)
-    assert resolved.resolution == 32  # the tiny profile's default fills what nobody set
-    assert resolved.batch_size == 3  # one batch per (subject, prompt) unless told otherwise
+    # the tiny profile's default fills what nobody set
+    assert resolved.resolution == 32
+    # one batch per (subject, prompt) unless told otherwise
+    assert resolved.batch_size == 3
 
 
 @pytest.mark.parametrize(
@@ -87,8 +89,9 @@ def test_compile_settings_count_in_the_identity_only_while_compiling():
     assert build_config(assignments=["generation.compile_mode=max-autotune"]).identity_hash() == base
     compiled = build_config(assignments=["generation.compile=true"]).identity_hash()
     assert compiled != base
-    assert build_config(assignments=["generation.compile=true", "generation.compile_mode=max-autotune"]
-                        ).identity_hash() not in (base, compiled)  # fmt: skip
+    assert build_config(
+        assignments=["generation.compile=true", "generation.compile_mode=max-autotune"]
+    ).identity_hash() not in (base, compiled)
 
 
 def test_an_unknown_compile_backend_fails_before_any_work():
@@ -116,4 +119,5 @@ def test_a_device_this_machine_lacks_is_one_line_before_any_work(monkeypatch):
     assert resolve_device("cuda:1").index == 1
     with pytest.raises(BenchError, match=r"'cuda:2' requested but this machine has 2 GPU\(s\): cuda:0..cuda:1"):
         resolve_device("cuda:2")
-    assert resolve_device("cuda:7", must_exist=False).index == 7  # a dry run plans for the cluster's GPUs
+    # a dry run plans for the cluster's GPUs
+    assert resolve_device("cuda:7", must_exist=False).index == 7

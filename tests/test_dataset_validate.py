@@ -57,7 +57,8 @@ def test_unreadable_image(dataset_copy):
 
     path = dataset_copy / "dog" / "00.jpg"
     path.unlink()
-    path.mkdir()  # reading a directory fails like an unreadable file, even as root
+    # reading a directory fails like an unreadable file, even as root
+    path.mkdir()
     message = problems(dataset_copy)[0]
     assert message.startswith(f"{path}: unreadable")
     assert os.path.isdir(path)
@@ -67,7 +68,8 @@ def test_a_refusal_reports_the_first_problem_and_the_count(dataset_copy):
     (dataset_copy / "cat" / "00.jpg").unlink()
     (dataset_copy / "cat" / "01.jpg").unlink()
     (dataset_copy / "dog" / "00.jpg").unlink()
-    with pytest.raises(BenchError, match=r"cat/00.jpg: missing image \(and 2 more problems"):  # over every subject
+    # over every subject
+    with pytest.raises(BenchError, match=r"cat/00.jpg: missing image \(and 2 more problems"):
         unusable_subjects(dataset_copy, load_protocol().select(["cat", "dog"]))
 
 
@@ -76,9 +78,11 @@ def test_a_run_loses_only_the_damaged_subjects_unless_none_is_left(dataset_copy)
     (dataset_copy / "cat" / "00.jpg").unlink()
     (dataset_copy / "cat" / "01.jpg").write_bytes(b"junk")
     unusable = unusable_subjects(dataset_copy, protocol.select(SUBJECTS))
-    assert list(unusable) == ["cat"]  # backpack and dog still run
+    # backpack and dog still run
+    assert list(unusable) == ["cat"]
     assert unusable["cat"].startswith(f"dataset: {dataset_copy / 'cat' / '00.jpg'}: missing image (and 1 more")
-    with pytest.raises(BenchError, match="cat/00.jpg: missing image"):  # nothing asked for is usable: refused
+    # nothing asked for is usable: refused
+    with pytest.raises(BenchError, match="cat/00.jpg: missing image"):
         unusable_subjects(dataset_copy, protocol.select(["cat"]))
 
 

@@ -29,7 +29,8 @@ def test_two_shards_reproduce_a_single_run(reference, tmp_path, dreambench_dir):
     run_dir = tmp_path / "sharded"
     first = tiny_run(run_dir, dreambench_dir, shard="0/2")
     second = tiny_run(run_dir, dreambench_dir, shard="1/2")
-    assert first.generated == second.generated == 4  # each shard did its own half, nothing twice
+    # each shard did its own half, nothing twice
+    assert first.generated == second.generated == 4
     assert image_hashes(run_dir) == expected
 
 
@@ -51,7 +52,8 @@ def test_records_match_the_files_and_the_protocol(reference):
     for record in records:
         assert expected[record["file"]] == record["sha256"]
         assert record["prompt"] == record["template"].format(record["subject_phrase"])
-        assert record["subject_phrase"] == record["class_noun"]  # `base` prompts with the class noun
+        # `base` prompts with the class noun
+        assert record["subject_phrase"] == record["class_noun"]
         assert record["profile"] == "tiny" and record["meaningful"] is False
     assert {r["prompt"] for r in records if r["subject"] == "dog"} == {"a dog in the jungle", "a dog in the snow"}
     assert len({r["seed"] for r in records}) == len(records)
@@ -64,7 +66,8 @@ def test_records_match_the_files_and_the_protocol(reference):
         ["generation.sdpa_attention=false"],
         ["generation.channels_last=false"],
         ["generation.batch_size=1", "generation.sdpa_attention=false", "generation.channels_last=false"],
-        ["generation.compile=true", "generation.compile_backend=aot_eager"],  # inductor: minutes on this CPU
+        # inductor: minutes on this CPU
+        ["generation.compile=true", "generation.compile_backend=aot_eager"],
     ],
     ids=["batch-1", "classic-attention", "nchw", "plain-path", "compiled"],
 )
@@ -76,7 +79,8 @@ def test_generation_speed_ups_change_pixels_by_rounding_at_most(reference, tmp_p
         a = np.asarray(Image.open(path), dtype=int)
         b = np.asarray(Image.open(reference_dir / path.relative_to(run_dir)), dtype=int)
         assert a.shape == b.shape
-        assert np.abs(a - b).max() <= 2, path.name  # float rounding, never a different image
+        # float rounding, never a different image
+        assert np.abs(a - b).max() <= 2, path.name
         assert (a != b).mean() < 0.01
 
 
@@ -88,7 +92,8 @@ def test_pres_images_use_the_class_noun_and_their_own_seeds(tmp_path, dreambench
     summary = tiny_run(run_dir, dreambench_dir, generate_pres=True)
     hashes = image_hashes(run_dir)
     assert summary.generated == len(hashes) == len(expected) + 2 * 2
-    assert {k: v for k, v in hashes.items() if "class_" not in k} == expected  # protocol images unchanged
+    # protocol images unchanged
+    assert {k: v for k, v in hashes.items() if "class_" not in k} == expected
     records = [json.loads(x) for x in (run_dir / "base" / "generations.jsonl").read_text().splitlines()]
     pres = [r for r in records if r["prompt_index"] == "class"]
     assert [(r["subject"], r["prompt"], r["category"]) for r in pres] == [
@@ -126,10 +131,13 @@ def test_compiled_sampling_compiles_each_pipeline_once_and_counts_in_the_identit
     monkeypatch.setattr(speedups, "compiled", spy)
     switches = ["generation.compile=true", "generation.compile_backend=aot_eager"]
     tiny_run(tmp_path / "compiled", dreambench_dir, assignments=switches)
-    assert calls == [("UNet2DConditionModel", "aot_eager", "default")]  # one pipeline, many batches
+    # one pipeline, many batches
+    assert calls == [("UNet2DConditionModel", "aot_eager", "default")]
     reference_dir, _ = reference
     identity = json.loads((reference_dir / "run.json").read_text())["identity"]["generation"]
-    assert "compile" not in identity  # off: absent, so every run made before the option keeps its directory
+    # off: absent, so every run made before the option keeps its directory
+    assert "compile" not in identity
     compiled = json.loads((tmp_path / "compiled" / "run.json").read_text())["identity"]["generation"]
     assert (compiled["compile"], compiled["compile_backend"]) == (True, "aot_eager")
-    assert compiled["compile_scheme"] == COMPILE_SCHEME  # how it compiles: a change of it must not mix bytes
+    # how it compiles: a change of it must not mix bytes
+    assert compiled["compile_scheme"] == COMPILE_SCHEME

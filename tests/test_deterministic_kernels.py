@@ -32,7 +32,8 @@ def restore_torch_flags(monkeypatch):
 
 
 def test_cuda_gets_pytorch_deterministic_algorithms_cudnn_and_a_fixed_cublas_workspace(restore_torch_flags):
-    torch.backends.cudnn.benchmark = True  # as a user's script might have left it
+    # as a user's script might have left it
+    torch.backends.cudnn.benchmark = True
     assert determinism.use_deterministic_kernels(torch.device("cuda:1")) is True
     assert torch.are_deterministic_algorithms_enabled()
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
@@ -54,7 +55,8 @@ def _open(root, dataset_dir, device: str, deterministic: bool) -> None:
 def test_a_cuda_run_directory_holds_outputs_of_one_setting_only(tmp_path, dreambench_dir):
     _open(tmp_path / "det", dreambench_dir, "cuda", True)
     assert json.loads((tmp_path / "det" / "run.json").read_text())["deterministic_kernels"] is True
-    _open(tmp_path / "det", dreambench_dir, "cuda", True)  # resuming with the same setting is fine
+    # resuming with the same setting is fine
+    _open(tmp_path / "det", dreambench_dir, "cuda", True)
     with pytest.raises(BenchError, match="deterministic kernels: it was started with --deterministic"):
         _open(tmp_path / "det", dreambench_dir, "cuda", False)
 
@@ -81,11 +83,17 @@ def test_on_cpu_the_flag_is_said_to_change_nothing_and_changes_no_byte(tmp_path,
     tiny_run(tmp_path / "plain", dreambench_dir, subjects=["dog"])
     config = build_config(
         overrides={
-            "generate_pres": False, "score": False, "methods": ["base"], "subjects": ["dog"], "limit_prompts": 2,
-            "images_per_prompt": 2, "output_dir": str(tmp_path / "det"), "dataset_dir": str(dreambench_dir),
+            "generate_pres": False,
+            "score": False,
+            "methods": ["base"],
+            "subjects": ["dog"],
+            "limit_prompts": 2,
+            "images_per_prompt": 2,
+            "output_dir": str(tmp_path / "det"),
+            "dataset_dir": str(dreambench_dir),
             "deterministic": True,
         }
-    )  # fmt: skip
+    )
     execute_run(config, progress=False, log=lines.append)
     # Asked for where the cells run (here: the local executor's runner), before it loads a model.
     assert [d.type for d in calls] == ["cpu"]
@@ -100,9 +108,23 @@ def test_on_cpu_the_flag_is_said_to_change_nothing_and_changes_no_byte(tmp_path,
 
 def test_the_cli_flag_reaches_the_config(cli, tmp_path, dreambench_dir):
     result = cli(
-        "run", "--method", "base", "--subjects", "dog", "--limit-prompts", "1", "--images-per-prompt", "1",
-        "--no-score", "--quiet", "--deterministic", "--dataset-dir", dreambench_dir, "--output-dir", tmp_path / "r",
-    )  # fmt: skip
+        "run",
+        "--method",
+        "base",
+        "--subjects",
+        "dog",
+        "--limit-prompts",
+        "1",
+        "--images-per-prompt",
+        "1",
+        "--no-score",
+        "--quiet",
+        "--deterministic",
+        "--dataset-dir",
+        dreambench_dir,
+        "--output-dir",
+        tmp_path / "r",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "invocations.jsonl").read_text())["deterministic"] is True
 
@@ -113,7 +135,8 @@ def test_cells_run_in_this_process_leave_its_kernels_as_they_were(
     """The local executor switches this very process for its cells; scoring afterwards must not inherit it."""
     import benchmark.metrics
 
-    monkeypatch.setattr(determinism, "applies", lambda device: True)  # as on CUDA
+    # as on CUDA
+    monkeypatch.setattr(determinism, "applies", lambda device: True)
     seen = []
     real = benchmark.metrics.score_run
     monkeypatch.setattr(
@@ -121,6 +144,12 @@ def test_cells_run_in_this_process_leave_its_kernels_as_they_were(
         "score_run",
         lambda *a, **k: seen.append(torch.are_deterministic_algorithms_enabled()) or real(*a, **k),
     )
-    tiny_run(tmp_path / "run", dreambench_dir, subjects=["dog"], deterministic=True, score=True,
-             assignments=["metrics=[dino]"])  # fmt: skip
+    tiny_run(
+        tmp_path / "run",
+        dreambench_dir,
+        subjects=["dog"],
+        deterministic=True,
+        score=True,
+        assignments=["metrics=[dino]"],
+    )
     assert seen == [False] and not torch.are_deterministic_algorithms_enabled()

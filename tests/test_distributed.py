@@ -10,8 +10,12 @@ import ray  # noqa: F401  (in the [test] extra: without it these tests fail, the
 
 from tests.conftest import FAKE_METHOD, image_hashes, tiny_run
 
-TWO_METHODS = {"methods": ["base", "dreambooth-lora"], "generate_pres": True, "score": True,
-               "assignments": ["metrics=[dino,clip-t,pres]"]}  # fmt: skip
+TWO_METHODS = {
+    "methods": ["base", "dreambooth-lora"],
+    "generate_pres": True,
+    "score": True,
+    "assignments": ["metrics=[dino,clip-t,pres]"],
+}
 
 
 def scores(run_dir):
@@ -32,15 +36,18 @@ def local_run(tmp_path_factory, dreambench_dir):
 
 def test_ray_and_shards_reproduce_a_local_run(local_run, tmp_path, dreambench_dir, monkeypatch):
     expected_images, expected_scores = image_hashes(local_run), scores(local_run)
-    assert len(expected_images) == 2 * 2 * (2 + 1) * 2  # methods x subjects x (prompts + PRES) x images
+    # methods x subjects x (prompts + PRES) x images
+    assert len(expected_images) == 2 * 2 * (2 + 1) * 2
 
     on_ray = tmp_path / "ray"
     import signal
 
-    def ours(signum, frame):  # as `bench`'s entry point installs: SIGTERM says what happened (exit 143)
+    # as `bench`'s entry point installs: SIGTERM says what happened (exit 143)
+    def ours(signum, frame):
         raise KeyboardInterrupt
 
-    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # Ray's default: token auth on, and a notice saying so
+    # Ray's default: token auth on, and a notice saying so
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     said: list[str] = []
     notices = logging.Handler()
     notices.emit = lambda record: said.append(record.getMessage())
@@ -49,7 +56,8 @@ def test_ray_and_shards_reproduce_a_local_run(local_run, tmp_path, dreambench_di
     before = signal.signal(signal.SIGTERM, ours)
     try:
         summary = tiny_run(on_ray, dreambench_dir, executor="ray", workers=2, **TWO_METHODS)
-        assert signal.getsignal(signal.SIGTERM) is ours  # ray.init's own handler would exit without a word
+        # ray.init's own handler would exit without a word
+        assert signal.getsignal(signal.SIGTERM) is ours
     finally:
         signal.signal(signal.SIGTERM, before)
         token_setup.removeHandler(notices)
@@ -61,9 +69,11 @@ def test_ray_and_shards_reproduce_a_local_run(local_run, tmp_path, dreambench_di
 
     sharded = tmp_path / "shards"
     first = tiny_run(sharded, dreambench_dir, shard="0/2", **TWO_METHODS)
-    assert first.scores is None  # one shard alone is not a complete run: it scores nothing
+    # one shard alone is not a complete run: it scores nothing
+    assert first.scores is None
     tiny_run(sharded, dreambench_dir, shard="1/2", **TWO_METHODS)
-    tiny_run(sharded, dreambench_dir, **TWO_METHODS)  # the full run finds everything done, then scores
+    # the full run finds everything done, then scores
+    tiny_run(sharded, dreambench_dir, **TWO_METHODS)
     assert image_hashes(sharded) == expected_images
     assert scores(sharded) == expected_scores
 
@@ -74,13 +84,21 @@ def test_a_dead_ray_worker_is_retried_and_a_worker_keeps_its_models(tmp_path, dr
     instances.mkdir()
     lines = []
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], executor="ray", workers=1,
-        assignments=[f"options.fake.die_once={marker}", f"options.fake.count_in={instances}"], log=lines.append,
-    )  # fmt: skip
-    assert marker.exists()  # a worker did die mid-cell
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["fake"],
+        include=[str(FAKE_METHOD)],
+        executor="ray",
+        workers=1,
+        assignments=[f"options.fake.die_once={marker}", f"options.fake.count_in={instances}"],
+        log=lines.append,
+    )
+    # a worker did die mid-cell
+    assert marker.exists()
     assert not summary.failures and summary.generated == 8
     restarts = [line for line in lines if "Ray worker process died and Ray restarted it" in line]
-    assert len(restarts) == 1 and restarts[0].startswith("bench: warning: fake[")  # the rerun cell, said once
+    # the rerun cell, said once
+    assert len(restarts) == 1 and restarts[0].startswith("bench: warning: fake[")
     # The first worker and its restart: not one method (and base model) per cell, as a task per cell would be.
     assert len(list(instances.iterdir())) == 2
 
@@ -114,12 +132,18 @@ def test_a_dead_pool_worker_costs_a_restart_not_the_other_cells(tmp_path, dreamb
     tiny_run(local, dreambench_dir, **plugin)
     marker, lines = tmp_path / "died-once", []
     summary = tiny_run(
-        tmp_path / "pool", dreambench_dir, executor="process", workers=2, **plugin,
-        assignments=[f"options.fake.die_once={marker}"], log=lines.append,
-    )  # fmt: skip
+        tmp_path / "pool",
+        dreambench_dir,
+        executor="process",
+        workers=2,
+        **plugin,
+        assignments=[f"options.fake.die_once={marker}"],
+        log=lines.append,
+    )
     assert marker.exists() and not summary.failures
     retries = [line for line in lines if "its worker process died; retrying" in line]
-    assert len(retries) == 1 and retries[0].endswith("(attempt 2 of 3)")  # the log says why it took longer
+    # the log says why it took longer
+    assert len(retries) == 1 and retries[0].endswith("(attempt 2 of 3)")
     strip = lambda hashes: {k.split("/", 1)[1]: v for k, v in hashes.items()}  # noqa: E731  (folder names differ)
     assert strip(image_hashes(tmp_path / "pool")) == strip(image_hashes(local))
 
@@ -128,9 +152,16 @@ def test_a_cell_that_kills_its_worker_every_time_fails_alone(tmp_path, dreambenc
     """Cells queued behind it when the pool breaks were never run: they must not share its retries."""
     subjects = ["backpack", "dog", "cat", "clock", "duck_toy"]
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], subjects=subjects,
-        executor="process", workers=2, limit_prompts=1, assignments=["options.fake.die_on=dog"],
-    )  # fmt: skip
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["fake"],
+        include=[str(FAKE_METHOD)],
+        subjects=subjects,
+        executor="process",
+        workers=2,
+        limit_prompts=1,
+        assignments=["options.fake.die_on=dog"],
+    )
     failed = {f.cell.subject: f.error for f in summary.failures}
     assert list(failed) == ["dog"] and "worker process died (3 times)" in failed["dog"]
     assert len(summary.results) == len(subjects)
@@ -162,13 +193,37 @@ def test_killing_the_run_ends_its_pool_workers(tmp_path, dreambench_dir):
     instances = tmp_path / "instances"
     instances.mkdir()
     parent = subprocess.Popen(
-        [sys.executable, "-m", "benchmark.cli", "run", "--method", "fake", "--include", str(FAKE_METHOD),
-         "--subjects", "backpack,dog,cat", "--limit-prompts", "1", "--no-score", "--quiet",
-         "--executor", "process", "--workers", "2", "--dataset-dir", str(dreambench_dir),
-         "--output-dir", str(tmp_path / "run"), "--set", "options.fake.sleep=60",
-         "--set", f"options.fake.count_in={instances}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmark.cli",
+            "run",
+            "--method",
+            "fake",
+            "--include",
+            str(FAKE_METHOD),
+            "--subjects",
+            "backpack,dog,cat",
+            "--limit-prompts",
+            "1",
+            "--no-score",
+            "--quiet",
+            "--executor",
+            "process",
+            "--workers",
+            "2",
+            "--dataset-dir",
+            str(dreambench_dir),
+            "--output-dir",
+            str(tmp_path / "run"),
+            "--set",
+            "options.fake.sleep=60",
+            "--set",
+            f"options.fake.count_in={instances}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while len(list(instances.iterdir())) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -188,7 +243,8 @@ def test_killing_the_run_ends_its_pool_workers(tmp_path, dreambench_dir):
             except ProcessLookupError:
                 return False
             return True
-        return "\nState:\tZ" not in status  # a zombie has ended; only its exit status waits to be read
+        # a zombie has ended; only its exit status waits to be read
+        return "\nState:\tZ" not in status
 
     deadline = time.monotonic() + 15
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
@@ -203,7 +259,8 @@ def test_a_ray_cluster_that_cannot_be_reached_is_one_line(tmp_path, dreambench_d
     """`ray job submit` passes the cluster in RAY_ADDRESS: it is joined, and when it is not there, one line."""
     from benchmark.errors import BenchError
 
-    monkeypatch.setenv("RAY_ADDRESS", "auto")  # no cluster runs here
+    # no cluster runs here
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
     with pytest.raises(BenchError, match="cannot connect to the Ray cluster at auto: Could not find any running Ray"):
         tiny_run(tmp_path / "run", dreambench_dir, executor="ray", subjects=["dog"])
 
@@ -214,7 +271,8 @@ def test_a_cluster_address_nothing_answers_on_is_refused_before_anything_is_made
 
     from benchmark.errors import BenchError
 
-    with socket.socket() as probe:  # a port nothing listens on: bound, then closed
+    # a port nothing listens on: bound, then closed
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):

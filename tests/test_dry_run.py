@@ -14,9 +14,15 @@ from tests.conftest import tiny_run
 
 def dry(output_dir, dataset_dir, **overrides):
     values = {
-        "generate_pres": False, "score": False, "methods": ["base"], "subjects": ["backpack", "dog"],
-        "limit_prompts": 2, "images_per_prompt": 2, "output_dir": str(output_dir), "dataset_dir": str(dataset_dir),
-    }  # fmt: skip
+        "generate_pres": False,
+        "score": False,
+        "methods": ["base"],
+        "subjects": ["backpack", "dog"],
+        "limit_prompts": 2,
+        "images_per_prompt": 2,
+        "output_dir": str(output_dir),
+        "dataset_dir": str(dataset_dir),
+    }
     values.update(overrides)
     return plan_run(build_config(overrides=values))
 
@@ -33,8 +39,11 @@ def test_a_new_run_is_planned_whole_and_its_directory_is_not_created(tmp_path, d
     plan = dry(tmp_path / "run", dreambench_dir, methods=["base", "dreambooth"])
     assert not (tmp_path / "run").exists()
     assert [(c.method, c.subject) for c in plan.cells] == [
-        ("base", "backpack"), ("base", "dog"), ("dreambooth", "backpack"), ("dreambooth", "dog"),
-    ]  # fmt: skip
+        ("base", "backpack"),
+        ("base", "dog"),
+        ("dreambooth", "backpack"),
+        ("dreambooth", "dog"),
+    ]
     assert all(c.planned == 4 and c.on_disk == 0 and not c.personalized for c in plan.cells)
     assert "| dreambooth | 2 | 0/2 | 8 | 0 | 8 |" in plan.table()
     assert "would be created" in plan.summary() and "16 of 16 images left" in plan.summary()
@@ -43,13 +52,17 @@ def test_a_new_run_is_planned_whole_and_its_directory_is_not_created(tmp_path, d
 def test_a_resumed_run_shows_what_is_left_and_stays_untouched(tmp_path, dreambench_dir):
     run = tmp_path / "run"
     tiny_run(run, dreambench_dir, limit_prompts=1)
-    (run / "base/images/dog/p00_i1.png").unlink()  # a lost image is work left
+    # a lost image is work left
+    (run / "base/images/dog/p00_i1.png").unlink()
     before = snapshot(run)
     plan = dry(run, dreambench_dir, limit_prompts=3, shard="1/2")
-    assert snapshot(run) == before  # no lock, no invocation line, no method.json rewritten
-    (cell,) = plan.cells  # shard 1/2 of two cells
+    # no lock, no invocation line, no method.json rewritten
+    assert snapshot(run) == before
+    # shard 1/2 of two cells
+    (cell,) = plan.cells
     assert (cell.subject, cell.planned, cell.personalized) == ("dog", 6, True)
-    assert cell.on_disk == 0  # its only finished group lost an image: it will be sampled again
+    # its only finished group lost an image: it will be sampled again
+    assert cell.on_disk == 0
     other = dry(run, dreambench_dir, limit_prompts=3, shard="0/2").cells[0]
     assert (other.subject, other.on_disk) == ("backpack", 2)
     assert "exists, its configuration matches" in plan.summary()
@@ -82,11 +95,22 @@ def test_it_plans_for_a_gpu_this_machine_lacks_which_the_real_run_refuses(tmp_pa
 
 def test_the_cli_prints_the_plan_and_writes_nothing(cli, tmp_path, dreambench_dir):
     result = cli(
-        "run", "--method", "base", "--subjects", "dog", "--limit-prompts", "1", "--dry-run",
-        "--dataset-dir", dreambench_dir, "--output-dir", tmp_path / "r",
-    )  # fmt: skip
+        "run",
+        "--method",
+        "base",
+        "--subjects",
+        "dog",
+        "--limit-prompts",
+        "1",
+        "--dry-run",
+        "--dataset-dir",
+        dreambench_dir,
+        "--output-dir",
+        tmp_path / "r",
+    )
     assert result.exit_code == 0, result.output
-    assert "| base | 1 | 0/1 | 8 | 0 | 8 |" in result.output  # 1 prompt x 4 images + 4 PRES images
+    # 1 prompt x 4 images + 4 PRES images
+    assert "| base | 1 | 0/1 | 8 | 0 | 8 |" in result.output
     assert "Nothing was written" in result.output and not (tmp_path / "r").exists()
 
 
@@ -101,7 +125,8 @@ def test_auto_on_a_machine_without_a_gpu_plans_a_run_started_on_one(tmp_path, dr
     (run / "run.json").write_text(json.dumps(manifest))
     plan = dry(run, dreambench_dir, deterministic=True)
     assert plan.device == "cuda (auto: the run was started on cuda)" and plan.cells
-    with pytest.raises(BenchError, match="started with --deterministic"):  # checked as on the GPU node
+    # checked as on the GPU node
+    with pytest.raises(BenchError, match="started with --deterministic"):
         dry(run, dreambench_dir)
     assert "auto: cpu on this machine" in dry(tmp_path / "new", dreambench_dir).device
 
@@ -114,9 +139,10 @@ def test_options_set_for_a_method_do_not_silently_miss_its_presets(tmp_path, dre
     assert note.endswith("add --set options.dreambooth-no-prior.steps=2 if the two are to be compared as an ablation")
     # What the preset ablates, what changes no output, and what it runs with anyway need no advice
     quiet = {
+        # tiny's steps: 6
         "dreambooth": {"prior_preservation": False, "checkpoint_every": 5, "steps": 6, "learning_rate": 2e-4},
         "dreambooth-no-prior": {"learning_rate": 2e-4},
-    }  # tiny's steps: 6
+    }
     assert dry(tmp_path / "run", dreambench_dir, methods=both["methods"], options=quiet).warnings() == []
     alike = {**both, "options": {"dreambooth": {"steps": 2}, "dreambooth-no-prior": {"steps": 2}}}
     assert dry(tmp_path / "run", dreambench_dir, **alike).warnings() == []
@@ -133,4 +159,5 @@ def test_options_that_make_a_preset_point_to_it(tmp_path, dreambench_dir):
     ).warnings()
     assert note.startswith("dreambooth[prior_preservation=False] trains what dreambooth-no-prior trains")
     other = dry(tmp_path / "run", dreambench_dir, methods=["dreambooth"], options={"dreambooth": {"steps": 3}})
-    assert other.warnings() == []  # no preset has these options
+    # no preset has these options
+    assert other.warnings() == []

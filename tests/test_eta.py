@@ -16,7 +16,8 @@ def _done(method: str, subject: str, seconds: float, **fields) -> CellResult:
 def test_each_pending_cell_costs_what_its_own_method_cost():
     finished = [_done("base", "dog", 2.0, generated=8), _done("dreambooth", "dog", 30.0, trained=True, generated=8)]
     pending = [Cell("dreambooth", "cat"), Cell("dreambooth", "can"), Cell("base", "cat")]
-    assert remaining_seconds(finished, pending, workers=1) == 62.0  # not 3 x the 16 s mean of both
+    # not 3 x the 16 s mean of both
+    assert remaining_seconds(finished, pending, workers=1) == 62.0
     assert remaining_seconds(finished, pending, workers=2) == 31.0
     # more workers than cells left: the last cells run side by side, no faster than one each
     assert remaining_seconds(finished, pending[:1], workers=8) == 30.0
@@ -35,7 +36,8 @@ def test_cells_found_on_disk_or_failed_do_not_shorten_the_estimate():
     assert remaining_seconds([reused, failed], pending, workers=1) is None
     worked = _done("dreambooth", "backpack", 40.0, trained=True, generated=8)
     assert remaining_seconds([reused, failed, worked], pending, workers=1) == 40.0
-    assert remaining_seconds([worked], [], workers=1) is None  # nothing left: no estimate to print
+    # nothing left: no estimate to print
+    assert remaining_seconds([worked], [], workers=1) is None
 
 
 def test_the_text_says_how_long_and_until_when():
@@ -58,4 +60,5 @@ def test_a_batch_log_says_after_each_cell_how_long_the_rest_will_take(tmp_path, 
     execute_run(config, progress=False, log=lines.append, cell_lines=True)
     cells = [line for line in lines if line.startswith("bench: [")]
     assert len(cells) == 2 and " left (until " in cells[0]
-    assert " left " not in cells[1]  # the last cell leaves nothing to estimate
+    # the last cell leaves nothing to estimate
+    assert " left " not in cells[1]

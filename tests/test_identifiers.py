@@ -23,7 +23,8 @@ from methods.identifiers import (
 
 REPO = Path(__file__).resolve().parents[1]
 BOS, EOS = 49406, 49407
-A, DOG = 320, 1929  # "a</w>", "dog</w>"
+# "a</w>", "dog</w>"
+A, DOG = 320, 1929
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,8 @@ def test_rare_identifier_is_one_short_non_english_token_in_the_band(tok):
 
 
 def test_every_candidate_obeys_the_rules_and_the_list_is_sorted_by_id(tok, candidates):
-    assert 20 < len(candidates) < 80  # 38 with english-words 2.0.2 and wordfreq 3.1; far off means a rule changed
+    # 38 with english-words 2.0.2 and wordfreq 3.1; far off means a rule changed
+    assert 20 < len(candidates) < 80
     assert candidates == sorted(candidates)
     assert len({i for i, _ in candidates}) == len(candidates)
     for token_id, word in candidates:
@@ -93,7 +95,8 @@ def test_acronyms_and_brands_a_model_knows_are_never_drawn(tok, candidates):
     words = {word for _, word in candidates}
     assert not words & {"lv", "cnn", "fbi", "ibm", "hbo", "mtv", "diy", "usb", "pdf"}
     assert all(word_frequency(word) < MAX_ZIPF for word in words)
-    assert word_frequency("lv") >= MAX_ZIPF and word_frequency("cnn") >= MAX_ZIPF  # the rule, not a list, removes them
+    # the rule, not a list, removes them
+    assert word_frequency("lv") >= MAX_ZIPF and word_frequency("cnn") >= MAX_ZIPF
 
 
 def test_forms_without_end_of_word_marker_never_appear_in_a_prompt(tok, candidates):
@@ -117,7 +120,8 @@ def test_class_nouns_are_never_candidates(tok, monkeypatch):
     words = {w for _, w in rare_token_candidates(tok)}
     assert {"dog", "cat", "can", "toy"} <= _class_words()
     assert not words & _class_words()
-    assert "sks" in words  # the widened rules do let ordinary tokens through
+    # the widened rules do let ordinary tokens through
+    assert "sks" in words
 
 
 def test_seed_0_draws_the_identifier_the_readme_documents(tok):
@@ -130,10 +134,14 @@ def test_seed_0_draws_the_identifier_the_readme_documents(tok):
     readme = (REPO / "README.md").read_text()
     (documented,) = re.findall(r"Seed 0 now gives `(\w+)`", (REPO / "docs" / "methods.md").read_text())
     assert rare_identifier(tok, seed=0).text == documented
-    rows = re.findall(r"^\| `([\w-]+)` \| `([^`]+)` \|", readme, re.M)  # method | subject phrase (dog) | ...
+    # method | subject phrase (dog) | ...
+    rows = re.findall(r"^\| `([\w-]+)` \| `([^`]+)` \|", readme, re.M)
     methods = available_methods()
-    rare = [phrase for name, phrase in rows if name in methods
-            and resolve_options(methods[name], {}, "tiny").get("identifier") == "rare"]  # fmt: skip
+    rare = [
+        phrase
+        for name, phrase in rows
+        if name in methods and resolve_options(methods[name], {}, "tiny").get("identifier") == "rare"
+    ]
     assert len(rare) >= 5 and all(phrase.split()[0] == documented for phrase in rare), rare
 
 
@@ -166,7 +174,8 @@ def test_resolve_rare_is_the_seeded_draw(tok):
 def test_sks_is_a_fixed_single_token(tok):
     ident = resolve_identifier("sks", tok, seed=0)
     assert (ident.text, ident.token_id, ident.kind) == ("sks", 48136, "fixed")
-    assert resolve_identifier("SKS", tok, seed=0) == ident  # CLIP lowercases prompts
+    # CLIP lowercases prompts
+    assert resolve_identifier("SKS", tok, seed=0) == ident
 
 
 def test_english_words_are_kind_english(tok):

@@ -60,7 +60,8 @@ def test_method_generates_with_its_subject_phrase(run_dir, method):
     from methods.interface import SubjectInput
 
     records = [json.loads(line) for line in (run_dir / method / "generations.jsonl").read_text().splitlines()]
-    assert len(records) == 4 and {r["subject"] for r in records} == {"dog"}  # 1 prompt and PRES, 2 images each
+    # 1 prompt and PRES, 2 images each
+    assert len(records) == 4 and {r["subject"] for r in records} == {"dog"}
     pres = [r for r in records if r["prompt_index"] == "class"]
     assert len(pres) == 2 and {(r["subject"], r["prompt"]) for r in pres} == {("dog", "a dog")}
     records = [r for r in records if r["prompt_index"] != "class"]
@@ -90,7 +91,8 @@ def test_artifacts_hold_only_what_changed_in_loadable_formats(run_dir):
     log = (run_dir / "dreambooth" / "artifacts" / "dog" / "train_log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log] == list(range(1, 7))
     assert all(json.loads(line)["prior_loss"] is not None for line in log)
-    assert not list(run_dir.glob("*/scratch"))  # checkpoints, and the folder that says work is pending, are gone
+    # checkpoints, and the folder that says work is pending, are gone
+    assert not list(run_dir.glob("*/scratch"))
 
 
 def test_ls_methods_describes_every_method(cli):

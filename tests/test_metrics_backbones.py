@@ -43,7 +43,8 @@ def test_tiny_backbones_are_identical_in_every_build(images):
     first, second = load_backbone("dino", "tiny"), load_backbone("dino", "tiny")
     assert first.cache_key == second.cache_key and first.weights.startswith("params-")
     np.testing.assert_array_equal(first.embed_images(images), second.embed_images(images))
-    clip = load_backbone("clip", "tiny", batch_size=2)  # batching must not change what comes out
+    # batching must not change what comes out
+    clip = load_backbone("clip", "tiny", batch_size=2)
     vectors = clip.embed_images(images)
     np.testing.assert_allclose(vectors, load_backbone("clip", "tiny").embed_images(images), atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -80,19 +81,22 @@ def test_the_embedding_cache_tells_apart_two_weights_under_one_backbone_id(image
     other = DinoBackbone(dino.id, parameter_fingerprint(other_model), lambda: other_model, DINO_PREPROCESS)
     assert other.id == dino.id and other.weights != dino.weights
     first, _ = EmbeddingCache(tmp_path / "cache").image_embeddings([dino], refs, "real")
-    cache = EmbeddingCache(tmp_path / "cache")  # a later scoring: only the disk is shared
+    # a later scoring: only the disk is shared
+    cache = EmbeddingCache(tmp_path / "cache")
     found, _ = cache.image_embeddings([other], refs, "real")
     assert cache.computed["real"] == len(refs) and cache.reused["real"] == 0
     np.testing.assert_allclose(found[other.cache_key][refs[0].sha256], other.embed_images(images[:1])[0], atol=1e-6)
     assert not np.allclose(found[other.cache_key][refs[0].sha256], first[dino.cache_key][refs[0].sha256], atol=1e-4)
     again = EmbeddingCache(tmp_path / "cache")
-    again.image_embeddings([load_backbone("dino", "tiny")], refs, "real")  # the same weights: all reused
+    # the same weights: all reused
+    again.image_embeddings([load_backbone("dino", "tiny")], refs, "real")
     assert again.computed["real"] == 0 and again.reused["real"] == len(refs)
 
     clip = load_backbone("clip", "tiny")
     other_clip = retrained(tiny_clip())
-    other_text = ClipBackbone(clip.id, parameter_fingerprint(other_clip), lambda: other_clip, CLIP_PREPROCESS,
-                              text_id=clip.text_id)  # fmt: skip
+    other_text = ClipBackbone(
+        clip.id, parameter_fingerprint(other_clip), lambda: other_clip, CLIP_PREPROCESS, text_id=clip.text_id
+    )
     EmbeddingCache(tmp_path / "cache").text_embeddings(clip, ["a dog"])
     texts = EmbeddingCache(tmp_path / "cache")
     vectors = texts.text_embeddings(other_text, ["a dog"])
@@ -104,7 +108,8 @@ def test_tiny_clip_uses_the_real_clip_vocabulary():
     clip = load_backbone("clip", "tiny")
     assert clip.model.vocab_size == 49408 and clip.model.context_length == 77
     tokens = clip.tokenizer(["sks"])[0]
-    assert tokens[1].item() == 48136  # "sks" is one token with SD-1.5's id, between start and end
+    # "sks" is one token with SD-1.5's id, between start and end
+    assert tokens[1].item() == 48136
 
 
 def test_backbone_ids_spell_out_weights_preprocessing_and_pooling():
@@ -145,12 +150,15 @@ def test_dino_loads_from_the_hugging_face_cache_or_a_local_folder(tmp_path, imag
 
     pixels = torch.stack([load_backbone("dino", "tiny").preprocess.transform()(image) for image in images])
     with torch.no_grad():
-        cls = reference.forward_features(pixels)[:, 0].numpy()  # the CLS token, not a pooled mean
-    from_hub = load_backbone("dino", "sd15")  # the profile's hub id, found offline in the cache
+        # the CLS token, not a pooled mean
+        cls = reference.forward_features(pixels)[:, 0].numpy()
+    # the profile's hub id, found offline in the cache
+    from_hub = load_backbone("dino", "sd15")
     assert from_hub.id == "dino:timm/vit_small_patch16_224.dino|resize256-bicubic|crop224|imagenet-norm|cls"
     assert from_hub.weights == "rev-c0ffee000000"
     np.testing.assert_allclose(from_hub.embed_images(images), cls, atol=1e-5)
-    local = load_backbone("dino", "sd15", source=str(snapshot))  # a local folder (or file) works the same
+    # a local folder (or file) works the same
+    local = load_backbone("dino", "sd15", source=str(snapshot))
     assert local.weights == from_hub.weights and local.id != from_hub.id
     np.testing.assert_allclose(local.embed_images(images), cls, atol=1e-5)
 
@@ -195,7 +203,8 @@ def test_clip_weights_named_openai_get_quick_gelu_even_when_their_folder_config_
 
     openai = load_backbone("clip", "sd15", source=folder("vit_base_patch32_clip_224.openai"))
     assert activation(openai) is QuickGELU and "+quickgelu|" in openai.id and "+quickgelu|" in openai.text_id
-    other = load_backbone("clip", "sd15", source=folder("laion-clip"))  # not OpenAI's: its config decides
+    # not OpenAI's: its config decides
+    other = load_backbone("clip", "sd15", source=folder("laion-clip"))
     assert activation(other) is not QuickGELU and "quickgelu" not in other.id
 
 

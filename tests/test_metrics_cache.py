@@ -46,7 +46,8 @@ def test_second_lookup_embeds_nothing_and_returns_the_same_vectors(tmp_path):
     backbone = MeanColour()
     first, problems = EmbeddingCache().image_embeddings([backbone], refs, "real")
     assert problems == [] and len(backbone.seen) == 5
-    fresh = EmbeddingCache()  # another process: only the disk is shared
+    # another process: only the disk is shared
+    fresh = EmbeddingCache()
     second, _ = fresh.image_embeddings([backbone], refs, "real")
     assert fresh.computed["real"] == 0 and fresh.reused["real"] == 5 and len(backbone.seen) == 5
     for ref in refs:
@@ -56,14 +57,16 @@ def test_second_lookup_embeds_nothing_and_returns_the_same_vectors(tmp_path):
 
 def test_cache_is_keyed_by_content_and_backbone(tmp_path):
     a = write_png(tmp_path / "a.png", (1, 2, 3))
-    copy = write_png(tmp_path / "elsewhere" / "copy.png", (1, 2, 3))  # same bytes, other path
+    # same bytes, other path
+    copy = write_png(tmp_path / "elsewhere" / "copy.png", (1, 2, 3))
     cache = EmbeddingCache()
     cache.image_embeddings([MeanColour()], [a], "real")
     cache.image_embeddings([MeanColour()], [copy], "generated")
     assert cache.computed["generated"] == 0
     other = MeanColour("other-backbone")
     cache.image_embeddings([other], [a], "real")
-    assert len(other.seen) == 1  # a different backbone (or weights) never reuses these entries
+    # a different backbone (or weights) never reuses these entries
+    assert len(other.seen) == 1
     assert list((cache.root).glob("*/backbone.txt"))
 
 
@@ -105,5 +108,6 @@ def test_text_and_pair_entries(tmp_path):
     distances, problems = cache.pair_distances(backbone, [(a, b)])
     assert problems == [] and list(distances.values()) == pytest.approx([30.0])
     again = EmbeddingCache()
-    again.pair_distances(backbone, [(b, a)])  # the same unordered pair
+    # the same unordered pair
+    again.pair_distances(backbone, [(b, a)])
     assert again.computed["lpips"] == 0

@@ -29,7 +29,8 @@ def test_fidelity_averages_all_generated_real_pairs_not_one_to_one():
     generated, real = np.stack([X, D]), np.stack([X, Y])
     # pairs: (X,X)=1, (X,Y)=0, (D,X)=S, (D,Y)=S
     all_pairs = (1 + 0 + S + S) / 4
-    one_to_one = (1 + S) / 2  # (X,X) and (D,Y) only: the mistake this guards against
+    # (X,X) and (D,Y) only: the mistake this guards against
+    one_to_one = (1 + S) / 2
     assert similarity.all_pairs_mean(generated, real) == pytest.approx(all_pairs)
     assert similarity.all_pairs_mean(generated, real) != pytest.approx(one_to_one)
     # each generated image's own score is its mean over ALL real images; they average to the same number
@@ -58,7 +59,8 @@ def test_oracle_excludes_self_pairs():
     assert similarity.oracle_mean(real) == pytest.approx(2 * S / 3)
     assert similarity.oracle_mean(real) != pytest.approx((3 + 4 * S) / 9)
     assert similarity.per_real_oracle(real) == pytest.approx([S / 2, S / 2, S])
-    assert math.isnan(similarity.oracle_mean(np.stack([X])))  # one real image: no distinct pair
+    # one real image: no distinct pair
+    assert math.isnan(similarity.oracle_mean(np.stack([X])))
 
 
 def _rows(subject_values: dict[str, list[float]], metric: str = "dino", prompts: dict | None = None) -> pd.DataFrame:
@@ -83,9 +85,12 @@ def test_macro_mean_over_subjects_with_unequal_real_and_image_counts():
     oracle = pd.DataFrame({"n_real": [2, 4]}, index=pd.Index(["a", "b"], name="subject"))
     table = aggregate.per_subject_table(rows, oracle, ["dino"])
     summary = aggregate.summarize(rows, table, ["dino"], n_resamples=200)["dino"]
-    assert summary.mean == pytest.approx((0.5 + 0.75) / 2)  # macro: each subject weighs the same
-    assert summary.mean != pytest.approx(4 / 6)  # pooling all 6 (generated, real) pairs
-    assert summary.mean != pytest.approx((0.5 + 0.5 + 0.75) / 3)  # pooling all 3 images
+    # macro: each subject weighs the same
+    assert summary.mean == pytest.approx((0.5 + 0.75) / 2)
+    # pooling all 6 (generated, real) pairs
+    assert summary.mean != pytest.approx(4 / 6)
+    # pooling all 3 images
+    assert summary.mean != pytest.approx((0.5 + 0.5 + 0.75) / 3)
     assert (summary.n_subjects, summary.n_images) == (2, 3)
     assert table.loc["a", "n_dino"] == 2 and table.loc["b", "n_real"] == 4
 
@@ -117,4 +122,5 @@ def test_split_means_are_macro_over_the_subjects_in_the_split():
     assert out["kind"]["live"]["dino"].mean == pytest.approx((0.3 + 0.6) / 2)
     assert out["kind"]["live"]["dino"].n_images == 3
     assert out["kind"]["object"]["dino"].mean == pytest.approx(0.9)
-    assert macro_estimate([np.nan, 0.5], 1).n_subjects == 1  # a subject with no scorable image is skipped
+    # a subject with no scorable image is skipped
+    assert macro_estimate([np.nan, 0.5], 1).n_subjects == 1

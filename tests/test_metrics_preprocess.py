@@ -28,7 +28,8 @@ def by_hand(image: Image.Image, short: int, crop: int, mean, std) -> np.ndarray:
 
 @pytest.mark.parametrize("spec", [DINO_PREPROCESS, CLIP_PREPROCESS], ids=["dino", "clip"])
 def test_preprocessing_matches_hand_computation_on_a_gradient(spec):
-    image = gradient(300, 200)  # landscape: the SHORTER side goes to `resize`
+    # landscape: the SHORTER side goes to `resize`
+    image = gradient(300, 200)
     tensor = spec.transform()(image).numpy()
     assert tensor.shape == (3, spec.crop, spec.crop)
     np.testing.assert_allclose(tensor, by_hand(image, spec.resize, spec.crop, spec.mean, spec.std), atol=1e-5)
@@ -47,7 +48,8 @@ def test_dino_resizes_to_256_then_crops_224_with_imagenet_statistics():
     ramp = gradient(512, 512)
     dino_red = DINO_PREPROCESS.transform()(ramp).numpy()[0, 0, 0] * IMAGENET_STD[0] + IMAGENET_MEAN[0]
     clip_red = CLIP_PREPROCESS.transform()(ramp).numpy()[0, 0, 0] * CLIP_PREPROCESS.std[0] + CLIP_PREPROCESS.mean[0]
-    assert dino_red == pytest.approx(16 / 256, abs=0.01)  # crop starts 16 px into the 256 px ramp
+    # crop starts 16 px into the 256 px ramp
+    assert dino_red == pytest.approx(16 / 256, abs=0.01)
     assert clip_red == pytest.approx(0.0, abs=0.01)
 
 

@@ -18,11 +18,15 @@ from benchmark.metrics.backbones import load_backbone
 from benchmark.metrics.embedding_cache import EmbeddingCache, decode_image
 from benchmark.metrics.records import DIV_MIN_SIDE
 from benchmark.metrics.similarity import cosine_matrix
+from benchmark.profiles import get_profile
 from dataset.protocol import load_protocol
 from tests.conftest import tiny_run
 from tests.test_cli import assert_one_line_error
 
-NO_DIV = ["dino", "clip-i", "clip-t", "pres"]  # DIV is exercised in its own test, the rest stay quick
+# DIV is exercised in its own test, the rest stay quick
+# resolved once, as `bench score` resolves --profile before it scores
+TINY = get_profile("tiny")
+NO_DIV = ["dino", "clip-i", "clip-t", "pres"]
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +58,7 @@ def real_paths(dataset_dir: Path, subject: str) -> list[Path]:
 
 
 def test_scoring_writes_jsonl_json_and_a_markdown_table(run, dreambench_dir):
-    report = score_run(run, dreambench_dir, profile="tiny")
+    report = score_run(run, dreambench_dir, profile=TINY)
     lines = records(run, name="scores.jsonl")
     assert len(lines) == 8 and all({"dino", "clip-i", "clip-t", "div"} <= set(line) for line in lines)
     assert all(-1 <= line["dino"] <= 1 and line["div"] >= 0 for line in lines)
@@ -62,20 +66,23 @@ def test_scoring_writes_jsonl_json_and_a_markdown_table(run, dreambench_dir):
     assert summary["metrics"]["dino"]["backbone_id"].startswith("dino:builtin:tiny")
     assert {row["subject"] for row in summary["per_subject"]} == {"backpack", "dog"}
     assert summary["summary"]["dino"]["n_images"] == 8 and summary["summary"]["dino"]["n_subjects"] == 2
-    assert summary["oracle"]["dino"]["n_images"] == 6 + 5  # backpack and dog real images
+    # backpack and dog real images
+    assert summary["oracle"]["dino"]["n_images"] == 6 + 5
     # the macro mean is the mean of the two per-subject means, which are means over their images
     per_subject = {s: np.mean([line["dino"] for line in lines if line["subject"] == s]) for s in ("backpack", "dog")}
     assert summary["summary"]["dino"]["mean"] == pytest.approx(np.mean(list(per_subject.values())))
     text = report.markdown()
     assert "| metric | mean | 95% CI | n subjects | n images |" in text
     assert "NOT MEANINGFUL" in text and "| DINO ↑ |" in text and "real images (oracle) DINO" in text
-    assert "| PRES ↓ | n.a. (no prior-preservation images) |" in text and "n/a" not in text  # the reports' spelling
+    # the reports' spelling
+    assert "| PRES ↓ | n.a. (no prior-preservation images) |" in text and "n/a" not in text
     assert summary["meaningful"] is False
 
 
 def test_dino_per_image_is_the_mean_cosine_to_every_real_image_of_its_subject(run, dreambench_dir):
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])
-    line = records(run, name="scores.jsonl")[5]  # a dog image
+    score_run(run, dreambench_dir, profile=TINY, metrics=["dino"])
+    # a dog image
+    line = records(run, name="scores.jsonl")[5]
     dino = load_backbone("dino", "tiny")
     generated = dino.embed_images([decode_image(run / line["file"])])
     real = dino.embed_images([decode_image(p) for p in real_paths(dreambench_dir, line["subject"])])
@@ -84,9 +91,9 @@ def test_dino_per_image_is_the_mean_cosine_to_every_real_image_of_its_subject(ru
 
 
 def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, dreambench_dir, tmp_path):
-    first = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    first = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
     assert first.embeddings_computed["real"] == 2 * 11 and first.embeddings_computed["generated"] == 2 * 8
-    again = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    again = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
     assert again.computed_total == 0
     # a second method (another tool's images: the same cells, mirrored) scored against the same real images
     folder = tmp_path / "other-tool"
@@ -94,9 +101,10 @@ def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, 
         target = folder / line["subject"] / f"{line['prompt_index']}_{line['image_index']}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.open(run / line["file"]).transpose(Image.FLIP_LEFT_RIGHT).save(target)
-    scored = tmp_path / "scored"  # never the run itself: an import refuses a run directory
+    # never the run itself: an import refuses a run directory
+    scored = tmp_path / "scored"
     import_folder(folder, scored, method="other")
-    second = score_run(scored, dreambench_dir, profile="tiny", methods=["other"], metrics=NO_DIV)
+    second = score_run(scored, dreambench_dir, profile=TINY, methods=["other"], metrics=NO_DIV)
     assert second.embeddings_computed.get("real", 0) == 0
     assert second.embeddings_computed["generated"] == 2 * 8
     # the run's own images beside it, through a manifest: the same bytes, so nothing to embed
@@ -105,22 +113,23 @@ def test_rescoring_embeds_nothing_and_a_second_method_embeds_no_real_image(run, 
     rows = [{key: line[key] for key in keys} | {"file": str(run / line["file"])} for line in records(run)]
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
     import_folder(tmp_path, scored, method="base", manifest=manifest)
-    both = score_run(scored, dreambench_dir, profile="tiny", methods=["base", "other"], metrics=NO_DIV)
+    both = score_run(scored, dreambench_dir, profile=TINY, methods=["base", "other"], metrics=NO_DIV)
     assert both.computed_total == 0
     dino = next(c for c in both.comparisons if c.metric == "dino")
     assert (dino.method_a, dino.method_b, dino.n_cells, dino.n_subjects) == ("base", "other", 8, 2)
     assert "Paired comparisons" in both.markdown()
     # `base` is the reference wherever it is named, as in the HTML report: the same difference, the same sign
-    swapped = score_run(scored, dreambench_dir, profile="tiny", methods=["other", "base"], metrics=NO_DIV)
+    swapped = score_run(scored, dreambench_dir, profile=TINY, methods=["other", "base"], metrics=NO_DIV)
     assert [(c.method_a, c.method_b) for c in swapped.comparisons if c.metric == "dino"] == [("base", "other")]
 
 
 def test_corrupt_and_missing_images_are_reported_and_the_rest_scores(run, dreambench_dir):
     lines = records(run)
     corrupt, missing = run / lines[0]["file"], run / lines[5]["file"]
-    corrupt.write_bytes(corrupt.read_bytes()[:100])  # truncated PNG
+    # truncated PNG
+    corrupt.write_bytes(corrupt.read_bytes()[:100])
     missing.unlink()
-    report = score_run(run, dreambench_dir, profile="tiny")
+    report = score_run(run, dreambench_dir, profile=TINY)
     assert any(str(corrupt) in w and "corrupt" in w for w in report.warnings)
     assert any(str(missing) in w and "missing" in w for w in report.warnings)
     assert str(corrupt) in report.markdown() and str(missing) in report.markdown()
@@ -135,11 +144,12 @@ def test_corrupt_and_missing_images_are_reported_and_the_rest_scores(run, dreamb
 
 
 def test_prior_preservation_images_feed_pres_only(run, dreambench_dir):
-    baseline = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV).methods["base"]
+    baseline = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV).methods["base"]
     lines = records(run)
     reals = real_paths(dreambench_dir, "backpack")
     prior = []
-    for image_index in range(2):  # the personalized model "generates" real photos 0 and 1 for "a backpack"
+    # the personalized model "generates" real photos 0 and 1 for "a backpack"
+    for image_index in range(2):
         target = run / "base" / "class" / f"{image_index}.jpg"
         target.parent.mkdir(exist_ok=True)
         shutil.copy(reals[image_index], target)
@@ -149,7 +159,7 @@ def test_prior_preservation_images_feed_pres_only(run, dreambench_dir):
             | {"sha256": None}
         )
     write_records(run, lines + prior)
-    scores = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV).methods["base"]
+    scores = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV).methods["base"]
     for metric in ("dino", "clip-i", "clip-t"):
         assert scores.summary[metric].mean == pytest.approx(baseline.summary[metric].mean)
         assert scores.summary[metric].n_images == 8
@@ -165,11 +175,12 @@ def test_prior_preservation_images_feed_pres_only(run, dreambench_dir):
 
 def test_clip_t_text_drops_the_identifier_by_default(run, dreambench_dir):
     lines = records(run)
-    for line in lines:  # as DreamBooth would record them
+    # as DreamBooth would record them
+    for line in lines:
         line["subject_phrase"] = f"sks {line['class_noun']}"
         line["prompt"] = line["template"].format(line["subject_phrase"])
     write_records(run, lines)
-    default = score_run(run, dreambench_dir, profile="tiny", metrics=["clip-t"])
+    default = score_run(run, dreambench_dir, profile=TINY, metrics=["clip-t"])
     scored = records(run, name="scores.jsonl")
     assert all("sks" not in line["clip_t_text"] for line in scored)
     assert [line["clip_t_text"] for line in scored] == [ln["template"].format(ln["class_noun"]) for ln in lines]
@@ -179,7 +190,7 @@ def test_clip_t_text_drops_the_identifier_by_default(run, dreambench_dir):
     text = clip.embed_texts([scored[0]["clip_t_text"]])
     assert scored[0]["clip-t"] == pytest.approx(float(cosine_matrix(image, text)[0, 0]), abs=1e-5)
 
-    score_run(run, dreambench_dir, profile="tiny", metrics=["clip-t"], keep_identifier=True)
+    score_run(run, dreambench_dir, profile=TINY, metrics=["clip-t"], keep_identifier=True)
     kept = records(run, name="scores.jsonl")
     assert all(line["clip_t_text"] == line["prompt"] and "sks" in line["clip_t_text"] for line in kept)
     assert kept[0]["clip-t"] != pytest.approx(scored[0]["clip-t"])
@@ -191,14 +202,15 @@ def test_a_folder_from_another_tool_scores_like_a_run(run, dreambench_dir, tmp_p
     for name, line in (("3_0.png", records(run)[4]), ("3_1.png", records(run)[5])):
         shutil.copy(run / line["file"], folder / "dog" / name)
     (folder / "dog" / "class_0.png").write_bytes(b"not an image")
-    report = score_folder(folder, dreambench_dir, method="closed", profile="tiny", metrics=NO_DIV)
+    report = score_folder(folder, dreambench_dir, method="closed", profile=TINY, metrics=NO_DIV)
     scored = records(folder / "_scores", "closed", "scores.jsonl")
     protocol = load_protocol()
     prompt = protocol.prompts_for(protocol.subject("dog"))[3]
     assert scored[0]["template"] == prompt.template and scored[0]["category"] == prompt.category
     assert scored[0]["clip_t_text"] == prompt.template.format("dog")
     assert report.methods["closed"].summary["dino"].n_images == 2
-    assert any("class_0.png" in w for w in report.warnings)  # the undecodable prior image, by path
+    # the undecodable prior image, by path
+    assert any("class_0.png" in w for w in report.warnings)
     with pytest.raises(BenchError, match="not a DreamBench subject"):
         (folder / "dragon").mkdir()
         import_folder(folder, tmp_path / "out")
@@ -206,28 +218,31 @@ def test_a_folder_from_another_tool_scores_like_a_run(run, dreambench_dir, tmp_p
 
 def test_unknown_method_or_metric_is_a_one_line_error(run, dreambench_dir):
     with pytest.raises(BenchError, match="no generations.jsonl for method 'nope'.*base"):
-        score_run(run, dreambench_dir, profile="tiny", methods=["nope"])
+        score_run(run, dreambench_dir, profile=TINY, methods=["nope"])
     with pytest.raises(BenchError, match="unknown metric"):
-        score_run(run, dreambench_dir, profile="tiny", metrics=["fid"])
+        score_run(run, dreambench_dir, profile=TINY, metrics=["fid"])
 
 
 def test_a_line_that_is_not_a_json_object_is_a_one_line_error_naming_file_and_line(run, dreambench_dir, tmp_path):
     manifest = (tmp_path / "images.jsonl").resolve()
     first = {"subject": "dog", "prompt_index": 0, "image_index": 0, "file": "0_0.png"}
-    manifest.write_text(json.dumps(first) + "\n\n[1, 2]\n")  # blank lines still count: line 3 is the array
+    # blank lines still count: line 3 is the array
+    manifest.write_text(json.dumps(first) + "\n\n[1, 2]\n")
     with pytest.raises(BenchError, match=rf"^{re.escape(str(manifest))}:3: not a JSON object$"):
         import_folder(tmp_path, tmp_path / "out", manifest=manifest)
     generations = run / "base" / "generations.jsonl"
     lines = generations.read_text().splitlines()
-    generations.write_text("\n".join(lines) + '\n{"subject": "dog", \n')  # a write cut short
+    # a write cut short
+    generations.write_text("\n".join(lines) + '\n{"subject": "dog", \n')
     cut = rf"^{re.escape(str(generations))}:{len(lines) + 1}: not a JSON object \(the same `bench run` rewrites it"
-    with pytest.raises(BenchError, match=cut):  # and says what repairs it
-        score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])
+    # and says what repairs it
+    with pytest.raises(BenchError, match=cut):
+        score_run(run, dreambench_dir, profile=TINY, metrics=["dino"])
     # A record missing a field names its line in the file, blank lines counted, not its record number.
     incomplete = {key: value for key, value in json.loads(lines[0]).items() if key != "file"}
     generations.write_text("\n".join(lines) + "\n\n" + json.dumps(incomplete) + "\n")
     with pytest.raises(BenchError, match=rf"^{re.escape(str(generations))}:{len(lines) + 2}: lacks file$"):
-        score_run(run, dreambench_dir, profile="tiny", metrics=["dino"])
+        score_run(run, dreambench_dir, profile=TINY, metrics=["dino"])
 
 
 # ------------------------------------------------------------------ scoring a subset of the metrics
@@ -236,14 +251,16 @@ def scores_json(run_dir: Path, method: str = "base") -> dict:
 
 
 def test_a_subset_merges_into_the_earlier_scores_as_if_everything_was_scored_at_once(run, dreambench_dir):
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino", "div"])  # the first scoring: a subset
+    # the first scoring: a subset
+    score_run(run, dreambench_dir, profile=TINY, metrics=["dino", "div"])
     assert set(scores_json(run)["metrics"]) == {"dino", "div"}
     assert all(set(line) & {"clip-i", "clip-t", "pres"} == set() for line in records(run, name="scores.jsonl"))
-    report = score_run(run, dreambench_dir, profile="tiny", metrics=["clip-i", "clip-t", "pres"])
+    report = score_run(run, dreambench_dir, profile=TINY, metrics=["clip-i", "clip-t", "pres"])
     assert list(report.metrics) == ["dino", "clip-i", "clip-t", "pres", "div"]
     assert "| DIV ↑ |" in report.markdown() and "real images (oracle) DINO" in report.markdown()
     merged, merged_lines = scores_json(run), records(run, name="scores.jsonl")
-    score_run(run, dreambench_dir, profile="tiny")  # every metric afresh
+    # every metric afresh
+    score_run(run, dreambench_dir, profile=TINY)
     assert merged_lines == records(run, name="scores.jsonl")
     everything = scores_json(run)
     for key in ("metrics", "summary", "oracle", "per_subject", "splits", "flags"):
@@ -251,25 +268,29 @@ def test_a_subset_merges_into_the_earlier_scores_as_if_everything_was_scored_at_
 
 
 def test_earlier_scores_under_other_settings_are_dropped_with_one_warning(run, dreambench_dir, capsys):
-    score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
     path = run / "base" / "scores.json"
     summary = scores_json(run)
-    summary["metrics"]["clip-i"]["weights"] = "params-0000000000000000"  # as if other CLIP weights scored them
+    # as if other CLIP weights scored them
+    summary["metrics"]["clip-i"]["weights"] = "params-0000000000000000"
     path.write_text(json.dumps(summary))
     capsys.readouterr()
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], keep_identifier=True)  # another CLIP-T text
+    # another CLIP-T text
+    score_run(run, dreambench_dir, profile=TINY, metrics=["dino"], keep_identifier=True)
     warnings = capsys.readouterr().err.splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("bench: warning: base: dropped the earlier CLIP-I, CLIP-T ")
     assert "clip-i weights" in warnings[0] and "CLIP-T text" in warnings[0]
     assert warnings[0].endswith("--metrics clip-i,clip-t")
-    assert set(scores_json(run)["metrics"]) == {"dino", "pres"}  # PRES: same settings, kept (no prior images)
+    # PRES: same settings, kept (no prior images)
+    assert set(scores_json(run)["metrics"]) == {"dino", "pres"}
     assert all(set(line) & {"clip-i", "clip-t"} == set() for line in records(run, name="scores.jsonl"))
 
     summary = scores_json(run)
-    summary["versions"]["torch"] = "0.0"  # file-wide: no earlier value can be vouched for
+    # file-wide: no earlier value can be vouched for
+    summary["versions"]["torch"] = "0.0"
     path.write_text(json.dumps(summary))
     messages = []
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    score_run(run, dreambench_dir, profile=TINY, metrics=["dino"], log=messages.append)
     assert [m for m in messages if "warning" in m] == [
         "bench: warning: base: dropped the earlier PRES scores, computed under other settings (versions of torch); "
         "score them again with --metrics pres"
@@ -278,18 +299,20 @@ def test_earlier_scores_under_other_settings_are_dropped_with_one_warning(run, d
 
 
 def test_earlier_scores_are_kept_only_for_images_unchanged_since(run, dreambench_dir):
-    score_run(run, dreambench_dir, profile="tiny")
+    score_run(run, dreambench_dir, profile=TINY)
     before, lines = records(run, name="scores.jsonl"), records(run)
-    remade = run / lines[0]["file"]  # the method made (backpack, prompt 0, image 0) again: new bytes, new hash
+    # the method made (backpack, prompt 0, image 0) again: new bytes, new hash
+    remade = run / lines[0]["file"]
     Image.open(remade).transpose(Image.FLIP_LEFT_RIGHT).save(remade)
     lines[0]["sha256"] = hashlib.sha256(remade.read_bytes()).hexdigest()
     write_records(run, lines)
     messages = []
-    report = score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    report = score_run(run, dreambench_dir, profile=TINY, metrics=["dino"], log=messages.append)
     after = records(run, name="scores.jsonl")
     assert after[0]["dino"] != pytest.approx(before[0]["dino"])
     assert after[0]["clip-i"] is None and after[0]["clip-t"] is None and after[0]["div"] is None
-    assert after[1]["clip-i"] == before[1]["clip-i"] and after[1]["div"] is None  # its DIV compared the old image
+    # its DIV compared the old image
+    assert after[1]["clip-i"] == before[1]["clip-i"] and after[1]["div"] is None
     assert after[2:] == before[2:]
     summary = report.methods["base"].summary
     assert (summary["clip-i"].n_images, summary["clip-t"].n_images, summary["div"].n_images) == (7, 7, 6)
@@ -303,31 +326,34 @@ def test_earlier_scores_are_kept_only_for_images_unchanged_since(run, dreambench
 
     (base,) = load_run(run)[1]
     assert not base.complete and "CLIP-I on 7/8 images" in base.status and "--metrics clip-i,clip-t,div" in base.status
-    score_run(run, dreambench_dir, profile="tiny", metrics=["clip-i", "clip-t", "div"])
+    score_run(run, dreambench_dir, profile=TINY, metrics=["clip-i", "clip-t", "div"])
     assert json.loads((run / "base" / "scores.json").read_text())["partial_metrics"] == {}
 
 
 def test_methods_are_compared_only_on_metrics_both_have(run, dreambench_dir):
-    score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
-    shutil.copytree(run / "base", run / "again", ignore=shutil.ignore_patterns("scores.*"))  # never scored
-    report = score_run(run, dreambench_dir, profile="tiny", methods=["again", "base"], metrics=["dino"])
+    score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
+    # never scored
+    shutil.copytree(run / "base", run / "again", ignore=shutil.ignore_patterns("scores.*"))
+    report = score_run(run, dreambench_dir, profile=TINY, methods=["again", "base"], metrics=["dino"])
     assert set(report.methods["base"].summary) == set(NO_DIV) and set(report.methods["again"].summary) == {"dino"}
     assert set(report.metrics) == set(NO_DIV) and [c.metric for c in report.comparisons] == ["dino"]
 
 
 # ------------------------------------------------------------------ methods without images, images too small
 def test_methods_without_images_are_skipped_with_one_warning_and_the_others_scored(run, dreambench_dir, cli):
-    for method in ("failed", "gone"):  # e.g. every cell of theirs failed
+    # e.g. every cell of theirs failed
+    for method in ("failed", "gone"):
         (run / method).mkdir()
         (run / method / "generations.jsonl").write_text("")
     messages = []
-    report = score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], log=messages.append)
+    report = score_run(run, dreambench_dir, profile=TINY, metrics=["dino"], log=messages.append)
     assert [m for m in messages if "warning" in m] == [
         f"bench: warning: no generated images recorded for failed, gone in {run}: skipped, scoring the others"
     ]
     assert list(report.methods) == ["base"] and report.methods["base"].summary["dino"].n_images == 8
     assert (run / "base" / "scores.json").is_file() and not (run / "failed" / "scores.json").exists()
-    result = cli("score", run, "--metrics", "dino", "--quiet")  # what the report tells the user to run
+    # what the report tells the user to run
+    result = cli("score", run, "--metrics", "dino", "--quiet")
     assert result.exit_code == 0, result.output
     assert "bench: warning: no generated images recorded for failed, gone" in result.stderr
     assert "| DINO ↑ |" in result.stdout
@@ -337,7 +363,8 @@ def test_methods_without_images_are_skipped_with_one_warning_and_the_others_scor
 
 def test_images_too_small_for_div_are_one_line_naming_the_first_before_any_scoring(run, dreambench_dir, cli):
     lines = records(run)
-    for line in lines:  # as a plug-in method making 17x23 images would leave them
+    # as a plug-in method making 17x23 images would leave them
+    for line in lines:
         path = run / line["file"]
         Image.open(path).resize((17, 23)).save(path)
         line["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -345,12 +372,12 @@ def test_images_too_small_for_div_are_one_line_naming_the_first_before_any_scori
     cache = EmbeddingCache(run / "cache")
     first = re.escape(str(run / lines[0]["file"]))
     with pytest.raises(BenchError, match=rf"^{first}: 17x23 pixels, smaller than the 31x31 that DIV's LPIPS"):
-        score_run(run, dreambench_dir, profile="tiny", cache=cache)
+        score_run(run, dreambench_dir, profile=TINY, cache=cache)
     assert cache.computed == {} and not (run / "base" / "scores.jsonl").exists()
     result = cli("score", run, "--quiet")
     assert_one_line_error(result, str(run / lines[0]["file"]), "17x23", "31x31", "--metrics dino,clip-i,clip-t,pres")
     # the other scorers resize to 224 first: without DIV the same images score
-    report = score_run(run, dreambench_dir, profile="tiny", metrics=NO_DIV)
+    report = score_run(run, dreambench_dir, profile=TINY, metrics=NO_DIV)
     assert report.methods["base"].summary["dino"].n_images == 8 and not report.warnings
 
 
@@ -392,9 +419,11 @@ def test_run_tables_compare_against_the_reports_default_baseline(monkeypatch, me
         lambda rows_a, rows_b, metric, method_a, method_b, **kw: pairs.append((method_a, method_b)),
     )
     report = SimpleNamespace(
-        metrics={"dino": {}}, clip_t_text="t", image_sizes={},
+        metrics={"dino": {}},
+        clip_t_text="t",
+        image_sizes={},
         methods={name: SimpleNamespace(summary={"dino": {}}, rows=[]) for name in methods},
-    )  # fmt: skip
+    )
     scoring.compare_methods(report)
     assert {a for a, _ in pairs} == {reference} and {b for _, b in pairs} == set(methods) - {reference}
 
@@ -403,10 +432,17 @@ def test_bench_runs_own_comparisons_never_pair_div_across_image_sizes(tmp_path, 
     from tests.conftest import FAKE_METHOD
 
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["base", "fake"], include=[str(FAKE_METHOD)], subjects=["dog"],
-        limit_prompts=1, score=True, assignments=["options.fake.size=48", "metrics=[dino,div]"],
-    )  # fmt: skip
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["base", "fake"],
+        include=[str(FAKE_METHOD)],
+        subjects=["dog"],
+        limit_prompts=1,
+        score=True,
+        assignments=["options.fake.size=48", "metrics=[dino,div]"],
+    )
     assert summary.scores.image_sizes == {"base": ["32x32"], "fake[size=48]": ["48x48"]}
-    assert [c.metric for c in summary.scores.comparisons] == ["dino"]  # DIV: 32 px against 48 px, not paired
+    # DIV: 32 px against 48 px, not paired
+    assert [c.metric for c in summary.scores.comparisons] == ["dino"]
     recorded = json.loads((tmp_path / "run" / "fake[size=48]" / "scores.json").read_text())["image_sizes"]
     assert recorded == ["48x48"]

@@ -62,16 +62,42 @@ def test_the_markdown_names_the_confidence_level_the_intervals_have(monkeypatch)
 
     def markdown() -> str:
         estimate = Estimate(mean=0.5, ci_low=0.4, ci_high=0.6, n_subjects=2, n_images=8)
-        scores = MethodScores("base", True, None, {"dino": estimate}, {}, pd.DataFrame(), {}, [], [], pd.DataFrame(),
-                              8, Path("scores.jsonl"), Path("scores.json"))  # fmt: skip
+        scores = MethodScores(
+            "base",
+            True,
+            None,
+            {"dino": estimate},
+            {},
+            pd.DataFrame(),
+            {},
+            [],
+            [],
+            pd.DataFrame(),
+            8,
+            Path("scores.jsonl"),
+            Path("scores.json"),
+        )
         metric = {"name": "DINO", "backbone_id": "dino-id", "weights": "w", "pairing": "all pairs"}
         report = ScoreReport(Path("run"), "tiny", {"dino": metric}, "prompt", {"base": scores})
-        row = {"metric": "dino", "method_a": "a", "method_b": "b", "mean_a": 0.5, "mean_b": 0.6, "mean_diff": 0.1,
-               "ci_low": 0.05, "ci_high": 0.15, "p_value": 0.5, "n_subjects": 2, "n_cells": 8}  # fmt: skip
+        row = {
+            "metric": "dino",
+            "method_a": "a",
+            "method_b": "b",
+            "mean_a": 0.5,
+            "mean_b": 0.6,
+            "mean_diff": 0.1,
+            "ci_low": 0.05,
+            "ci_high": 0.15,
+            "p_value": 0.5,
+            "n_subjects": 2,
+            "n_cells": 8,
+        }
         return report.markdown() + comparisons_table([row])
 
-    assert statistics.CONFIDENCE == 0.95  # README: 95% percentile-bootstrap CIs
-    assert markdown().count("95% CI") == 3  # the method table, the definitions, the comparisons table
+    # README: 95% percentile-bootstrap CIs
+    assert statistics.CONFIDENCE == 0.95
+    # the method table, the definitions, the comparisons table
+    assert markdown().count("95% CI") == 3
     monkeypatch.setattr(statistics, "CONFIDENCE", 0.9)
     text = markdown()
     assert text.count("90% CI") == 3 and "95%" not in text
@@ -101,7 +127,8 @@ def test_paired_test_detects_a_consistent_improvement():
     result = paired_comparison(_cells(base), _cells(better), "dino", method_a="a", method_b="b")
     assert result.n_subjects == 10 and result.n_cells == 40
     assert result.mean_diff == pytest.approx(0.05, abs=0.01)
-    assert result.ci_low > 0  # the CI of the difference excludes 0
+    # the CI of the difference excludes 0
+    assert result.ci_low > 0
     # all 10 per-subject differences positive: exact two-sided Wilcoxon p = 2 / 2**10
     assert result.p_value == pytest.approx(2 / 2**10)
 
@@ -114,7 +141,8 @@ def test_paired_test_on_identical_inputs_gives_p_one():
 
 def test_paired_test_uses_shared_cells_only():
     a = _cells({"s1": [0.5, 0.5], "s2": [0.5, 0.5]})
-    b = _cells({"s1": [0.6, 0.6, 99.0], "s2": [0.7]})  # image 2 of s1 and image 1 of s2 have no partner
+    # image 2 of s1 and image 1 of s2 have no partner
+    b = _cells({"s1": [0.6, 0.6, 99.0], "s2": [0.7]})
     b.loc[0, "seed"] = 1234
     result = paired_comparison(a, b, "dino")
     assert result.n_cells == 3

@@ -80,9 +80,11 @@ def test_sd15_profile_runs_from_the_hub_cache_and_from_a_folder(
     assert from_cache.exit_code == 0, from_cache.output
     from_folder = cli(*common, *sets, "--set", f"models.base={saved_pipeline}", "--output-dir", tmp_path / "b")
     assert from_folder.exit_code == 0, from_folder.output
-    assert "NOT MEANINGFUL" not in from_cache.stderr  # sd15 is a real profile; only its weights were tiny here
+    # sd15 is a real profile; only its weights were tiny here
+    assert "NOT MEANINGFUL" not in from_cache.stderr
     a, b = image_hashes(tmp_path / "a"), image_hashes(tmp_path / "b")
-    assert len(a) == 4 and a == b  # the same weights give the same images however they were found
+    # the same weights give the same images however they were found
+    assert len(a) == 4 and a == b
 
 
 def test_models_download_offline_is_one_line(cli, tmp_path, monkeypatch):

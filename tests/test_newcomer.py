@@ -22,13 +22,20 @@ CPU, GPU = SimpleNamespace(type="cpu"), SimpleNamespace(type="cuda")
 @pytest.mark.parametrize(
     ("given", "device", "cores", "cells", "expected"),
     [
-        ({}, CPU, 4, 30, ("process", 4)),  # every core of a CPU
-        ({}, CPU, 4, 3, ("process", 3)),  # never more workers than cells: each pays its start-up
-        ({}, CPU, 4, 1, ("local", 1)),  # one cell: no worker to start
-        ({}, CPU, 1, 30, ("local", 1)),  # one core
-        ({}, GPU, 8, 30, ("local", 1)),  # one GPU, this process
-        ({"workers": 2}, GPU, 8, 30, ("process", 2)),  # asked for: a process per GPU
-        ({"executor": "local"}, CPU, 4, 30, ("local", 1)),  # named: as named
+        # every core of a CPU
+        ({}, CPU, 4, 30, ("process", 4)),
+        # never more workers than cells: each pays its start-up
+        ({}, CPU, 4, 3, ("process", 3)),
+        # one cell: no worker to start
+        ({}, CPU, 4, 1, ("local", 1)),
+        # one core
+        ({}, CPU, 1, 30, ("local", 1)),
+        # one GPU, this process
+        ({}, GPU, 8, 30, ("local", 1)),
+        # asked for: a process per GPU
+        ({"workers": 2}, GPU, 8, 30, ("process", 2)),
+        # named: as named
+        ({"executor": "local"}, CPU, 4, 30, ("local", 1)),
         ({"executor": "process", "workers": 3}, CPU, 8, 30, ("process", 3)),
         ({"executor": "ray"}, CPU, 8, 30, ("ray", 1)),
     ],
@@ -86,8 +93,21 @@ def test_training_and_class_images_show_progress_in_a_terminal_only(tmp_path, dr
 
 
 def test_a_run_ends_in_the_compact_board_and_verbose_adds_the_blocks(cli, tmp_path, dreambench_dir):
-    args = ["run", "--method", "base", "--subjects", "dog", "--limit-prompts", "1", "--images-per-prompt", "2",
-            "--dataset-dir", dreambench_dir, "--executor", "local"]  # fmt: skip
+    args = [
+        "run",
+        "--method",
+        "base",
+        "--subjects",
+        "dog",
+        "--limit-prompts",
+        "1",
+        "--images-per-prompt",
+        "2",
+        "--dataset-dir",
+        dreambench_dir,
+        "--executor",
+        "local",
+    ]
     short = cli(*args, "--output-dir", tmp_path / "a")
     assert short.exit_code == 0, short.output
     assert "## base" not in short.stdout and "image records in" not in short.stdout
@@ -112,7 +132,8 @@ def test_doctor_checks_each_version_against_its_floor(monkeypatch):
     assert not checks["torch"].problem and "(ok: >=" in checks["torch"].text
     monkeypatch.setattr(doctor, "installed_version", lambda name: None if name == "ray" else real(name))
     ray = {check.topic: check for check in doctor.package_checks()}["ray"]
-    assert not ray.problem and "not installed" in ray.text  # optional: said, never a problem
+    # optional: said, never a problem
+    assert not ray.problem and "not installed" in ray.text
 
 
 def test_doctor_says_which_torch_build_is_installed(monkeypatch):
@@ -137,11 +158,12 @@ def test_the_banners_and_the_comparisons_do_not_import_each_other():
 
 
 def test_the_random_weights_wording_comes_from_one_place():
-    from reports.banner import WEIGHT_WARNINGS, not_meaningful_banner
+    from benchmark.weights_notice import WEIGHT_WARNINGS
+    from reports.banner import not_meaningful_banner
 
     assert not_meaningful_banner("tiny") == WEIGHT_WARNINGS["random"]["line"].format(profile="tiny")
-    for path in (REPO / "reports").rglob("*"):
-        if path.is_file() and path.name != "banner.py" and path.suffix in (".py", ".j2"):
+    for path in [*(REPO / "reports").rglob("*"), *(REPO / "benchmark").rglob("*")]:
+        if path.is_file() and path.name != "weights_notice.py" and path.suffix in (".py", ".j2"):
             text = path.read_text()
             assert "RANDOM WEIGHTS\\n" not in text and "random-weight test models" not in text, path
 

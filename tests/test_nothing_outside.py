@@ -82,7 +82,8 @@ def test_a_file_added_to_or_changed_in_an_earlier_report_is_never_deleted(scored
         write_report([scored_run], out)
     assert (out / "leaderboard.md").read_text() == "edited by hand"
 
-    (out / "leaderboard.md").unlink()  # what is gone needs no proof: the report is replaced
+    # what is gone needs no proof: the report is replaced
+    (out / "leaderboard.md").unlink()
     (out / "notes.txt").write_text("beside the report, not in it")
     write_report([scored_run], out)
     assert (out / "leaderboard.md").is_file() and (out / "notes.txt").read_text() == "beside the report, not in it"
@@ -192,6 +193,7 @@ def test_scores_jsonl_and_scores_json_of_two_scorings_are_refused_not_mixed(
 
     import benchmark.metrics.scoring as scoring
     from benchmark.metrics import score_run
+    from benchmark.profiles import get_profile
     from reports.comparisons import compare_runs
     from reports.loading import load_runs
 
@@ -208,9 +210,17 @@ def test_scores_jsonl_and_scores_json_of_two_scorings_are_refused_not_mixed(
 
     monkeypatch.setattr(scoring, "atomic_write_json", killed_before_scores_json)
     with pytest.raises(KeyboardInterrupt):
-        score_run(run_dir, dreambench_dir, methods=[label], profile="tiny", metrics=["clip-t"], keep_identifier=True)
+        score_run(
+            run_dir,
+            dreambench_dir,
+            methods=[label],
+            profile=get_profile("tiny"),
+            metrics=["clip-t"],
+            keep_identifier=True,
+        )
     monkeypatch.undo()
-    assert (run_dir / label / "scores.jsonl").read_text() != before  # the kill left the two files disagreeing
+    # the kill left the two files disagreeing
+    assert (run_dir / label / "scores.jsonl").read_text() != before
     refused = r"scores\.jsonl is not the one that .*scores\.json was written .*`bench score"
     for read in (lambda: load_runs([run_dir]), lambda: compare_runs(run_dir, run_dir, "base", label)):
         with pytest.raises(BenchError, match=refused):

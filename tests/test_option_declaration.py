@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import textwrap
 
 import pytest
 
@@ -13,15 +12,7 @@ from benchmark.errors import BenchError
 from methods import registry
 from methods.labels import identity_options, method_label
 from methods.options import option_specs, resolve_options
-
-METHODS = """
-    def subject_phrase(self, subject):
-        return subject.class_noun
-    def personalize(self, subject, workdir, scratch):
-        return {}
-    def generate(self, subject, artifact_dir, prompts, seeds):
-        return []
-"""
+from tests.plugin_files import write_plugin
 
 # Declared once: each option's default, help, per-profile default, run-only and (from its type) nullable.
 NEW_STYLE = """
@@ -66,15 +57,9 @@ class Tables(Method):
 """
 
 
-@pytest.fixture
-def own_registry(monkeypatch):
-    registry.available_methods()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-
-
 def include(tmp_path, name: str, source: str):
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source) + textwrap.indent(textwrap.dedent(METHODS), "    "))
+    """The method a plug-in file of `source` registers, loaded as `--include` loads it, and the file."""
+    path = write_plugin(tmp_path, name, source)
     return registry.get_method_class(name, [str(path)]), path
 
 
@@ -166,7 +151,8 @@ def test_an_old_style_plugin_still_loads_with_its_five_tables(cli, tmp_path, own
     cls, path = include(tmp_path, "tables", OLD_STYLE)
     specs = option_specs(cls)
     assert specs["steps"].profiles == {"tiny": 3} and specs["every"].run_only and specs["clip"].nullable
-    assert specs["gamma"].types is None  # a null default took anything, and still does
+    # a null default took anything, and still does
+    assert specs["gamma"].types is None
     assert resolve_options(cls, {"gamma": "anything"}, "tiny") == {
         "steps": 3,
         "gamma": "anything",

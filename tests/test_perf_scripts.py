@@ -42,9 +42,21 @@ def table_rows(output: str, title: str) -> list[list[str]]:
 
 def test_speedup_benchmark_compares_with_the_plain_path_and_projects_a_sweep(dreambench_dir):
     output = run_script(
-        "bench_speedups.py", "--dataset-dir", str(dreambench_dir), "--methods", "dreambooth-lora", "--quick",
-        "--steps", "4", "--warmup", "1", "--images", "16", "--score-images", "2",
-    )  # fmt: skip
+        "bench_speedups.py",
+        "--dataset-dir",
+        str(dreambench_dir),
+        "--methods",
+        "dreambooth-lora",
+        "--quick",
+        "--steps",
+        "4",
+        "--warmup",
+        "1",
+        "--images",
+        "16",
+        "--score-images",
+        "2",
+    )
     assert output.startswith("machine: ") and "random weights" in output
     training = table_rows(output, "training")
     assert [row[:2] for row in training] == [
@@ -62,9 +74,11 @@ def test_speedup_benchmark_compares_with_the_plain_path_and_projects_a_sweep(dre
     assert [row[0] for row in projection] == ["dreambooth-lora"]
     plain_hours, fast_hours, ratio = (float(cell) for cell in projection[0][1:4])
     assert plain_hours > 0 and fast_hours > 0 and abs(ratio - plain_hours / fast_hours) < 0.05
-    assert "3120 images are generated" in output  # 30 subjects x (25 prompts x 4 + 4 PRES)
+    # 30 subjects x (25 prompts x 4 + 4 PRES)
+    assert "3120 images are generated" in output
     wide = table_rows(output, "projected CPU-hours with generation.batch_size=16")
-    assert [row[0] for row in wide] == ["dreambooth-lora"]  # 16 images sampled: the wide batch was measured
+    # 16 images sampled: the wide batch was measured
+    assert [row[0] for row in wide] == ["dreambooth-lora"]
     wide_hours, wide_ratio = float(wide[0][1]), float(wide[0][2])
     assert abs(wide_ratio - plain_hours / wide_hours) < 0.05 and 0 < int(wide[0][3].rstrip("%")) <= 100
 
@@ -89,7 +103,8 @@ def test_speedup_parts_without_core_measure_their_own_plain_path(monkeypatch, ca
     bench_speedups = benchmark_module(monkeypatch, "bench_speedups")
     measured = []
 
-    def measure(args, cache_dir, method, overrides):  # a child training per row, replaced by made-up rates
+    # a child training per row, replaced by made-up rates
+    def measure(args, cache_dir, method, overrides):
         measured.append(overrides)
         return {"steps_per_s": float(len(measured)), "peak_memory_mb": 100.0 * len(measured), "first_steps_s": 0.1}
 
@@ -99,7 +114,8 @@ def test_speedup_parts_without_core_measure_their_own_plain_path(monkeypatch, ca
     rows = table_rows(capsys.readouterr().out, "training, one speed-up off at a time")
     assert rows[0][:4] == ["dreambooth", "plain path", "1.00", "1.00"] and measured[0] == bench_speedups.PLAIN_TRAINING
     assert len(rows) > 2 and all(row[1].startswith("fast without ") for row in rows[1:])
-    assert [float(row[3]) for row in rows[1:]] == [float(n) for n in range(2, len(rows) + 1)]  # rate / plain's 1.0
+    # rate / plain's 1.0
+    assert [float(row[3]) for row in rows[1:]] == [float(n) for n in range(2, len(rows) + 1)]
 
 
 def test_on_cuda_the_speedups_part_prices_deterministic_kernels_on_the_fast_path(monkeypatch, capsys):
@@ -125,18 +141,38 @@ def test_compile_part_compares_compiled_sampling_and_training_with_their_referen
     bench_speedups = benchmark_module(monkeypatch, "bench_speedups")
     measured = []
 
-    def measure(args, cache_dir, method, overrides):  # training children replaced; sampling runs for real
+    # training children replaced; sampling runs for real
+    def measure(args, cache_dir, method, overrides):
         measured.append(overrides)
-        return {"steps_per_s": float(len(measured)), "peak_memory_mb": 100.0, "first_steps_s": 0.1,
-                "profile_steps": 800, "num_class_images": 200, "prior": True}  # fmt: skip
+        return {
+            "steps_per_s": float(len(measured)),
+            "peak_memory_mb": 100.0,
+            "first_steps_s": 0.1,
+            "profile_steps": 800,
+            "num_class_images": 200,
+            "prior": True,
+        }
 
     scoring = {"plain path": (10.0, "batch 1"), "fast path (defaults)": (50.0, "batch 32")}
     monkeypatch.setattr(bench_speedups, "measure", measure)
     monkeypatch.setattr(bench_speedups, "scoring_rates", lambda args, device: scoring)
-    monkeypatch.setattr(sys, "argv", [
-        "bench_speedups.py", "--dataset-dir", str(dreambench_dir), "--parts", "compile", "--methods", "dreambooth",
-        "--compile-backend", "aot_eager", "--images", "4",
-    ])  # fmt: skip
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "bench_speedups.py",
+            "--dataset-dir",
+            str(dreambench_dir),
+            "--parts",
+            "compile",
+            "--methods",
+            "dreambooth",
+            "--compile-backend",
+            "aot_eager",
+            "--images",
+            "4",
+        ],
+    )
     bench_speedups.main()
     output = capsys.readouterr().out
     sampling = table_rows(output, "generation, torch.compile")
@@ -149,7 +185,8 @@ def test_compile_part_compares_compiled_sampling_and_training_with_their_referen
     # The sweep with compiled training (2 steps/s here) and compiled sampling; no core part: no fast column.
     projection = table_rows(output, "projected CPU-hours, 30-subject sweep, torch.compile")
     assert [row[0] for row in projection] == ["dreambooth"] and projection[0][1] == projection[0][3] == "n.a."
-    images = 3120 + 15 * 200  # the protocol's images, plus 200 class images for each of its 15 classes
+    # the protocol's images, plus 200 class images for each of its 15 classes
+    images = 3120 + 15 * 200
     expected_training = 30 * 800 / 2.0 / 3600
     expected = expected_training + (images / float(sampling[1][2]) + 3120 / 50.0) / 3600
     assert float(projection[0][4]) == pytest.approx(expected_training, abs=1e-3)
@@ -181,14 +218,24 @@ def test_scoring_timing_refuses_a_pass_that_did_not_embed_every_image(monkeypatc
     # The cache is not keyed by batch size: timing a second batch size on the same root reads the first's entries.
     with pytest.raises(RuntimeError, match="cold pass embedded 0 image"):
         bench_scoring.time_scoring(models, refs, tmp_path / "cache", 1)
-    refs[0].path.write_bytes(b"not a png")  # the cache reports it and goes on: the pass would look faster
+    # the cache reports it and goes on: the pass would look faster
+    refs[0].path.write_bytes(b"not a png")
     with pytest.raises(RuntimeError, match="corrupt image"):
         bench_scoring.time_scoring(models, refs, tmp_path / "fresh", 1)
 
 
 def test_memory_estimate_counts_weights_gradients_and_adam_state():
-    output = run_script("estimate_training_memory.py", "--profile", "tiny", "--resolution", "32", "--steps", "1",
-                        "--set", "train_text_encoder=true")  # fmt: skip
+    output = run_script(
+        "estimate_training_memory.py",
+        "--profile",
+        "tiny",
+        "--resolution",
+        "32",
+        "--steps",
+        "1",
+        "--set",
+        "train_text_encoder=true",
+    )
     match = re.search(r"(\d+)M trained parameters", output)
     assert match and "text encoder trained" in output
     total = float(next(row[1] for row in table_rows(output, "kind") if row[0] == "total, training"))
@@ -203,16 +250,20 @@ def test_training_step_profile_records_the_asked_steps_and_sees_the_variant(drea
     common = ("--dataset-dir", str(dreambench_dir), "--warmup", "1", "--top", "1000")
     fast = run_script("profile_training_step.py", *common, "--steps", "2")
     assert fast.startswith("machine: ") and "random weights" in fast
-    assert "profiled steps: 2 " in fast  # the schedule records exactly the asked steps, each marked once
+    # the schedule records exactly the asked steps, each marked once
+    assert "profiled steps: 2 " in fast
     host = {row[0]: float(row[1]) for row in table_rows(fast, "host time per step")}
     in_ops = host["PyTorch ops: aten ops, autograd nodes (self time)"]
     in_python = host["Python inside record_function blocks (e.g. Optimizer.step)"]
-    assert 0 < in_ops + in_python < host["wall, profiled"]  # self times, each counted once: within the wall
+    # self times, each counted once: within the wall
+    assert 0 < in_ops + in_python < host["wall, profiled"]
     assert float(dict(table_rows(fast, "counts per step"))["aten op calls (nested included)"]) > 0
     plain = run_script("profile_training_step.py", *common, "--steps", "1", "--variant", "plain")
     fast_calls, plain_calls = ({row[0]: float(row[2]) for row in table_rows(out, "top")} for out in (fast, plain))
-    assert fast_calls["Optimizer.step#AdamW.step"] == 1  # per step: totals divided by the steps recorded
-    assert not any(name.startswith("ProfilerStep") for name in fast_calls)  # the step span is not an op
+    # per step: totals divided by the steps recorded
+    assert fast_calls["Optimizer.step#AdamW.step"] == 1
+    # the step span is not an op
+    assert not any(name.startswith("ProfilerStep") for name in fast_calls)
     # The plain path re-encodes the images with the VAE at every step (no latent cache) and runs
     # diffusers' classic attention (baddbmm) in the UNet instead of SDPA.
     assert plain_calls["aten::convolution"] > fast_calls["aten::convolution"] > 0
@@ -226,16 +277,23 @@ def test_op_count_sees_the_backward_pass_and_the_text_encoder_cache(monkeypatch)
     frozen = count_step_ops("tiny", "dreambooth", {"train_text_encoder": False}, 32)
     assert trained["aten.convolution_backward"] > 0 and trained["aten.mm"] > frozen["aten.mm"]
     assert sum(frozen.values()) < sum(trained.values())
-    assert "aten._fused_adamw_" in frozen  # the optimizer as CUDA runs it: one fused update
+    # the optimizer as CUDA runs it: one fused update
+    assert "aten._fused_adamw_" in frozen
 
 
 def test_determinism_check_hashes_what_a_run_trained_and_sampled(monkeypatch, tmp_path, dreambench_dir):
     check = benchmark_module(monkeypatch, "check_determinism")
     args = SimpleNamespace(
-        method="dreambooth", subject="dog", profile="tiny", device="cpu", limit_prompts=1, images_per_prompt=1,
-        dataset_dir=str(dreambench_dir), set=["options.dreambooth.steps=2", "options.dreambooth.num_class_images=1"],
+        method="dreambooth",
+        subject="dog",
+        profile="tiny",
+        device="cpu",
+        limit_prompts=1,
+        images_per_prompt=1,
+        dataset_dir=str(dreambench_dir),
+        set=["options.dreambooth.steps=2", "options.dreambooth.num_class_images=1"],
         include=[],
-    )  # fmt: skip
+    )
     monkeypatch.chdir(ROOT)
     seconds, images, weights = check.run_once(args, tmp_path, deterministic=True)
     (method_dir,) = [p for p in (tmp_path / "run").iterdir() if p.is_dir()]
@@ -243,21 +301,24 @@ def test_determinism_check_hashes_what_a_run_trained_and_sampled(monkeypatch, tm
     assert seconds > 0 and sorted(images) == [f"{folder}/images/dog/class_i0.png", f"{folder}/images/dog/p00_i0.png"]
     image = method_dir / "images/dog/p00_i0.png"
     assert images[f"{folder}/images/dog/p00_i0.png"] == hashlib.sha256(image.read_bytes()).hexdigest()
-    assert sorted(weights) == [  # what training saved, not the records that hold its timings
+    # what training saved, not the records that hold its timings
+    assert sorted(weights) == [
         "artifacts/dog/text_encoder/config.json",
         "artifacts/dog/text_encoder/model.safetensors",
         "artifacts/dog/unet/config.json",
         "artifacts/dog/unet/diffusion_pytorch_model.safetensors",
     ]
-    assert list((tmp_path / "cache").iterdir())  # its own cache: class images sampled afresh, not reused
+    # its own cache: class images sampled afresh, not reused
+    assert list((tmp_path / "cache").iterdir())
     # a plug-in, loaded from its file, whatever it saves
     plugin = SimpleNamespace(**{**vars(args), "method": "fake", "include": [str(FAKE_METHOD)], "set": []})
     _, images, weights = check.run_once(plugin, tmp_path / "plugin", deterministic=False)
     assert sorted(weights) == ["artifacts/dog/weights.txt"] and len(images) == 2
 
 
-@pytest.mark.parametrize("device, differs, fails", [("cuda", "default", False), ("cuda", "deterministic", True),
-                                                    ("cpu", "default", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    "device, differs, fails", [("cuda", "default", False), ("cuda", "deterministic", True), ("cpu", "default", True)]
+)
 def test_determinism_check_fails_only_where_bytes_must_repeat(monkeypatch, capsys, device, differs, fails):
     check = benchmark_module(monkeypatch, "check_determinism")
     calls = []

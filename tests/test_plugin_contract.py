@@ -75,15 +75,19 @@ def test_global_draws_and_a_kept_pipeline_give_a_subject_the_same_bytes_whatever
     tmp_path, dreambench_dir, obvious
 ):
     alone = tiny_run(tmp_path / "alone", dreambench_dir, methods=["obvious"], include=[obvious], subjects=["dog"])
-    after = tiny_run(tmp_path / "after", dreambench_dir, methods=["obvious"], include=[obvious])  # backpack first
+    # backpack first
+    after = tiny_run(tmp_path / "after", dreambench_dir, methods=["obvious"], include=[obvious])
     assert not alone.failures and not after.failures
     weights = [
         (run / "obvious/artifacts/dog/weights.pt").read_bytes() for run in (tmp_path / "alone", tmp_path / "after")
     ]
-    assert weights[0] == weights[1]  # trained alike though backpack's training drew first in one run
-    assert _dog(tmp_path / "alone") == _dog(tmp_path / "after")  # and sampled with its own weights, not backpack's
+    # trained alike though backpack's training drew first in one run
+    assert weights[0] == weights[1]
+    # and sampled with its own weights, not backpack's
+    assert _dog(tmp_path / "alone") == _dog(tmp_path / "after")
     backpack = (tmp_path / "after" / "obvious/artifacts/backpack/weights.pt").read_bytes()
-    assert backpack != weights[0]  # subjects still draw differently from one another
+    # subjects still draw differently from one another
+    assert backpack != weights[0]
 
 
 def test_a_tensor_in_the_metadata_is_saved_as_its_number_and_the_training_is_kept(tmp_path, dreambench_dir, obvious):
@@ -95,9 +99,17 @@ def test_a_tensor_in_the_metadata_is_saved_as_its_number_and_the_training_is_kep
 
 def test_a_method_that_does_not_repeat_its_bytes_keeps_the_images_there_and_says_so(tmp_path, dreambench_dir, obvious):
     run = tmp_path / "run"
-    overrides = {"methods": ["obvious"], "include": [obvious], "subjects": ["dog"], "limit_prompts": 1,
-                 "images_per_prompt": 2, "generate_pres": False, "score": False, "output_dir": str(run),
-                 "dataset_dir": str(dreambench_dir)}  # fmt: skip
+    overrides = {
+        "methods": ["obvious"],
+        "include": [obvious],
+        "subjects": ["dog"],
+        "limit_prompts": 1,
+        "images_per_prompt": 2,
+        "generate_pres": False,
+        "score": False,
+        "output_dir": str(run),
+        "dataset_dir": str(dreambench_dir),
+    }
     config = build_config(assignments=["options.obvious.random_bytes=true"], overrides=overrides)
     execute_run(config, progress=False, log=lambda message: None)
     before = image_hashes(run)
@@ -106,13 +118,15 @@ def test_a_method_that_does_not_repeat_its_bytes_keeps_the_images_there_and_says
     lines = []
     execute_run(config, progress=False, log=lines.append)
     after = image_hashes(run)
-    assert after[kept] == before[kept]  # the image already there (maybe scored) is not replaced
+    # the image already there (maybe scored) is not replaced
+    assert after[kept] == before[kept]
     assert lost in after
     warnings = [line for line in lines if line.startswith("bench: warning:")]
     assert len(warnings) == 1 and "gave other bytes for image(s) 0 from the same seeds" in warnings[0]
     records = (run / "obvious[random_bytes=True]" / "generations.jsonl").read_text().splitlines()
     recorded = {json.loads(line)["file"]: json.loads(line)["sha256"] for line in records}
-    assert recorded == after  # the records describe the files on disk
+    # the records describe the files on disk
+    assert recorded == after
 
 
 def test_a_plugin_check_raising_value_error_is_a_one_line_error(tmp_path):
@@ -145,11 +159,13 @@ def test_a_plugin_check_raising_value_error_is_a_one_line_error(tmp_path):
     [
         ("    name = 'my/method'\n    description = 'x'\n", "method name 'my/method' must be letters, digits"),
         ("    name = 'has[bracket]'\n    description = 'x'\n", "method name 'has[bracket]' must be"),
-        ("    name = 'no-generate'\n    description = 'x'\n"
-         "    def personalize(self, subject, workdir, scratch):\n        return {}\n",
-         "method 'no-generate' (Broken) does not define generate(), subject_phrase()"),
+        (
+            "    name = 'no-generate'\n    description = 'x'\n"
+            "    def personalize(self, subject, workdir, scratch):\n        return {}\n",
+            "method 'no-generate' (Broken) does not define generate(), subject_phrase()",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_plugin_the_harness_could_not_run_is_refused_when_it_loads(tmp_path, body, message):
     """A name that is no folder, or a missing generate(), would otherwise fail cell by cell, hours in."""
     path = tmp_path / "broken.py"
@@ -180,7 +196,8 @@ def test_resuming_a_plugin_run_without_its_file_says_which_file(tmp_path, dreamb
     tiny_run(run, dreambench_dir, methods=["obvious"], include=[obvious], subjects=["dog"], limit_prompts=1)
     monkey_registry = dict(registry._REGISTRY)
     try:
-        registry._REGISTRY.pop("obvious")  # a new process that was not given --include
+        # a new process that was not given --include
+        registry._REGISTRY.pop("obvious")
         with pytest.raises(BenchError, match=rf"unknown method 'obvious'.*loaded with --include {obvious}: give it"):
             tiny_run(run, dreambench_dir, methods=["obvious"], subjects=["dog"], limit_prompts=1)
     finally:
@@ -235,7 +252,8 @@ def test_a_plugins_presets_get_an_ablation_table_against_its_defaults(tmp_path, 
     only_preset = tmp_path / "only-preset"
     tiny_run(only_preset, dreambench_dir, methods=["shaded-bright"], **scoring)
     (lacking,) = [r for r in build_ablations(load_runs([only_preset])) if r.ablation.id == "presets-shaded"]
-    assert lacking.missing == ["shaded"] and f"--include {plugin}" in lacking.hint  # the command finds the plug-in
+    # the command finds the plug-in
+    assert lacking.missing == ["shaded"] and f"--include {plugin}" in lacking.hint
 
     run = tmp_path / "run"
     tiny_run(run, dreambench_dir, methods=["shaded", "shaded-bright"], **scoring)
@@ -244,7 +262,8 @@ def test_a_plugins_presets_get_an_ablation_table_against_its_defaults(tmp_path, 
     assert table.available and [arm.method for arm in table.arms] == ["shaded", "shaded-bright"]
     assert table.ablation.metrics == ("dino", "clip-t") and table.source is None
     effect = table.arms[1].delta["dino"]
-    assert effect["n_subjects"] == 2 and effect["diff"] != 0  # a brighter image is another image
+    # a brighter image is another image
+    assert effect["n_subjects"] == 2 and effect["diff"] != 0
     html = write_report(data, tmp_path / "report").index.read_text()
     assert 'id="ablation-table-presets-shaded"' in html and "a method&#39;s own presets" in html
 
@@ -262,7 +281,8 @@ def test_preset_arms_from_two_versions_of_a_plugin_are_flagged_in_their_table(tm
     assert table.other_code == [] and table.code_warning == ""
     method_json = run / "shaded-bright" / "method.json"
     record = json.loads(method_json.read_text())
-    record["info"]["plugin_code"] = "0" * 16  # as a run of the edited file records it
+    # as a run of the edited file records it
+    record["info"]["plugin_code"] = "0" * 16
     method_json.write_text(json.dumps(record))
     (table,) = [r for r in build_ablations(load_runs([run])) if r.ablation.id == "presets-shaded"]
     assert table.other_code == ["shaded-bright"]
@@ -283,4 +303,5 @@ def test_a_failure_inside_a_library_is_placed_at_the_plugins_own_line(tmp_path, 
     summary = tiny_run(tmp_path / "run", dreambench_dir, methods=["loader"], include=[str(path)], subjects=["dog"])
     (failure,) = summary.failures
     assert failure.error.startswith("FileNotFoundError") and failure.error.endswith("(at loader.py:10 in personalize)")
-    assert "serialization.py" in failure.detail  # the whole traceback stays in the failure record
+    # the whole traceback stays in the failure record
+    assert "serialization.py" in failure.detail

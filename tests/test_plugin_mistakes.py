@@ -16,30 +16,7 @@ from benchmark.errors import BenchError
 from benchmark.store.run_dir import RunStore
 from methods import registry
 from tests.conftest import tiny_run
-
-METHODS = """
-    def subject_phrase(self, subject):
-        return subject.class_noun
-    def personalize(self, subject, workdir, scratch):
-        return {}
-    def generate(self, subject, artifact_dir, prompts, seeds):
-        return []
-"""
-
-
-def plugin(tmp_path, name: str, attributes: str, methods: str = METHODS):
-    path = tmp_path / f"{name.replace('-', '_')}.py"
-    path.write_text(
-        "from methods import Method, register_method\n@register_method\nclass Plugin(Method):\n"
-        f"    name = {name!r}\n    description = 'test plug-in'\n{attributes}{methods}"
-    )
-    return path
-
-
-@pytest.fixture
-def own_registry(monkeypatch):
-    registry.available_methods()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+from tests.plugin_files import HOOKS, registered_plugin
 
 
 def test_null_is_refused_unless_the_option_takes_it():
@@ -51,8 +28,10 @@ def test_null_is_refused_unless_the_option_takes_it():
             BenchError, match=rf"^options.dreambooth.{key} cannot be null \(its default is {default}\)$"
         ):
             registry.resolve_options(dreambooth, {key: None})
-    assert registry.resolve_options(dreambooth, {"max_grad_norm": None})["max_grad_norm"] is None  # no clipping
-    assert registry.resolve_options(dreambooth, {"min_snr_gamma": None})["min_snr_gamma"] is None  # a null default
+    # no clipping
+    assert registry.resolve_options(dreambooth, {"max_grad_norm": None})["max_grad_norm"] is None
+    # a null default
+    assert registry.resolve_options(dreambooth, {"min_snr_gamma": None})["min_snr_gamma"] is None
 
 
 def test_an_int_for_a_float_option_is_that_float_in_the_options_and_the_label():
@@ -66,28 +45,36 @@ def test_an_int_for_a_float_option_is_that_float_in_the_options_and_the_label():
 @pytest.mark.parametrize(
     ("attributes", "message"),
     [
-        ("    default_options = {'steps': 4}\n    profile_options = {'tiny': {'stepz': 2}}\n",
-         "profile_options['tiny'] names 'stepz', which is not in default_options"),
-        ("    default_options = {'steps': 4}\n    profile_options = {'tiny': {'steps': 'two'}}\n",
-         "profile_options['tiny']: options.typo.steps must be int like its default 4, got 'two'"),
-        ("    default_options = {'steps': 4}\n    option_help = {'step': 'optimizer steps'}\n",
-         "option_help names 'step', which is not in default_options"),
-        ("    default_options = {'steps': 4}\n    run_options = frozenset({'checkpoint'})\n",
-         "run_options names 'checkpoint', which is not in default_options"),
-        ("    import pathlib\n    default_options = {'where': pathlib.Path('/tmp')}\n",
-         "default_options['where'] = PosixPath('/tmp') is not a plain JSON value"),
-        ("    default_options = {'size': (32, 32)}\n",
-         "default_options['size'] is a tuple; use a list"),
-        ("    default_options = {'scale': float('nan')}\n",
-         "default_options['scale'] = nan is not a plain JSON value"),
+        (
+            "    default_options = {'steps': 4}\n    profile_options = {'tiny': {'stepz': 2}}\n",
+            "profile_options['tiny'] names 'stepz', which is not in default_options",
+        ),
+        (
+            "    default_options = {'steps': 4}\n    profile_options = {'tiny': {'steps': 'two'}}\n",
+            "profile_options['tiny']: options.typo.steps must be int like its default 4, got 'two'",
+        ),
+        (
+            "    default_options = {'steps': 4}\n    option_help = {'step': 'optimizer steps'}\n",
+            "option_help names 'step', which is not in default_options",
+        ),
+        (
+            "    default_options = {'steps': 4}\n    run_options = frozenset({'checkpoint'})\n",
+            "run_options names 'checkpoint', which is not in default_options",
+        ),
+        (
+            "    import pathlib\n    default_options = {'where': pathlib.Path('/tmp')}\n",
+            "default_options['where'] = PosixPath('/tmp') is not a plain JSON value",
+        ),
+        ("    default_options = {'size': (32, 32)}\n", "default_options['size'] is a tuple; use a list"),
+        ("    default_options = {'scale': float('nan')}\n", "default_options['scale'] = nan is not a plain JSON value"),
     ],
-)  # fmt: skip
+)
 def test_option_tables_that_could_only_go_wrong_later_are_refused_when_the_file_loads(
     tmp_path, own_registry, attributes, message
 ):
     """A typo in `profile_options` was recorded and silently not applied; a Path default failed a run after
     its folder was made; a tuple default could never be set, since YAML gives lists."""
-    path = plugin(tmp_path, "typo", attributes)
+    path = registered_plugin(tmp_path, "typo", attributes)
     with pytest.raises(BenchError) as caught:
         registry.include_file(path)
     assert str(caught.value).startswith(f"--include {path.resolve()} failed to import: TypeError: method 'typo': ")
@@ -95,7 +82,7 @@ def test_option_tables_that_could_only_go_wrong_later_are_refused_when_the_file_
 
 
 def test_a_bug_inside_check_options_is_one_line_that_says_where(tmp_path, own_registry):
-    path = plugin(
+    path = registered_plugin(
         tmp_path,
         "checks",
         "    default_options = {'mode': 'a'}\n    @classmethod\n    def check_options(cls, options):\n"
@@ -113,10 +100,11 @@ def test_a_bug_inside_check_options_is_one_line_that_says_where(tmp_path, own_re
 def test_a_method_class_left_unregistered_is_named_in_the_unknown_method_error(tmp_path, own_registry):
     path = tmp_path / "forgot.py"
     path.write_text(
-        "from methods import Method\nclass Forgot(Method):\n    name = 'forgot'\n    description = 'x'\n" + METHODS
+        "from methods import Method\nclass Forgot(Method):\n    name = 'forgot'\n    description = 'x'\n" + HOOKS
     )
-    with pytest.raises(BenchError, match=r"Forgot \(forgot.py\) is a Method never registered: decorate it with "
-                                         r"@register_method"):  # fmt: skip
+    with pytest.raises(
+        BenchError, match=r"Forgot \(forgot.py\) is a Method never registered: decorate it with @register_method"
+    ):
         registry.get_method_class("forgot", [str(path)])
     with pytest.raises(BenchError, match=r"is a folder: give the .py file"):
         registry.include_file(tmp_path)
@@ -178,8 +166,15 @@ def sloppy(tmp_path_factory):
 
 
 def test_a_phrase_of_none_fails_the_cell_instead_of_prompting_with_none(tmp_path, dreambench_dir, sloppy):
-    run = tiny_run(tmp_path / "run", dreambench_dir, methods=["sloppy"], include=[sloppy], subjects=["dog"],
-                   limit_prompts=1, assignments=["options.sloppy.no_phrase=true"])  # fmt: skip
+    run = tiny_run(
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["sloppy"],
+        include=[sloppy],
+        subjects=["dog"],
+        limit_prompts=1,
+        assignments=["options.sloppy.no_phrase=true"],
+    )
     assert [failure.error for failure in run.failures] == [
         "method 'sloppy': subject_phrase() returned None; it must be the words that stand for the subject in "
         "prompts, e.g. 'sks dog'"
@@ -190,8 +185,15 @@ def test_a_phrase_of_none_fails_the_cell_instead_of_prompting_with_none(tmp_path
 def test_images_that_ignore_their_seeds_are_said_once_per_cell(tmp_path, dreambench_dir, sloppy):
     """DIV reads 0 for such a method, which otherwise looks like a finding rather than a bug."""
     said = []
-    run = tiny_run(tmp_path / "run", dreambench_dir, methods=["sloppy"], include=[sloppy], subjects=["dog"],
-                   assignments=["options.sloppy.ignore_seeds=true"], log=said.append)  # fmt: skip
+    run = tiny_run(
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["sloppy"],
+        include=[sloppy],
+        subjects=["dog"],
+        assignments=["options.sloppy.ignore_seeds=true"],
+        log=said.append,
+    )
     assert run.generated == 4 and not run.failures
     warned = [line for line in said if "byte-identical" in line]
     assert len(warned) == 1 and "sloppy[ignore_seeds=True]/dog: prompt 0's images" in warned[0]
@@ -213,7 +215,8 @@ def test_a_plugin_built_on_dreambooth_is_refused_after_dreambooth_changes_versio
     from methods.dreambooth import DreamBooth
 
     assert registry.builtin_versions(cls) == {"methods.dreambooth.DreamBooth": DreamBooth.version}
-    assert registry.builtin_versions(DreamBooth) == {}  # built-ins bump together and record nothing of it
+    # built-ins bump together and record nothing of it
+    assert registry.builtin_versions(DreamBooth) == {}
     store = RunStore(tmp_path / "run")
     info = {"name": "xattn", "version": "1", "options": {}, "base_versions": registry.builtin_versions(cls)}
     store.open_method("xattn", info)
@@ -228,7 +231,8 @@ def test_a_plugin_built_on_dreambooth_is_refused_after_dreambooth_changes_versio
     key = older.open_method("xattn", {k: v for k, v in info.items() if k != "base_versions"})
     assert older.open_method("xattn", info) == key
     recorded = json.loads((older.method_dir("xattn") / "method.json").read_text())
-    assert recorded == {"key": key, "info": info}  # adopted: from now on a DreamBooth bump is caught there too
+    # adopted: from now on a DreamBooth bump is caught there too
+    assert recorded == {"key": key, "info": info}
     with pytest.raises(BenchError, match="built on"):
         older.open_method("xattn", newer)
 
@@ -239,7 +243,8 @@ def test_a_refusal_says_when_the_folder_holds_no_outputs_yet(tmp_path):
     store = RunStore(tmp_path / "run")
     info = {"name": "p", "version": "1", "options": {}, "plugin_code": "a" * 16}
     store.open_method("p", info)
-    (store.method_dir("p") / "scratch" / "dog").mkdir(parents=True)  # made for every cell, empty
+    # made for every cell, empty
+    (store.method_dir("p") / "scratch" / "dog").mkdir(parents=True)
     with pytest.raises(BenchError, match="holds no outputs yet, only the record of plug-in p made from other code"):
         store.open_method("p", {**info, "plugin_code": "b" * 16})
     (store.method_dir("p") / "scratch" / "dog" / "checkpoint.pt").write_bytes(b"x")
@@ -264,7 +269,8 @@ def test_a_plugin_that_exits_at_import_is_one_error_line_naming_it(body, tmp_pat
     small = "--subjects dog --limit-prompts 1 --images-per-prompt 1 --no-score --quiet".split()
     args = ["run", "--include", plugin, "--method", "base", *small, "--output-dir", tmp_path / "run"]
     args += ["--dataset-dir", dreambench_dir]
-    monkeypatch.setattr("sys.argv", ["bench", *map(str, args)])  # what a plug-in parsing sys.argv would read
+    # what a plug-in parsing sys.argv would read
+    monkeypatch.setattr("sys.argv", ["bench", *map(str, args)])
     result = cli(*args)
     assert result.exit_code == 2
     assert result.stdout == ""

@@ -16,13 +16,22 @@ from tests.conftest import FAKE_METHOD, tiny_run
 
 def plugin_source(class_name: str, name: str, description: str | None = None) -> str:
     """A minimal plug-in file registering one method (without `description` when None)."""
-    lines = ["from methods import Method, register_method", "@register_method", f"class {class_name}(Method):",
-             f"    name = {name!r}"]  # fmt: skip
+    lines = [
+        "from methods import Method, register_method",
+        "@register_method",
+        f"class {class_name}(Method):",
+        f"    name = {name!r}",
+    ]
     if description is not None:
         lines.append(f"    description = {description!r}")
-    lines += ["    def subject_phrase(self, subject):", "        return subject.class_noun",
-              "    def personalize(self, subject, workdir, scratch):", "        return {}",
-              "    def generate(self, subject, artifact_dir, prompts, seeds):", "        return []"]  # fmt: skip
+    lines += [
+        "    def subject_phrase(self, subject):",
+        "        return subject.class_noun",
+        "    def personalize(self, subject, workdir, scratch):",
+        "        return {}",
+        "    def generate(self, subject, artifact_dir, prompts, seeds):",
+        "        return []",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -30,7 +39,8 @@ def test_included_method_runs_through_the_harness(tmp_path, dreambench_dir):
     summary = tiny_run(tmp_path / "run", dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)])
     assert summary.generated == 8 and not summary.failures
     artifact = tmp_path / "run" / "fake" / "artifacts" / "dog"
-    assert (artifact / "weights.txt").read_text() == "trained on 5 images\n"  # dog has 5 real images
+    # dog has 5 real images
+    assert (artifact / "weights.txt").read_text() == "trained on 5 images\n"
     info = json.loads((artifact / "artifact.json").read_text())
     assert info["subject_phrase"] == "zwx dog" and info["identifier"] == "zwx"
     # The plug-in does not time itself: the harness does, so the report's training column has its cost.
@@ -45,9 +55,13 @@ def test_the_readme_example_method_runs_as_written(tmp_path, dreambench_dir):
     plugin = tmp_path / "my_method.py"
     plugin.write_text(code)
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["my-method"], include=[str(plugin)], subjects=["dog"],
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["my-method"],
+        include=[str(plugin)],
+        subjects=["dog"],
         assignments=["options.my-method.steps=800"],
-    )  # fmt: skip
+    )
     assert summary.generated == 4 and not summary.failures
     records = (tmp_path / "run" / "my-method[steps=800]" / "generations.jsonl").read_text().splitlines()
     assert {json.loads(line)["subject_phrase"] for line in records} == {"sks dog"}
@@ -78,7 +92,8 @@ def test_a_plugin_class_named_like_a_builtin_cannot_take_its_name(tmp_path):
     with pytest.raises(BenchError, match="two methods are named 'dreambooth'"):
         registry.available_methods([str(clash)])
     assert registry.get_method_class("dreambooth") is builtin
-    registry.register_method(builtin)  # the built-in itself again (its module re-imported) stays fine
+    # the built-in itself again (its module re-imported) stays fine
+    registry.register_method(builtin)
 
 
 def test_one_plugin_file_loaded_under_two_module_names_is_one_method(tmp_path):
@@ -88,11 +103,13 @@ def test_one_plugin_file_loaded_under_two_module_names_is_one_method(tmp_path):
 
     plugin = tmp_path / "twice.py"
     plugin.write_text(plugin_source("Twice", "twice", "loaded twice"))
-    spec = importlib.util.spec_from_file_location("installed_twice", plugin)  # as an entry point imports it
+    # as an entry point imports it
+    spec = importlib.util.spec_from_file_location("installed_twice", plugin)
     module = importlib.util.module_from_spec(spec)
     sys.modules["installed_twice"] = module
     spec.loader.exec_module(module)
-    method = registry.get_method_class("twice", [str(plugin)])  # no clash: the later import, of the same file
+    # no clash: the later import, of the same file
+    method = registry.get_method_class("twice", [str(plugin)])
     assert method.__qualname__ == "Twice" and provenance.source_file(method) == plugin.resolve()
 
 
@@ -169,12 +186,17 @@ def test_a_plugin_returning_the_wrong_images_fails_its_cell_with_what_to_change(
 ):
     plugin = careless_plugin
     summary = tiny_run(
-        tmp_path / "run", dreambench_dir, methods=["careless"], include=[str(plugin)], subjects=["dog"],
+        tmp_path / "run",
+        dreambench_dir,
+        methods=["careless"],
+        include=[str(plugin)],
+        subjects=["dog"],
         assignments=[f"options.careless.mode={mode}"],
-    )  # fmt: skip
+    )
     (failure,) = summary.failures
     assert failure.error.startswith(f"method 'careless': generate() {message}") and failure.detail is None
-    assert not list((tmp_path / "run").glob("*/images/dog/*.png"))  # nothing written from a bad batch
+    # nothing written from a bad batch
+    assert not list((tmp_path / "run").glob("*/images/dog/*.png"))
 
 
 EDITED_PLUGIN = """
@@ -203,13 +225,6 @@ class Edited(Method):
 SHADE = 40
 CALLS = []
 """
-
-
-@pytest.fixture
-def own_registry(monkeypatch):
-    """Each test's "edited" plug-in is its own file: keep it out of the registry the other tests see."""
-    registry.available_methods()  # the built-ins first, so the copy has them whichever test runs first
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
 
 
 def _import_as_now(plugin: Path) -> None:
@@ -242,7 +257,8 @@ def test_an_edited_plugin_is_refused_in_a_folder_its_old_code_filled(tmp_path, d
     with pytest.raises(BenchError, match=r"holds outputs of plug-in edited made from other code: .*delete"):
         tiny_run(run_dir, dreambench_dir, **small)
     fresh = tiny_run(tmp_path / "fresh", dreambench_dir, **small)
-    assert fresh.generated == 4  # the edited code in a new folder
+    # the edited code in a new folder
+    assert fresh.generated == 4
 
 
 def test_a_plugin_folder_recorded_before_code_fingerprints_is_resumed_and_then_guarded(
@@ -254,7 +270,8 @@ def test_a_plugin_folder_recorded_before_code_fingerprints_is_resumed_and_then_g
     plugin.write_text(EDITED_PLUGIN.replace("SHADE = 40", "SHADE = 90"))
     _import_as_now(plugin)
     run_dir, small = tmp_path / "run", {"methods": ["edited"], "include": [str(plugin)], "subjects": ["dog"]}
-    with monkeypatch.context() as previous_version:  # which recorded no fingerprint: its images have keys without
+    # which recorded no fingerprint: its images have keys without
+    with monkeypatch.context() as previous_version:
         previous_version.setattr(benchmark.runner, "plugin_code_fingerprint", lambda cls: None)
         tiny_run(run_dir, dreambench_dir, **small)
     path = run_dir / "edited" / "method.json"
@@ -267,7 +284,8 @@ def test_a_plugin_folder_recorded_before_code_fingerprints_is_resumed_and_then_g
     assert json.loads(path.read_text())["info"]["plugin_code"] == registry.plugin_code_fingerprint(
         registry.get_method_class("edited")
     )
-    third = tiny_run(run_dir, dreambench_dir, **small)  # the adopted record (old key, new info) goes on too
+    # the adopted record (old key, new info) goes on too
+    third = tiny_run(run_dir, dreambench_dir, **small)
     assert third.reused == 4 and len(calls) == before
     plugin.write_text(EDITED_PLUGIN.replace("SHADE = 40", "SHADE = 91"))
     _import_as_now(plugin)

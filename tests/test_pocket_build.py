@@ -27,10 +27,12 @@ def test_the_base_model_is_a_stable_diffusion_folder_that_generates(smoke_build)
 
     pipe = StableDiffusionPipeline.from_pretrained(os.fspath(smoke_build / "base"), local_files_only=True)
     assert pipe.tokenizer.model_max_length == 32
-    assert pipe.tokenizer("a sks dog").input_ids[2] == 48136  # the real CLIP vocabulary: "sks" is one token
+    # the real CLIP vocabulary: "sks" is one token
+    assert pipe.tokenizer("a sks dog").input_ids[2] == 48136
     image = pipe("a dog on the beach", num_inference_steps=2, height=64, width=64, output_type="np").images[0]
     assert image.shape == (64, 64, 3)
-    assert pipe.vae.config.scaling_factor != 0.18215  # measured on the world's latents, not SD's constant
+    # measured on the world's latents, not SD's constant
+    assert pipe.vae.config.scaling_factor != 0.18215
 
 
 def test_the_judges_load_as_timm_open_clip_and_alexnet_checkpoints(smoke_build):

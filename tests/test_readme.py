@@ -22,7 +22,8 @@ from tests.test_dataset_download import dataset_files, good_zip, server  # noqa:
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 BENCH = [sys.executable, "-m", "benchmark.cli"]
-SMALL = ["--limit-prompts", "1", "--images-per-prompt", "2"]  # what makes a README run take seconds
+# what makes a README run take seconds
+SMALL = ["--limit-prompts", "1", "--images-per-prompt", "2"]
 
 
 def fenced_blocks(language: str) -> list[str]:
@@ -124,7 +125,8 @@ def test_main_command_ends_in_a_leaderboard_and_a_report(tmp_path):
     directory and says where both are. `--subjects all` is checked to be what the command asks for."""
     assert MAIN in "\n".join(fenced_blocks("bash"))
     command = MAIN.split(" && ")[-1].replace("--subjects all", "--subjects dog,cat")
-    if not (REPO / "../shared/dreambench/dataset").is_dir():  # a copy elsewhere ($DREAMBENCH_DIR)
+    # a copy elsewhere ($DREAMBENCH_DIR)
+    if not (REPO / "../shared/dreambench/dataset").is_dir():
         command = command.replace("../shared/dreambench/dataset", str(SHARED_DATASET))
     run_dir = tmp_path / "run"
     result = bench_process(*smaller(command, *SMALL, "--output-dir", run_dir))
@@ -132,7 +134,8 @@ def test_main_command_ends_in_a_leaderboard_and_a_report(tmp_path):
     board = [line for line in out.splitlines() if line.startswith("| ")]
     assert board[0].startswith("| method (95% CI) | DINO ↑ | CLIP-I ↑ | CLIP-T ↑ | PRES ↓ | DIV ↑ |"), board
     assert [line.split(" | ")[0] for line in board[2:]] == ["| base", "| real images (oracle)"]
-    assert "## base" not in out and "n images" not in out  # the per-method blocks are --verbose's
+    # the per-method blocks are --verbose's
+    assert "## base" not in out and "n images" not in out
     index = run_dir / "report" / "index.html"
     assert f"report: {index}" in out and index.is_file()
     assert f"-> {run_dir}" in out
@@ -147,7 +150,8 @@ def test_main_command_ends_in_a_leaderboard_and_a_report(tmp_path):
 def test_tagline_works_on_a_fresh_machine(tmp_path, server, good_zip, monkeypatch):  # noqa: F811
     """The command under the title, on a machine with no DreamBench copy: the download lands in the user cache, where
     `bench run` finds it without --dataset-dir. The archive comes from a local server standing in for GitHub."""
-    assert TAGLINE == fenced_blocks("bash")[0].strip()  # the first command a reader meets
+    # the first command a reader meets
+    assert TAGLINE == fenced_blocks("bash")[0].strip()
     monkeypatch.setenv("DREAMBENCH_URL", server.publish("main.zip", good_zip))
     download, run = TAGLINE.split(" && ")
     bench_process(*smaller(download), cwd=tmp_path)
@@ -195,12 +199,14 @@ def test_ls_commands():
     assert options[0].startswith("options of textual-inversion with the defaults of profile tiny")
     assert options[1].split()[:2] == ["option", "default"]
     listed = {line.split()[0]: line.split()[1] for line in options[2:]}
-    assert listed["steps"] == "4" and "(profile tiny)" in options[2 + list(listed).index("steps")]  # not 3000
+    # not 3000
+    assert listed["steps"] == "4" and "(profile tiny)" in options[2 + list(listed).index("steps")]
     # Textual Inversion keeps its placeholder token and trains no class images: DreamBooth's options for those are
     # not ones it takes
     assert not {"identifier", "identifier_seed", "prior_preservation", "num_class_images", "class_prompt"} & set(listed)
     dreambooth = bench("ls", "options", "dreambooth").stdout.splitlines()
-    assert dreambooth[0].startswith("options of dreambooth with the defaults of profile tiny")  # the default profile
+    # the default profile
+    assert dreambooth[0].startswith("options of dreambooth with the defaults of profile tiny")
     assert {"identifier", "num_class_images", "prior_preservation"} <= {line.split()[0] for line in dreambooth[2:]}
     assert "tiny" in bench("ls", "profiles").stdout
     assert "DINO" in bench("ls", "metrics").stdout
@@ -244,7 +250,8 @@ def plugin_run(tmp_path_factory):
     (root / "my_method.py").write_text(code)
     run_dir = root / "run"
     args = smaller(PLUGIN_RUN, *SMALL, "--output-dir", run_dir, "--dataset-dir", SHARED_DATASET)
-    result = bench_process(*args, cwd=root)  # its own process: the plug-in's registration stays out of this one
+    # its own process: the plug-in's registration stays out of this one
+    result = bench_process(*args, cwd=root)
     return root, run_dir, result
 
 
@@ -275,8 +282,20 @@ def test_run_dir_commands(plugin_run, tmp_path):
         target.write_bytes(image.read_bytes())
         manifest.append({"subject": "dog", "prompt_index": 0, "image_index": number, "file": f"dog/0_{number}.png"})
     (folder / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in manifest))
-    bench("score", "--folder", folder, "--manifest", folder / "manifest.jsonl", "--name", "tool",
-          "--profile", "tiny", "--dataset-dir", SHARED_DATASET, check=False)  # fmt: skip
+    bench(
+        "score",
+        "--folder",
+        folder,
+        "--manifest",
+        folder / "manifest.jsonl",
+        "--name",
+        "tool",
+        "--profile",
+        "tiny",
+        "--dataset-dir",
+        SHARED_DATASET,
+        check=False,
+    )
     assert (folder / "_scores" / "tool" / "scores.json").is_file()
     report = bench("report", run_dir, folder, "-o", tmp_path / "report", "--baseline", "base")
     assert (tmp_path / "report" / "index.html").is_file() and "report:" in report.stdout

@@ -52,14 +52,20 @@ def _notations(text: str) -> set[str]:
 @pytest.mark.parametrize(
     ("mean", "low", "high", "expected"),
     [
-        (3.9e-06, -0.0012, 3.9e-04, "+3.9e-06 [-1.2e-03, 3.9e-04]"),  # was "+3.9e-06 [-0.001, 3.9e-04]"
-        (-0.001, -0.0012, 4.5e-04, "-1.0e-03 [-1.2e-03, 4.5e-04]"),  # was "-0.001 [-0.001, 4.5e-04]"
+        # was "+3.9e-06 [-0.001, 3.9e-04]"
+        (3.9e-06, -0.0012, 3.9e-04, "+3.9e-06 [-1.2e-03, 3.9e-04]"),
+        # was "-0.001 [-0.001, 4.5e-04]"
+        (-0.001, -0.0012, 4.5e-04, "-1.0e-03 [-1.2e-03, 4.5e-04]"),
         (-2.1e-05, -3e-05, -1e-05, "-2.1e-05 [-3.0e-05, -1.0e-05]"),
-        (0.2, 0.0001, 0.4, "+0.2000 [0.0001, 0.4000]"),  # fixed (0.2 >= 0.01), with the decimals 1e-4 needs
-        (0.037, -0.0004, 0.075, "+0.0370 [-0.0004, 0.0750]"),  # not "[-0.000, 0.075]": does the CI hold 0?
-        (0.005, 0.001, 0.009, "+0.005 [0.001, 0.009]"),  # nothing prints as zero: three decimals
+        # fixed (0.2 >= 0.01), with the decimals 1e-4 needs
+        (0.2, 0.0001, 0.4, "+0.2000 [0.0001, 0.4000]"),
+        # not "[-0.000, 0.075]": does the CI hold 0?
+        (0.037, -0.0004, 0.075, "+0.0370 [-0.0004, 0.0750]"),
+        # nothing prints as zero: three decimals
+        (0.005, 0.001, 0.009, "+0.005 [0.001, 0.009]"),
         (0.0123, -0.006, 0.097, "+0.012 [-0.006, 0.097]"),
-        (1e-15, -1e-4, 1e-4, "+0.0e+00 [-1.0e-04, 1.0e-04]"),  # float noise is the zero it is
+        # float noise is the zero it is
+        (1e-15, -1e-4, 1e-4, "+0.0e+00 [-1.0e-04, 1.0e-04]"),
         (0.0, 0.0, 0.0, "+0.000 [0.000, 0.000]"),
     ],
 )
@@ -85,7 +91,8 @@ def test_the_oracle_arm_prints_one_na_for_the_clip_t_it_cannot_have(runs):
     assert "n.a. n.a." not in text
     (clip_t,) = [line for line in text.splitlines() if line.startswith("| Real images |") and "CLIP-T" in line]
     cells = [cell.strip() for cell in clip_t.strip("|").split("|")]
-    assert cells[3:6] == [NA, NA, NA]  # ours, published, delta: one n.a. each
+    # ours, published, delta: one n.a. each
+    assert cells[3:6] == [NA, NA, NA]
 
 
 def _tiny_deltas(monkeypatch) -> None:
@@ -159,7 +166,8 @@ def test_no_latex_export_holds_text_that_ot1_prints_as_something_else(runs):
     for name in ("leaderboard.tex", "ablations.tex"):
         tex = (runs.report / name).read_text()
         assert r"\caption{" in tex and not _ot1_surprises(tex), name
-    assert "$<$ 0.05" in (runs.report / "leaderboard.tex").read_text()  # the significance note under the table
+    # the significance note under the table
+    assert "$<$ 0.05" in (runs.report / "leaderboard.tex").read_text()
     for caption in (EXTERNAL_CAPTION, NOT_MEANINGFUL_CAPTION):
         assert not _ot1_surprises(caption), caption
     assert r"\texttt{bench score -{}-folder}" in EXTERNAL_CAPTION
@@ -186,7 +194,8 @@ def test_each_latex_file_names_the_packages_its_tables_use_and_only_those(runs, 
     assert r"\blacktriangle" not in single and _named_packages(single) == {"booktabs"}
 
 
-TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended poppler-utils"  # Debian's, as .ci/run installs them
+# Debian's, as .ci/run installs them
+TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended poppler-utils"
 
 
 def _require_tex() -> None:
@@ -238,8 +247,10 @@ def test_a_smoke_run_is_said_in_every_latex_caption_of_its_numbers_not_only_in_c
     for caption in (leaderboard, prior):
         assert r"\textbf{SMOKE RUN:}" in caption and cut in caption
         assert r"(bench run \texttt{-{}-limit-prompts} 2)" in caption
-    assert "runs `main' and `other' have" in leaderboard  # the report's runs
-    assert "run `main' has" in prior  # the runs its arms come from
+    # the report's runs
+    assert "runs `main' and `other' have" in leaderboard
+    # the runs its arms come from
+    assert "run `main' has" in prior
 
     # the same methods on every prompt and 4 images each: no SMOKE RUN left in any caption
     run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*")))
@@ -257,7 +268,8 @@ def test_the_caption_says_how_many_subjects_each_row_averages(runs, tmp_path):
         "Rows average 1 to 2 of DreamBench's 30 subjects (a subset; n per row: base 2, dreambooth 2, "
         r"dreambooth-no-prior 2, fake[fail\_on=dog,size=64] 1, fake[size=64] 2): mean over subjects"
     )
-    assert "/" not in leaderboard.split(":")[0]  # never "1/2 of DreamBench's 30 subjects"
+    # never "1/2 of DreamBench's 30 subjects"
+    assert "/" not in leaderboard.split(":")[0]
     # every row on the same subjects: one number
     run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("fake*")))
     write_report([run], tmp_path / "report")
@@ -268,7 +280,8 @@ def test_the_caption_says_how_many_subjects_each_row_averages(runs, tmp_path):
 def test_the_significance_floor_names_each_rows_n_where_no_table_has_an_n_column(runs):
     markdown = (runs.report / "leaderboard.md").read_text()
     tex = (runs.report / "leaderboard.tex").read_text()
-    assert "see n subjects" not in markdown and "see n subjects" not in tex  # neither table has that column
+    # neither table has that column
+    assert "see n subjects" not in markdown and "see n subjects" not in tex
     per_row = "n per row: dreambooth 2, dreambooth-no-prior 2, fake[fail_on=dog,size=64] 1, fake[size=64] 2"
     assert f"Comparisons with the baseline pair 1 to 2 subjects ({per_row})." in markdown
     assert "The smallest possible Wilcoxon p is 1 over 1 subject(s) and 0.5 over 2 subject(s)" in markdown
@@ -368,7 +381,19 @@ def test_the_dagger_says_what_an_arm_lacks_when_its_metrics_cover_different_subj
 def test_bench_score_and_compare_print_a_difference_and_its_ci_in_one_notation():
     from benchmark.metrics.report import comparisons_table
 
-    row = {"metric": "dino", "method_a": "a", "method_b": "b", "mean_a": 0.743, "mean_b": 0.744, "mean_diff": 6.9e-4,
-           "ci_low": 4.3e-5, "ci_high": 1.3e-3, "p_value": 0.5, "n_subjects": 2, "n_cells": 8}  # fmt: skip
+    row = {
+        "metric": "dino",
+        "method_a": "a",
+        "method_b": "b",
+        "mean_a": 0.743,
+        "mean_b": 0.744,
+        "mean_diff": 6.9e-4,
+        "ci_low": 4.3e-5,
+        "ci_high": 1.3e-3,
+        "p_value": 0.5,
+        "n_subjects": 2,
+        "n_cells": 8,
+    }
     line = next(line for line in comparisons_table([row]).splitlines() if line.startswith("| DINO"))
-    assert "| +6.9e-04 | [4.3e-05, 1.3e-03] |" in line  # not "+0.001 | [4.3e-05, 0.001]"
+    # not "+0.001 | [4.3e-05, 0.001]"
+    assert "| +6.9e-04 | [4.3e-05, 1.3e-03] |" in line

@@ -30,6 +30,7 @@ import reports.html
 from benchmark.errors import BenchError
 from benchmark.metrics import score_run
 from benchmark.metrics.records import SCORES_JSONL_SHA256
+from benchmark.profiles import get_profile
 from reports.ablations import ABLATIONS, ablation_frame, build_ablation, build_ablations
 from reports.banner import mixed_scoring_banners, not_meaningful_banner, report_banners, smoke_run_banners
 from reports.comparisons import compare_methods, compare_runs, verdict
@@ -142,7 +143,8 @@ def test_tidy_tables_keep_n_and_training_cost_from_the_artifacts(runs, data):
     assert cost.loc["dreambooth", "peak_memory_mb"] == max(a["peak_memory_mb"] for a in artifacts)
     assert cost.loc["dreambooth", "device"] == "cpu"
     assert {a["hardware"] for a in artifacts} == {"cpu"} and cost.loc["dreambooth", "hardware"] == "cpu"
-    assert np.isnan(cost.loc["base", "train_seconds"])  # base trains nothing
+    # base trains nothing
+    assert np.isnan(cost.loc["base", "train_seconds"])
 
 
 def test_training_cost_names_every_gpu_model_that_trained_and_says_when_a_record_lacks_it():
@@ -154,11 +156,17 @@ def test_training_cost_names_every_gpu_model_that_trained_and_says_when_a_record
     def artifact(**fields):
         return {"train_seconds": 10.0, "peak_memory_mb": 1.0, **fields}
 
-    method = SimpleNamespace(key="dreambooth", run=SimpleNamespace(name="r"), external=False, artifacts={
-        "dog": artifact(device="cuda:0", hardware="cuda:NVIDIA H100 80GB HBM3"),
-        "cat": artifact(device="cuda:1", hardware="cuda:NVIDIA A100-SXM4-80GB"),
-        "can": artifact(device="cuda"),  # trained before the model was recorded
-    })  # fmt: skip
+    method = SimpleNamespace(
+        key="dreambooth",
+        run=SimpleNamespace(name="r"),
+        external=False,
+        artifacts={
+            "dog": artifact(device="cuda:0", hardware="cuda:NVIDIA H100 80GB HBM3"),
+            "cat": artifact(device="cuda:1", hardware="cuda:NVIDIA A100-SXM4-80GB"),
+            # trained before the model was recorded
+            "can": artifact(device="cuda"),
+        },
+    )
     cost = training_cost(method)
     assert cost["device"] == "gpu" and cost["train_seconds"] == 30.0
     assert cost["hardware"] == "NVIDIA A100-SXM4-80GB; NVIDIA H100 80GB HBM3; cuda (model not recorded)"
@@ -172,13 +180,22 @@ def test_durations_and_memory_read_in_human_units():
     from reports.formatting import fmt_duration, fmt_memory, memory_unit
 
     assert [fmt_duration(s) for s in (0.42, 5, 42.4, 90, 450, 3599, 3600, 5400)] == [
-        "0.42 s", "5 s", "42 s", "1.5 min", "7.5 min", "60.0 min", "1.00 h", "1.50 h",
-    ]  # fmt: skip
+        "0.42 s",
+        "5 s",
+        "42 s",
+        "1.5 min",
+        "7.5 min",
+        "60.0 min",
+        "1.00 h",
+        "1.50 h",
+    ]
     # one unit for a column: a 900 MiB row beside a 3 GiB one reads 0.9 GiB, not "900 MiB" under "3.0 GiB"
     column = [900.0, 3072.0, float("nan")]
     assert memory_unit(column) == "GiB" and [fmt_memory(mb, memory_unit(column)) for mb in column] == [
-        "0.9 GiB", "3.0 GiB", "n.a.",
-    ]  # fmt: skip
+        "0.9 GiB",
+        "3.0 GiB",
+        "n.a.",
+    ]
     assert memory_unit([12.0, 900.0]) == "MiB" and fmt_memory(900.0, "MiB") == "900 MiB"
 
 
@@ -188,7 +205,8 @@ def test_the_run_metadata_says_whether_cuda_kernels_were_deterministic():
     assert _device_line({"device_type": "cpu"}) == "cpu"
     assert "deterministic kernels" in _device_line({"device_type": "cuda", "deterministic_kernels": True})
     assert "may differ" in _device_line({"device_type": "cuda", "deterministic_kernels": False})
-    assert "may differ" in _device_line({"device_type": "cuda"})  # a run recorded before the option
+    # a run recorded before the option
+    assert "may differ" in _device_line({"device_type": "cuda"})
 
 
 # --------------------------------------------------------------- published rows
@@ -233,7 +251,8 @@ def test_a_tiny_run_report_carries_the_not_meaningful_banner_everywhere(runs, ht
     banner = not_meaningful_banner("tiny")
     text = unescape(html)
     assert f'<li class="warning not-meaningful" id="not-meaningful"><b>{banner}</b>' in text
-    assert text.index(banner) < text.index('id="leaderboard"')  # before any number
+    # before any number
+    assert text.index(banner) < text.index('id="leaderboard"')
     assert banner in (runs.report / "leaderboard.md").read_text()
     assert banner in (runs.report / "leaderboard.tex").read_text()
     assert banner in compare_runs(runs.main, runs.main)
@@ -274,7 +293,8 @@ def test_a_failed_cell_is_shown_and_its_method_marked_incomplete(runs, data, htm
     assert "incomplete" in row.group(
         1
     ) and "INCOMPLETE (1/2 subjects, 2/25 prompts, 2/4 images per prompt; failed: dog" in row.group(2)
-    assert f"{FAILING} FAILED on dog: {error}" in html  # in the image grid too
+    # in the image grid too
+    assert f"{FAILING} FAILED on dog: {error}" in html
 
     markdown = markdown_leaderboard([runs.main])
     failed = "failed: dog (re-run the same `bench run` to retry)"
@@ -286,15 +306,18 @@ def test_subjects_scored_counts_subjects_with_any_metric_not_the_first_metric(ru
     # Without the earlier scores: a subset scoring would keep them (DINO included).
     ignore = shutil.ignore_patterns("scores.json", "scores.jsonl")
     clip_t_only = Path(shutil.copytree(runs.other, tmp_path / "clip-t-only", ignore=ignore))
-    score_run(clip_t_only, dreambench_dir, profile="tiny", metrics=["clip-t"])  # scored, but has no DINO
+    # scored, but has no DINO
+    score_run(clip_t_only, dreambench_dir, profile=get_profile("tiny"), metrics=["clip-t"])
     html = write_report([runs.main, clip_t_only], tmp_path / "report", baseline="base").index.read_text()
 
     def subjects_cell(method: str) -> str:
         row = re.search(rf'<tr data-method="{re.escape(method)}"[^>]*>(.*?)</tr>', html, re.S).group(1)
         return re.findall(r'<td class="num" data-value="[^"]*">([^<]*)</td>', row)[0]
 
-    assert subjects_cell(OTHER) == "2 / 2"  # DINO, the first column, has n = 0 for it
-    assert subjects_cell(FAILING) == "1 / 2"  # failed on dog
+    # DINO, the first column, has n = 0 for it
+    assert subjects_cell(OTHER) == "2 / 2"
+    # failed on dog
+    assert subjects_cell(FAILING) == "1 / 2"
     assert subjects_cell("base") == "2 / 2"
 
 
@@ -302,16 +325,26 @@ def test_rows_scored_with_other_settings_are_not_paired_and_the_report_says_so(r
     """`bench score --method X --keep-identifier` re-scores X's CLIP-T against another text than the other rows':
     a difference between them would measure the text as much as the methods."""
     run = Path(shutil.copytree(runs.main, tmp_path / "run"))
-    score_run(run, dreambench_dir, methods=["dreambooth"], profile="tiny", metrics=["clip-t"], keep_identifier=True)
+    score_run(
+        run,
+        dreambench_dir,
+        methods=["dreambooth"],
+        profile=get_profile("tiny"),
+        metrics=["clip-t"],
+        keep_identifier=True,
+    )
     data = load_runs([run])
     base, dreambooth = data.methods["base"], data.methods["dreambooth"]
     compared = compare_methods(base, dreambooth)
-    assert "clip-t" not in set(compared["metric"]) and "dino" in set(compared["metric"])  # DINO was scored alike
-    assert "clip-t" in set(compare_methods(base, data.methods["dreambooth-no-prior"])["metric"])  # both as before
+    # DINO was scored alike
+    assert "clip-t" not in set(compared["metric"]) and "dino" in set(compared["metric"])
+    # both as before
+    assert "clip-t" in set(compare_methods(base, data.methods["dreambooth-no-prior"])["metric"])
     board = build_leaderboard(data, baseline="base")
     marks = board.comparisons[board.comparisons["method_b"] == "dreambooth"]
     assert "clip-t" not in set(marks["metric"])
-    (banner,) = [line for line in mixed_scoring_banners(data) if "CLIP-T" in line]  # (and DIV: the fake's 64 px)
+    # (and DIV: the fake's 64 px)
+    (banner,) = [line for line in mixed_scoring_banners(data) if "CLIP-T" in line]
     assert banner.startswith("MIXED SCORING: CLIP-T was not scored alike for every row (")
     assert 'dreambooth: text "the prompt exactly as generated' in banner
     assert "MIXED SCORING" in markdown_leaderboard([run])
@@ -319,7 +352,8 @@ def test_rows_scored_with_other_settings_are_not_paired_and_the_report_says_so(r
     warning = next(line for line in compared_text.splitlines() if line.startswith("Warning: CLIP-T of base"))
     assert "were scored with a different text" in warning
     rows = [line.split(" | ")[0] for line in compared_text.splitlines() if line.startswith("| ")]
-    assert "| DINO ↑" in rows and "| CLIP-T ↑" not in rows  # the CLIP-T row is left out, DINO is paired
+    # the CLIP-T row is left out, DINO is paired
+    assert "| DINO ↑" in rows and "| CLIP-T ↑" not in rows
     html = write_report([run], tmp_path / "report", baseline="base").index.read_text()
     assert 'id="mixed-scoring"' in html and "dreambooth: the prompt exactly as generated" in unescape(html)
     captions = re.findall(r"\\caption\{(.*)\}", (tmp_path / "report" / "leaderboard.tex").read_text())
@@ -334,20 +368,23 @@ def test_rows_scored_with_other_dino_weights_or_backbone_are_not_paired(runs, tm
     path = run / "dreambooth" / "scores.json"
     edited = json.loads(path.read_text())
     original = edited["metrics"]["dino"][key]
-    assert original and original == scores(run, "base")["metrics"]["dino"][key]  # scored alike until now
+    # scored alike until now
+    assert original and original == scores(run, "base")["metrics"]["dino"][key]
     edited["metrics"]["dino"][key] = f"{original}-other"
     path.write_text(json.dumps(edited))
     data = load_runs([run])
     base, dreambooth = data.methods["base"], data.methods["dreambooth"]
     paired = set(compare_methods(base, dreambooth)["metric"])
-    assert "dino" not in paired and "clip-i" in paired  # CLIP was scored alike: still paired
+    # CLIP was scored alike: still paired
+    assert "dino" not in paired and "clip-i" in paired
     assert "dino" in set(compare_methods(base, data.methods["dreambooth-no-prior"])["metric"])
     (banner,) = [line for line in mixed_scoring_banners(data) if line.startswith("MIXED SCORING: DINO ")]
     assert f'dreambooth: {what} "{original}-other"' in banner and f'{what} "{original}"' in banner
 
 
 def test_two_runs_of_different_methods_share_one_leaderboard_with_paired_comparisons(runs, data, html):
-    board = build_leaderboard(data)  # default baseline: base
+    # default baseline: base
+    board = build_leaderboard(data)
     assert board.baseline == "base"
     assert [row.key for row in board.rows] == ["base", "dreambooth", "dreambooth-no-prior", FAILING, OTHER]
     assert {row.run for row in board.rows} == {"main", "other"}
@@ -359,16 +396,20 @@ def test_two_runs_of_different_methods_share_one_leaderboard_with_paired_compari
     assert comparison["diff"].item() == pytest.approx((per_subject["dino_b"] - per_subject["dino_a"]).mean())
     assert comparison["n_cells"].item() == len(joined) == 8
     assert f'<tr data-method="{OTHER}"' in html and 'id="comparisons-table"' in html
-    assert html.count(f'data-method="{OTHER}"') == 2  # a leaderboard row and a comparison row
+    # a leaderboard row and a comparison row
+    assert html.count(f'data-method="{OTHER}"') == 2
 
 
 def test_compare_runs_pairs_shared_methods_and_refuses_when_nothing_pairs(runs):
     with pytest.raises(BenchError, match="nothing to pair"):
-        compare_runs(runs.main, runs.other)  # four methods against one, none shared
+        # four methods against one, none shared
+        compare_runs(runs.main, runs.other)
     text = compare_runs(runs.main, runs.main)
     assert "A and B are the same run" in text
-    assert "| DINO ↑ | base | base |" in text  # one run, loaded once: its plain labels
-    assert "+0.000 | [0.000, 0.000] | 1 |" in text  # a run against itself: no difference
+    # one run, loaded once: its plain labels
+    assert "| DINO ↑ | base | base |" in text
+    # a run against itself: no difference
+    assert "+0.000 | [0.000, 0.000] | 1 |" in text
     # two methods of one run are a real comparison, not the self-check
     two = compare_runs(runs.main, runs.main, "base", "dreambooth")
     assert "same run" not in two and "two methods of one run" in two
@@ -425,7 +466,8 @@ def test_prior_preservation_ablation_deltas_equal_the_hand_computation(runs, dat
         assert frame.loc[("dreambooth", metric), "published"] == first
         assert frame.loc[("dreambooth-no-prior", metric), "published"] == second
         assert frame.loc[("dreambooth-no-prior", metric), "published_delta"] == pytest.approx(second - first)
-        assert np.isnan(frame.loc[("dreambooth", metric), "delta"])  # the reference row has no delta
+        # the reference row has no delta
+        assert np.isnan(frame.loc[("dreambooth", metric), "delta"])
 
 
 def test_an_ablation_appears_only_when_its_methods_ran_and_names_the_missing_ones(data, html):
@@ -462,7 +504,8 @@ def test_methods_ablation_compares_real_images_against_dreambooth_per_subject(ru
     assert real.delta["dino"]["diff"] == pytest.approx(expected)
     assert real.ours["dino"]["mean"] == scores(runs.main, "dreambooth")["oracle"]["dino"]["mean"]
     assert real.published["dino"] == 0.774 and real.published["clip-t"] is None
-    assert "clip-t" not in real.delta  # real images have no prompt
+    # real images have no prompt
+    assert "clip-t" not in real.delta
 
 
 # --------------------------------------------------------------- exports
@@ -490,7 +533,8 @@ def test_markdown_csv_and_latex_exports_carry_the_scores_json_numbers(runs, data
     assert line["published_delta"] == pytest.approx(0.664 - 0.493)
 
     latex = (runs.report / "leaderboard.tex").read_text()
-    dreambooth = f"dreambooth$^\\dagger$ & {dino['mean']:.3f}"  # dagger: 2 of 25 prompts
+    # dagger: 2 of 25 prompts
+    dreambooth = f"dreambooth$^\\dagger$ & {dino['mean']:.3f}"
     assert dreambooth + f" {{\\scriptsize [{dino['ci_low']:.3f}, {dino['ci_high']:.3f}]}}" in latex
     assert latex.count(r"\begin{table}") == 2 and "DreamBooth (Stable Diffusion) & SD & 0.668 & 0.803 & 0.305" in latex
     assert latex.index("Real images (oracle)") < latex.index("Published (DreamBooth paper)")
@@ -502,7 +546,8 @@ def test_markdown_csv_and_latex_exports_carry_the_scores_json_numbers(runs, data
 def test_the_report_is_self_contained_and_small(runs, html):
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     external = [s for s in sources if re.match(r"[a-z]+:", s) and not s.startswith("data:")]
-    assert external == ["https://creativecommons.org/licenses/by/4.0/"]  # a link to the licence, never loaded
+    # a link to the licence, never loaded
+    assert external == ["https://creativecommons.org/licenses/by/4.0/"]
     assert "<script src" not in html and 'rel="stylesheet"' not in html and "@import" not in html
     local = [s for s in sources if not re.match(r"[a-z]+:", s) and not s.startswith("#")]
     assert local and all((runs.report / s).is_file() for s in local)
@@ -513,7 +558,8 @@ def test_the_report_is_self_contained_and_small(runs, html):
     for field in ("git revision", "package versions", "dataset SHA-256", "backbone id", "base seed", "builtin:tiny"):
         assert field in html
     real = [s for s in local if s.startswith("images/real/")]
-    assert len(real) == 6 + 5  # backpack and dog's real photos, as thumbnails
+    # backpack and dog's real photos, as thumbnails
+    assert len(real) == 6 + 5
     from PIL import Image
 
     with Image.open(runs.report / real[0]) as image:
@@ -525,7 +571,8 @@ def test_write_report_rejects_an_unknown_baseline_and_a_non_run(runs, tmp_path):
         write_report([runs.other], tmp_path / "r", baseline="nope")
     with pytest.raises(BenchError, match="not a bench run directory"):
         write_report([tmp_path], tmp_path / "r")
-    with pytest.raises(BenchError, match="nowhere does not exist"):  # a typo is not a folder of the wrong kind
+    # a typo is not a folder of the wrong kind
+    with pytest.raises(BenchError, match="nowhere does not exist"):
         write_report([tmp_path / "nowhere"], tmp_path / "r")
 
 
@@ -542,7 +589,8 @@ def test_two_runs_without_base_are_compared_against_the_first_runs_method(runs, 
     assert set(board.comparisons["method_b"]) == {OTHER}
     # every metric but DIV: the fake draws 64 px images, dreambooth 32 px, and DIV is never paired across sizes
     assert sorted(board.comparisons["metric"]) == ["clip-i", "clip-t", "dino", "pres"]
-    assert board.rows[1].cells["dino"].verdict == "n.s."  # 2 subjects can never reach p < 0.05
+    # 2 subjects can never reach p < 0.05
+    assert board.rows[1].cells["dino"].verdict == "n.s."
 
 
 def test_write_report_refuses_a_directory_that_holds_something_else(runs, tmp_path):
@@ -576,7 +624,8 @@ def test_write_report_into_a_file_or_an_unwritable_folder_is_a_one_line_error(ru
         write_report([runs.other], a_file / "report")
     assert a_file.read_text() == "mine"
 
-    def denied(self, *args, **kwargs):  # root ignores chmod, so the denial is simulated
+    # root ignores chmod, so the denial is simulated
+    def denied(self, *args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(self))
 
     monkeypatch.setattr(Path, "mkdir", denied)
@@ -593,10 +642,12 @@ def test_a_report_that_fails_half_way_leaves_nothing_that_blocks_the_next_attemp
         patch.setattr(reports.html, "write_exports", crash)
         with pytest.raises(RuntimeError, match="a bug after"):
             write_report([runs.other], out)
-    assert not out.exists()  # no images/ or plots/ without an index.html
+    # no images/ or plots/ without an index.html
+    assert not out.exists()
     first = write_report([runs.other], out).index.read_text()
 
-    with monkeypatch.context() as patch:  # a failed rebuild keeps the earlier report whole
+    # a failed rebuild keeps the earlier report whole
+    with monkeypatch.context() as patch:
         patch.setattr(reports.html, "write_exports", crash)
         with pytest.raises(RuntimeError, match="a bug after"):
             write_report([runs.other], out)
@@ -620,9 +671,11 @@ def test_only_a_report_of_ours_is_replaced_and_nothing_else_in_its_folder_is_tou
     out = tmp_path / "report"
     write_report([runs.other], out)
     (out / "notes.txt").write_text("my notes")
-    live = out / f"{reports.html.STAGING_PREFIX}{os.getpid()}-other-build"  # a concurrent build's folder
+    # a concurrent build's folder
+    live = out / f"{reports.html.STAGING_PREFIX}{os.getpid()}-other-build"
     live.mkdir()
-    dead = out / f"{reports.html.STAGING_PREFIX}999999999-killed"  # a killed build's leftover
+    # a killed build's leftover
+    dead = out / f"{reports.html.STAGING_PREFIX}999999999-killed"
     dead.mkdir()
     second = write_report([runs.other], out).index.read_text()
     assert (out / "notes.txt").read_text() == "my notes" and live.is_dir() and not dead.exists()
@@ -635,7 +688,8 @@ def test_only_a_report_of_ours_is_replaced_and_nothing_else_in_its_folder_is_tou
                 raise OSError(13, "Permission denied", str(target))
         return real(source, target)
 
-    with monkeypatch.context() as patch:  # a swap that fails half-way puts the earlier report back whole
+    # a swap that fails half-way puts the earlier report back whole
+    with monkeypatch.context() as patch:
         patch.setattr(reports.html.os, "replace", fail_on_second_move)
         with pytest.raises(OSError):
             reports.html._move_into_place(_staged_copy(out, tmp_path), out)
@@ -659,7 +713,8 @@ def test_a_truncated_image_is_shown_as_unreadable_and_the_report_finishes(runs, 
     run = Path(shutil.copytree(runs.other, tmp_path / "run"))
     _edit_json(run / "run.json", dataset_dir=str(dataset_copy))
     record = json.loads((run / OTHER / "generations.jsonl").read_text().splitlines()[0])
-    with open(run / record["file"], "r+b") as image:  # what a full disk or a killed copy leaves
+    # what a full disk or a killed copy leaves
+    with open(run / record["file"], "r+b") as image:
         image.truncate(100)
     real = sorted((dataset_copy / record["subject"]).glob("*.jpg"))[0]
     with open(real, "r+b") as image:
@@ -669,7 +724,8 @@ def test_a_truncated_image_is_shown_as_unreadable_and_the_report_finishes(runs, 
     title = f"{record['prompt']} (image {record['image_index']}, seed {record['seed']})"
     assert f'<div class="missing-img" title="{title}">unreadable image</div>' in unescape(html)
     assert '<div class="missing-img">unreadable real image</div>' in html
-    assert html.count('<div class="missing-img"') == 2  # every other image has its thumbnail
+    # every other image has its thumbnail
+    assert html.count('<div class="missing-img"') == 2
 
 
 def test_a_subject_mean_outside_its_prompt_interval_still_gets_its_bar(runs, tmp_path):
@@ -799,13 +855,15 @@ def test_a_run_on_some_subjects_is_labelled_a_subset_in_every_format(runs, html)
     tex = (runs.report / "leaderboard.tex").read_text()
     assert f"% {line}" in tex and "Rows average 1 to 2 of DreamBench's 30 subjects (a subset; n per row:" in tex
     one_run = line.replace("runs 'main' and 'other' cover", "run 'main' covers").replace("their means", "its means", 1)
-    assert one_run in compare_runs(runs.main, runs.main)  # one run, loaded once
+    # one run, loaded once
+    assert one_run in compare_runs(runs.main, runs.main)
     # the paired tables themselves say why they carry no mark: under the HTML table, in Markdown and LaTeX
     # (the fewest any comparison pairs: the plug-in that fails on dog is compared on backpack alone, the others
     # on both subjects, so the note speaks of the short rows)
     floor = "Some comparisons pair only 1 subject(s) (see n subjects): their smallest possible Wilcoxon p is 1, so"
     assert floor in unescape(re.search(r'<p class="note" id="significance-floor">([^<]*)</p>', html).group(1))
-    floor = "The smallest possible Wilcoxon p is 1 over 1 subject(s)"  # Markdown and LaTeX: no n column to "see"
+    # Markdown and LaTeX: no n column to "see"
+    floor = "The smallest possible Wilcoxon p is 1 over 1 subject(s)"
     assert floor in (runs.report / "leaderboard.md").read_text() and floor in tex
 
 
@@ -830,7 +888,8 @@ def test_the_prompt_limit_asked_for_beats_the_guess_from_the_images(runs, tmp_pa
     from reports.loading import load_run
 
     run = Path(shutil.copytree(runs.other, tmp_path / "run"))
-    assert load_run(run)[0].prompt_limit == 2  # what these tests' runs asked for, logged
+    # what these tests' runs asked for, logged
+    assert load_run(run)[0].prompt_limit == 2
     lines = [json.loads(line) for line in (run / "invocations.jsonl").read_text().splitlines()]
     (run / "invocations.jsonl").write_text(
         "".join(json.dumps({**line, "limit_prompts": None}) + "\n" for line in lines)
@@ -838,7 +897,8 @@ def test_the_prompt_limit_asked_for_beats_the_guess_from_the_images(runs, tmp_pa
     assert load_run(run)[0].prompt_limit is None
     older = [{key: value for key, value in line.items() if key != "limit_prompts"} for line in lines]
     (run / "invocations.jsonl").write_text("".join(json.dumps(line) + "\n" for line in older))
-    assert load_run(run)[0].prompt_limit == 2  # an older directory: guessed from the images
+    # an older directory: guessed from the images
+    assert load_run(run)[0].prompt_limit == 2
 
 
 def test_the_image_grid_counts_benchmark_prompts_not_the_class_prompt(html):
@@ -855,7 +915,8 @@ def _hinted_config(cli, hint: str, monkeypatch):
 
     def capture(config, **kwargs):
         seen.append(config)
-        raise KeyboardInterrupt  # the CLI's own way out: one line, exit 130, nothing run
+        # the CLI's own way out: one line, exit 130, nothing run
+        raise KeyboardInterrupt
 
     monkeypatch.setattr(benchmark.runner, "execute_run", capture)
     args = shlex.split(hint)
@@ -873,7 +934,8 @@ def test_the_missing_ablation_hint_extends_the_run_it_names(runs, data, html, cl
     config = _hinted_config(cli, result.hint, monkeypatch)
     manifest = json.loads((runs.main / "run.json").read_text())
     assert Path(config.output_dir).resolve() == runs.main.resolve()
-    assert config.identity() == manifest["identity"]  # what `bench run` checks before it resumes a directory
+    # what `bench run` checks before it resumes a directory
+    assert config.identity() == manifest["identity"]
     assert (config.methods, config.subjects) == (["dreambooth", "dreambooth-english-id"], ["backpack", "dog"])
     assert config.limit_prompts == 2 and config.images_per_prompt == 2
 
@@ -901,7 +963,8 @@ def options_run(runs, tmp_path_factory) -> Path:
 
     run = tmp_path_factory.mktemp("options") / "options"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BENCH_CACHE_DIR", str(runs.root / "cache"))  # the shared runs' class images and embeddings
+        # the shared runs' class images and embeddings
+        patch.setenv("BENCH_CACHE_DIR", str(runs.root / "cache"))
         tiny_run(
             run,
             SHARED_DATASET,
@@ -950,7 +1013,8 @@ def test_ablation_arms_are_found_by_method_name_whatever_their_options(options_r
     assert set(csv_rows["options"]) == {"[steps=3]"}
     assert r"\texttt{dreambooth-no-prior[steps=3]}" in (out / "ablations.tex").read_text()
     assert (
-        "| Without prior preservation loss † | dreambooth-no-prior[steps=3] | PRES ↓ |"  # †: 2 of 25 prompts
+        # †: 2 of 25 prompts
+        "| Without prior preservation loss † | dreambooth-no-prior[steps=3] | PRES ↓ |"
         in (out / "leaderboard.md").read_text()
     )
 
@@ -976,7 +1040,8 @@ def test_ablation_arms_never_mix_option_settings(runs, options_run, tmp_path):
     result = build_ablation(data, _ablation("prior"))
     assert not result.available and not result.arms and result.missing == []
     assert result.mixed == ["dreambooth", "dreambooth-no-prior[steps=3]"]
-    assert "--set" not in result.hint  # the defaults win the 1-1 tie: the hint adds the default arm
+    # the defaults win the 1-1 tie: the hint adds the default arm
+    assert "--set" not in result.hint
     out = tmp_path / "report"
     html = unescape(write_report(data, out).index.read_text())
     assert 'id="ablation-table-prior"' not in html
@@ -985,12 +1050,14 @@ def test_ablation_arms_never_mix_option_settings(runs, options_run, tmp_path):
         "Not built: its arms ran with different options (dreambooth, dreambooth-no-prior[steps=3])"
         in (out / "leaderboard.md").read_text()
     )
-    assert (out / "ablations.csv").read_text().strip() == ""  # no table, so no rows
+    # no table, so no rows
+    assert (out / "ablations.csv").read_text().strip() == ""
 
 
 def test_the_default_baseline_is_dreambooth_when_there_is_no_base(runs, options_run, tmp_path):
     data = load_runs([options_run])
-    assert next(iter(data.methods)) == "dreambooth-no-class[steps=3]"  # what the old default took: it sorts first
+    # what the old default took: it sorts first
+    assert next(iter(data.methods)) == "dreambooth-no-class[steps=3]"
     board = build_leaderboard(data)
     assert board.baseline == "dreambooth[steps=3]" and board.rows[0].key == "dreambooth[steps=3]"
     assert set(board.comparisons["method_a"]) == {"dreambooth[steps=3]"}
@@ -1066,7 +1133,8 @@ def test_the_real_image_oracle_arm_is_tagged_as_the_oracle_never_as_incomplete(r
         html.index('id="ablation-table-methods"') : html.index("</table>", html.index('id="ablation-table-methods"'))
     ]
     dreambooth, real = re.findall(r'<tr class="ours"><td rowspan="\d+">(.*?)</td>', table)
-    assert "<code>dreambooth</code>" in dreambooth and "incomplete" in dreambooth  # 2 of 25 prompts
+    # 2 of 25 prompts
+    assert "<code>dreambooth</code>" in dreambooth and "incomplete" in dreambooth
     assert "real-image oracle" in real and "incomplete" not in real and "real-images" not in real
 
 
@@ -1082,8 +1150,10 @@ def test_a_run_given_twice_is_refused_in_one_line(runs, tmp_path, cli):
         write_report([runs.other, runs.main, alias], tmp_path / "report")
     result = cli("report", runs.other, f"{runs.other}/", "-o", tmp_path / "report")
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1 and "name each run once" in result.stderr
-    assert not (tmp_path / "report").exists()  # refused before anything was written
-    assert "+0.000 | [0.000, 0.000]" in compare_runs(runs.main, runs.main)  # a run against itself still compares
+    # refused before anything was written
+    assert not (tmp_path / "report").exists()
+    # a run against itself still compares
+    assert "+0.000 | [0.000, 0.000]" in compare_runs(runs.main, runs.main)
 
 
 # --------------------------------------------------------------- a metric dropped by a re-score
@@ -1092,8 +1162,11 @@ def test_a_method_missing_a_metric_is_incomplete_with_the_command_that_fills_it_
 ):
     run = Path(shutil.copytree(runs.main, tmp_path / "main", ignore=shutil.ignore_patterns("dreambooth*", "fake*")))
     messages = []
-    score_run(run, dreambench_dir, profile="tiny", metrics=["dino"], keep_identifier=True, log=messages.append)
-    assert any("dropped the earlier CLIP-T scores" in m for m in messages)  # the merge the walkthrough ran
+    score_run(
+        run, dreambench_dir, profile=get_profile("tiny"), metrics=["dino"], keep_identifier=True, log=messages.append
+    )
+    # the merge the walkthrough ran
+    assert any("dropped the earlier CLIP-T scores" in m for m in messages)
 
     base = load_runs([run]).methods["base"]
     assert base.missing_metrics == ["clip-t"] and not base.complete
@@ -1119,9 +1192,8 @@ def test_a_method_missing_a_metric_is_incomplete_with_the_command_that_fills_it_
     base = load_runs([run]).methods["base"]
     assert base.missing_metrics == [] and not base.partial_metrics
     assert scores(run, "base")["clip_t_text"] == "the prompt exactly as generated (identifier included)"
-    assert (
-        base.status == "INCOMPLETE (2/2 subjects, 2/25 prompts, 2/4 images per prompt)"
-    )  # what a 2-prompt run lacks, and only that
+    # what a 2-prompt run lacks, and only that
+    assert base.status == "INCOMPLETE (2/2 subjects, 2/25 prompts, 2/4 images per prompt)"
 
 
 # --------------------------------------------------------------- another tool's images
@@ -1140,8 +1212,9 @@ def test_another_tools_scored_folder_joins_the_report_and_compare(runs, tmp_path
     """A researcher's own images sit in the leaderboard and pair cell by cell with the harness's methods."""
     monkeypatch.setenv("BENCH_CACHE_DIR", str(runs.root / "cache"))
     folder = _as_another_tools_folder(runs.main, "dreambooth", tmp_path / "theirs")
-    scored = cli("score", folder, "--folder", "--name", "theirs", "--profile", "tiny", "--quiet",
-                 "--dataset-dir", SHARED_DATASET)  # fmt: skip
+    scored = cli(
+        "score", folder, "--folder", "--name", "theirs", "--profile", "tiny", "--quiet", "--dataset-dir", SHARED_DATASET
+    )
     assert scored.exit_code == 0, scored.output
 
     # The same bytes as dreambooth's images, paired by (subject, prompt, image index): every difference is 0.
@@ -1179,8 +1252,20 @@ def test_another_tools_scored_folder_joins_the_report_and_compare(runs, tmp_path
     assert "SMOKE RUN: run 'theirs'" not in tex and "INCOMPLETE" in load_runs([folder]).methods["theirs"].status
     # named like a built-in and loaded first, another tool's images still never fill an ablation arm
     posing = tmp_path / "posing"
-    cli("score", folder, "--folder", "--name", "dreambooth", "--output-dir", posing, "--profile", "tiny", "--quiet",
-        "--dataset-dir", SHARED_DATASET)  # fmt: skip
+    cli(
+        "score",
+        folder,
+        "--folder",
+        "--name",
+        "dreambooth",
+        "--output-dir",
+        posing,
+        "--profile",
+        "tiny",
+        "--quiet",
+        "--dataset-dir",
+        SHARED_DATASET,
+    )
     mixed = load_runs([posing, runs.main])
     prior = build_ablation(mixed, _ablation("prior"))
     assert prior.available and all(not mixed.methods[arm.method].external for arm in prior.arms)
@@ -1225,7 +1310,8 @@ def test_bold_marks_a_row_best_as_printed_and_never_one_of_a_tie():
         return SimpleNamespace(key=key, complete=True, cells={"dino": SimpleNamespace(mean=mean)})
 
     board = SimpleNamespace(metrics=["dino"], rows=[row("base", 0.74412), row("dreambooth", 0.74449)])
-    assert _best(board) == {}  # both print 0.744
+    # both print 0.744
+    assert _best(board) == {}
     board.rows.append(row("lora", 0.801))
     assert _best(board) == {"dino": "lora"}
 
@@ -1234,15 +1320,25 @@ def test_a_method_whose_every_cell_failed_is_told_to_re_run_not_to_score(tmp_pat
     from tests.conftest import FAKE_METHOD, tiny_run
 
     run = tmp_path / "run"
-    tiny_run(run, dreambench_dir, methods=["base", "fake"], include=[str(FAKE_METHOD)], subjects=["dog"],
-             limit_prompts=1, score=True, assignments=["options.fake.fail_on=dog", "metrics=[dino]"])  # fmt: skip
+    tiny_run(
+        run,
+        dreambench_dir,
+        methods=["base", "fake"],
+        include=[str(FAKE_METHOD)],
+        subjects=["dog"],
+        limit_prompts=1,
+        score=True,
+        assignments=["options.fake.fail_on=dog", "metrics=[dino]"],
+    )
     failed = load_runs([run]).methods["fake[fail_on=dog]"]
     assert failed.scores is None and not failed.records
-    assert "bench score" not in failed.status  # nothing to score: scoring is not the fix
+    # nothing to score: scoring is not the fix
+    assert "bench score" not in failed.status
     assert "failed: dog (re-run the same `bench run` to retry)" in failed.status
 
     # Which code made a plug-in's rows, for a reader of the report (a built-in has its version and the git revision).
     html = write_report([run], tmp_path / "report", baseline="base").index.read_text()
     fingerprint = json.loads((run / "fake[fail_on=dog]" / "method.json").read_text())["info"]["plugin_code"]
     assert f"(the run loaded <code>--include {FAKE_METHOD}</code>); code fingerprint <code>{fingerprint}</code>" in html
-    assert html.count("code fingerprint") == 1  # base is no plug-in
+    # base is no plug-in
+    assert html.count("code fingerprint") == 1

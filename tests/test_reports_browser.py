@@ -84,7 +84,8 @@ def test_report_sorts_shows_every_image_and_logs_no_error_in_chromium():
         )
         browser.click("#leaderboard-table th[data-metric='dino']")
         assert browser.evaluate(ROW_KEYS) == _dino_order(runs, descending=False)
-        browser.click("#leaderboard-table th[data-metric='dino']")  # back to best first for the screenshot
+        # back to best first for the screenshot
+        browser.click("#leaderboard-table th[data-metric='dino']")
 
         # the oracle and the published rows are never moved into the sorted body
         assert browser.evaluate("document.querySelectorAll('#leaderboard-table tbody.reference tr').length") == 1
@@ -134,13 +135,15 @@ def test_report_with_seven_methods_fits_a_1400px_window():
     with Chromium(binary, width=1400) as browser:
         browser.open((report / "index.html").resolve().as_uri())
         found = browser.evaluate(OVERFLOWING)
-        assert 1300 < found["width"] <= 1400  # the window less any scroll bar
+        # the window less any scroll bar
+        assert 1300 < found["width"] <= 1400
         assert found["out"] == [] and found["scrollWidth"] <= found["width"], found
         grid = browser.evaluate(
             "(() => { const s = document.querySelector('#subject-dog .scroll');"
             " return [s.scrollWidth, s.clientWidth, s.querySelectorAll('thead th').length]; })()"
         )
-        assert grid[2] == 1 + len(WIDE_METHODS) and grid[0] > grid[1], grid  # wider than the page: it scrolls
+        # wider than the page: it scrolls
+        assert grid[2] == 1 + len(WIDE_METHODS) and grid[0] > grid[1], grid
         # one warning box, every warning in it; INCOMPLETE is not repeated in a box under the table
         assert browser.evaluate("document.querySelectorAll('section.warnings').length") == 1
         items = browser.evaluate("[...document.querySelectorAll('#warnings li')].map(li => li.className)")

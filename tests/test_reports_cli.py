@@ -28,12 +28,14 @@ def test_bench_report_builds_the_leaderboard_once_and_prints_leaderboard_md(cli,
         calls.append(args)
         return original(*args, **kwargs)
 
-    for module in list(sys.modules.values()):  # every module that imported it by name, however it is reached
+    # every module that imported it by name, however it is reached
+    for module in list(sys.modules.values()):
         if getattr(module, "build_leaderboard", None) is original:
             monkeypatch.setattr(module, "build_leaderboard", counted)
     result = cli("report", runs.main, runs.other, "-o", tmp_path / "report", "--baseline", "base")
     assert result.exit_code == 0, result.output
-    assert len(calls) == 1  # its bootstrap comparisons are the slow part of a report
+    # its bootstrap comparisons are the slow part of a report
+    assert len(calls) == 1
     board_section = (tmp_path / "report" / "leaderboard.md").read_text(encoding="utf-8").split("\n## Ablations\n")[0]
     printed, _, last = result.stdout.rpartition("\nreport: ")
     assert printed == board_section and last.startswith(str(tmp_path / "report" / "index.html"))
@@ -46,7 +48,8 @@ def test_bench_score_and_bench_compare_print_one_comparison_table(cli, tmp_path)
     only_dreambooth = shutil.copytree(runs.main, tmp_path / "b", ignore=shutil.ignore_patterns("base", "fake*"))
     shutil.rmtree(only_dreambooth / "dreambooth-no-prior")
     score = cli("score", scored, "--method", "base,dreambooth", "--metrics", "dino,clip-t", "--quiet")
-    compare = cli("compare", only_base, only_dreambooth)  # one method each: base against dreambooth
+    # one method each: base against dreambooth
+    compare = cli("compare", only_base, only_dreambooth)
     assert score.exit_code == 0 and compare.exit_code == 0, score.output + compare.output
 
     def table(text: str) -> list[str]:
@@ -54,9 +57,11 @@ def test_bench_score_and_bench_compare_print_one_comparison_table(cli, tmp_path)
         return [line for line in text[start:].splitlines() if line.startswith("|")]
 
     score_table, compare_table = table(score.stdout), table(compare.stdout)
-    assert score_table[:2] == compare_table[:2]  # header and rule
+    # header and rule
+    assert score_table[:2] == compare_table[:2]
     dino = [line for line in score_table if line.startswith("| DINO ↑ | base | dreambooth |")]
-    assert len(dino) == 1 and dino[0] in compare_table  # the same pairs, numbers and spelling
+    # the same pairs, numbers and spelling
+    assert len(dino) == 1 and dino[0] in compare_table
 
 
 def test_bench_report_names_an_unknown_baseline_in_one_line(cli, tmp_path):
@@ -69,7 +74,8 @@ def test_bench_compare_prints_paired_differences(cli):
     runs = report_runs()
     result = cli("compare", runs.main, runs.main)
     assert result.exit_code == 0, result.output
-    assert "| DINO ↑ | base | base |" in result.output  # one run, loaded once: its own labels
+    # one run, loaded once: its own labels
+    assert "| DINO ↑ | base | base |" in result.output
     refused = cli("compare", runs.main, runs.other)
     assert refused.exit_code == 2 and "nothing to pair" in refused.output
 
@@ -78,7 +84,8 @@ def test_bench_report_into_an_existing_file_is_a_one_line_error(cli, tmp_path):
     runs = report_runs()
     (tmp_path / "taken").write_text("mine")
     for target in (tmp_path / "taken", tmp_path / "taken" / "report"):
-        result = cli("report", runs.other, "-o", target)  # a traceback would raise here (catch_exceptions=False)
+        # a traceback would raise here (catch_exceptions=False)
+        result = cli("report", runs.other, "-o", target)
         assert result.exit_code == 2 and result.stderr.startswith("bench: error: ") and "Traceback" not in result.output
         assert len(result.stderr.splitlines()) == 1 and str(target) in result.stderr
     assert (tmp_path / "taken").read_text() == "mine"

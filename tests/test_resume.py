@@ -68,20 +68,23 @@ def test_killed_run_resumes_to_identical_bytes(sig, tmp_path, dreambench_dir, un
         process.send_signal(sig)
         _, stderr = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:  # a failed wait or communicate: never leave the held-open run behind
+        # a failed wait or communicate: never leave the held-open run behind
+        if process.poll() is None:
             process.kill()
             process.communicate()
     if sig == signal.SIGINT:
         assert process.returncode == 130
         assert "interrupted; finished work is kept" in stderr and "Traceback" not in stderr
-    elif sig == signal.SIGTERM:  # a scheduler's time limit or preemption: said, not a silent exit
+    elif sig == signal.SIGTERM:
+        # a scheduler's time limit or preemption: said, not a silent exit
         assert process.returncode == 143
         assert "terminated (SIGTERM); finished work is kept" in stderr and "Traceback" not in stderr
     else:
         assert process.returncode == -signal.SIGKILL
     partial = image_hashes(run_dir)
     assert 3 <= len(partial) <= len(uninterrupted) and all(name.startswith("base/") for name in partial)
-    assert all(uninterrupted[name] == digest for name, digest in partial.items())  # no half-written image
+    # no half-written image
+    assert all(uninterrupted[name] == digest for name, digest in partial.items())
 
     resumed = tiny_run(run_dir, dreambench_dir, **RUN)
     assert not resumed.failures and resumed.reused == len(partial)
@@ -101,7 +104,8 @@ def test_batches_across_prompts_resume_to_identical_bytes_and_follow_their_compa
 
     tiny_run(tmp_path / "full", dreambench_dir, **BATCHED)
     expected = image_hashes(tmp_path / "full")
-    assert len(expected) == 4 * 2  # 3 prompts + PRES, 2 images each: batches (g0 g0 g1) (g1 g2 g2) (P P)
+    # 3 prompts + PRES, 2 images each: batches (g0 g0 g1) (g1 g2 g2) (P P)
+    assert len(expected) == 4 * 2
 
     real, calls = BaseModel.generate, []
 
@@ -116,18 +120,22 @@ def test_batches_across_prompts_resume_to_identical_bytes_and_follow_their_compa
     with pytest.raises(KeyboardInterrupt):
         tiny_run(run, dreambench_dir, **BATCHED)
     first_batch = calls[0]
-    assert len(set(first_batch)) == 2  # the first batch held two prompts
-    assert len(image_hashes(run)) == 2  # and completed only the first group, which was kept
+    # the first batch held two prompts
+    assert len(set(first_batch)) == 2
+    # and completed only the first group, which was kept
+    assert len(image_hashes(run)) == 2
 
     calls.clear()
     monkeypatch.setattr(BaseModel, "generate", lambda *a: generate(*a))
     tiny_run(run, dreambench_dir, **BATCHED)
-    assert len(calls) == 3  # every batch with an unfinished image, the first one again whole
+    # every batch with an unfinished image, the first one again whole
+    assert len(calls) == 3
     assert image_hashes(run) == expected
 
     calls.clear()
     tiny_run(run, dreambench_dir, **BATCHED)
-    assert calls == []  # all done
+    # all done
+    assert calls == []
 
     # Two prompts instead of three: batches become (g0 g0 g1) (g1) (P P). Prompt 1 has new companions,
     # so it is sampled again, and with it prompt 0's batch; PRES always opens its own batch: kept.
@@ -146,7 +154,8 @@ def test_a_batch_log_gets_a_line_per_cell_and_hears_that_a_training_resumed(tmp_
 
     def killed_after_step_4(log, step, *args):
         real_record(log, step, *args)
-        if step == 4:  # tiny checkpoints every 3 steps: step 3's checkpoint is on disk
+        # tiny checkpoints every 3 steps: step 3's checkpoint is on disk
+        if step == 4:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(T.StepLog, "record", killed_after_step_4)
@@ -156,10 +165,18 @@ def test_a_batch_log_gets_a_line_per_cell_and_hears_that_a_training_resumed(tmp_
     from benchmark.config import build_config
     from benchmark.runner import execute_run
 
-    config = build_config(overrides={**small, "generate_pres": False, "score": False, "output_dir": str(run_dir),
-                                     "dataset_dir": str(dreambench_dir)})  # fmt: skip
+    config = build_config(
+        overrides={
+            **small,
+            "generate_pres": False,
+            "score": False,
+            "output_dir": str(run_dir),
+            "dataset_dir": str(dreambench_dir),
+        }
+    )
     execute_run(config, progress=False, log=lines.append, cell_lines=True)
-    starts = [line for line in lines if " cells of " in line]  # a batch log says first what this job does
+    # a batch log says first what this job does
+    starts = [line for line in lines if " cells of " in line]
     assert len(starts) == 1 and re.fullmatch(
         rf"bench: \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d 1 cells of dreambooth into {run_dir} on cpu, local executor x1",
         starts[0],
@@ -169,14 +186,24 @@ def test_a_batch_log_gets_a_line_per_cell_and_hears_that_a_training_resumed(tmp_
     assert len(cell_lines) == 1 and re.match(r"bench: \[1/1 \d\d:\d\d:\d\d\] dreambooth/dog done in ", cell_lines[0])
     assert cell_lines[0].endswith("trained (resumed from step 3), 1 images generated, 0 reused")
     lines.clear()
-    execute_run(config, progress=False, log=lines.append, cell_lines=False)  # a terminal: the bar shows progress
+    # a terminal: the bar shows progress
+    execute_run(config, progress=False, log=lines.append, cell_lines=False)
     assert not [line for line in lines if line.startswith("bench: [")]
-    base = build_config(overrides={**small, "methods": ["base"], "generate_pres": False, "score": False,
-                                   "output_dir": str(run_dir), "dataset_dir": str(dreambench_dir)})  # fmt: skip
+    base = build_config(
+        overrides={
+            **small,
+            "methods": ["base"],
+            "generate_pres": False,
+            "score": False,
+            "output_dir": str(run_dir),
+            "dataset_dir": str(dreambench_dir),
+        }
+    )
     lines.clear()
     execute_run(base, progress=False, log=lines.append, cell_lines=True)
     cells = [line.split(": ", 2)[-1] for line in lines if line.startswith("bench: [")]
-    assert cells == ["1 images generated, 0 reused"]  # `base` trains nothing, and says so by not saying "trained"
+    # `base` trains nothing, and says so by not saying "trained"
+    assert cells == ["1 images generated, 0 reused"]
 
 
 def test_a_run_stopped_midway_leaves_its_failures_and_finished_records_where_reports_read_them(
@@ -189,19 +216,27 @@ def test_a_run_stopped_midway_leaves_its_failures_and_finished_records_where_rep
 
     def preempted_at_dog(self, cell, on_group=None):
         if cell.subject == "dog":
-            raise KeyboardInterrupt  # SIGTERM raises the same way
+            # SIGTERM raises the same way
+            raise KeyboardInterrupt
         return real_run_cell(self, cell, on_group)
 
     monkeypatch.setattr(CellRunner, "run_cell", preempted_at_dog)
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        tiny_run(run, dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)], subjects=["backpack", "cat", "dog"],
-                 assignments=["options.fake.fail_on=backpack"])  # fmt: skip
+        tiny_run(
+            run,
+            dreambench_dir,
+            methods=["fake"],
+            include=[str(FAKE_METHOD)],
+            subjects=["backpack", "cat", "dog"],
+            assignments=["options.fake.fail_on=backpack"],
+        )
     label = "fake[fail_on=backpack]"
     failure = json.loads((run / label / "failures" / "backpack.json").read_text())
     assert "deliberate failure for backpack" in failure["error"]
     records = [json.loads(line) for line in (run / label / "generations.jsonl").read_text().splitlines()]
-    assert {r["subject"] for r in records} == {"cat"} and len(records) == 4  # 2 prompts x 2 images
+    # 2 prompts x 2 images
+    assert {r["subject"] for r in records} == {"cat"} and len(records) == 4
     from reports.loading import load_runs
 
     status = load_runs([run]).methods[label].status

@@ -59,7 +59,8 @@ def test_a_rerun_never_trains_a_finished_cell_again(tmp_path, dreambench_dir, mo
     trained.clear()
     again = tiny_run(run_dir, dreambench_dir, **plugin)
     assert trained == [] and not any(result.trained for result in again.results) and again.generated == 0
-    (run_dir / "fake" / "images" / "dog" / "p00_i0.png").unlink()  # a lost image: made again from the artifact
+    # a lost image: made again from the artifact
+    (run_dir / "fake" / "images" / "dog" / "p00_i0.png").unlink()
     repaired = tiny_run(run_dir, dreambench_dir, **plugin)
     assert trained == [] and not any(result.trained for result in repaired.results) and repaired.generated == 1
 
@@ -109,7 +110,8 @@ def test_a_locked_run_directory_is_refused(finished_run, dreambench_dir):
     with run_lock(finished_run, (0, 1)):
         with pytest.raises(BenchError, match="another `bench run` is writing"):
             tiny_run(finished_run, dreambench_dir)
-    tiny_run(finished_run, dreambench_dir)  # free again once the holder is done
+    # free again once the holder is done
+    tiny_run(finished_run, dreambench_dir)
 
 
 def test_failed_write_leaves_neither_file_nor_temp(tmp_path, monkeypatch):
@@ -145,7 +147,8 @@ def test_a_folder_labelled_with_a_default_option_by_an_earlier_version_is_resume
     run_dir = tmp_path / "run"
     plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)], "subjects": ["dog"]}
     tiny_run(run_dir, dreambench_dir, **plugin)
-    (run_dir / "fake").rename(run_dir / "fake[size=16]")  # as an earlier version labelled it
+    # as an earlier version labelled it
+    (run_dir / "fake").rename(run_dir / "fake[size=16]")
     again = tiny_run(run_dir, dreambench_dir, **plugin, assignments=["options.fake.size=16"])
     assert list(again.records) == ["fake[size=16]"] and again.generated == 0 and again.reused == 4
     assert not (run_dir / "fake").exists()
@@ -179,7 +182,8 @@ def test_a_method_folder_made_with_other_defaults_is_refused(tmp_path, dreambenc
     plugin = {"methods": ["fake"], "include": [str(FAKE_METHOD)]}
     tiny_run(run_dir, dreambench_dir, **plugin)
     info = _recorded_method_info(run_dir, "fake")
-    info["options"]["size"] = 99  # as if the method's defaults had changed since
+    # as if the method's defaults had changed since
+    info["options"]["size"] = 99
     _record_method_info(run_dir, "fake", info, key="stale")
     with pytest.raises(BenchError, match=r"produced with other settings \(options.size: 99 -> 16\)"):
         tiny_run(run_dir, dreambench_dir, **plugin)
@@ -269,21 +273,27 @@ def test_work_made_by_uncommitted_code_is_warned_of_and_the_report_says_so(tmp_p
     monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "0123abc+dirty")
     lines = []
     tiny_run(run, dreambench_dir, subjects=["dog", "cat"], limit_prompts=1, log=lines.append)
-    assert any(line.startswith("bench: warning: the harness checkout has uncommitted changes (0123abc+dirty)")
-               for line in lines)  # fmt: skip
+    assert any(
+        line.startswith("bench: warning: the harness checkout has uncommitted changes (0123abc+dirty)")
+        for line in lines
+    )
     data = load_runs([run])
-    assert data.runs[0].revisions == ["0123abc", "0123abc+dirty"]  # run.json keeps the first; the report shows both
-    assert "UNCOMMITTED CODE: run 'run' was (in part) made by a harness checkout with uncommitted changes " \
-        "(0123abc+dirty)" in markdown_leaderboard([run])  # fmt: skip
+    # run.json keeps the first; the report shows both
+    assert data.runs[0].revisions == ["0123abc", "0123abc+dirty"]
+    assert (
+        "UNCOMMITTED CODE: run 'run' was (in part) made by a harness checkout with uncommitted changes "
+        "(0123abc+dirty)" in markdown_leaderboard([run])
+    )
     # Scoring code counts too: edited metric code moves numbers as surely as edited training code
     from benchmark.metrics import score_run
+    from benchmark.profiles import get_profile
 
     scored = tmp_path / "scored"
     monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "0123abc")
     tiny_run(scored, dreambench_dir, subjects=["dog"], limit_prompts=1)
     monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "4567def+dirty")
     said = []
-    score_run(scored, dreambench_dir, profile="tiny", metrics=["dino"], log=said.append)
+    score_run(scored, dreambench_dir, profile=get_profile("tiny"), metrics=["dino"], log=said.append)
     assert any("uncommitted changes (4567def+dirty)" in line for line in said)
     assert load_runs([scored]).runs[0].revisions == ["0123abc", "4567def+dirty"]
 
@@ -303,7 +313,8 @@ def test_manifest_records_what_a_reader_needs(finished_run):
 def test_a_run_started_on_another_kind_of_device_is_refused(finished_run, dreambench_dir):
     run_file = finished_run / "run.json"
     manifest = json.loads(run_file.read_text())
-    manifest["device_type"] = "cuda"  # as if the run had started on a GPU
+    # as if the run had started on a GPU
+    manifest["device_type"] = "cuda"
     run_file.write_text(json.dumps(manifest))
     with pytest.raises(BenchError, match=r"device: cuda -> cpu"):
         tiny_run(finished_run, dreambench_dir)
@@ -319,7 +330,8 @@ def test_a_full_disk_while_images_are_written_in_the_background_stops_the_run_an
 
     def write_image(self, path, png):
         writes.append(path)
-        if len(writes) == 3:  # the second prompt's first image of the first subject
+        # the second prompt's first image of the first subject
+        if len(writes) == 3:
             raise DiskFull(f"disk full while writing {path}")
         return real_write(self, path, png)
 
@@ -327,9 +339,11 @@ def test_a_full_disk_while_images_are_written_in_the_background_stops_the_run_an
     run_dir = tmp_path / "run"
     with pytest.raises(DiskFull, match="disk full while writing"):
         tiny_run(run_dir, dreambench_dir, methods=["fake"], include=[str(FAKE_METHOD)])
-    assert len(writes) == 3  # the run stopped: neither the other subject nor more prompts were attempted
+    # the run stopped: neither the other subject nor more prompts were attempted
+    assert len(writes) == 3
     kept = sorted(p.name for p in run_dir.glob("fake/images/*/*.png"))
-    assert kept == ["p00_i0.png", "p00_i1.png"]  # the finished prompt's images stay, nothing half-written
+    # the finished prompt's images stay, nothing half-written
+    assert kept == ["p00_i0.png", "p00_i1.png"]
     assert len(list(run_dir.glob("fake/records/*/*.json"))) == 1
 
 
@@ -359,17 +373,20 @@ def test_a_full_disk_while_a_trained_model_is_saved_stops_the_run_instead_of_fai
     run_dir = tmp_path / "run"
     with pytest.raises(DiskFull, match="free space and re-run"):
         tiny_run(run_dir, dreambench_dir, methods=["dreambooth"], subjects=["dog"], limit_prompts=1)
-    assert not list(run_dir.glob("dreambooth/failures/*.json"))  # not recorded as the method's failure
+    # not recorded as the method's failure
+    assert not list(run_dir.glob("dreambooth/failures/*.json"))
 
 
 def test_other_library_errors_are_not_taken_for_a_full_disk():
     from benchmark.errors import raise_if_storage_failure
 
-    raise_if_storage_failure(RuntimeError("CUDA out of memory"), "x")  # returns: the caller records the failure
+    # returns: the caller records the failure
+    raise_if_storage_failure(RuntimeError("CUDA out of memory"), "x")
     raise_if_storage_failure(ValueError("unexpected shape"), "x")
     # a full /dev/shm (a DataLoader in a container) is not the disk the message would send the user to
     raise_if_storage_failure(RuntimeError("unable to write to file </torch_12_345>: No space left on device (28)"), "x")
-    try:  # an error raised while handling a denied read is that error, not a permission problem
+    # an error raised while handling a denied read is that error, not a permission problem
+    try:
         try:
             raise PermissionError(13, "Permission denied", "/proc/1/mem")
         except PermissionError:
@@ -397,7 +414,8 @@ def test_shards_that_start_together_create_one_run_and_neither_refuses_the_other
     def shard(root, index, barrier):
         store = RunStore(root)
         barrier.wait()
-        try:  # execute_run's order: refuse a foreign folder, create it, take the shard's lock, open the run
+        # execute_run's order: refuse a foreign folder, create it, take the shard's lock, open the run
+        try:
             store.refuse_foreign_directory()
             root.mkdir(parents=True, exist_ok=True)
             with run_lock(root, (index, 2)):
@@ -419,11 +437,13 @@ def test_shards_that_start_together_create_one_run_and_neither_refuses_the_other
 def test_a_shard_killed_while_creating_the_run_leaves_a_folder_the_next_one_resumes(tmp_path, dreambench_dir):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / ".run.json.x1y2.tmp").write_bytes(b'{"half": ')  # what a SIGKILL mid-write leaves
+    # what a SIGKILL mid-write leaves
+    (run_dir / ".run.json.x1y2.tmp").write_bytes(b'{"half": ')
     (run_dir / ".lock-shard-0-of-2").touch()
     assert tiny_run(run_dir, dreambench_dir, subjects=["dog"]).generated == 4
     (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "notes.txt").write_text("x")  # a user's folder is still refused
+    # a user's folder is still refused
+    (tmp_path / "mine" / "notes.txt").write_text("x")
     with pytest.raises(BenchError, match="not a bench run directory"):
         tiny_run(tmp_path / "mine", dreambench_dir)
 
@@ -446,7 +466,8 @@ def test_a_run_completed_by_another_shard_between_two_looks_is_not_foreign(tmp_p
         return listing(self)
 
     monkeypatch.setattr(Path, "iterdir", other_shard_finishes_first)
-    RunStore(root).refuse_foreign_directory()  # no error: it is a run now
+    # no error: it is a run now
+    RunStore(root).refuse_foreign_directory()
 
 
 def test_a_shard_says_that_scoring_waits_for_the_run_without_shard(tmp_path, dreambench_dir):
@@ -454,10 +475,18 @@ def test_a_shard_says_that_scoring_waits_for_the_run_without_shard(tmp_path, dre
     from benchmark.runner import execute_run
 
     lines = []
-    config = build_config(overrides={
-        "methods": ["base"], "subjects": ["backpack", "dog"], "limit_prompts": 1, "images_per_prompt": 1,
-        "generate_pres": False, "shard": "0/2", "output_dir": str(tmp_path / "run"), "dataset_dir": str(dreambench_dir),
-    })  # fmt: skip
+    config = build_config(
+        overrides={
+            "methods": ["base"],
+            "subjects": ["backpack", "dog"],
+            "limit_prompts": 1,
+            "images_per_prompt": 1,
+            "generate_pres": False,
+            "shard": "0/2",
+            "output_dir": str(tmp_path / "run"),
+            "dataset_dir": str(dreambench_dir),
+        }
+    )
     summary = execute_run(config, progress=False, log=lines.append)
     assert summary.scores is None
     assert (
@@ -474,11 +503,14 @@ def test_a_half_written_invocation_line_spoils_only_itself(tmp_path, dreambench_
     tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1)
     log = run_dir / "invocations.jsonl"
     with open(log, "a") as handle:
-        handle.write('{"time": "2026-11-26T1')  # killed while appending
-    tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1)  # the next run appends its line
+        # killed while appending
+        handle.write('{"time": "2026-11-26T1')
+    # the next run appends its line
+    tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1)
     lines = log.read_text().splitlines()
     assert len(lines) == 3 and lines[1] == '{"time": "2026-11-26T1' and json.loads(lines[2])["subjects"] == ["dog"]
-    assert load_runs([run_dir]).runs[0].subjects == ["dog"]  # the report reads the rest
+    # the report reads the rest
+    assert load_runs([run_dir]).runs[0].subjects == ["dog"]
 
 
 def test_a_rerun_clears_the_temporary_files_a_killed_write_left_but_not_a_live_one(tmp_path, dreambench_dir):
@@ -488,10 +520,12 @@ def test_a_rerun_clears_the_temporary_files_a_killed_write_left_but_not_a_live_o
     stale, live = images / ".p00_i0.png.abc123.tmp", images / ".p00_i1.png.def456.tmp"
     for leftover in (stale, live):
         leftover.write_bytes(b"half a png")
-    os.utime(stale, (time.time() - 3600, time.time() - 3600))  # SIGKILLed an hour ago
+    # SIGKILLed an hour ago
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
     tiny_run(run_dir, dreambench_dir, subjects=["dog"], limit_prompts=1)
     assert not stale.exists()
-    assert live.exists()  # it may be an overlapping run's write in progress
+    # it may be an overlapping run's write in progress
+    assert live.exists()
 
 
 def test_a_broken_artifact_record_retrains_its_cell_and_a_broken_method_record_is_one_line(tmp_path, dreambench_dir):
@@ -502,7 +536,8 @@ def test_a_broken_artifact_record_retrains_its_cell_and_a_broken_method_record_i
     record = run_dir / "fake" / "artifacts" / "dog" / "artifact.json"
     record.write_text("")
     summary = tiny_run(run_dir, dreambench_dir, **plugin)
-    assert not summary.failures and json.loads(record.read_text())["identifier"] == "zwx"  # trained again, repaired
+    # trained again, repaired
+    assert not summary.failures and json.loads(record.read_text())["identifier"] == "zwx"
     (run_dir / "fake" / "method.json").write_text('{"key": ')
     with pytest.raises(BenchError, match=r"method.json is unreadable, so .*fake cannot be resumed safely; delete"):
         tiny_run(run_dir, dreambench_dir, **plugin)

@@ -47,7 +47,8 @@ def test_a_bench_run_directory_is_never_an_output_dir(cli, tmp_path, dreambench_
     tiny_run(run, dreambench_dir, subjects=["backpack"], limit_prompts=1, score=True)
     before = tree(run)
     folder = tool_folder(tmp_path / "ext", {"backpack": ["0_0.png", "0_1.png"]})
-    for name in ("base", "other"):  # replacing the run's own method, or slipping a new one into the run
+    # replacing the run's own method, or slipping a new one into the run
+    for name in ("base", "other"):
         result = cli("score", "--folder", folder, "--name", name, "--output-dir", run, *score_args(dreambench_dir))
         assert_one_line_error(result, f"{run.resolve()} is a bench run directory", "choose another --output-dir")
     assert tree(run) == before
@@ -62,7 +63,8 @@ def test_a_method_folder_is_only_replaced_by_an_import_of_the_same_source(cli, t
     out = tmp_path / "scores"
     result = cli("score", "--folder", first, "--name", "ext", "--output-dir", out, *score_args(dreambench_dir))
     assert result.exit_code == 0, result.output
-    noise(first / "dog" / "4_0.png", seed=7)  # the tool made one more image: the same folder scores again there
+    # the tool made one more image: the same folder scores again there
+    noise(first / "dog" / "4_0.png", seed=7)
     again = cli("score", "--folder", first, "--name", "ext", "--output-dir", out, *score_args(dreambench_dir))
     assert again.exit_code == 0, again.output
     assert len((out / "ext" / "generations.jsonl").read_text().splitlines()) == 3
@@ -72,7 +74,8 @@ def test_a_method_folder_is_only_replaced_by_an_import_of_the_same_source(cli, t
     assert_one_line_error(
         other, f"{(out / 'ext').resolve()} holds the images imported from {first.resolve()}, not {second.resolve()}"
     )
-    (out / "mine").mkdir()  # a method folder made some other way
+    # a method folder made some other way
+    (out / "mine").mkdir()
     (out / "mine" / "generations.jsonl").write_text("{}\n")
     assert_one_line_error(
         cli("score", "--folder", second, "--name", "mine", "--output-dir", out, *score_args(dreambench_dir)),
@@ -87,7 +90,8 @@ def test_a_method_folder_is_only_replaced_by_an_import_of_the_same_source(cli, t
     with pytest.raises(BenchError, match="holds the images imported from"):
         import_folder(tmp_path, out, method="ext", manifest=manifest)
     import_folder(tmp_path, out, method="by-manifest", manifest=manifest)
-    import_folder(tmp_path, out, method="by-manifest", manifest=Path(os.path.relpath(manifest)))  # same file
+    # same file
+    import_folder(tmp_path, out, method="by-manifest", manifest=Path(os.path.relpath(manifest)))
 
 
 # ------------------------------------------------------------------ indices
@@ -131,16 +135,19 @@ def test_manifest_indices_written_as_text_or_whole_floats_are_the_same_cell(tmp_
 def test_images_too_small_for_div_are_refused_at_import_naming_the_first(cli, tmp_path, dreambench_dir):
     folder = tool_folder(tmp_path / "ext", {"dog": ["0_0.png", "0_1.png"], "backpack": ["1_0.png"]}, size=(24, 24))
     result = cli("score", "--folder", folder, "--profile", "tiny", "--dataset-dir", dreambench_dir, "--quiet")
-    first = folder.resolve() / "dog" / "0_0.png"  # backpack's lone image is never compared by DIV: not it
+    # backpack's lone image is never compared by DIV: not it
+    first = folder.resolve() / "dog" / "0_0.png"
     assert_one_line_error(result, f"{first}: 24x24 pixels, smaller than the 31x31 that DIV's LPIPS (AlexNet) needs")
-    assert not (folder / "_scores").exists()  # refused at import, before anything is written
+    # refused at import, before anything is written
+    assert not (folder / "_scores").exists()
     # without DIV nothing needs 31 pixels; for DIV, 31 (the minimum) on the short side is enough
     import_folder(folder, tmp_path / "no-div", metrics=["dino", "clip-t"])
     tool_folder(folder, {"dog": ["0_0.png", "0_1.png"]}, size=(31, 40))
     ok = cli("score", "--folder", folder, "--profile", "tiny", "--dataset-dir", dreambench_dir, "--metrics", "div")
     assert ok.exit_code == 0, ok.output
     scored = [json.loads(line) for line in (folder / "_scores" / "external" / "scores.jsonl").read_text().splitlines()]
-    assert [line["div"] is not None for line in scored] == [False, True, True]  # backpack: no pair
+    # backpack: no pair
+    assert [line["div"] is not None for line in scored] == [False, True, True]
 
 
 # ------------------------------------------------------------------ what the folder lacks
@@ -187,7 +194,8 @@ def test_broken_files_with_the_same_bytes_are_each_reported_and_the_rest_scores(
     for name in ("5_0.png", "7_2.png"):
         (folder / "dog" / name).write_bytes(b"")
     result = cli("score", "--folder", folder, "--name", "ext", *score_args(dreambench_dir))
-    assert result.exit_code == 1, result.output  # scores written, and a batch job notices what they left out
+    # scores written, and a batch job notices what they left out
+    assert result.exit_code == 1, result.output
     assert "bench: error: 2 image(s) left out of the scores" in result.stderr
     problems = [line for line in result.stderr.splitlines() if "corrupt image" in line]
     # one line per file, naming it as the user knows it (not via _scores/..), and only it
@@ -195,8 +203,12 @@ def test_broken_files_with_the_same_bytes_are_each_reported_and_the_rest_scores(
     assert "7_2" not in problems[0]
     lines = [json.loads(line) for line in (folder / "_scores" / "ext" / "scores.jsonl").read_text().splitlines()]
     assert sorted((line["prompt_index"], line.get("dino") is None) for line in lines) == [
-        (0, False), (0, False), (1, False), (5, True), (7, True),
-    ]  # fmt: skip
+        (0, False),
+        (0, False),
+        (1, False),
+        (5, True),
+        (7, True),
+    ]
     # random-weight backbones: every line says its numbers mean nothing, as scores.json does
     assert {line["meaningful"] for line in lines} == {False}
 
@@ -217,8 +229,9 @@ def test_folder_options_without_folder_and_a_bad_name_are_refused_before_anythin
         result = cli("score", folder, "--folder", "--name", name, *score_args(dreambench_dir))
         assert_one_line_error(result, "the method's name becomes a folder")
     # a typo in --metrics, or a dataset that is not there: nothing imported, no half-made method folder
-    assert_one_line_error(cli("score", folder, "--folder", *score_args(dreambench_dir), "--metrics", "dinov2"),
-                          "unknown metric(s) dinov2")  # fmt: skip
+    assert_one_line_error(
+        cli("score", folder, "--folder", *score_args(dreambench_dir), "--metrics", "dinov2"), "unknown metric(s) dinov2"
+    )
     no_data = cli("score", folder, "--folder", "--profile", "tiny", "--dataset-dir", tmp_path / "none", "--quiet")
     assert_one_line_error(no_data, "does not exist")
     assert not (folder / "_scores").exists() and not (tmp_path / "escape").exists()
@@ -242,8 +255,16 @@ def test_keep_identifier_needs_the_prompts_as_generated(cli, tmp_path, dreambenc
     result = cli("score", folder, "--folder", "--keep-identifier", *score_args(dreambench_dir))
     assert_one_line_error(result, "--keep-identifier scores CLIP-T against each image's prompt as generated")
     manifest = tmp_path / "ext" / "images.jsonl"
-    lines = [{"subject": "dog", "prompt_index": 0, "image_index": i, "file": f"dog/0_{i}.png",
-              "prompt": "a zwx dog in the jungle"} for i in range(2)]  # fmt: skip
+    lines = [
+        {
+            "subject": "dog",
+            "prompt_index": 0,
+            "image_index": i,
+            "file": f"dog/0_{i}.png",
+            "prompt": "a zwx dog in the jungle",
+        }
+        for i in range(2)
+    ]
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     result = cli("score", folder, "--folder", "--manifest", manifest, "--keep-identifier", *score_args(dreambench_dir))
     assert result.exit_code == 0, result.output
@@ -307,7 +328,8 @@ def test_div_is_never_paired_across_image_sizes(cli, tmp_path, dreambench_dir):
 
 def test_lossy_images_and_folders_that_are_not_read_are_said(tmp_path):
     folder = tool_folder(tmp_path / "ext", {"dog": ["0_0.jpg", "0_1.png"]})
-    noise(folder / "dog" / "old" / "0_0.png")  # an earlier attempt kept beside the images: never read
+    # an earlier attempt kept beside the images: never read
+    noise(folder / "dog" / "old" / "0_0.png")
     messages = []
     import_folder(folder, tmp_path / "out", method="ext", log=messages.append)
     assert any("ext: 1 of 2 images are JPEG or WebP" in m and "0_0.jpg" in m for m in messages)

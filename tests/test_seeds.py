@@ -49,23 +49,33 @@ def test_cells_start_with_one_subject_per_class_so_parallel_workers_do_not_wait_
     classes = len({s.class_noun for s in subjects})
     for method in ("a", "b"):
         order = [protocol.subject(c.subject) for c in cells if c.method == method]
-        assert sorted(s.name for s in order) == sorted(s.name for s in subjects)  # each subject once per method
-        assert len({s.class_noun for s in order[:classes]}) == classes  # 15 workers: 15 different classes
+        # each subject once per method
+        assert sorted(s.name for s in order) == sorted(s.name for s in subjects)
+        # 15 workers: 15 different classes
+        assert len({s.class_noun for s in order[:classes]}) == classes
     assert [c.method for c in cells] == ["a"] * 30 + ["b"] * 30
     dogs = [c.subject for c in cells[:30] if protocol.subject(c.subject).class_noun == "dog"]
-    assert dogs == ["dog", "dog2", "dog3", "dog5", "dog6", "dog7", "dog8"]  # protocol order within a class
+    # protocol order within a class
+    assert dogs == ["dog", "dog2", "dog3", "dog5", "dog6", "dog7", "dog8"]
 
 
 def test_batches_up_to_a_group_stay_inside_it_and_larger_ones_run_through_groups():
     # Within a group: the historical layout (each group alone; 4 then 1 when 5 do not divide by 2).
-    assert sampling_batches([5, 5], 2) == [[(0, 0), (0, 1)], [(0, 2), (0, 3)], [(0, 4)], [(1, 0), (1, 1)],
-                                           [(1, 2), (1, 3)], [(1, 4)]]  # fmt: skip
+    assert sampling_batches([5, 5], 2) == [
+        [(0, 0), (0, 1)],
+        [(0, 2), (0, 3)],
+        [(0, 4)],
+        [(1, 0), (1, 1)],
+        [(1, 2), (1, 3)],
+        [(1, 4)],
+    ]
     assert sampling_batches([4, 4], 4) == [[(0, 0), (0, 1), (0, 2), (0, 3)], [(1, 0), (1, 1), (1, 2), (1, 3)]]
     # Larger: consecutive slots of the whole cell, so a big GPU gets full batches; a group may straddle two.
     assert sampling_batches([2, 2, 2], 3) == [[(0, 0), (0, 1), (1, 0)], [(1, 1), (2, 0), (2, 1)]]
     assert sampling_batches([2, 2, 2], 8) == [[(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]]
     every = [slot for batch in sampling_batches([4] * 26, 16) for slot in batch]
-    assert every == [(g, i) for g in range(26) for i in range(4)]  # each image exactly once, in plan order
+    # each image exactly once, in plan order
+    assert every == [(g, i) for g in range(26) for i in range(4)]
     # PRES opens its own batch, so switching it on or off leaves the protocol prompts' batches alone.
     assert sampling_batches([2, 2, 2], 3, starts=(2,)) == [[(0, 0), (0, 1), (1, 0)], [(1, 1)], [(2, 0), (2, 1)]]
     assert sampling_batches([2, 2, 2], 2, starts=(2,)) == sampling_batches([2, 2, 2], 2)

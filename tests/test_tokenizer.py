@@ -14,7 +14,8 @@ def test_sks_is_the_single_token_the_community_uses():
     tok = clip_tokenizer()
     ids = tok("a sks backpack").input_ids
     assert ids[0] == 49406 and ids[-1] == 49407
-    assert ids[1:-1] == [320, 48136, 14894]  # "a", "sks", "backpack" as in SD-1.5's tokenizer
+    # "a", "sks", "backpack" as in SD-1.5's tokenizer
+    assert ids[1:-1] == [320, 48136, 14894]
     assert tok.decode(ids[1:-1]) == "a sks backpack"
 
 

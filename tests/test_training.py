@@ -101,8 +101,9 @@ def context(tmp_path):
 
 def subject_input(name: str, dreambench_dir) -> SubjectInput:
     subject = load_protocol().subject(name)
-    return SubjectInput(name, subject.class_noun, subject.live,
-                        tuple(dreambench_dir / name / e.file for e in subject.images))  # fmt: skip
+    return SubjectInput(
+        name, subject.class_noun, subject.live, tuple(dreambench_dir / name / e.file for e in subject.images)
+    )
 
 
 def make(cls, context, **options):
@@ -120,7 +121,8 @@ def test_frozen_text_encoder_stays_bit_identical(context, dreambench_dir, tmp_pa
 
     saved = UNet2DConditionModel.from_pretrained(tmp_path / "out" / "unet").state_dict()
     base = tiny_unet().state_dict()
-    assert any(not torch.equal(saved[k], base[k]) for k in base)  # the UNet did train
+    # the UNet did train
+    assert any(not torch.equal(saved[k], base[k]) for k in base)
     assert all(torch.equal(base[k], context.base_components["unet"].state_dict()[k]) for k in base)
 
 
@@ -150,8 +152,10 @@ def test_textual_inversion_changes_only_the_placeholder_row(context, dreambench_
     key = next(k for k in reference if k.endswith("token_embedding.weight"))
     initial = reference[key][noun_ids].mean(0)
     learned = trained[key][row]
-    assert not torch.equal(learned, initial)  # the placeholder row did train
-    assert len(tokenizer) == 49408  # the shared tokenizer never saw the placeholder
+    # the placeholder row did train
+    assert not torch.equal(learned, initial)
+    # the shared tokenizer never saw the placeholder
+    assert len(tokenizer) == 49408
     from safetensors.torch import load_file
 
     assert torch.equal(load_file(tmp_path / "o" / "learned_embeds.safetensors")["<grey_sloth_plushie>"], learned)
@@ -166,7 +170,8 @@ def test_interrupted_training_resumes_from_its_checkpoint(context, dreambench_di
 
     def crash_at_step_5(log, step, *args):
         real_record(log, step, *args)
-        if step == 5:  # killed after training step 5, whose checkpoint never came
+        # killed after training step 5, whose checkpoint never came
+        if step == 5:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(T.StepLog, "record", crash_at_step_5)
@@ -175,7 +180,8 @@ def test_interrupted_training_resumes_from_its_checkpoint(context, dreambench_di
         make(DreamBooth, context, steps=6, checkpoint_every=2).personalize(subject, _mkdir(tmp_path / "a"), scratch)
     assert torch.load(scratch / T.CHECKPOINT_FILE, weights_only=False)["step"] == 4
     logged = [json.loads(line)["step"] for line in (scratch / T.LOG_FILE).read_text().splitlines()]
-    assert logged == [1, 2, 3, 4]  # read back before the checkpoint; step 5's line was still pending
+    # read back before the checkpoint; step 5's line was still pending
+    assert logged == [1, 2, 3, 4]
     monkeypatch.setattr(T.StepLog, "record", real_record)
     info = make(DreamBooth, context, steps=6, checkpoint_every=2).personalize(subject, _mkdir(tmp_path / "b"), scratch)
     assert info["resumed_from_step"] == 4
@@ -193,16 +199,19 @@ def test_class_images_are_generated_once_per_class(context, dreambench_dir, tmp_
     method = make(DreamBooth, context, steps=1)
     for name in ("dog", "dog2"):
         method.personalize(subject_input(name, dreambench_dir), _mkdir(tmp_path / name), _mkdir(tmp_path / f"s{name}"))
-    assert class_images.GENERATED["count"] - before == 4  # tiny wants 3 of "a dog": one block of 4, shared
+    # tiny wants 3 of "a dog": one block of 4, shared
+    assert class_images.GENERATED["count"] - before == 4
     make(DreamBooth, context, steps=1, num_class_images=5).personalize(
         subject_input("dog3", dreambench_dir), _mkdir(tmp_path / "d3"), _mkdir(tmp_path / "sd3")
     )
-    assert class_images.GENERATED["count"] - before == 8  # asking for 5 adds only the second block
+    # asking for 5 adds only the second block
+    assert class_images.GENERATED["count"] - before == 8
     no_prior = make(get_method_class("dreambooth-no-prior"), context, steps=1)
     no_prior.personalize(subject_input("can", dreambench_dir), _mkdir(tmp_path / "c"), _mkdir(tmp_path / "sc"))
     assert class_images.GENERATED["count"] - before == 8
     folders = list((tmp_path / "cache" / "class-images").iterdir())
-    assert len(folders) == 1  # only "a dog" was ever drawn
+    # only "a dog" was ever drawn
+    assert len(folders) == 1
 
     # The bytes of image i never depend on what was cached before: 3-then-5 equals 5 at once.
     fresh = dataclasses.replace(context, cache_dir=tmp_path / "fresh-cache")
@@ -234,18 +243,22 @@ def test_personalize_sees_the_base_modules_as_loaded_whatever_a_pipeline_set_on_
     def settings(module):
         return {type(p) for p in module.attn_processors.values()}, speedups.is_channels_last(module)
 
-    with context.base_as_loaded():  # nothing loaded yet: nothing to settle, and nothing fails
+    # nothing loaded yet: nothing to settle, and nothing fails
+    with context.base_as_loaded():
         unet, vae = context.base_components["unet"], context.base_components["vae"]
     loaded = settings(unet), settings(vae)
-    assert AttnProcessor not in loaded[0][0] and not loaded[0][1]  # diffusers' own default: SDPA, NCHW
-    for module in (unet, vae):  # what a plain-path pipeline leaves on them
+    # diffusers' own default: SDPA, NCHW
+    assert AttnProcessor not in loaded[0][0] and not loaded[0][1]
+    # what a plain-path pipeline leaves on them
+    for module in (unet, vae):
         speedups.set_attention(module, sdpa=False)
         speedups.set_layout(module, channels_last=True)
     sampled = settings(unet), settings(vae)
     assert sampled != loaded
     with context.base_as_loaded():
         assert (settings(unet), settings(vae)) == loaded
-    assert (settings(unet), settings(vae)) == sampled  # the pipeline's own settings again afterwards
+    # the pipeline's own settings again afterwards
+    assert (settings(unet), settings(vae)) == sampled
 
 
 def test_class_images_of_another_sampling_layout_are_not_reused(context):
@@ -272,8 +285,10 @@ def test_class_images_are_sampled_in_batches_of_the_runs_batch_size(context, tmp
     wide = dataclasses.replace(cached, generation=dataclasses.replace(context.generation, batch_size=8))
     wide_paths = class_images.ensure_class_images(wide, "a can", 3, sampler="euler_ancestral", seed=0)
     narrow_paths = class_images.ensure_class_images(cached, "a can", 3, sampler="euler_ancestral", seed=0)
-    assert batches == [8, 4]  # one block of the run's batch each, the extra images kept for later
-    assert wide_paths[0].parent != narrow_paths[0].parent  # companions change rounding: never mixed
+    # one block of the run's batch each, the extra images kept for later
+    assert batches == [8, 4]
+    # companions change rounding: never mixed
+    assert wide_paths[0].parent != narrow_paths[0].parent
     key = json.loads((wide_paths[0].parent / "key.json").read_text())
     assert (key["block"], key["device"]) == (8, "cpu")
 
@@ -295,7 +310,8 @@ def test_step_log_reads_losses_in_batches_and_stops_at_the_first_bad_step(tmp_pa
 
     log.record(1, loss(0.5), 1e-4)
     log.record(2, loss(0.25), 1e-4)
-    assert not (tmp_path / T.LOG_FILE).exists()  # nothing read back yet
+    # nothing read back yet
+    assert not (tmp_path / T.LOG_FILE).exists()
     log.flush()
     lines = [json.loads(line) for line in (tmp_path / T.LOG_FILE).read_text().splitlines()]
     assert [(e["step"], e["loss"], e["instance_loss"], e["prior_loss"]) for e in lines] == [
@@ -307,7 +323,8 @@ def test_step_log_reads_losses_in_batches_and_stops_at_the_first_bad_step(tmp_pa
     log.record(4, loss(float("inf")), 1e-4)
     log.record(5, loss(float("nan")), 1e-4)
     with pytest.raises(T.TrainingDiverged, match="loss is inf at step 4"):
-        log.record(6, loss(0.0), 1e-4)  # the fourth pending step triggers the read
+        # the fourth pending step triggers the read
+        log.record(6, loss(0.0), 1e-4)
     steps = [json.loads(line)["step"] for line in (tmp_path / T.LOG_FILE).read_text().splitlines()]
     assert steps == [1, 2, 3]
 
@@ -334,7 +351,8 @@ def test_wrong_class_is_deterministic_and_never_the_subjects_own_or_a_related_cl
     protocol = load_protocol()
     related_groups = _documented_related_classes()
     assert len(related_groups) == 2 and all(group <= set(protocol.class_nouns) for group in related_groups)
-    assert sorted(map(sorted, related_groups)) == sorted(map(sorted, RELATED_CLASSES))  # the code says what README does
+    # the code says what README does
+    assert sorted(map(sorted, related_groups)) == sorted(map(sorted, RELATED_CLASSES))
     for subject in protocol.subjects.values():
         si = SubjectInput(subject.name, subject.class_noun, subject.live, ())
         noun = wrong_class_noun(si, protocol.class_nouns)
@@ -342,8 +360,9 @@ def test_wrong_class_is_deterministic_and_never_the_subjects_own_or_a_related_cl
         assert noun in protocol.class_nouns and noun not in related, (subject.name, noun)
         assert wrong_class_noun(si, list(reversed(protocol.class_nouns))) == noun
     # README's method table shows the dog's wrong-class phrase: the documented draw is the drawn one.
-    (documented,) = re.findall(r"^\| `dreambooth-wrong-class` \| `\w+ ([a-z ]+)` \|", (REPO / "README.md").read_text(),
-                               re.M)  # fmt: skip
+    (documented,) = re.findall(
+        r"^\| `dreambooth-wrong-class` \| `\w+ ([a-z ]+)` \|", (REPO / "README.md").read_text(), re.M
+    )
     assert wrong_class_noun(SubjectInput("dog", "dog", True, ()), protocol.class_nouns) == documented
 
 
@@ -353,9 +372,12 @@ def _mkdir(path):
 
 
 PLAIN_PATH = {
-    "cache_latents": False, "cache_text_embeddings": False, "sdpa_attention": False, "channels_last": False,
+    "cache_latents": False,
+    "cache_text_embeddings": False,
+    "sdpa_attention": False,
+    "channels_last": False,
     "fused_adam": False,
-}  # fmt: skip
+}
 
 
 def _train_log_losses(folder) -> list[float]:
@@ -377,7 +399,8 @@ def test_each_speed_up_leaves_the_training_unchanged(context, dreambench_dir, tm
         method.personalize(subject, _mkdir(tmp_path / name), _mkdir(tmp_path / f"s-{name}"))
         weights[name] = load_file(tmp_path / name / "unet" / "diffusion_pytorch_model.safetensors")
     base = tiny_unet().state_dict()
-    assert any(not torch.equal(weights["fast"][k], base[k]) for k in base)  # it trained
+    # it trained
+    assert any(not torch.equal(weights["fast"][k], base[k]) for k in base)
     # The same objective step by step. (Weights are not compared: Adam moves near-zero gradients by about
     # +-lr whatever their size, so float rounding flips a few such steps and no tight bound exists.)
     losses = {name: _train_log_losses(tmp_path / name) for name in weights}
@@ -395,7 +418,8 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(context, dreamb
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModel
 
-    reloaded = UNet2DConditionModel.from_pretrained(tmp_path / "compiled" / "unet")  # no "_orig_mod." keys
+    # no "_orig_mod." keys
+    reloaded = UNet2DConditionModel.from_pretrained(tmp_path / "compiled" / "unet")
     assert set(reloaded.state_dict()) == set(tiny_unet().state_dict())
     if train_text_encoder:
         text = CLIPTextModel.from_pretrained(tmp_path / "compiled" / "text_encoder").state_dict()
@@ -407,14 +431,17 @@ def test_compilation_is_paid_once_per_process_not_per_subject(context, dreambenc
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    torch._dynamo.reset()  # an earlier test may have compiled the tiny UNet in this process already
+    # an earlier test may have compiled the tiny UNet in this process already
+    torch._dynamo.reset()
     method = make(DreamBooth, context, train_text_encoder=False, steps=2, compile=True, compile_backend="aot_eager")
     graphs = [counters["stats"]["unique_graphs"]]
     for name in ("can", "dog"):
         method.personalize(subject_input(name, dreambench_dir), _mkdir(tmp_path / name), _mkdir(tmp_path / f"s-{name}"))
         graphs.append(counters["stats"]["unique_graphs"])
-    assert graphs[1] > graphs[0]  # the first subject compiled
-    assert graphs[2] == graphs[1]  # the second reused it
+    # the first subject compiled
+    assert graphs[1] > graphs[0]
+    # the second reused it
+    assert graphs[2] == graphs[1]
 
 
 def test_compiled_sampling_reuses_the_compiled_code_for_the_next_subjects_unet(context):
@@ -428,12 +455,15 @@ def test_compiled_sampling_reuses_the_compiled_code_for_the_next_subjects_unet(c
     generation = dataclasses.replace(context.generation, compile=True, compile_backend="aot_eager")
     graphs = [counters["stats"]["unique_graphs"]]
     for _ in range(2):
-        unet = copy.deepcopy(context.base_components["unet"])  # a trained UNet: same shapes, other weights
+        # a trained UNet: same shapes, other weights
+        unet = copy.deepcopy(context.base_components["unet"])
         pipe = build_pipeline(context.generation_parts(unet=unet), generation, context.device, context.dtype)
         sample(pipe, ["a dog"], [0], generation)
         graphs.append(counters["stats"]["unique_graphs"])
-    assert graphs[1] > graphs[0]  # the first pipeline compiled
-    assert graphs[2] == graphs[1]  # the second reused it
+    # the first pipeline compiled
+    assert graphs[1] > graphs[0]
+    # the second reused it
+    assert graphs[2] == graphs[1]
 
 
 def test_a_compiled_module_keeps_one_static_graph_per_input_shape():
@@ -443,11 +473,13 @@ def test_a_compiled_module_keeps_one_static_graph_per_input_shape():
     from methods import speedups
 
     torch._dynamo.reset()
-    graphs = []  # per compiled graph: [has a symbolic size, calls]
+    # per compiled graph: [has a symbolic size, calls]
+    graphs = []
 
     def recording_backend(graph, example_inputs):
-        symbolic = any(isinstance(size, torch.SymInt) for x in example_inputs if isinstance(x, torch.Tensor)
-                       for size in x.shape) or any(isinstance(x, torch.SymInt) for x in example_inputs)  # fmt: skip
+        symbolic = any(
+            isinstance(size, torch.SymInt) for x in example_inputs if isinstance(x, torch.Tensor) for size in x.shape
+        ) or any(isinstance(x, torch.SymInt) for x in example_inputs)
         entry = [symbolic, 0]
         graphs.append(entry)
 
@@ -493,7 +525,8 @@ def test_what_compile_wraps_traces_as_one_graph(context, method_name):
         assert breaks(unet, torch.randn(2, 4, 4, 4), torch.tensor([3, 700]), states) == []
 
     if method_name != "dreambooth":
-        return  # the sampling pipeline below is the same for both
+        # the sampling pipeline below is the same for both
+        return
     calls = []
     pipe = build_pipeline(context.generation_parts(), context.generation, context.device, context.dtype)
     hook = pipe.unet.register_forward_pre_hook(lambda m, args, kwargs: calls.append((args, kwargs)), with_kwargs=True)
@@ -520,9 +553,11 @@ class _CompiledForward:
 
 @dataclasses.dataclass
 class _Seen:
-    kind: str  # "step" (a denoising forward), "encode" (a VAE encoding) or "text" (a text-encoder pass)
+    # "step" (a denoising forward), "encode" (a VAE encoding) or "text" (a text-encoder pass)
+    kind: str
     module: object = None
-    attention: frozenset = frozenset()  # the module's attention processor classes at that moment
+    # the module's attention processor classes at that moment
+    attention: frozenset = frozenset()
     channels_last: bool = False
     states_need_grad: bool = False
 
@@ -587,8 +622,14 @@ def _ran_before_each_step(seen: list[_Seen], kind: str) -> list[bool]:
     return flags
 
 
-SPEED_UPS_ON = {"sdpa_attention": True, "channels_last": True, "cache_latents": True, "cache_text_embeddings": True,
-                "compile": False, "train_text_encoder": False}  # fmt: skip
+SPEED_UPS_ON = {
+    "sdpa_attention": True,
+    "channels_last": True,
+    "cache_latents": True,
+    "cache_text_embeddings": True,
+    "compile": False,
+    "train_text_encoder": False,
+}
 
 
 @pytest.mark.parametrize(
@@ -642,7 +683,8 @@ def test_each_speed_up_switch_takes_effect(context, dreambench_dir, tmp_path, tr
         unet = training_spy.compiled[0][0]
         assert all(e.module.module is unet for e in steps)
     if options["compile"] and options["train_text_encoder"]:
-        assert training_spy.compiled[1][3].calls == 2  # the compiled encoder computes every step's states
+        # the compiled encoder computes every step's states
+        assert training_spy.compiled[1][3].calls == 2
 
 
 def test_a_trained_text_encoder_encodes_instance_and_class_prompts_in_one_call(context, dreambench_dir, tmp_path):
@@ -651,7 +693,8 @@ def test_a_trained_text_encoder_encodes_instance_and_class_prompts_in_one_call(c
     calls = []
 
     def record(module, args, output):
-        if isinstance(module, text_class) and module.training:  # the trained copy, not class-image sampling
+        # the trained copy, not class-image sampling
+        if isinstance(module, text_class) and module.training:
             calls.append(args[0].clone())
 
     method = make(DreamBooth, context, steps=2, train_text_encoder=True, prior_preservation=True)
@@ -666,8 +709,9 @@ def test_a_trained_text_encoder_encodes_instance_and_class_prompts_in_one_call(c
 
 
 @pytest.mark.parametrize("train_text_encoder", [False, True], ids=["frozen-cached-text", "trained-text-encoder"])
-def test_each_half_of_the_batch_trains_under_its_own_prompt(context, dreambench_dir, tmp_path, monkeypatch,
-                                                           train_text_encoder):  # fmt: skip
+def test_each_half_of_the_batch_trains_under_its_own_prompt(
+    context, dreambench_dir, tmp_path, monkeypatch, train_text_encoder
+):
     """Instance latents must meet the instance prompt's text states and class latents the class prompt's.
 
     Swapped halves (class images under "a yal can", or the class half given the identifier's states) still
@@ -708,7 +752,8 @@ def test_each_half_of_the_batch_trains_under_its_own_prompt(context, dreambench_
         instance_states, class_states = (
             encoder(T.tokenize(tokenizer, [p]))[0] for p in (f"a {identifier} can", "a can")
         )
-    assert not torch.allclose(instance_states, class_states, atol=1e-3)  # a swap is visible at all
+    # a swap is visible at all
+    assert not torch.allclose(instance_states, class_states, atol=1e-3)
     torch.testing.assert_close(states[:2], instance_states.expand(2, -1, -1), rtol=0, atol=1e-5)
     torch.testing.assert_close(states[2:], class_states.expand(2, -1, -1), rtol=0, atol=1e-5)
 
@@ -740,16 +785,22 @@ def test_the_applied_gradient_is_the_mean_over_micro_batches_clipped_to_max_grad
 
     monkeypatch.setattr(T, "make_optimizer", make_optimizer)
     monkeypatch.setattr(T, "dreambooth_loss", loss)
-    make(DreamBooth, context, steps=1, gradient_accumulation_steps=2, max_grad_norm=max_grad_norm,
-         train_text_encoder=False, prior_preservation=False).personalize(
-        subject_input("can", dreambench_dir), _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s")
-    )  # fmt: skip
+    make(
+        DreamBooth,
+        context,
+        steps=1,
+        gradient_accumulation_steps=2,
+        max_grad_norm=max_grad_norm,
+        train_text_encoder=False,
+        prior_preservation=False,
+    ).personalize(subject_input("can", dreambench_dir), _mkdir(tmp_path / "o"), _mkdir(tmp_path / "s"))
     assert len(own) == 2 and len(applied) == 1
     mean = [(first + second) / 2 for first, second in zip(*own, strict=True)]
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in mean]))
     scale = 1.0
     if max_grad_norm is not None:
-        assert norm > 10 * max_grad_norm  # the bound does bind
+        # the bound does bind
+        assert norm > 10 * max_grad_norm
         scale = max_grad_norm / norm
     for got, expected in zip(applied[0], mean, strict=True):
         torch.testing.assert_close(got, expected * scale, rtol=1e-4, atol=1e-9)
@@ -759,8 +810,9 @@ def _grad(param: torch.Tensor, grad: torch.Tensor | None) -> torch.Tensor:
     return torch.zeros_like(param) if grad is None else grad.detach().clone()
 
 
-def test_the_textual_inversion_placeholder_starts_as_the_class_nouns_embedding(context, dreambench_dir, tmp_path,
-                                                                               monkeypatch):  # fmt: skip
+def test_the_textual_inversion_placeholder_starts_as_the_class_nouns_embedding(
+    context, dreambench_dir, tmp_path, monkeypatch
+):
     """The protocol (DESIGN.md, README's method table): the new token is initialised from the class noun's
     embedding, the mean of its tokens' rows for a two-token noun. A zero or random start trains another method.
 
@@ -778,7 +830,8 @@ def test_the_textual_inversion_placeholder_starts_as_the_class_nouns_embedding(c
     method = make(TextualInversion, context, steps=1)
     tokenizer = context.base_components["tokenizer"]
     base_rows = tiny_text_encoder().get_input_embeddings().weight.detach()
-    for name in ("dog", "grey_sloth_plushie"):  # "dog": one token; "stuffed animal": two
+    # "dog": one token; "stuffed animal": two
+    for name in ("dog", "grey_sloth_plushie"):
         subject = subject_input(name, dreambench_dir)
         info = method.personalize(subject, _mkdir(tmp_path / name / "o"), _mkdir(tmp_path / name / "s"))
         noun_ids = tokenizer(subject.class_noun, add_special_tokens=False).input_ids
@@ -808,7 +861,8 @@ def test_class_images_are_drawn_with_the_class_sampler_not_the_runs_scheduler(co
     assert set(samplers) <= set(SCHEDULERS) and len(samplers) == 2
     for sampler in samplers:
         class_images.ensure_class_images(context, "a can", 1, sampler=sampler, seed=0)
-    assert used[0].__name__ == "EulerAncestralDiscreteScheduler"  # README: "an ancestral sampler (Euler ancestral)"
+    # README: "an ancestral sampler (Euler ancestral)"
+    assert used[0].__name__ == "EulerAncestralDiscreteScheduler"
     assert used == [type(diffusion.make_scheduler(name, config)) for name in samplers]
     assert run_scheduler not in used
 
@@ -867,7 +921,8 @@ def test_training_does_not_depend_on_what_the_process_ran_before(context, dreamb
     generation = dataclasses.replace(context.generation, channels_last=True, sdpa_attention=True)
     build_pipeline(context.generation_parts(), generation, context.device, context.dtype)
     shared_unet = context.base_components["unet"]
-    assert speedups.is_channels_last(shared_unet)  # fp32 pipelines use the masters themselves
+    # fp32 pipelines use the masters themselves
+    assert speedups.is_channels_last(shared_unet)
     make(DreamBooth, context, train_text_encoder=False, prior_preservation=False).personalize(
         subject, _mkdir(tmp_path / "after"), _mkdir(tmp_path / "s-after")
     )
@@ -898,7 +953,8 @@ def test_lora_artifact_reloads_at_the_trained_scale(context, dreambench_dir, tmp
         trained_out = captured["unet"](x, t, states).sample
         reloaded_out = reloaded(x, t, states).sample
         base_out = tiny_unet()(x, t, states).sample
-    assert not torch.allclose(trained_out, base_out)  # the adapters matter
+    # the adapters matter
+    assert not torch.allclose(trained_out, base_out)
     assert torch.allclose(trained_out, reloaded_out, atol=1e-5)
 
 
@@ -910,21 +966,27 @@ def test_generation_in_half_precision_never_touches_the_training_masters(context
     half = half_precision(context)
     pipeline_parts = half.generation_parts()
     assert pipeline_parts["unet"].dtype == torch.bfloat16
-    assert half.base_components["unet"].dtype == torch.float32  # what trainers copy stays fp32
+    # what trainers copy stays fp32
+    assert half.base_components["unet"].dtype == torch.float32
     assert half.base_components["text_encoder"].dtype == torch.float32
-    assert half.generation_parts()["unet"] is pipeline_parts["unet"]  # converted once, then reused
+    # converted once, then reused
+    assert half.generation_parts()["unet"] is pipeline_parts["unet"]
 
 
 def test_training_holds_no_sampling_copies_and_a_trained_unet_costs_no_base_copy(context, dreambench_dir, tmp_path):
     """At SD-1.5 size each converted copy is GPU memory: ~2 GiB held through training, 1.7 GiB for a UNet unused."""
     half = half_precision(context)
-    method = make(DreamBooth, half, train_text_encoder=False)  # prior on: class images are sampled in-process
-    half.generation_parts()  # as a previous subject's sampling would leave them
+    # prior on: class images are sampled in-process
+    method = make(DreamBooth, half, train_text_encoder=False)
+    # as a previous subject's sampling would leave them
+    half.generation_parts()
     assert set(half._generation_copies) == {"unet", "vae", "text_encoder"}
     method.personalize(subject_input("can", dreambench_dir), _mkdir(tmp_path / "out"), _mkdir(tmp_path / "s"))
-    assert not half.__dict__.get("_generation_copies")  # released before the first step, not remade
+    # released before the first step, not remade
+    assert not half.__dict__.get("_generation_copies")
     pipe = method.pipeline_for(tmp_path / "out")
-    assert set(half._generation_copies) == {"vae", "text_encoder"}  # the base UNet was never converted
+    # the base UNet was never converted
+    assert set(half._generation_copies) == {"vae", "text_encoder"}
     assert pipe.unet.dtype == torch.bfloat16 and pipe.unet is not half.base_components["unet"]
 
 
@@ -934,11 +996,13 @@ def test_cpu_peak_memory_is_the_process_own_since_its_reset():
     import subprocess
     import sys
 
-    ballast = bytearray(700 * 2**20)  # touched: zero-filled pages count as resident
+    # touched: zero-filled pages count as resident
+    ballast = bytearray(700 * 2**20)
     parent_peak = T.peak_memory_mb(torch.device("cpu"))
     probe = "import torch; from methods.training import peak_memory_mb; print(peak_memory_mb(torch.device('cpu')))"
-    child_peak = float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                                      check=True).stdout.split()[-1])  # fmt: skip
+    child_peak = float(
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()[-1]
+    )
     del ballast
     assert parent_peak > 700
     assert child_peak < parent_peak - 500

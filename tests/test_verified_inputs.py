@@ -30,7 +30,8 @@ def test_a_class_image_replaced_or_truncated_in_the_cache_is_made_again(tmp_path
     (folder,) = (cache_root() / "class-images").iterdir()
     cached = _bytes(folder)
     assert len(cached) >= 3
-    Image.new("RGB", (32, 32), "red").save(folder / "0001.png")  # a valid PNG, not the one the cache made
+    # a valid PNG, not the one the cache made
+    Image.new("RGB", (32, 32), "red").save(folder / "0001.png")
     with open(folder / "0000.png", "r+b") as image:
         image.truncate(100)
 
@@ -49,11 +50,16 @@ def _same_image_twice(records):
 
 # One edit per prompt's group of records, all made again by one re-run.
 EDITS = (
-    _same_image_twice,  # was reused as fine: that prompt's DIV read 0
-    lambda records: records[0].pop("sha256"),  # was an internal KeyError that failed the cell on every re-run
-    lambda records: records.pop(),  # a record missing
-    lambda records: records[1].update(seed=records[1]["seed"] + 1),  # another seed than the plan's
-    lambda records: records.__setitem__(0, "p00_i0.png"),  # a record that is not an object
+    # was reused as fine: that prompt's DIV read 0
+    _same_image_twice,
+    # was an internal KeyError that failed the cell on every re-run
+    lambda records: records[0].pop("sha256"),
+    # a record missing
+    lambda records: records.pop(),
+    # another seed than the plan's
+    lambda records: records[1].update(seed=records[1]["seed"] + 1),
+    # a record that is not an object
+    lambda records: records.__setitem__(0, "p00_i0.png"),
 )
 
 

@@ -3,7 +3,7 @@
 Public API (imported lazily, so `bench ls metrics` does not pay for torch):
 
 - `list_metrics(profile="sd15")` -> rows for `bench ls metrics`
-- `score_run(run_dir, dataset_dir, *, methods, profile, ...)` -> `ScoreReport`
+- `score_run(run_dir, dataset_dir, *, methods, profile, ...)` -> `ScoreReport` (`profile`: a resolved `Profile`)
 - `score_folder(folder, dataset_dir, *, output_dir, method, manifest, profile, ...)` -> `ScoreReport`
 - `import_folder(folder, run_dir, *, method, manifest, metrics, log)` -> path of the written generations.jsonl
 - `paired_comparison(rows_a, rows_b, metric, ...)` -> `PairedComparison`

@@ -15,8 +15,10 @@ import pandas as pd
 from benchmark.metrics.registry import ORACLE_METRICS
 from benchmark.metrics.statistics import Estimate, macro_estimate
 
-IMAGE_METRICS = ("dino", "clip-i", "clip-t", "div")  # scored on protocol images
-PRIOR_METRICS = ("pres",)  # scored on prior-preservation images
+# scored on protocol images
+IMAGE_METRICS = ("dino", "clip-i", "clip-t", "div")
+# scored on prior-preservation images
+PRIOR_METRICS = ("pres",)
 
 
 def _protocol(rows: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.store.atomic import atomic_write_bytes, atomic_write_text
-from dataset.validate import Problem as ImageProblem  # one "file: what is wrong" type for the whole harness
+
+# one "file: what is wrong" type for the whole harness
+from dataset.validate import Problem as ImageProblem
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class EmbeddingCache:
             folder = self.root / hashlib.sha256(cache_key.encode()).hexdigest()[:24]
             marker = folder / "backbone.txt"
             if not marker.exists():
-                atomic_write_text(marker, cache_key + "\n")  # lets a human see what a folder holds
+                # lets a human see what a folder holds
+                atomic_write_text(marker, cache_key + "\n")
             self._namespaces[cache_key] = folder
         return self._namespaces[cache_key]
 
@@ -89,7 +92,8 @@ class EmbeddingCache:
         try:
             return np.load(path, allow_pickle=False)
         except (OSError, ValueError):
-            return None  # absent (or unreadable: recompute and overwrite)
+            # absent (or unreadable: recompute and overwrite)
+            return None
 
     def put(self, cache_key: str, kind: str, key: str, value: np.ndarray) -> None:
         buffer = io.BytesIO()
@@ -139,7 +143,8 @@ class EmbeddingCache:
                 except FileNotFoundError:
                     problems += [ImageProblem(path, "missing image") for path in dict.fromkeys(paths[sha])]
                 except Exception as exc:
-                    said, first = str(exc), str(by_sha[sha].path)  # the decoder's words may name the first path
+                    # the decoder's words may name the first path
+                    said, first = str(exc), str(by_sha[sha].path)
                     problems += [
                         ImageProblem(path, f"corrupt image (cannot be decoded: {said.replace(first, path)})")
                         for path in dict.fromkeys(paths[sha])

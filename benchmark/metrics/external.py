@@ -44,12 +44,16 @@ from benchmark.store.run_dir import RUN_FILE
 from dataset.protocol import Protocol, load_protocol
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp")  # WebP may be lossless, but a tool's WebP rarely is
+# WebP may be lossless, but a tool's WebP rarely is
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp")
 _NAME = re.compile(r"^(?P<prompt>\d+|class)_(?P<image>\d+)$")
 PRIOR_TEMPLATE = "a {}"
-SOURCE = "source.json"  # what an import writes beside generations.jsonl: the mark that it may import again there
-DEFAULT_OUTPUT = "_scores"  # where `bench score --folder DIR` writes, inside DIR, when not given --output-dir
-PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt  # DreamBench's 4
+# what an import writes beside generations.jsonl: the mark that it may import again there
+SOURCE = "source.json"
+# where `bench score --folder DIR` writes, inside DIR, when not given --output-dir
+DEFAULT_OUTPUT = "_scores"
+# DreamBench's 4
+PROTOCOL_IMAGES_PER_PROMPT = RunConfig.images_per_prompt
 
 
 def _index(value) -> int | None:
@@ -91,10 +95,12 @@ def _record(protocol: Protocol, entry: dict, file: Path, run_dir: Path, method: 
     try:
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
     except OSError:
-        digest = None  # scored as a missing image, with its path, by score_run
+        # scored as a missing image, with its path, by score_run
+        digest = None
     try:
         relative = Path(os.path.relpath(file, run_dir)).as_posix()
-    except ValueError:  # another drive on Windows
+    except ValueError:
+        # another drive on Windows
         relative = str(file)
     return {
         "method": method,
@@ -111,7 +117,8 @@ def _record(protocol: Protocol, entry: dict, file: Path, run_dir: Path, method: 
         "file": relative,
         "sha256": digest,
         "profile": "external",
-        "meaningful": None,  # unknown: another tool drew it (the scores say whether their backbones are real)
+        # unknown: another tool drew it (the scores say whether their backbones are real)
+        "meaningful": None,
     }
 
 
@@ -133,10 +140,13 @@ def _layout_entries(folder: Path, protocol: Protocol, say=None) -> list[tuple[di
             if entry["prompt_index"] != PRIOR_PROMPT_INDEX:
                 entry["prompt_index"] = int(entry["prompt_index"])
             entries.append((entry, path, str(path)))
-    if nested and say is not None:  # e.g. an older attempt kept in dog/old/: never read, and the user should know
+    # e.g. an older attempt kept in dog/old/: never read, and the user should know
+    if nested and say is not None:
         shown = nested[0].relative_to(folder).as_posix()
-        say(f"bench: warning: {len(nested)} folder(s) inside subject folders (e.g. {shown}/) are not read: "
-            "only <subject>/<prompt_index>_<image_index>.png files are")  # fmt: skip
+        say(
+            f"bench: warning: {len(nested)} folder(s) inside subject folders (e.g. {shown}/) are not read: "
+            "only <subject>/<prompt_index>_<image_index>.png files are"
+        )
     return entries
 
 
@@ -180,9 +190,11 @@ def _check_destination(run_dir: Path, method: str, source: Path) -> None:
 def _check_image_indices(records: list[dict], entries: list[tuple[dict, Path, str]]) -> None:
     """Refuse image indices counted from 1: the cells would pair with the wrong images of every other method."""
     indices = {r["image_index"] for r in records if not is_prior_preservation(r)}
-    if 0 not in indices and PROTOCOL_IMAGES_PER_PROMPT in indices:  # 1..4 where the protocol has 0..3
-        first = next(where for (entry, _, where), r in zip(entries, records, strict=True)
-                     if not is_prior_preservation(r))  # fmt: skip
+    # 1..4 where the protocol has 0..3
+    if 0 not in indices and PROTOCOL_IMAGES_PER_PROMPT in indices:
+        first = next(
+            where for (entry, _, where), r in zip(entries, records, strict=True) if not is_prior_preservation(r)
+        )
         raise BenchError(
             f"image indices count from 0, and these run {min(indices)}..{max(indices)} with no 0 (e.g. "
             f"{first}): renumber them 0..{PROTOCOL_IMAGES_PER_PROMPT - 1} (e.g. 0_1.png -> 0_0.png)"
@@ -243,8 +255,10 @@ def import_folder(
         )
     lossy = [file for _, file, _ in entries if Path(file).suffix.lower() in LOSSY_SUFFIXES]
     if lossy:
-        say(f"bench: warning: {method}: {len(lossy)} of {len(entries)} images are JPEG or WebP (e.g. {lossy[0]}): "
-            "lossy compression moves every metric a little; score the tool's PNG output where it has one")  # fmt: skip
+        say(
+            f"bench: warning: {method}: {len(lossy)} of {len(entries)} images are JPEG or WebP (e.g. {lossy[0]}): "
+            "lossy compression moves every metric a little; score the tool's PNG output where it has one"
+        )
     records, seen = [], {}
     for entry, file, where in entries:
         record = _record(protocol, entry, file, run_dir, method, where)
@@ -272,7 +286,8 @@ def import_folder(
         for (subject, prompt), sizes in div_sizes.items()
         if len(sizes) > 1
     ]
-    if mixed:  # only DIV compares two images of one prompt, so only a DIV scoring is told
+    # only DIV compares two images of one prompt, so only a DIV scoring is told
+    if mixed:
         say(
             f"bench: warning: {method}: {len(mixed)} prompt(s) hold images of different sizes (e.g. {mixed[0]}): "
             "DIV compares each pair at the first image's size, stretching the other"
@@ -302,25 +317,33 @@ def score_folder(
     manifest: Path | None = None,
     **score_options,
 ):
-    """Import `folder` (or `manifest`) into `output_dir` (default `<folder>/_scores`) and score it with `score_run`."""
+    """Import `folder` (or `manifest`) into `output_dir` (default `<folder>/_scores`) and score it with `score_run`
+    (`score_options` are its keyword arguments, `profile` a resolved `Profile` among them)."""
     from benchmark.metrics.scoring import check_scoring_inputs, score_run
 
     check_method_name(method)
+    # before the import writes anything
     check_scoring_inputs(
         dataset_dir, score_options["profile"], score_options.get("model_sources"), score_options.get("metrics")
-    )  # before the import writes anything
+    )
     output_dir = Path(output_dir) if output_dir is not None else Path(folder) / DEFAULT_OUTPUT
     said: list[str] = []
     log = score_options.get("log") or (lambda line: print(line, file=sys.stderr))
 
-    def keep(line: str) -> None:  # the table must say what the log says: `> results.md` drops stderr
+    # the table must say what the log says: `> results.md` drops stderr
+    def keep(line: str) -> None:
         said.append(line.removeprefix("bench: warning: "))
         log(line)
 
     import_folder(
-        folder, output_dir, method=method, manifest=manifest, metrics=score_options.get("metrics"),
-        log=keep, keep_identifier=score_options.get("keep_identifier", False),
-    )  # fmt: skip
+        folder,
+        output_dir,
+        method=method,
+        manifest=manifest,
+        metrics=score_options.get("metrics"),
+        log=keep,
+        keep_identifier=score_options.get("keep_identifier", False),
+    )
     report = score_run(output_dir, dataset_dir, methods=[method], **score_options)
     report.notes = said
     return report

@@ -52,7 +52,8 @@ def _notation(numbers, digits: int):
 def _number(value, notation, digits: int, sign: str = "") -> str:
     value = float(value)
     if notation == "e":
-        return f"{0.0 if abs(value) < NOISE else value:{sign}.1e}"  # two significant digits, noise as zero
+        # two significant digits, noise as zero
+        return f"{0.0 if abs(value) < NOISE else value:{sign}.1e}"
     return f"{value:{sign}.{notation}f}"
 
 

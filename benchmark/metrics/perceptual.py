@@ -42,7 +42,8 @@ class LpipsScorer(LazyModel):
 
         image = image.convert("RGB")
         if size is not None and image.size != size:
-            image = image.resize(size, Image.BICUBIC)  # only for odd external images of unequal sizes
+            # only for odd external images of unequal sizes
+            image = image.resize(size, Image.BICUBIC)
         array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
         return torch.from_numpy(array).permute(2, 0, 1)
 
@@ -87,7 +88,8 @@ def _build_real_lpips(alexnet_file: Path) -> torch.nn.Module:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)  # trunk filled in below, no download
+        # trunk filled in below, no download
+        model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
     state = read_state_dict(alexnet_file)
     trunk = {}
     for index, block in _ALEX_SLICES.items():
@@ -115,7 +117,8 @@ def load_lpips(source: str, profile: str, device="cpu", batch_size: int = DEFAUL
     alexnet_file = _alexnet_file(source, profile)
     return LpipsScorer(
         sources.lpips_id(source),
-        lambda: f"{fingerprint(alexnet_file)}+lpips-{_lpips_version()}",  # the linear layers ship with lpips
+        # the linear layers ship with lpips
+        lambda: f"{fingerprint(alexnet_file)}+lpips-{_lpips_version()}",
         lambda: _build_real_lpips(alexnet_file),
         device,
         batch_size,

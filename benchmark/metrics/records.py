@@ -76,7 +76,8 @@ def numbered_jsonl(path: Path) -> list[tuple[int, dict]]:
     return records
 
 
-SCORES_JSONL_SHA256 = "scores_jsonl_sha256"  # in scores.json: the scores.jsonl written with it
+# in scores.json: the scores.jsonl written with it
+SCORES_JSONL_SHA256 = "scores_jsonl_sha256"
 
 
 def scores_pair_problem(method_dir: Path, scores: dict | None) -> str | None:
@@ -129,7 +130,8 @@ def read_generations(run_dir: Path, method: str) -> list[dict]:
 
 
 def image_location(run_dir: Path, record: dict) -> Path:
-    path = Path(run_dir) / record["file"]  # an absolute `file` (external manifests) stays absolute
+    # an absolute `file` (external manifests) stays absolute
+    path = Path(run_dir) / record["file"]
     if ".." in Path(record["file"]).parts:
         # an imported folder's "../dog/0_0.png", relative to the scores folder as the import resolved it:
         # resolving follows a symlinked scores folder as the import did (collapsing ".." as text would not),

@@ -18,9 +18,11 @@ class MetricDef:
     name: str
     description: str
     higher_is_better: bool
-    backbone: str  # key into `sources.backbone_ids`
+    # key into `sources.backbone_ids`
+    backbone: str
     pairing: str
-    images: str  # which generated images it scores
+    # which generated images it scores
+    images: str
 
 
 METRICS: dict[str, MetricDef] = {

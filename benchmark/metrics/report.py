@@ -33,7 +33,8 @@ class MethodScores:
     splits: dict
     flags: list[dict]
     problems: list[ImageProblem]
-    rows: pd.DataFrame  # per image, as written to scores.jsonl
+    # per image, as written to scores.jsonl
+    rows: pd.DataFrame
     n_records: int
     scores_jsonl: Path
     scores_json: Path
@@ -45,16 +46,21 @@ class MethodScores:
 class ScoreReport:
     run_dir: Path
     profile: str
-    metrics: dict[str, dict]  # metric id -> definition with backbone id and weights
+    # metric id -> definition with backbone id and weights
+    metrics: dict[str, dict]
     clip_t_text: str
     methods: dict[str, MethodScores]
     comparisons: list[PairedComparison] = field(default_factory=list)
     embeddings_computed: dict[str, int] = field(default_factory=dict)
     embeddings_reused: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # what the images lack against the protocol, said before the table
-    left_out: dict[str, str] = field(default_factory=dict)  # subject -> why its dataset images could not be used
-    image_sizes: dict[str, list[str]] = field(default_factory=dict)  # method -> its protocol images' sizes ("32x32")
-    git_revision: str | None = None  # the harness code that scored (recorded in each scores.json)
+    # what the images lack against the protocol, said before the table
+    notes: list[str] = field(default_factory=list)
+    # subject -> why its dataset images could not be used
+    left_out: dict[str, str] = field(default_factory=dict)
+    # method -> its protocol images' sizes ("32x32")
+    image_sizes: dict[str, list[str]] = field(default_factory=dict)
+    # the harness code that scored (recorded in each scores.json)
+    git_revision: str | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -121,7 +127,8 @@ def scoring_signature(scores: dict, metric: str) -> tuple:
     parts = [(what, definition[key]) for what, key in SCORING_KEYS if definition.get(key) is not None]
     if metric == "clip-t" and scores.get("clip_t_text"):
         parts.append(("text", scores["clip_t_text"]))
-    if metric == "div" and scores.get("image_sizes"):  # LPIPS at the images' own resolution
+    # LPIPS at the images' own resolution
+    if metric == "div" and scores.get("image_sizes"):
         parts.append(("image size", ", ".join(scores["image_sizes"])))
     return tuple(parts)
 
@@ -215,7 +222,8 @@ def comparisons_table(comparisons: Iterable[Mapping]) -> str:
     ]
     comparisons = list(comparisons)
     for c in comparisons:
-        diffs = (c["mean_diff"], c["ci_low"], c["ci_high"])  # the difference and its CI in one notation
+        # the difference and its CI in one notation
+        diffs = (c["mean_diff"], c["ci_low"], c["ci_high"])
         lines.append(
             f"| {metric_header(c['metric'])} | {c['method_a']} | {c['method_b']} | {fmt(c['mean_a'])} | "
             f"{fmt(c['mean_b'])} | {fmt_signed(c['mean_diff'], cell=diffs)} | "
@@ -229,7 +237,8 @@ def comparisons_table(comparisons: Iterable[Mapping]) -> str:
     return "\n".join(lines)
 
 
-DEFAULT_REFERENCES = ("base", "dreambooth")  # in order of preference
+# in order of preference
+DEFAULT_REFERENCES = ("base", "dreambooth")
 
 
 def default_reference(methods: dict[str, str]) -> str | None:

@@ -53,7 +53,7 @@ from benchmark.metrics.records import (
 from benchmark.metrics.registry import METRICS, ORACLE_METRICS
 from benchmark.metrics.report import MethodScores, ScoreReport, default_reference, scoring_signature
 from benchmark.metrics.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, paired_comparison
-from benchmark.profiles import Profile, get_profile
+from benchmark.profiles import Profile
 from benchmark.store.atomic import atomic_write_json, atomic_write_text
 from benchmark.store.run_dir import RUN_FILE
 from dataset.protocol import Protocol, Subject, load_protocol
@@ -132,14 +132,15 @@ def _select_metrics(metrics: list[str] | None) -> list[str]:
     unknown = [m for m in chosen if m not in METRICS]
     if unknown:
         raise BenchError(f"unknown metric(s) {', '.join(unknown)}; `bench ls metrics` lists {', '.join(METRICS)}")
-    return [m for m in METRICS if m in chosen]  # registry order
+    # registry order
+    return [m for m in METRICS if m in chosen]
 
 
 BACKBONE_ROLES = {"dino": "dino", "clip-image": "clip", "clip-text": "clip", "lpips": "lpips"}
 
 
 def check_scoring_inputs(
-    dataset_dir: Path | str | None, profile: str, model_sources: dict[str, str] | None, metrics: list[str] | None
+    dataset_dir: Path | str | None, profile: Profile, model_sources: dict[str, str] | None, metrics: list[str] | None
 ) -> None:
     """The metric names, the dataset and each needed model's weights, checked without loading anything.
 
@@ -150,34 +151,38 @@ def check_scoring_inputs(
     from dataset.locate import resolve_dataset_dir
 
     chosen = _select_metrics(metrics)
-    scoring_profile = get_profile(profile)
-    resolve_dataset_dir(dataset_dir, scoring_profile.dataset)
+    resolve_dataset_dir(dataset_dir, profile.dataset)
     for role in dict.fromkeys(BACKBONE_ROLES[METRICS[m].backbone] for m in chosen):
-        locate_or_fail(role, sources.resolve_source(role, scoring_profile, model_sources), scoring_profile.name)
+        locate_or_fail(role, sources.resolve_source(role, profile, model_sources), profile.name)
 
 
 def _subjects_of(protocol: Protocol, records_by_method: dict[str, list[dict]]) -> list[Subject]:
     names = {record["subject"] for records in records_by_method.values() for record in records}
     for name in names:
-        protocol.subject(name)  # a one-line error for an unknown subject
+        # a one-line error for an unknown subject
+        protocol.subject(name)
     return [s for s in protocol.subjects.values() if s.name in names]
 
 
 # ------------------------------------------------------------------ real images
 @dataclass
 class RealSet:
-    embeddings: dict[str, dict[str, np.ndarray]]  # backbone cache key -> subject -> (n_real, dim)
-    oracle: pd.DataFrame  # subject -> oracle per metric, n_real
+    # backbone cache key -> subject -> (n_real, dim)
+    embeddings: dict[str, dict[str, np.ndarray]]
+    # subject -> oracle per metric, n_real
+    oracle: pd.DataFrame
 
 
 def _embed_real(
     cache: EmbeddingCache, scorers: Scorers, subjects: list[Subject], dataset_dir: Path, metrics: list[str], progress
 ) -> RealSet:
-    backbones = scorers.image_backbones([m for m in metrics if m in ("dino", "pres", "clip-i")])  # CLIP-T: no reals
+    # CLIP-T: no reals
+    backbones = scorers.image_backbones([m for m in metrics if m in ("dino", "pres", "clip-i")])
     refs = {s.name: [ImageRef(e.sha256, dataset_dir / s.name / e.file) for e in s.images] for s in subjects}
     found, problems = cache.image_embeddings(backbones, [r for rs in refs.values() for r in rs], "real", progress)
     if problems:
-        raise BenchError(f"dataset: {problems[0]}")  # validated beforehand; only a race could get here
+        # validated beforehand; only a race could get here
+        raise BenchError(f"dataset: {problems[0]}")
     embeddings = {
         b.cache_key: {name: np.stack([found[b.cache_key][r.sha256] for r in rs]) for name, rs in refs.items()}
         for b in backbones
@@ -261,9 +266,12 @@ def _method_meaning(records: list[dict], profile: Profile) -> tuple[bool, str | 
 class Earlier:
     """What a method's scores.json and scores.jsonl from an earlier scoring may lend to a subset scoring."""
 
-    metrics: list[str]  # not requested now, and scored under the current settings
-    lines: dict[tuple, dict]  # image cell -> its earlier error-free line (cells seen twice are left out)
-    groups: dict[tuple, frozenset]  # (subject, prompt) -> its error-free (cell, sha256) then: what DIV compared
+    # not requested now, and scored under the current settings
+    metrics: list[str]
+    # image cell -> its earlier error-free line (cells seen twice are left out)
+    lines: dict[tuple, dict]
+    # (subject, prompt) -> its error-free (cell, sha256) then: what DIV compared
+    groups: dict[tuple, frozenset]
 
 
 NOTHING_EARLIER = Earlier([], {}, {})
@@ -273,13 +281,12 @@ def _cell(record: dict) -> tuple[str, str, str]:
     return str(record.get("subject")), str(record.get("prompt_index")), str(record.get("image_index"))
 
 
-def _settings(profile: str) -> dict:
+def _settings(profile: Profile, protocol: Protocol) -> dict:
     """The file-wide provenance scores.json records: per-image values are only comparable when all of it matches."""
-    protocol = load_protocol(get_profile(profile).dataset)
     return {
         "protocol": protocol.version,
         "dataset_sha256": protocol.fingerprint,
-        "scoring_profile": profile,
+        "scoring_profile": profile.name,
         "versions": _versions(),
     }
 
@@ -434,29 +441,44 @@ def _merge_earlier(method, rows, records, earlier: Earlier, metrics: list[str], 
         )
     for metric in empty:
         del rows[metric]
-    partial = {m: (applicable - missing, applicable) for m, (missing, applicable) in coverage.items()
-               if m in lacking and m not in empty}  # fmt: skip
+    partial = {
+        m: (applicable - missing, applicable)
+        for m, (missing, applicable) in coverage.items()
+        if m in lacking and m not in empty
+    }
     return [m for m in METRICS if m in metrics or (m in earlier.metrics and m not in empty)], partial
 
 
+@dataclass
+class Scoring:
+    """What every step of one `score_run` reads: its arguments resolved once, so the steps take this, not a dozen."""
+
+    run_dir: Path
+    scorers: Scorers
+    cache: EmbeddingCache
+    keep_identifier: bool
+    progress: bool
+    # the bootstrap's n_resamples and seed, as aggregate and statistics take them
+    stats: dict
+    # what scores.json records of how it scored, the same for every method (see `_settings`)
+    settings: dict
+    warn: Callable[[str], None]
+    say: Callable[[str], None]
+
+    @property
+    def clip_t_text(self) -> str:
+        return CLIP_T_TEXT[self.keep_identifier]
+
+
 def _score_method(
-    run_dir: Path,
-    method: str,
-    records: list[dict],
-    real: RealSet,
-    cache: EmbeddingCache,
-    scorers: Scorers,
-    metrics: list[str],
-    keep_identifier: bool,
-    progress: bool,
-    stats: dict,
-    earlier: Earlier,
-    warn: Callable[[str], None],
+    scoring: Scoring, method: str, records: list[dict], metrics: list[str], real: RealSet, earlier: Earlier
 ) -> MethodScores:
-    rows = _image_rows(records, keep_identifier)
+    """One method's images scored on `metrics` (problems left out, one line each), then the earlier values kept."""
+    run_dir, cache, scorers, stats = scoring.run_dir, scoring.cache, scoring.scorers, scoring.stats
+    rows = _image_rows(records, scoring.keep_identifier)
     refs, problems = check_generated(run_dir, records)
     found, decode_problems = cache.image_embeddings(
-        scorers.image_backbones(metrics), list(refs.values()), "generated", progress
+        scorers.image_backbones(metrics), list(refs.values()), "generated", scoring.progress
     )
     bad = {p.path for p in decode_problems}
     problems += [(i, p) for i, ref in refs.items() for p in decode_problems if p.path == str(ref.path)]
@@ -481,7 +503,7 @@ def _score_method(
         rows.loc[index, metrics] = np.nan
     partial = {}
     if earlier.metrics:
-        metrics, partial = _merge_earlier(method, rows, records, earlier, metrics, warn)
+        metrics, partial = _merge_earlier(method, rows, records, earlier, metrics, scoring.warn)
 
     table = aggregate.per_subject_table(rows, real.oracle.loc[pd.unique(rows["subject"])], metrics)
     meaningful, banner = _method_meaning(records, scorers.profile)
@@ -541,9 +563,10 @@ def _jsonl_line(record: dict, scored: dict, metrics: list[str], meaningful: bool
     return json.dumps(_plain(line), sort_keys=True)
 
 
-def _write_method(
-    scores: MethodScores, records: list[dict], report: ScoreReport, metrics: list[str], stats: dict, sizes: list[str]
-) -> None:
+def _write_method(scoring: Scoring, scores: MethodScores, records: list[dict], report: ScoreReport) -> None:
+    """scores.jsonl first, then scores.json naming its hash: a scoring killed between the two leaves a pair that
+    readers refuse (records.scores_pair_problem) instead of numbers that belong to other images."""
+    metrics, stats = list(scores.summary), scoring.stats
     scored = scores.rows[[*metrics, "clip_t_text", "error"]].to_dict(orient="records")
     lines = [
         _jsonl_line(record, values, metrics, scores.meaningful) for record, values in zip(records, scored, strict=True)
@@ -553,13 +576,16 @@ def _write_method(
     per_subject = scores.per_subject.reset_index().to_dict(orient="records")
     payload = {
         "method": scores.method,
-        **_settings(report.profile),  # what `_earlier_scores` compares before keeping a value
+        # what `_earlier_scores` compares before keeping a value
+        **scoring.settings,
         "meaningful": scores.meaningful,
         "banner": scores.banner,
         "metrics": {m: report.metrics[m] for m in metrics},
         "clip_t_text": report.clip_t_text,
-        "image_sizes": sizes,  # DIV is measured at these (reports pair DIV within one size only)
-        "git_revision": report.git_revision,  # the scoring code's (a report flags uncommitted code, '+dirty')
+        # DIV is measured at these (reports pair DIV within one size only)
+        "image_sizes": report.image_sizes[scores.method],
+        # the scoring code's (a report flags uncommitted code, '+dirty')
+        "git_revision": report.git_revision,
         "statistics": {
             "aggregation": "per-subject means, then the macro mean over subjects",
             "ci": f"{CONFIDENCE:.0%} percentile bootstrap over subjects",
@@ -658,12 +684,119 @@ def _records_to_score(
     return RecordsToScore(methods, metrics, records, sizes, dataset_dir, left_out)
 
 
+@dataclass
+class MetricDefinitions:
+    """Each metric's definition: the requested ones computed up front (which locates their models, so a missing
+    one fails before any image is read), an earlier metric's only when its kept values are checked against it."""
+
+    scorers: Scorers
+    known: dict[str, dict]
+
+    def of(self, metric: str) -> tuple[dict | None, str | None]:
+        """An earlier metric's current definition; a model missing here means its settings cannot be checked."""
+        if metric not in self.known:
+            try:
+                self.known.update(_metric_definitions(self.scorers, [metric]))
+            except BenchError as exc:
+                # "missing weights: ROLE=SOURCE (where)"
+                return None, str(exc).split(". ")[0]
+        return self.known[metric], None
+
+
+def _scoring_target(run_dir: Path | str, profile: Profile) -> tuple[Path, Protocol]:
+    """The run directory and the protocol its images are scored against, refused before anything is read when the
+    run was made on the other dataset."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BenchError(f"run directory {run_dir} does not exist")
+    protocol = load_protocol(profile.dataset)
+    _refuse_other_dataset(run_dir, protocol, profile.name)
+    return run_dir, protocol
+
+
+def _warner(log: Callable[[str], None] | None) -> Callable[[str], None]:
+    """Warnings go to `log` when a caller collects the lines, else to stderr, apart from the table on stdout."""
+
+    def warn(message: str) -> None:
+        (log or (lambda line: print(line, file=sys.stderr)))(f"bench: warning: {message}")
+
+    return warn
+
+
+def _scoring_revision(warn: Callable[[str], None]) -> str | None:
+    """The harness revision every scores.json records, asked once (git runs twice per ask); a checkout with
+    uncommitted changes is warned of, since these scores cannot be traced to a commit."""
+    revision = environment.git_revision()
+    uncommitted = environment.uncommitted_warning(revision, "these scores")
+    if uncommitted:
+        warn(uncommitted)
+    return revision
+
+
+def _lendable_scores(
+    scoring: Scoring, methods: list[str], metrics: list[str], definitions: MetricDefinitions
+) -> dict[str, Earlier]:
+    """Per method, what its earlier scores of the metrics not asked for now may lend (same settings only), said
+    in one line each, so that scoring one metric again never erases the others."""
+    earlier = {
+        method: _earlier_scores(
+            method,
+            scoring.run_dir / method,
+            metrics,
+            scoring.settings,
+            scoring.clip_t_text,
+            definitions.of,
+            scoring.warn,
+        )
+        for method in methods
+    }
+    for method, kept in earlier.items():
+        if kept.metrics:
+            scoring.say(f"{method}: keeping the earlier {_names(kept.metrics)} scores (same scoring settings)")
+    return earlier
+
+
+def _real_images(
+    scoring: Scoring, subjects: list[Subject], dataset_dir: Path, metrics: list[str], earlier: dict[str, Earlier]
+) -> RealSet:
+    """The subjects' real images embedded once, for the metrics asked for and for the oracle of any kept one
+    (a kept DINO needs its oracle row as much as a fresh one)."""
+    oracle_metrics = {m for kept in earlier.values() for m in kept.metrics if m in ORACLE_METRICS}
+    real_metrics = [m for m in METRICS if m in metrics or m in oracle_metrics]
+    scoring.say(f"embedding {sum(len(s.images) for s in subjects)} real images of {len(subjects)} subjects")
+    return _embed_real(scoring.cache, scoring.scorers, subjects, dataset_dir, real_metrics, scoring.progress)
+
+
+def _score_and_write(
+    scoring: Scoring, report: ScoreReport, found: RecordsToScore, real: RealSet, earlier: dict[str, Earlier]
+) -> None:
+    """Each method scored and its files written before the next one starts: a scoring killed midway keeps the
+    methods it finished."""
+    for method in found.methods:
+        records = found.records[method]
+        scoring.say(f"scoring {method}: {len(records)} images")
+        scores = _score_method(scoring, method, records, found.metrics, real, earlier[method])
+        report.image_sizes[method] = size_labels(found.sizes[method])
+        _write_method(scoring, scores, records, report)
+        report.methods[method] = scores
+
+
+def _finish_report(scoring: Scoring, report: ScoreReport, definitions: MetricDefinitions) -> None:
+    """The definitions of the metrics some method ended with (asked for or kept), the paired comparisons over
+    them, and what the embedding cache computed and reused."""
+    used = {m for scores in report.methods.values() for m in scores.summary}
+    report.metrics = {m: definitions.known[m] for m in METRICS if m in used}
+    report.comparisons = compare_methods(report, **scoring.stats)
+    report.embeddings_computed = dict(scoring.cache.computed)
+    report.embeddings_reused = dict(scoring.cache.reused)
+
+
 def score_run(
     run_dir: Path,
     dataset_dir: Path | None,
     *,
     methods: list[str] | None = None,
-    profile: str,
+    profile: Profile,
     model_sources: dict[str, str] | None = None,
     device: str = "cpu",
     keep_identifier: bool = False,
@@ -678,9 +811,10 @@ def score_run(
     """Score every (or the named) method of a run directory; see the module docstring for what is written.
 
     `profile` picks the scoring backbones (`tiny`: random toys; `sd15`: DINO ViT-S/16 and
-    CLIP ViT-B/32 from the Hugging Face cache); `model_sources` overrides them by role
-    ('dino', 'clip', 'lpips') with a hub id or local path. `metrics` limits what is
-    computed (default: all of `list_metrics()`). A user-fixable problem raises BenchError.
+    CLIP ViT-B/32 from the Hugging Face cache) and the dataset whose real images score;
+    `model_sources` overrides the backbones by role ('dino', 'clip', 'lpips') with a hub id
+    or local path. `metrics` limits what is computed (default: all of `list_metrics()`). A
+    user-fixable problem raises BenchError.
 
     A subset merges into the method's earlier scores, so scoring one metric again never
     erases the others. The requested metrics are computed afresh for every image. Each
@@ -703,7 +837,8 @@ def score_run(
         run_dir: the run directory (each method's generations.jsonl in its folder).
         dataset_dir: the DreamBench copy with the real images (None: where the harness looks by default).
         methods: the method labels to score (default: every one with a generations.jsonl).
-        profile: the profile whose backbones score.
+        profile: the profile whose backbones and dataset score, resolved (`benchmark.profiles.get_profile`):
+            the caller looks the name up once, as `bench run` and `bench score` do.
         model_sources: the backbones by role instead of the profile's.
         device: where the backbones run.
         keep_identifier: CLIP-T reads the prompt with the rare identifier in it, not the class noun.
@@ -717,93 +852,49 @@ def score_run(
     Returns:
         The scores per method, their definitions and the paired comparisons (also written to disk).
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise BenchError(f"run directory {run_dir} does not exist")
-    say = log or (lambda message: None)
+    run_dir, protocol = _scoring_target(run_dir, profile)
+    warn = _warner(log)
 
-    def warn(message: str) -> None:
-        (log or (lambda line: print(line, file=sys.stderr)))(f"bench: warning: {message}")
-
-    scoring_profile = get_profile(profile)
-    protocol = load_protocol(scoring_profile.dataset)
-    _refuse_other_dataset(run_dir, protocol, scoring_profile.name)
     # 1. the records to score, less damaged subjects and methods with none
     found = _records_to_score(run_dir, dataset_dir, methods, metrics, protocol, warn)
-    methods, metrics, records, sizes = found.methods, found.metrics, found.records, found.sizes
-    dataset_dir, left_out = found.dataset_dir, found.left_out
-    subjects = _subjects_of(protocol, records)
+    subjects = _subjects_of(protocol, found.records)
 
     # 2. the scoring models, each located now: a missing one fails up front
-    # asked once: git runs twice per ask
-    revision = environment.git_revision()
-    uncommitted = environment.uncommitted_warning(revision, "these scores")
-    if uncommitted:
-        warn(uncommitted)
-    scorers = Scorers(scoring_profile, model_sources, device, batch_size)
-    definitions = _metric_definitions(scorers, metrics)
-    cache = cache if cache is not None else EmbeddingCache()
-    stats = {"n_resamples": bootstrap_resamples, "seed": bootstrap_seed}
-
-    def definition_of(metric: str) -> tuple[dict | None, str | None]:
-        """An earlier metric's current definition; a model missing here means its settings cannot be checked."""
-        if metric not in definitions:
-            try:
-                definitions.update(_metric_definitions(scorers, [metric]))
-            except BenchError as exc:
-                return None, str(exc).split(". ")[0]  # "missing weights: ROLE=SOURCE (where)"
-        return definitions[metric], None
+    revision = _scoring_revision(warn)
+    scorers = Scorers(profile, model_sources, device, batch_size)
+    definitions = MetricDefinitions(scorers, _metric_definitions(scorers, found.metrics))
+    scoring = Scoring(
+        run_dir=run_dir,
+        scorers=scorers,
+        cache=cache if cache is not None else EmbeddingCache(),
+        keep_identifier=keep_identifier,
+        progress=progress,
+        stats={"n_resamples": bootstrap_resamples, "seed": bootstrap_seed},
+        settings=_settings(profile, protocol),
+        warn=warn,
+        say=log or (lambda message: None),
+    )
 
     # 3. what earlier scores of other metrics may lend, under the same settings
-    settings = _settings(scoring_profile.name)
-    earlier = {
-        method: _earlier_scores(
-            method, run_dir / method, metrics, settings, CLIP_T_TEXT[keep_identifier], definition_of, warn
-        )
-        for method in methods
-    }
-    for method, kept in earlier.items():
-        if kept.metrics:
-            say(f"{method}: keeping the earlier {_names(kept.metrics)} scores (same scoring settings)")
-    oracle_metrics = {m for kept in earlier.values() for m in kept.metrics if m in ORACLE_METRICS}
-    real_metrics = [m for m in METRICS if m in metrics or m in oracle_metrics]
+    earlier = _lendable_scores(scoring, found.methods, found.metrics, definitions)
 
-    # 4. the real images, 5. each method's images, written as they are scored, 6. the comparisons
-    say(f"embedding {sum(len(s.images) for s in subjects)} real images of {len(subjects)} subjects")
-    real = _embed_real(cache, scorers, subjects, dataset_dir, real_metrics, progress)
+    # 4. the real images
+    real = _real_images(scoring, subjects, found.dataset_dir, found.metrics, earlier)
+
+    # 5. each method's images, written as they are scored
     report = ScoreReport(
         run_dir=run_dir,
-        profile=scoring_profile.name,
-        metrics=definitions,
-        clip_t_text=CLIP_T_TEXT[keep_identifier],
+        profile=profile.name,
+        metrics=definitions.known,
+        clip_t_text=scoring.clip_t_text,
         methods={},
-        left_out=left_out,
+        left_out=found.left_out,
         git_revision=revision,
     )
-    for method in methods:
-        say(f"scoring {method}: {len(records[method])} images")
-        scores = _score_method(
-            run_dir,
-            method,
-            records[method],
-            real,
-            cache,
-            scorers,
-            metrics,
-            keep_identifier,
-            progress,
-            stats,
-            earlier[method],
-            warn,
-        )
-        report.image_sizes[method] = size_labels(sizes[method])
-        _write_method(scores, records[method], report, list(scores.summary), stats, report.image_sizes[method])
-        report.methods[method] = scores
-    used = {m for scores in report.methods.values() for m in scores.summary}
-    report.metrics = {m: definitions[m] for m in METRICS if m in used}
-    report.comparisons = compare_methods(report, **stats)
-    report.embeddings_computed = dict(cache.computed)
-    report.embeddings_reused = dict(cache.reused)
+    _score_and_write(scoring, report, found, real, earlier)
+
+    # 6. the comparisons
+    _finish_report(scoring, report, definitions)
     return report
 
 
@@ -822,16 +913,21 @@ def compare_methods(report: ScoreReport, **bootstrap_options) -> list:
 
     def scored_as(method: str) -> dict:
         """What this scoring writes to the method's scores.json about how it scored."""
-        return {"metrics": report.metrics, "clip_t_text": report.clip_t_text,
-                "image_sizes": report.image_sizes.get(method)}  # fmt: skip
+        return {
+            "metrics": report.metrics,
+            "clip_t_text": report.clip_t_text,
+            "image_sizes": report.image_sizes.get(method),
+        }
 
     out = []
     for other in names[1:]:
         for metric in report.metrics:
             if metric not in report.methods[names[0]].summary or metric not in report.methods[other].summary:
-                continue  # a metric one of them kept from an earlier scoring and the other lacks
+                # a metric one of them kept from an earlier scoring and the other lacks
+                continue
             if scoring_signature(scored_as(names[0]), metric) != scoring_signature(scored_as(other), metric):
-                continue  # two instruments (within one scoring only DIV's image size can differ), as reports say
+                # two instruments (within one scoring only DIV's image size can differ), as reports say
+                continue
             comparison = paired_comparison(
                 report.methods[names[0]].rows,
                 report.methods[other].rows,

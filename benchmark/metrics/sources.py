@@ -38,7 +38,8 @@ def resolve_source(role: str, profile: Profile | str, model_sources: dict[str, s
         return profile.models[role].source
     if not profile.meaningful:
         return BUILTIN_TINY
-    return get_profile("sd15").models[role].source  # DESIGN.md's backbones, as the sd15 profile names them
+    # DESIGN.md's backbones, as the sd15 profile names them
+    return get_profile("sd15").models[role].source
 
 
 def _label(role: str, source: str) -> str:
@@ -58,7 +59,8 @@ def clip_quick_gelu(source: str, location: Path | None = None) -> bool:
     says (a copy of OpenAI's weights under another name needs `quick_gelu: true` there); a bare
     checkpoint is taken for OpenAI's ViT-B/32 (what DESIGN.md pins).
     """
-    named = Path(source).name if Path(source).exists() else source  # a local path: its own name, not its parents'
+    # a local path: its own name, not its parents'
+    named = Path(source).name if Path(source).exists() else source
     if "openai" in named.lower():
         return True
     folder = Path(location) if location is not None else Path(source)
@@ -68,7 +70,8 @@ def clip_quick_gelu(source: str, location: Path | None = None) -> bool:
             return bool(json.loads(config.read_text(encoding="utf-8")).get("model_cfg", {}).get("quick_gelu", False))
         except (OSError, ValueError, AttributeError):
             return False
-    return folder.exists()  # a bare checkpoint, or a folder holding one: loaded as OpenAI's ViT-B/32
+    # a bare checkpoint, or a folder holding one: loaded as OpenAI's ViT-B/32
+    return folder.exists()
 
 
 def _clip_label(source: str, quick_gelu: bool | None) -> str:

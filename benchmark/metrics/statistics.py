@@ -94,7 +94,8 @@ def macro_estimate(per_subject, n_images: int, **bootstrap_options) -> Estimate 
     )
 
 
-SIGNIFICANCE_LEVEL = 0.05  # what the reports' ▲/▼ marks and "significant" mean
+# what the reports' ▲/▼ marks and "significant" mean
+SIGNIFICANCE_LEVEL = 0.05
 
 
 def smallest_wilcoxon_p(n_subjects: int) -> float:
@@ -182,11 +183,14 @@ class PairedComparison:
     method_a: str
     method_b: str
     n_subjects: int
-    n_cells: int  # shared (subject, prompt, image) cells
-    seed_mismatches: int  # shared cells whose recorded seeds differ (not the same noise)
+    # shared (subject, prompt, image) cells
+    n_cells: int
+    # shared cells whose recorded seeds differ (not the same noise)
+    seed_mismatches: int
     mean_a: float
     mean_b: float
-    mean_diff: float  # b - a, macro over subjects
+    # b - a, macro over subjects
+    mean_diff: float
     ci_low: float | None
     ci_high: float | None
     p_value: float
@@ -198,7 +202,8 @@ class PairedComparison:
 
 def _cell_frame(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
     frame = cells[[*CELL_KEY, "seed", metric]].copy() if "seed" in cells else cells[[*CELL_KEY, metric]].copy()
-    frame["prompt_index"] = frame["prompt_index"].astype(str)  # ints and "class" in one key
+    # ints and "class" in one key
+    frame["prompt_index"] = frame["prompt_index"].astype(str)
     return frame[np.isfinite(frame[metric].astype(float))]
 
 
@@ -217,7 +222,8 @@ def paired_comparison(
     if joined.empty:
         return None
     seed_mismatches = 0
-    if {"seed_a", "seed_b"} <= set(joined.columns):  # an unknown seed (another tool's image) is no mismatch
+    # an unknown seed (another tool's image) is no mismatch
+    if {"seed_a", "seed_b"} <= set(joined.columns):
         known = joined["seed_a"].notna() & joined["seed_b"].notna()
         seed_mismatches = int((joined.loc[known, "seed_a"] != joined.loc[known, "seed_b"]).sum())
     per_subject = joined.groupby("subject")[[f"{metric}_a", f"{metric}_b"]].mean()

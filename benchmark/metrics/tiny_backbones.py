@@ -21,7 +21,8 @@ TINY_DINO_CONFIG = {
     "depth": 2,
     "num_heads": 2,
     "mlp_ratio": 2.0,
-    "num_classes": 0,  # no head: the CLS token is the feature, as with the real DINO weights
+    # no head: the CLS token is the feature, as with the real DINO weights
+    "num_classes": 0,
 }
 
 TINY_CLIP_CONFIG = {
@@ -35,7 +36,8 @@ TINY_CLIP_CONFIG = {
         "heads": 2,
         "layers": 2,
     },
-    "quick_gelu": True,  # OpenAI CLIP's activation
+    # OpenAI CLIP's activation
+    "quick_gelu": True,
 }
 
 
@@ -60,5 +62,6 @@ def tiny_lpips() -> torch.nn.Module:
     import lpips
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torchvision's deprecation notice for `pretrained=`
+        # torchvision's deprecation notice for `pretrained=`
+        warnings.simplefilter("ignore")
         return _seeded(lambda: lpips.LPIPS(net="alex", pnet_rand=True, verbose=False))

@@ -47,7 +47,8 @@ class ModelStatus:
     role: str
     source: str
     present: bool
-    where: str  # resolved folder/file, or why it is missing
+    # resolved folder/file, or why it is missing
+    where: str
 
 
 def hub_cache_dir() -> str:
@@ -107,7 +108,8 @@ def require_models(profile: Profile, sources: dict[str, str], roles: list[str]) 
     statuses = model_statuses(profile, sources, roles)
     missing = [s for s in statuses if not s.present]
     local = [s for s in missing if _looks_local(s.source)]
-    if local:  # a mistyped path: downloading would not help
+    # a mistyped path: downloading would not help
+    if local:
         named = "; ".join(f"models.{s.role}={s.source}" for s in local)
         raise BenchError(f"missing weights: {named}: no such folder or file on this machine")
     pocket = [s for s in missing if s.source.startswith(POCKET_PREFIX)]
@@ -204,8 +206,10 @@ def load_base_components(source: str, location: str, device=None) -> dict:
     }
 
 
-STAMP_BYTES = 1 << 20  # read at each end of every weights file
-STAMP_SAMPLES, STAMP_SAMPLE_BYTES = 64, 1 << 16  # and at this many evenly spaced places between
+# read at each end of every weights file
+STAMP_BYTES = 1 << 20
+# and at this many evenly spaced places between
+STAMP_SAMPLES, STAMP_SAMPLE_BYTES = 64, 1 << 16
 
 
 def weights_stamp(location: str) -> str | None:
@@ -223,9 +227,13 @@ def weights_stamp(location: str) -> str | None:
     path = Path(location)
     if path.is_file():
         files = {path.name: path}
-    elif path.is_dir():  # hidden entries (.cache/, .gitattributes) are no weights
-        files = {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*"))
-                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)}  # fmt: skip
+    elif path.is_dir():
+        # hidden entries (.cache/, .gitattributes) are no weights
+        files = {
+            p.relative_to(path).as_posix(): p
+            for p in sorted(path.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        }
     else:
         return None
     digest = hashlib.sha256()

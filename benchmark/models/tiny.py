@@ -13,7 +13,8 @@ import torch
 
 from benchmark.models.tokenizer import CLIP_VOCAB_SIZE, MODEL_MAX_LENGTH, clip_tokenizer
 
-TINY_WEIGHT_SEED = 20230315  # fixed: the tiny models are part of the protocol of a tiny run
+# fixed: the tiny models are part of the protocol of a tiny run
+TINY_WEIGHT_SEED = 20230315
 TINY_RESOLUTION = 32
 
 
@@ -29,7 +30,8 @@ def _seeded(build, init_device: torch.device | None = None):
             module = build()
         return module.eval()
     with torch.random.fork_rng(devices=[init_device], device_type=init_device.type), init_device:
-        torch.manual_seed(TINY_WEIGHT_SEED)  # seeds every device's generator
+        # seeds every device's generator
+        torch.manual_seed(TINY_WEIGHT_SEED)
         module = build()
     return module.cpu().eval()
 
@@ -117,10 +119,18 @@ def sd15_sized_components(init_device: torch.device | None = None) -> dict:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     text_config = CLIPTextConfig(
-        vocab_size=CLIP_VOCAB_SIZE, hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-        num_hidden_layers=12, max_position_embeddings=MODEL_MAX_LENGTH, projection_dim=768, hidden_act="quick_gelu",
-        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
-    )  # fmt: skip
+        vocab_size=CLIP_VOCAB_SIZE,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_attention_heads=12,
+        num_hidden_layers=12,
+        max_position_embeddings=MODEL_MAX_LENGTH,
+        projection_dim=768,
+        hidden_act="quick_gelu",
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+    )
     return {
         "unet": _seeded(lambda: UNet2DConditionModel(sample_size=64, cross_attention_dim=768), init_device),
         "vae": _seeded(

@@ -13,7 +13,8 @@ from filelock import FileLock, Timeout
 
 from benchmark.errors import BenchError
 
-SCORING = ".lock-scoring"  # held by `bench score` (with the run locks), so a refused run is told it is a scoring
+# held by `bench score` (with the run locks), so a refused run is told it is a scoring
+SCORING = ".lock-scoring"
 
 
 def _held(path: Path) -> bool:
@@ -38,13 +39,15 @@ def run_lock(run_dir: Path, shard: tuple[int, int]):
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        if _held(run_dir / SCORING):  # a scoring holds the run's locks while it works: say that it is one
+        # a scoring holds the run's locks while it works: say that it is one
+        if _held(run_dir / SCORING):
             raise scoring from None
         raise BenchError(
             f"another `bench run` is writing to {run_dir} (lock {name}); "
             "wait for it to finish or use another --output-dir"
         ) from None
-    if _held(run_dir / SCORING):  # a shard whose lock the scoring could not know of (made since it began)
+    # a shard whose lock the scoring could not know of (made since it began)
+    if _held(run_dir / SCORING):
         lock.release()
         raise scoring
     try:

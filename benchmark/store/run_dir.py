@@ -43,13 +43,15 @@ LAYOUT_VERSION = 1
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:  # in blocks: a trained UNet is gigabytes
+    # in blocks: a trained UNet is gigabytes
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-ARTIFACT_HASHES = "file_sha256"  # in artifact.json: each trained file's SHA-256, taken when it was published
+# in artifact.json: each trained file's SHA-256, taken when it was published
+ARTIFACT_HASHES = "file_sha256"
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -76,7 +78,8 @@ def _same_but_older_record(before: dict, info: dict, run_options: frozenset[str]
         # recorded before fingerprints, or this code cannot be fingerprinted now (no source to read): unchecked
         before = {k: v for k, v in before.items() if k != "plugin_code"}
         info = {k: v for k, v in info.items() if k != "plugin_code"}
-    if "base_versions" not in before:  # recorded before the built-in versions a plug-in is built on were
+    # recorded before the built-in versions a plug-in is built on were
+    if "base_versions" not in before:
         info = {k: v for k, v in info.items() if k != "base_versions"}
     return before == info
 
@@ -109,7 +112,8 @@ class RunStore:
                 f"without it the run's configuration cannot be checked, so nothing is added; put {RUN_FILE} back "
                 "(from a backup), or use another --output-dir"
             )
-        if foreign and not (self.root / RUN_FILE).exists():  # a shard may have made the run (and more) meanwhile
+        # a shard may have made the run (and more) meanwhile
+        if foreign and not (self.root / RUN_FILE).exists():
             raise BenchError(
                 f"{self.root} is not empty (it holds {foreign[0]}) and is not a bench run directory; "
                 "choose another --output-dir"
@@ -149,11 +153,14 @@ class RunStore:
             if existing.get("base_weights", manifest.get("base_weights")) != manifest.get("base_weights"):
                 # absent on either side: recorded before stamps, or weights that have no files (built-in)
                 if "base_weights" in existing and "base_weights" in manifest:
-                    diffs.append(f"models.base: the weights at {config.model_sources().get('base')} have changed "
-                                 "since (other files or bytes)")  # fmt: skip
+                    diffs.append(
+                        f"models.base: the weights at {config.model_sources().get('base')} have changed "
+                        "since (other files or bytes)"
+                    )
             if existing.get("device_type", manifest["device_type"]) != manifest["device_type"]:
                 diffs.append(f"device: {existing['device_type']} -> {manifest['device_type']} (use --device)")
-            was_deterministic = existing.get("deterministic_kernels", False)  # absent: recorded before the option
+            # absent: recorded before the option
+            was_deterministic = existing.get("deterministic_kernels", False)
             if "deterministic_kernels" in manifest and was_deterministic != manifest["deterministic_kernels"]:
                 # a run is reproducible only if all of it ran on deterministic kernels
                 started = "with" if was_deterministic else "without"
@@ -164,7 +171,8 @@ class RunStore:
                     "use another --output-dir (results are never overwritten)"
                 )
             return
-        self.refuse_foreign_directory()  # a dry run of a run not made yet
+        # a dry run of a run not made yet
+        self.refuse_foreign_directory()
 
     def log_invocation(self, entry: dict) -> None:
         """Appended, not rewritten (shards append side by side); a line a killed process left half-written is
@@ -201,7 +209,8 @@ class RunStore:
                     "this method, or use another --output-dir"
                 )
             before = old.get("info", {})
-            if old.get("key") == key or before == info:  # (the second: a folder that adopted a newer record)
+            # (the second: a folder that adopted a newer record)
+            if old.get("key") == key or before == info:
                 return old["key"]
             if _same_but_older_record(before, info, run_options):
                 if write and any(part in info and part not in before for part in ("plugin_code", "base_versions")):
@@ -243,8 +252,9 @@ class RunStore:
         folder = self.method_dir(method)
         artifacts = folder / "artifacts"
         trained = artifacts.is_dir() and any(not p.name.startswith(".staging-") for p in artifacts.iterdir())
-        return trained or any(path.is_file() for part in ("records", "images", "scratch")
-                              for path in (folder / part).rglob("*"))  # fmt: skip
+        return trained or any(
+            path.is_file() for part in ("records", "images", "scratch") for path in (folder / part).rglob("*")
+        )
 
     # ------------------------------------------------------------ artifacts
     def artifact_dir(self, method: str, subject: str) -> Path:
@@ -283,7 +293,8 @@ class RunStore:
             self.remove_scratch(method, subject)
         self.remove_stale_temporaries(method, subject)
 
-    STALE_AFTER_SECONDS = 600  # a live write's temporary file exists for milliseconds; an overlapping run's too
+    # a live write's temporary file exists for milliseconds; an overlapping run's too
+    STALE_AFTER_SECONDS = 600
 
     def remove_stale_temporaries(self, method: str, subject: str) -> None:
         """`.NAME.XXXX.tmp` siblings that an atomic write of this cell's images or records left when its process
@@ -303,7 +314,8 @@ class RunStore:
         remove_tree(self.root, scratch / subject)
         try:
             scratch.rmdir()
-        except OSError:  # another cell's checkpoints are still there, or it is gone already
+        except OSError:
+            # another cell's checkpoints are still there, or it is gone already
             pass
 
     def publish_artifact(self, method: str, subject: str, staging: Path, info: dict) -> dict:
@@ -315,9 +327,11 @@ class RunStore:
         atomic_write_json(staging / "artifact.json", info)
         final = self.artifact_dir(method, subject)
         finished = read_json_object(final / "artifact.json")
-        if finished is not None:  # finished meanwhile by an overlapping run: keep that one
+        # finished meanwhile by an overlapping run: keep that one
+        if finished is not None:
             return finished
-        if final.exists():  # an incomplete leftover (no artifact.json, or an unreadable one): replace it
+        # an incomplete leftover (no artifact.json, or an unreadable one): replace it
+        if final.exists():
             require_inside(self.root, final)
             shutil.rmtree(final)
         os.replace(staging, final)
@@ -435,16 +449,19 @@ class RunStore:
             try:
                 group = json.loads(path.read_text(encoding="utf-8"))["records"]
             except (OSError, json.JSONDecodeError, KeyError, TypeError):
-                continue  # an unreadable group is simply not finished; the next run redoes it
+                # an unreadable group is simply not finished; the next run redoes it
+                continue
             if isinstance(group, list) and all(isinstance(r, dict) and _ORDER_KEYS <= set(r) for r in group):
-                records.extend(group)  # (an edited one is checked whole, and made again, when its cell runs)
+                # (an edited one is checked whole, and made again, when its cell runs)
+                records.extend(group)
         return records
 
     def write_generations_jsonl(self, method: str, order: list[str]) -> int:
         rank = {name: i for i, name in enumerate(order)}
 
         def order_key(r):
-            prompt = r["prompt_index"]  # protocol prompts by number, then the PRES prompt
+            # protocol prompts by number, then the PRES prompt
+            prompt = r["prompt_index"]
             prompt_rank = (0, prompt) if isinstance(prompt, int) else (1, 0)
             return rank.get(r["subject"], len(rank)), r["subject"], prompt_rank, r["image_index"]
 
@@ -461,20 +478,24 @@ class RunStore:
         record = {"method": method, "subject": subject, "error": error, "detail": detail}
         try:
             atomic_write_json(self.failure_path(method, subject), record)
-        except FileNotFoundError:  # another shard's clear_failure removed the empty folder just after it was made
+        except FileNotFoundError:
+            # another shard's clear_failure removed the empty folder just after it was made
             atomic_write_json(self.failure_path(method, subject), record)
 
     def clear_failure(self, method: str, subject: str) -> None:
         path = self.failure_path(method, subject)
         path.unlink(missing_ok=True)
         try:
-            path.parent.rmdir()  # an empty failures/ folder would suggest something had failed
-        except OSError:  # other failures are recorded there, or it is gone already
+            # an empty failures/ folder would suggest something had failed
+            path.parent.rmdir()
+        except OSError:
+            # other failures are recorded there, or it is gone already
             pass
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_ORDER_KEYS = {"subject", "prompt_index", "image_index"}  # what generations.jsonl is sorted by
+# what generations.jsonl is sorted by
+_ORDER_KEYS = {"subject", "prompt_index", "image_index"}
 
 
 def _is_planned(record: object, expected: dict) -> bool:
@@ -493,7 +514,8 @@ def read_json_object(path: Path) -> dict | None:
     """A JSON object from a file, or None when the file is missing, unreadable or not an object."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):  # absent, or broken; another OSError (EIO, EACCES) is no verdict
+    except (FileNotFoundError, ValueError):
+        # absent, or broken; another OSError (EIO, EACCES) is no verdict
         return None
     return value if isinstance(value, dict) else None
 

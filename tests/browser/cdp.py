@@ -71,7 +71,8 @@ class Chromium:
 
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> Chromium:
-        import websocket  # websocket-client
+        # websocket-client
+        import websocket
 
         self._process = subprocess.Popen(
             [

@@ -27,7 +27,8 @@ from tests.conftest import FAKE_METHOD, SHARED_DATASET, tiny_run
 
 SUBJECTS = ["backpack", "dog"]
 MAIN_METHODS = ["base", "dreambooth", "dreambooth-no-prior", "fake"]
-FAILING = "fake[fail_on=dog,size=64]"  # LPIPS needs images larger than the fake's default 16 px
+# LPIPS needs images larger than the fake's default 16 px
+FAILING = "fake[fail_on=dog,size=64]"
 OTHER = "fake[size=64]"
 
 
@@ -35,7 +36,8 @@ OTHER = "fake[size=64]"
 class ReportRuns:
     main: Path
     other: Path
-    report: Path  # write_report([main, other], report, baseline="base")
+    # write_report([main, other], report, baseline="base")
+    report: Path
     root: Path
 
 
@@ -101,8 +103,16 @@ def wide_report() -> Path:
     atexit.register(shutil.rmtree, root, True)
     saved = _env(root)
     try:
-        tiny_run(root / "run", SHARED_DATASET, methods=WIDE_METHODS, subjects=["dog"], score=True, generate_pres=True,
-                 limit_prompts=1, images_per_prompt=4)  # fmt: skip
+        tiny_run(
+            root / "run",
+            SHARED_DATASET,
+            methods=WIDE_METHODS,
+            subjects=["dog"],
+            score=True,
+            generate_pres=True,
+            limit_prompts=1,
+            images_per_prompt=4,
+        )
         write_report([root / "run"], root / "report", baseline="base")
     finally:
         _restore(saved)
