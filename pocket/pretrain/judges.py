@@ -34,9 +34,18 @@ from pocket.world import ACCESSORIES, CONTEXTS, PROPERTIES
 JUDGE_INPUT = 224
 DINO_ARCHITECTURE = "vit_tiny_patch16_224"
 DINO_ARGS = {"patch_size": 32, "embed_dim": 128, "depth": 4, "num_heads": 4}
+# The CLIP role's image tower is a small convnet (timm's, which open_clip builds from this config): a ViT of
+# this size trained from scratch learned the world's classes far too slowly (docs/pocket.md, the first build's
+# gates: 22.5% zero-shot class), a MobileNetV3 several times faster. Its classifier head is the projection.
 CLIP_CONFIG = {
     "embed_dim": 64,
-    "vision_cfg": {"image_size": JUDGE_INPUT, "layers": 4, "width": 128, "patch_size": 32, "head_width": 32},
+    "vision_cfg": {
+        "image_size": JUDGE_INPUT,
+        "timm_model_name": "mobilenetv3_small_050",
+        "timm_model_pretrained": False,
+        "timm_pool": "avg",
+        "timm_proj": None,
+    },
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 3},
 }
 MEAN = {"dino": (0.485, 0.456, 0.406), "clip": (0.48145466, 0.4578275, 0.40821073)}
