@@ -217,3 +217,35 @@ def test_the_pocket_speed_script_times_every_method_and_sums_each_cells_training
         info = {"trained": seconds is not None, **({"train_seconds": seconds} if seconds else {})}
         (folder / "artifact.json").write_text(json.dumps(info))
     assert bench_pocket.training_seconds(tmp_path) == 20.0
+
+
+def test_a_checkpoint_of_a_changed_model_is_not_resumed(tmp_path):
+    # The CLIP role's tower changed between builds: its old checkpoint must start the stage over, not crash it.
+    def train(width, steps=4):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, width)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+        said = []
+
+        def step_fn(step):
+            return model(torch.randn(8, 4, generator=loop.step_generator(7, step))).pow(2).mean()
+
+        loop.run("toy", tmp_path, {"m": model}, optimizer, steps, step_fn, 0.1, warmup=1, log=said.append)
+        return said
+
+    train(1)
+    assert any("resuming at step 4" in line for line in train(1, steps=6))
+    said = train(2)
+    assert any("another model; training from step 0" in line for line in said)
+    assert not any("resuming" in line for line in said)
+
+
+def test_a_checkpoint_without_recorded_shapes_still_resumes(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    state = {"step": 3, "models": {"m": model.state_dict()}, "emas": {}, "optimizer": optimizer.state_dict()}
+    torch.save(state, tmp_path / "toy.ckpt")
+    said = []
+    loop.run("toy", tmp_path, {"m": model}, optimizer, 4, lambda s: model(torch.ones(2, 4)).sum(), 0.1, log=said.append)
+    assert any("resuming at step 3" in line for line in said)

@@ -42,6 +42,11 @@ class Ema:
             ours.lerp_(theirs.detach(), 1 - decay)
 
 
+def _shapes(models: dict[str, torch.nn.Module]) -> dict[str, dict[str, list[int]]]:
+    """Each model's parameter names and shapes: what a checkpoint must match to be resumed."""
+    return {key: {n: list(t.shape) for n, t in model.state_dict().items()} for key, model in models.items()}
+
+
 def run(
     name: str,
     folder: Path,
@@ -65,8 +70,13 @@ def run(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.ckpt"
     start = 0
-    if path.exists():
-        state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=False) if path.exists() else None
+    # Checkpoints written before shapes were recorded (the first build's) are taken as they are.
+    if state is not None and state.get("shapes", _shapes(models)) != _shapes(models):
+        # A stage whose model changed since its checkpoint (a new architecture in the code) starts over.
+        log(f"{name}: the checkpoint {path} is of another model; training from step 0")
+        state = None
+    if state is not None:
         for key, model in models.items():
             model.load_state_dict(state["models"][key])
         for key, ema in emas.items():
@@ -77,6 +87,7 @@ def run(
 
     def save(step: int) -> None:
         state = {
+            "shapes": _shapes(models),
             "step": step,
             "models": {k: m.state_dict() for k, m in models.items()},
             "emas": {k: e.model.state_dict() for k, e in emas.items()},
