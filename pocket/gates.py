@@ -109,11 +109,9 @@ def dino_gate(profile: str = "pocket") -> Gate:
     return Gate("dino_retrieval", accuracy, THRESHOLDS["dino_retrieval"], len(images), what)
 
 
-def clip_gates(count: int = 600, profile: str = "pocket") -> list[Gate]:
-    from benchmark.metrics.backbones import load_backbone
-
+def clip_gates(clip, count: int = 600) -> list[Gate]:
     images, classes, contexts = held_out_renders(count)
-    class_accuracy, context_accuracy = zero_shot(load_backbone("clip", profile), images, classes, contexts)
+    class_accuracy, context_accuracy = zero_shot(clip, images, classes, contexts)
     return [
         Gate("clip_class", class_accuracy, THRESHOLDS["clip_class"], count, "zero-shot class of held-out renders"),
         Gate("clip_context", context_accuracy, THRESHOLDS["clip_context"], count, "zero-shot context of the same"),
@@ -147,12 +145,10 @@ def base_model_images(
     return images, classes, asked
 
 
-def base_gates(per_pair: int = 1, profile: str = "pocket", **subset) -> list[Gate]:
+def base_gates(clip, per_pair: int = 1, profile: str = "pocket", **subset) -> list[Gate]:
     """`subset` (nouns=, contexts=) narrows the grid, for tests; the gate itself is every class and context."""
-    from benchmark.metrics.backbones import load_backbone
-
     images, classes, contexts = base_model_images(per_pair, profile, **subset)
-    class_accuracy, context_accuracy = zero_shot(load_backbone("clip", profile), images, classes, contexts)
+    class_accuracy, context_accuracy = zero_shot(clip, images, classes, contexts)
     count = len(images)
     return [
         Gate("base_class", class_accuracy, THRESHOLDS["base_class"], count, "CLIP role reads the asked class"),
@@ -161,4 +157,8 @@ def base_gates(per_pair: int = 1, profile: str = "pocket", **subset) -> list[Gat
 
 
 def all_gates(renders: int = 600, per_pair: int = 1, profile: str = "pocket") -> list[Gate]:
-    return [dino_gate(profile), *clip_gates(renders, profile), *base_gates(per_pair, profile)]
+    """Every gate; the CLIP role is loaded once for both of its uses."""
+    from benchmark.metrics.backbones import load_backbone
+
+    clip = load_backbone("clip", profile)
+    return [dino_gate(profile), *clip_gates(clip, renders), *base_gates(clip, per_pair, profile)]

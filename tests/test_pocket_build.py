@@ -197,7 +197,9 @@ def test_the_world_gates_run_through_the_profiles_loaders(smoke_build, monkeypat
     assert dino.count == 158 and 0 <= dino.value <= 1
     images, classes, contexts = gates.held_out_renders(6)
     assert len(images) == 6 and all(context for context in contexts) and len(set(classes)) > 1
-    base = gates.base_gates(nouns=("dog", "backpack"), contexts=("beach", "snow"))
+    from benchmark.metrics.backbones import load_backbone
+
+    base = gates.base_gates(load_backbone("clip", "pocket"), nouns=("dog", "backpack"), contexts=("beach", "snow"))
     assert [g.name for g in base] == ["base_class", "base_context"] and base[0].count == 4
     assert all(0 <= g.value <= 1 and g.holds == (g.value >= g.threshold) for g in base)
 
