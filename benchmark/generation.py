@@ -116,7 +116,9 @@ class CellRunner:
         self.spec = spec
         self.config = config_from_dict(spec.config)
         self.store = RunStore(Path(spec.run_dir))
-        self.protocol = load_protocol(get_profile(self.config.profile).dataset)
+        # the one lookup of the profile's name in a worker
+        self.profile = get_profile(self.config.profile)
+        self.protocol = load_protocol(self.profile.dataset)
         self._methods: dict = {}
         # method label -> the subject its last cell ran
         self._subject_of: dict[str, str] = {}
@@ -135,7 +137,7 @@ class CellRunner:
             determinism.use_deterministic_kernels(device)
         return MethodContext(
             config=self.config,
-            profile=get_profile(self.config.profile),
+            profile=self.profile,
             generation=generation,
             device=device,
             model_locations=self.spec.model_locations,

@@ -82,11 +82,10 @@ def run_manifest(
     protocol,
     dataset_dir: Path,
     device: torch.device,
-    locations: dict[str, str] | None = None,
-    profile: Profile | None = None,
+    locations: dict[str, str] | None,
+    profile: Profile,
 ) -> dict:
-    """What run.json records of a run (`profile`: the config's, resolved; looked up when not given)."""
-    profile = profile or get_profile(config.profile)
+    """What run.json records of a run (`profile`: the config's, resolved by `prepare_run`)."""
     stamp = weights_stamp(locations["base"]) if locations and "base" in locations else None
     return {
         # the bytes behind models.base: checked on every resume
@@ -118,9 +117,8 @@ def run_manifest(
 METRIC_ROLES = {"dino": "dino", "pres": "dino", "clip-i": "clip", "clip-t": "clip", "div": "lpips"}
 
 
-def scoring_roles(config: RunConfig, profile: Profile | None = None) -> list[str]:
+def scoring_roles(config: RunConfig, profile: Profile) -> list[str]:
     """Scoring models a real profile must have on disk (random profiles score with built-in toys)."""
-    profile = profile or get_profile(config.profile)
     metrics = config.metrics or list(METRIC_ROLES)
     unknown = [m for m in metrics if m not in METRIC_ROLES]
     if unknown:

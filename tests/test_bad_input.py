@@ -16,6 +16,7 @@ import torch
 from benchmark.config import build_config
 from benchmark.errors import BenchError, DiskFull, PermissionDenied, raise_if_storage_failure
 from benchmark.models.loading import weights_stamp
+from benchmark.profiles import get_profile
 from benchmark.runner import execute_run, prepare_run, run_manifest
 from benchmark.store.run_dir import RunStore
 from dataset.protocol import load_protocol
@@ -193,7 +194,9 @@ def test_weights_replaced_at_the_same_path_are_refused_instead_of_mixed_into_the
         assert weights_stamp(str(weights)) != first, changed_at
 
     config = build_config(overrides={"dataset_dir": str(dreambench_dir)})
-    manifest = run_manifest(config, load_protocol(), dreambench_dir, torch.device("cpu"), {"base": str(moved)})
+    manifest = run_manifest(
+        config, load_protocol(), dreambench_dir, torch.device("cpu"), {"base": str(moved)}, get_profile(config.profile)
+    )
     assert manifest["base_weights"] == first
     store = RunStore(tmp_path / "run")
     (tmp_path / "run").mkdir()

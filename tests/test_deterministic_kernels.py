@@ -11,6 +11,7 @@ import torch
 from benchmark import determinism
 from benchmark.config import build_config
 from benchmark.errors import BenchError
+from benchmark.profiles import get_profile
 from benchmark.runner import execute_run, run_manifest
 from benchmark.store.run_dir import RunStore
 from dataset.protocol import load_protocol
@@ -49,7 +50,10 @@ def test_cpu_is_left_as_it_is_since_its_kernels_repeat_already(restore_torch_fla
 
 def _open(root, dataset_dir, device: str, deterministic: bool) -> None:
     config = build_config(overrides={"deterministic": deterministic, "dataset_dir": str(dataset_dir)})
-    RunStore(root).open(config, run_manifest(config, load_protocol(), dataset_dir, torch.device(device)))
+    manifest = run_manifest(
+        config, load_protocol(), dataset_dir, torch.device(device), None, get_profile(config.profile)
+    )
+    RunStore(root).open(config, manifest)
 
 
 def test_a_cuda_run_directory_holds_outputs_of_one_setting_only(tmp_path, dreambench_dir):

@@ -12,6 +12,7 @@ import pytest
 
 from benchmark.config import stable_hash
 from benchmark.errors import BenchError
+from benchmark.profiles import get_profile
 from benchmark.store.atomic import atomic_write_bytes
 from benchmark.store.lock import run_lock
 from methods import registry
@@ -286,7 +287,6 @@ def test_work_made_by_uncommitted_code_is_warned_of_and_the_report_says_so(tmp_p
     )
     # Scoring code counts too: edited metric code moves numbers as surely as edited training code
     from benchmark.metrics import score_run
-    from benchmark.profiles import get_profile
 
     scored = tmp_path / "scored"
     monkeypatch.setattr(benchmark.environment, "git_revision", lambda: "0123abc")
@@ -408,7 +408,7 @@ def test_shards_that_start_together_create_one_run_and_neither_refuses_the_other
 
     protocol = load_protocol()
     config = build_config(overrides={"dataset_dir": str(dreambench_dir)})
-    manifest = run_manifest(config, protocol, dreambench_dir, torch.device("cpu"))
+    manifest = run_manifest(config, protocol, dreambench_dir, torch.device("cpu"), None, get_profile(config.profile))
     errors = []
 
     def shard(root, index, barrier):
