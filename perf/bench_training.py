@@ -60,9 +60,12 @@ class TrainingBench:
 
         try:
             config = build_config(assignments=list(assignments), overrides={"profile": profile})
+            resolved_profile = get_profile(profile)
             resolved = resolve_device(device)
-            folder = resolve_dataset_dir(dataset_dir)
-            locations = require_models(get_profile(profile), config.model_sources(), ["base"])
+            # the profile's own dataset: the pocket world's subjects are not DreamBench's photos
+            folder = resolve_dataset_dir(dataset_dir, resolved_profile.dataset)
+            entry = load_protocol(resolved_profile.dataset).subject(subject)
+            locations = require_models(resolved_profile, config.model_sources(), ["base"])
         except BenchError as exc:
             sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")
         quiet_library_progress_bars()
@@ -75,11 +78,10 @@ class TrainingBench:
         if resolved.type == "cpu":
             # as `bench run` pins it
             torch.set_num_threads(generation.cpu_threads)
-        entry = load_protocol().subject(subject)
         subject_input = SubjectInput(entry.name, entry.class_noun, entry.live, tuple(instance_images(folder, entry)))
         context = MethodContext(
             config=config,
-            profile=get_profile(profile),
+            profile=resolved_profile,
             generation=generation,
             device=resolved,
             model_locations=locations,

@@ -236,19 +236,27 @@ def verdict(busy_ratio: float) -> str:
     return f"verdict: GPU-bound: the GPU is busy {busy_ratio:.0%} of a step; faster kernels pay off directly"
 
 
-def method_options(args) -> dict:
-    """The variant's overrides, then `--set`'s (parsed like the CLI's key=value)."""
+def split_assignments(args) -> tuple[dict, list[str]]:
+    """The method's options (the variant's, then `--set`'s bare keys) and the run-config assignments.
+
+    `--set models.base=DIR` or `--set generation.cpu_threads=2` configure the run as `bench run --set`
+    does; a key without a dot is the method's option, as `--set train_text_encoder=false`.
+    """
     from benchmark.config import parse_assignment
     from benchmark.errors import BenchError
 
     overrides = dict(PLAIN_TRAINING) if args.variant == "plain" else {}
+    config_assignments = []
     try:
         for text in args.assignments:
             key, value = parse_assignment(text)
-            overrides[".".join(key)] = value
+            if len(key) == 1:
+                overrides[key[0]] = value
+            else:
+                config_assignments.append(text)
     except BenchError as exc:
         sys.exit(f"profile_training_step: error: {exc}")
-    return overrides
+    return overrides, config_assignments
 
 
 def main() -> None:
@@ -262,7 +270,8 @@ def main() -> None:
         dest="assignments",
         action="append",
         default=[],
-        help="Method option key=value, e.g. train_text_encoder=false (--steps sets steps)",
+        help="key=value: a method option (train_text_encoder=false; --steps sets steps) or, dotted, the run's "
+        "config as `bench run --set` (models.base=DIR)",
     )
     parser.add_argument("--steps", type=int, default=5, help="Steps profiled (and as many timed without profiler)")
     parser.add_argument("--top", type=int, default=15, help="Rows of each top-ops table")
@@ -270,10 +279,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.warmup < 1 or args.steps < 1:
         parser.error("--warmup and --steps must be at least 1")
-    overrides = method_options(args)
+    overrides, config_assignments = split_assignments(args)
 
     with tempfile.TemporaryDirectory(prefix="profile-training-step-") as tmp:
-        bench = TrainingBench.build(args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache")
+        bench = TrainingBench.build(
+            args.profile, args.subject, args.device, args.dataset_dir, Path(tmp) / "cache", config_assignments
+        )
         device = bench.context.device
         print(machine_line(device))
         print(

@@ -270,6 +270,21 @@ def test_training_step_profile_records_the_asked_steps_and_sees_the_variant(drea
     assert "aten::baddbmm" in plain_calls and "aten::baddbmm" not in fast_calls
 
 
+def test_training_step_profile_passes_dotted_settings_to_the_run_config(dreambench_dir, tmp_path):
+    """`--set models.base=DIR` is how a pocket or local model is profiled: it must reach the config, not the method."""
+    missing = tmp_path / "no-such-model"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "perf" / "profile_training_step.py"), "--dataset-dir", str(dreambench_dir)]
+        + ["--profile", "sd15-random", "--set", f"models.base={missing}", "--steps", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode != 0
+    # refused by the model check before any training, naming the folder asked for
+    assert str(missing) in done.stderr and "Traceback" not in done.stderr
+
+
 def test_op_count_sees_the_backward_pass_and_the_text_encoder_cache(monkeypatch):
     """Counting is what host-overhead work is judged by: a frozen, cached text encoder must cost fewer ops."""
     count_step_ops = benchmark_module(monkeypatch, "count_step_ops").count_step_ops
