@@ -59,6 +59,9 @@ def main() -> None:
     parser.add_argument("--methods", default="dreambooth", help="comma-separated, or all")
     parser.add_argument("--subjects", default="all")
     parser.add_argument("--output-dir", type=Path, help="Keep the run here (default: a temporary folder).")
+    # models.base=DIR times a base made some other way (weights do not change the time); sampling settings
+    # (generation.steps=10) try what the profile's defaults could be
+    parser.add_argument("--set", dest="assignments", action="append", default=[], help="bench run --set key=value")
     args = parser.parse_args()
 
     import torch
@@ -68,6 +71,7 @@ def main() -> None:
         run_dir = args.output_dir or Path(tmp) / "run"
         run_args = ["--method", ",".join(methods), "--subjects", args.subjects, "--profile", "pocket"]
         run_args += ["--output-dir", str(run_dir), "--quiet"]
+        run_args += [word for text in args.assignments for word in ("--set", text)]
         cold = timed_run(run_args, Path(tmp) / "cache")
         images = len(list(run_dir.glob("*/images/*/*.png")))
         trained = training_seconds(run_dir)
@@ -75,7 +79,10 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     target = TARGETS_S["dreambooth" if methods == ["dreambooth"] else "all"] if args.subjects == "all" else None
     print(f"machine:  {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu}; torch {torch.__version__}")
-    print(f"run:      bench run --method {','.join(methods)} --subjects {args.subjects} --profile pocket (cold)")
+    settings = "".join(f" --set {text}" for text in args.assignments)
+    print(
+        f"run:      bench run --method {','.join(methods)} --subjects {args.subjects} --profile pocket{settings} (cold)"
+    )
     verdict = "" if target is None else f" (target <= {target} s: {'met' if cold <= target else 'MISSED'})"
     print(f"wall:     {cold:.0f} s = {cold / 60:.1f} min{verdict}, {images} images, scoring and report included")
     print(f"training: {trained:.0f} s summed over cells and workers (the rest: class images, sampling, scoring)")
