@@ -231,15 +231,19 @@ def import_folder(
     metrics: list[str] | None = None,
     log: Callable[[str], None] | None = None,
     keep_identifier: bool = False,
+    protocol: Protocol | None = None,
 ) -> Path:
     """Turn a folder (documented layout) or a JSONL manifest into `<run_dir>/<method>/generations.jsonl`.
+
+    `protocol` is the one the images are checked against (default: DreamBench's); the scoring
+    profile's own, so that a pocket-world folder is read against the pocket world's prompts.
 
     `metrics` (default: all) are the ones about to be scored: images too small for DIV are
     refused here, before anything is written, only when DIV is among them. What the images
     lack against the protocol is one warning line, to `log` if given, else to stderr: the
     scores are still right for what is there, but cover less than a full method's.
     """
-    protocol = load_protocol()
+    protocol = protocol or load_protocol()
     folder, run_dir = Path(folder).resolve(), Path(run_dir).resolve()
     if manifest is None and not folder.is_dir():
         raise BenchError(f"image folder {folder} does not exist")
@@ -343,6 +347,7 @@ def score_folder(
         metrics=score_options.get("metrics"),
         log=keep,
         keep_identifier=score_options.get("keep_identifier", False),
+        protocol=load_protocol(score_options["profile"].dataset),
     )
     report = score_run(output_dir, dataset_dir, methods=[method], **score_options)
     report.notes = said
