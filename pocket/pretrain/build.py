@@ -147,6 +147,8 @@ def build_judges(work: Path, out: Path, sizes: Sizes, seed: int, workers: int) -
         judges.train_clip(
             corpus["images"],
             corpus["captions"],
+            # the class column of the labels (see judges.LABEL_SIZES)
+            corpus["labels"][:, 0],
             work,
             out / "clip",
             sizes.clip_steps,
