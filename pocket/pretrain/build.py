@@ -5,10 +5,10 @@ and a stage killed midway resumes from its last checkpoint):
 
 1. corpus     shards of the generator's stream (rendered images and captions)
 2. vae        the autoencoder (`vae/`)
-3. judges     their own corpus (captions, and view pairs), then `<out>/dino/`,
+3. latents    the corpus encoded once (`latents.npy`, `scale.json`)
+4. generator  UNet and text encoder, then the pipeline folder (`<out>/base/`)
+5. judges     their own corpus (captions, and view pairs), then `<out>/dino/`,
               `<out>/clip/` and `<out>/lpips/` (see `pocket.pretrain.judges`)
-4. latents    the corpus encoded once (`latents.npy`, `scale.json`)
-5. generator  UNet and text encoder, then the pipeline folder (`<out>/base/`)
 6. manifest   every output file's SHA-256 (`<out>/manifest.json`), which `bench doctor` checks
 """
 
@@ -81,17 +81,16 @@ def log(message: str) -> None:
 
 
 def build(work: Path, out: Path, sizes: Sizes = FULL, seed: int = SEED, workers: int = 2) -> Path:
-    """Every stage in turn; the autoencoder comes first (the riskiest stage, its PSNR logged as it learns), the
-    judges next (they need no autoencoder), the generator last."""
+    """Every stage in turn: the autoencoder first (the riskiest stage, its PSNR logged as it learns), the
+    generator next (the longest, and everything downstream of the base waits for it), the judges last (each
+    can be trained again, its folder deleted, without touching the base)."""
     work.mkdir(parents=True, exist_ok=True)
     # a finished base model needs neither its corpus nor its latents loaded again
-    needs_base = not (out / "base" / "model_index.json").exists()
-    if needs_base:
+    if not (out / "base" / "model_index.json").exists():
         corpus = _generator_corpus(work, sizes, seed, workers)
         _train_autoencoder(work, corpus, sizes, seed)
-    build_judges(work, out, sizes, seed, workers)
-    if needs_base:
         build_generator(work, out, corpus, sizes, seed)
+    build_judges(work, out, sizes, seed, workers)
     write_manifest(out, about={"seed": seed, "sizes": asdict(sizes), "built": time.strftime("%Y-%m-%d")})
     return out
 
