@@ -21,8 +21,8 @@ from pocket.corpus import sample
 from pocket.render.classes import CLASSES
 from pocket.world import CONTEXTS, caption
 
-# A stream seed no pre-training stage uses (those are the build's SEED, SEED + 1 and SEED + 2).
-HELD_OUT_SEED = 20261207 + 100
+# Added to the build's seed: a stream no pre-training stage uses (those are SEED, SEED + 1 and SEED + 2).
+HELD_OUT_OFFSET = 100
 THRESHOLDS = {
     "dino_retrieval": 0.95,
     "clip_class": 0.90,
@@ -74,12 +74,14 @@ def zero_shot(clip, images: list, classes: list[str], contexts: list[str]) -> tu
 
 def held_out_renders(count: int) -> tuple[list, list[str], list[str]]:
     """`count` renders from a stream no model was trained on, each with a context."""
+    # here, not at the top: the build module imports diffusers, seconds that the gates' other users need not pay
+    from pocket.pretrain.build import SEED
     from pocket.render.compose import render
 
     images, classes, contexts = [], [], []
     index = 0
     while len(images) < count:
-        drawn = sample(HELD_OUT_SEED, index)
+        drawn = sample(SEED + HELD_OUT_OFFSET, index)
         index += 1
         if drawn.context is None or drawn.accessory or drawn.prop:
             continue
@@ -93,10 +95,11 @@ def dino_gate(profile: str = "pocket") -> Gate:
     from PIL import Image
 
     from benchmark.metrics.backbones import load_backbone
+    from benchmark.profiles import get_profile
     from dataset.locate import resolve_dataset_dir
     from dataset.protocol import load_protocol
 
-    protocol = load_protocol("pocketbench-v1")
+    protocol = load_protocol(get_profile(profile).dataset)
     folder = resolve_dataset_dir(None, protocol.version)
     images, labels = [], []
     for subject in protocol.subjects.values():

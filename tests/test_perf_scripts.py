@@ -23,8 +23,12 @@ from tests.conftest import FAKE_METHOD
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def script_result(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "perf" / name), *args], capture_output=True, text=True, cwd=ROOT)
+
+
 def run_script(name: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, str(ROOT / "perf" / name), *args], capture_output=True, text=True, cwd=ROOT)
+    done = script_result(name, *args)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -273,12 +277,16 @@ def test_training_step_profile_records_the_asked_steps_and_sees_the_variant(drea
 def test_training_step_profile_passes_dotted_settings_to_the_run_config(dreambench_dir, tmp_path):
     """`--set models.base=DIR` is how a pocket or local model is profiled: it must reach the config, not the method."""
     missing = tmp_path / "no-such-model"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "perf" / "profile_training_step.py"), "--dataset-dir", str(dreambench_dir)]
-        + ["--profile", "sd15-random", "--set", f"models.base={missing}", "--steps", "1"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    done = script_result(
+        "profile_training_step.py",
+        "--dataset-dir",
+        str(dreambench_dir),
+        "--profile",
+        "sd15-random",
+        "--set",
+        f"models.base={missing}",
+        "--steps",
+        "1",
     )
     assert done.returncode != 0
     # refused by the model check before any training, naming the folder asked for

@@ -251,3 +251,24 @@ def test_a_checkpoint_without_recorded_shapes_still_resumes(tmp_path):
     said = []
     loop.run("toy", tmp_path, {"m": model}, optimizer, 4, lambda s: model(torch.ones(2, 4)).sum(), 0.1, log=said.append)
     assert any("resuming at step 3" in line for line in said)
+
+
+def test_a_checkpoint_of_a_changed_loss_is_not_resumed(tmp_path):
+    # The CLIP role's loss gained a term with its shapes unchanged: only the stage's recipe can tell.
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+
+    def step_fn(step):
+        return model(torch.ones(2, 4)).sum()
+
+    def train(recipe, steps):
+        said = []
+        loop.run("toy", tmp_path, {"m": model}, optimizer, steps, step_fn, 0.1, recipe=recipe, log=said.append)
+        return said
+
+    train("1", 2)
+    assert any("resuming at step 2" in line for line in train("1", 3))
+    said = train("2", 3)
+    assert any("another recipe; training from step 0" in line for line in said)
+    assert not any("resuming" in line for line in said)

@@ -191,7 +191,8 @@ def train_clip(
         class_logits = scale * image_rows @ F.normalize(model.encode_text(class_tokens), dim=-1).T
         return pairs + F.cross_entropy(class_logits, classes[pick])
 
-    loop.run("clip", folder, {"model": model}, optimizer, steps, step_fn, peak_lr=lr, warmup=100, log=log)
+    # recipe 2: the class-only caption as a second positive
+    loop.run("clip", folder, {"model": model}, optimizer, steps, step_fn, peak_lr=lr, warmup=100, recipe="2", log=log)
     out.mkdir(parents=True, exist_ok=True)
     save_weights(model, out / "open_clip_model.safetensors")
     preprocess = {

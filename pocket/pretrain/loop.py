@@ -59,22 +59,28 @@ def run(
     emas: dict[str, Ema] | None = None,
     clip_grad: float | None = None,
     checkpoint_seconds: float = 300,
+    recipe: str = "1",
     log=print,
 ) -> None:
     """Train `models` from the last checkpoint to `steps`, checkpointing on the way.
 
     `step_fn(step)` returns the step's loss; the loop takes the optimizer step (and clips gradients to
-    `clip_grad` when given), so every stage steps, schedules and averages the same way.
+    `clip_grad` when given), so every stage steps, schedules and averages the same way. `recipe` names
+    the stage's loss, bumped when it changes (as a method's `version`): the parameter shapes cannot
+    tell a changed loss apart, and half a stage trained on each is neither.
     """
     emas = emas or {}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.ckpt"
     start = 0
     state = torch.load(path, weights_only=False) if path.exists() else None
-    # Checkpoints written before shapes were recorded (the first build's) are taken as they are.
-    if state is not None and state.get("shapes", _shapes(models)) != _shapes(models):
-        # A stage whose model changed since its checkpoint (a new architecture in the code) starts over.
-        log(f"{name}: the checkpoint {path} is of another model; training from step 0")
+    identity = {"shapes": _shapes(models), "recipe": recipe}
+    # Checkpoints written before shapes or recipes were recorded (the first build's) are taken as they are.
+    changed = [key for key, value in identity.items() if state is not None and state.get(key, value) != value]
+    if changed:
+        # A stage whose model or loss changed since its checkpoint starts over.
+        what = "model" if "shapes" in changed else "recipe"
+        log(f"{name}: the checkpoint {path} is of another {what}; training from step 0")
         state = None
     if state is not None:
         for key, model in models.items():
@@ -87,7 +93,7 @@ def run(
 
     def save(step: int) -> None:
         state = {
-            "shapes": _shapes(models),
+            **identity,
             "step": step,
             "models": {k: m.state_dict() for k, m in models.items()},
             "emas": {k: e.model.state_dict() for k, e in emas.items()},
