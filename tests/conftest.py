@@ -94,6 +94,13 @@ def tiny_run(output_dir: Path, dataset_dir: Path, **overrides):
     return execute_run(tiny_config(output_dir, dataset_dir, **overrides), progress=False, log=log)
 
 
+def bench_run_args(words: str, **paths: Path) -> list[str]:
+    """`bench run` arguments: the options in `words`, then each path as `--name PATH` (`dataset_dir` ->
+    `--dataset-dir`). One line per call reads better than the formatter's one argument per line."""
+    options = [item for name, path in paths.items() for item in (f"--{name.replace('_', '-')}", str(path))]
+    return ["run", *words.split(), *options]
+
+
 def image_hashes(run_dir: Path) -> dict[str, str]:
     return {
         p.relative_to(run_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -15,7 +15,7 @@ from benchmark.profiles import get_profile
 from benchmark.runner import execute_run, run_manifest
 from benchmark.store.run_dir import RunStore
 from dataset.protocol import load_protocol
-from tests.conftest import image_hashes, tiny_run
+from tests.conftest import bench_run_args, image_hashes, tiny_run
 
 
 @pytest.fixture
@@ -111,24 +111,8 @@ def test_on_cpu_the_flag_is_said_to_change_nothing_and_changes_no_byte(tmp_path,
 
 
 def test_the_cli_flag_reaches_the_config(cli, tmp_path, dreambench_dir):
-    result = cli(
-        "run",
-        "--method",
-        "base",
-        "--subjects",
-        "dog",
-        "--limit-prompts",
-        "1",
-        "--images-per-prompt",
-        "1",
-        "--no-score",
-        "--quiet",
-        "--deterministic",
-        "--dataset-dir",
-        dreambench_dir,
-        "--output-dir",
-        tmp_path / "r",
-    )
+    options = "--method base --subjects dog --limit-prompts 1 --images-per-prompt 1 --no-score --quiet --deterministic"
+    result = cli(*bench_run_args(options, dataset_dir=dreambench_dir, output_dir=tmp_path / "r"))
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "invocations.jsonl").read_text())["deterministic"] is True
 

@@ -6,25 +6,14 @@ import os
 
 import pytest
 
-from benchmark.config import build_config
 from benchmark.dry_run import plan_run
 from benchmark.errors import BenchError
-from tests.conftest import tiny_run
+from tests.conftest import bench_run_args, tiny_config, tiny_run
 
 
 def dry(output_dir, dataset_dir, **overrides):
-    values = {
-        "generate_pres": False,
-        "score": False,
-        "methods": ["base"],
-        "subjects": ["backpack", "dog"],
-        "limit_prompts": 2,
-        "images_per_prompt": 2,
-        "output_dir": str(output_dir),
-        "dataset_dir": str(dataset_dir),
-    }
-    values.update(overrides)
-    return plan_run(build_config(overrides=values))
+    """The plan of `tiny_config`'s run, as `bench run --dry-run` makes it."""
+    return plan_run(tiny_config(output_dir, dataset_dir, **overrides))
 
 
 def snapshot(root) -> dict:
@@ -94,20 +83,8 @@ def test_it_plans_for_a_gpu_this_machine_lacks_which_the_real_run_refuses(tmp_pa
 
 
 def test_the_cli_prints_the_plan_and_writes_nothing(cli, tmp_path, dreambench_dir):
-    result = cli(
-        "run",
-        "--method",
-        "base",
-        "--subjects",
-        "dog",
-        "--limit-prompts",
-        "1",
-        "--dry-run",
-        "--dataset-dir",
-        dreambench_dir,
-        "--output-dir",
-        tmp_path / "r",
-    )
+    options = "--method base --subjects dog --limit-prompts 1 --dry-run"
+    result = cli(*bench_run_args(options, dataset_dir=dreambench_dir, output_dir=tmp_path / "r"))
     assert result.exit_code == 0, result.output
     # 1 prompt x 4 images + 4 PRES images
     assert "| base | 1 | 0/1 | 8 | 0 | 8 |" in result.output

@@ -10,6 +10,8 @@ import json
 
 import pytest
 
+from tests.conftest import bench_run_args
+
 METHODS = {
     # method: expected subject phrase for the dog (rare identifier drawn with seed 0)
     "base": "dog",
@@ -30,22 +32,8 @@ def run_dir(tmp_path_factory, dreambench_dir):
     from benchmark.cli import main
 
     out = tmp_path_factory.mktemp("e2e") / "run"
-    args = [
-        "run",
-        "--method",
-        ",".join(METHODS),
-        "--subjects",
-        "dog",
-        "--limit-prompts",
-        "1",
-        "--images-per-prompt",
-        "2",
-        "--output-dir",
-        str(out),
-        "--dataset-dir",
-        str(dreambench_dir),
-        "--quiet",
-    ]
+    options = f"--method {','.join(METHODS)} --subjects dog --limit-prompts 1 --images-per-prompt 2 --quiet"
+    args = bench_run_args(options, output_dir=out, dataset_dir=dreambench_dir)
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     return out

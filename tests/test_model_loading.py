@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.models.loading import locate
-from tests.conftest import image_hashes
+from tests.conftest import bench_run_args, image_hashes
 
 TINY_SAMPLING = ["generation.resolution=32", "generation.steps=2", "generation.dtype=float32"]
 
@@ -58,23 +58,8 @@ def test_locate_finds_hub_cache_and_local_paths(hub_cache, saved_pipeline):
 def test_sd15_profile_runs_from_the_hub_cache_and_from_a_folder(
     hub_cache, saved_pipeline, tmp_path, cli, dreambench_dir
 ):
-    common = [
-        "run",
-        "--profile",
-        "sd15",
-        "--subjects",
-        "can",
-        "--limit-prompts",
-        "1",
-        "--images-per-prompt",
-        "2",
-        "--dataset-dir",
-        dreambench_dir,
-        "--device",
-        "cpu",
-        "--quiet",
-        "--no-score",
-    ]
+    options = "--profile sd15 --subjects can --limit-prompts 1 --images-per-prompt 2 --device cpu --quiet --no-score"
+    common = bench_run_args(options, dataset_dir=dreambench_dir)
     sets = [arg for item in TINY_SAMPLING for arg in ("--set", item)]
     from_cache = cli(*common, *sets, "--set", "models.base=acme/tiny-sd", "--output-dir", tmp_path / "a")
     assert from_cache.exit_code == 0, from_cache.output

@@ -14,7 +14,7 @@ import pytest
 from benchmark.config import build_config
 from benchmark.executors import resolve_executor
 from benchmark.runner import execute_run
-from tests.conftest import REPO, tiny_config
+from tests.conftest import REPO, bench_run_args, tiny_config
 
 CPU, GPU = SimpleNamespace(type="cpu"), SimpleNamespace(type="cuda")
 
@@ -93,21 +93,8 @@ def test_training_and_class_images_show_progress_in_a_terminal_only(tmp_path, dr
 
 
 def test_a_run_ends_in_the_compact_board_and_verbose_adds_the_blocks(cli, tmp_path, dreambench_dir):
-    args = [
-        "run",
-        "--method",
-        "base",
-        "--subjects",
-        "dog",
-        "--limit-prompts",
-        "1",
-        "--images-per-prompt",
-        "2",
-        "--dataset-dir",
-        dreambench_dir,
-        "--executor",
-        "local",
-    ]
+    options = "--method base --subjects dog --limit-prompts 1 --images-per-prompt 2 --executor local"
+    args = bench_run_args(options, dataset_dir=dreambench_dir)
     short = cli(*args, "--output-dir", tmp_path / "a")
     assert short.exit_code == 0, short.output
     assert "## base" not in short.stdout and "image records in" not in short.stdout

@@ -33,6 +33,29 @@ def test_the_base_model_is_a_stable_diffusion_folder_that_generates(smoke_build)
     assert image.shape == (64, 64, 3)
     # measured on the world's latents, not SD's constant
     assert pipe.vae.config.scaling_factor != 0.18215
+    # the refining stage's UNet, with its pooled-text embedding, is what ships
+    assert pipe.unet.config.addition_embed_type == "text"
+
+
+def test_growing_the_text_embedding_leaves_the_first_stages_model_unchanged():
+    from diffusers import UNet2DConditionModel
+
+    from pocket.pretrain.generator import UNET_CONFIG, with_text_embedding
+
+    torch.manual_seed(0)
+    first = UNet2DConditionModel(**UNET_CONFIG).eval()
+    # a trained first stage: no weight at its initial value
+    with torch.no_grad():
+        for parameter in first.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    grown = with_text_embedding(first).eval()
+    noisy, steps, context = torch.randn(2, 8, 16, 16), torch.tensor([10, 700]), torch.randn(2, 32, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(noisy, steps, context).sample, first(noisy, steps, context).sample)
+    # and the new embedding learns: its gradient is not zero
+    grown.train()
+    grown(noisy, steps, context).sample.pow(2).mean().backward()
+    assert grown.add_embedding.norm2.weight.grad.abs().sum() > 0
 
 
 def test_the_judges_load_as_timm_open_clip_and_alexnet_checkpoints(smoke_build):

@@ -41,6 +41,7 @@ class Sizes:
     shard_size: int
     vae_steps: int
     generator_steps: int
+    refine_steps: int
     batch: int
     judge_shards: int
     view_shards: int
@@ -54,11 +55,12 @@ FULL = Sizes(
     4000,
     vae_steps=4000,
     generator_steps=3600,
+    refine_steps=3600,
     batch=64,
     judge_shards=10,
     view_shards=6,
     dino_steps=800,
-    clip_steps=1200,
+    clip_steps=2000,
     lpips_steps=800,
 )
 SMOKE = Sizes(
@@ -66,6 +68,7 @@ SMOKE = Sizes(
     16,
     vae_steps=3,
     generator_steps=3,
+    refine_steps=2,
     batch=4,
     judge_shards=1,
     view_shards=1,
@@ -124,7 +127,16 @@ def build_generator(work: Path, out: Path, corpus: dict, sizes: Sizes, seed: int
     ids = generator.tokenize(tokenizer, corpus["captions"])
     empty = np.asarray(tokenizer([""], padding="max_length", max_length=generator.MAX_LENGTH).input_ids[0], np.int64)
     unet, text = generator.train_generator(
-        latents, ids, empty, scale, work, sizes.generator_steps, seed, batch=sizes.batch, log=log
+        latents,
+        ids,
+        empty,
+        scale,
+        work,
+        sizes.generator_steps,
+        seed,
+        batch=sizes.batch,
+        refine_steps=sizes.refine_steps,
+        log=log,
     )
     base = generator.save_pipeline(autoencoder, unet, text, tokenizer, scale, out / "base")
     log(f"base model written to {base}")
