@@ -149,9 +149,10 @@ def with_text_embedding(unet: UNet2DConditionModel) -> UNet2DConditionModel:
     """`unet` grown a pooled-text embedding added to its time embedding, which every ResNet block reads.
 
     The first stage's model read the caption through cross-attention alone (at 8 x 8 and 4 x 4) and drew
-    nearly the same image for every class with one seed and context: a global "which class" signal at
-    every resolution is what it lacked. The new module's output norm starts at zero, so the grown model
-    begins exactly where the first stage ended.
+    nearly the same image for every class with one seed and context, so it was given a global signal at
+    every resolution too. Measured, it barely uses it (docs/pocket.md, the second build): the class is a
+    small share of what the loss sees, whatever path it takes. The new module's output norm starts at
+    zero, so the grown model begins exactly where the first stage ended.
     """
     grown = UNet2DConditionModel(**UNET_CONFIG, **REFINED_UNET_EXTRA)
     missing, unexpected = grown.load_state_dict(unet.state_dict(), strict=False)
