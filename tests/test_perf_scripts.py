@@ -277,16 +277,9 @@ def test_training_step_profile_records_the_asked_steps_and_sees_the_variant(drea
 def test_training_step_profile_passes_dotted_settings_to_the_run_config(dreambench_dir, tmp_path):
     """`--set models.base=DIR` is how a pocket or local model is profiled: it must reach the config, not the method."""
     missing = tmp_path / "no-such-model"
+    options = "--profile sd15-random --steps 1".split()
     done = script_result(
-        "profile_training_step.py",
-        "--dataset-dir",
-        str(dreambench_dir),
-        "--profile",
-        "sd15-random",
-        "--set",
-        f"models.base={missing}",
-        "--steps",
-        "1",
+        "profile_training_step.py", *options, "--dataset-dir", str(dreambench_dir), "--set", f"models.base={missing}"
     )
     assert done.returncode != 0
     # refused by the model check before any training, naming the folder asked for

@@ -58,6 +58,27 @@ def test_growing_the_text_embedding_leaves_the_first_stages_model_unchanged():
     assert grown.add_embedding.norm2.weight.grad.abs().sum() > 0
 
 
+def test_the_refining_stage_starts_from_the_first_stages_weights_and_their_average():
+    from diffusers import UNet2DConditionModel
+
+    from pocket.pretrain.generator import UNET_CONFIG, grow_for_refining
+
+    torch.manual_seed(0)
+    models = {"unet": UNet2DConditionModel(**UNET_CONFIG)}
+    emas = {"unet": loop.Ema(models["unet"], 0.999)}
+    # the average lags the trained weights: the two differ
+    with torch.no_grad():
+        for parameter in models["unet"].parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    trained, averaged = models["unet"].state_dict(), emas["unet"].model.state_dict()
+    grow_for_refining(models, emas)
+    for grown, before in ((models["unet"], trained), (emas["unet"].model, averaged)):
+        after = grown.state_dict()
+        for key, value in before.items():
+            torch.testing.assert_close(after[key], value)
+    assert emas["unet"].decay == 0.999 and not emas["unet"].model.training
+
+
 def test_the_judges_load_as_timm_open_clip_and_alexnet_checkpoints(smoke_build):
     import open_clip
     import timm

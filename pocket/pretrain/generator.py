@@ -121,15 +121,17 @@ def train_generator(
         params = [p for model in models.values() for p in model.parameters()]
         return torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
 
+    def first(step: int) -> torch.Tensor:
+        return denoising_loss(step, min_snr=False)
+
+    def refine(step: int) -> torch.Tensor:
+        # the refining stage's draws follow on from the first stage's (step numbers past `steps`)
+        return denoising_loss(steps + step, min_snr=True)
+
     common = {"emas": emas, "clip_grad": 1.0, "log": log}
-    first = lambda step: denoising_loss(step, False)  # noqa: E731
     loop.run("generator", folder, models, optimizer(), steps, first, peak_lr=lr, warmup=300, **common)
     if refine_steps:
-        models["unet"] = with_text_embedding(models["unet"])
-        emas["unet"] = loop.Ema(models["unet"], 0.999)
-        emas["unet"].model.load_state_dict(with_text_embedding(emas["unet"].model).state_dict())
-        # the refining stage's draws follow on from the first stage's (step numbers past `steps`)
-        refine = lambda step: denoising_loss(steps + step, True)  # noqa: E731
+        grow_for_refining(models, emas)
         loop.run(
             "generator-refine",
             folder,
@@ -143,6 +145,12 @@ def train_generator(
             **common,
         )
     return emas["unet"].model, emas["text"].model
+
+
+def grow_for_refining(models: dict, emas: dict[str, loop.Ema]) -> None:
+    """The trained UNet and its moving average, each grown the text embedding, in place in both dicts."""
+    models["unet"] = with_text_embedding(models["unet"])
+    emas["unet"] = loop.Ema(with_text_embedding(emas["unet"].model), emas["unet"].decay)
 
 
 def with_text_embedding(unet: UNet2DConditionModel) -> UNet2DConditionModel:
